@@ -1,0 +1,106 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Job is a unit of slow work handed from ingress to the worker, or fired by
+// a timer. Jobs are delivered at least once: handlers must be idempotent.
+type Job struct {
+	// ID identifies the job for deduplication and logs. Producers derive it
+	// from what caused the job (a Slack event id, a timer id) where they can.
+	ID string `json:"id"`
+	// Kind selects the handler in a JobMux, e.g. "access.approve".
+	Kind string `json:"kind"`
+	// Payload is the handler's input, JSON.
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// NewJob builds a Job whose payload is v encoded as JSON.
+func NewJob(id, kind string, v any) (Job, error) {
+	p, err := json.Marshal(v)
+	if err != nil {
+		return Job{}, fmt.Errorf("encode %s job: %w", kind, err)
+	}
+	return Job{ID: id, Kind: kind, Payload: p}, nil
+}
+
+// Decode unmarshals the job's payload into v; a payload that does not decode
+// is a permanent failure (retrying will not fix it).
+func (j Job) Decode(v any) error {
+	if err := json.Unmarshal(j.Payload, v); err != nil {
+		return Permanent(fmt.Errorf("decode %s job %s: %w", j.Kind, j.ID, err))
+	}
+	return nil
+}
+
+// Queue accepts jobs for the worker: SQS on Lambda (infra/sqsqueue), an
+// in-process queue locally (infra/localqueue).
+type Queue interface {
+	Enqueue(ctx context.Context, j Job) error
+}
+
+// JobHandler runs one job. A nil error acknowledges it; any other error
+// asks for a retry, unless it wraps a PermanentError.
+type JobHandler func(ctx context.Context, j Job) error
+
+// PermanentError marks a job failure that retrying cannot fix; queues move
+// such jobs to their dead-letter list at once.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err as a PermanentError (nil stays nil).
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// IsPermanent reports whether err wraps a PermanentError.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// JobMux routes jobs to handlers by Kind. Register everything before the
+// first job runs; it is not safe to register concurrently with HandleJob.
+type JobMux struct {
+	handlers map[string]JobHandler
+}
+
+// NewJobMux returns an empty JobMux.
+func NewJobMux() *JobMux { return &JobMux{handlers: map[string]JobHandler{}} }
+
+// Handle registers h for jobs of kind. Registering a kind twice panics: it is
+// a wiring bug caught at start-up.
+func (m *JobMux) Handle(kind string, h JobHandler) {
+	if _, dup := m.handlers[kind]; dup {
+		panic("bot: job kind registered twice: " + kind)
+	}
+	m.handlers[kind] = h
+}
+
+// HandleJob runs the handler registered for j.Kind. An unknown kind is a
+// permanent failure.
+func (m *JobMux) HandleJob(ctx context.Context, j Job) error {
+	h, ok := m.handlers[j.Kind]
+	if !ok {
+		return Permanent(fmt.Errorf("job %s: no handler for kind %q", j.ID, j.Kind))
+	}
+	return h(ctx, j)
+}
+
+// Kinds lists the registered job kinds (for diagnostics and tests).
+func (m *JobMux) Kinds() []string {
+	out := make([]string, 0, len(m.handlers))
+	for k := range m.handlers {
+		out = append(out, k)
+	}
+	return out
+}
