@@ -181,9 +181,9 @@ type Alert struct {
 	Key string `json:"key"`
 	// ID is the source's own identifier (Mackerel alert id, alarm ARN), for
 	// API calls such as Mackerel's close.
-	ID    string `json:"id"`
-	Kind  Kind   `json:"kind"`          // KindAlert or KindAlertGroup
-	Org   string `json:"org,omitempty"` // Mackerel organisation, AWS account id, or "tokken"
+	ID   string `json:"id"`
+	Kind Kind   `json:"kind"`          // KindAlert or KindAlertGroup
+	Org  string `json:"org,omitempty"` // Mackerel organisation, AWS account id, or "tokken"
 	// Status is the current severity; Open is false once the alert closed
 	// (Mackerel sends status ok with isOpen false; CloudWatch OK).
 	Status Status `json:"status"`
