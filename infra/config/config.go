@@ -1,0 +1,409 @@
+// Package config reads tokken's configuration from the environment and an
+// optional .env file, validates it at start-up, and resolves secrets from
+// AWS Secrets Manager when TOKKEN_SECRETS_ARN is set. Every validation error
+// names the variable and what it expects, so a misconfigured process fails
+// at once with a message an operator can act on instead of failing later.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Role selects which half of tokken a process runs. On Lambda the same
+// binary is deployed twice: an internet-facing ingress and a worker.
+type Role string
+
+// Roles.
+const (
+	// RoleAll runs ingress and worker in one process (the local default).
+	RoleAll Role = "all"
+	// RoleIngress serves HTTP only: verify, record, acknowledge, enqueue.
+	RoleIngress Role = "ingress"
+	// RoleWorker runs jobs, timers and AWS events; it serves no HTTP.
+	RoleWorker Role = "worker"
+)
+
+// ServesHTTP reports whether the role accepts inbound HTTP traffic.
+func (r Role) ServesHTTP() bool { return r == RoleAll || r == RoleIngress }
+
+// RunsJobs reports whether the role runs jobs and AWS events.
+func (r Role) RunsJobs() bool { return r == RoleAll || r == RoleWorker }
+
+// StoreKind names a Store adapter.
+type StoreKind string
+
+// Store adapters.
+const (
+	StoreBolt     StoreKind = "bolt"
+	StoreDynamoDB StoreKind = "dynamodb"
+)
+
+// StoreSpec is the parsed TOKKEN_STORE: "bolt:<path>" or "dynamodb:<table>".
+type StoreSpec struct {
+	Kind StoreKind
+	// Path is the bbolt file (Kind == StoreBolt).
+	Path string
+	// Table is the DynamoDB table name (Kind == StoreDynamoDB).
+	Table string
+}
+
+// String renders the spec in TOKKEN_STORE syntax.
+func (s StoreSpec) String() string {
+	if s.Kind == StoreDynamoDB {
+		return "dynamodb:" + s.Table
+	}
+	return "bolt:" + s.Path
+}
+
+// Secret is a credential. Its String, GoString and LogValue redact it, so a
+// Config can be logged or printed without leaking what it holds; call
+// Reveal where the value is really needed.
+type Secret string
+
+// Reveal returns the secret value.
+func (s Secret) Reveal() string { return string(s) }
+
+// String redacts: "(set)" or "(unset)".
+func (s Secret) String() string {
+	if s == "" {
+		return "(unset)"
+	}
+	return "(set)"
+}
+
+// GoString redacts for %#v.
+func (s Secret) GoString() string { return s.String() }
+
+// LogValue redacts for log/slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText redacts when a Config is encoded as JSON or YAML.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Config is everything tokken reads from its environment.
+type Config struct {
+	Role Role
+	// Lambda is true when AWS_LAMBDA_RUNTIME_API is set: the process is a
+	// Lambda function and must call the runtime API.
+	Lambda bool
+
+	SlackSigningSecret Secret
+	SlackBotToken      Secret
+	// SlackAppToken enables Socket Mode when set (an "xapp-" token).
+	SlackAppToken Secret
+	// SlackAPIURL is the Slack Web API base URL ending in "/", e.g.
+	// "https://slack.com/api/"; empty means slack-go's default.
+	SlackAPIURL string
+
+	Addr      string
+	Store     StoreSpec
+	PolicyDir string
+	// FederationURL is the AWS console federation endpoint.
+	FederationURL string
+	// Location is the time zone times are shown in (TOKKEN_TIMEZONE).
+	Location *time.Location
+	LogLevel slog.Level
+
+	// SecretsARN, when set, names a Secrets Manager secret holding a JSON
+	// object whose keys are variable names (SLACK_SIGNING_SECRET, ...).
+	SecretsARN string
+
+	// Lambda wiring (see template.yaml).
+	QueueURL           string // TOKKEN_QUEUE_URL: the SQS job queue
+	QueueARN           string // TOKKEN_QUEUE_ARN: target of scheduler timers
+	SchedulerGroup     string // TOKKEN_SCHEDULER_GROUP
+	SchedulerRoleARN   string // TOKKEN_SCHEDULER_ROLE_ARN: role Scheduler assumes to send jobs
+	TimerDeadLetterARN string // TOKKEN_TIMER_DLQ_ARN: where undeliverable timers go
+
+	// Windows domain flow tag keys.
+	DomainTag       string // TOKKEN_DOMAIN_TAG, default "domain"
+	DomainStatusTag string // TOKKEN_DOMAIN_STATUS_TAG, default "domain-status"
+}
+
+// LogValue lists the configuration with secrets redacted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("role", string(c.Role)),
+		slog.Bool("lambda", c.Lambda),
+		slog.String("addr", c.Addr),
+		slog.String("store", c.Store.String()),
+		slog.String("policy_dir", c.PolicyDir),
+		slog.String("timezone", c.Location.String()),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("slack_api_url", c.SlackAPIURL),
+		slog.Bool("socket_mode", c.SocketMode()),
+		slog.Any("slack_signing_secret", c.SlackSigningSecret),
+		slog.Any("slack_bot_token", c.SlackBotToken),
+		slog.Any("slack_app_token", c.SlackAppToken),
+		slog.String("secrets_arn", c.SecretsARN),
+		slog.String("queue_url", c.QueueURL),
+	)
+}
+
+// SocketMode reports whether Slack traffic should arrive over Socket Mode.
+func (c Config) SocketMode() bool { return c.SlackAppToken != "" }
+
+// Defaults.
+const (
+	DefaultAddr          = "127.0.0.1:8080"
+	DefaultStore         = "bolt:tokken.db"
+	DefaultPolicyDir     = "./policies"
+	DefaultFederationURL = "https://signin.aws.amazon.com/federation"
+	DefaultTimezone      = "Asia/Tokyo"
+)
+
+// Var documents one environment variable; Vars is the list shown by
+// `tokken --help` and the README's configuration table.
+type Var struct {
+	Name, Default, Help string
+}
+
+// Vars lists every variable tokken reads, in the order they are documented.
+var Vars = []Var{
+	{"SLACK_SIGNING_SECRET", "", "Slack app signing secret; verifies every /slack/* request (required to serve HTTP)"},
+	{"SLACK_BOT_TOKEN", "", "Slack bot token, xoxb-… (required to run jobs or Socket Mode)"},
+	{"SLACK_APP_TOKEN", "", "Slack app-level token, xapp-…; enables Socket Mode (no public URL needed)"},
+	{"SLACK_API_URL", "", "Slack Web API base URL, for tests and proxies (default https://slack.com/api/)"},
+	{"TOKKEN_ROLE", "all", "all | ingress | worker: which half of tokken this process runs"},
+	{"TOKKEN_ADDR", DefaultAddr, "HTTP listen address for `tokken serve`"},
+	{"TOKKEN_STORE", DefaultStore, `state store: "bolt:<path>" (embedded) or "dynamodb:<table>"`},
+	{"TOKKEN_POLICY_DIR", DefaultPolicyDir, "directory of profiles (YAML) and Cedar policies"},
+	{"TOKKEN_FEDERATION_URL", DefaultFederationURL, "AWS console federation endpoint"},
+	{"TOKKEN_TIMEZONE", DefaultTimezone, "IANA time zone used when showing times in Slack"},
+	{"TOKKEN_LOG_LEVEL", "info", "debug | info | warn | error"},
+	{"TOKKEN_SECRETS_ARN", "", "Secrets Manager secret (JSON object) supplying SLACK_* values"},
+	{"TOKKEN_QUEUE_URL", "", "SQS job queue URL (required on Lambda)"},
+	{"TOKKEN_QUEUE_ARN", "", "SQS job queue ARN, target of Scheduler timers (Lambda worker)"},
+	{"TOKKEN_SCHEDULER_GROUP", "", "EventBridge Scheduler group for timers (Lambda worker)"},
+	{"TOKKEN_SCHEDULER_ROLE_ARN", "", "role EventBridge Scheduler assumes to enqueue timer jobs (Lambda worker)"},
+	{"TOKKEN_TIMER_DLQ_ARN", "", "SQS dead-letter queue for timers Scheduler cannot deliver (optional)"},
+	{"TOKKEN_DOMAIN_TAG", "domain", "EC2 tag asking a Windows instance to join/unjoin the domain"},
+	{"TOKKEN_DOMAIN_STATUS_TAG", "domain-status", "EC2 tag the instance writes to report its domain state"},
+	{"AWS_LAMBDA_RUNTIME_API", "", "set by Lambda: run as a Lambda function"},
+	{"AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>, …", "", "the AWS SDK's own variables; every AWS client honours them"},
+}
+
+// FieldError is a validation failure of one variable.
+type FieldError struct {
+	Var  string // the variable name
+	Want string // what it expects
+	Got  string // what was found (never a secret value)
+}
+
+func (e *FieldError) Error() string {
+	if e.Got == "" {
+		return fmt.Sprintf("%s: want %s", e.Var, e.Want)
+	}
+	return fmt.Sprintf("%s: want %s, got %q", e.Var, e.Want, e.Got)
+}
+
+// Load reads the configuration. getenv is usually os.Getenv; dotenv is the
+// path of a .env file read too ("" to skip; a missing file is fine). Values
+// from getenv win over the file. The error joins every *FieldError found,
+// so an operator sees all mistakes at once.
+func Load(getenv func(string) string, dotenv string) (Config, error) {
+	file := map[string]string{}
+	if dotenv != "" {
+		data, err := os.ReadFile(dotenv)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return Config{}, fmt.Errorf("read %s: %w", dotenv, err)
+		default:
+			if file, err = ParseDotenv(data); err != nil {
+				return Config{}, fmt.Errorf("%s: %w", dotenv, err)
+			}
+		}
+	}
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return strings.TrimSpace(file[name])
+	}
+	return parse(get)
+}
+
+func parse(get func(string) string) (Config, error) {
+	var errs []error
+	bad := func(name, want, got string) { errs = append(errs, &FieldError{Var: name, Want: want, Got: got}) }
+	or := func(name, def string) string {
+		if v := get(name); v != "" {
+			return v
+		}
+		return def
+	}
+
+	c := Config{
+		Lambda:             get("AWS_LAMBDA_RUNTIME_API") != "",
+		SlackSigningSecret: Secret(get("SLACK_SIGNING_SECRET")),
+		SlackBotToken:      Secret(get("SLACK_BOT_TOKEN")),
+		SlackAppToken:      Secret(get("SLACK_APP_TOKEN")),
+		SlackAPIURL:        get("SLACK_API_URL"),
+		Addr:               or("TOKKEN_ADDR", DefaultAddr),
+		PolicyDir:          or("TOKKEN_POLICY_DIR", DefaultPolicyDir),
+		FederationURL:      or("TOKKEN_FEDERATION_URL", DefaultFederationURL),
+		SecretsARN:         get("TOKKEN_SECRETS_ARN"),
+		QueueURL:           get("TOKKEN_QUEUE_URL"),
+		QueueARN:           get("TOKKEN_QUEUE_ARN"),
+		SchedulerGroup:     get("TOKKEN_SCHEDULER_GROUP"),
+		SchedulerRoleARN:   get("TOKKEN_SCHEDULER_ROLE_ARN"),
+		TimerDeadLetterARN: get("TOKKEN_TIMER_DLQ_ARN"),
+		DomainTag:          or("TOKKEN_DOMAIN_TAG", "domain"),
+		DomainStatusTag:    or("TOKKEN_DOMAIN_STATUS_TAG", "domain-status"),
+	}
+
+	switch r := Role(strings.ToLower(or("TOKKEN_ROLE", string(RoleAll)))); r {
+	case RoleAll, RoleIngress, RoleWorker:
+		c.Role = r
+	default:
+		bad("TOKKEN_ROLE", `"all", "ingress" or "worker"`, string(r))
+	}
+
+	if s, err := ParseStore(or("TOKKEN_STORE", DefaultStore)); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.Store = s
+	}
+
+	if c.SlackAPIURL != "" {
+		u, err := url.Parse(c.SlackAPIURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("SLACK_API_URL", "an http(s) URL such as https://slack.com/api/", c.SlackAPIURL)
+		} else if !strings.HasSuffix(c.SlackAPIURL, "/") {
+			c.SlackAPIURL += "/" // slack-go appends method names to it
+		}
+	}
+	if u, err := url.Parse(c.FederationURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		bad("TOKKEN_FEDERATION_URL", "an https URL such as "+DefaultFederationURL, c.FederationURL)
+	}
+	if c.QueueURL != "" {
+		if u, err := url.Parse(c.QueueURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("TOKKEN_QUEUE_URL", "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/tokken", c.QueueURL)
+		}
+	}
+	for name, v := range map[string]string{
+		"TOKKEN_QUEUE_ARN": c.QueueARN, "TOKKEN_SCHEDULER_ROLE_ARN": c.SchedulerRoleARN,
+		"TOKKEN_TIMER_DLQ_ARN": c.TimerDeadLetterARN, "TOKKEN_SECRETS_ARN": c.SecretsARN,
+	} {
+		if v != "" && !strings.HasPrefix(v, "arn:") {
+			bad(name, "an ARN (arn:aws:…)", v)
+		}
+	}
+
+	tz := or("TOKKEN_TIMEZONE", DefaultTimezone)
+	if loc, err := time.LoadLocation(tz); err != nil {
+		bad("TOKKEN_TIMEZONE", "an IANA time zone such as Asia/Tokyo or UTC", tz)
+	} else {
+		c.Location = loc
+	}
+
+	lvl := or("TOKKEN_LOG_LEVEL", "info")
+	if err := c.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
+		bad("TOKKEN_LOG_LEVEL", `"debug", "info", "warn" or "error"`, lvl)
+	}
+
+	if c.Lambda {
+		if c.Store.Kind == StoreBolt {
+			bad("TOKKEN_STORE", `"dynamodb:<table>" on Lambda (the embedded store needs a persistent disk)`, c.Store.String())
+		}
+		if c.QueueURL == "" {
+			bad("TOKKEN_QUEUE_URL", "the SQS job queue URL on Lambda", "")
+		}
+		if c.Role.RunsJobs() && (c.SchedulerGroup == "" || c.SchedulerRoleARN == "" || c.QueueARN == "") {
+			for name, v := range map[string]string{"TOKKEN_SCHEDULER_GROUP": c.SchedulerGroup, "TOKKEN_SCHEDULER_ROLE_ARN": c.SchedulerRoleARN, "TOKKEN_QUEUE_ARN": c.QueueARN} {
+				if v == "" {
+					bad(name, "a value on the Lambda worker (timers are EventBridge Scheduler schedules)", "")
+				}
+			}
+		}
+	}
+	if c.SecretsARN == "" {
+		errs = append(errs, c.checkSecrets()...)
+	} else if err := c.checkTokenShapes(); err != nil {
+		errs = append(errs, err...)
+	}
+
+	sortErrors(errs)
+	if len(errs) > 0 {
+		return c, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// checkSecrets validates the Slack credentials: presence for what the role
+// needs, and the token prefixes Slack uses.
+func (c Config) checkSecrets() []error {
+	var errs []error
+	if c.Role.ServesHTTP() && c.SlackSigningSecret == "" {
+		errs = append(errs, &FieldError{Var: "SLACK_SIGNING_SECRET", Want: "the Slack app's signing secret (Basic Information → App Credentials)"})
+	}
+	if (c.Role.RunsJobs() || c.SocketMode()) && c.SlackBotToken == "" {
+		errs = append(errs, &FieldError{Var: "SLACK_BOT_TOKEN", Want: `the bot token starting with "xoxb-" (OAuth & Permissions)`})
+	}
+	return append(errs, c.checkTokenShapes()...)
+}
+
+func (c Config) checkTokenShapes() []error {
+	var errs []error
+	if c.SlackBotToken != "" && !strings.HasPrefix(string(c.SlackBotToken), "xoxb-") {
+		errs = append(errs, &FieldError{Var: "SLACK_BOT_TOKEN", Want: `a bot token starting with "xoxb-"`, Got: redactedPrefix(c.SlackBotToken)})
+	}
+	if c.SlackAppToken != "" && !strings.HasPrefix(string(c.SlackAppToken), "xapp-") {
+		errs = append(errs, &FieldError{Var: "SLACK_APP_TOKEN", Want: `an app-level token starting with "xapp-"`, Got: redactedPrefix(c.SlackAppToken)})
+	}
+	return errs
+}
+
+// redactedPrefix shows at most the first four characters of a secret, enough
+// to recognise a token pasted into the wrong variable.
+func redactedPrefix(s Secret) string {
+	r := []rune(string(s))
+	if len(r) > 4 {
+		r = r[:4]
+	}
+	return string(r) + "…"
+}
+
+func sortErrors(errs []error) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		var a, b *FieldError
+		if errors.As(errs[i], &a) && errors.As(errs[j], &b) {
+			return a.Var < b.Var
+		}
+		return false
+	})
+}
+
+// ParseStore parses a TOKKEN_STORE value.
+func ParseStore(v string) (StoreSpec, error) {
+	kind, rest, ok := strings.Cut(v, ":")
+	switch {
+	case ok && kind == string(StoreBolt) && rest != "":
+		return StoreSpec{Kind: StoreBolt, Path: rest}, nil
+	case ok && kind == string(StoreDynamoDB) && validTableName(rest):
+		return StoreSpec{Kind: StoreDynamoDB, Table: rest}, nil
+	}
+	return StoreSpec{}, &FieldError{Var: "TOKKEN_STORE", Want: `"bolt:<path>" or "dynamodb:<table>"`, Got: v}
+}
+
+// validTableName applies DynamoDB's table naming rules: 3–255 characters of
+// a–z, A–Z, 0–9, '_', '-', '.'.
+func validTableName(s string) bool {
+	if len(s) < 3 || len(s) > 255 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
