@@ -1,0 +1,137 @@
+// Package awsconfig is the one way tokken builds its AWS configuration.
+//
+// [Load] wraps the SDK's config.LoadDefaultConfig, so everything the SDK
+// reads from the environment keeps working: credentials (the Lambda
+// execution role, a profile, static keys), AWS_REGION, AWS_MAX_ATTEMPTS and
+// the per-service endpoint overrides AWS_ENDPOINT_URL_<SERVICE> (for example
+// AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL_SECRETS_MANAGER), which is how tests
+// and local runs point tokken at in-repo fakes. On top of that it fixes a
+// retry policy suited to revocation work (retry throttling patiently rather
+// than give up after the SDK's default three attempts) and refuses to start
+// without a region, instead of failing on the first call.
+//
+// Options exist for tests and tools that must not touch the process
+// environment (testkit/awsfake builds its clients' config through them).
+package awsconfig
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+)
+
+// DefaultMaxAttempts is how many times an AWS call is attempted (first try
+// included) before its error is returned. Revocation and schedule calls are
+// worth waiting for: the SDK default of 3 gives up too early under throttling.
+// AWS_MAX_ATTEMPTS in the environment overrides it.
+const DefaultMaxAttempts = 6
+
+// DefaultMaxBackoff caps the delay between two attempts. Lambda invocations
+// are short-lived; the SDK default of 20 s would eat the whole timeout.
+const DefaultMaxBackoff = 5 * time.Second
+
+// ErrNoRegion is returned by [Load] when no region is configured.
+var ErrNoRegion = errors.New("aws config: no region: set AWS_REGION (for example AWS_REGION=ap-northeast-1)")
+
+// Option adjusts how [Load] builds the configuration.
+type Option func(*options)
+
+type options struct {
+	region      string
+	creds       aws.CredentialsProvider
+	endpoints   map[string]string
+	maxAttempts int
+	maxBackoff  time.Duration
+}
+
+// WithRegion sets the region, taking precedence over AWS_REGION.
+func WithRegion(region string) Option { return func(o *options) { o.region = region } }
+
+// WithCredentials sets the credentials provider, taking precedence over the
+// SDK's default chain (environment, shared files, container/instance roles).
+func WithCredentials(p aws.CredentialsProvider) Option { return func(o *options) { o.creds = p } }
+
+// WithServiceEndpoint points one service at url, as AWS_ENDPOINT_URL_<SERVICE>
+// would, without touching the process environment. sdkID is the service's SDK
+// identifier as the SDK spells it in its ServiceID constant: "STS", "EC2",
+// "SSM", "Scheduler", "SQS", "Secrets Manager", "DynamoDB". An explicit
+// endpoint given here wins over the environment.
+func WithServiceEndpoint(sdkID, url string) Option {
+	return func(o *options) {
+		if o.endpoints == nil {
+			o.endpoints = map[string]string{}
+		}
+		o.endpoints[sdkID] = url
+	}
+}
+
+// WithMaxAttempts overrides [DefaultMaxAttempts] (AWS_MAX_ATTEMPTS still wins,
+// as the SDK applies it on top of any retryer).
+func WithMaxAttempts(n int) Option { return func(o *options) { o.maxAttempts = n } }
+
+// WithMaxBackoff overrides [DefaultMaxBackoff]. Tests use a few milliseconds
+// so that retried throttling does not slow the suite down.
+func WithMaxBackoff(d time.Duration) Option { return func(o *options) { o.maxBackoff = d } }
+
+// Load builds tokken's AWS configuration from the environment (through the
+// SDK's LoadDefaultConfig) and opts. It fails with [ErrNoRegion] when no
+// region is set, and with a wrapped SDK error when the environment is
+// inconsistent (for example AWS_PROFILE names a profile that does not exist).
+func Load(ctx context.Context, opts ...Option) (aws.Config, error) {
+	o := options{maxAttempts: DefaultMaxAttempts, maxBackoff: DefaultMaxBackoff}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	if o.maxAttempts < 1 {
+		return aws.Config{}, fmt.Errorf("aws config: max attempts must be at least 1, got %d", o.maxAttempts)
+	}
+	if o.maxBackoff <= 0 {
+		return aws.Config{}, fmt.Errorf("aws config: max backoff must be positive, got %s", o.maxBackoff)
+	}
+
+	var load []func(*config.LoadOptions) error
+	if o.region != "" {
+		load = append(load, config.WithRegion(o.region))
+	}
+	if o.creds != nil {
+		load = append(load, config.WithCredentialsProvider(o.creds))
+	}
+	maxAttempts, maxBackoff := o.maxAttempts, o.maxBackoff
+	load = append(load, config.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = maxAttempts
+			so.MaxBackoff = maxBackoff
+		})
+	}))
+
+	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("aws config: load: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, ErrNoRegion
+	}
+	if len(o.endpoints) > 0 {
+		// Service clients ask every config source, in order, for their
+		// service's base endpoint; putting ours first makes it win over
+		// AWS_ENDPOINT_URL_<SERVICE> and the shared config file.
+		cfg.ConfigSources = append([]any{serviceEndpoints(o.endpoints)}, cfg.ConfigSources...)
+	}
+	return cfg, nil
+}
+
+// serviceEndpoints is a config source answering the SDK's per-service
+// endpoint question (the ServiceBaseEndpointProvider interface of the SDK's
+// internal configsources package) from a map keyed by SDK service id.
+type serviceEndpoints map[string]string
+
+// GetServiceBaseEndpoint reports the endpoint configured for sdkID.
+func (s serviceEndpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
+	u, ok := s[sdkID]
+	return u, ok, nil
+}
