@@ -11,7 +11,17 @@
 // ephemerals and DMs by user, opened views, response_url posts. Fault
 // switches inject HTTP 429 with Retry-After, a per-channel posting limit,
 // HTTP 5xx and latency. WaitFor lets a test block until the model satisfies a
-// condition without sleeping.
+// condition without sleeping. SlashCommand and Interaction build the signed
+// requests Slack sends to the app, with trigger ids and response_urls that
+// this fake then honours.
+//
+// Typical use:
+//
+//	f := slackfake.New(t)
+//	f.AddChannel("C0OPS00001", "ops")
+//	f.AddUser(slackfake.User{ID: "U0ALICE001", Name: "alice", Email: "alice@example.com", TZ: "Asia/Tokyo"})
+//	// point the code under test at f.APIURL() with token f.Token(), run it, then:
+//	f.WaitFor(t, 5*time.Second, func(f *slackfake.Fake) bool { return len(f.DMs("U0ALICE001")) == 1 })
 //
 // One Fake serves one test; it is safe for concurrent use and is closed by
 // the test's Cleanup.
@@ -130,6 +140,7 @@ type Fake struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every recorded call
 	token   string
+	secret  string
 	now     func() time.Time
 	lastTS  time.Time
 	seq     int
@@ -157,6 +168,7 @@ func New(tb testing.TB, opts ...Option) *Fake {
 	f := &Fake{
 		changed:    make(chan struct{}),
 		token:      DefaultToken,
+		secret:     DefaultSigningSecret,
 		now:        time.Now,
 		channels:   map[string]string{},
 		byName:     map[string]string{},
