@@ -35,7 +35,7 @@ var (
 	slackGroupRE  = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
 	channelRE     = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
 	emailRE       = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
-	yamlLineRE    = regexp.MustCompile(`line (\d+)`)
+	yamlLineRE    = regexp.MustCompile(`^line (\d+)`)
 )
 
 // profile is a catalogue entry with what only the policy engine needs.
@@ -66,15 +66,13 @@ type ref struct {
 func parseTop(r report, data []byte, top string) *yaml.Node {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		line := 0
-		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-			line, _ = strconv.Atoi(m[1])
-		}
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if line > 0 {
-			msg = strings.TrimPrefix(msg, "line "+strconv.Itoa(line)+": ")
+		line := 0
+		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = strings.TrimPrefix(msg, m[0]+": ")
 		}
-		r.at(line, "invalid YAML: %s", msg)
+		r.at(syntaxErrorLine(data, line), "invalid YAML: %s", msg)
 		return nil
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
@@ -106,6 +104,26 @@ func parseTop(r report, data []byte, top string) *yaml.Node {
 	return val
 }
 
+// syntaxErrorLine finds the line of a YAML syntax error. yaml.v3 reports
+// the line where the enclosing block began, often far above the mistake,
+// so look for the first line at which the document stops parsing; keep
+// yaml.v3's line if that finds nothing better.
+func syntaxErrorLine(data []byte, reported int) int {
+	var scratch yaml.Node
+	lines := strings.SplitAfter(string(data), "\n")
+	if len(lines) > 5000 {
+		return reported // not a policy file a person wrote; don't spend time on it
+	}
+	prefix := ""
+	for i, l := range lines {
+		prefix += l
+		if yaml.Unmarshal([]byte(prefix), &scratch) != nil {
+			return max(i+1, reported)
+		}
+	}
+	return reported
+}
+
 // deref follows a YAML alias once.
 func deref(n *yaml.Node) *yaml.Node {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
@@ -131,6 +149,16 @@ func eachKey(r report, m *yaml.Node, fn func(k, v *yaml.Node)) {
 		seen[k.Value] = k.Line
 		fn(k, v)
 	}
+}
+
+// keyLine is the line of key in mapping m.
+func keyLine(m *yaml.Node, key string) int {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := deref(m.Content[i]); k.Value == key {
+			return k.Line
+		}
+	}
+	return m.Line
 }
 
 // fields checks a definition's keys against the allowed ones and returns
@@ -267,7 +295,7 @@ func parseProfile(r report, k, v *yaml.Node) (profile, bool) {
 		}
 	}
 	if n := f["instances"]; n != nil {
-		p.Instances = parseInstances(r, n)
+		p.Instances = parseInstances(r, keyLine(v, "instances"), n)
 	}
 	switch {
 	case p.Kind == access.KindSSM && len(p.Instances.IDs) == 0 && len(p.Instances.Tags) == 0 && f["instances"] == nil:
@@ -350,7 +378,7 @@ func parseProfile(r report, k, v *yaml.Node) (profile, bool) {
 	return p, len(*r.probs) == before
 }
 
-func parseInstances(r report, n *yaml.Node) access.InstanceSelector {
+func parseInstances(r report, line int, n *yaml.Node) access.InstanceSelector {
 	var sel access.InstanceSelector
 	f := fields(r, "instances", n, []string{"ids", "tags"})
 	if ids := f["ids"]; ids != nil {
@@ -375,7 +403,7 @@ func parseInstances(r report, n *yaml.Node) access.InstanceSelector {
 		}
 	}
 	if len(sel.IDs) == 0 && len(sel.Tags) == 0 {
-		r.at(n.Line, "instances selects nothing: give ids or tags")
+		r.at(line, "instances selects nothing: give ids or tags")
 	}
 	return sel
 }
