@@ -66,7 +66,7 @@ type Options struct {
 	// longer one fails the call at once so the caller can reschedule.
 	MaxRetryAfter time.Duration
 	// OnRateLimited, if set, is called before every rate-limit wait with the
-	// method and the wait (for metrics).
+	// method and the wait (for metrics). It may be called concurrently.
 	OnRateLimited func(method string, wait time.Duration)
 	// Sleep waits d or until ctx is done (returning its error); default a
 	// timer. Tests inject one to observe waits without spending them.

@@ -68,7 +68,8 @@ type Option func(*Fake)
 func WithToken(token string) Option { return func(f *Fake) { f.token = token } }
 
 // WithClock replaces time.Now for ts values, trigger and response_url expiry
-// and the per-channel posting limit.
+// and the per-channel posting limit. now is called from the server's
+// goroutines, so it must be safe for concurrent use.
 func WithClock(now func() time.Time) Option { return func(f *Fake) { f.now = now } }
 
 // Call is one recorded request, including refused and faulted ones.
