@@ -1,0 +1,154 @@
+package access
+
+import (
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Verb is what an /access command asks for.
+type Verb string
+
+// Verbs of the /access command.
+const (
+	VerbModal   Verb = "modal"   // `/access`: open the request modal
+	VerbHelp    Verb = "help"    // `/access help`
+	VerbList    Verb = "list"    // `/access list`: my pending and active requests
+	VerbRevoke  Verb = "revoke"  // `/access revoke r-… [reason]`
+	VerbRequest Verb = "request" // `/access <profile> <duration> [i-… …] <reason…>`
+)
+
+// Command is a parsed /access command. Profile validity and the profile's
+// maximum duration are not checked here: Submit checks them against the
+// catalogue and the user's permissions.
+type Command struct {
+	Verb      Verb
+	RequestID string        // VerbRevoke
+	Profile   string        // VerbRequest
+	Duration  time.Duration // VerbRequest
+	Instances []string      // VerbRequest, in the order given, without duplicates
+	Reason    string        // VerbRequest (required), VerbRevoke (optional)
+}
+
+// Limits of the one-line command.
+const (
+	MaxCommandDuration = 24 * time.Hour
+	MaxReasonChars     = 500
+	MaxInstances       = 20
+	maxProfileChars    = 64
+)
+
+// CommandError is a user-facing parse error: what was wrong and what is
+// allowed. Its Error text is meant for an ephemeral Slack answer.
+type CommandError struct{ Msg string }
+
+func (e *CommandError) Error() string { return e.Msg }
+
+var (
+	profileRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	durationRE   = regexp.MustCompile(`^(?:(\d{1,4})h)?(?:(\d{1,5})m)?$`)
+	instanceRE   = regexp.MustCompile(`^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$`)
+	requestIDRE  = regexp.MustCompile(`^r-[0-9a-z]{12}$`)
+	looksLikeDur = regexp.MustCompile(`^[-+.0-9]`)
+)
+
+// ValidInstanceID reports whether s is an EC2 instance id: "i-" followed by
+// 8 or 17 lowercase hex digits.
+func ValidInstanceID(s string) bool { return instanceRE.MatchString(s) }
+
+// ValidRequestID reports whether s looks like a request id (bot.NewID("r-")).
+func ValidRequestID(s string) bool { return requestIDRE.MatchString(s) }
+
+// ParseDuration parses a duration written like 10m, 1h, 1h30m or 90m:
+// whole hours and/or minutes, more than zero, at most 24h.
+func ParseDuration(s string) (time.Duration, error) {
+	m := durationRE.FindStringSubmatch(s)
+	if m == nil || s == "" {
+		return 0, &CommandError{Msg: msgBadDuration(s)}
+	}
+	h, _ := strconv.Atoi(m[1]) // at most 4 digits: cannot fail or overflow
+	mins, _ := strconv.Atoi(m[2])
+	d := time.Duration(h)*time.Hour + time.Duration(mins)*time.Minute
+	switch {
+	case d <= 0:
+		return 0, &CommandError{Msg: msgZeroDuration(s)}
+	case d > MaxCommandDuration:
+		return 0, &CommandError{Msg: msgDurationOverDay(s)}
+	}
+	return d, nil
+}
+
+// ParseCommand parses the text of an /access slash command (what Slack sends
+// as `text`). It never panics; every error is a *CommandError whose text
+// says what was wrong and what is allowed.
+func ParseCommand(text string) (Command, error) {
+	f := strings.Fields(text)
+	if len(f) == 0 {
+		return Command{Verb: VerbModal}, nil
+	}
+	switch strings.ToLower(f[0]) {
+	case "help", "-h", "--help":
+		if len(f) > 1 {
+			return Command{}, &CommandError{Msg: msgExtraArgs("help")}
+		}
+		return Command{Verb: VerbHelp}, nil
+	case "list":
+		if len(f) > 1 {
+			return Command{}, &CommandError{Msg: msgExtraArgs("list")}
+		}
+		return Command{Verb: VerbList}, nil
+	case "revoke":
+		if len(f) < 2 {
+			return Command{}, &CommandError{Msg: msgRevokeUsage}
+		}
+		id := strings.ToLower(f[1])
+		if !ValidRequestID(id) {
+			return Command{}, &CommandError{Msg: msgBadRequestID(f[1])}
+		}
+		return Command{Verb: VerbRevoke, RequestID: id, Reason: strings.Join(f[2:], " ")}, nil
+	}
+	c := Command{Verb: VerbRequest, Profile: f[0]}
+	if len(c.Profile) > maxProfileChars || !profileRE.MatchString(c.Profile) {
+		return Command{}, &CommandError{Msg: msgBadProfile(f[0])}
+	}
+	if len(f) < 2 {
+		return Command{}, &CommandError{Msg: msgMissingDuration(c.Profile)}
+	}
+	if !looksLikeDur.MatchString(f[1]) {
+		return Command{}, &CommandError{Msg: msgMissingDuration(c.Profile)}
+	}
+	d, err := ParseDuration(strings.ToLower(f[1]))
+	if err != nil {
+		return Command{}, err
+	}
+	c.Duration = d
+	rest := f[2:]
+	for len(rest) > 0 && strings.HasPrefix(strings.ToLower(rest[0]), "i-") {
+		for _, id := range strings.Split(rest[0], ",") {
+			if id == "" {
+				continue
+			}
+			id = strings.ToLower(id)
+			if !ValidInstanceID(id) {
+				return Command{}, &CommandError{Msg: msgBadInstance(id)}
+			}
+			if !slices.Contains(c.Instances, id) {
+				c.Instances = append(c.Instances, id)
+			}
+		}
+		rest = rest[1:]
+	}
+	if len(c.Instances) > MaxInstances {
+		return Command{}, &CommandError{Msg: msgTooManyInstances(len(c.Instances))}
+	}
+	c.Reason = strings.Join(rest, " ")
+	if c.Reason == "" {
+		return Command{}, &CommandError{Msg: msgMissingReason}
+	}
+	if len(c.Reason) > MaxReasonChars {
+		return Command{}, &CommandError{Msg: msgReasonTooLong(len(c.Reason))}
+	}
+	return c, nil
+}

@@ -1,0 +1,693 @@
+package access
+
+import (
+	"slices"
+	"time"
+
+	"github.com/tokken/tokken/bot"
+)
+
+// State is where a request is in its life.
+//
+//	pending ──approve (N of M)──▶ activating ──grant issued──▶ active
+//	   │  └──break-glass─────────▲    │                          │
+//	   ├──deny──▶ denied             └──failed──▶ failed         ├─expire─▶ ending ─▶ expired
+//	   └──cancel──▶ cancelled                                     └─revoke/done─▶ ending ─▶ revoked
+//	                                        ending ─(N failures)─▶ revoke_failed ─(retry ok)─▶ expired | revoked
+//
+// "activating" exists so that the grant is issued exactly once: only the
+// writer that moved the request out of pending enqueues the activation job,
+// and only the job run that claims the activation issues credentials.
+// "ending" records that access must end (who, why) before the slow work of
+// terminating sessions and revoking credentials, so a crash in between is
+// finished by a retry or the sweep.
+type State string
+
+// Request states.
+const (
+	StatePending      State = "pending"
+	StateActivating   State = "activating"
+	StateActive       State = "active"
+	StateEnding       State = "ending"
+	StateExpired      State = "expired"
+	StateRevoked      State = "revoked"
+	StateRevokeFailed State = "revoke_failed"
+	StateDenied       State = "denied"
+	StateCancelled    State = "cancelled"
+	StateFailed       State = "failed"
+)
+
+// Final reports whether s is an end state: nothing more will happen to the
+// request (revoke_failed is not final: the sweep keeps trying).
+func (s State) Final() bool {
+	switch s {
+	case StateExpired, StateRevoked, StateDenied, StateCancelled, StateFailed:
+		return true
+	}
+	return false
+}
+
+// System is the actor recorded for what tokken does by itself (expiry,
+// sweeps, failures).
+const System = "tokken"
+
+// Request is one ask for access and everything that happened to it. It is
+// the single source of truth: Slack messages are rendered from it, never
+// parsed back. It holds no secret.
+type Request struct {
+	ID        string `json:"id"`        // bot.NewID("r-"); also the STS RoleSessionName
+	Requester string `json:"requester"` // Slack user id; also the STS SourceIdentity
+	Profile   string `json:"profile"`
+	Kind      Kind   `json:"kind"`
+	// RoleARN and SessionPolicy are copied from the profile at submission,
+	// so the grant is what was approved and revocation does not depend on
+	// the catalogue still holding the profile.
+	RoleARN       string `json:"role_arn"`
+	SessionPolicy string `json:"session_policy,omitempty"`
+	// Targets are the instances of an ssm request, with the tags they had
+	// when the request was made.
+	Targets  []bot.Target  `json:"targets,omitempty"`
+	Duration time.Duration `json:"duration"` // asked for; counts from activation
+	Reason   string        `json:"reason"`
+	Ticket   string        `json:"ticket,omitempty"` // optional ticket id or link
+	Created  time.Time     `json:"created"`
+	State    State         `json:"state"`
+
+	// ApprovalsNeeded is the profile's N at submission time.
+	ApprovalsNeeded int          `json:"approvals_needed"`
+	Approvals       []Approval   `json:"approvals,omitempty"`
+	Denial          *Denial      `json:"denial,omitempty"`
+	BreakGlass      *BreakGlass  `json:"break_glass,omitempty"`
+	Activation      *Activation  `json:"activation,omitempty"`
+	Window          Window       `json:"window,omitzero"`
+	End             *End         `json:"end,omitempty"`
+	Failure         *Failure     `json:"failure,omitempty"`
+	Message         MessageRef   `json:"message,omitzero"`
+	Extensions      []Extension  `json:"extensions,omitempty"`
+	History         []HistoryRow `json:"history,omitempty"`
+}
+
+// Approval is one approver's click.
+type Approval struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
+// Denial says who refused and why.
+type Denial struct {
+	By  string    `json:"by"`
+	Why string    `json:"why"`
+	At  time.Time `json:"at"`
+}
+
+// BreakGlass records a self-approval and its after-the-fact review.
+type BreakGlass struct {
+	Reason     string    `json:"reason"`
+	At         time.Time `json:"at"`
+	ReviewedBy string    `json:"reviewed_by,omitempty"`
+	ReviewedAt time.Time `json:"reviewed_at,omitzero"`
+}
+
+// NeedsReview reports whether the break-glass use still awaits review.
+func (b *BreakGlass) NeedsReview() bool { return b != nil && b.ReviewedBy == "" }
+
+// Activation tracks the issuing of the grant while the request is
+// activating. Claim is set by the one job run that issues credentials.
+type Activation struct {
+	Since     time.Time `json:"since"` // when the request became activating
+	Claim     string    `json:"claim,omitempty"`
+	ClaimedAt time.Time `json:"claimed_at,omitzero"`
+	Attempts  int       `json:"attempts,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Window is the grant window: from activation to expiry. Extensions move
+// ExpiresAt.
+type Window struct {
+	ActivatedAt time.Time `json:"activated_at,omitzero"`
+	ExpiresAt   time.Time `json:"expires_at,omitzero"`
+}
+
+// IsZero reports whether no grant window was ever opened.
+func (w Window) IsZero() bool { return w.ActivatedAt.IsZero() }
+
+// Cause says why access ends.
+type Cause string
+
+// End causes.
+const (
+	CauseExpired Cause = "expired" // the window ran out
+	CauseRevoked Cause = "revoked" // an approver or admin revoked it
+	CauseDone    Cause = "done"    // the requester clicked "I'm done"
+	CauseFailed  Cause = "failed"  // activation failed after a grant may have been issued
+)
+
+// End records the decision to end access and the progress of the work that
+// makes it end (terminating sessions, revoking credentials).
+type End struct {
+	Cause Cause     `json:"cause"`
+	By    string    `json:"by"`
+	Why   string    `json:"why,omitempty"`
+	At    time.Time `json:"at"`
+	// Attempts counts failed attempts at the revocation work; LastError is
+	// the latest failure, shown to ops.
+	Attempts    int       `json:"attempts,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	// Sessions is how many live SSM sessions were terminated.
+	Sessions int       `json:"sessions,omitempty"`
+	Done     time.Time `json:"done,omitzero"` // when access was confirmed ended
+}
+
+// Failure says what failed and what the requester can do about it.
+type Failure struct {
+	What string    `json:"what"`
+	Do   string    `json:"do"`
+	At   time.Time `json:"at"`
+}
+
+// MessageRef locates the one approver-channel message that tracks the
+// request in place.
+type MessageRef struct {
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+}
+
+// IsZero reports whether no message has been posted yet.
+func (m MessageRef) IsZero() bool { return m.Channel == "" && m.TS == "" }
+
+// ExtensionState is where an extension request is.
+type ExtensionState string
+
+// Extension states.
+const (
+	ExtensionPending  ExtensionState = "pending"  // waiting for approvals
+	ExtensionApproved ExtensionState = "approved" // being applied (new credentials)
+	ExtensionApplied  ExtensionState = "applied"  // the window was moved
+	ExtensionDenied   ExtensionState = "denied"
+	ExtensionLapsed   ExtensionState = "lapsed" // the grant ended first
+)
+
+// Extension is a request for more time on the same grant. It goes through
+// approval like a request; once approved the window's end moves and fresh
+// credentials (same session name, new end) are delivered.
+type Extension struct {
+	ID        string         `json:"id"` // bot.NewID("x-")
+	Duration  time.Duration  `json:"duration"`
+	Reason    string         `json:"reason"`
+	Requested time.Time      `json:"requested"`
+	State     ExtensionState `json:"state"`
+	Approvals []Approval     `json:"approvals,omitempty"`
+	Denial    *Denial        `json:"denial,omitempty"`
+	// NewExpiresAt is the window end once applied (set on approval).
+	NewExpiresAt time.Time `json:"new_expires_at,omitzero"`
+	Claim        string    `json:"claim,omitempty"`
+	ClaimedAt    time.Time `json:"claimed_at,omitzero"`
+}
+
+// HistoryRow is one line of the request's own paper trail, written in the
+// same conditional write as the change it describes.
+type HistoryRow struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"` // the audit action, e.g. "access.approved"
+	Note   string    `json:"note,omitempty"`
+}
+
+// Approvers lists who approved, in order.
+func (r *Request) Approvers() []string {
+	out := make([]string, 0, len(r.Approvals))
+	for _, a := range r.Approvals {
+		out = append(out, a.By)
+	}
+	return out
+}
+
+// PendingExtension returns the extension awaiting approval or being
+// applied, if any.
+func (r *Request) PendingExtension() *Extension {
+	for i := range r.Extensions {
+		if s := r.Extensions[i].State; s == ExtensionPending || s == ExtensionApproved {
+			return &r.Extensions[i]
+		}
+	}
+	return nil
+}
+
+func (r *Request) extension(id string) *Extension {
+	for i := range r.Extensions {
+		if r.Extensions[i].ID == id {
+			return &r.Extensions[i]
+		}
+	}
+	return nil
+}
+
+func (r *Request) log(at time.Time, actor, action, note string) {
+	r.History = append(r.History, HistoryRow{At: at, Actor: actor, Action: action, Note: note})
+}
+
+// decidedBy names who settled the request, for ErrAlreadyDecided.
+func (r *Request) decidedBy() []string {
+	switch {
+	case r.End != nil:
+		return []string{r.End.By}
+	case r.Denial != nil:
+		return []string{r.Denial.By}
+	case r.BreakGlass != nil:
+		return []string{r.Requester}
+	case r.State == StateCancelled:
+		for i := len(r.History) - 1; i >= 0; i-- {
+			if r.History[i].Action == ActCancelled {
+				return []string{r.History[i].Actor}
+			}
+		}
+		return []string{r.Requester}
+	case r.State == StateFailed:
+		return []string{System}
+	}
+	return r.Approvers()
+}
+
+func (r *Request) alreadyDecided() error {
+	return &ErrAlreadyDecided{By: r.decidedBy(), State: r.State}
+}
+
+// Audit actions, one per transition.
+const (
+	ActRequested       = "access.requested"
+	ActApproved        = "access.approved" // one approval (k of N)
+	ActActivating      = "access.activating"
+	ActDenied          = "access.denied"
+	ActCancelled       = "access.cancelled"
+	ActBreakGlass      = "access.break_glass"
+	ActReviewed        = "access.reviewed"
+	ActActive          = "access.active"
+	ActFailed          = "access.failed"
+	ActEnding          = "access.ending"
+	ActExpired         = "access.expired"
+	ActRevoked         = "access.revoked"
+	ActRevokeFailed    = "access.revoke_failed"
+	ActExtendRequested = "access.extend_requested"
+	ActExtendApproved  = "access.extend_approved"
+	ActExtendDenied    = "access.extend_denied"
+	ActExtended        = "access.extended"
+	ActExtendLapsed    = "access.extend_lapsed"
+)
+
+// Approve records approver's approval at now. It refuses when the request is
+// no longer pending (ErrAlreadyDecided names who decided), when approver is
+// the requester (ErrSelfApproval) or has already approved
+// (ErrAlreadyApproved). It reports whether this approval completed the
+// quorum, in which case the request is now activating.
+func (r *Request) Approve(approver string, now time.Time) (quorum bool, err error) {
+	if r.State != StatePending {
+		return false, r.alreadyDecided()
+	}
+	if approver == r.Requester {
+		return false, ErrSelfApproval
+	}
+	if slices.Contains(r.Approvers(), approver) {
+		return false, ErrAlreadyApproved
+	}
+	r.Approvals = append(r.Approvals, Approval{By: approver, At: now})
+	r.log(now, approver, ActApproved, "")
+	if len(r.Approvals) < r.ApprovalsNeeded {
+		return false, nil
+	}
+	r.activate(now)
+	return true, nil
+}
+
+func (r *Request) activate(now time.Time) {
+	r.State = StateActivating
+	r.Activation = &Activation{Since: now}
+	r.log(now, System, ActActivating, "")
+}
+
+// Deny refuses a pending request; why is mandatory.
+func (r *Request) Deny(by, why string, now time.Time) error {
+	if r.State != StatePending {
+		return r.alreadyDecided()
+	}
+	if by == r.Requester {
+		return ErrSelfApproval
+	}
+	if why == "" {
+		return ErrReasonRequired
+	}
+	r.State = StateDenied
+	r.Denial = &Denial{By: by, Why: why, At: now}
+	r.log(now, by, ActDenied, why)
+	return nil
+}
+
+// Cancel withdraws a pending request; only the requester may.
+func (r *Request) Cancel(by string, now time.Time) error {
+	if by != r.Requester {
+		return ErrNotRequester
+	}
+	if r.State != StatePending {
+		return r.alreadyDecided()
+	}
+	r.State = StateCancelled
+	r.log(now, by, ActCancelled, "")
+	return nil
+}
+
+// Abandon cancels a pending request that nobody decided on in time.
+func (r *Request) Abandon(why string, now time.Time) error {
+	if r.State != StatePending {
+		return r.alreadyDecided()
+	}
+	r.State = StateCancelled
+	r.log(now, System, ActCancelled, why)
+	return nil
+}
+
+// SelfApprove is break-glass: the requester activates their own pending
+// request with a mandatory reason. Whether the profile and policy allow it
+// is the Service's check.
+func (r *Request) SelfApprove(by, why string, now time.Time) error {
+	if by != r.Requester {
+		return ErrNotRequester
+	}
+	if r.State != StatePending {
+		return r.alreadyDecided()
+	}
+	if why == "" {
+		return ErrReasonRequired
+	}
+	r.BreakGlass = &BreakGlass{Reason: why, At: now}
+	r.log(now, by, ActBreakGlass, why)
+	r.activate(now)
+	return nil
+}
+
+// Review marks a break-glass use as reviewed. The requester cannot review
+// their own.
+func (r *Request) Review(by string, now time.Time) error {
+	if r.BreakGlass == nil {
+		return ErrNotBreakGlass
+	}
+	if by == r.Requester {
+		return ErrSelfApproval
+	}
+	if !r.BreakGlass.NeedsReview() {
+		return &ErrAlreadyDecided{By: []string{r.BreakGlass.ReviewedBy}, State: r.State}
+	}
+	r.BreakGlass.ReviewedBy, r.BreakGlass.ReviewedAt = by, now
+	r.log(now, by, ActReviewed, "")
+	return nil
+}
+
+// claimTimeout is how long an activation or extension claim is honoured
+// before another job run may take it over (its holder crashed).
+const claimTimeout = 5 * time.Minute
+
+// ClaimActivation lets one job run issue the grant. It fails with
+// ErrNoChange-like ErrClaimed when another run holds a fresh claim, and with
+// ErrAlreadyDecided when the request is not activating.
+func (r *Request) ClaimActivation(token string, now time.Time) error {
+	if r.State != StateActivating || r.Activation == nil {
+		return r.alreadyDecided()
+	}
+	a := r.Activation
+	if a.Claim != "" && a.Claim != token && now.Sub(a.ClaimedAt) < claimTimeout {
+		return ErrClaimed
+	}
+	a.Claim, a.ClaimedAt = token, now
+	return nil
+}
+
+// ReleaseActivation gives the claim back after a failed attempt so a retry
+// may try again.
+func (r *Request) ReleaseActivation(token, errText string) error {
+	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token {
+		return ErrClaimLost
+	}
+	r.Activation.Claim, r.Activation.ClaimedAt = "", time.Time{}
+	r.Activation.Attempts++
+	r.Activation.LastError = errText
+	return nil
+}
+
+// Activated opens the grant window: active from at until at+Duration.
+func (r *Request) Activated(token string, w Window, now time.Time) error {
+	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token {
+		return ErrClaimLost
+	}
+	r.State = StateActive
+	r.Window = w
+	r.Activation = nil
+	r.log(now, System, ActActive, "until "+w.ExpiresAt.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// Fail ends a request that never became active. When a grant may have been
+// issued (grantMaybeIssued), the request goes through ending so that
+// sessions are terminated and credentials revoked before it is failed.
+func (r *Request) Fail(f Failure, grantMaybeIssued bool) error {
+	if r.State != StatePending && r.State != StateActivating {
+		return r.alreadyDecided()
+	}
+	r.Failure = &f
+	r.Activation = nil
+	if grantMaybeIssued {
+		r.State = StateEnding
+		r.End = &End{Cause: CauseFailed, By: System, Why: f.What, At: f.At}
+		r.log(f.At, System, ActEnding, string(CauseFailed)+": "+f.What)
+		return nil
+	}
+	r.State = StateFailed
+	r.log(f.At, System, ActFailed, f.What)
+	return nil
+}
+
+// BeginEnd records that access must end: the window ran out (CauseExpired),
+// or someone revoked it (CauseRevoked, CauseDone). Only an active request
+// can begin ending; one already ending or ended returns ErrAlreadyDecided
+// (which callers may treat as success: ending is idempotent).
+func (r *Request) BeginEnd(c Cause, by, why string, now time.Time) error {
+	switch r.State {
+	case StateActive:
+	case StatePending, StateActivating:
+		return &ErrNotActive{State: r.State}
+	default:
+		return r.alreadyDecided()
+	}
+	if c == CauseExpired && now.Before(r.Window.ExpiresAt) {
+		return ErrNotYet
+	}
+	r.State = StateEnding
+	r.End = &End{Cause: c, By: by, Why: why, At: now}
+	r.log(now, by, ActEnding, string(c))
+	return nil
+}
+
+// Early reports whether access is being ended before its window ran out,
+// in which case the issued credentials must be revoked explicitly (after the
+// window end the session policy already denies everything).
+func (r *Request) Early() bool {
+	return r.End != nil && (r.Window.IsZero() || r.End.At.Before(r.Window.ExpiresAt))
+}
+
+// Ended marks the end work done: sessions terminated and credentials
+// revoked. The final state follows the cause.
+func (r *Request) Ended(sessions int, now time.Time) (action string, err error) {
+	if r.State != StateEnding && r.State != StateRevokeFailed {
+		return "", r.alreadyDecided()
+	}
+	r.End.Sessions += sessions
+	r.End.Done = now
+	r.End.LastError = ""
+	switch r.End.Cause {
+	case CauseExpired:
+		r.State, action = StateExpired, ActExpired
+	case CauseFailed:
+		r.State, action = StateFailed, ActFailed
+	default:
+		r.State, action = StateRevoked, ActRevoked
+	}
+	if p := r.PendingExtension(); p != nil {
+		p.State = ExtensionLapsed
+	}
+	r.log(now, System, action, "")
+	return action, nil
+}
+
+// EndFailed records a failed attempt at the end work. After maxAttempts the
+// request becomes revoke_failed (reported true once, so the caller alerts
+// ops once); the sweep keeps retrying.
+func (r *Request) EndFailed(sessions int, errText string, maxAttempts int, now time.Time) (nowFailed bool, err error) {
+	if r.State != StateEnding && r.State != StateRevokeFailed {
+		return false, r.alreadyDecided()
+	}
+	r.End.Sessions += sessions
+	r.End.Attempts++
+	r.End.LastError = errText
+	r.End.LastAttempt = now
+	if r.State == StateEnding && r.End.Attempts >= maxAttempts {
+		r.State = StateRevokeFailed
+		r.log(now, System, ActRevokeFailed, errText)
+		return true, nil
+	}
+	return false, nil
+}
+
+// RequestExtension asks for x.Duration more on the same grant. Only the
+// requester may, only while active, one at a time. When the request needed
+// no approval, neither does the extension: it is approved at once and
+// approved is true.
+func (r *Request) RequestExtension(x Extension, by string) (approved bool, err error) {
+	if by != r.Requester {
+		return false, ErrNotRequester
+	}
+	if r.State != StateActive {
+		return false, &ErrNotActive{State: r.State}
+	}
+	if r.PendingExtension() != nil {
+		return false, ErrExtensionPending
+	}
+	if x.Reason == "" {
+		return false, ErrReasonRequired
+	}
+	x.State = ExtensionPending
+	r.log(x.Requested, by, ActExtendRequested, x.Reason)
+	if r.ApprovalsNeeded <= 0 {
+		x.State = ExtensionApproved
+		x.NewExpiresAt = r.Window.ExpiresAt.Add(x.Duration)
+		r.log(x.Requested, System, ActExtendApproved, x.ID)
+	}
+	r.Extensions = append(r.Extensions, x)
+	return x.State == ExtensionApproved, nil
+}
+
+// ExtensionFailed gives up on an approved extension that cannot be issued;
+// the grant keeps its current window.
+func (r *Request) ExtensionFailed(id, token, why string, now time.Time) error {
+	x := r.extension(id)
+	if x == nil || x.State != ExtensionApproved || x.Claim != token {
+		return ErrClaimLost
+	}
+	x.State, x.Claim = ExtensionLapsed, ""
+	r.log(now, System, ActExtendLapsed, why)
+	return nil
+}
+
+// ApproveExtension records an approval of extension id; on quorum (the
+// request's ApprovalsNeeded) the extension is approved and its new window
+// end fixed, and quorum is true.
+func (r *Request) ApproveExtension(id, approver string, now time.Time) (quorum bool, err error) {
+	x := r.extension(id)
+	if x == nil {
+		return false, ErrUnknownExtension
+	}
+	if x.State != ExtensionPending {
+		return false, &ErrAlreadyDecided{By: extensionDecidedBy(x), State: State(x.State)}
+	}
+	if r.State != StateActive {
+		return false, &ErrNotActive{State: r.State}
+	}
+	if approver == r.Requester {
+		return false, ErrSelfApproval
+	}
+	for _, a := range x.Approvals {
+		if a.By == approver {
+			return false, ErrAlreadyApproved
+		}
+	}
+	x.Approvals = append(x.Approvals, Approval{By: approver, At: now})
+	r.log(now, approver, ActApproved, "extension "+id)
+	if len(x.Approvals) < r.ApprovalsNeeded {
+		return false, nil
+	}
+	x.State = ExtensionApproved
+	x.NewExpiresAt = r.Window.ExpiresAt.Add(x.Duration)
+	r.log(now, System, ActExtendApproved, id)
+	return true, nil
+}
+
+// DenyExtension refuses extension id; why is mandatory.
+func (r *Request) DenyExtension(id, by, why string, now time.Time) error {
+	x := r.extension(id)
+	if x == nil {
+		return ErrUnknownExtension
+	}
+	if x.State != ExtensionPending {
+		return &ErrAlreadyDecided{By: extensionDecidedBy(x), State: State(x.State)}
+	}
+	if by == r.Requester {
+		return ErrSelfApproval
+	}
+	if why == "" {
+		return ErrReasonRequired
+	}
+	x.State = ExtensionDenied
+	x.Denial = &Denial{By: by, Why: why, At: now}
+	r.log(now, by, ActExtendDenied, why)
+	return nil
+}
+
+// ClaimExtension lets one job run issue the extended credentials.
+func (r *Request) ClaimExtension(id, token string, now time.Time) error {
+	x := r.extension(id)
+	if x == nil {
+		return ErrUnknownExtension
+	}
+	if x.State != ExtensionApproved || r.State != StateActive {
+		return &ErrAlreadyDecided{By: extensionDecidedBy(x), State: State(x.State)}
+	}
+	if x.Claim != "" && x.Claim != token && now.Sub(x.ClaimedAt) < claimTimeout {
+		return ErrClaimed
+	}
+	x.Claim, x.ClaimedAt = token, now
+	return nil
+}
+
+// ReleaseExtension gives the claim back after a failed attempt.
+func (r *Request) ReleaseExtension(id, token string) error {
+	x := r.extension(id)
+	if x == nil || x.State != ExtensionApproved || x.Claim != token {
+		return ErrClaimLost
+	}
+	x.Claim, x.ClaimedAt = "", time.Time{}
+	return nil
+}
+
+// Extended moves the window end: the extension is applied. If the grant
+// ended meanwhile the extension lapses instead and applied is false (the
+// caller must then revoke the credentials it just issued).
+func (r *Request) Extended(id, token string, now time.Time) (applied bool, err error) {
+	x := r.extension(id)
+	if x == nil || x.Claim != token {
+		return false, ErrClaimLost
+	}
+	if x.State == ExtensionLapsed {
+		return false, nil
+	}
+	if x.State != ExtensionApproved {
+		return false, ErrClaimLost
+	}
+	if r.State != StateActive {
+		x.State = ExtensionLapsed
+		r.log(now, System, ActExtendLapsed, id)
+		return false, nil
+	}
+	x.State = ExtensionApplied
+	x.Claim = ""
+	r.Window.ExpiresAt = x.NewExpiresAt
+	r.log(now, System, ActExtended, "until "+x.NewExpiresAt.UTC().Format(time.RFC3339))
+	return true, nil
+}
+
+func extensionDecidedBy(x *Extension) []string {
+	if x.Denial != nil {
+		return []string{x.Denial.By}
+	}
+	out := make([]string, 0, len(x.Approvals))
+	for _, a := range x.Approvals {
+		out = append(out, a.By)
+	}
+	return out
+}
