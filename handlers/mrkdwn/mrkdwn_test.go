@@ -1,0 +1,97 @@
+package mrkdwn
+
+import "testing"
+
+func TestEscape(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"plain *bold* _it_", "plain *bold* _it_"},
+		{"<!channel> ping", "&lt;!channel&gt; ping"},
+		{"a & b", "a &amp; b"},
+		{"&amp;", "&amp;amp;"}, // already-escaped text is escaped again: it is user text
+		{"<https://evil|click>", "&lt;https://evil|click&gt;"},
+		{"line1\nline2", "line1\nline2"},
+		{"日本語 <@U123>", "日本語 &lt;@U123&gt;"},
+	}
+	for _, tt := range tests {
+		if got := Escape(tt.in); got != tt.want {
+			t.Errorf("Escape(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestLink(t *testing.T) {
+	tests := []struct{ url, text, want string }{
+		{"https://mackerel.io/orgs/acme/hosts/1", "app01", "<https://mackerel.io/orgs/acme/hosts/1|app01>"},
+		{"https://x.example/a?b=1&c=2", "q", "<https://x.example/a?b=1&amp;c=2|q>"},
+		{"https://x.example", "<b>&", "<https://x.example|&lt;b&gt;&amp;>"},
+		{"https://x.example", "", "<https://x.example|https://x.example>"},
+		{"javascript:alert(1)", "x", "x"},
+		{"https://x.example/|<!channel>", "x", "x"},
+		{"https://x.example/a b", "x<", "x&lt;"},
+		{"", "text", "text"},
+		{"HTTP://X.EXAMPLE", "x", "<HTTP://X.EXAMPLE|x>"},
+	}
+	for _, tt := range tests {
+		if got := Link(tt.url, tt.text); got != tt.want {
+			t.Errorf("Link(%q, %q) = %q, want %q", tt.url, tt.text, got, tt.want)
+		}
+	}
+}
+
+func TestQuote(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"  \n", ""},
+		{"one", "> one"},
+		{"one\ntwo\n", "> one\n> two"},
+		{"a\r\n\r\nb", "> a\n> \n> b"},
+		{"<!here> & go", "> &lt;!here&gt; &amp; go"},
+	}
+	for _, tt := range tests {
+		if got := Quote(tt.in); got != tt.want {
+			t.Errorf("Quote(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestMention(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"S0123ABC", "<!subteam^S0123ABC>"},
+		{"U024BE7LH", "<@U024BE7LH>"},
+		{"W012", "<@W012>"},
+		{"here", "<!here>"},
+		{"channel", "<!channel>"},
+		{"", ""},
+		{"C0123", ""},
+		{"s0123", ""},
+		{"S01>|x", ""},
+		{"S", ""},
+		{"@oncall", ""},
+	}
+	for _, tt := range tests {
+		if got := Mention(tt.in); got != tt.want {
+			t.Errorf("Mention(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	tests := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"hello", 10, "hello"},
+		{"hello", 5, "hello"},
+		{"hello", 4, "hel…"},
+		{"日本語テキスト", 3, "日本…"},
+		{"x", 0, ""},
+		{"", 1, ""},
+	}
+	for _, tt := range tests {
+		if got := Truncate(tt.in, tt.max); got != tt.want {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+		}
+	}
+}
