@@ -1,0 +1,453 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/tokken/tokken/bot"
+)
+
+// CommandFunc answers a slash command. The returned message is the
+// immediate answer (ephemeral unless it sets ResponseType "in_channel"); nil
+// answers with an empty 200. Slow work belongs on the job queue. A returned
+// error is logged and the user sees a short apology with the request id.
+type CommandFunc func(ctx context.Context, cmd slack.SlashCommand) (*slack.Msg, error)
+
+// InteractionFunc handles an interaction payload (block_actions,
+// view_submission, view_closed, shortcut, message_action). The result is
+// the HTTP response body encoded as JSON (e.g. a view_submission
+// response_action), or nil for an empty 200.
+type InteractionFunc func(ctx context.Context, ic slack.InteractionCallback) (any, error)
+
+// OptionsFunc answers an external select's options request
+// (block_suggestion); the result is usually *slack.OptionsResponse or
+// *slack.OptionGroupsResponse.
+type OptionsFunc func(ctx context.Context, ic slack.InteractionCallback) (any, error)
+
+// Event is one Events API event_callback, reduced to what routing needs; the
+// handler decodes Inner (e.g. with slackevents) into the type it expects.
+type Event struct {
+	ID     string          // event_id: unique per event, the same on Slack's retries
+	Type   string          // the inner event's type, e.g. "app_mention"
+	TeamID string          // workspace
+	Time   time.Time       // event_time
+	Inner  json.RawMessage // the "event" object
+}
+
+// EventFunc handles an Events API event. It must be quick (enqueue a job);
+// an error makes Slack retry later (HTTP) or is logged (Socket Mode).
+type EventFunc func(ctx context.Context, ev Event) error
+
+// Store kinds and job kinds the router uses.
+const (
+	// KindSeen holds one create-only record per delivered event or
+	// interaction (ExpiresAt SeenTTL): a second delivery finds it and has
+	// no effect.
+	KindSeen = "seen"
+	// JobRespond posts a late command answer to the command's response_url
+	// (see RespondJob).
+	JobRespond = "slack.respond"
+)
+
+// SeenTTL is how long a delivery is remembered; Slack retries within
+// minutes.
+const SeenTTL = time.Hour
+
+// DefaultAckTimeout is how long a handler may run before the request is
+// acknowledged without it: Slack gives up after 3 s.
+const DefaultAckTimeout = 2500 * time.Millisecond
+
+// Router dispatches Slack traffic to the registered handlers. It is
+// transport-independent: the HTTP handler (New) and Socket Mode
+// (handlers/socket) both call its Dispatch methods, so a command behaves the
+// same whichever way it arrives. Register everything before serving; the
+// Register methods panic on duplicates (a wiring bug).
+//
+// Interactions and options are routed by namespace: the part of the
+// action_id (block_actions, block_suggestion) or callback_id (views,
+// shortcuts) before the first ':' — "access:approve" goes to the "access"
+// handler.
+type Router struct {
+	store      bot.Store
+	queue      bot.Queue
+	log        *slog.Logger
+	ackTimeout time.Duration
+
+	commands     map[string]CommandFunc
+	interactions map[string]InteractionFunc
+	options      map[string]OptionsFunc
+	events       map[string]EventFunc
+
+	late sync.WaitGroup // handlers still running after their ack
+}
+
+// RouterDeps are what a Router needs.
+type RouterDeps struct {
+	// Store records deliveries (kind "seen") for deduplication. Required.
+	Store bot.Store
+	// Queue receives the late answers of slow commands (JobRespond).
+	// Required.
+	Queue bot.Queue
+	Log   *slog.Logger // default slog.Default()
+	// AckTimeout is DefaultAckTimeout when zero.
+	AckTimeout time.Duration
+}
+
+// NewRouter returns a Router with no handlers.
+func NewRouter(d RouterDeps) (*Router, error) {
+	if d.Store == nil || d.Queue == nil {
+		return nil, errors.New("httpapi: router needs a store and a queue")
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.AckTimeout <= 0 {
+		d.AckTimeout = DefaultAckTimeout
+	}
+	return &Router{
+		store: d.Store, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout,
+		commands: map[string]CommandFunc{}, interactions: map[string]InteractionFunc{},
+		options: map[string]OptionsFunc{}, events: map[string]EventFunc{},
+	}, nil
+}
+
+func register[F any](m map[string]F, what, key string, f F) {
+	if key == "" {
+		panic("httpapi: empty " + what + " name")
+	}
+	if _, dup := m[key]; dup {
+		panic("httpapi: " + what + " registered twice: " + key)
+	}
+	m[key] = f
+}
+
+// HandleCommand registers f for a slash command, e.g. "/access".
+func (r *Router) HandleCommand(command string, f CommandFunc) {
+	register(r.commands, "command", command, f)
+}
+
+// HandleInteraction registers f for the interactions of a namespace.
+func (r *Router) HandleInteraction(namespace string, f InteractionFunc) {
+	register(r.interactions, "interaction namespace", namespace, f)
+}
+
+// HandleOptions registers f for the external selects of a namespace.
+func (r *Router) HandleOptions(namespace string, f OptionsFunc) {
+	register(r.options, "options namespace", namespace, f)
+}
+
+// HandleEvent registers f for an Events API event type, e.g. "app_mention".
+func (r *Router) HandleEvent(eventType string, f EventFunc) {
+	register(r.events, "event type", eventType, f)
+}
+
+// Commands lists the registered slash commands, sorted.
+func (r *Router) Commands() []string {
+	out := make([]string, 0, len(r.commands))
+	for c := range r.commands {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Wait blocks until handlers that outlived their acknowledgement have
+// finished, or ctx is done. Call it on shutdown before closing the queue.
+func (r *Router) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { r.late.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for slow slack handlers: %w", ctx.Err())
+	}
+}
+
+// result is what a handler produced.
+type result[T any] struct {
+	v   T
+	err error
+}
+
+// withDeadline runs f, returning its result if it finishes within the ack
+// timeout. Otherwise it returns timedOut and f keeps running, detached from
+// the request's cancellation; late receives its eventual result. A panic in
+// f becomes an error.
+func withDeadline[T any](ctx context.Context, r *Router, f func(context.Context) (T, error), late func(T, error)) (v T, err error, timedOut bool) {
+	var (
+		mu        sync.Mutex
+		abandoned bool // the caller acknowledged without the result
+		ch        = make(chan result[T], 1)
+	)
+	r.late.Add(1)
+	go func() {
+		defer r.late.Done()
+		var res result[T]
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					res.err = fmt.Errorf("handler panicked: %v", p)
+				}
+			}()
+			res.v, res.err = f(context.WithoutCancel(ctx))
+		}()
+		mu.Lock()
+		if !abandoned {
+			ch <- res
+			mu.Unlock()
+			return
+		}
+		mu.Unlock()
+		if late != nil {
+			late(res.v, res.err)
+		}
+	}()
+	timer := time.NewTimer(r.ackTimeout)
+	defer timer.Stop()
+	select {
+	case res := <-ch:
+		return res.v, res.err, false
+	case <-timer.C:
+		mu.Lock()
+		defer mu.Unlock()
+		select {
+		case res := <-ch: // finished just in time
+			return res.v, res.err, false
+		default:
+			abandoned = true
+			return v, nil, true
+		}
+	}
+}
+
+// DispatchCommand runs the command's handler and returns the message that
+// acknowledges it. It never fails: unknown commands, handler errors and
+// handlers slower than the ack timeout all produce a message for the user,
+// and a slow handler's answer is delivered later through the response_url
+// (a JobRespond job).
+func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *slack.Msg {
+	log := r.logger(ctx).With("command", cmd.Command, "user", cmd.UserID)
+	f, ok := r.commands[cmd.Command]
+	if !ok {
+		return ephemeral(fmt.Sprintf("Unknown command %s. tokken knows: %s.", escape(cmd.Command), strings.Join(r.Commands(), ", ")))
+	}
+	start := time.Now()
+	msg, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (*slack.Msg, error) { return f(ctx, cmd) },
+		func(msg *slack.Msg, err error) {
+			log.Warn("slow command finished after its ack", "ms", time.Since(start).Milliseconds(), "err", err)
+			if err != nil {
+				msg = r.failure(ctx, cmd.Command)
+			}
+			r.respondLater(ctx, log, cmd.ResponseURL, msg)
+		})
+	if timedOut {
+		log.Warn("command handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
+		return ephemeral("Working on it… the answer will follow here.")
+	}
+	if err != nil {
+		log.Error("command failed", "err", err)
+		return r.failure(ctx, cmd.Command)
+	}
+	if msg != nil && msg.ResponseType == "" {
+		msg.ResponseType = slack.ResponseTypeEphemeral
+	}
+	return msg
+}
+
+func (r *Router) failure(ctx context.Context, what string) *slack.Msg {
+	return ephemeral(fmt.Sprintf(":warning: Something went wrong with %s (ref `%s`). It has been logged; please try again.", escape(what), RequestID(ctx)))
+}
+
+// respondLater queues a late answer for a response_url.
+func (r *Router) respondLater(ctx context.Context, log *slog.Logger, responseURL string, msg *slack.Msg) {
+	if msg == nil || responseURL == "" {
+		return
+	}
+	job, err := bot.NewJob(bot.NewID("respond-"), JobRespond, RespondPayload{ResponseURL: responseURL, Reply: *ReplyFrom(msg)})
+	if err == nil {
+		err = r.queue.Enqueue(context.WithoutCancel(ctx), job)
+	}
+	if err != nil {
+		log.Error("cannot queue the late answer of a slow command", "err", err)
+	}
+}
+
+// DispatchInteraction deduplicates the interaction and runs its namespace's
+// handler. duplicate is true when the same delivery was seen before (a retry
+// or double submit): nothing ran. A handler slower than the ack timeout is
+// acknowledged with a nil body and keeps running.
+func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCallback) (body any, duplicate bool, err error) {
+	ns := interactionNamespace(ic)
+	log := r.logger(ctx).With("interaction", string(ic.Type), "namespace", ns, "user", ic.User.ID)
+	f, ok := r.interactions[ns]
+	if !ok {
+		log.Warn("no handler for interaction")
+		return nil, false, nil
+	}
+	key := interactionKey(ic)
+	if key != "" {
+		fresh, err := r.firstDelivery(ctx, key)
+		if err != nil {
+			return nil, false, err
+		}
+		if !fresh {
+			log.Info("duplicate interaction ignored", "dedup_key", key)
+			return nil, true, nil
+		}
+	}
+	start := time.Now()
+	body, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (any, error) { return f(ctx, ic) },
+		func(_ any, err error) {
+			log.Warn("slow interaction finished after its ack; its response body was dropped", "ms", time.Since(start).Milliseconds(), "err", err)
+		})
+	if timedOut {
+		log.Warn("interaction handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
+		return nil, false, nil
+	}
+	if err != nil {
+		r.forget(ctx, log, key) // let Slack's retry or the user's second click try again
+		return nil, false, fmt.Errorf("interaction %s/%s: %w", ic.Type, ns, err)
+	}
+	return body, false, nil
+}
+
+// DispatchOptions answers an external select. Options are reads, so they
+// are not deduplicated; a slow handler yields an empty list.
+func (r *Router) DispatchOptions(ctx context.Context, ic slack.InteractionCallback) (any, error) {
+	ns := namespace(ic.ActionID)
+	f, ok := r.options[ns]
+	if !ok {
+		r.logger(ctx).Warn("no options handler", "namespace", ns, "action_id", ic.ActionID)
+		return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}, nil
+	}
+	body, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (any, error) { return f(ctx, ic) }, nil)
+	if timedOut {
+		r.logger(ctx).Warn("options handler exceeded the ack timeout", "namespace", ns)
+		return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("options %s: %w", ns, err)
+	}
+	return body, nil
+}
+
+// DispatchEvent deduplicates an event on its event_id and runs the handler
+// for its type. Events without a handler are acknowledged and logged.
+func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, err error) {
+	log := r.logger(ctx).With("event_id", ev.ID, "event_type", ev.Type)
+	f, ok := r.events[ev.Type]
+	if !ok {
+		log.Debug("no handler for event type")
+		return false, nil
+	}
+	key := "event:" + ev.ID
+	if ev.ID == "" {
+		return false, errors.New("event without event_id")
+	}
+	fresh, err := r.firstDelivery(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	if !fresh {
+		log.Info("duplicate event delivery ignored")
+		return true, nil
+	}
+	_, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx, ev) },
+		func(_ struct{}, err error) {
+			if err != nil {
+				log.Error("slow event handler failed after its ack", "err", err)
+			}
+		})
+	if timedOut {
+		log.Warn("event handler exceeded the ack timeout; acknowledged without it")
+		return false, nil
+	}
+	if err != nil {
+		r.forget(ctx, log, key)
+		return false, fmt.Errorf("event %s %s: %w", ev.Type, ev.ID, err)
+	}
+	return false, nil
+}
+
+// firstDelivery records key with a create-only write; false means it was
+// already recorded (a repeated delivery).
+func (r *Router) firstDelivery(ctx context.Context, key string) (bool, error) {
+	_, err := r.store.Put(ctx, bot.Record{Kind: KindSeen, Key: key, Data: []byte(`{}`), ExpiresAt: time.Now().Add(SeenTTL)})
+	if errors.Is(err, bot.ErrConflict) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("record delivery %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func (r *Router) forget(ctx context.Context, log *slog.Logger, key string) {
+	if key == "" {
+		return
+	}
+	if err := r.store.Delete(context.WithoutCancel(ctx), KindSeen, key, 0); err != nil {
+		log.Warn("cannot forget a failed delivery; a retry will be ignored", "err", err)
+	}
+}
+
+func (r *Router) logger(ctx context.Context) *slog.Logger {
+	if id := RequestID(ctx); id != "" {
+		return r.log.With("request_id", id)
+	}
+	return r.log
+}
+
+// interactionNamespace picks the routing key of an interaction.
+func interactionNamespace(ic slack.InteractionCallback) string {
+	switch ic.Type {
+	case slack.InteractionTypeBlockActions:
+		if len(ic.ActionCallback.BlockActions) > 0 {
+			return namespace(ic.ActionCallback.BlockActions[0].ActionID)
+		}
+		return namespace(ic.ActionID)
+	case slack.InteractionTypeViewSubmission, slack.InteractionTypeViewClosed:
+		return namespace(ic.View.CallbackID)
+	default: // shortcut, message_action, interactive_message, dialogs
+		return namespace(ic.CallbackID)
+	}
+}
+
+// interactionKey identifies one delivery of an interaction: Slack issues a
+// fresh trigger_id per user action, and repeats it when it redelivers.
+// view_closed carries no trigger_id: the view id and hash identify it.
+func interactionKey(ic slack.InteractionCallback) string {
+	switch {
+	case ic.TriggerID != "":
+		return "ix:" + string(ic.Type) + ":" + ic.TriggerID
+	case ic.View.ID != "":
+		return "ix:" + string(ic.Type) + ":" + ic.View.ID + ":" + ic.View.Hash
+	case ic.ActionTs != "":
+		return "ix:" + string(ic.Type) + ":" + ic.User.ID + ":" + ic.ActionTs
+	}
+	return ""
+}
+
+func namespace(id string) string {
+	ns, _, _ := strings.Cut(id, ":")
+	return ns
+}
+
+func ephemeral(text string) *slack.Msg {
+	return &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: text}
+}
+
+// escape makes text safe inside mrkdwn: Slack's three control characters.
+func escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
