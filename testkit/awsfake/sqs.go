@@ -32,6 +32,7 @@ type queue struct {
 	arn      string
 	maxSize  int
 	messages []*Message
+	pollers  int // ReceiveMessage calls long-polling right now
 }
 
 // Message is a message held by a fake queue.
@@ -399,6 +400,12 @@ func (q *SQS) receiveMessage(r *request) (any, *apiError) {
 
 	deadline := time.NewTimer(time.Duration(in.WaitTimeSeconds) * time.Second)
 	defer deadline.Stop()
+	polling := false
+	defer func() {
+		if polling {
+			q.setPolling(in.QueueURL, -1)
+		}
+	}()
 	for {
 		q.f.mu.Lock()
 		ch := q.f.changed
@@ -412,6 +419,11 @@ func (q *SQS) receiveMessage(r *request) (any, *apiError) {
 		}
 		// Long polling: wait for the next change to the fake (a send)
 		// rather than poll.
+		if !polling {
+			polling = true
+			q.setPolling(in.QueueURL, +1)
+			continue // re-check: the change channel was replaced
+		}
 		select {
 		case <-ch:
 		case <-deadline.C:
@@ -420,6 +432,26 @@ func (q *SQS) receiveMessage(r *request) (any, *apiError) {
 			return nil, &apiError{status: 500, code: "InternalFailure", msg: "request cancelled"}
 		}
 	}
+}
+
+// setPolling adjusts the long-poller count of a queue and wakes waiters.
+func (q *SQS) setPolling(queueURL string, delta int) {
+	q.f.update(func() {
+		if qu, aerr := q.queueByURLLocked(queueURL); aerr == nil {
+			qu.pollers += delta
+		}
+	})
+}
+
+// Polling returns how many ReceiveMessage calls are long-polling queue name
+// right now, so a test can send only once a receiver is waiting.
+func (q *SQS) Polling(name string) int {
+	q.f.mu.Lock()
+	defer q.f.mu.Unlock()
+	if qu, ok := q.queues[name]; ok {
+		return qu.pollers
+	}
+	return 0
 }
 
 // take marks up to max visible messages in flight and returns them.
