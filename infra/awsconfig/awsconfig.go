@@ -70,8 +70,9 @@ func WithServiceEndpoint(sdkID, url string) Option {
 	}
 }
 
-// WithMaxAttempts overrides [DefaultMaxAttempts] (AWS_MAX_ATTEMPTS still wins,
-// as the SDK applies it on top of any retryer).
+// WithMaxAttempts overrides [DefaultMaxAttempts]. AWS_MAX_ATTEMPTS (or
+// max_attempts in the shared config file) still wins, so operators can tune
+// retries without a rebuild.
 func WithMaxAttempts(n int) Option { return func(o *options) { o.maxAttempts = n } }
 
 // WithMaxBackoff overrides [DefaultMaxBackoff]. Tests use a few milliseconds
@@ -101,20 +102,25 @@ func Load(ctx context.Context, opts ...Option) (aws.Config, error) {
 	if o.creds != nil {
 		load = append(load, config.WithCredentialsProvider(o.creds))
 	}
-	maxAttempts, maxBackoff := o.maxAttempts, o.maxBackoff
-	load = append(load, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(so *retry.StandardOptions) {
-			so.MaxAttempts = maxAttempts
-			so.MaxBackoff = maxBackoff
-		})
-	}))
-
 	cfg, err := config.LoadDefaultConfig(ctx, load...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("aws config: load: %w", err)
 	}
 	if cfg.Region == "" {
 		return aws.Config{}, ErrNoRegion
+	}
+	// The retryer is set after loading, not through config.WithRetryer,
+	// because a retryer given to LoadDefaultConfig makes it skip
+	// AWS_MAX_ATTEMPTS; cfg.RetryMaxAttempts holds that value when set.
+	maxAttempts, maxBackoff := o.maxAttempts, o.maxBackoff
+	if cfg.RetryMaxAttempts > 0 {
+		maxAttempts = cfg.RetryMaxAttempts
+	}
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = maxAttempts
+			so.MaxBackoff = maxBackoff
+		})
 	}
 	if len(o.endpoints) > 0 {
 		// Service clients ask every config source, in order, for their
