@@ -431,7 +431,11 @@ func TestScheduler(t *testing.T) {
 		{"duplicate", in("expire-r1", "at(2026-11-22T03:15:00)"), "ConflictException"},
 		{"bad name", in("expire/r1", "at(2026-11-22T03:15:00)"), "ValidationException"},
 		{"bad at", in("x", "at(2026-11-22 03:15)"), "ValidationException"},
-		{"no group", func() *scheduler.CreateScheduleInput { i := in("y", "at(2026-11-22T03:15:00)"); i.GroupName = aws.String("nope"); return i }(), "ResourceNotFoundException"},
+		{"no group", func() *scheduler.CreateScheduleInput {
+			i := in("y", "at(2026-11-22T03:15:00)")
+			i.GroupName = aws.String("nope")
+			return i
+		}(), "ResourceNotFoundException"},
 		{"retries", func() *scheduler.CreateScheduleInput {
 			i := in("z", "at(2026-11-22T03:15:00)")
 			i.Target.RetryPolicy.MaximumRetryAttempts = aws.Int32(186)
