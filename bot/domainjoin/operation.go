@@ -254,12 +254,12 @@ func Clean(s string, max int) string {
 			break
 		}
 		if space {
+			if n+1 >= max {
+				break // no trailing space
+			}
 			b.WriteByte(' ')
 			n++
 			space = false
-			if n >= max {
-				break
-			}
 		}
 		b.WriteRune(r)
 		n++
