@@ -29,9 +29,9 @@ const (
 )
 
 var (
-	alice    = bot.Principal{ID: "U-alice"}    // may join/leave; needs approval on prod
-	bob      = bot.Principal{ID: "U-bob"}      // approver
-	mallory  = bot.Principal{ID: "U-mallory"}  // may do nothing
+	alice    = bot.Principal{ID: "U-alice"}   // may join/leave; needs approval on prod
+	bob      = bot.Principal{ID: "U-bob"}     // approver
+	mallory  = bot.Principal{ID: "U-mallory"} // may do nothing
 	aliceTo  = domainjoin.ReplyTo{User: alice.ID, ResponseURL: "https://hooks.slack.example/r/1"}
 	testTick = 30 * time.Second
 )
@@ -41,7 +41,7 @@ type clock struct {
 	now time.Time
 }
 
-func (c *clock) Now() time.Time         { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // fleet is the EC2 side: instances, and every SetTags / Reboot call.
