@@ -101,6 +101,7 @@ type Queue struct {
 	pending map[string]*pendingJob // every job this process knows, by id
 	waiting int                    // jobs in backoff (timers armed)
 	closed  bool
+	started bool
 	wake    chan struct{} // signalled (cap 1) when ready grows or on close
 	idle    *sync.Cond    // broadcast when running or ready changes
 	running int
@@ -113,9 +114,11 @@ type pendingJob struct {
 	version int64 // stored version of the "job" record
 }
 
-// New starts a queue whose workers run handler (usually
-// (*bot.JobMux).HandleJob), and schedules every job left pending in store by
-// an earlier process.
+// New returns a queue whose workers will run handler (usually
+// (*bot.JobMux).HandleJob), with every job left pending in store by an
+// earlier process scheduled to run again. Nothing runs until Start, so the
+// JobMux can be completed after the queue is handed to the features that
+// enqueue; Enqueue before Start stores the job and keeps it for Start.
 func New(store bot.Store, handler bot.JobHandler, opt Options) (*Queue, error) {
 	if store == nil || handler == nil {
 		return nil, errors.New("localqueue: store and handler are required")
@@ -148,12 +151,22 @@ func New(store bot.Store, handler bot.JobHandler, opt Options) (*Queue, error) {
 	if len(recs) > 0 {
 		opt.Log.Info("localqueue: resuming pending jobs", "count", len(q.ready))
 	}
-	for range opt.Workers {
+	return q, nil
+}
+
+// Start starts the workers. Calling it again does nothing.
+func (q *Queue) Start() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.started || q.closed {
+		return
+	}
+	q.started = true
+	for range q.opt.Workers {
 		q.workers.Add(1)
 		go q.work()
 	}
-	q.signal()
-	return q, nil
+	q.signalLocked()
 }
 
 // Enqueue stores j and schedules it. It returns once the job is durable. A
@@ -360,7 +373,8 @@ func (q *Queue) backoff(attempt int) time.Duration {
 }
 
 // Close stops accepting jobs and waits until the ready jobs have run and
-// the running ones finished, or until ctx is done (then running handlers
+// the running ones finished (if the queue was never started, pending jobs
+// simply stay in the store), or until ctx is done (then running handlers
 // are cancelled). Jobs waiting for a retry stay in the store and run after
 // the next start. Close returns ctx's error if it gave up waiting.
 func (q *Queue) Close(ctx context.Context) error {
@@ -395,7 +409,7 @@ func (q *Queue) Close(ctx context.Context) error {
 	}
 }
 
-// Idle waits until no job is ready or running (jobs waiting for a retry do
+// Idle waits until no job is ready or running (on a started queue) (jobs waiting for a retry do
 // not count), or ctx is done. Tests and `tokken invoke` use it to know the
 // work caused by an event has finished.
 func (q *Queue) Idle(ctx context.Context) error {
@@ -407,7 +421,7 @@ func (q *Queue) Idle(ctx context.Context) error {
 	defer stop()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.ready) > 0 || q.running > 0 {
+	for q.started && (len(q.ready) > 0 || q.running > 0) {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

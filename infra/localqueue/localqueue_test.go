@@ -44,6 +44,7 @@ func newQueue(t *testing.T, s bot.Store, h bot.JobHandler, opt Options) *Queue {
 	if err != nil {
 		t.Fatal(err)
 	}
+	q.Start()
 	t.Cleanup(func() { _ = q.Close(context.Background()) })
 	return q
 }
@@ -247,6 +248,7 @@ func TestPendingJobsSurviveACrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	q1.Start()
 	ctx := ctxT(t)
 	for _, id := range []string{"first", "second"} {
 		if err := q1.Enqueue(ctx, bot.Job{ID: id, Kind: "k"}); err != nil {
@@ -296,6 +298,7 @@ func TestCloseDrains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	q.Start()
 	for i := range 5 {
 		if err := q.Enqueue(ctxT(t), bot.Job{ID: fmt.Sprint("j", i), Kind: "k"}); err != nil {
 			t.Fatal(err)
@@ -334,5 +337,30 @@ func TestBackoff(t *testing.T) {
 				t.Errorf("backoff(%d) = %s, want %s ±20%%", tt.attempt, d, tt.base)
 			}
 		}
+	}
+}
+
+func TestNothingRunsBeforeStart(t *testing.T) {
+	s := newStore(t)
+	ran := make(chan string, 1)
+	q, err := New(s, func(_ context.Context, j bot.Job) error { ran <- j.ID; return nil }, Options{Log: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close(context.Background())
+	if err := q.Enqueue(ctxT(t), bot.Job{ID: "early", Kind: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Idle(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-ran:
+		t.Fatalf("job %s ran before Start", id)
+	default:
+	}
+	q.Start()
+	if id := recv(t, ran); id != "early" {
+		t.Errorf("ran %s", id)
 	}
 }
