@@ -254,7 +254,9 @@ func TestScheduleErrors(t *testing.T) {
 
 type noQueue struct{}
 
-func (noQueue) Enqueue(context.Context, bot.Job) error { return fmt.Errorf("noQueue: unexpected enqueue") }
+func (noQueue) Enqueue(context.Context, bot.Job) error {
+	return fmt.Errorf("noQueue: unexpected enqueue")
+}
 
 func TestNewValidates(t *testing.T) {
 	f := awsfake.New(t)
