@@ -265,7 +265,11 @@ func (f *Fake) dispatch(svc *service, r *request, call *Call) (any, *apiError) {
 
 	h, ok := svc.ops[r.op]
 	if !ok {
-		return nil, &apiError{status: 400, code: "InvalidAction", msg: fmt.Sprintf("awsfake: operation %q of %s is not faked", r.op, r.service), sender: true}
+		code := "InvalidAction" // query protocols
+		if svc.proto != protoQuery && svc.proto != protoEC2 {
+			code = "UnknownOperationException"
+		}
+		return nil, &apiError{status: 400, code: code, msg: fmt.Sprintf("awsfake: operation %q of %s is not faked", r.op, r.service), sender: true}
 	}
 	if aerr := authenticate(svc.proto, r); aerr != nil {
 		return nil, aerr
@@ -288,9 +292,9 @@ func (f *Fake) dispatch(svc *service, r *request, call *Call) (any, *apiError) {
 // authenticate rejects unknown and expired access keys the way each
 // protocol family does.
 func authenticate(p protocol, r *request) *apiError {
-	json := p == protoJSON10 || p == protoJSON11 || p == protoRESTJSON
+	jsonProto := p == protoJSON10 || p == protoJSON11 || p == protoRESTJSON
 	if r.caller == nil {
-		if json {
+		if jsonProto {
 			return &apiError{status: 400, code: "UnrecognizedClientException", msg: "The security token included in the request is invalid.", sender: true}
 		}
 		if p == protoEC2 {
@@ -299,7 +303,7 @@ func authenticate(p protocol, r *request) *apiError {
 		return &apiError{status: 403, code: "InvalidClientTokenId", msg: "The security token included in the request is invalid.", sender: true}
 	}
 	if !r.caller.expires.IsZero() && !r.now.Before(r.caller.expires) {
-		if json {
+		if jsonProto {
 			return &apiError{status: 400, code: "ExpiredTokenException", msg: "The security token included in the request is expired", sender: true}
 		}
 		return &apiError{status: 400, code: "ExpiredToken", msg: "The security token included in the request is expired", sender: true}
