@@ -9,12 +9,12 @@
 // fails it when $CI or $TOKKEN_REQUIRE_DYNAMODB_LOCAL is set, so a missing
 // dependency never passes silently in CI.
 //
-// Start one Instance per test binary, in TestMain, with StartShared:
+// Share one Instance across a test binary with a Shared, which starts it
+// when a test first needs it, and stop it in TestMain:
 //
-//	var local *ddblocal.Shared
+//	var local ddblocal.Shared
 //
 //	func TestMain(m *testing.M) {
-//		local = ddblocal.StartShared(context.Background())
 //		code := m.Run()
 //		local.Stop()
 //		os.Exit(code)
@@ -241,26 +241,25 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Shared is an Instance started once for a whole test binary, or the reason
-// it could not start.
+// Shared is one Instance for a whole test binary, started by the first test
+// that needs it. The zero value is ready to use; TestMain calls Stop after
+// the tests have run.
 type Shared struct {
+	once sync.Once
 	inst *Instance
-	err  error
+	err  error // why the instance could not start
 }
 
-// StartShared starts an Instance for TestMain. It never fails: a failure is
-// reported by Require to each test that needs the instance.
-func StartShared(ctx context.Context) *Shared {
-	inst, err := Start(ctx)
-	return &Shared{inst: inst, err: err}
-}
-
-// Require returns the shared instance. If it could not start, Require skips
-// the test when DynamoDB Local is merely not installed on a developer's
-// machine, and fails it in CI (or with TOKKEN_REQUIRE_DYNAMODB_LOCAL set) or
-// when it is installed but broken.
+// Require returns the shared instance, starting it on first use. If it
+// cannot start, Require skips the test when DynamoDB Local is merely not
+// installed on a developer's machine, and fails it in CI (or with
+// TOKKEN_REQUIRE_DYNAMODB_LOCAL set) or when it is installed but broken.
 func (s *Shared) Require(tb testing.TB) *Instance {
 	tb.Helper()
+	s.once.Do(func() {
+		// Not tb.Context(): the instance outlives the first test.
+		s.inst, s.err = Start(context.Background())
+	})
 	if s.err == nil {
 		return s.inst
 	}
@@ -271,8 +270,9 @@ func (s *Shared) Require(tb testing.TB) *Instance {
 	return nil
 }
 
-// Stop stops the shared instance, if it started.
+// Stop stops the shared instance, if it started. Later Require calls fail.
 func (s *Shared) Stop() {
+	s.once.Do(func() { s.err = errors.New("DynamoDB Local: Require called after Stop") })
 	if s.inst != nil {
 		s.inst.Stop()
 	}

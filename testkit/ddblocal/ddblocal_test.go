@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -13,9 +12,12 @@ import (
 )
 
 func TestStartStop(t *testing.T) {
-	shared := StartShared(t.Context())
+	var shared Shared
 	defer shared.Stop()
 	inst := shared.Require(t)
+	if again := shared.Require(t); again != inst {
+		t.Fatal("a second Require started another instance")
+	}
 
 	out, err := inst.Client().ListTables(t.Context(), &dynamodb.ListTablesInput{})
 	if err != nil {
@@ -73,7 +75,8 @@ func TestStartWithoutJar(t *testing.T) {
 func TestRequireSkipsWhenNotInstalled(t *testing.T) {
 	t.Setenv("CI", "")
 	t.Setenv("TOKKEN_REQUIRE_DYNAMODB_LOCAL", "")
-	s := &Shared{err: fmt.Errorf("java not found on PATH: %w", ErrUnavailable)}
+	s := &Shared{}
+	s.once.Do(func() { s.err = fmt.Errorf("java not found on PATH: %w", ErrUnavailable) })
 	reached := false
 	ok := t.Run("needs DynamoDB Local", func(t *testing.T) {
 		s.Require(t)
@@ -110,5 +113,3 @@ func TestTailBuffer(t *testing.T) {
 		t.Fatalf("tail = %q, want %q", got, "defgh")
 	}
 }
-
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
