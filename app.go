@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/lambdaevent"
+	"github.com/tokken/tokken/handlers/slacksig"
+	"github.com/tokken/tokken/infra/awsconfig"
+	"github.com/tokken/tokken/infra/boltstore"
+	"github.com/tokken/tokken/infra/config"
+	"github.com/tokken/tokken/infra/dynamostore"
+	"github.com/tokken/tokken/infra/localqueue"
+	"github.com/tokken/tokken/infra/localtimer"
+	"github.com/tokken/tokken/infra/schedtimer"
+	"github.com/tokken/tokken/infra/slackapi"
+	"github.com/tokken/tokken/infra/sqsqueue"
+)
+
+// JobSweep is the periodic reconcile job: `serve` enqueues it every
+// SweepInterval and on Lambda the sweep schedule in template.yaml sends it.
+// Its handler runs every feature's sweeper (app.sweepers).
+const JobSweep = "sweep"
+
+// SweepInterval is how often the reconcile sweep runs.
+const SweepInterval = 5 * time.Minute
+
+// configError marks a start-up failure caused by configuration (exit 2).
+type configError struct{ err error }
+
+func (e *configError) Error() string { return e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
+
+// app is tokken wired together from a Config: the same graph serves
+// `tokken serve`, `tokken invoke` and Lambda.
+type app struct {
+	cfg  config.Config
+	log  *slog.Logger
+	info buildInfo
+
+	store  bot.Store
+	jobs   *bot.JobMux
+	queue  bot.Queue
+	timers bot.Timers
+	slack  *slackapi.Client // nil without SLACK_BOT_TOKEN (an ingress-only process)
+	router *httpapi.Router
+
+	http       http.Handler // nil when the role serves no HTTP
+	dispatcher *lambdaevent.Dispatcher
+
+	// sweepers run on every JobSweep; features append theirs.
+	sweepers []func(context.Context) error
+
+	local      *localqueue.Queue  // set when jobs run in-process
+	localTimer *localtimer.Service // set when timers are in-process
+	aws        *aws.Config         // loaded on first use
+}
+
+// buildApp wires tokken from cfg. Nothing runs yet: call start. On error,
+// whatever was opened is closed.
+func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, err error) {
+	a = &app{cfg: cfg, log: log, info: readBuildInfo(), jobs: bot.NewJobMux()}
+	defer func() {
+		if err != nil {
+			a.close(context.Background())
+			a = nil
+		}
+	}()
+
+	if cfg.SecretsARN != "" {
+		awsCfg, err := a.awsConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := cfg.ResolveSecrets(ctx, config.SecretsManager(secretsmanager.NewFromConfig(awsCfg))); err != nil {
+			return nil, &configError{err}
+		}
+		a.cfg = cfg
+	}
+
+	if a.store, err = a.openStore(ctx); err != nil {
+		return nil, err
+	}
+	if a.queue, err = a.openQueue(ctx); err != nil {
+		return nil, err
+	}
+	if a.timers, err = a.openTimers(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.SlackBotToken != "" {
+		a.slack = slackapi.New(cfg.SlackBotToken.Reveal(), slackapi.Options{APIURL: cfg.SlackAPIURL, Logger: log})
+	}
+	if a.router, err = httpapi.NewRouter(httpapi.RouterDeps{Store: a.store, Queue: a.queue, Log: log}); err != nil {
+		return nil, err
+	}
+
+	// Features. Each registers its commands, interactions, events and jobs.
+	registerCore(a)
+	registerAccess(a)
+	registerMention(a)
+
+	if cfg.Role.ServesHTTP() {
+		a.http = httpapi.New(httpapi.Deps{
+			Router:   a.router,
+			Verifier: slacksig.Verifier{Secret: []byte(cfg.SlackSigningSecret.Reveal())},
+			Log:      log,
+			Version:  a.info.Version,
+		})
+	}
+	a.dispatcher, err = lambdaevent.New(lambdaevent.Deps{
+		Role: cfg.Role, HTTP: a.http, Jobs: a.jobs.HandleJob, DecodeJob: sqsqueue.DecodeMessage, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// registerCore registers what every tokken has: late command answers and
+// the reconcile sweep.
+func registerCore(a *app) {
+	if a.slack != nil {
+		a.jobs.Handle(httpapi.JobRespond, httpapi.RespondJob(a.slack))
+	}
+	a.jobs.Handle(JobSweep, func(ctx context.Context, _ bot.Job) error {
+		var errs []error
+		for _, sweep := range a.sweepers {
+			if err := sweep(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
+
+func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
+	if a.aws != nil {
+		return *a.aws, nil
+	}
+	c, err := awsconfig.Load(ctx)
+	if errors.Is(err, awsconfig.ErrNoRegion) {
+		return aws.Config{}, &configError{err}
+	}
+	if err != nil {
+		return aws.Config{}, err
+	}
+	a.aws = &c
+	return c, nil
+}
+
+func (a *app) openStore(ctx context.Context) (bot.Store, error) {
+	switch a.cfg.Store.Kind {
+	case config.StoreDynamoDB:
+		c, err := a.awsConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return dynamostore.New(dynamodb.NewFromConfig(c), a.cfg.Store.Table), nil
+	default:
+		s, err := boltstore.Open(a.cfg.Store.Path, boltstore.WithLogger(a.log))
+		if err != nil {
+			return nil, fmt.Errorf("TOKKEN_STORE=%s: %w", a.cfg.Store, err)
+		}
+		return s, nil
+	}
+}
+
+// openQueue picks SQS when TOKKEN_QUEUE_URL is set, else the durable
+// in-process queue.
+func (a *app) openQueue(ctx context.Context) (bot.Queue, error) {
+	if a.cfg.QueueURL != "" {
+		c, err := a.awsConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return sqsqueue.New(sqs.NewFromConfig(c), a.cfg.QueueURL), nil
+	}
+	q, err := localqueue.New(a.store, a.jobs.HandleJob, localqueue.Options{Log: a.log})
+	if err != nil {
+		return nil, err
+	}
+	a.local = q
+	return q, nil
+}
+
+// openTimers picks EventBridge Scheduler when it is configured (the Lambda
+// worker), the persistent in-process timers otherwise. The Lambda ingress
+// has neither: it must hand timed work to the worker as a job.
+func (a *app) openTimers(ctx context.Context) (bot.Timers, error) {
+	switch {
+	case a.cfg.SchedulerRoleARN != "" && a.cfg.QueueARN != "":
+		c, err := a.awsConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return schedtimer.New(scheduler.NewFromConfig(c), schedtimer.Config{
+			GroupName: a.cfg.SchedulerGroup, QueueARN: a.cfg.QueueARN, RoleARN: a.cfg.SchedulerRoleARN,
+			DLQARN: a.cfg.TimerDeadLetterARN, Queue: a.queue,
+		})
+	case a.cfg.Lambda:
+		return noTimers{role: a.cfg.Role}, nil
+	}
+	t, err := localtimer.New(a.store, a.queue, localtimer.Options{Log: a.log})
+	if err != nil {
+		return nil, err
+	}
+	a.localTimer = t
+	return t, nil
+}
+
+// noTimers is the Timers of a Lambda ingress: it has no scheduler
+// permissions by design, so scheduling is refused with a clear error.
+type noTimers struct{ role config.Role }
+
+func (n noTimers) Schedule(_ context.Context, t bot.Timer) error {
+	return fmt.Errorf("schedule timer %s: TOKKEN_ROLE=%s has no timers; enqueue a job for the worker instead", t.ID, n.role)
+}
+
+func (n noTimers) Cancel(_ context.Context, id string) error {
+	return fmt.Errorf("cancel timer %s: TOKKEN_ROLE=%s has no timers; enqueue a job for the worker instead", id, n.role)
+}
+
+// start runs the in-process job workers (the JobMux is complete by now).
+func (a *app) start() {
+	if a.local != nil {
+		a.local.Start()
+	}
+}
+
+// close shuts down in dependency order: handlers still running after their
+// ack, then the queue (draining), timers, and the store. It waits at most
+// until ctx is done.
+func (a *app) close(ctx context.Context) {
+	if a.router != nil {
+		if err := a.router.Wait(ctx); err != nil {
+			a.log.Warn("shutdown: slack handlers still running", "err", err)
+		}
+	}
+	if a.localTimer != nil {
+		_ = a.localTimer.Close()
+	}
+	if a.local != nil {
+		if err := a.local.Close(ctx); err != nil {
+			a.log.Warn("shutdown: job queue did not drain; pending jobs run at the next start", "err", err)
+		}
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.log.Warn("shutdown: close store", "err", err)
+		}
+	}
+}
+
+// newLogger returns the JSON logger every part of tokken writes to.
+func newLogger(cfg config.Config, w interface{ Write([]byte) (int, error) }) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel})).With("app", "tokken", "role", string(cfg.Role))
+}

@@ -1,0 +1,134 @@
+// Command tokken is a ChatOps bot for privileged access and operations:
+// time-boxed AWS access approved in Slack, Windows domain join/leave by EC2
+// tag, and Mackerel-style alerts. The same binary runs locally
+// (`tokken serve`) and on AWS Lambda (when AWS_LAMBDA_RUNTIME_API is set).
+//
+// Run `tokken --help` for the subcommands and configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/tokken/tokken/infra/config"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2 // bad arguments or configuration
+)
+
+// env is the process environment run works in; tests substitute it.
+type env struct {
+	getenv         func(string) string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	dotenv         string // path of the .env file read ("" to skip)
+	// ready, if set, is called with the HTTP address once `serve` listens.
+	ready func(addr string)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, dotenv: ".env"})
+	stop()
+	os.Exit(code)
+}
+
+// run executes one tokken command and returns the exit code.
+func run(ctx context.Context, args []string, e env) int {
+	if e.getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		return runLambda(ctx, e)
+	}
+	if len(args) == 0 {
+		usage(e.stderr)
+		return exitUsage
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		if len(rest) != 0 {
+			fmt.Fprintln(e.stderr, "tokken serve takes no arguments (configure it with environment variables; see tokken --help)")
+			return exitUsage
+		}
+		return serve(ctx, e)
+	case "invoke":
+		if len(rest) != 1 {
+			fmt.Fprintln(e.stderr, "usage: tokken invoke EVENT.json   (\"-\" reads the event from stdin)")
+			return exitUsage
+		}
+		return invoke(ctx, e, rest[0])
+	case "version":
+		printVersion(e.stdout)
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		usage(e.stdout)
+		return exitOK
+	default:
+		fmt.Fprintf(e.stderr, "tokken: unknown command %q\n\n", cmd)
+		usage(e.stderr)
+		return exitUsage
+	}
+}
+
+// loadConfig reads the configuration, reporting errors the way the CLI
+// promises: one line per variable, exit code 2.
+func loadConfig(e env) (config.Config, int) {
+	cfg, err := config.Load(e.getenv, e.dotenv)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "tokken: invalid configuration:")
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(e.stderr, "  "+line)
+		}
+		return cfg, exitUsage
+	}
+	return cfg, exitOK
+}
+
+// startupError prints err and picks the exit code: configuration problems
+// found while building the app (secrets, AWS region) are usage errors.
+func startupError(e env, err error) int {
+	fmt.Fprintln(e.stderr, "tokken:", err)
+	var ce *configError
+	if errors.As(err, &ce) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `tokken: privileged access and operations from Slack.
+
+Usage:
+  tokken serve            run locally: HTTP on TOKKEN_ADDR, embedded store, in-process
+                          queue and timers; Socket Mode too when SLACK_APP_TOKEN is set
+  tokken invoke EVENT     feed one raw Lambda event (file, or "-" for stdin) through the
+                          dispatcher Lambda uses and print the result: Function URL / HTTP API
+                          request, SQS batch, SNS, EventBridge, or a tokken job
+  tokken version          print the version and build information
+  tokken help             print this help
+
+On AWS Lambda (AWS_LAMBDA_RUNTIME_API set) tokken serves Lambda invocations instead;
+TOKKEN_ROLE selects the ingress or worker half.
+
+Configuration (environment; a .env file in the working directory is read too, the
+environment wins):
+`)
+	for _, v := range config.Vars {
+		def := ""
+		if v.Default != "" {
+			def = " (default " + v.Default + ")"
+		}
+		fmt.Fprintf(w, "  %s\n      %s%s\n", v.Name, v.Help, def)
+	}
+	fmt.Fprint(w, `
+Exit codes: 0 ok, 1 failure, 2 bad arguments or configuration.
+`)
+}
