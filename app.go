@@ -63,7 +63,7 @@ type app struct {
 	// sweepers run on every JobSweep; features append theirs.
 	sweepers []func(context.Context) error
 
-	local      *localqueue.Queue  // set when jobs run in-process
+	local      *localqueue.Queue   // set when jobs run in-process
 	localTimer *localtimer.Service // set when timers are in-process
 	aws        *aws.Config         // loaded on first use
 }
