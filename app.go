@@ -63,6 +63,13 @@ type app struct {
 	// sweepers run on every JobSweep; features append theirs.
 	sweepers []func(context.Context) error
 
+	// Inbound hooks features set while registering (before http and
+	// dispatcher are built): the Mackerel webhook handler, the SNS handler
+	// (CloudWatch alarms) and EventBridge handlers by source + detail-type.
+	mackerel    http.Handler
+	sns         lambdaevent.SNSHandler
+	eventBridge []eventBridgeRoute
+
 	local      *localqueue.Queue   // set when jobs run in-process
 	localTimer *localtimer.Service // set when timers are in-process
 	aws        *aws.Config         // loaded on first use
@@ -115,6 +122,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app,
 		a.http = httpapi.New(httpapi.Deps{
 			Router:   a.router,
 			Verifier: slacksig.Verifier{Secret: []byte(cfg.SlackSigningSecret.Reveal())},
+			Mackerel: a.mackerel,
 			Log:      log,
 			Version:  a.info.Version,
 		})
@@ -125,7 +133,25 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app,
 	if err != nil {
 		return nil, err
 	}
+	if a.sns != nil {
+		a.dispatcher.HandleSNS(a.sns)
+	}
+	for _, r := range a.eventBridge {
+		a.dispatcher.HandleEventBridge(r.source, r.detailType, r.h)
+	}
 	return a, nil
+}
+
+// eventBridgeRoute is an EventBridge handler a feature registered.
+type eventBridgeRoute struct {
+	source, detailType string
+	h                  lambdaevent.EventBridgeHandler
+}
+
+// handleEventBridge registers h for EventBridge events of source and
+// detailType (e.g. "aws.tag", "Tag Change on Resource").
+func (a *app) handleEventBridge(source, detailType string, h lambdaevent.EventBridgeHandler) {
+	a.eventBridge = append(a.eventBridge, eventBridgeRoute{source, detailType, h})
 }
 
 // registerCore registers what every tokken has: late command answers and
