@@ -202,14 +202,17 @@ func (s *Set) user(id, email string, slackGroups []string) cedar.Entity {
 	}
 }
 
-// profileResource resolves q.Profile; an unknown profile is a refusal.
+// profileResource resolves q.Profile; an unknown profile is a refusal and
+// no resource.
 func (s *Set) profileResource(ev *evaluation) []cedar.EntityUID {
 	i, ok := s.byName[ev.q.Profile]
 	if !ok {
+		// No rule is asked about a profile that does not exist: its
+		// attributes would not evaluate.
 		ev.refusals = append(ev.refusals, fmt.Sprintf("unknown profile %q (known: %s)", ev.q.Profile, listOrNone(s.profileNames())))
-	} else {
-		ev.profile = &s.profiles[i]
+		return nil
 	}
+	ev.profile = &s.profiles[i]
 	return []cedar.EntityUID{cedar.NewEntityUID(typeProfile, cedar.String(ev.q.Profile))}
 }
 
@@ -383,7 +386,9 @@ func (ev *evaluation) outcome() Outcome {
 	}
 	switch ev.q.Action {
 	case bot.ActionRequest, bot.ActionExtend:
-		o.Approvals = max(o.Approvals, ev.profile.Approvals)
+		if ev.profile != nil {
+			o.Approvals = max(o.Approvals, ev.profile.Approvals)
+		}
 	case bot.ActionDomainJoin, bot.ActionDomainLeave:
 	default:
 		o.Approvals = 0

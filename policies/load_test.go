@@ -43,8 +43,8 @@ const (
 // replaced (or removed, with "").
 func fixture(over map[string]string) fstest.MapFS {
 	files := map[string]string{
-		ProfilesFile: baseProfiles,
-		GroupsFile:   baseGroups,
+		ProfilesFile:  baseProfiles,
+		GroupsFile:    baseGroups,
 		"rules.cedar": baseRules,
 	}
 	for k, v := range over {
@@ -249,7 +249,7 @@ colour: blue
 			},
 		},
 		{
-			name:  "yaml syntax",
+			name: "yaml syntax",
 			files: map[string]string{
 				ProfilesFile: "profiles:\n  p:\n    kind: sts\n   role_arn: x\n",
 				GroupsFile:   "groups:\n  sre:\n    members: [U0SRE]\n\tinclude: []\n",
@@ -376,7 +376,7 @@ forbid (principal, action == Tokken::Action::"domain_leave", resource);
 			want:  []string{`policies/rules.cedar:1: unknown group "sre" (groups.yaml defines: none)`},
 		},
 		{
-			name: "wrong shapes",
+			name:  "wrong shapes",
 			files: map[string]string{ProfilesFile: "- a\n- b\n", GroupsFile: "groups: [sre]\n"},
 			want: []string{
 				`policies/groups.yaml:1: groups must be a mapping of names to definitions`,
