@@ -21,9 +21,11 @@ func registerAccess(a *app) {
 	})
 }
 
+// accessHelp is mrkdwn: '<' and '>' are escaped, or Slack reads them as
+// links.
 const accessHelp = "*/access* — time-boxed AWS access, approved in Slack.\n" +
-	"• `/access <profile> <duration> [instance…] <reason>` — request access, e.g. `/access prod-ssm 30m i-0abc123def4567890 investigating 5xx`\n" +
+	"• `/access &lt;profile&gt; &lt;duration&gt; [instance…] &lt;reason&gt;` — request access, e.g. `/access prod-ssm 30m i-0abc123def4567890 investigating 5xx`\n" +
 	"• `/access` — open the request form\n" +
 	"• `/access list` — your pending and active requests\n" +
-	"• `/access revoke <request-id>` — end a grant early\n" +
+	"• `/access revoke &lt;request-id&gt;` — end a grant early\n" +
 	"• `/access help` — this help"

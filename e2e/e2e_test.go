@@ -1,0 +1,355 @@
+// Package e2e runs the tokken binary end to end: it builds it once, starts
+// `tokken serve` on a loopback port with an embedded store in a temporary
+// directory and the fake Slack Web API (testkit/slackfake), and talks to it
+// exactly as Slack does, with signed requests. `tokken invoke` is exercised
+// the same way with a Function URL event.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/slack-go/slack"
+
+	"github.com/tokken/tokken/handlers/slacksig"
+	"github.com/tokken/tokken/testkit/slackfake"
+)
+
+// binary is the tokken executable built by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tokken-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "tokken")
+	build := exec.Command("go", "build", "-race", "-o", binary, "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build tokken:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// tokkenEnv is a minimal environment for the binary: nothing inherited but
+// PATH and HOME, so the developer's own variables cannot leak in.
+func tokkenEnv(fake *slackfake.Fake, dir string, extra ...string) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
+		"SLACK_SIGNING_SECRET=" + fake.SigningSecret(),
+		"SLACK_BOT_TOKEN=" + fake.Token(),
+		"SLACK_API_URL=" + fake.APIURL(),
+		"TOKKEN_STORE=bolt:" + filepath.Join(dir, "tokken.db"),
+		"TOKKEN_ADDR=127.0.0.1:0",
+		"TOKKEN_LOG_LEVEL=debug",
+	}
+	return append(env, extra...)
+}
+
+// server is a running `tokken serve`.
+type server struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	base string
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan error
+}
+
+func (s *server) Logs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
+}
+
+// startServe starts `tokken serve` and waits for its "tokken serving" line.
+func startServe(t *testing.T, fake *slackfake.Fake) *server {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(binary, "serve")
+	cmd.Dir = dir // the .env lookup happens here: there is none
+	cmd.Env = tokkenEnv(fake, dir)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, cmd: cmd, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			s.mu.Lock()
+			s.logs.WriteString(line + "\n")
+			s.mu.Unlock()
+			var m struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "tokken serving" {
+				addr <- m.Addr
+			}
+		}
+		s.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("tokken serve logs:\n%s", s.Logs())
+		}
+	})
+	select {
+	case a := <-addr:
+		s.base = "http://" + a
+	case err := <-s.done:
+		t.Fatalf("tokken serve exited early: %v\n%s", err, s.Logs())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("tokken serve did not start\n%s", s.Logs())
+	}
+	return s
+}
+
+// stop sends SIGTERM and waits for a graceful exit (queue drained).
+func (s *server) stop() {
+	s.t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			s.t.Errorf("tokken serve exited with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		s.t.Fatal("tokken serve did not stop on SIGTERM")
+	}
+}
+
+func do(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func signed(t *testing.T, secret, url string, body []byte, at time.Time) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	slacksig.SignRequest(req, []byte(secret), at, body)
+	return req
+}
+
+func TestSignedAccessHelp(t *testing.T) {
+	fake := slackfake.New(t)
+	s := startServe(t, fake)
+	req, _ := fake.SlashCommand(t, s.base+"/slack/commands", slack.SlashCommand{Command: "/access", Text: "help", UserID: "U1", ChannelID: "C1", UserName: "roadrunner"})
+	status, body := do(t, req)
+	var reply struct {
+		ResponseType string `json:"response_type"`
+		Text         string `json:"text"`
+	}
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &reply) != nil {
+		t.Fatalf("/access help: %d %q", status, body)
+	}
+	if reply.ResponseType != "ephemeral" || !strings.Contains(reply.Text, "/access &lt;profile&gt; &lt;duration&gt;") {
+		t.Errorf("/access help answered %+v", reply)
+	}
+	s.stop() // after the exit every log line has been read
+	if !strings.Contains(s.Logs(), `"path":"/slack/commands","status":200`) {
+		t.Error("no access log line for the command")
+	}
+}
+
+func TestRejectedRequests(t *testing.T) {
+	fake := slackfake.New(t)
+	s := startServe(t, fake)
+	secret := fake.SigningSecret()
+	body := []byte("command=%2Faccess&text=help&user_id=U1&channel_id=C1")
+	now := time.Now()
+	tests := []struct {
+		name   string
+		req    func() *http.Request
+		status int
+		reason string
+	}{
+		{"unsigned", func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, s.base+"/slack/commands", bytes.NewReader(body))
+			return r
+		}, 401, "missing signature or timestamp header"},
+		{"stale (6 minutes old)", func() *http.Request {
+			return signed(t, secret, s.base+"/slack/commands", body, now.Add(-6*time.Minute))
+		}, 401, "outside the 5-minute window"},
+		{"tampered", func() *http.Request {
+			r := signed(t, secret, s.base+"/slack/commands", body, now)
+			tampered := bytes.Replace(body, []byte("text=help"), []byte("text=list"), 1)
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(tampered)), int64(len(tampered))
+			return r
+		}, 401, "signature mismatch"},
+		{"oversized", func() *http.Request {
+			return signed(t, secret, s.base+"/slack/interactions", bytes.Repeat([]byte("x"), slacksig.MaxBody+1), now)
+		}, 413, "larger than 1 MiB"},
+	}
+	for _, tt := range tests {
+		status, got := do(t, tt.req())
+		if status != tt.status || !strings.Contains(got, tt.reason) {
+			t.Errorf("%s: %d %q, want %d %q", tt.name, status, got, tt.status, tt.reason)
+		}
+	}
+	s.stop()
+	if strings.Contains(s.Logs(), "text=list") || !strings.Contains(s.Logs(), "slack request rejected") {
+		t.Error("rejections not logged, or logged with their body")
+	}
+}
+
+func TestEventsVerificationAndRetries(t *testing.T) {
+	fake := slackfake.New(t)
+	fake.AddChannel("C1", "ops")
+	s := startServe(t, fake)
+	secret := fake.SigningSecret()
+
+	status, body := do(t, signed(t, secret, s.base+"/slack/events", []byte(`{"token":"x","challenge":"c-123","type":"url_verification"}`), time.Now()))
+	if status != 200 || !strings.Contains(body, `"challenge":"c-123"`) {
+		t.Errorf("url_verification: %d %q", status, body)
+	}
+
+	mention := []byte(`{"token":"x","team_id":"T1","api_app_id":"A1","type":"event_callback","event_id":"Ev0001","event_time":1700000000,` +
+		`"event":{"type":"app_mention","user":"U1","text":"<@U0TOKKENBOT> hello","channel":"C1","ts":"1700000000.000100"}}`)
+	for i := range 3 { // the delivery and two retries
+		req := signed(t, secret, s.base+"/slack/events", mention, time.Now())
+		req.Header.Set("Content-Type", "application/json")
+		if i > 0 {
+			req.Header.Set("X-Slack-Retry-Num", fmt.Sprint(i))
+			req.Header.Set("X-Slack-Retry-Reason", "http_timeout")
+		}
+		if status, body := do(t, req); status != 200 {
+			t.Fatalf("delivery %d: %d %q", i, status, body)
+		}
+	}
+	fake.WaitFor(t, 20*time.Second, func(f *slackfake.Fake) bool { return len(f.Calls("chat.postMessage")) > 0 })
+	s.stop() // drains the queue: any duplicate reply would be posted by now
+	posts := fake.Calls("chat.postMessage")
+	if len(posts) != 1 {
+		t.Fatalf("%d replies to one mention delivered three times, want 1", len(posts))
+	}
+	if posts[0].ThreadTS != "1700000000.000100" || !strings.Contains(posts[0].Text, "/access help") {
+		t.Errorf("reply %+v", posts[0])
+	}
+}
+
+func TestInvokeFunctionURLEvent(t *testing.T) {
+	fake := slackfake.New(t)
+	dir := t.TempDir()
+	form := "token=x&team_id=T1&channel_id=C1&user_id=U1&command=%2Faccess&text=help&response_url=" + fake.ResponseURL("R1") + "&trigger_id=1.2.3"
+	ts := time.Now().Unix()
+	event := events.LambdaFunctionURLRequest{
+		Version: "2.0", RawPath: "/slack/commands",
+		Headers: map[string]string{
+			"content-type":              "application/x-www-form-urlencoded",
+			"x-slack-request-timestamp": fmt.Sprint(ts),
+			"x-slack-signature":         slacksig.Sign([]byte(fake.SigningSecret()), ts, []byte(form)),
+		},
+		Body: form,
+		RequestContext: events.LambdaFunctionURLRequestContext{
+			RequestID: "lambda-req-1", DomainName: "abcdef.lambda-url.ap-northeast-1.on.aws",
+			HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: "POST", Path: "/slack/commands", SourceIP: "198.51.100.7"},
+		},
+	}
+	raw, _ := json.Marshal(event)
+	path := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "invoke", path)
+	cmd.Dir = dir
+	cmd.Env = tokkenEnv(fake, dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tokken invoke: %v\n%s", err, stderr.String())
+	}
+	var resp events.LambdaFunctionURLResponse
+	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
+		t.Fatalf("invoke printed %q: %v", stdout.String(), err)
+	}
+	var reply struct{ Text string }
+	if err := json.Unmarshal([]byte(resp.Body), &reply); err != nil || resp.StatusCode != 200 || !strings.Contains(reply.Text, "/access &lt;profile&gt; &lt;duration&gt;") || resp.Headers["x-request-id"] != "lambda-req-1" {
+		t.Errorf("invoke result %+v", resp)
+	}
+
+	// The same event with its signature broken is refused the same way.
+	event.Headers["x-slack-signature"] = "v0=" + strings.Repeat("0", 64)
+	raw, _ = json.Marshal(event)
+	cmd = exec.CommandContext(ctx, binary, "invoke", "-")
+	cmd.Dir, cmd.Env, cmd.Stdin = dir, tokkenEnv(fake, dir), bytes.NewReader(raw)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tokken invoke -: %v", err)
+	}
+	if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode != 401 {
+		t.Errorf("tampered event: %s", out)
+	}
+}
+
+func TestConfigurationErrorsExit2(t *testing.T) {
+	fake := slackfake.New(t)
+	dir := t.TempDir()
+	cmd := exec.Command(binary, "serve")
+	cmd.Dir = dir
+	cmd.Env = tokkenEnv(fake, dir, "TOKKEN_STORE=mysql:x")
+	out, err := cmd.CombinedOutput()
+	exit, ok := err.(*exec.ExitError)
+	if !ok || exit.ExitCode() != 2 {
+		t.Fatalf("exit %v, want code 2\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `TOKKEN_STORE: want "bolt:<path>" or "dynamodb:<table>", got "mysql:x"`) {
+		t.Errorf("message does not name the variable:\n%s", out)
+	}
+
+	for _, args := range [][]string{{"frobnicate"}, {"invoke"}, {}} {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		if err := cmd.Run(); err == nil || err.(*exec.ExitError).ExitCode() != 2 {
+			t.Errorf("tokken %v: %v, want exit code 2", args, err)
+		}
+	}
+	help, err := exec.Command(binary, "--help").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"serve", "invoke", "version", "SLACK_SIGNING_SECRET", "TOKKEN_STORE", "TOKKEN_SECRETS_ARN", "AWS_ENDPOINT_URL_<SERVICE>"} {
+		if !strings.Contains(string(help), want) {
+			t.Errorf("--help does not mention %s", want)
+		}
+	}
+}
