@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# test.sh is tokken's one test command (README, .ci/run): it installs what the
+# tests need (a JRE and DynamoDB Local, via scripts/install-test-deps.sh),
+# then vets and tests every package with the race detector. Extra arguments
+# are passed to `go test` (e.g. ./scripts/test.sh -run TestSignedAccessHelp).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+command -v go >/dev/null 2>&1 || { echo "test.sh: Go is not installed (see go.mod for the version)" >&2; exit 1; }
+
+./scripts/install-test-deps.sh
+
+unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*'))"
+if [ -n "$unformatted" ]; then
+	echo "test.sh: gofmt needed on:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+go vet ./...
+go test -race -count=1 "$@" ./...
