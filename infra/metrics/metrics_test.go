@@ -16,6 +16,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/bot/access"
 )
 
 var fixedNow = time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
@@ -641,5 +644,66 @@ func TestKnownNames(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("constant %s missing from Known()", name)
 		}
+	}
+}
+
+type recordingAuditor struct {
+	events []bot.AuditEvent
+	err    error
+}
+
+func (a *recordingAuditor) Record(_ context.Context, e bot.AuditEvent) error {
+	a.events = append(a.events, e)
+	return a.err
+}
+
+func TestAuditorCountsTransitions(t *testing.T) {
+	ctx := context.Background()
+	r, buf := newTest(t, "tokken", nil)
+	next := &recordingAuditor{}
+	a := Auditor(next, r)
+	actions := []string{
+		access.ActRequested, access.ActApproved, access.ActApproved, access.ActActivating, access.ActActive,
+		access.ActEnding, access.ActRevoked, access.ActRequested, access.ActActive, access.ActExpired,
+		access.ActRevokeFailed, access.ActDenied, "domain.requested",
+	}
+	for _, act := range actions {
+		if err := a.Record(ctx, bot.AuditEvent{Action: act, Subject: "r-1"}); err != nil {
+			t.Fatalf("Record(%s): %v", act, err)
+		}
+	}
+	if len(next.events) != len(actions) {
+		t.Errorf("wrapped auditor got %d events, want all %d", len(next.events), len(actions))
+	}
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	docs := parseLines(t, buf.String())
+	if len(docs) != 1 {
+		t.Fatalf("want 1 line, got %d", len(docs))
+	}
+	want := map[string]float64{Requests: 2, Approvals: 2, GrantsIssued: 2, Revocations: 2, RevokeFailures: 1}
+	got := map[string]float64{}
+	for name := range docs[0].units() {
+		got[name] = docs[0].number(t, name)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("counts = %v, want %v", got, want)
+	}
+
+	// The wrapped auditor's error is passed on; the count is still taken.
+	next.err = errors.New("store down")
+	if err := a.Record(ctx, bot.AuditEvent{Action: access.ActRequested}); err == nil || !strings.Contains(err.Error(), "store down") {
+		t.Errorf("Record = %v, want the wrapped error", err)
+	}
+	if err := Auditor(nil, r).Record(ctx, bot.AuditEvent{Action: access.ActRequested}); err == nil {
+		t.Error("Auditor(nil) Record succeeded: the event would be lost silently")
+	}
+	buf.Reset()
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := parseLines(t, buf.String())[0].number(t, Requests); got != 2 {
+		t.Errorf("requests after failing audits = %v, want 2", got)
 	}
 }
