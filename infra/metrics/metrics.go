@@ -14,6 +14,11 @@
 // their values must come from a small set (function, command, outcome,
 // profile), never user ids, request ids or free text.
 //
+// Wiring: metrics.Auditor counts the access lifecycle (requests, approvals,
+// grants, revocations, revoke failures) from the audit trail;
+// Recorder.SlackRateLimited plugs into slackapi.Options.OnRateLimited;
+// AckLatency, AlertsIn and AlertsPosted are recorded where those happen.
+//
 // The EMF document shape follows
 // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html:
 // at most 100 metrics per document, 100 values per metric and 30 dimensions
@@ -376,6 +381,13 @@ func (r *Recorder) Run(ctx context.Context, interval time.Duration, log *slog.Lo
 			flush()
 		}
 	}
+}
+
+// SlackRateLimited counts one SlackRateLimitWaits. Its signature matches
+// slackapi.Options.OnRateLimited, so wiring can pass rec.SlackRateLimited
+// directly; the method and wait are in slackapi's own log line.
+func (r *Recorder) SlackRateLimited(method string, wait time.Duration) {
+	r.Count(context.Background(), SlackRateLimitWaits, 1)
 }
 
 // Limits on names CloudWatch accepts.

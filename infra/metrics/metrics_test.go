@@ -707,3 +707,18 @@ func TestAuditorCountsTransitions(t *testing.T) {
 		t.Errorf("requests after failing audits = %v, want 2", got)
 	}
 }
+
+func TestSlackRateLimited(t *testing.T) {
+	r, buf := newTest(t, "tokken", nil)
+	var onRateLimited func(method string, wait time.Duration) = r.SlackRateLimited // slackapi.Options.OnRateLimited
+	onRateLimited("chat.postMessage", time.Second)
+	onRateLimited("chat.update", 2*time.Second)
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := parseLines(t, buf.String())[0].number(t, SlackRateLimitWaits); got != 2 {
+		t.Errorf("%s = %v, want 2", SlackRateLimitWaits, got)
+	}
+	var nilRec *Recorder
+	nilRec.SlackRateLimited("chat.postMessage", time.Second) // no panic
+}
