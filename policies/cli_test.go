@@ -50,6 +50,7 @@ func TestRunCLI(t *testing.T) {
 	for name, data := range map[string]string{
 		ProfilesFile:  "profiles:\n  p:\n    kind: sts\n    role_arn: arn:aws:iam::111111111111:role/r\n    default_duration: 4h\n    max_duration: 2h\n",
 		"rules.cedar": "permit (principal, action, resource)\n",
+		RoutesFile:    "routs: []\n",
 	} {
 		if err := os.WriteFile(filepath.Join(bad, name), []byte(data), 0o600); err != nil {
 			t.Fatal(err)
@@ -69,12 +70,13 @@ func TestRunCLI(t *testing.T) {
 		{name: "help", args: []string{"help"}, code: 0, stdout: []string{"tokken policy check"}},
 		{name: "check ok", args: []string{"check", "--dir", "."}, code: 0, stdout: []string{".: ok"}},
 		{name: "check default dir from env", args: []string{"check"}, env: ".", code: 0, stdout: []string{".: ok"}},
-		{name: "check problems", args: []string{"check", "--dir", bad}, code: 1,
+		{name: "check problems, routes included", args: []string{"check", "--dir", bad}, code: 1,
 			stdout: []string{
 				filepath.Join(bad, "profiles.yaml") + `:6: max_duration "2h" is less than default_duration "4h"`,
-				filepath.Join(bad, "rules.cedar") + ":2: Cedar syntax error",
+				filepath.Join(bad, "rules.cedar") + `:2: Cedar syntax error at end of file: expected ";"`,
+				filepath.Join(bad, "routes.yaml") + `:1: unknown key "routs"`,
 			},
-			stderr: []string{"2 problem(s) in " + bad}},
+			stderr: []string{"4 problem(s) in " + bad}},
 		{name: "check bad flag", args: []string{"check", "--dri", "."}, code: 2, stderr: []string{"flag provided but not defined: -dri"}},
 		{name: "check extra arg", args: []string{"check", "x"}, code: 2, stderr: []string{`unexpected argument "x"`}},
 		{name: "explain allow", code: 0,

@@ -21,7 +21,7 @@ import (
 )
 
 // Files Load reads from a policy directory. Other files (README.md,
-// routes.yaml, the schema copy) are not its business.
+// the schema copy, routes.yaml: see LoadRoutes) are not its business.
 const (
 	ProfilesFile = "profiles.yaml"
 	GroupsFile   = "groups.yaml"
@@ -68,7 +68,6 @@ type rule struct {
 // access.Catalogue and is immutable after Load, so one Set may serve any
 // number of goroutines; to change policy, Load a new Set and swap it in.
 type Set struct {
-	dir      string
 	profiles []profile
 	byName   map[string]int
 	groups   []string // sorted names
@@ -94,9 +93,32 @@ func Load(dir string) (*Set, error) {
 
 // Check validates the policy directory dir offline, as `tokken policy
 // check` does, and returns every problem found (none when it is valid).
+//
+// Check also validates the alert routes (routes.yaml) when the directory
+// has them, so that one command vouches for the whole directory.
 func Check(dir string) []Problem {
 	_, probs := loadFS(os.DirFS(dir), dir)
-	return probs
+	return append(probs, checkRoutes(dir)...)
+}
+
+// checkRoutes reports the problems of dir/routes.yaml, if there is one.
+func checkRoutes(dir string) Problems {
+	file := filepath.Join(dir, RoutesFile)
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return Problems{{File: file, Msg: fmt.Sprintf("read: %v", err)}}
+	}
+	if _, err := ParseRoutes(file, data); err != nil {
+		var probs Problems
+		if errors.As(err, &probs) {
+			return probs
+		}
+		return Problems{{File: file, Msg: err.Error()}}
+	}
+	return nil
 }
 
 // loadFS loads a policy directory from fsys; dir is only used to name files
@@ -104,7 +126,6 @@ func Check(dir string) []Problem {
 func loadFS(fsys fs.FS, dir string) (*Set, Problems) {
 	var probs Problems
 	s := &Set{
-		dir:     dir,
 		byName:  map[string]int{},
 		byUser:  map[string][]cedar.EntityUID{},
 		byEmail: map[string][]cedar.EntityUID{},
@@ -264,7 +285,10 @@ func groupUID(name string) cedar.EntityUID {
 	return cedar.NewEntityUID(typeGroup, cedar.String(name))
 }
 
-var cedarPosRE = regexp.MustCompile(`<input>:(\d+):(\d+)`)
+var (
+	cedarPosRE   = regexp.MustCompile(`<input>:(\d+):(\d+)`)
+	cedarExactRE = regexp.MustCompile(`exact got (.*) want (.*)$`)
+)
 
 // addRules parses one Cedar file, validates each policy against the schema
 // and the loaded profiles and groups, and adds the valid ones.
@@ -276,6 +300,10 @@ func (s *Set) addRules(r report, v *validate.Validator, data []byte, ids map[str
 		if m := cedarPosRE.FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = strings.Replace(msg, "parse error at "+m[0], "Cedar syntax error at column "+m[2], 1)
+			msg = strings.Replace(msg, `column `+m[2]+` "": `, "end of file: ", 1)
+		}
+		if m := cedarExactRE.FindStringSubmatch(msg); m != nil {
+			msg = strings.Replace(msg, m[0], fmt.Sprintf("expected %q", m[2]), 1)
 		}
 		r.at(line, "%s", msg)
 		return
@@ -353,7 +381,9 @@ func flatten(err error) []error {
 }
 
 func (s *Set) checkAnnotations(r report, p *cedar.Policy, ru *rule, ids map[string]string) {
-	for k, val := range p.Annotations() {
+	// In source order, so that problems come out in a stable order.
+	for _, a := range (*xast.Policy)(p.AST()).Annotations {
+		k, val := a.Key, a.Value
 		switch k {
 		case annotID:
 			ru.Name = string(val)
