@@ -174,6 +174,12 @@ colour: blue
     role_arn: arn:aws:iam::1111:role/r
     max_duration: 1h
     approvals: 11
+  r:
+    kind: sts
+    role_arn: arn:aws:iam::111111111111:role/r
+    max_duration: 1h
+    approvals: [1]
+    break_glass: {}
 `},
 			want: []string{
 				`policies/profiles.yaml:2: profile "p": missing role_arn`,
@@ -184,6 +190,8 @@ colour: blue
 				`policies/profiles.yaml:8: profile "q": missing kind (sts or ssm)`,
 				`policies/profiles.yaml:9: role_arn "arn:aws:iam::1111:role/r" is not an IAM role ARN (arn:aws:iam::123456789012:role/name)`,
 				`policies/profiles.yaml:11: approvals 11 exceeds the maximum 10`,
+				`policies/profiles.yaml:16: approvals must be a single value`,
+				`policies/profiles.yaml:17: break_glass must be a single value`,
 			},
 		},
 		{

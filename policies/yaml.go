@@ -333,9 +333,10 @@ func parseProfile(r report, k, v *yaml.Node) (profile, bool) {
 		}
 	}
 	if n := f["approvals"]; n != nil {
-		s, _ := str(r, "approvals", n)
+		s, ok := str(r, "approvals", n)
 		a, err := strconv.Atoi(s)
 		switch {
+		case !ok:
 		case err != nil:
 			r.at(n.Line, "approvals %q is not a whole number", s)
 		case a < 0:
@@ -356,12 +357,13 @@ func parseProfile(r report, k, v *yaml.Node) (profile, bool) {
 		}
 	}
 	if n := f["break_glass"]; n != nil {
-		s, _ := str(r, "break_glass", n)
-		b, err := strconv.ParseBool(s)
-		if err != nil || n.Tag != "!!bool" {
-			r.at(n.Line, "break_glass %q must be true or false", s)
+		if s, ok := str(r, "break_glass", n); ok {
+			b, err := strconv.ParseBool(s)
+			if err != nil || n.Tag != "!!bool" {
+				r.at(n.Line, "break_glass %q must be true or false", s)
+			}
+			p.BreakGlass = b
 		}
-		p.BreakGlass = b
 	}
 	if n := f["session_policy"]; n != nil {
 		if s, ok := str(r, "session_policy", n); ok {
