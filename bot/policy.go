@@ -55,6 +55,10 @@ type AuthzQuery struct {
 type Decision struct {
 	Allow   bool
 	Reasons []string
+	// Approvals is how many distinct approvers, never counting the
+	// requester, an allowed request, extension or domain operation needs
+	// before it takes effect (0: none). Other actions report 0.
+	Approvals int
 }
 
 // Authorizer answers AuthzQuery. Implemented by package policies.

@@ -31,15 +31,6 @@ const (
 
 var contextKeys = []string{CtxAlert, CtxBreakGlass, CtxEnv, CtxHost, CtxMonitor, CtxRequester, CtxRole, CtxService}
 
-// Outcome is a decision plus what the deciding rules ask of the flow.
-type Outcome struct {
-	bot.Decision
-	// Approvals is how many distinct approvers an allowed request, extend or
-	// domain operation needs: the profile's approvals raised by any
-	// @approvals annotation on the deciding permit rules. 0 otherwise.
-	Approvals int
-}
-
 // Authorize implements bot.Authorizer: it answers q from the Cedar rules,
 // after the checks the catalogue imposes whatever the rules say (unknown
 // profile, duration above the profile's maximum, targets outside an ssm
@@ -49,19 +40,17 @@ type Outcome struct {
 // is refused by bot/access whatever the rules say, so no rule here can
 // grant it. An error means the query itself is malformed (a caller bug);
 // a refusal is a Decision with Allow false and its reasons.
+//
+// Decision.Approvals, for an allowed request, extend or domain operation,
+// is the profile's approvals raised by any @approvals annotation on the
+// deciding permit rules.
 func (s *Set) Authorize(ctx context.Context, q bot.AuthzQuery) (bot.Decision, error) {
-	o, err := s.Decide(ctx, q)
-	return o.Decision, err
-}
-
-// Decide is Authorize with the approvals the decision requires.
-func (s *Set) Decide(ctx context.Context, q bot.AuthzQuery) (Outcome, error) {
 	if err := ctx.Err(); err != nil {
-		return Outcome{}, fmt.Errorf("authorize %s: %w", q.Action, err)
+		return bot.Decision{}, fmt.Errorf("authorize %s: %w", q.Action, err)
 	}
 	ev, err := s.evaluate(q)
 	if err != nil {
-		return Outcome{}, err
+		return bot.Decision{}, err
 	}
 	return ev.outcome(), nil
 }
@@ -352,8 +341,8 @@ func targetsEnv(ts []bot.Target) string {
 
 // outcome folds the per-resource results into one decision: allowed only
 // when the catalogue refuses nothing and every resource is allowed.
-func (ev *evaluation) outcome() Outcome {
-	var o Outcome
+func (ev *evaluation) outcome() bot.Decision {
+	var o bot.Decision
 	o.Allow = len(ev.refusals) == 0
 	o.Reasons = append(o.Reasons, ev.refusals...)
 	for _, r := range ev.results {

@@ -14,9 +14,8 @@ import (
 // Explanation is a decision with everything that went into it, for people:
 // `tokken policy explain` prints it.
 type Explanation struct {
-	Query     bot.AuthzQuery
-	Decision  bot.Decision
-	Approvals int
+	Query    bot.AuthzQuery
+	Decision bot.Decision // with Approvals: how many approvals an allowed action needs
 	// Groups are the principal's groups, direct and included, sorted.
 	Groups []string
 	// Context is the Cedar context the rules saw, one "name: value" each.
@@ -49,7 +48,7 @@ func Explain(set *Set, q bot.AuthzQuery) Explanation {
 		return ex
 	}
 	o := ev.outcome()
-	ex.Decision, ex.Approvals = o.Decision, o.Approvals
+	ex.Decision = o
 	ex.Refusals = ev.refusals
 	ex.Groups = set.groupsOf(ev.principal)
 	rec := ev.context
@@ -122,8 +121,8 @@ func (ex Explanation) String() string {
 		fmt.Fprintf(&b, " for %s", fmtDuration(q.Duration))
 	}
 	b.WriteString("\n")
-	if ex.Decision.Allow && ex.Approvals > 0 {
-		fmt.Fprintf(&b, "needs %d approval(s) from someone other than the requester\n", ex.Approvals)
+	if ex.Decision.Allow && ex.Decision.Approvals > 0 {
+		fmt.Fprintf(&b, "needs %d approval(s) from someone other than the requester\n", ex.Decision.Approvals)
 	}
 	b.WriteString("\nbecause:\n")
 	for _, r := range ex.Decision.Reasons {
