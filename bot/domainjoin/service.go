@@ -393,7 +393,7 @@ func (s *Service) decidable(ctx context.Context, req DecisionRequest, action bot
 		Action:    action,
 		Targets:   []bot.Target{{ID: op.InstanceID, Tags: op.InstanceTags}},
 		Now:       s.cfg.Now(),
-		Context:   map[string]string{"operation": string(botAction(op.Action)), "instance_name": op.InstanceName},
+		Context:   map[string]string{"requester": op.Requester},
 	})
 	if err != nil {
 		return Operation{}, fmt.Errorf("authorize %s on %s: %w", action, op.ID, err)
@@ -646,35 +646,25 @@ func (s *Service) replyErr(ctx context.Context, to ReplyTo, err error) error {
 	return err
 }
 
-// authorizeRequest asks policy whether p may run action on inst without
-// approval, and if not, whether with approval. Policies see Context
-// "approved" = "false" then "true": a rule that permits only when
-// context.approved is true is one that requires approval (e.g. for
-// Env=prod instances).
+// authorizeRequest asks policy whether p may run action on inst, and
+// whether it needs approval first: an allowed decision with Approvals > 0
+// (e.g. a rule annotated @approvals("1") for Env=prod instances). One
+// approval by someone other than the requester is then required.
 func (s *Service) authorizeRequest(ctx context.Context, p bot.Principal, action Action, inst Instance) (needsApproval bool, err error) {
 	q := bot.AuthzQuery{
 		Principal: p,
 		Action:    botAction(action),
 		Targets:   []bot.Target{{ID: inst.ID, Tags: inst.Tags}},
 		Now:       s.cfg.Now(),
-		Context:   map[string]string{"approved": "false", "instance_name": inst.Name},
 	}
 	d, err := s.authz.Authorize(ctx, q)
 	if err != nil {
 		return false, fmt.Errorf("authorize %s on %s: %w", q.Action, inst.ID, err)
 	}
-	if d.Allow {
-		return false, nil
+	if !d.Allow {
+		return false, userErrorf("You may not %s %s to the domain: %s", action, inst.Label(), reasons(d))
 	}
-	q.Context = map[string]string{"approved": "true", "instance_name": inst.Name}
-	d2, err := s.authz.Authorize(ctx, q)
-	if err != nil {
-		return false, fmt.Errorf("authorize %s on %s with approval: %w", q.Action, inst.ID, err)
-	}
-	if d2.Allow {
-		return true, nil
-	}
-	return false, userErrorf("You may not %s %s to the domain: %s", action, inst.Label(), reasons(d))
+	return d.Approvals > 0, nil
 }
 
 func botAction(a Action) bot.Action {

@@ -255,11 +255,11 @@ func (p *policy) Authorize(_ context.Context, q bot.AuthzQuery) (bot.Decision, e
 	prod := len(q.Targets) == 1 && q.Targets[0].Tags["Env"] == "prod"
 	switch {
 	case (q.Action == bot.ActionDomainJoin || q.Action == bot.ActionDomainLeave) && q.Principal.ID == alice.ID:
-		if prod && q.Context["approved"] != "true" {
-			return bot.Decision{Reasons: []string{"forbid policies/domain.cedar:3 (prod needs approval)"}}, nil
+		if prod {
+			return bot.Decision{Allow: true, Approvals: 1, Reasons: []string{"permit policies/domain.cedar:3 (prod needs approval)"}}, nil
 		}
 		return bot.Decision{Allow: true, Reasons: []string{"permit policies/domain.cedar:1"}}, nil
-	case q.Action == bot.ActionApprove && q.Principal.ID == bob.ID && q.Context["operation"] != "":
+	case q.Action == bot.ActionApprove && q.Principal.ID == bob.ID && q.Context["requester"] != "" && len(q.Targets) == 1:
 		return bot.Decision{Allow: true, Reasons: []string{"permit policies/domain.cedar:7"}}, nil
 	}
 	return bot.Decision{Reasons: []string{"no rule permits " + string(q.Action)}}, nil
