@@ -20,6 +20,9 @@ type Versioned[T any] struct {
 	Key     string
 	Version int64
 	Value   T
+	// ExpiresAt is the record's housekeeping expiry (zero: none); Update
+	// keeps it.
+	ExpiresAt time.Time
 }
 
 // Get reads and decodes the document under key.
@@ -48,13 +51,18 @@ func (t Table[T]) Create(ctx context.Context, key string, v T, ttl time.Duration
 	return nil
 }
 
-// Replace writes v over the version read earlier (0 to create).
+// Replace writes v over the version read earlier (0 to create). The
+// record is written without a housekeeping expiry.
 func (t Table[T]) Replace(ctx context.Context, key string, version int64, v T) (int64, error) {
+	return t.put(ctx, key, version, v, time.Time{})
+}
+
+func (t Table[T]) put(ctx context.Context, key string, version int64, v T, expires time.Time) (int64, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return 0, fmt.Errorf("encode %s %s: %w", t.Kind, key, err)
 	}
-	n, err := t.Store.Put(ctx, Record{Kind: t.Kind, Key: key, Version: version, Data: data})
+	n, err := t.Store.Put(ctx, Record{Kind: t.Kind, Key: key, Version: version, Data: data, ExpiresAt: expires})
 	if err != nil {
 		return 0, fmt.Errorf("put %s %s: %w", t.Kind, key, err)
 	}
@@ -85,7 +93,7 @@ func (t Table[T]) Update(ctx context.Context, key string, fn func(*T) error) (T,
 			}
 			return cur.Value, err
 		}
-		if _, err := t.Replace(ctx, key, cur.Version, v); err != nil {
+		if _, err := t.put(ctx, key, cur.Version, v, cur.ExpiresAt); err != nil {
 			if errors.Is(err, ErrConflict) {
 				continue
 			}
@@ -119,5 +127,5 @@ func decode[T any](rec Record) (Versioned[T], error) {
 	if err := json.Unmarshal(rec.Data, &v); err != nil {
 		return Versioned[T]{}, fmt.Errorf("decode %s %s: %w", rec.Kind, rec.Key, err)
 	}
-	return Versioned[T]{Key: rec.Key, Version: rec.Version, Value: v}, nil
+	return Versioned[T]{Key: rec.Key, Version: rec.Version, Value: v, ExpiresAt: rec.ExpiresAt}, nil
 }

@@ -11,6 +11,8 @@ cd "$repo_root"
 command -v go >/dev/null 2>&1 || { echo "test.sh: Go is not installed (see go.mod for the version)" >&2; exit 1; }
 
 ./scripts/install-test-deps.sh
+# The DynamoDB contract run must never be skipped by the test command.
+export TOKKEN_REQUIRE_DYNAMODB_LOCAL=1
 
 unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*'))"
 if [ -n "$unformatted" ]; then
