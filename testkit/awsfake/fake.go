@@ -11,6 +11,8 @@
 //   - SQS: AWS JSON 1.0 with query-compatible errors (SendMessage,
 //     SendMessageBatch, ReceiveMessage, DeleteMessage, GetQueueUrl).
 //   - Secrets Manager: AWS JSON 1.1 (GetSecretValue).
+//   - IAM: query protocol, XML (Put/Get/DeleteRolePolicy), see [IAM].
+//   - The console federation endpoint at /federation, see [Federation].
 //
 // One httptest server serves them all; a request is routed by the service
 // named in its SigV4 credential scope. Clients reach it through
@@ -85,6 +87,7 @@ func sdkIDs() map[string]string {
 		SchedulerService:      "Scheduler",
 		SQSService:            "SQS",
 		SecretsManagerService: "Secrets Manager",
+		IAMService:            "IAM",
 	}
 }
 
@@ -109,6 +112,8 @@ type Fake struct {
 	sched   *Scheduler
 	sqs     *SQS
 	secrets *SecretsManager
+	iam     *IAM        // iam.go
+	fed     *Federation // federation.go
 }
 
 // principal is who a request's access key belongs to.
@@ -195,8 +200,10 @@ func New(tb testing.TB) *Fake {
 	f.sched = &Scheduler{f: f, groups: map[string]map[string]*schedule{"default": {}}}
 	f.sqs = &SQS{f: f, queues: map[string]*queue{}}
 	f.secrets = &SecretsManager{f: f, secrets: map[string]*secret{}}
+	f.iam, f.fed = newIAM(f), newFederation(f)
 	f.svcs = f.services()
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serveHTTP))
+	f.svcs[IAMService] = f.iam.service()
+	f.srv = httptest.NewServer(f.withFederation(http.HandlerFunc(f.serveHTTP)))
 	tb.Cleanup(f.srv.Close)
 	return f
 }

@@ -36,6 +36,10 @@ type AssumedRole struct {
 	AssumedRoleARN string // arn:aws:sts::<acct>:assumed-role/<role>/<session>
 	AssumedRoleID  string // AROA...:<session>, the aws:userid of the session
 	Expiration     time.Time
+	// SecretAccessKey and SessionToken complete the issued credentials,
+	// so tests can tell real ones from made-up strings ([STS.Issued]).
+	SecretAccessKey string
+	SessionToken    string
 	// PackedPolicySize is the percentage of the packed-size limit used by
 	// the session policy and tags, as returned to the caller. The fake
 	// approximates STS's packing (compact JSON plus tag text over 2048).
@@ -211,7 +215,7 @@ func (s *STS) assumeRole(r *request) (any, *apiError) {
 	in.AssumedRoleID = "AROA" + strings.ToUpper(randomHex(8)) + ":" + in.RoleSessionName
 	in.Expiration = r.now.Add(time.Duration(in.DurationSeconds) * time.Second).UTC().Truncate(time.Second)
 	in.PackedPolicySize = pct
-	secret := randomHex(20)
+	in.SecretAccessKey, in.SessionToken = randomHex(20), "FakeSessionToken"+randomHex(32)
 
 	s.f.update(func() {
 		s.assumed = append(s.assumed, in)
@@ -226,8 +230,8 @@ func (s *STS) assumeRole(r *request) (any, *apiError) {
 	out.Result.AssumedRoleUser.Arn = in.AssumedRoleARN
 	out.Result.AssumedRoleUser.AssumedRoleID = in.AssumedRoleID
 	out.Result.Credentials.AccessKeyID = in.AccessKeyID
-	out.Result.Credentials.SecretAccessKey = secret
-	out.Result.Credentials.SessionToken = "FakeSessionToken" + randomHex(32)
+	out.Result.Credentials.SecretAccessKey = in.SecretAccessKey
+	out.Result.Credentials.SessionToken = in.SessionToken
 	out.Result.Credentials.Expiration = in.Expiration.Format(time.RFC3339)
 	if in.Policy != "" || len(in.Tags) > 0 {
 		out.Result.PackedPolicySize = &pct
