@@ -27,6 +27,7 @@ import (
 	"github.com/tokken/tokken/infra/schedtimer"
 	"github.com/tokken/tokken/infra/slackapi"
 	"github.com/tokken/tokken/infra/sqsqueue"
+	"github.com/tokken/tokken/policies"
 )
 
 // JobSweep is the periodic reconcile job: `serve` enqueues it every
@@ -56,6 +57,9 @@ type app struct {
 	timers bot.Timers
 	slack  *slackapi.Client // nil without SLACK_BOT_TOKEN (an ingress-only process)
 	router *httpapi.Router
+	// policies is the loaded policy directory: the bot.Authorizer and the
+	// access.Catalogue every feature uses.
+	policies *policies.Set
 
 	http       http.Handler // nil when the role serves no HTTP
 	dispatcher *lambdaevent.Dispatcher
@@ -77,12 +81,11 @@ type app struct {
 
 // buildApp wires tokken from cfg. Nothing runs yet: call start. On error,
 // whatever was opened is closed.
-func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, err error) {
-	a = &app{cfg: cfg, log: log, info: readBuildInfo(), jobs: bot.NewJobMux()}
+func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log, info: readBuildInfo(), jobs: bot.NewJobMux()}
 	defer func() {
 		if err != nil {
-			a.close(context.Background())
-			a = nil
+			a.close(context.Background()) // a, not the nil result: close what was opened
 		}
 	}()
 
@@ -108,6 +111,9 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app,
 	}
 	if cfg.SlackBotToken != "" {
 		a.slack = slackapi.New(cfg.SlackBotToken.Reveal(), slackapi.Options{APIURL: cfg.SlackAPIURL, Logger: log})
+	}
+	if a.policies, err = policies.Load(cfg.PolicyDir); err != nil {
+		return nil, &configError{fmt.Errorf("TOKKEN_POLICY_DIR %s: %w", cfg.PolicyDir, err)}
 	}
 	if a.router, err = httpapi.NewRouter(httpapi.RouterDeps{Store: a.store, Queue: a.queue, Log: log}); err != nil {
 		return nil, err

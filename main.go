@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/tokken/tokken/infra/config"
+	"github.com/tokken/tokken/policies"
 )
 
 // Exit codes.
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, e env) int {
 			return exitUsage
 		}
 		return invoke(ctx, e, rest[0])
+	case "policy":
+		return policies.RunCLI(rest, e.stdout, e.stderr)
 	case "version":
 		printVersion(e.stdout)
 		return exitOK
@@ -112,6 +115,9 @@ Usage:
   tokken invoke EVENT     feed one raw Lambda event (file, or "-" for stdin) through the
                           dispatcher Lambda uses and print the result: Function URL / HTTP API
                           request, SQS batch, SNS, EventBridge, or a tokken job
+  tokken policy check     validate the policy directory offline (file:line for each problem)
+  tokken policy explain --user U… --action request --profile P --duration 30m
+                          print a decision and the rules that made it
   tokken version          print the version and build information
   tokken help             print this help
 

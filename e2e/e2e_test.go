@@ -53,6 +53,15 @@ func TestMain(m *testing.M) {
 
 // tokkenEnv is a minimal environment for the binary: nothing inherited but
 // PATH and HOME, so the developer's own variables cannot leak in.
+// policyDir is the shipped example policy set (the package runs in e2e/).
+var policyDir = func() string {
+	d, err := filepath.Abs("../policies")
+	if err != nil {
+		panic(err)
+	}
+	return d
+}()
+
 func tokkenEnv(fake *slackfake.Fake, dir string, extra ...string) []string {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
@@ -62,6 +71,7 @@ func tokkenEnv(fake *slackfake.Fake, dir string, extra ...string) []string {
 		"TOKKEN_STORE=bolt:" + filepath.Join(dir, "tokken.db"),
 		"TOKKEN_ADDR=127.0.0.1:0",
 		"TOKKEN_LOG_LEVEL=debug",
+		"TOKKEN_POLICY_DIR=" + policyDir,
 	}
 	return append(env, extra...)
 }
@@ -351,5 +361,44 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 		if !strings.Contains(string(help), want) {
 			t.Errorf("--help does not mention %s", want)
 		}
+	}
+}
+
+func TestPolicyCommandsAndBrokenPolicyDir(t *testing.T) {
+	check := exec.Command(binary, "policy", "check", "--dir", policyDir)
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Fatalf("tokken policy check on the shipped set: %v\n%s", err, out)
+	}
+
+	broken := t.TempDir()
+	for _, name := range []string{"groups.yaml", "profiles.yaml"} {
+		b, err := os.ReadFile(filepath.Join(policyDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(broken, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rule := "permit (principal, action == Tokken::Action::\"request\", resource)\nwhen { context.no_such_attribute };\n"
+	if err := os.WriteFile(filepath.Join(broken, "bad.cedar"), []byte(rule), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(binary, "policy", "check", "--dir", broken).CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 || !strings.Contains(string(out), "bad.cedar:") {
+		t.Fatalf("policy check on a broken set: %v, want exit 1 naming bad.cedar:<line>\n%s", err, out)
+	}
+
+	fake := slackfake.New(t)
+	dir := t.TempDir()
+	cmd := exec.Command(binary, "serve")
+	cmd.Dir = dir
+	cmd.Env = tokkenEnv(fake, dir, "TOKKEN_POLICY_DIR="+broken)
+	out, err = cmd.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 {
+		t.Fatalf("serve with a broken policy dir: %v, want exit code 2\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "TOKKEN_POLICY_DIR") || !strings.Contains(string(out), "bad.cedar:") {
+		t.Errorf("serve's message should name TOKKEN_POLICY_DIR and the file:line:\n%s", out)
 	}
 }
