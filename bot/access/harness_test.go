@@ -1,0 +1,473 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/infra/boltstore"
+)
+
+// The peers below record what the Service asks of the outside world. The
+// store is the real bbolt adapter and jobs run through the real JobMux; the
+// queue and timers are recorded so tests decide when jobs run and time passes.
+
+var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type recQueue struct {
+	mu   sync.Mutex
+	jobs []bot.Job
+	fail error
+}
+
+func (q *recQueue) Enqueue(_ context.Context, j bot.Job) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.fail != nil {
+		return q.fail
+	}
+	q.jobs = append(q.jobs, j)
+	return nil
+}
+
+func (q *recQueue) take() []bot.Job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.jobs
+	q.jobs = nil
+	return out
+}
+
+type recTimers struct {
+	mu     sync.Mutex
+	timers map[string]bot.Timer
+}
+
+func (t *recTimers) Schedule(_ context.Context, tm bot.Timer) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.timers == nil {
+		t.timers = map[string]bot.Timer{}
+	}
+	t.timers[tm.ID] = tm
+	return nil
+}
+
+func (t *recTimers) Cancel(_ context.Context, id string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.timers, id)
+	return nil
+}
+
+func (t *recTimers) get(id string) (bot.Timer, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tm, ok := t.timers[id]
+	return tm, ok
+}
+
+// due removes and returns the timers due at now.
+func (t *recTimers) due(now time.Time) []bot.Timer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []bot.Timer
+	for id, tm := range t.timers {
+		if !tm.At.After(now) {
+			out = append(out, tm)
+			delete(t.timers, id)
+		}
+	}
+	return out
+}
+
+type recGranter struct {
+	mu          sync.Mutex
+	issued      []GrantSpec
+	revoked     []Grant
+	terminated  []Grant
+	sessions    int // live sessions TerminateSessions will report once
+	failIssue   int // fail the next n Issue calls
+	failEnd     error
+	issueGate   chan struct{} // when set, Issue waits on it
+	issueCalled chan struct{}
+}
+
+func (g *recGranter) Issue(ctx context.Context, spec GrantSpec) (Credentials, error) {
+	if g.issueCalled != nil {
+		g.issueCalled <- struct{}{}
+	}
+	if g.issueGate != nil {
+		select {
+		case <-g.issueGate:
+		case <-ctx.Done():
+			return Credentials{}, ctx.Err()
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.issued = append(g.issued, spec)
+	if g.failIssue > 0 {
+		g.failIssue--
+		return Credentials{}, errors.New("AccessDenied: not authorized to perform sts:AssumeRole")
+	}
+	n := len(g.issued)
+	return Credentials{AccessKeyID: fmt.Sprintf("ASIA%04d", n), SecretAccessKey: "secret", SessionToken: "token", Expiration: spec.WindowEnd}, nil
+}
+
+func (g *recGranter) Revoke(_ context.Context, gr Grant) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.failEnd != nil {
+		return g.failEnd
+	}
+	g.revoked = append(g.revoked, gr)
+	return nil
+}
+
+func (g *recGranter) TerminateSessions(_ context.Context, gr Grant) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.failEnd != nil {
+		return 0, g.failEnd
+	}
+	g.terminated = append(g.terminated, gr)
+	n := g.sessions
+	g.sessions = 0
+	return n, nil
+}
+
+func (g *recGranter) counts() (issued, revoked, terminated int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.issued), len(g.revoked), len(g.terminated)
+}
+
+type told struct {
+	Request string
+	Action  string
+}
+
+type recNotifier struct {
+	mu          sync.Mutex
+	changed     []Request
+	told        []told
+	delivered   []string // request ids
+	alerts      []Alert
+	failDeliver int
+	nextTS      int
+}
+
+func (n *recNotifier) Changed(_ context.Context, r Request) (MessageRef, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.changed = append(n.changed, r)
+	if r.Message.IsZero() {
+		n.nextTS++
+		return MessageRef{Channel: "CAPPROVERS", TS: fmt.Sprintf("1700000000.%06d", n.nextTS)}, nil
+	}
+	return r.Message, nil
+}
+
+func (n *recNotifier) Tell(_ context.Context, r Request, action string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.told = append(n.told, told{r.ID, action})
+	return nil
+}
+
+func (n *recNotifier) DeliverCredentials(_ context.Context, r Request, c Credentials) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.failDeliver > 0 {
+		n.failDeliver--
+		return errors.New("slack: channel_not_found")
+	}
+	if c.SecretAccessKey == "" || c.SessionToken == "" {
+		return errors.New("delivered empty credentials")
+	}
+	n.delivered = append(n.delivered, r.ID)
+	return nil
+}
+
+func (n *recNotifier) Alert(_ context.Context, a Alert) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.alerts = append(n.alerts, a)
+	return nil
+}
+
+func (n *recNotifier) toldActions(id string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, t := range n.told {
+		if t.Request == id {
+			out = append(out, t.Action)
+		}
+	}
+	return out
+}
+
+func (n *recNotifier) alertActions() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, a := range n.alerts {
+		out = append(out, string(a.Channel)+":"+a.Action)
+	}
+	return out
+}
+
+type recAuditor struct {
+	mu     sync.Mutex
+	events []bot.AuditEvent
+}
+
+func (a *recAuditor) Record(_ context.Context, e bot.AuditEvent) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.events = append(a.events, e)
+	return nil
+}
+
+func (a *recAuditor) actions(subject string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, e := range a.events {
+		if e.Subject == subject {
+			out = append(out, e.Action)
+		}
+	}
+	return out
+}
+
+// testAuthz allows an action to the users listed for it; "*" allows anyone.
+type testAuthz map[bot.Action][]string
+
+func (z testAuthz) Authorize(_ context.Context, q bot.AuthzQuery) (bot.Decision, error) {
+	users := z[q.Action]
+	if slices.Contains(users, q.Principal.ID) || slices.Contains(users, "*") {
+		return bot.Decision{Allow: true, Reasons: []string{"permit test:" + string(q.Action)}}, nil
+	}
+	return bot.Decision{Reasons: []string{fmt.Sprintf("no rule permits %s for %s", q.Action, q.Principal.ID)}}, nil
+}
+
+type testDirectory struct{}
+
+func (testDirectory) Lookup(_ context.Context, id string) (bot.Principal, error) {
+	if id == "" {
+		return bot.Principal{}, errors.New("no such user")
+	}
+	return bot.Principal{ID: id, Email: id + "@example.com"}, nil
+}
+
+type testInventory map[string]map[string]string // id → tags
+
+func (inv testInventory) Instances(_ context.Context, ids []string) ([]bot.Target, error) {
+	var out []bot.Target
+	for _, id := range ids {
+		if tags, ok := inv[id]; ok {
+			out = append(out, bot.Target{ID: id, Tags: tags})
+		}
+	}
+	return out, nil
+}
+
+type testCatalogue []Profile
+
+func (c testCatalogue) Profile(name string) (Profile, bool) {
+	for _, p := range c {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Profile{}, false
+}
+
+func (c testCatalogue) Profiles() []Profile { return c }
+
+const (
+	alice = "UALICE" // requester
+	bob   = "UBOB"   // approver
+	carol = "UCAROL" // approver
+	dave  = "UDAVE"  // approver
+	eve   = "UEVE"   // not allowed to approve
+	admin = "UADMIN" // may revoke and review
+	web1  = "i-0abc123def4567890"
+	web2  = "i-0abc123def4567891"
+	db1   = "i-12345678"
+)
+
+var testProfiles = testCatalogue{
+	{Name: "prod-ssm", Kind: KindSSM, RoleARN: "arn:aws:iam::111122223333:role/tokken-ssm",
+		Instances:       InstanceSelector{IDs: []string{web1}, Tags: map[string]string{"env": "prod"}},
+		DefaultDuration: 30 * time.Minute, MaxDuration: 2 * time.Hour, Approvals: 1, ApproverChannel: "CAPPROVERS", BreakGlass: true},
+	{Name: "prod-admin", Kind: KindSTS, RoleARN: "arn:aws:iam::111122223333:role/tokken-admin",
+		DefaultDuration: time.Hour, MaxDuration: 4 * time.Hour, Approvals: 2, ApproverChannel: "CAPPROVERS"},
+	{Name: "dev-read", Kind: KindSTS, RoleARN: "arn:aws:iam::111122223333:role/tokken-read",
+		DefaultDuration: time.Hour, MaxDuration: 8 * time.Hour, Approvals: 0},
+	{Name: "secret-ops", Kind: KindSTS, RoleARN: "arn:aws:iam::111122223333:role/secret",
+		DefaultDuration: time.Hour, MaxDuration: time.Hour, Approvals: 1},
+}
+
+type harness struct {
+	t        *testing.T
+	path     string
+	store    *boltstore.Store
+	clock    *clock
+	queue    *recQueue
+	timers   *recTimers
+	granter  *recGranter
+	notifier *recNotifier
+	audit    *recAuditor
+	svc      *Service
+	mux      *bot.JobMux
+	jobErrs  []error
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{
+		t: t, path: filepath.Join(t.TempDir(), "tokken.db"), clock: &clock{now: t0},
+		queue: &recQueue{}, timers: &recTimers{}, granter: &recGranter{},
+		notifier: &recNotifier{}, audit: &recAuditor{},
+	}
+	h.open()
+	return h
+}
+
+// open (re)opens the store file and builds a fresh Service over it, as a
+// process restart would.
+func (h *harness) open() {
+	h.t.Helper()
+	st, err := boltstore.Open(h.path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.store = st
+	h.t.Cleanup(func() { _ = st.Close() })
+	svc, err := New(Deps{
+		Store: st, Queue: h.queue, Timers: h.timers, Auditor: h.audit,
+		Authorizer: testAuthz{
+			bot.ActionRequest:    {alice, bob},
+			bot.ActionApprove:    {bob, carol, dave, alice, admin},
+			bot.ActionBreakGlass: {alice},
+			bot.ActionRevoke:     {admin},
+			bot.ActionReview:     {admin},
+			bot.ActionExtend:     {alice},
+		},
+		Catalogue: testProfiles, Granter: h.granter, Notifier: h.notifier, Directory: testDirectory{},
+		Inventory: testInventory{web1: {"env": "prod"}, web2: {"env": "prod"}, db1: {"env": "staging"}},
+		Clock:     h.clock.Now,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.svc = svc
+	h.mux = bot.NewJobMux()
+	svc.Register(h.mux)
+}
+
+func (h *harness) restart() {
+	h.t.Helper()
+	if err := h.store.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.open()
+}
+
+// drain runs queued jobs (and the jobs they enqueue) until none is left,
+// recording handler errors in h.jobErrs. Failed jobs are not re-run: tests
+// re-run them explicitly to model the queue's retries.
+func (h *harness) drain() {
+	h.t.Helper()
+	ctx := context.Background()
+	for range 100 {
+		jobs := h.queue.take()
+		if len(jobs) == 0 {
+			return
+		}
+		for _, j := range jobs {
+			if err := h.mux.HandleJob(ctx, j); err != nil {
+				h.jobErrs = append(h.jobErrs, err)
+			}
+		}
+	}
+	h.t.Fatal("jobs keep enqueueing jobs")
+}
+
+// advance moves the clock and fires the timers that are due.
+func (h *harness) advance(d time.Duration) {
+	h.t.Helper()
+	h.clock.Add(d)
+	for _, tm := range h.timers.due(h.clock.Now()) {
+		if err := h.mux.HandleJob(context.Background(), tm.Job); err != nil {
+			h.jobErrs = append(h.jobErrs, err)
+		}
+	}
+	h.drain()
+}
+
+func (h *harness) get(id string) Request {
+	h.t.Helper()
+	r, err := h.svc.Get(context.Background(), id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+func (h *harness) wantState(id string, want State) Request {
+	h.t.Helper()
+	r := h.get(id)
+	if r.State != want {
+		h.t.Fatalf("request %s is %s, want %s (history %+v)", id, r.State, want, r.History)
+	}
+	return r
+}
+
+func (h *harness) submit(in SubmitInput) Request {
+	h.t.Helper()
+	if in.Requester == "" {
+		in.Requester = alice
+	}
+	if in.Reason == "" {
+		in.Reason = "investigating 5xx on web-01"
+	}
+	r, err := h.svc.Submit(context.Background(), in)
+	if err != nil {
+		h.t.Fatalf("submit %+v: %v", in, err)
+	}
+	return r
+}
+
+// active submits an ssm request for web1 and gets it approved and active.
+func (h *harness) active(d time.Duration) Request {
+	h.t.Helper()
+	r := h.submit(SubmitInput{Profile: "prod-ssm", Duration: d, Instances: []string{web1}})
+	if _, err := h.svc.Approve(context.Background(), bob, r.ID); err != nil {
+		h.t.Fatal(err)
+	}
+	h.drain()
+	return h.wantState(r.ID, StateActive)
+}
