@@ -278,16 +278,20 @@ func (s *Service) enqueueSync(ctx context.Context, p syncJob) error {
 	return nil
 }
 
-// route decides where a goes, filling the configured channels when no
-// route names one.
+// route decides where a goes. Alerts no route gives a channel go to the
+// default channel; tokken's own alerts that only the default route took go
+// to the ops channel.
 func (s *Service) route(a Alert) Decision {
 	d := s.o.Routes.Route(a)
-	if d.Channel == "" && !d.Drop {
-		if a.Source == SourceTokken {
-			d.Channel = s.o.OpsChannel
-		} else {
-			d.Channel = s.o.DefaultChannel
-		}
+	if d.Drop {
+		return d
+	}
+	byDefault := d.Channel == "" || strings.HasPrefix(d.Rule, "default")
+	switch {
+	case a.Source == SourceTokken && byDefault && s.o.OpsChannel != "":
+		d.Channel = s.o.OpsChannel // no route named tokken's own alerts: operators' channel
+	case d.Channel == "":
+		d.Channel = s.o.DefaultChannel
 	}
 	return d
 }
