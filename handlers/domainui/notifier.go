@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
-	"github.com/tokken/tokken/bot/alert"
 	"github.com/tokken/tokken/bot/domainjoin"
 	"github.com/tokken/tokken/handlers/mrkdwn"
 	"github.com/tokken/tokken/infra/slackapi"
@@ -33,12 +31,12 @@ type NotifierConfig struct {
 	// that need no approval, but approvers cannot see it there, so set it
 	// wherever policy requires approval.
 	Channel string
-	// Raise, if set, sends tokken's own alerts through the alert pipeline
-	// (routes, acknowledgement, one message per key). Without it a timeout
-	// is posted as a plain alert message in Channel (or the requester's DM).
-	Raise func(ctx context.Context, a alert.Alert) error
-	// Now is the clock stamped on raised alerts (default time.Now).
-	Now func() time.Time
+	// Raise, if set, sends a timed-out operation through tokken's alert
+	// pipeline (routes, acknowledgement, one message per key): the wiring
+	// builds alert.Operational(AlertCheck, opID, critical, summary, now).
+	// Without it the timeout is posted as a plain alert message where the
+	// operation's message is.
+	Raise func(ctx context.Context, opID, summary string) error
 	// Log receives fallbacks and failures (default slog.Default()).
 	Log *slog.Logger
 }
@@ -58,9 +56,6 @@ var _ domainjoin.Notifier = (*Notifier)(nil)
 func NewNotifier(p Poster, cfg NotifierConfig) (*Notifier, error) {
 	if p == nil {
 		return nil, errors.New("domainui: notifier needs a Slack client")
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -151,8 +146,7 @@ func (n *Notifier) Thread(ctx context.Context, op domainjoin.Operation, lines []
 // is seen outside the thread).
 func (n *Notifier) Alert(ctx context.Context, op domainjoin.Operation, summary string) error {
 	if n.cfg.Raise != nil {
-		a := alert.Operational(AlertCheck, op.ID, alert.StatusCritical, summary, n.cfg.Now())
-		if err := n.cfg.Raise(ctx, a); err != nil {
+		if err := n.cfg.Raise(ctx, op.ID, summary); err != nil {
 			return fmt.Errorf("raise alert for %s: %w", op.ID, err)
 		}
 		return nil
