@@ -303,9 +303,13 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 		Reason: reason, Ticket: strings.TrimSpace(in.Ticket), Created: now, State: StatePending,
 		ApprovalsNeeded: p.Approvals,
 	}
-	if err := s.authorize(ctx, who, bot.ActionRequest, &r, d, nil); err != nil {
+	dec, err := s.authorize(ctx, who, bot.ActionRequest, &r, d, nil)
+	if err != nil {
 		return Request{}, err
 	}
+	// The catalogue's approvals are a floor; a rule (@approvals) may ask
+	// for more.
+	r.ApprovalsNeeded = max(r.ApprovalsNeeded, dec.Approvals)
 	// Validate the grant now, so a request that could never be issued (too
 	// many instances for a session policy) is refused before anyone approves.
 	if _, err := NewGrantSpec(&r, now.Add(d), now, s.partition); err != nil {
@@ -394,9 +398,11 @@ func (s *Service) targets(ctx context.Context, p Profile, ids []string) ([]bot.T
 }
 
 // authorize asks the policy whether who may do a about r; d is the duration
-// in question (the request's, or an extension's).
-func (s *Service) authorize(ctx context.Context, who bot.Principal, a bot.Action, r *Request, d time.Duration, extra map[string]string) error {
-	c := map[string]string{"requester": r.Requester, "request": r.ID, "kind": string(r.Kind)}
+// in question (the request's, or an extension's). The context carries only
+// attributes the policy schema declares (policies/tokken.cedarschema):
+// the requester, and break_glass via extra.
+func (s *Service) authorize(ctx context.Context, who bot.Principal, a bot.Action, r *Request, d time.Duration, extra map[string]string) (bot.Decision, error) {
+	c := map[string]string{"requester": r.Requester}
 	for k, v := range extra {
 		c[k] = v
 	}
@@ -404,12 +410,12 @@ func (s *Service) authorize(ctx context.Context, who bot.Principal, a bot.Action
 		Principal: who, Action: a, Profile: r.Profile, Duration: d, Targets: r.Targets, Now: s.now(), Context: c,
 	})
 	if err != nil {
-		return fmt.Errorf("authorize %s on %s: %w", a, r.ID, err)
+		return dec, fmt.Errorf("authorize %s on %s: %w", a, r.ID, err)
 	}
 	if !dec.Allow {
-		return &ErrNotAllowed{Action: a, Reasons: dec.Reasons}
+		return dec, &ErrNotAllowed{Action: a, Reasons: dec.Reasons}
 	}
-	return nil
+	return dec, nil
 }
 
 // actor looks up user and checks they may do a on request id; it returns
@@ -426,7 +432,8 @@ func (s *Service) actor(ctx context.Context, user string, a bot.Action, id strin
 	if d == 0 {
 		d = r.Duration
 	}
-	return r, s.authorize(ctx, who, a, &r, d, extra)
+	_, err = s.authorize(ctx, who, a, &r, d, extra)
+	return r, err
 }
 
 // Approve records approver's approval of request id. The requester never
@@ -503,7 +510,7 @@ func (s *Service) BreakGlass(ctx context.Context, user, id, why string) (Request
 	if !ok || !p.BreakGlass {
 		return r, &ErrBreakGlassDisabled{Profile: r.Profile}
 	}
-	if _, err := s.actor(ctx, user, bot.ActionBreakGlass, id, 0, nil); err != nil {
+	if _, err := s.actor(ctx, user, bot.ActionBreakGlass, id, 0, map[string]string{"break_glass": "true"}); err != nil {
 		return Request{}, err
 	}
 	now := s.now()
@@ -637,7 +644,7 @@ func (s *Service) ApproveExtension(ctx context.Context, approver, id, ext string
 	if x == nil {
 		return r, ErrUnknownExtension
 	}
-	if _, err := s.actor(ctx, approver, bot.ActionApprove, id, x.Duration, map[string]string{"extension": ext}); err != nil {
+	if _, err := s.actor(ctx, approver, bot.ActionApprove, id, x.Duration, nil); err != nil {
 		return Request{}, err
 	}
 	now := s.now()
@@ -668,7 +675,7 @@ func (s *Service) DenyExtension(ctx context.Context, approver, id, ext, why stri
 	if why == "" {
 		return r, ErrReasonRequired
 	}
-	if _, err := s.actor(ctx, approver, bot.ActionApprove, id, 0, map[string]string{"extension": ext}); err != nil {
+	if _, err := s.actor(ctx, approver, bot.ActionApprove, id, 0, nil); err != nil {
 		return Request{}, err
 	}
 	now := s.now()
