@@ -176,6 +176,11 @@ func TestTemplateNoWildcardsAndGuardedSensitiveActions(t *testing.T) {
 				if eq["iam:ResourceTag/tokken:grantable"] != "true" {
 					t.Errorf("%s: sts:AssumeRole must be conditioned on iam:ResourceTag/tokken:grantable = true, got %v", st.where, st.condition)
 				}
+			case "iam:PutRolePolicy", "iam:DeleteRolePolicy":
+				eq, _ := st.condition["StringEquals"].(map[string]any)
+				if eq["iam:ResourceTag/tokken:grantable"] != "true" {
+					t.Errorf("%s: %s must be conditioned on iam:ResourceTag/tokken:grantable = true", st.where, a)
+				}
 			case "ec2:CreateTags":
 				fa, _ := st.condition["ForAllValues:StringEquals"].(map[string]any)
 				if fa["aws:TagKeys"] == nil {
@@ -216,5 +221,35 @@ func TestTemplateEveryQueueHasADeadLetterQueue(t *testing.T) {
 	}
 	if len(dlqs) == 0 {
 		t.Error("no dead-letter queue at all")
+	}
+}
+
+func TestTemplateAlarmsReachTokken(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	alarms := tpl.OfType("AWS::CloudWatch::Alarm")
+	if len(alarms) == 0 {
+		t.Fatal("no CloudWatch alarms on tokken itself")
+	}
+	want := map[string]any{"Ref": "AlarmTopic"}
+	for _, id := range alarms {
+		actions := asList(tpl.Resources[id].Properties["AlarmActions"])
+		if len(actions) != 1 || !reflect.DeepEqual(actions[0], want) {
+			t.Errorf("alarm %s: AlarmActions = %v, want [!Ref AlarmTopic] (the topic tokken subscribes to)", id, actions)
+		}
+	}
+	for _, fn := range tpl.OfType("AWS::Serverless::Function") {
+		found := false
+		for _, id := range alarms {
+			dims := asList(tpl.Resources[id].Properties["Dimensions"])
+			for _, d := range dims {
+				dm, _ := d.(map[string]any)
+				if reflect.DeepEqual(dm["Value"], map[string]any{"Ref": fn}) {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("function %s has no error alarm", fn)
+		}
 	}
 }
