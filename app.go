@@ -122,6 +122,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app,
 	// Features. Each registers its commands, interactions, events and jobs.
 	registerCore(a)
 	registerAccess(a)
+	registerAlerts(a)
 	registerMention(a)
 
 	if cfg.Role.ServesHTTP() {
