@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"sort"
@@ -281,8 +282,10 @@ func parse(get func(string) string) (Config, error) {
 			c.SlackAPIURL += "/" // slack-go appends method names to it
 		}
 	}
-	if u, err := url.Parse(c.FederationURL); err != nil || u.Scheme != "https" || u.Host == "" {
-		bad("TOKKEN_FEDERATION_URL", "an https URL such as "+DefaultFederationURL, c.FederationURL)
+	// The federation exchange carries live credentials: https only, except
+	// to a loopback host (a local fake in tests).
+	if u, err := url.Parse(c.FederationURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		bad("TOKKEN_FEDERATION_URL", "an https URL such as "+DefaultFederationURL+" (http only to a loopback host)", c.FederationURL)
 	}
 	if c.QueueURL != "" {
 		if u, err := url.Parse(c.QueueURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -406,4 +409,14 @@ func validTableName(s string) bool {
 		}
 	}
 	return true
+}
+
+// isLoopback reports whether host names this machine (127.0.0.0/8, ::1,
+// localhost).
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -70,6 +70,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad level", with(map[string]string{"TOKKEN_LOG_LEVEL": "loud"}), []string{"TOKKEN_LOG_LEVEL: want"}},
 		{"bad slack url", with(map[string]string{"SLACK_API_URL": "slack.com/api"}), []string{"SLACK_API_URL: want an http(s) URL"}},
 		{"http federation", with(map[string]string{"TOKKEN_FEDERATION_URL": "http://signin"}), []string{"TOKKEN_FEDERATION_URL: want an https URL"}},
+		{"http federation to a look-alike host", with(map[string]string{"TOKKEN_FEDERATION_URL": "http://127.0.0.1.evil.example/federation"}), []string{"TOKKEN_FEDERATION_URL: want an https URL"}},
 		{"missing signing secret", with(map[string]string{"SLACK_SIGNING_SECRET": ""}), []string{"SLACK_SIGNING_SECRET: want"}},
 		{"missing bot token", with(map[string]string{"SLACK_BOT_TOKEN": ""}), []string{"SLACK_BOT_TOKEN: want"}},
 		{"user token as bot token", with(map[string]string{"SLACK_BOT_TOKEN": "xoxp-123456"}), []string{`SLACK_BOT_TOKEN: want a bot token starting with "xoxb-", got "xoxp…"`}},
@@ -294,5 +295,18 @@ func TestResolveSecrets(t *testing.T) {
 				t.Errorf("got bot %q signing %q", c.SlackBotToken.Reveal(), c.SlackSigningSecret.Reveal())
 			}
 		})
+	}
+}
+
+func TestFederationURLOverHTTPOnlyToLoopback(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:4566/federation", "http://localhost:8080/federation", "http://[::1]:9/federation"} {
+		cfg, err := Load(env(with(map[string]string{"TOKKEN_FEDERATION_URL": u})), "")
+		if err != nil {
+			t.Errorf("%s: %v", u, err)
+			continue
+		}
+		if cfg.FederationURL != u {
+			t.Errorf("FederationURL = %q, want %q", cfg.FederationURL, u)
+		}
 	}
 }
