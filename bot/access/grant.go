@@ -84,6 +84,10 @@ type Credentials struct {
 	SecretAccessKey string
 	SessionToken    string
 	Expiration      time.Time // the credentials' own expiry (≥ WindowEnd; the policy cuts earlier)
+	// ConsoleURL is a one-time AWS console sign-in link for these
+	// credentials (valid 15 minutes); empty when it could not be made, in
+	// which case the CLI exports still work.
+	ConsoleURL string
 }
 
 const redacted = "[redacted credentials]"

@@ -211,12 +211,21 @@ func (g *Granter) Issue(ctx context.Context, spec access.GrantSpec) (access.Cred
 	g.opts.Logger.InfoContext(ctx, "assumed grant role",
 		"request", spec.RequestID, "role", spec.Profile.RoleARN, "duration_s", spec.DurationSeconds,
 		"expires", c.Expiration.UTC(), "packed_policy_pct", aws.ToInt32(out.PackedPolicySize))
-	return access.Credentials{
+	creds := access.Credentials{
 		AccessKeyID:     *c.AccessKeyId,
 		SecretAccessKey: *c.SecretAccessKey,
 		SessionToken:    *c.SessionToken,
 		Expiration:      c.Expiration.UTC(),
-	}, nil
+	}
+	// The console link is a convenience: without it the CLI exports still
+	// work, so a federation outage does not fail the grant.
+	if u, err := g.SigninURL(ctx, creds, spec.Profile.Kind); err != nil {
+		g.opts.Logger.WarnContext(ctx, "console sign-in link not made; delivering CLI credentials only",
+			"request", spec.RequestID, "err", err)
+	} else {
+		creds.ConsoleURL = u
+	}
+	return creds, nil
 }
 
 // permanentCodes are AWS error codes that retrying the same call cannot fix.

@@ -74,11 +74,8 @@ func TestIssue(t *testing.T) {
 				t.Errorf("Expiration = %s, want %s", creds.Expiration, a.Expiration)
 			}
 
-			// A console link that signs in.
-			link, err := w.g.SigninURL(context.Background(), creds, tc.kind)
-			if err != nil {
-				t.Fatalf("SigninURL: %v", err)
-			}
+			// Issue made a console link that signs in.
+			link := creds.ConsoleURL
 			u, err := url.Parse(link)
 			if err != nil || !strings.HasPrefix(link, w.f.FederationURL()+"?") {
 				t.Fatalf("link %q is not on the federation endpoint: %v", link, err)
@@ -104,6 +101,18 @@ func TestIssue(t *testing.T) {
 				t.Errorf("Logins = %+v, want one with %s and SessionDuration %d", logins, creds.AccessKeyID, tc.wantSeconds)
 			}
 		})
+	}
+}
+
+func TestIssueWithoutFederationStillGrants(t *testing.T) {
+	w := newWorld(t)
+	w.f.Fail(awsfake.FederationService, "getSigninToken", 100, awsfake.Internal)
+	_, creds := w.issue(t, request("r-cccccccccccc", access.KindSTS), time.Hour)
+	if _, ok := w.f.STS().Issued(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken); !ok {
+		t.Fatal("no working credentials while the federation endpoint is down")
+	}
+	if creds.ConsoleURL != "" {
+		t.Fatalf("ConsoleURL = %q, want empty when the federation endpoint fails", creds.ConsoleURL)
 	}
 }
 
@@ -155,10 +164,11 @@ func TestSigninURLErrorsNameTheStepOnly(t *testing.T) {
 		}
 	}
 
+	before := len(w.f.Calls(awsfake.FederationService, "getSigninToken")) // Issue made the console link already
 	w.f.Fail(awsfake.FederationService, "getSigninToken", awsconfig.DefaultMaxAttempts, awsfake.Internal)
 	_, err := w.g.SigninURL(ctx, creds, access.KindSTS)
 	check("federation keeps failing", err)
-	if n := len(w.f.Calls(awsfake.FederationService, "getSigninToken")); n != awsconfig.DefaultMaxAttempts {
+	if n := len(w.f.Calls(awsfake.FederationService, "getSigninToken")) - before; n != awsconfig.DefaultMaxAttempts {
 		t.Errorf("getSigninToken attempts = %d, want %d", n, awsconfig.DefaultMaxAttempts)
 	}
 
