@@ -23,3 +23,6 @@ fi
 
 go vet ./...
 go test -race -count=1 "$@" ./...
+
+# A short fuzz run of every parser of outside input (crashers become seeds).
+./scripts/fuzz.sh

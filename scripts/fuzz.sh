@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# fuzz.sh runs every Go fuzz target in the repository for a short time
+# (FUZZTIME, default 4s each). Targets are discovered, so a new Fuzz*
+# function is fuzzed in CI without editing this file. A crasher makes the
+# script fail; Go saves it under the package's testdata/fuzz/, where it
+# stays as a regression seed that plain `go test` replays from then on.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+fuzztime="${FUZZTIME:-4s}"
+
+targets=$(grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' . \
+	| grep -v -e '^./.tools/' -e '/node_modules/' \
+	| while read -r f; do
+		dir=$(dirname "$f")
+		grep -oE '^func Fuzz[A-Za-z0-9_]*' "$f" | sed "s|^func |$dir |"
+	done | sort -u)
+
+count=0
+while read -r dir name; do
+	[ -n "$dir" ] || continue
+	echo "fuzz: $dir $name ($fuzztime)"
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$dir" >/tmp/fuzz.$$.log 2>&1 || {
+		cat /tmp/fuzz.$$.log
+		echo "fuzz: $dir $name found a failure (input saved under $dir/testdata/fuzz/$name)" >&2
+		rm -f /tmp/fuzz.$$.log
+		exit 1
+	}
+	count=$((count + 1))
+done <<<"$targets"
+rm -f /tmp/fuzz.$$.log
+echo "fuzz: $count targets ran for $fuzztime each without a failure"
