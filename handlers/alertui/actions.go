@@ -125,7 +125,7 @@ func (u *UI) requestAccess(ctx context.Context, ic slack.InteractionCallback, re
 	if target == "" {
 		target = p.HostName
 	}
-	return say(fmt.Sprintf(":key: Request access with:\n`/access <profile> 1h %s %s`\n(`/access help` lists the profiles.)",
+	return say(fmt.Sprintf(":key: Request access with:\n`/access &lt;profile&gt; 1h %s %s`\n(`/access help` lists the profiles.)",
 		mrkdwn.Escape(target), mrkdwn.Escape(p.Reason)))
 }
 
