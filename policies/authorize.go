@@ -479,6 +479,18 @@ func copyProfile(p access.Profile) access.Profile {
 // Groups lists the names of the groups defined in groups.yaml, sorted.
 func (s *Set) Groups() []string { return slices.Clone(s.groups) }
 
+// SlackUserGroups lists the Slack user group ids (S…) groups.yaml names,
+// sorted: the groups whose membership a directory must look up to fill
+// bot.Principal.SlackGroups (Slack cannot list a user's groups directly).
+func (s *Set) SlackUserGroups() []string {
+	out := make([]string, 0, len(s.bySlack))
+	for id := range s.bySlack {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Compile-time checks that Set implements the ports.
 var (
 	_ bot.Authorizer     = (*Set)(nil)

@@ -404,3 +404,10 @@ func BenchmarkAuthorize(b *testing.B) {
 		}
 	}
 }
+
+func TestSlackUserGroups(t *testing.T) {
+	got := loadExample(t).SlackUserGroups()
+	if !slices.Equal(got, []string{"S0ONCALL01", "S0SREGRP01"}) {
+		t.Fatalf("SlackUserGroups() = %v", got)
+	}
+}

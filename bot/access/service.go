@@ -257,6 +257,12 @@ type SubmitInput struct {
 	Instances []string      // ssm profiles: instance ids
 	Reason    string        // required
 	Ticket    string        // optional ticket id or link
+	// BreakGlass files the request as break-glass: the policy is asked
+	// with context break_glass (so rules that only permit break-glass
+	// requests, e.g. at night, can permit it), the requester must also be
+	// allowed break_glass on a profile that allows it, and the request
+	// self-approves with Reason at once.
+	BreakGlass bool
 }
 
 // Submit validates in against the catalogue and policy and stores a pending
@@ -303,9 +309,21 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 		Reason: reason, Ticket: strings.TrimSpace(in.Ticket), Created: now, State: StatePending,
 		ApprovalsNeeded: p.Approvals,
 	}
-	dec, err := s.authorize(ctx, who, bot.ActionRequest, &r, d, nil)
+	var extra map[string]string
+	if in.BreakGlass {
+		if !p.BreakGlass {
+			return Request{}, &ErrBreakGlassDisabled{Profile: p.Name}
+		}
+		extra = map[string]string{"break_glass": "true"}
+	}
+	dec, err := s.authorize(ctx, who, bot.ActionRequest, &r, d, extra)
 	if err != nil {
 		return Request{}, err
+	}
+	if in.BreakGlass {
+		if _, err := s.authorize(ctx, who, bot.ActionBreakGlass, &r, d, extra); err != nil {
+			return Request{}, err
+		}
 	}
 	// The catalogue's approvals are a floor; a rule (@approvals) may ask
 	// for more.
@@ -316,7 +334,11 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 		return Request{}, &ErrBadTarget{Profile: p.Name, Why: err.Error()}
 	}
 	r.log(now, r.Requester, ActRequested, reason)
-	if r.ApprovalsNeeded <= 0 {
+	if in.BreakGlass {
+		if err := r.SelfApprove(r.Requester, reason, now); err != nil {
+			return Request{}, err
+		}
+	} else if r.ApprovalsNeeded <= 0 {
 		r.activate(now)
 	}
 	if err := s.open.Create(ctx, openKey(&r), openEntry{ID: r.ID, Requester: r.Requester, Created: now}, 0); err != nil {
@@ -326,6 +348,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 		return Request{}, fmt.Errorf("submit: %w", err)
 	}
 	s.after(ctx, r, r.History)
+	if r.BreakGlass != nil {
+		s.alert(ctx, Alert{Channel: AlertAudit, Action: ActBreakGlass, Request: r, Text: alertBreakGlass(&r)})
+	}
 	if r.State == StateActivating {
 		s.enqueue(ctx, "activate/"+r.ID, JobActivate, jobRef{RequestID: r.ID})
 	}

@@ -712,3 +712,30 @@ func jobOf(kind, payload string) bot.Job {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+func TestSubmitBreakGlass(t *testing.T) {
+	h := newHarness(t)
+	in := SubmitInput{Requester: alice, Profile: "prod-ssm", Duration: 30 * time.Minute, Instances: []string{web1}, Reason: "sev1 at 3am", BreakGlass: true}
+	r, err := h.svc.Submit(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != StateActivating || !r.BreakGlass.NeedsReview() || r.BreakGlass.Reason != "sev1 at 3am" {
+		t.Fatalf("break-glass submit: state %s, break-glass %+v", r.State, r.BreakGlass)
+	}
+	if a := h.notifier.alertActions(); !slices.Equal(a, []string{"audit:" + ActBreakGlass}) {
+		t.Fatalf("alerts %v", a)
+	}
+	h.drain()
+	h.wantState(r.ID, StateActive)
+
+	// bob may request but not break glass; prod-admin does not allow it.
+	in.Requester = bob
+	if _, err := h.svc.Submit(ctx, in); !isNotAllowed(err) {
+		t.Fatalf("break-glass submit by bob: %v", err)
+	}
+	var bg *ErrBreakGlassDisabled
+	if _, err := h.svc.Submit(ctx, SubmitInput{Requester: alice, Profile: "prod-admin", Reason: "x", BreakGlass: true}); !errors.As(err, &bg) {
+		t.Fatalf("break-glass submit on prod-admin: %v", err)
+	}
+}
