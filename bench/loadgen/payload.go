@@ -1,0 +1,166 @@
+package loadgen
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/tokken/tokken/handlers/slacksig"
+)
+
+// Kind is the kind of Slack request the generator sends.
+type Kind string
+
+// Request kinds.
+const (
+	// KindCommand is a slash command, POSTed to /slack/commands.
+	KindCommand Kind = "command"
+	// KindInteraction is a block_actions button click, POSTed to
+	// /slack/interactions.
+	KindInteraction Kind = "interaction"
+)
+
+// Path is where Slack sends requests of kind k.
+func (k Kind) Path() string {
+	if k == KindInteraction {
+		return "/slack/interactions"
+	}
+	return "/slack/commands"
+}
+
+// Identity of the fake workspace the requests come from.
+const (
+	TeamID    = "T0BENCH001"
+	ChannelID = "C0BENCH001"
+	UserID    = "U0BENCH001"
+	AppID     = "A0BENCH001"
+)
+
+// Payload describes what is sent. Every request gets a fresh trigger_id, as
+// Slack issues one per user action: a server that deduplicates deliveries
+// on it (tokken does, for interactions) does real work for each request
+// instead of answering "duplicate".
+type Payload struct {
+	Kind Kind
+	// Command and Text make the slash command (KindCommand), e.g.
+	// "/access" and "help".
+	Command, Text string
+	// ActionID and Value make the clicked button (KindInteraction).
+	ActionID, Value string
+	// ResponseURL is put in every request. Nothing the harness measures
+	// posts to it; it defaults to a closed loopback port so a server that
+	// did would fail fast instead of reaching the internet.
+	ResponseURL string
+}
+
+// DefaultResponseURL is the response_url used when Payload leaves it empty.
+const DefaultResponseURL = "http://127.0.0.1:9/commands/T0BENCH001/1/bench"
+
+// Builder makes signed requests for one Payload. It is safe for concurrent
+// use; the body template is encoded once and only the trigger_id varies.
+type Builder struct {
+	secret []byte
+	path   string
+	// prefix + trigger id + suffix is the form-encoded body.
+	prefix, suffix string
+}
+
+// NewBuilder checks p and prepares its body template.
+func NewBuilder(p Payload, secret []byte) (*Builder, error) {
+	if len(secret) == 0 {
+		return nil, fmt.Errorf("loadgen: empty signing secret")
+	}
+	if p.ResponseURL == "" {
+		p.ResponseURL = DefaultResponseURL
+	}
+	// A marker that survives form encoding unchanged and cannot occur in
+	// the rest of the body.
+	const marker = "TRIGGERMARKER7f3a"
+	var body string
+	switch p.Kind {
+	case KindCommand:
+		if !strings.HasPrefix(p.Command, "/") {
+			return nil, fmt.Errorf("loadgen: command %q must start with /", p.Command)
+		}
+		body = url.Values{
+			"token": {"deprecated-verification-token"}, "team_id": {TeamID}, "team_domain": {"bench"},
+			"channel_id": {ChannelID}, "channel_name": {"bench"}, "user_id": {UserID},
+			"user_name": {"bench"}, "command": {p.Command}, "text": {p.Text},
+			"api_app_id": {AppID}, "is_enterprise_install": {"false"},
+			"response_url": {p.ResponseURL}, "trigger_id": {marker},
+		}.Encode()
+	case KindInteraction:
+		if p.ActionID == "" {
+			return nil, fmt.Errorf("loadgen: an interaction needs an action id")
+		}
+		payload, err := interactionJSON(p, marker)
+		if err != nil {
+			return nil, err
+		}
+		body = url.Values{"payload": {string(payload)}}.Encode()
+	default:
+		return nil, fmt.Errorf("loadgen: unknown request kind %q (want %q or %q)", p.Kind, KindCommand, KindInteraction)
+	}
+	prefix, suffix, ok := strings.Cut(body, marker)
+	if !ok || strings.Contains(suffix, marker) {
+		return nil, fmt.Errorf("loadgen: trigger marker lost in the encoded body")
+	}
+	return &Builder{secret: secret, path: p.Kind.Path(), prefix: prefix, suffix: suffix}, nil
+}
+
+// interactionJSON is the payload Slack sends when a user clicks p's button
+// on a message in ChannelID.
+func interactionJSON(p Payload, trigger string) ([]byte, error) {
+	const msgTS = "1700000000.000100"
+	cb := slack.InteractionCallback{
+		Type:        slack.InteractionTypeBlockActions,
+		Token:       "deprecated-verification-token",
+		TriggerID:   trigger,
+		ResponseURL: p.ResponseURL,
+		APIAppID:    AppID,
+		User:        slack.User{ID: UserID, Name: "bench", TeamID: TeamID},
+		Team:        slack.Team{ID: TeamID, Domain: "bench"},
+		Channel:     slack.Channel{GroupConversation: slack.GroupConversation{Name: "bench", Conversation: slack.Conversation{ID: ChannelID}}},
+		Container:   slack.Container{Type: "message", MessageTs: msgTS, ChannelID: ChannelID},
+		Message:     slack.Message{Msg: slack.Msg{Timestamp: msgTS, Text: "benchmark message"}},
+		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{
+			ActionID: p.ActionID, BlockID: "bench_actions", Value: p.Value,
+			Type: slack.ActionType("button"), ActionTs: msgTS,
+		}}},
+	}
+	b, err := json.Marshal(&cb)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: encode interaction: %w", err)
+	}
+	return b, nil
+}
+
+// Body returns the form-encoded body with trigger id seq.
+func (b *Builder) Body(seq uint64) []byte {
+	trigger := strconv.FormatUint(seq, 10) + ".1700000000.bench"
+	out := make([]byte, 0, len(b.prefix)+len(trigger)+len(b.suffix))
+	out = append(out, b.prefix...)
+	out = append(out, trigger...)
+	return append(out, b.suffix...)
+}
+
+// Request returns the signed request number seq to baseURL, signed at now
+// exactly as Slack signs (handlers/slacksig).
+func (b *Builder) Request(baseURL string, seq uint64, now time.Time) (*http.Request, error) {
+	body := b.Body(seq)
+	req, err := http.NewRequest(http.MethodPost, strings.TrimSuffix(baseURL, "/")+b.path, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: request to %s: %w", baseURL, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "Slackbot 1.0 (+https://api.slack.com/robots)")
+	slacksig.SignRequest(req, b.secret, now, body)
+	return req, nil
+}
