@@ -124,6 +124,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app,
 	registerAccess(a)
 	registerAlerts(a)
 	registerMention(a)
+	registerDomain(a)
 
 	if cfg.Role.ServesHTTP() {
 		a.http = httpapi.New(httpapi.Deps{
