@@ -28,7 +28,7 @@ import (
 // registerDomain wires Windows domain join/leave (/domain): the command,
 // the Approve/Deny/Cancel buttons and the deny modal at ingress; the
 // domainjoin service, its jobs and the EventBridge tag-change handler on
-// the worker. Where the worker cannot run operations (no AWS region, a
+// the worker. Where the worker cannot run operations (no AWS region, no
 // Slack bot token) /domain answers with the reason instead of
 // queueing work nobody would do.
 func registerDomain(a *app) {
