@@ -24,6 +24,8 @@ import (
 	"github.com/tokken/tokken/infra/dynamostore"
 	"github.com/tokken/tokken/infra/localqueue"
 	"github.com/tokken/tokken/infra/localtimer"
+	"github.com/tokken/tokken/infra/logctx"
+	"github.com/tokken/tokken/infra/metrics"
 	"github.com/tokken/tokken/infra/schedtimer"
 	"github.com/tokken/tokken/infra/slackapi"
 	"github.com/tokken/tokken/infra/sqsqueue"
@@ -74,6 +76,10 @@ type app struct {
 	sns         lambdaevent.SNSHandler
 	eventBridge []eventBridgeRoute
 
+	// metrics records tokken's EMF metrics (see observability.go): flushed
+	// after every Lambda invocation and every minute under serve.
+	metrics *metrics.Recorder
+
 	local      *localqueue.Queue   // set when jobs run in-process
 	localTimer *localtimer.Service // set when timers are in-process
 	aws        *aws.Config         // loaded on first use
@@ -81,8 +87,15 @@ type app struct {
 
 // buildApp wires tokken from cfg. Nothing runs yet: call start. On error,
 // whatever was opened is closed.
-func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, err error) {
+func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...appOption) (_ *app, err error) {
+	var o appOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	a := &app{cfg: cfg, log: log, info: readBuildInfo(), jobs: bot.NewJobMux()}
+	if a.metrics, err = newRecorder(cfg.Role, o.metricsOut); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			a.close(context.Background()) // a, not the nil result: close what was opened
@@ -110,7 +123,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app,
 		return nil, err
 	}
 	if cfg.SlackBotToken != "" {
-		a.slack = slackapi.New(cfg.SlackBotToken.Reveal(), slackapi.Options{APIURL: cfg.SlackAPIURL, Logger: log})
+		a.slack = slackapi.New(cfg.SlackBotToken.Reveal(), slackapi.Options{APIURL: cfg.SlackAPIURL, Logger: log, OnRateLimited: a.metrics.SlackRateLimited})
 	}
 	if a.policies, err = policies.Load(cfg.PolicyDir); err != nil {
 		return nil, &configError{fmt.Errorf("TOKKEN_POLICY_DIR %s: %w", cfg.PolicyDir, err)}
@@ -127,16 +140,16 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app,
 	registerDomain(a)
 
 	if cfg.Role.ServesHTTP() {
-		a.http = httpapi.New(httpapi.Deps{
+		a.http = measureAck(a.metrics, httpapi.New(httpapi.Deps{
 			Router:   a.router,
 			Verifier: slacksig.Verifier{Secret: []byte(cfg.SlackSigningSecret.Reveal())},
 			Mackerel: a.mackerel,
 			Log:      log,
 			Version:  a.info.Version,
-		})
+		}))
 	}
 	a.dispatcher, err = lambdaevent.New(lambdaevent.Deps{
-		Role: cfg.Role, HTTP: a.http, Jobs: a.jobs.HandleJob, DecodeJob: sqsqueue.DecodeMessage, Log: log,
+		Role: cfg.Role, HTTP: a.http, Jobs: logctx.JobHandler(a.jobs.HandleJob), DecodeJob: sqsqueue.DecodeMessage, Log: log,
 	})
 	if err != nil {
 		return nil, err
@@ -221,7 +234,7 @@ func (a *app) openQueue(ctx context.Context) (bot.Queue, error) {
 		}
 		return sqsqueue.New(sqs.NewFromConfig(c), a.cfg.QueueURL), nil
 	}
-	q, err := localqueue.New(a.store, a.jobs.HandleJob, localqueue.Options{Log: a.log})
+	q, err := localqueue.New(a.store, logctx.JobHandler(a.jobs.HandleJob), localqueue.Options{Log: a.log})
 	if err != nil {
 		return nil, err
 	}
@@ -295,9 +308,4 @@ func (a *app) close(ctx context.Context) {
 			a.log.Warn("shutdown: close store", "err", err)
 		}
 	}
-}
-
-// newLogger returns the JSON logger every part of tokken writes to.
-func newLogger(cfg config.Config, w interface{ Write([]byte) (int, error) }) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel})).With("app", "tokken", "role", string(cfg.Role))
 }

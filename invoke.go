@@ -14,7 +14,8 @@ const invokeTimeout = 5 * time.Minute
 
 // invoke feeds one raw Lambda event through the dispatcher Lambda uses and
 // prints its result as JSON. Jobs the event enqueues on the in-process
-// queue run before it returns.
+// queue run before it returns. The metrics it recorded are flushed to
+// stderr as EMF lines, keeping stdout to the result.
 func invoke(ctx context.Context, e env, path string) int {
 	raw, err := readEvent(e, path)
 	if err != nil {
@@ -30,7 +31,7 @@ func invoke(ctx context.Context, e env, path string) int {
 		return code
 	}
 	log := newLogger(cfg, e.stderr)
-	a, err := buildApp(ctx, cfg, log)
+	a, err := buildApp(ctx, cfg, log, metricsTo(e.stderr))
 	if err != nil {
 		return startupError(e, err)
 	}
@@ -48,6 +49,7 @@ func invoke(ctx context.Context, e env, path string) int {
 		}
 	}
 	a.close(ctx)
+	a.flushMetrics(ctx)
 
 	if invokeErr != nil {
 		fmt.Fprintln(e.stderr, "tokken invoke:", invokeErr)

@@ -10,23 +10,35 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/handlers/socket"
+	"github.com/tokken/tokken/infra/metrics"
 )
 
 // shutdownGrace bounds a graceful shutdown.
 const shutdownGrace = 20 * time.Second
 
-// serve runs tokken locally until ctx is done (SIGINT/SIGTERM).
+// serve runs tokken locally until ctx is done (SIGINT/SIGTERM). EMF
+// metrics go to stdout every metrics.DefaultFlushInterval and once more
+// after shutdown.
 func serve(ctx context.Context, e env) int {
 	cfg, code := loadConfig(e)
 	if code != exitOK {
 		return code
 	}
 	log := newLogger(cfg, e.stderr)
-	a, err := buildApp(ctx, cfg, log)
+	a, err := buildApp(ctx, cfg, log, metricsTo(e.stdout))
 	if err != nil {
 		return startupError(e, err)
 	}
 	a.start()
+	// Metrics outlive the shutdown below, so what the draining jobs record
+	// is in the final flush.
+	metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+	metricsDone := make(chan struct{})
+	go func() {
+		defer close(metricsDone)
+		a.metrics.Run(metricsCtx, metrics.DefaultFlushInterval, log)
+	}()
+	defer func() { stopMetrics(); <-metricsDone }()
 
 	var srv *http.Server
 	errc := make(chan error, 2)

@@ -1,0 +1,404 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/slack-go/slack"
+
+	"github.com/tokken/tokken/handlers/slacksig"
+	"github.com/tokken/tokken/infra/metrics"
+	"github.com/tokken/tokken/testkit/awsfake"
+	"github.com/tokken/tokken/testkit/slackfake"
+)
+
+// emfLine is the part of an EMF document the tests check.
+type emfLine struct {
+	AWS struct {
+		Timestamp         int64
+		CloudWatchMetrics []struct {
+			Namespace  string
+			Dimensions [][]string
+			Metrics    []struct{ Name, Unit string }
+		}
+	} `json:"_aws"`
+	Function   string
+	Route      string
+	AckLatency json.RawMessage `json:"ack_latency"`
+}
+
+// ackLatencies decodes the EMF lines in out and returns the ack latencies
+// (ms) recorded for route, checking each line's namespace, function
+// dimension and unit on the way.
+func ackLatencies(t *testing.T, out, function, route string) []float64 {
+	t.Helper()
+	var got []float64
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.Contains(l, `"_aws"`) {
+			continue
+		}
+		var e emfLine
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("EMF line does not decode: %v\n%s", err, l)
+		}
+		if len(e.AWS.CloudWatchMetrics) != 1 || e.AWS.CloudWatchMetrics[0].Namespace != MetricsNamespace || e.AWS.Timestamp == 0 {
+			t.Fatalf("EMF metadata: %s", l)
+		}
+		if e.Function != function {
+			t.Errorf("EMF Function = %q, want %q: %s", e.Function, function, l)
+		}
+		if e.Route != route || e.AckLatency == nil {
+			continue
+		}
+		declared := false
+		for _, m := range e.AWS.CloudWatchMetrics[0].Metrics {
+			declared = declared || m.Name == metrics.AckLatency && m.Unit == string(metrics.UnitMilliseconds)
+		}
+		if !declared {
+			t.Errorf("ack_latency present but not declared in milliseconds: %s", l)
+		}
+		var one float64
+		var many []float64
+		switch {
+		case json.Unmarshal(e.AckLatency, &one) == nil:
+			got = append(got, one)
+		case json.Unmarshal(e.AckLatency, &many) == nil:
+			got = append(got, many...)
+		default:
+			t.Fatalf("ack_latency is neither a number nor an array: %s", l)
+		}
+	}
+	return got
+}
+
+// TestLambdaHelperProcess is not a test: it is the Lambda function process
+// started by TestLambdaInvocationEmitsAckLatency (the os/exec helper
+// process idiom), because lambda.Start never returns.
+func TestLambdaHelperProcess(t *testing.T) {
+	if os.Getenv("TOKKEN_TEST_LAMBDA_CHILD") != "1" {
+		t.Skip("helper process for TestLambdaInvocationEmitsAckLatency")
+	}
+	os.Exit(run(context.Background(), nil, env{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}))
+}
+
+// fakeRuntime is the Lambda Runtime API for one invocation: it hands out
+// event once, records the response, then refuses further polls so the
+// runtime client exits.
+type fakeRuntime struct {
+	event     []byte
+	mu        sync.Mutex
+	served    bool
+	responses chan []byte
+	errors    chan string
+}
+
+func (f *fakeRuntime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	const base = "/2018-06-01/runtime/"
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == base+"invocation/next":
+		f.mu.Lock()
+		first := !f.served
+		f.served = true
+		f.mu.Unlock()
+		if !first {
+			http.Error(w, "test over", http.StatusGone)
+			return
+		}
+		w.Header().Set("Lambda-Runtime-Aws-Request-Id", "inv-1")
+		w.Header().Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(30*time.Second).UnixMilli()))
+		w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:ap-northeast-1:123456789012:function:tokken-ingress")
+		_, _ = w.Write(f.event)
+	case r.Method == http.MethodPost && r.URL.Path == base+"invocation/inv-1/response":
+		b, _ := io.ReadAll(r.Body)
+		f.responses <- b
+		w.WriteHeader(http.StatusAccepted)
+	case r.Method == http.MethodPost:
+		b, _ := io.ReadAll(r.Body)
+		f.errors <- r.URL.Path + ": " + string(b)
+		w.WriteHeader(http.StatusAccepted)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// signedCommandEvent is a Function URL event carrying a /access help
+// command signed with secret.
+func signedCommandEvent(t *testing.T, secret, responseURL string) []byte {
+	t.Helper()
+	form := "token=x&team_id=T1&channel_id=C1&user_id=U1&command=%2Faccess&text=help&response_url=" + responseURL + "&trigger_id=1.2.3"
+	ts := time.Now().Unix()
+	raw, err := json.Marshal(events.LambdaFunctionURLRequest{
+		Version: "2.0", RawPath: "/slack/commands",
+		Headers: map[string]string{
+			"content-type":              "application/x-www-form-urlencoded",
+			"x-slack-request-timestamp": fmt.Sprint(ts),
+			"x-slack-signature":         slacksig.Sign([]byte(secret), ts, []byte(form)),
+		},
+		Body: form,
+		RequestContext: events.LambdaFunctionURLRequestContext{
+			RequestID: "lambda-req-1", DomainName: "abcdef.lambda-url.ap-northeast-1.on.aws",
+			HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: "POST", Path: "/slack/commands", SourceIP: "198.51.100.7"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// TestLambdaInvocationEmitsAckLatency runs tokken as a Lambda ingress
+// function against a fake Runtime API (Slack credentials from the fake
+// Secrets Manager, jobs to the fake SQS, as deployed) and checks that one
+// signed Function URL invocation is answered and leaves, before the
+// response is posted, an EMF line on stdout with its ack latency; and that
+// the log lines carry the request id and the Lambda request id.
+func TestLambdaInvocationEmitsAckLatency(t *testing.T) {
+	slackFake := slackfake.New(t)
+	aws := awsfake.New(t)
+	queueURL, _ := aws.SQS().CreateQueue("tokken-jobs")
+	secretARN := aws.SecretsManager().Put("tokken-slack", fmt.Sprintf(`{"SLACK_SIGNING_SECRET":%q,"SLACK_BOT_TOKEN":%q}`, slackFake.SigningSecret(), slackFake.Token()))
+
+	rt := &fakeRuntime{
+		event:     signedCommandEvent(t, slackFake.SigningSecret(), slackFake.ResponseURL("R1")),
+		responses: make(chan []byte, 1),
+		errors:    make(chan string, 4),
+	}
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+
+	environ := map[string]string{
+		"PATH": os.Getenv("PATH"), "HOME": t.TempDir(),
+		"TOKKEN_TEST_LAMBDA_CHILD": "1",
+		"AWS_LAMBDA_RUNTIME_API":   strings.TrimPrefix(srv.URL, "http://"),
+		"TOKKEN_ROLE":              "ingress",
+		"TOKKEN_STORE":             "dynamodb:tokken",
+		"TOKKEN_QUEUE_URL":         queueURL,
+		"TOKKEN_SECRETS_ARN":       secretARN,
+		"SLACK_API_URL":            slackFake.APIURL(),
+		"TOKKEN_POLICY_DIR":        "policies",
+	}
+	maps.Copy(environ, aws.Env())
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLambdaHelperProcess$", "-test.count=1")
+	for k, v := range environ {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	var resp events.LambdaFunctionURLResponse
+	select {
+	case b := <-rt.responses:
+		if err := json.Unmarshal(b, &resp); err != nil {
+			t.Fatalf("invocation response %q: %v", b, err)
+		}
+	case e := <-rt.errors:
+		<-exited
+		t.Fatalf("the function reported an error: %s\nstderr:\n%s", e, stderr.String())
+	case err := <-exited:
+		t.Fatalf("the function exited before answering: %v\nstderr:\n%s", err, stderr.String())
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("no invocation response\nstderr:\n%s", stderr.String())
+	}
+	// The next poll is refused, so the runtime client ends the process.
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, "/access") || resp.Headers["x-request-id"] != "lambda-req-1" {
+		t.Errorf("invocation answered %+v", resp)
+	}
+	lat := ackLatencies(t, stdout.String(), "ingress", "commands")
+	if len(lat) != 1 {
+		t.Fatalf("want one ack latency for /slack/commands on stdout, got %v\nstdout:\n%s", lat, stdout.String())
+	}
+	if lat[0] <= 0 || lat[0] >= 3000 {
+		t.Errorf("ack latency %v ms, want within Slack's 3 s", lat[0])
+	}
+
+	var sawRequest bool
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil || m["msg"] != "http request" {
+			continue
+		}
+		sawRequest = true
+		if m["request_id"] != "lambda-req-1" || m["aws_request_id"] != "inv-1" {
+			t.Errorf("access log line without request ids: %s", l)
+		}
+		if strings.Count(l, `"request_id"`) != 1 {
+			t.Errorf("request_id repeated: %s", l)
+		}
+	}
+	if !sawRequest {
+		t.Errorf("no access log line\nstderr:\n%s", stderr.String())
+	}
+}
+
+// testEnv is an env for in-process runs: variables from vars only, no .env.
+func testEnv(vars map[string]string, stdout, stderr io.Writer) env {
+	return env{getenv: func(k string) string { return vars[k] }, stdin: strings.NewReader(""), stdout: stdout, stderr: stderr}
+}
+
+func TestInvokeWritesMetricsToStderr(t *testing.T) {
+	slackFake := slackfake.New(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(path, signedCommandEvent(t, slackFake.SigningSecret(), slackFake.ResponseURL("R1")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"SLACK_SIGNING_SECRET": slackFake.SigningSecret(), "SLACK_BOT_TOKEN": slackFake.Token(),
+		"SLACK_API_URL": slackFake.APIURL(), "TOKKEN_STORE": "bolt:" + filepath.Join(dir, "tokken.db"),
+		"TOKKEN_POLICY_DIR": "policies",
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"invoke", path}, testEnv(vars, &stdout, &stderr)); code != exitOK {
+		t.Fatalf("invoke exit %d\n%s", code, stderr.String())
+	}
+	var resp events.LambdaFunctionURLResponse
+	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("stdout is not the invocation result alone (%v): %s", err, stdout.String())
+	}
+	if lat := ackLatencies(t, stderr.String(), "all", "commands"); len(lat) != 1 {
+		t.Errorf("want one ack latency on stderr, got %v\n%s", lat, stderr.String())
+	}
+}
+
+// TestServeFlushesMetricsOnShutdown answers one signed command under
+// `serve` and checks that the shutdown flush writes its ack latency to
+// stdout (the periodic flush is metrics.Recorder.Run's, tested there).
+func TestServeFlushesMetricsOnShutdown(t *testing.T) {
+	slackFake := slackfake.New(t)
+	dir := t.TempDir()
+	vars := map[string]string{
+		"SLACK_SIGNING_SECRET": slackFake.SigningSecret(), "SLACK_BOT_TOKEN": slackFake.Token(),
+		"SLACK_API_URL": slackFake.APIURL(), "TOKKEN_STORE": "bolt:" + filepath.Join(dir, "tokken.db"),
+		"TOKKEN_POLICY_DIR": "policies", "TOKKEN_ADDR": "127.0.0.1:0",
+	}
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	e := testEnv(vars, &stdout, &stderr)
+	e.ready = func(addr string) { ready <- addr }
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve"}, e) }()
+
+	var addr string
+	select {
+	case addr = <-ready:
+	case code := <-done:
+		t.Fatalf("serve exited %d\n%s", code, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	req, _ := slackFake.SlashCommand(t, "http://"+addr+"/slack/commands", slack.SlashCommand{Command: "/access", Text: "help", UserID: "U1", ChannelID: "C1"})
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("/access help: %d", res.StatusCode)
+	}
+	if lat := ackLatencies(t, stdout.String(), "all", "commands"); len(lat) != 0 {
+		t.Fatalf("metrics flushed before the interval or shutdown: %v", lat)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("serve exit %d\n%s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if lat := ackLatencies(t, stdout.String(), "all", "commands"); len(lat) != 1 {
+		t.Errorf("want one ack latency after shutdown, got %v\nstdout:\n%s", lat, stdout.String())
+	}
+}
+
+func TestMeasureAck(t *testing.T) {
+	tests := []struct {
+		path, route string // route "" = not measured
+	}{
+		{"/slack/commands", "commands"},
+		{"/slack/interactions", "interactions"},
+		{"/slack/options", "options"},
+		{"/slack/events", "events"},
+		{"/healthz", ""},
+		{"/webhooks/mackerel", ""},
+		{"/slack/commands/x", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			var out bytes.Buffer
+			rec := metrics.New(&out, MetricsNamespace, map[string]string{"Function": "ingress"})
+			h := measureAck(rec, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				time.Sleep(2 * time.Millisecond) // a handler that takes measurable time
+				w.WriteHeader(http.StatusTeapot)
+			}))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, tt.path, nil))
+			if w.Code != http.StatusTeapot {
+				t.Fatalf("status %d: the wrapped handler's answer was changed", w.Code)
+			}
+			if err := rec.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if tt.route == "" {
+				if out.Len() != 0 {
+					t.Fatalf("%s measured: %s", tt.path, out.String())
+				}
+				return
+			}
+			lat := ackLatencies(t, out.String(), "ingress", tt.route)
+			if len(lat) != 1 || lat[0] < 2 {
+				t.Fatalf("latencies %v for %s, want one ≥ 2 ms:\n%s", lat, tt.path, out.String())
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running
+// serve and the test's reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
