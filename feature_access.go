@@ -2,30 +2,87 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/slack-go/slack"
+
+	"github.com/tokken/tokken/bot/access"
+	"github.com/tokken/tokken/handlers/accessui"
+	"github.com/tokken/tokken/handlers/mrkdwn"
+	"github.com/tokken/tokken/infra/auditlog"
+	"github.com/tokken/tokken/infra/awsgrant"
+	"github.com/tokken/tokken/infra/config"
+	"github.com/tokken/tokken/infra/ec2fleet"
+	"github.com/tokken/tokken/infra/metrics"
 )
 
-// registerAccess wires the /access command. This is the placeholder the
-// access feature (bot/access) replaces: it answers `/access help` and
-// explains that requests are not available yet, so a fresh deployment
-// answers instead of failing. Swap this file's body for the real wiring.
+// registerAccess wires access requests (/access): the command, modal,
+// buttons and instance search on the router; the access Service's jobs,
+// the submit job and its reconcile sweep on the worker. Grants go through
+// awsgrant (STS, SSM, IAM) and instances through ec2fleet, both from the
+// AWS configuration; the audit trail goes to the store, the JSON log and
+// TOKKEN_AUDIT_CHANNEL. At ingress the Service only reads and writes the
+// store, asks the policy set and talks to Slack: issuing and revoking are
+// jobs, and new requests are submitted by a job because checking instances
+// needs EC2.
+//
+// When the feature cannot run (no bot token, no AWS region, a bad
+// variable), /access says why instead of failing, and the rest of tokken
+// runs.
 func registerAccess(a *app) {
-	a.router.HandleCommand("/access", func(_ context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
-		switch strings.ToLower(strings.TrimSpace(cmd.Text)) {
-		case "", "help":
-			return &slack.Msg{Text: accessHelp}, nil
-		}
-		return &slack.Msg{Text: "Access requests are not enabled in this build yet. Try `/access help`."}, nil
-	})
+	log := a.log.With("feature", "access")
+	f, err := newAccessFeature(context.Background(), a, log)
+	if err != nil {
+		log.Error("access requests are unavailable", "err", err)
+		reason := err.Error()
+		a.router.HandleCommand("/access", func(_ context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
+			if c, err := access.ParseCommand(cmd.Text); err == nil && c.Verb == access.VerbHelp {
+				return &slack.Msg{Text: mrkdwn.Escape(access.Help)}, nil
+			}
+			return &slack.Msg{Text: "Access requests are unavailable in this tokken: " + mrkdwn.Escape(reason)}, nil
+		})
+		return
+	}
+	f.Register(a.router, a.jobs)
+	a.sweepers = append(a.sweepers, f.Service().Sweep)
 }
 
-// accessHelp is mrkdwn: '<' and '>' are escaped, or Slack reads them as
-// links.
-const accessHelp = "*/access* — time-boxed AWS access, approved in Slack.\n" +
-	"• `/access &lt;profile&gt; &lt;duration&gt; [instance…] &lt;reason&gt;` — request access, e.g. `/access prod-ssm 30m i-0abc123def4567890 investigating 5xx`\n" +
-	"• `/access` — open the request form\n" +
-	"• `/access list` — your pending and active requests\n" +
-	"• `/access revoke &lt;request-id&gt;` — end a grant early\n" +
-	"• `/access help` — this help"
+// newAccessFeature builds the access feature from the app's parts.
+func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.Feature, error) {
+	if a.slack == nil {
+		return nil, errors.New("SLACK_BOT_TOKEN is not set: requests cannot be posted to approvers")
+	}
+	if a.policies == nil {
+		return nil, errors.New("no policy set is loaded")
+	}
+	cfg, err := config.LoadAccess(os.Getenv, ".env")
+	if err != nil {
+		return nil, fmt.Errorf("invalid configuration: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	awsCfg, err := a.awsConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration (STS, SSM and EC2 grant and end access): %w", err)
+	}
+	audit := auditlog.New(a.store, auditlog.Options{Channel: cfg.AuditChannel, Poster: a.slack, Location: a.cfg.Location, Logger: log})
+	fleet := ec2fleet.New(awsCfg)
+	if cfg.AuditChannel == "" {
+		log.Warn("TOKKEN_AUDIT_CHANNEL is not set: the audit trail is in the store and the log only; break-glass is announced in the approver channel")
+	}
+	return accessui.New(accessui.Deps{
+		Store: a.store, Queue: a.queue, Timers: a.timers,
+		Authorizer: a.policies, Catalogue: a.policies, SlackGroups: a.policies.SlackUserGroups(),
+		Granter:   awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Logger: log}),
+		Inventory: fleet, Search: fleet,
+		Slack: a.slack,
+		// Counting needs the app's metrics recorder; a nil one records
+		// nothing, so the decorator is in place for when it exists.
+		Auditor:      metrics.Auditor(audit, nil),
+		AuditChannel: cfg.AuditChannel, OpsChannel: cfg.OpsChannel,
+		Location: a.cfg.Location, Region: awsCfg.Region,
+		Logger: log,
+	})
+}

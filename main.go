@@ -68,6 +68,8 @@ func run(ctx context.Context, args []string, e env) int {
 		return invoke(ctx, e, rest[0])
 	case "policy":
 		return policies.RunCLI(rest, e.stdout, e.stderr)
+	case "audit":
+		return auditCLI(ctx, rest, e)
 	case "version":
 		printVersion(e.stdout)
 		return exitOK
@@ -115,6 +117,8 @@ Usage:
   tokken invoke EVENT     feed one raw Lambda event (file, or "-" for stdin) through the
                           dispatcher Lambda uses and print the result: Function URL / HTTP API
                           request, SQS batch, SNS, EventBridge, or a tokken job
+  tokken audit --since 24h [--request r-…]
+                          print the audit trail from the store as JSON lines
   tokken policy check     validate the policy directory offline (file:line for each problem)
   tokken policy explain --user U… --action request --profile P --duration 30m
                           print a decision and the rules that made it

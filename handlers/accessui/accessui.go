@@ -1,0 +1,598 @@
+// Package accessui is the Slack face of access requests (bot/access): the
+// /access slash command and its request modal, the buttons on the approver
+// message and in the requester's DM (Approve, Deny, Revoke, Reviewed, I'm
+// done, Extend), the external select that searches instances, and the
+// access.Notifier and access.Directory over the Slack Web API.
+//
+// What runs where: a command or click is verified and acknowledged by
+// handlers/httpapi; this package then parses it and either answers at once
+// (help, mistakes, list), opens a modal inside the acknowledgement (the
+// trigger_id lives three seconds), or calls the access.Service, whose
+// synchronous methods only touch the store, the policy set and Slack. New
+// requests are submitted by a job on the worker, because checking instances
+// needs EC2; the answer follows through the command's response_url or a DM.
+// Refusals are private (ephemeral) and say why, using access.Explain.
+package accessui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/bot/access"
+	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/mrkdwn"
+	"github.com/tokken/tokken/infra/slackapi"
+)
+
+// Namespace routes this package's interactions and options (httpapi.Router).
+const Namespace = "access"
+
+// Action ids of the buttons. Every button's value is the request id only:
+// state lives in the store, never in the message.
+const (
+	ActionApprove          = "access:approve"
+	ActionDeny             = "access:deny" // opens the deny modal
+	ActionRevoke           = "access:revoke"
+	ActionReview           = "access:review"
+	ActionDone             = "access:done"
+	ActionExtend           = "access:extend" // opens the extend modal
+	ActionApproveExtension = "access:approve_extension"
+	ActionDenyExtension    = "access:deny_extension" // opens the deny modal
+)
+
+// Callback ids of the modals.
+const (
+	CallbackRequest       = "access:request"
+	CallbackDeny          = "access:deny"
+	CallbackDenyExtension = "access:deny_extension"
+	CallbackExtend        = "access:extend"
+)
+
+// JobSubmit submits a request on the worker (see Feature.Register).
+const JobSubmit = "access.submit"
+
+// KindSubmitted holds one create-only marker per submit job, so a
+// redelivered job cannot file the same request twice.
+const KindSubmitted = "access.submitted"
+
+// submittedTTL is how long a submit marker is kept: longer than any queue
+// redelivery.
+const submittedTTL = 24 * time.Hour
+
+// Searcher finds instances by Name tag or id for the instance select
+// (*ec2fleet.Fleet).
+type Searcher interface {
+	Search(ctx context.Context, query string, limit int) ([]bot.Target, error)
+}
+
+// MaxOptions is the most options Slack shows for one external select query.
+const MaxOptions = 100
+
+// Deps are what the access feature needs. Search may be nil (the instance
+// select then only accepts a typed instance id); Clock, Logger and Location
+// have defaults.
+type Deps struct {
+	Store      bot.Store
+	Queue      bot.Queue
+	Timers     bot.Timers
+	Authorizer bot.Authorizer
+	Catalogue  access.Catalogue
+	Granter    access.Granter
+	Inventory  access.Inventory
+	Search     Searcher
+	Slack      Slack
+	Auditor    bot.Auditor
+	// SlackGroups are the Slack user group ids the policies name
+	// (policies.Set.SlackUserGroups): the directory looks up membership.
+	SlackGroups []string
+	// AuditChannel and OpsChannel receive alerts (see config.Access).
+	AuditChannel, OpsChannel string
+	// Location is the zone times are shown in (default UTC); Region is put
+	// in the CLI exports; Partition is the ARN partition (default "aws").
+	Location  *time.Location
+	Region    string
+	Partition string
+	Clock     func() time.Time
+	Logger    *slog.Logger
+}
+
+// Feature is the access feature wired for Slack: the Service, and the
+// handlers Register puts on a router.
+type Feature struct {
+	svc      *access.Service
+	notifier *Notifier
+	dir      *Directory
+	authz    bot.Authorizer
+	cat      access.Catalogue
+	slack    Slack
+	queue    bot.Queue
+	store    bot.Store
+	search   Searcher
+	loc      *time.Location
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// New builds the access Service with a Slack notifier and directory.
+func New(d Deps) (*Feature, error) {
+	if d.Slack == nil {
+		return nil, errors.New("accessui: a Slack client is required")
+	}
+	if d.Location == nil {
+		d.Location = time.UTC
+	}
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	log := d.Logger.With("feature", "access")
+	n := &Notifier{slack: d.Slack, cat: d.Catalogue, audit: d.AuditChannel, ops: d.OpsChannel, loc: d.Location, region: d.Region}
+	if d.Catalogue == nil {
+		return nil, errors.New("accessui: a catalogue is required")
+	}
+	dir := NewDirectory(d.Slack, d.SlackGroups, log)
+	svc, err := access.New(access.Deps{
+		Store: d.Store, Queue: d.Queue, Timers: d.Timers, Auditor: d.Auditor, Authorizer: d.Authorizer,
+		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory,
+		Clock: d.Clock, Logger: log, Partition: d.Partition,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Feature{
+		svc: svc, notifier: n, dir: dir, authz: d.Authorizer, cat: d.Catalogue, slack: d.Slack, queue: d.Queue,
+		store: d.Store, search: d.Search, loc: d.Location, now: d.Clock, log: log,
+	}, nil
+}
+
+// Service returns the access Service (for the sweep and for tests).
+func (f *Feature) Service() *access.Service { return f.svc }
+
+// Router is where Register puts the handlers (*httpapi.Router).
+type Router interface {
+	HandleCommand(command string, fn httpapi.CommandFunc)
+	HandleInteraction(namespace string, fn httpapi.InteractionFunc)
+	HandleOptions(namespace string, fn httpapi.OptionsFunc)
+}
+
+// Register adds /access, the access interactions and the instance options
+// to r, and the Service's jobs and the submit job to jobs.
+func (f *Feature) Register(r Router, jobs *bot.JobMux) {
+	r.HandleCommand("/access", f.Command)
+	r.HandleInteraction(Namespace, f.Interaction)
+	r.HandleOptions(Namespace, f.Options)
+	f.svc.Register(jobs)
+	jobs.Handle(JobSubmit, f.runSubmit)
+}
+
+// ephemeral is an answer only the user sees; text is mrkdwn already.
+func ephemeral(text string) *slack.Msg {
+	return &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: text}
+}
+
+// explain turns a domain error into an ephemeral answer; other errors are
+// returned so the router apologises with a reference and logs them.
+func explain(err error) (*slack.Msg, error) {
+	msg, ok := access.Explain(err)
+	if !ok {
+		return nil, err
+	}
+	return ephemeral(escapeText(msg)), nil
+}
+
+// Command answers /access.
+func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
+	c, err := access.ParseCommand(cmd.Text)
+	if err != nil {
+		return explain(err)
+	}
+	switch c.Verb {
+	case access.VerbHelp:
+		return ephemeral(escapeText(access.Help)), nil
+	case access.VerbModal:
+		return f.openRequestModal(ctx, cmd)
+	case access.VerbList:
+		rs, err := f.svc.List(ctx, cmd.UserID)
+		if err != nil {
+			return nil, err
+		}
+		return ephemeral(RenderList(rs, f.loc)), nil
+	case access.VerbRevoke:
+		r, err := f.svc.Revoke(ctx, cmd.UserID, c.RequestID, c.Reason)
+		if err != nil {
+			return explain(err)
+		}
+		return ephemeral(fmt.Sprintf("Ending access `%s` (%s): sessions are being terminated. The request's message shows when it is done.",
+			r.ID, mrkdwn.Escape(r.Profile))), nil
+	}
+	in := access.SubmitInput{
+		Requester: cmd.UserID, Profile: c.Profile, Duration: c.Duration, Instances: c.Instances, Reason: c.Reason,
+	}
+	cause := cmd.TriggerID
+	if cause == "" {
+		cause = bot.NewID("c-")
+	}
+	if err := f.enqueueSubmit(ctx, "cmd/"+cause, submitJob{Input: in, ResponseURL: cmd.ResponseURL}); err != nil {
+		return nil, err
+	}
+	return ephemeral(fmt.Sprintf("Checking your request for *%s* (%s)…", mrkdwn.Escape(c.Profile), access.FormatDuration(c.Duration))), nil
+}
+
+// choices are the profiles user may request, plus those they may only
+// request as break-glass.
+func (f *Feature) choices(ctx context.Context, user string) ([]Choice, error) {
+	allowed, err := f.svc.Requestable(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Choice, 0, len(allowed))
+	for _, p := range allowed {
+		out = append(out, Choice{Profile: p})
+	}
+	var who *bot.Principal
+	for _, p := range f.cat.Profiles() {
+		if !p.BreakGlass || containsProfile(out, p.Name) {
+			continue
+		}
+		if who == nil {
+			pr, err := f.dir.Lookup(ctx, user)
+			if err != nil {
+				return nil, err
+			}
+			who = &pr
+		}
+		ok := true
+		for _, a := range []bot.Action{bot.ActionRequest, bot.ActionBreakGlass} {
+			d, err := f.authz.Authorize(ctx, bot.AuthzQuery{
+				Principal: *who, Action: a, Profile: p.Name, Duration: p.DefaultDuration, Now: f.now(),
+				Context: map[string]string{"requester": user, "break_glass": "true"},
+			})
+			if err != nil {
+				return nil, fmt.Errorf("authorize break-glass on %s: %w", p.Name, err)
+			}
+			ok = ok && d.Allow
+		}
+		if ok {
+			out = append(out, Choice{Profile: p, BreakGlassOnly: true})
+		}
+	}
+	return out, nil
+}
+
+func containsProfile(cs []Choice, name string) bool {
+	for _, c := range cs {
+		if c.Profile.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *Feature) openRequestModal(ctx context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
+	choices, err := f.choices(ctx, cmd.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if len(choices) == 0 {
+		return ephemeral("There is no profile you may request right now. `/access help` shows how requests work; an admin can change who may request what."), nil
+	}
+	if _, err := f.slack.OpenView(ctx, cmd.TriggerID, RequestModal(choices)); err != nil {
+		return nil, fmt.Errorf("open the request modal: %w", err)
+	}
+	return nil, nil
+}
+
+// Interaction handles the access buttons and modals.
+func (f *Feature) Interaction(ctx context.Context, ic slack.InteractionCallback) (any, error) {
+	switch ic.Type {
+	case slack.InteractionTypeBlockActions:
+		if len(ic.ActionCallback.BlockActions) == 0 {
+			return nil, nil
+		}
+		return nil, f.click(ctx, ic, ic.ActionCallback.BlockActions[0])
+	case slack.InteractionTypeViewSubmission:
+		switch ic.View.CallbackID {
+		case CallbackRequest:
+			return f.requestSubmitted(ctx, ic)
+		case CallbackDeny, CallbackDenyExtension:
+			return f.denySubmitted(ctx, ic)
+		case CallbackExtend:
+			return f.extendSubmitted(ctx, ic)
+		}
+	}
+	return nil, nil
+}
+
+func (f *Feature) click(ctx context.Context, ic slack.InteractionCallback, a *slack.BlockAction) error {
+	id, user := strings.TrimSpace(a.Value), ic.User.ID
+	if !access.ValidRequestID(id) {
+		f.log.WarnContext(ctx, "access button without a request id", "action_id", a.ActionID)
+		return nil
+	}
+	var err error
+	switch a.ActionID {
+	case ActionApprove:
+		_, err = f.svc.Approve(ctx, user, id)
+	case ActionDeny:
+		err = f.openView(ctx, ic, ReasonModal(CallbackDeny, "Deny request", id, "Deny "+id+"? Say why: the requester sees it."))
+	case ActionRevoke:
+		_, err = f.svc.Revoke(ctx, user, id, "")
+	case ActionReview:
+		_, err = f.svc.Review(ctx, user, id)
+	case ActionDone:
+		_, err = f.svc.Done(ctx, user, id)
+	case ActionExtend:
+		err = f.openExtend(ctx, ic, user, id)
+	case ActionApproveExtension, ActionDenyExtension:
+		var r access.Request
+		if r, err = f.svc.Get(ctx, id); err != nil {
+			break
+		}
+		x := r.PendingExtension()
+		switch {
+		case x == nil || x.State != access.ExtensionPending:
+			err = access.ErrUnknownExtension
+		case a.ActionID == ActionApproveExtension:
+			_, err = f.svc.ApproveExtension(ctx, user, id, x.ID)
+		default:
+			err = f.openView(ctx, ic, ReasonModal(CallbackDenyExtension, "Deny extension", id+"/"+x.ID,
+				"Deny the extension of "+id+"? Say why: the requester sees it."))
+		}
+	default:
+		f.log.WarnContext(ctx, "unknown access action", "action_id", a.ActionID)
+		return nil
+	}
+	if err == nil {
+		return nil
+	}
+	msg, ok := access.Explain(err)
+	if !ok {
+		return err
+	}
+	f.tellPrivately(ctx, ic, escapeText(msg))
+	return nil
+}
+
+func (f *Feature) openView(ctx context.Context, ic slack.InteractionCallback, v slack.ModalViewRequest) error {
+	if _, err := f.slack.OpenView(ctx, ic.TriggerID, v); err != nil {
+		return fmt.Errorf("open %s modal: %w", v.CallbackID, err)
+	}
+	return nil
+}
+
+func (f *Feature) openExtend(ctx context.Context, ic slack.InteractionCallback, user, id string) error {
+	r, err := f.svc.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case r.Requester != user:
+		return access.ErrNotRequester
+	case r.State != access.StateActive:
+		return &access.ErrNotActive{State: r.State}
+	case r.PendingExtension() != nil:
+		return access.ErrExtensionPending
+	}
+	p, ok := f.cat.Profile(r.Profile)
+	if !ok {
+		return &access.ErrUnknownProfile{Name: r.Profile}
+	}
+	return f.openView(ctx, ic, ExtendModal(r, p))
+}
+
+// tellPrivately shows text to the user who clicked: an ephemeral message
+// where they clicked, else a DM. The click's response_url is not used: a
+// post to it could rewrite the shared message.
+func (f *Feature) tellPrivately(ctx context.Context, ic slack.InteractionCallback, text string) {
+	m := slackapi.Message{Text: text}
+	ch := ic.Container.ChannelID
+	if ch == "" {
+		ch = ic.Channel.ID
+	}
+	if ch != "" {
+		err := f.slack.PostEphemeral(ctx, ch, ic.User.ID, m)
+		if err == nil {
+			return
+		}
+		f.log.WarnContext(ctx, "ephemeral answer failed; sending a DM", "channel", ch, "user", ic.User.ID, "err", err)
+	}
+	if _, err := f.slack.DM(ctx, ic.User.ID, m); err != nil {
+		f.log.ErrorContext(ctx, "could not answer the user", "user", ic.User.ID, "err", err)
+	}
+}
+
+func (f *Feature) requestSubmitted(ctx context.Context, ic slack.InteractionCallback) (any, error) {
+	user := ic.User.ID
+	form, errs := parseRequestForm(ic.View.State)
+	choices, err := f.choices(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	checkForm(form, choices, errs)
+	if len(errs) > 0 {
+		return slack.NewErrorsViewSubmissionResponse(errs), nil
+	}
+	in := access.SubmitInput{
+		Requester: user, Profile: form.Profile, Duration: form.Duration, Instances: form.Instances,
+		Reason: form.Reason, Ticket: form.Ticket, BreakGlass: form.BreakGlass,
+	}
+	if err := f.enqueueSubmit(ctx, "view/"+ic.View.ID+"/"+ic.View.Hash, submitJob{Input: in}); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+func (f *Feature) denySubmitted(ctx context.Context, ic slack.InteractionCallback) (any, error) {
+	reason := strings.TrimSpace(stateValue(ic.View.State, blockReason).Value)
+	if reason == "" {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: "Say why: the requester sees the reason."}), nil
+	}
+	id, ext, _ := strings.Cut(ic.View.PrivateMetadata, "/")
+	if !access.ValidRequestID(id) {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: "This form lost track of its request; close it and click Deny again."}), nil
+	}
+	var err error
+	if ic.View.CallbackID == CallbackDenyExtension {
+		_, err = f.svc.DenyExtension(ctx, ic.User.ID, id, ext, reason)
+	} else {
+		_, err = f.svc.Deny(ctx, ic.User.ID, id, reason)
+	}
+	return fieldError(blockReason, err)
+}
+
+func (f *Feature) extendSubmitted(ctx context.Context, ic slack.InteractionCallback) (any, error) {
+	id := ic.View.PrivateMetadata
+	reason := strings.TrimSpace(stateValue(ic.View.State, blockReason).Value)
+	d, err := access.ParseDuration(stateValue(ic.View.State, blockDuration).SelectedOption.Value)
+	switch {
+	case err != nil:
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockDuration: "Choose how much longer."}), nil
+	case reason == "":
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: "Say why: approvers decide on it."}), nil
+	}
+	_, err = f.svc.Extend(ctx, ic.User.ID, id, d, reason)
+	var long *access.ErrDurationTooLong
+	if errors.As(err, &long) {
+		return fieldError(blockDuration, err)
+	}
+	return fieldError(blockReason, err)
+}
+
+// fieldError shows a domain error on a modal field (the modal stays open);
+// nil closes the modal; other errors fail the submission.
+func fieldError(block string, err error) (any, error) {
+	if err == nil {
+		return nil, nil
+	}
+	msg, ok := access.Explain(err)
+	if !ok {
+		return nil, err
+	}
+	return slack.NewErrorsViewSubmissionResponse(map[string]string{block: msg}), nil
+}
+
+// Options answers the instance select: instances whose Name tag or id
+// matches what the user typed, narrowed to those the chosen profile
+// allows.
+func (f *Feature) Options(ctx context.Context, ic slack.InteractionCallback) (any, error) {
+	resp := &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
+	if ic.ActionID != actionID(blockTargets) {
+		return resp, nil
+	}
+	query := strings.TrimSpace(ic.Value)
+	p, chosen := f.cat.Profile(stateValue(ic.View.State, blockProfile).SelectedOption.Value)
+	if f.search == nil {
+		if q := strings.ToLower(query); access.ValidInstanceID(q) {
+			resp.Options = append(resp.Options, option(q, q))
+		}
+		return resp, nil
+	}
+	found, err := f.search.Search(ctx, query, MaxOptions)
+	if err != nil {
+		return nil, fmt.Errorf("search instances: %w", err)
+	}
+	for _, t := range found {
+		if chosen && p.Kind == access.KindSSM && !p.Instances.Selects(t) {
+			continue
+		}
+		label := t.ID
+		if n := t.Tags["Name"]; n != "" {
+			label += " " + n
+		}
+		resp.Options = append(resp.Options, option(t.ID, label))
+		if len(resp.Options) == MaxOptions {
+			break
+		}
+	}
+	return resp, nil
+}
+
+// submitJob is the payload of a JobSubmit job.
+type submitJob struct {
+	Input access.SubmitInput `json:"input"`
+	// ResponseURL is the command's, for the answer; empty for the modal
+	// (the answer goes to the requester's DM).
+	ResponseURL string `json:"response_url,omitempty"`
+}
+
+func (f *Feature) enqueueSubmit(ctx context.Context, cause string, p submitJob) error {
+	j, err := bot.NewJob("access-submit/"+cause, JobSubmit, p)
+	if err != nil {
+		return err
+	}
+	if err := f.queue.Enqueue(ctx, j); err != nil {
+		return fmt.Errorf("queue the request of %s: %w", p.Input.Requester, err)
+	}
+	return nil
+}
+
+// runSubmit files a request on the worker and tells the requester how it
+// went. A marker makes a redelivered job a no-op; a failure that is not the
+// user's releases it so the retry can submit.
+func (f *Feature) runSubmit(ctx context.Context, j bot.Job) error {
+	var p submitJob
+	if err := j.Decode(&p); err != nil {
+		return err
+	}
+	if p.Input.Requester == "" {
+		return bot.Permanent(fmt.Errorf("submit job %s: no requester", j.ID))
+	}
+	_, err := f.store.Put(ctx, bot.Record{Kind: KindSubmitted, Key: j.ID, Data: []byte(`{}`), ExpiresAt: time.Now().Add(submittedTTL)})
+	if errors.Is(err, bot.ErrConflict) {
+		f.log.InfoContext(ctx, "submit job already ran", "job", j.ID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("submit job %s: %w", j.ID, err)
+	}
+	r, err := f.svc.Submit(ctx, p.Input)
+	if err != nil {
+		msg, ok := access.Explain(err)
+		if !ok {
+			if derr := f.store.Delete(ctx, KindSubmitted, j.ID, 0); derr != nil {
+				err = errors.Join(err, derr)
+			}
+			return fmt.Errorf("submit job %s: %w", j.ID, err)
+		}
+		f.reply(ctx, p, escapeText(msg))
+		return nil
+	}
+	f.reply(ctx, p, f.submitted(r))
+	return nil
+}
+
+func (f *Feature) submitted(r access.Request) string {
+	if r.State != access.StatePending {
+		return fmt.Sprintf(":key: Access `%s` to *%s* for %s is being granted: your credentials arrive in a DM from me.",
+			r.ID, mrkdwn.Escape(r.Profile), access.FormatDuration(r.Duration))
+	}
+	where := "the approvers' channel"
+	if p, ok := f.cat.Profile(r.Profile); ok && p.ApproverChannel != "" {
+		where = "<#" + p.ApproverChannel + ">"
+	}
+	return fmt.Sprintf(":hourglass_flowing_sand: Request `%s` for *%s* (%s) is waiting in %s for %d approval(s). I will DM you at each step.",
+		r.ID, mrkdwn.Escape(r.Profile), access.FormatDuration(r.Duration), where, max(r.ApprovalsNeeded, 1))
+}
+
+// reply answers the requester through the command's response_url, else a DM.
+func (f *Feature) reply(ctx context.Context, p submitJob, text string) {
+	if p.ResponseURL != "" {
+		err := f.slack.PostToResponseURL(ctx, p.ResponseURL, slackapi.Response{Text: text})
+		if err == nil {
+			return
+		}
+		f.log.WarnContext(ctx, "response_url answer failed; sending a DM", "user", p.Input.Requester, "err", err)
+	}
+	if _, err := f.slack.DM(ctx, p.Input.Requester, slackapi.Message{Text: text}); err != nil {
+		f.log.ErrorContext(ctx, "could not answer the requester", "user", p.Input.Requester, "err", err)
+	}
+}
