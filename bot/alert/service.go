@@ -460,20 +460,22 @@ func (s *Service) syncRecord(ctx context.Context, key string) error {
 			return err
 		}
 		res, showErr := s.show(ctx, rec)
+		done := false
 		_, err = upsert(ctx, s.o.Store, KindRecord, key, RecordTTL, func(r *Record, exists bool) error {
 			if !exists {
 				return bot.ErrNoChange
 			}
 			res.applyTo(r)
-			if showErr != nil && r.LeaseOwner == owner {
-				r.Lease, r.LeaseOwner = time.Time{}, ""
+			done = showErr == nil && !r.needsWork(s.now())
+			if (showErr != nil || done) && r.LeaseOwner == owner {
+				r.Lease, r.LeaseOwner = time.Time{}, "" // nothing left: release in the same write
 			}
 			return nil
 		})
 		if showErr != nil {
 			return errors.Join(fmt.Errorf("show alert %s: %w", key, showErr), err)
 		}
-		if err != nil {
+		if err != nil || done {
 			return err
 		}
 	}
@@ -599,14 +601,14 @@ func (s *Service) place(ctx context.Context, r *Record) (posted bool, err error)
 			return false, s.o.Notifier.PostThread(ctx, r.Channel, r.TS, []Line{line})
 		}
 	}
-	member := stormMember{key: r.Alert.Key, status: r.Alert.Status, monitor: r.Alert.Monitor}
+	member := stormMember{key: r.Alert.Key, status: r.Alert.Status, monitor: r.Alert.Monitor,
+		line: Line{Kind: LineNew, At: s.now(), Alert: lineAlert(r.Alert)}}
 	id, err := s.joinStorm(ctx, channel, member)
 	if err != nil {
 		return false, err
 	}
 	if id != "" {
 		r.Placed, r.Channel, r.Storm = true, channel, id
-		r.addLine(Line{Kind: LineNew, At: s.now(), Alert: lineAlert(r.Alert)})
 		return false, nil
 	}
 	ts, err := s.o.Notifier.PostAlert(ctx, channel, *r)
@@ -704,12 +706,11 @@ func (s *Service) syncNotice(ctx context.Context, key string) error {
 	}
 	var ts, storm string
 	channel := rec.Decision.Channel
-	storm, err = s.joinStorm(ctx, channel, stormMember{key: key, notice: true, monitor: rec.Notice.Monitor})
-	if err == nil && storm != "" {
-		n := rec.Notice
-		n.Memo = ""
-		err = s.addStormLines(ctx, storm, key, []Line{{Seq: 1, Kind: LineNoticeNew, At: s.now(), Notice: &n}}, 0)
-	} else if err == nil {
+	n := rec.Notice
+	n.Memo = ""
+	storm, err = s.joinStorm(ctx, channel, stormMember{key: key, notice: true, monitor: rec.Notice.Monitor,
+		line: Line{Kind: LineNoticeNew, At: s.now(), Notice: &n}})
+	if err == nil && storm == "" {
 		ts, err = s.o.Notifier.PostNotice(ctx, channel, rec.Notice)
 	}
 	_, uerr := upsert(ctx, s.o.Store, KindNotice, key, RecordTTL, func(r *NoticeRecord, exists bool) error {

@@ -25,7 +25,7 @@ const (
 	// KindRate counts new alerts per channel per StormWindow.
 	KindRate = "alert_rate"
 	// KindLine holds storm thread lines waiting to be posted, keyed
-	// "<storm id>/<time>/<member>/<seq>" so they list in order.
+	// "<channel>/<time>/<member>/<seq>" so they list in order.
 	KindLine = "alert_line"
 	// KindSubject remembers, per monitor and target, the last alert's
 	// message, so a reopening alert can reuse it (flapping).

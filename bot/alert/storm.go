@@ -37,16 +37,22 @@ type Storm struct {
 
 	// Rev changes with the counts; Shown is the Rev the summary shows.
 	// Lines counts thread lines added; LinesDone those known posted.
-	Rev       int64 `json:"rev"`
-	Shown     int64 `json:"shown"`
-	Lines     int64 `json:"lines"`
-	LinesDone int64 `json:"lines_done"`
+	Rev   int64 `json:"rev"`
+	Shown int64 `json:"shown"`
+	// Updated is when the summary was last posted or updated.
+	Updated   time.Time `json:"updated,omitzero"`
+	Lines     int64     `json:"lines"`
+	LinesDone int64     `json:"lines_done"`
 
 	Lease      time.Time `json:"lease,omitzero"`
 	LeaseOwner string    `json:"lease_owner,omitempty"`
 }
 
 const maxStormMonitors = 50
+
+// stormUpdateEvery spaces the summary's updates while its thread is still
+// being posted.
+const stormUpdateEvery = 5 * time.Second
 
 // TopMonitors returns up to n monitor names with the most alerts, most
 // first (ties by name).
@@ -84,6 +90,7 @@ type stormMember struct {
 	notice  bool
 	status  Status
 	monitor string
+	line    Line // its first line in the storm thread
 }
 
 // rateCount is the number of new alerts in one channel and window.
@@ -93,7 +100,8 @@ type rateCount struct {
 
 // joinStorm counts a new alert (or notice) for channel and, if the channel
 // is in a storm (or this one starts it), adds it and returns the storm id;
-// "" means it gets its own message.
+// "" means it gets its own message. The rate is counted in fixed windows
+// of StormWindow, the current and the previous one together.
 func (s *Service) joinStorm(ctx context.Context, channel string, m stormMember) (string, error) {
 	now := s.now()
 	bucket := now.Truncate(s.o.StormWindow).Unix()
@@ -103,6 +111,20 @@ func (s *Service) joinStorm(ctx context.Context, channel string, m stormMember) 
 	})
 	if err != nil {
 		return "", fmt.Errorf("count alerts in %s: %w", channel, err)
+	}
+	// The previous window counts too, so a burst straddling a window
+	// boundary is still one burst.
+	prevKey := channel + "/" + strconv.FormatInt(bucket-int64(s.o.StormWindow/time.Second), 10)
+	if prev, err := get[rateCount](ctx, s.o.Store, KindRate, prevKey); err == nil {
+		rate.Count += prev.Count
+	} else if !errors.Is(err, bot.ErrNotFound) {
+		return "", fmt.Errorf("count alerts in %s: %w", channel, err)
+	}
+	// The member's line is stored first and counted with the join, so a
+	// holder that sees the count finds the line.
+	lineKey := s.lineKey(channel, m.key, m.line)
+	if err := s.putLine(ctx, lineKey, m.line); err != nil {
+		return "", err
 	}
 	joined := ""
 	_, err = upsert(ctx, s.o.Store, KindStorm, channel, RecordTTL, func(st *Storm, exists bool) error {
@@ -139,11 +161,17 @@ func (s *Service) joinStorm(ctx context.Context, channel string, m stormMember) 
 		}
 		st.Monitors[name]++
 		st.Rev++
+		st.Lines++
 		joined = st.ID
 		return nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("join storm in %s: %w", channel, err)
+	}
+	if joined == "" {
+		if err := s.o.Store.Delete(ctx, KindLine, lineKey, 0); err != nil {
+			return "", fmt.Errorf("drop storm line: %w", err)
+		}
 	}
 	return joined, nil
 }
@@ -157,32 +185,42 @@ func (s *Service) toStorm(ctx context.Context, r Record) error {
 			resolved++
 		}
 	}
-	if err := s.addStormLines(ctx, r.Storm, r.Alert.Key, r.Pending, resolved); err != nil {
+	if err := s.addStormLines(ctx, r.Channel, r.Alert.Key, r.Pending, resolved); err != nil {
 		return err
 	}
 	return s.syncStorm(ctx, r.Channel)
 }
 
-// addStormLines stores lines for the thread of storm id (create-only,
-// keyed by content, so a retry adds nothing twice) and counts them, and
-// resolved closed members, on the storm.
-func (s *Service) addStormLines(ctx context.Context, id, member string, lines []Line, resolved int) error {
+// lineKey is where a storm thread line waits: per channel, in time order,
+// unique per member and line, so a retry stores nothing twice. Lines wait
+// per channel (not per storm), so whatever storm is current posts them.
+func (s *Service) lineKey(channel, member string, l Line) string {
+	h := sha256.Sum256([]byte(member))
+	return fmt.Sprintf("%s/%019d/%s/%d", channel, l.At.UnixNano(), hex.EncodeToString(h[:8]), l.Seq)
+}
+
+func (s *Service) putLine(ctx context.Context, key string, l Line) error {
+	err := bot.Table[Line]{Store: s.o.Store, Kind: KindLine}.Create(ctx, key, l, lineTTL)
+	if err != nil && !errors.Is(err, bot.ErrConflict) {
+		return fmt.Errorf("storm line: %w", err)
+	}
+	return nil
+}
+
+// addStormLines stores lines of a storm member and counts them, and
+// resolved members, on the channel's storm.
+func (s *Service) addStormLines(ctx context.Context, channel, member string, lines []Line, resolved int) error {
 	if len(lines) == 0 && resolved == 0 {
 		return nil
 	}
-	h := sha256.Sum256([]byte(member))
-	mh := hex.EncodeToString(h[:8])
 	for _, l := range lines {
-		key := fmt.Sprintf("%s/%019d/%s/%d", id, l.At.UnixNano(), mh, l.Seq)
-		err := bot.Table[Line]{Store: s.o.Store, Kind: KindLine}.Create(ctx, key, l, lineTTL)
-		if err != nil && !errors.Is(err, bot.ErrConflict) {
-			return fmt.Errorf("storm line: %w", err)
+		if err := s.putLine(ctx, s.lineKey(channel, member, l), l); err != nil {
+			return err
 		}
 	}
-	channel, _, _ := cutLast(id, "/")
 	_, err := upsert(ctx, s.o.Store, KindStorm, channel, RecordTTL, func(st *Storm, exists bool) error {
-		if !exists || st.ID != id {
-			return bot.ErrNoChange // that storm is over and fully posted
+		if !exists {
+			return bot.ErrNoChange
 		}
 		st.Lines += int64(len(lines))
 		if resolved > 0 {
@@ -192,15 +230,6 @@ func (s *Service) addStormLines(ctx context.Context, id, member string, lines []
 		return nil
 	})
 	return err
-}
-
-func cutLast(s, sep string) (before, after string, found bool) {
-	for i := len(s) - len(sep); i >= 0; i-- {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
-	}
-	return s, "", false
 }
 
 // syncStorm brings a channel's storm summary and thread up to date, with
@@ -237,6 +266,7 @@ func (s *Service) syncStorm(ctx context.Context, channel string) error {
 			return err
 		}
 		ts, shownRev, linesDone, showErr := s.showStorm(ctx, st)
+		done := false
 		_, err = upsert(ctx, s.o.Store, KindStorm, channel, RecordTTL, func(cur *Storm, exists bool) error {
 			if !exists || cur.ID != st.ID {
 				return bot.ErrNoChange
@@ -244,17 +274,20 @@ func (s *Service) syncStorm(ctx context.Context, channel string) error {
 			if cur.TS == "" {
 				cur.TS = ts
 			}
-			cur.Shown = max(cur.Shown, shownRev)
+			if shownRev > cur.Shown {
+				cur.Shown, cur.Updated = shownRev, s.now()
+			}
 			cur.LinesDone = max(cur.LinesDone, linesDone)
-			if showErr != nil && cur.LeaseOwner == owner {
-				cur.Lease, cur.LeaseOwner = time.Time{}, ""
+			done = showErr == nil && !cur.needsWork()
+			if (showErr != nil || done) && cur.LeaseOwner == owner {
+				cur.Lease, cur.LeaseOwner = time.Time{}, "" // nothing left: release in the same write
 			}
 			return nil
 		})
 		if showErr != nil {
 			return errors.Join(fmt.Errorf("show storm in %s: %w", channel, showErr), err)
 		}
-		if err != nil {
+		if err != nil || done {
 			return err
 		}
 	}
@@ -283,7 +316,10 @@ func (s *Service) showStorm(ctx context.Context, st Storm) (ts string, rev, line
 			return "", 0, 0, err
 		}
 		rev = st.Rev
-	case st.Shown != st.Rev:
+	case st.Shown != st.Rev && (st.Lines == st.LinesDone || s.now().Sub(st.Updated) >= stormUpdateEvery):
+		// While lines are still being posted, the counts are refreshed
+		// every stormUpdateEvery; the last round always brings them up to
+		// date.
 		if err = s.o.Notifier.UpdateStorm(ctx, st.Channel, ts, st); err != nil {
 			return ts, 0, 0, err
 		}
@@ -292,7 +328,7 @@ func (s *Service) showStorm(ctx context.Context, st Storm) (ts string, rev, line
 	if st.Lines == st.LinesDone {
 		return ts, rev, 0, nil
 	}
-	recs, err := s.o.Store.List(ctx, KindLine, bot.PrefixRange(st.ID+"/"), MaxLinesPerPost+1)
+	recs, err := s.o.Store.List(ctx, KindLine, bot.PrefixRange(st.Channel+"/"), MaxLinesPerPost+1)
 	if err != nil {
 		return ts, rev, 0, fmt.Errorf("list storm lines: %w", err)
 	}

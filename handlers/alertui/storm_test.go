@@ -1,0 +1,206 @@
+package alertui
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/bot/alert"
+	"github.com/tokken/tokken/handlers/alertin"
+)
+
+// TestStorm sends thousands of distinct alerts for one channel through the
+// webhook while the fake Slack enforces one post per second per channel.
+// Pacing runs on a virtual clock shared with the fake, so the test checks
+// Slack's limit as Slack would without waiting for it in real time.
+func TestStorm(t *testing.T) {
+	// 3,000 alerts; the race detector slows every store write about
+	// tenfold, so under it a thousand keep the run short.
+	n := 3000
+	if raceDetector {
+		n = 1000
+	}
+	if testing.Short() {
+		n = 300
+	}
+	const threshold = 10
+	e := newEnv(t, envOptions{virtual: true, threshold: threshold})
+	e.fake.LimitChannelPosts(1)
+
+	var tmpl map[string]any
+	if err := json.Unmarshal(fixture(t, "mackerel-host-critical.json"), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	body := func(i int) []byte {
+		tmpl["alert"].(map[string]any)["id"] = fmt.Sprintf("storm%05d", i)
+		tmpl["host"].(map[string]any)["name"] = fmt.Sprintf("web%05d", i)
+		b, _ := json.Marshal(tmpl)
+		return b
+	}
+	bodies := make([][]byte, n)
+	for i := range n {
+		bodies[i] = body(i)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	next := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/webhooks/mackerel", bytes.NewReader(bodies[i]))
+				req.SetBasicAuth(hookUser, hookPass)
+				resp, err := e.srv.Client().Do(req)
+				if err != nil {
+					errs <- err.Error()
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted {
+					errs <- fmt.Sprintf("alert %d: HTTP %d", i, resp.StatusCode)
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	e.idle()
+	t.Logf("%d webhooks accepted and processed in %s", n, time.Since(start).Round(time.Millisecond))
+
+	// Nothing lost: every alert stored and placed (own message or storm).
+	ctx := context.Background()
+	recs, err := bot.Table[alert.Record]{Store: e.store, Kind: alert.KindRecord}.List(ctx, bot.KeyRange{}, 0)
+	if err != nil || len(recs) != n {
+		t.Fatalf("stored %d alert records of %d (%v)", len(recs), n, err)
+	}
+	own := 0
+	for _, r := range recs {
+		switch {
+		case !r.Value.Placed || len(r.Value.Pending) > 0:
+			t.Fatalf("alert %s not shown: %+v", r.Key, r.Value)
+		case r.Value.TS != "":
+			own++
+		}
+	}
+	// A bounded number of top-level messages: the first alerts of the
+	// minute, then one summary.
+	top := e.topLevel(chAlerts)
+	if own != threshold || len(top) != threshold+1 {
+		t.Errorf("%d alerts got their own message, %d top-level messages; want %d and %d", own, len(top), threshold, threshold+1)
+	}
+	summary := top[len(top)-1]
+	if want := fmt.Sprintf("%d new alerts", n-threshold); !strings.Contains(summary.Text, want) {
+		t.Errorf("summary %q lacks %q", summary.Text, want)
+	}
+	// Every alert of the storm is listed in the summary's thread.
+	listed := map[string]bool{}
+	for _, m := range e.fake.Thread(chAlerts, summary.TS) {
+		if utf8.RuneCountInString(m.Text) > 40000 {
+			t.Errorf("thread reply of %d runes", utf8.RuneCountInString(m.Text))
+		}
+		for _, line := range strings.Split(m.Text, "\n") {
+			if i := strings.Index(line, "web"); i >= 0 && len(line) >= i+8 {
+				listed[line[i:i+8]] = true
+			}
+		}
+	}
+	if len(listed) != n-threshold {
+		t.Errorf("storm thread lists %d alerts, want %d", len(listed), n-threshold)
+	}
+	// No 429 storm: pacing keeps Slack's per-channel limit.
+	limited := 0
+	for _, c := range e.fake.Calls("chat.postMessage") {
+		if c.Status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited > 2 || e.limited.Load() > 2 {
+		t.Errorf("%d posts answered 429 (%d waits); pacing should avoid them", limited, e.limited.Load())
+	}
+	t.Logf("posts: %d, 429s: %d, updates: %d", len(e.fake.Calls("chat.postMessage")), limited, len(e.fake.Calls("chat.update")))
+}
+
+// FuzzWebhook sends arbitrary bodies with valid credentials: the webhook
+// answers 202 or a 4xx with a reason, never 5xx, never panics, and every
+// accepted body was handed over as a well-formed event.
+func FuzzWebhook(f *testing.F) {
+	for _, name := range []string{"mackerel-host-critical.json", "mackerel-alertgroup.json", "mackerel-manual-close.json", "mackerel-unknown.json", "mackerel-sample.json"} {
+		f.Add(fixture(f, name))
+	}
+	f.Add([]byte(`{"event":"alert","alert":{"id":"x","status":"CRITICAL","criticalThreshold":"1e400"}}`))
+	f.Add([]byte(`{"event":null}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte{0xff, 0xfe})
+	in := &checkIngester{}
+	wh, err := NewWebhook(hookUser, hookPass, in, discardLog())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "/webhooks/mackerel", bytes.NewReader(body))
+		req.SetBasicAuth(hookUser, hookPass)
+		w := httptest.NewRecorder()
+		wh.ServeHTTP(w, req)
+		switch {
+		case w.Code == http.StatusAccepted:
+			if err := in.take(); err != nil {
+				t.Fatalf("accepted a malformed event: %v (body %q)", err, body)
+			}
+		case w.Code >= 500:
+			t.Fatalf("HTTP %d for %q: %s", w.Code, body, w.Body)
+		case w.Code >= 400 && strings.TrimSpace(w.Body.String()) == "":
+			t.Fatalf("HTTP %d without a reason", w.Code)
+		case w.Code < 400:
+			t.Fatalf("unexpected HTTP %d", w.Code)
+		}
+		if len(body) > alertin.MaxBody && w.Code != http.StatusRequestEntityTooLarge {
+			t.Fatalf("oversized body answered %d", w.Code)
+		}
+	})
+}
+
+// checkIngester validates what the webhook hands over.
+type checkIngester struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (c *checkIngester) Ingest(_ context.Context, via, _ string, ev alert.Event) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case via != "mackerel":
+		c.err = fmt.Errorf("via %q", via)
+	case (ev.Alert == nil) == (ev.Notice == nil):
+		c.err = fmt.Errorf("event with alert=%v notice=%v", ev.Alert != nil, ev.Notice != nil)
+	case ev.Key() == "":
+		c.err = fmt.Errorf("event without key")
+	default:
+		c.err = nil
+	}
+	return "d-1", nil
+}
+
+func (c *checkIngester) take() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.err
+	c.err = nil
+	return err
+}
