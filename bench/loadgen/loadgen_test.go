@@ -333,3 +333,20 @@ func TestRunRefusesUnboundedAndStopsOnCancel(t *testing.T) {
 		t.Error("a cancelled run reported no error")
 	}
 }
+
+func TestTriggerIDsDifferAcrossBuilders(t *testing.T) {
+	// A server remembers trigger ids (tokken deduplicates clicks on them):
+	// a second run against it must not repeat the first run's ids.
+	p := Payload{Kind: KindCommand, Command: "/access"}
+	a, err := NewBuilder(p, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBuilder(p, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a.Body(1)) == string(b.Body(1)) {
+		t.Errorf("two builders made the same body for seq 1: %s", a.Body(1))
+	}
+}

@@ -2,6 +2,8 @@ package loadgen
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/handlers/slacksig"
 )
@@ -68,6 +68,9 @@ const DefaultResponseURL = "http://127.0.0.1:9/commands/T0BENCH001/1/bench"
 type Builder struct {
 	secret []byte
 	path   string
+	// run makes trigger ids unique across builders (and so across runs
+	// against the same server, which may remember them).
+	run string
 	// prefix + trigger id + suffix is the form-encoded body.
 	prefix, suffix string
 }
@@ -112,39 +115,62 @@ func NewBuilder(p Payload, secret []byte) (*Builder, error) {
 	if !ok || strings.Contains(suffix, marker) {
 		return nil, fmt.Errorf("loadgen: trigger marker lost in the encoded body")
 	}
-	return &Builder{secret: secret, path: p.Kind.Path(), prefix: prefix, suffix: suffix}, nil
+	var run [6]byte
+	if _, err := rand.Read(run[:]); err != nil {
+		return nil, fmt.Errorf("loadgen: trigger id: %w", err)
+	}
+	return &Builder{secret: secret, path: p.Kind.Path(), prefix: prefix, suffix: suffix,
+		run: "." + strconv.FormatInt(time.Now().Unix(), 10) + "." + hex.EncodeToString(run[:])}, nil
 }
 
 // interactionJSON is the payload Slack sends when a user clicks p's button
-// on a message in ChannelID.
+// on a bot message in ChannelID, shaped like Slack's own block_actions
+// example (fields Slack sends, no zero-valued extras): a section and an
+// actions block on the message, the clicked button in actions.
 func interactionJSON(p Payload, trigger string) ([]byte, error) {
 	const msgTS = "1700000000.000100"
-	cb := slack.InteractionCallback{
-		Type:        slack.InteractionTypeBlockActions,
-		Token:       "deprecated-verification-token",
-		TriggerID:   trigger,
-		ResponseURL: p.ResponseURL,
-		APIAppID:    AppID,
-		User:        slack.User{ID: UserID, Name: "bench", TeamID: TeamID},
-		Team:        slack.Team{ID: TeamID, Domain: "bench"},
-		Channel:     slack.Channel{GroupConversation: slack.GroupConversation{Name: "bench", Conversation: slack.Conversation{ID: ChannelID}}},
-		Container:   slack.Container{Type: "message", MessageTs: msgTS, ChannelID: ChannelID},
-		Message:     slack.Message{Msg: slack.Msg{Timestamp: msgTS, Text: "benchmark message"}},
-		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{
-			ActionID: p.ActionID, BlockID: "bench_actions", Value: p.Value,
-			Type: slack.ActionType("button"), ActionTs: msgTS,
-		}}},
+	type obj = map[string]any
+	text := func(t string) obj { return obj{"type": "plain_text", "text": t, "emoji": true} }
+	button := func(id, label string) obj {
+		return obj{"type": "button", "action_id": id, "text": text(label), "value": p.Value}
 	}
-	b, err := json.Marshal(&cb)
+	payload := obj{
+		"type":                  "block_actions",
+		"user":                  obj{"id": UserID, "username": "bench", "name": "bench", "team_id": TeamID},
+		"api_app_id":            AppID,
+		"token":                 "deprecated-verification-token",
+		"container":             obj{"type": "message", "message_ts": msgTS, "channel_id": ChannelID, "is_ephemeral": false},
+		"trigger_id":            trigger,
+		"team":                  obj{"id": TeamID, "domain": "bench"},
+		"enterprise":            nil,
+		"is_enterprise_install": false,
+		"channel":               obj{"id": ChannelID, "name": "bench"},
+		"message": obj{
+			"bot_id": "B0BENCH001", "type": "message", "text": "benchmark message", "user": "U0BENCHBOT", "ts": msgTS,
+			"app_id": AppID, "team": TeamID,
+			"blocks": []obj{
+				{"type": "section", "block_id": "bench_summary", "text": obj{"type": "mrkdwn", "text": "*CRITICAL* app-01: cpu.user > 90% for 5 minutes", "verbatim": false}},
+				{"type": "actions", "block_id": "bench_actions", "elements": []obj{button(p.ActionID, "Acknowledge"), button("bench.other", "Silence 1h")}},
+			},
+		},
+		"state":        obj{"values": obj{}},
+		"response_url": p.ResponseURL,
+		"actions": []obj{{
+			"action_id": p.ActionID, "block_id": "bench_actions", "text": text("Acknowledge"),
+			"value": p.Value, "type": "button", "action_ts": "1700000001.000200",
+		}},
+	}
+	b, err := json.Marshal(payload)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: encode interaction: %w", err)
 	}
 	return b, nil
 }
 
-// Body returns the form-encoded body with trigger id seq.
+// Body returns the form-encoded body whose trigger id is made of seq and
+// the builder's own random part, in Slack's digits.digits.hex shape.
 func (b *Builder) Body(seq uint64) []byte {
-	trigger := strconv.FormatUint(seq, 10) + ".1700000000.bench"
+	trigger := strconv.FormatUint(seq, 10) + b.run
 	out := make([]byte, 0, len(b.prefix)+len(trigger)+len(b.suffix))
 	out = append(out, b.prefix...)
 	out = append(out, trigger...)
