@@ -91,7 +91,6 @@ func (c *vclock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 type envOptions struct {
-	virtual   bool // use a virtual clock
 	threshold int  // storm threshold (default 1000: no storms)
 	noMK      bool // no Mackerel API key
 	access    AccessModalOpener
@@ -124,18 +123,14 @@ func storeDir(t *testing.T) string {
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, now: time.Now}
-	var sleep func(context.Context, time.Duration) error
-	var fakeOpts []slackfake.Option
-	if o.virtual {
-		c := &vclock{t: time.Now()}
-		e.now, sleep = c.Now, c.Sleep
-		fakeOpts = append(fakeOpts, slackfake.WithClock(c.Now))
-	}
+	// Everything runs on a virtual clock: paced posts cost no wall time.
+	c := &vclock{t: time.Now()}
+	e := &env{t: t, now: c.Now}
+	sleep := c.Sleep
 	if o.threshold == 0 {
 		o.threshold = 1000
 	}
-	e.fake = slackfake.New(t, fakeOpts...)
+	e.fake = slackfake.New(t, slackfake.WithClock(c.Now))
 	for _, ch := range []string{chAlerts, chStaging, chProd} {
 		e.fake.AddChannel(ch, strings.ToLower(ch))
 	}

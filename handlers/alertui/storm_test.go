@@ -33,7 +33,7 @@ func TestStorm(t *testing.T) {
 		n = 300
 	}
 	const threshold = 10
-	e := newEnv(t, envOptions{virtual: true, threshold: threshold})
+	e := newEnv(t, envOptions{threshold: threshold})
 	e.fake.LimitChannelPosts(1)
 
 	var tmpl map[string]any
