@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokken/tokken/bot"
@@ -53,6 +54,9 @@ type Options struct {
 type Log struct {
 	store bot.Store
 	opt   Options
+
+	mu   sync.Mutex
+	last time.Time // the latest key time used, to keep same-instant events in order
 }
 
 var _ bot.Auditor = (*Log)(nil)
@@ -71,8 +75,26 @@ func New(store bot.Store, opt Options) *Log {
 // Key is the store key of e: its time, subject and action, so keys sort by
 // time and a key names what it holds. Record appends "/<n>" when two
 // events would share a key.
-func Key(e bot.AuditEvent) string {
-	return e.At.UTC().Format(keyTime) + "/" + e.Subject + "/" + e.Action
+func Key(e bot.AuditEvent) string { return key(e.At, e) }
+
+func key(at time.Time, e bot.AuditEvent) string {
+	return at.UTC().Format(keyTime) + "/" + e.Subject + "/" + e.Action
+}
+
+// keyAt is the time e is filed under: its own, unless events recorded just
+// before carry the same instant (one transition often appends several
+// history rows at once), in which case it is nudged a nanosecond past them
+// so that the trail reads in the order things happened.
+func (l *Log) keyAt(at time.Time) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !at.After(l.last) && l.last.Sub(at) < time.Millisecond {
+		at = l.last.Add(time.Nanosecond)
+	}
+	if at.After(l.last) {
+		l.last = at
+	}
+	return at
 }
 
 // Record stores e, logs it and posts it to the audit channel. A zero At is
@@ -85,7 +107,7 @@ func (l *Log) Record(ctx context.Context, e bot.AuditEvent) error {
 	if err != nil {
 		return fmt.Errorf("encode audit event %s %s: %w", e.Action, e.Subject, err)
 	}
-	if err := l.put(ctx, Key(e), data); err != nil {
+	if err := l.put(ctx, key(l.keyAt(e.At), e), data); err != nil {
 		return fmt.Errorf("store audit event %s %s: %w", e.Action, e.Subject, err)
 	}
 	l.opt.Logger.InfoContext(ctx, "audit", "audit_action", e.Action, "actor", e.Actor, "subject", e.Subject,

@@ -52,6 +52,7 @@ func TestRecordAndRead(t *testing.T) {
 	events := []bot.AuditEvent{
 		{At: t0, Actor: "U0ALICE01", Action: "access.requested", Subject: "r-1", Reason: "<!channel> fix & go", Profile: "prod-ssm"},
 		{At: t0, Actor: "U0BOB0001", Action: "access.requested", Subject: "r-1", Reason: "same instant, same key"},
+		{At: t0, Actor: "tokken", Action: "access.activating", Subject: "r-1", Reason: "same instant, sorts first by name"},
 		{At: t0.Add(time.Minute), Actor: "tokken", Action: "access.active", Subject: "r-1", WindowEnd: t0.Add(31 * time.Minute)},
 		{At: t0.Add(2 * time.Minute), Actor: "U0ALICE01", Action: "access.requested", Subject: "r-2"},
 	}
@@ -65,9 +66,9 @@ func TestRecordAndRead(t *testing.T) {
 		q    Query
 		want []string // subject/action/actor
 	}{
-		{"all", Query{}, []string{"r-1/access.requested/U0ALICE01", "r-1/access.requested/U0BOB0001", "r-1/access.active/tokken", "r-2/access.requested/U0ALICE01"}},
+		{"all", Query{}, []string{"r-1/access.requested/U0ALICE01", "r-1/access.requested/U0BOB0001", "r-1/access.activating/tokken", "r-1/access.active/tokken", "r-2/access.requested/U0ALICE01"}},
 		{"since", Query{Since: t0.Add(time.Minute)}, []string{"r-1/access.active/tokken", "r-2/access.requested/U0ALICE01"}},
-		{"until", Query{Until: t0.Add(time.Minute)}, []string{"r-1/access.requested/U0ALICE01", "r-1/access.requested/U0BOB0001"}},
+		{"until", Query{Until: t0.Add(time.Minute)}, []string{"r-1/access.requested/U0ALICE01", "r-1/access.requested/U0BOB0001", "r-1/access.activating/tokken"}},
 		{"subject", Query{Subject: "r-2"}, []string{"r-2/access.requested/U0ALICE01"}},
 		{"none", Query{Since: t0.Add(time.Hour)}, nil},
 	}
