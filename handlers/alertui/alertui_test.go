@@ -453,3 +453,31 @@ func withEventID(t *testing.T, name, id string) []byte {
 	b, _ := json.Marshal(doc)
 	return b
 }
+
+func TestFlappingCollapses(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	var open, closed map[string]any
+	_ = json.Unmarshal(fixture(t, "mackerel-host-critical.json"), &open)
+	_ = json.Unmarshal(fixture(t, "mackerel-auto-close.json"), &closed)
+	at := int64(1717390800)
+	for i := range 4 { // a new Mackerel alert id each time, minutes apart
+		id := fmt.Sprintf("flap%d", i)
+		open["alert"].(map[string]any)["id"] = id
+		open["alert"].(map[string]any)["openedAt"] = at
+		b, _ := json.Marshal(open)
+		e.send(b)
+		closed["alert"].(map[string]any)["id"] = id
+		closed["alert"].(map[string]any)["openedAt"] = at
+		closed["alert"].(map[string]any)["closedAt"] = at + 120
+		b, _ = json.Marshal(closed)
+		e.send(b)
+		at += 300
+	}
+	top := e.topLevel(chAlerts)
+	if len(top) != 1 {
+		t.Fatalf("flapping alert posted %d top-level messages", len(top))
+	}
+	if text := messageText(top[0]); !strings.Contains(text, "Flapping:* opened 4 times") {
+		t.Errorf("no flap counter:\n%s", text)
+	}
+}
