@@ -9,6 +9,7 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
+	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/alertin"
 	"github.com/tokken/tokken/handlers/alertui"
 	"github.com/tokken/tokken/handlers/alertview"
@@ -72,15 +73,16 @@ func registerAlerts(a *app) {
 		log.Warn("/alerts and alert buttons are disabled: SLACK_BOT_TOKEN is not set")
 		return
 	}
-	deps := alertui.Deps{
-		Service: svc, Slack: a.slack, Directory: alertui.SlackDirectory{Users: a.slack},
-		View: view, Log: log,
-	}
-	if set, err := policies.Load(a.cfg.PolicyDir); err != nil {
-		log.Error("policies not loaded: every alert action is refused", "err", err)
-		deps.Authorizer = refuseAll{reason: "the policies failed to load; see tokken's log"}
+	deps := alertui.Deps{Service: svc, Slack: a.slack, View: view, Log: log}
+	if a.policies != nil {
+		// The access UI's directory resolves the Slack user groups the
+		// policies name, so rules on slack_usergroups hold for alerts too.
+		deps.Authorizer = a.policies
+		deps.Directory = accessui.NewDirectory(a.slack, a.policies.SlackUserGroups(), log)
 	} else {
-		deps.Authorizer = set
+		log.Error("no policy set is loaded: every alert action is refused")
+		deps.Authorizer = refuseAll{reason: "the policies failed to load; see tokken's log"}
+		deps.Directory = alertui.SlackDirectory{Users: a.slack}
 	}
 	if cfg.MackerelAPIKey != "" {
 		c, err := mackerel.New(cfg.MackerelAPIURL, cfg.MackerelAPIKey.Reveal(), nil)
