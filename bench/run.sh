@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# bench/run.sh — build everything and run tokken's benchmarks in one go, with
+# modest bounded loads (a few minutes on 2 cores). Prints a Markdown report
+# on stdout and keeps it, the JSON results and every server's log in
+# $BENCH_OUT (default bench/out, git-ignored). See BENCHMARKS.md for what
+# the numbers mean.
+#
+#   ./bench/run.sh
+#
+# Needs: Go, node + npm (the @slack/bolt peer, installed with `npm ci` from
+# bench/bolt/package-lock.json), make. Nothing reaches the internet or AWS:
+# Slack is testkit/slackfake on loopback, AWS endpoints are closed ports.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+out=${BENCH_OUT:-bench/out}
+bin="$out/bin"
+mkdir -p "$bin"
+report="$out/report.md"
+
+step() { printf 'bench: %s\n' "$*" >&2; }
+
+step "building tokken, the floor, the harness and the Lambda bootstraps"
+go build -o "$bin/tokken" .
+go build -o "$bin/floor" ./bench/cmd/floor
+go build -o "$bin/ackbench" ./bench/cmd/ackbench
+go build -o "$bin/coldstart" ./bench/cmd/coldstart
+arch=$(go env GOHOSTARCH)
+# The Lambda build, for this machine so it can run here: same flags as the
+# Makefile's bootstrap target.
+GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go build -trimpath -tags lambda.norpc -ldflags "-s -w" -o "$bin/bootstrap-$arch" .
+# The artifact SAM deploys (arm64), for its size.
+make --no-print-directory bootstrap ARTIFACTS_DIR="$out/sam" >&2
+
+step "installing the Bolt peer (npm ci)"
+(cd bench/bolt && npm ci --no-audit --no-fund --loglevel=error >&2)
+
+{
+  echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo
+  echo "- command: \`./bench/run.sh\` at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes in the tree)')"
+  echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r), $(go version | cut -d' ' -f3), node $(node --version), @slack/bolt $(node -p "require('./bench/bolt/node_modules/@slack/bolt/package.json').version")"
+  echo
+  echo "### Ack latency and CPU per ack"
+  echo
+} >"$report"
+
+step "ack benchmark: floor, tokken serve, Bolt (about 2 minutes)"
+"$bin/ackbench" -tokken "$bin/tokken" -floor "$bin/floor" -bolt bench/bolt -policies policies -out "$out" >>"$report"
+
+step "Lambda cold-start proxy"
+{
+  echo
+  echo "### Lambda cold start"
+  echo
+} >>"$report"
+"$bin/coldstart" -bootstrap "$bin/bootstrap-$arch" -arm64 "$out/sam/bootstrap" -policies policies -out "$out" >>"$report"
+
+step "micro-benchmarks"
+{
+  echo
+  echo "### Micro-benchmarks"
+  echo
+  echo "\`go test -run '^\$' -bench . -benchmem\` on each package:"
+  echo
+  echo '```'
+} >>"$report"
+for pkg in ./bench/hotpath ./policies ./infra/boltstore ./infra/metrics; do
+  if ! go test -run '^$' -bench . -benchmem -count=1 "$pkg" 2>&1 | grep -E '^(Benchmark|pkg:|FAIL|ok )' >>"$report"; then
+    echo "$pkg: no benchmark output (see: go test -run '^\$' -bench . $pkg)" >>"$report"
+  fi
+done
+echo '```' >>"$report"
+
+cat "$report"
+step "report kept in $report"
