@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -56,56 +55,6 @@ func alertsFake(t *testing.T) *slackfake.Fake {
 	fake.AddUser(slackfake.User{ID: alertsOnCall, Name: "oncall", Email: "oncall@example.com"})
 	fake.AddUser(slackfake.User{ID: alertsDev, Name: "dev", Email: "dev@example.com"})
 	return fake
-}
-
-// startAlertsServe is startServe with extra environment.
-func startAlertsServe(t *testing.T, fake *slackfake.Fake, extra ...string) *server {
-	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command(binary, "serve")
-	cmd.Dir = dir
-	cmd.Env = tokkenEnv(fake, dir, extra...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, cmd: cmd, done: make(chan error, 1)}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.logs.WriteString(line + "\n")
-			s.mu.Unlock()
-			var m struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "tokken serving" {
-				addr <- m.Addr
-			}
-		}
-		s.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("tokken serve logs:\n%s", s.Logs())
-		}
-	})
-	select {
-	case a := <-addr:
-		s.base = "http://" + a
-	case err := <-s.done:
-		t.Fatalf("tokken serve exited early: %v\n%s", err, s.Logs())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("tokken serve did not start\n%s", s.Logs())
-	}
-	return s
 }
 
 func alertsFixture(t *testing.T, name string) []byte {
@@ -163,7 +112,7 @@ func TestAlertsMackerelEndToEnd(t *testing.T) {
 	fake := alertsFake(t)
 	mk := mackerelfake.New(t, "")
 	mk.AddAlert("4Fbh2K6yWfe")
-	s := startAlertsServe(t, fake, alertsEnv(t, mk)...)
+	s := startServe(t, fake, alertsEnv(t, mk)...)
 	const key = "mackerel:4Fbh2K6yWfe"
 
 	if status, body := postWebhook(t, s, alertsFixture(t, "mackerel-host-critical.json"), alertsHookUser, "wrong"); status != http.StatusUnauthorized {

@@ -10,7 +10,6 @@ package e2e
 // approve), U0DEV00001 is neither.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -62,57 +61,8 @@ func newDomainWorld(t *testing.T, extra ...string) *domainWorld {
 		w.env = append(w.env, k+"="+v)
 	}
 	w.env = append(w.env, extra...)
-	w.srv = startServeEnv(t, w.dir, w.env)
+	w.srv = startServeIn(t, w.dir, w.env)
 	return w
-}
-
-// startServeEnv is startServe with a chosen environment and directory.
-func startServeEnv(t *testing.T, dir string, env []string) *server {
-	t.Helper()
-	cmd := exec.Command(binary, "serve")
-	cmd.Dir, cmd.Env = dir, env
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, cmd: cmd, done: make(chan error, 1)}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.logs.WriteString(line + "\n")
-			s.mu.Unlock()
-			var m struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "tokken serving" {
-				addr <- m.Addr
-			}
-		}
-		s.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-s.done
-		}
-		if t.Failed() {
-			t.Logf("tokken serve logs:\n%s", s.Logs())
-		}
-	})
-	select {
-	case a := <-addr:
-		s.base = "http://" + a
-	case err := <-s.done:
-		t.Fatalf("tokken serve exited early: %v\n%s", err, s.Logs())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("tokken serve did not start\n%s", s.Logs())
-	}
-	return s
 }
 
 // addWindows adds a running Windows instance.

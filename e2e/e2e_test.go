@@ -92,13 +92,20 @@ func (s *server) Logs() string {
 	return s.logs.String()
 }
 
-// startServe starts `tokken serve` and waits for its "tokken serving" line.
-func startServe(t *testing.T, fake *slackfake.Fake) *server {
+// startServe starts `tokken serve` in a fresh directory with tokkenEnv plus
+// extra variables, and waits for its "tokken serving" line.
+func startServe(t *testing.T, fake *slackfake.Fake, extra ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
+	return startServeIn(t, dir, tokkenEnv(fake, dir, extra...))
+}
+
+// startServeIn starts `tokken serve` in dir with exactly env (a restart
+// over the same store reuses dir).
+func startServeIn(t *testing.T, dir string, env []string) *server {
+	t.Helper()
 	cmd := exec.Command(binary, "serve")
-	cmd.Dir = dir // the .env lookup happens here: there is none
-	cmd.Env = tokkenEnv(fake, dir)
+	cmd.Dir, cmd.Env = dir, env // the .env lookup happens in dir: there is none
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +133,7 @@ func startServe(t *testing.T, fake *slackfake.Fake) *server {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
+			<-s.done
 		}
 		if t.Failed() {
 			t.Logf("tokken serve logs:\n%s", s.Logs())
