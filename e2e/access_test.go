@@ -73,6 +73,8 @@ const (
 	prodDB          = "i-0abc123def4567891" // Env=prod
 	stagingBox      = "i-0fedcba987654321f" // Env=staging
 	waitAccess      = 20 * time.Second
+	prodWorkerKey   = "ASIAFAKEPRODWORKER01"
+	stageWorkerKey  = "ASIAFAKESTAGEWORKER1"
 )
 
 var requestIDRE = regexp.MustCompile(`r-[0-9a-z]{12}`)
@@ -245,7 +247,10 @@ func (w *accessWorld) open() {
 	}
 	sc := slackapi.New(w.slack.Token(), slackapi.Options{APIURL: w.slack.APIURL(), Logger: log})
 	mux.Handle(httpapi.JobRespond, httpapi.RespondJob(sc))
-	awsCfg := w.aws.Config(ctx)
+	// tokken runs in the production account of the shipped profiles
+	// (111111111111), where it may write the roles' revocation policies.
+	w.aws.STS().AddCaller(prodWorkerKey, "arn:aws:sts::111111111111:assumed-role/tokken-worker/tokken-worker")
+	awsCfg := w.aws.ConfigFor(ctx, prodWorkerKey, "fake-secret", "")
 	fleet := ec2fleet.New(awsCfg)
 	f, err := accessui.New(accessui.Deps{
 		Store: store, Queue: queue, Timers: timers, Authorizer: set, Catalogue: set, SlackGroups: set.SlackUserGroups(),
@@ -1048,6 +1053,9 @@ func TestAccessBinary(t *testing.T) {
 	for k, v := range aws.Env() {
 		env = append(env, k+"="+v)
 	}
+	// tokken runs in the staging account, where staging-admin lives.
+	aws.STS().AddCaller(stageWorkerKey, "arn:aws:sts::222222222222:assumed-role/tokken-worker/tokken-worker")
+	env = append(env, "AWS_ACCESS_KEY_ID="+stageWorkerKey)
 	s := startAccessServe(t, dir, env)
 	req, _ := sl.SlashCommand(t, s.base+"/slack/commands", slack.SlashCommand{
 		Command: "/access", Text: "staging-admin 1h try the migration", UserID: devUser, ChannelID: "C0RANDOM01", ResponseURL: sl.ResponseURL("R1"),
