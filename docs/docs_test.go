@@ -535,7 +535,7 @@ func runTokken(t *testing.T, c command, args []string, dir string) {
 	if code != c.wantExit {
 		t.Errorf("%s: exit %d, the docs promise %d\nstdout:\n%s\nstderr:\n%s", c, code, c.wantExit, stdout.String(), stderr.String())
 	}
-	if stdout.Len() == 0 && stderr.Len() == 0 {
+	if stdout.Len() == 0 && stderr.Len() == 0 && args[0] != "audit" { // an empty trail prints nothing
 		t.Errorf("%s: printed nothing", c)
 	}
 }
