@@ -1,0 +1,127 @@
+package accessui
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/tokken/tokken/bot/access"
+)
+
+var choices = []Choice{
+	{Profile: access.Profile{Name: "prod-ssm", Kind: access.KindSSM, MaxDuration: 4 * time.Hour, BreakGlass: true,
+		Presets: []time.Duration{15 * time.Minute, time.Hour}, DefaultDuration: 30 * time.Minute}, BreakGlassOnly: true},
+	{Profile: access.Profile{Name: "prod-readonly", Kind: access.KindSTS, MaxDuration: time.Hour,
+		Presets: []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour}, DefaultDuration: time.Hour}},
+}
+
+func form(values map[string]slack.BlockAction) *slack.ViewState {
+	st := &slack.ViewState{Values: map[string]map[string]slack.BlockAction{}}
+	for b, v := range values {
+		st.Values[b] = map[string]slack.BlockAction{actionID(b): v}
+	}
+	return st
+}
+
+func sel(v string) slack.BlockAction {
+	return slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: v}}
+}
+
+func multi(vs ...string) slack.BlockAction {
+	var a slack.BlockAction
+	for _, v := range vs {
+		a.SelectedOptions = append(a.SelectedOptions, slack.OptionBlockObject{Value: v})
+	}
+	return a
+}
+
+func TestRequestForm(t *testing.T) {
+	valid := func() map[string]slack.BlockAction {
+		return map[string]slack.BlockAction{
+			blockProfile: sel("prod-ssm"), blockTargets: multi("i-0abc123def4567890"), blockDuration: sel("1h"),
+			blockReason: {Value: " sev1 "}, blockBreakGlass: multi("yes"),
+		}
+	}
+	tests := []struct {
+		name   string
+		change func(map[string]slack.BlockAction)
+		errs   map[string]string // block -> substring of its error
+	}{
+		{"valid break-glass", func(map[string]slack.BlockAction) {}, nil},
+		{"valid sts", func(v map[string]slack.BlockAction) {
+			v[blockProfile], v[blockTargets], v[blockBreakGlass] = sel("prod-readonly"), multi(), multi()
+		}, nil},
+		{"nothing", func(v map[string]slack.BlockAction) { clear(v) }, map[string]string{
+			blockProfile: "Choose a profile", blockDuration: "Choose how long", blockReason: "Say what you will do"}},
+		{"break-glass only without break-glass", func(v map[string]slack.BlockAction) { v[blockBreakGlass] = multi() },
+			map[string]string{blockProfile: "only request prod-ssm as break-glass"}},
+		{"break-glass where not allowed", func(v map[string]slack.BlockAction) {
+			v[blockProfile], v[blockTargets] = sel("prod-readonly"), multi()
+		}, map[string]string{blockBreakGlass: "does not allow break-glass"}},
+		{"too long", func(v map[string]slack.BlockAction) {
+			v[blockProfile], v[blockTargets], v[blockBreakGlass], v[blockDuration] = sel("prod-readonly"), multi(), multi(), sel("2h")
+		}, map[string]string{blockDuration: "at most 1h"}},
+		{"ssm without instances", func(v map[string]slack.BlockAction) { v[blockTargets] = multi() },
+			map[string]string{blockTargets: "Pick the instances"}},
+		{"sts with instances", func(v map[string]slack.BlockAction) {
+			v[blockProfile], v[blockBreakGlass] = sel("prod-readonly"), multi()
+		}, map[string]string{blockTargets: "grants a role, not instances"}},
+		{"forged instance", func(v map[string]slack.BlockAction) { v[blockTargets] = multi("i-0abc123def4567890", "<!channel>") },
+			map[string]string{blockTargets: "not an instance id"}},
+		{"profile no longer requestable", func(v map[string]slack.BlockAction) { v[blockProfile] = sel("staging-admin") },
+			map[string]string{blockProfile: "may not request this profile"}},
+		{"bad duration", func(v map[string]slack.BlockAction) { v[blockDuration] = sel("forever") },
+			map[string]string{blockDuration: "not a duration"}},
+		{"long reason and ticket", func(v map[string]slack.BlockAction) {
+			v[blockReason] = slack.BlockAction{Value: strings.Repeat("x", access.MaxReasonChars+1)}
+			v[blockTicket] = slack.BlockAction{Value: strings.Repeat("t", MaxTicketChars+1)}
+		}, map[string]string{blockReason: "under 500", blockTicket: "At most"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := valid()
+			tt.change(v)
+			f, errs := parseRequestForm(form(v))
+			checkForm(f, choices, errs)
+			if len(errs) != len(tt.errs) {
+				t.Fatalf("errors %v, want %v", errs, tt.errs)
+			}
+			for b, want := range tt.errs {
+				if !strings.Contains(errs[b], want) {
+					t.Errorf("%s: %q, want %q", b, errs[b], want)
+				}
+			}
+			if len(tt.errs) == 0 && (f.Reason != "sev1" || f.Duration == 0) {
+				t.Errorf("form %+v", f)
+			}
+		})
+	}
+	if _, errs := parseRequestForm(nil); len(errs) == 0 {
+		t.Error("a submission without state raised no error")
+	}
+}
+
+func TestRequestModal(t *testing.T) {
+	m := RequestModal(choices)
+	if m.CallbackID != CallbackRequest || len(m.Blocks.BlockSet) != 6 {
+		t.Fatalf("modal %s with %d blocks", m.CallbackID, len(m.Blocks.BlockSet))
+	}
+	dur := m.Blocks.BlockSet[2].(*slack.InputBlock).Element.(*slack.SelectBlockElement)
+	var got []string
+	for _, o := range dur.Options {
+		got = append(got, o.Value)
+	}
+	// Presets and defaults of both profiles, each within its profile's max.
+	if strings.Join(got, ",") != "15m,30m,1h" {
+		t.Errorf("durations %v", got)
+	}
+	targets := m.Blocks.BlockSet[1].(*slack.InputBlock).Element.(*slack.MultiSelectBlockElement)
+	if targets.Type != slack.MultiOptTypeExternal || targets.ActionID != "access:targets" {
+		t.Errorf("targets select %+v", targets)
+	}
+	if len(RequestModal(choices[1:]).Blocks.BlockSet) != 5 {
+		t.Error("break-glass offered without a profile that allows it")
+	}
+}
