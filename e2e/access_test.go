@@ -19,7 +19,6 @@ package e2e
 // U0DEV00001 is a devUser (staging-admin only).
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -1056,7 +1055,7 @@ func TestAccessBinary(t *testing.T) {
 	// tokken runs in the staging account, where staging-admin lives.
 	aws.STS().AddCaller(stageWorkerKey, "arn:aws:sts::222222222222:assumed-role/tokken-worker/tokken-worker")
 	env = append(env, "AWS_ACCESS_KEY_ID="+stageWorkerKey)
-	s := startAccessServe(t, dir, env)
+	s := startServeIn(t, dir, env)
 	req, _ := sl.SlashCommand(t, s.base+"/slack/commands", slack.SlashCommand{
 		Command: "/access", Text: "staging-admin 1h try the migration", UserID: devUser, ChannelID: "C0RANDOM01", ResponseURL: sl.ResponseURL("R1"),
 	})
@@ -1131,54 +1130,4 @@ func TestAccessBinary(t *testing.T) {
 			}
 		}
 	}
-}
-
-// startAccessServe starts `tokken serve` in dir with env and waits until it
-// listens.
-func startAccessServe(t *testing.T, dir string, env []string) *server {
-	t.Helper()
-	cmd := exec.Command(binary, "serve")
-	cmd.Dir, cmd.Env = dir, env
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, cmd: cmd, done: make(chan error, 1)}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.logs.WriteString(line + "\n")
-			s.mu.Unlock()
-			var m struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "tokken serving" {
-				addr <- m.Addr
-			}
-		}
-		s.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-s.done
-		}
-		if t.Failed() {
-			t.Logf("tokken serve logs:\n%s", s.Logs())
-		}
-	})
-	select {
-	case a := <-addr:
-		s.base = "http://" + a
-	case err := <-s.done:
-		t.Fatalf("tokken serve exited early: %v\n%s", err, s.Logs())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("tokken serve did not start\n%s", s.Logs())
-	}
-	return s
 }
