@@ -20,7 +20,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/slack-go/slack"
 
+	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/handlers/slacksig"
+	"github.com/tokken/tokken/infra/config"
 	"github.com/tokken/tokken/infra/metrics"
 	"github.com/tokken/tokken/testkit/awsfake"
 	"github.com/tokken/tokken/testkit/slackfake"
@@ -340,6 +342,54 @@ func TestServeFlushesMetricsOnShutdown(t *testing.T) {
 	if lat := ackLatencies(t, stdout.String(), "all", "commands"); len(lat) != 1 {
 		t.Errorf("want one ack latency after shutdown, got %v\nstdout:\n%s", lat, stdout.String())
 	}
+}
+
+// TestJobLogsCarryJobAndRequestIDs runs a job through the app's in-process
+// queue and checks that a line its handler logs with its context carries
+// the job id, kind and access request id (infra/logctx wired in buildApp).
+func TestJobLogsCarryJobAndRequestIDs(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{
+		"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": "http://127.0.0.1:9/api/",
+		"TOKKEN_STORE": "bolt:" + filepath.Join(dir, "tokken.db"), "TOKKEN_POLICY_DIR": "policies",
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	log := newLogger(cfg, &logs)
+	ctx := context.Background()
+	a, err := buildApp(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.jobs.Handle("test.log", func(ctx context.Context, j bot.Job) error {
+		a.log.InfoContext(ctx, "test job ran")
+		return nil
+	})
+	a.start()
+	job, _ := bot.NewJob("test/r-7k3q9x0m2c4d", "test.log", map[string]string{"request_id": "r-7k3q9x0m2c4d"})
+	if err := a.queue.Enqueue(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	idle, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := a.local.Idle(idle); err != nil {
+		t.Fatal(err)
+	}
+	a.close(ctx)
+	for _, l := range strings.Split(logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil || m["msg"] != "test job ran" {
+			continue
+		}
+		if m["job_id"] != job.ID || m["job_kind"] != "test.log" || m["access_request_id"] != "r-7k3q9x0m2c4d" {
+			t.Errorf("job log line without its ids: %s", l)
+		}
+		return
+	}
+	t.Fatalf("the job's log line is missing:\n%s", logs.String())
 }
 
 func TestMeasureAck(t *testing.T) {
