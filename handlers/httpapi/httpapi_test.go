@@ -152,6 +152,48 @@ func TestCommand(t *testing.T) {
 	}
 }
 
+func TestReplayedCommandRunsOnce(t *testing.T) {
+	e := newEnv(t, time.Second, nil)
+	var runs atomic.Int32
+	e.router.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
+		runs.Add(1)
+		return &slack.Msg{Text: "filed"}, nil
+	})
+	req, cmd := e.fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "prod 1h fix", UserID: "U1", ChannelID: "C1"})
+	body, _ := io.ReadAll(req.Body)
+	send := func() Reply {
+		r := httptest.NewRequest(http.MethodPost, "http://tokken/slack/commands", bytes.NewReader(body))
+		r.Header = req.Header.Clone()
+		rec := e.do(r)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("status %d %q", rec.Code, rec.Body)
+		}
+		return reply(t, rec)
+	}
+	if r := send(); r.Text != "filed" {
+		t.Fatalf("first delivery answered %+v", r)
+	}
+	// The same signed bytes again (a captured request replayed inside the
+	// 5-minute window), and the same command re-signed later.
+	if r := send(); r.Text != MsgRepeatedCommand {
+		t.Errorf("replay answered %+v", r)
+	}
+	again, _ := e.fake.SlashCommand(t, "http://tokken/slack/commands", cmd)
+	if r := reply(t, e.do(again)); r.Text != MsgRepeatedCommand {
+		t.Errorf("re-signed repeat answered %+v", r)
+	}
+	// A new invocation (fresh trigger_id) runs.
+	if r := reply(t, e.do(func() *http.Request {
+		r, _ := e.fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "prod 1h fix", UserID: "U1", ChannelID: "C1"})
+		return r
+	}())); r.Text != "filed" {
+		t.Errorf("a new invocation answered %+v", r)
+	}
+	if n := runs.Load(); n != 2 {
+		t.Errorf("handler ran %d times, want 2", n)
+	}
+}
+
 func TestUnknownCommand(t *testing.T) {
 	e := newEnv(t, time.Second, nil)
 	e.router.HandleCommand("/alerts", func(context.Context, slack.SlashCommand) (*slack.Msg, error) { return nil, nil })

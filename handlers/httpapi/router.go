@@ -49,8 +49,8 @@ type EventFunc func(ctx context.Context, ev Event) error
 
 // Store kinds and job kinds the router uses.
 const (
-	// KindSeen holds one create-only record per delivered event or
-	// interaction (ExpiresAt SeenTTL): a second delivery finds it and has
+	// KindSeen holds one create-only record per delivered event,
+	// interaction or slash command (ExpiresAt SeenTTL): a second delivery finds it and has
 	// no effect.
 	KindSeen = "seen"
 	// JobRespond posts a late command answer to the command's response_url
@@ -231,7 +231,9 @@ func withDeadline[T any](ctx context.Context, r *Router, f func(context.Context)
 }
 
 // DispatchCommand runs the command's handler and returns the message that
-// acknowledges it. It never fails: unknown commands, handler errors and
+// acknowledges it. A command delivered a second time (same trigger_id: a
+// replayed request or a redelivery) does not run again and is answered
+// MsgRepeatedCommand. It never fails: unknown commands, handler errors and
 // handlers slower than the ack timeout all produce a message for the user,
 // and a slow handler's answer is delivered later through the response_url
 // (a JobRespond job).
@@ -240,6 +242,19 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 	f, ok := r.commands[cmd.Command]
 	if !ok {
 		return ephemeral(fmt.Sprintf("Unknown command %s. tokken knows: %s.", escape(cmd.Command), strings.Join(r.Commands(), ", ")))
+	}
+	if key := commandKey(cmd); key != "" {
+		fresh, err := r.firstDelivery(ctx, key)
+		if err != nil {
+			log.Error("cannot record the command delivery", "err", err)
+			return r.failure(ctx, cmd.Command)
+		}
+		if !fresh {
+			// A replay of a captured request (the signature is still inside
+			// its 5-minute window) or a redelivery: it must not run twice.
+			log.Warn("repeated command ignored", "dedup_key", key)
+			return ephemeral(MsgRepeatedCommand)
+		}
 	}
 	start := time.Now()
 	msg, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (*slack.Msg, error) { return f(ctx, cmd) },
@@ -421,6 +436,23 @@ func interactionNamespace(ic slack.InteractionCallback) string {
 	default: // shortcut, message_action, interactive_message, dialogs
 		return namespace(ic.CallbackID)
 	}
+}
+
+// MsgRepeatedCommand answers a slash command delivered a second time.
+const MsgRepeatedCommand = "This command was already received; it was not run again."
+
+// commandKey identifies one invocation of a slash command: Slack issues a
+// fresh trigger_id (and response_url) each time a user runs a command, so a
+// request carrying one already seen is a replay or a redelivery. A command
+// with neither (not something Slack sends) is not deduplicated.
+func commandKey(cmd slack.SlashCommand) string {
+	switch {
+	case cmd.TriggerID != "":
+		return "cmd:" + cmd.TriggerID
+	case cmd.ResponseURL != "":
+		return "cmd:" + cmd.ResponseURL
+	}
+	return ""
 }
 
 // interactionKey identifies one delivery of an interaction: Slack issues a
