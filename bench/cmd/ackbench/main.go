@@ -74,6 +74,18 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Peers run in their own directories: binaries given by a relative
+	// path must not be resolved from there.
+	for _, p := range []*string{&o.tokken, &o.floor} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "ackbench:", err)
+				os.Exit(2)
+			}
+			*p = abs
+		}
+	}
 	if err := run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "ackbench:", err)
 		os.Exit(1)

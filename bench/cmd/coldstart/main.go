@@ -119,6 +119,13 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if o.runs < 1 {
 		return errors.New("-runs must be at least 1")
 	}
+	// The function runs in the bootstrap's directory, as on Lambda (its
+	// task root): resolve the path before that.
+	bootstrap, err := filepath.Abs(o.bootstrap)
+	if err != nil {
+		return err
+	}
+	o.bootstrap = bootstrap
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
