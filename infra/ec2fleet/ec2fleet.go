@@ -1,8 +1,10 @@
 // Package ec2fleet is tokken's view of the EC2 instances it grants access
 // to and acts on. [Fleet] implements access.Inventory (instance ids to
 // targets with their tags, for profile selectors and policies) and
-// domainjoin.Instances (find by id or Name tag, tag, reboot), and answers
-// the instance searches behind Slack's external selects ([Fleet.Search]).
+// domainjoin.Instances (find by id or Name tag, tag, reboot), lists the live
+// fleet for the store-backed instance index ([Fleet.List], used by
+// infra/instindex) and defines how instance searches match and rank
+// ([Rank]).
 //
 // EC2 errors are mapped once, here: an instance that does not exist is an
 // empty result where the port says so and a bot.Permanent error where an
@@ -16,7 +18,6 @@
 package ec2fleet
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -156,12 +157,10 @@ func (f *Fleet) Reboot(ctx context.Context, instanceID string) error {
 	return nil
 }
 
-// Search returns up to limit live instances (at most [MaxSearchResults];
-// limit ≤ 0 means that many) matching query, for an external select:
-// instances whose id starts with query or whose Name tag contains it,
-// ignoring case. Running instances come first, then matches at the start of
-// the name or id, then named before unnamed, by name, by id. An empty query
-// lists instances in that order.
+// Search asks EC2 for up to limit live instances matching query, chosen and
+// ordered by [Rank]. The access modal searches the store-backed index
+// (infra/instindex) instead, so that the ingress needs no EC2 permission;
+// Search is for callers that hold EC2 access and want the live answer.
 //
 // EC2 filters are case-sensitive, so the Name filter asks for the query as
 // typed, in lower case, in upper case and capitalised (`*web*`, `*WEB*`,
@@ -169,9 +168,6 @@ func (f *Fleet) Reboot(ctx context.Context, instanceID string) error {
 // typing it as it is written. At most 1,000 instances are examined per
 // search.
 func (f *Fleet) Search(ctx context.Context, query string, limit int) ([]bot.Target, error) {
-	if limit <= 0 || limit > MaxSearchResults {
-		limit = MaxSearchResults
-	}
 	q := strings.TrimSpace(query)
 	lq := strings.ToLower(q)
 	live := ec2types.Filter{Name: aws.String("instance-state-name"), Values: liveStates}
@@ -203,49 +199,11 @@ func (f *Fleet) Search(ctx context.Context, query string, limit int) ([]bot.Targ
 		}
 	}
 
-	type hit struct {
-		in      ec2types.Instance
-		running bool
-		prefix  bool
-		name    string
+	found := make([]domainjoin.Instance, 0, len(seen))
+	for _, in := range seen {
+		found = append(found, instance(in))
 	}
-	var hits []hit
-	for id, in := range seen {
-		n := name(in)
-		ln := strings.ToLower(n)
-		idMatch := lq != "" && strings.HasPrefix(id, lq)
-		if lq != "" && !idMatch && !strings.Contains(ln, lq) {
-			continue
-		}
-		hits = append(hits, hit{in: in, name: ln, prefix: idMatch || strings.HasPrefix(ln, lq),
-			running: in.State != nil && in.State.Name == ec2types.InstanceStateNameRunning})
-	}
-	slices.SortFunc(hits, func(a, b hit) int {
-		if a.running != b.running {
-			if a.running {
-				return -1
-			}
-			return 1
-		}
-		if a.prefix != b.prefix {
-			if a.prefix {
-				return -1
-			}
-			return 1
-		}
-		if (a.name == "") != (b.name == "") { // named instances before unnamed ones
-			if a.name != "" {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(aws.ToString(a.in.InstanceId), aws.ToString(b.in.InstanceId)))
-	})
-	out := make([]bot.Target, 0, min(len(hits), limit))
-	for _, h := range hits[:min(len(hits), limit)] {
-		out = append(out, target(h.in))
-	}
-	return out, nil
+	return Rank(q, found, limit), nil
 }
 
 // capitalise upper-cases the first letter of s.
@@ -267,6 +225,19 @@ func escapeWildcards(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// List returns every live instance (pending, running, stopping, stopped)
+// with its Name, state, platform and tags, paging through DescribeInstances
+// 1,000 instances at a time. It is what infra/instindex refreshes its index
+// from.
+func (f *Fleet) List(ctx context.Context) ([]domainjoin.Instance, error) {
+	var out []domainjoin.Instance
+	live := ec2types.Filter{Name: aws.String("instance-state-name"), Values: liveStates}
+	if err := f.describe(ctx, []ec2types.Filter{live}, 0, func(in ec2types.Instance) { out = append(out, instance(in)) }); err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	return out, nil
 }
 
 // describe pages through DescribeInstances with filters, calling fn for

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/bot/domainjoin"
 	"github.com/tokken/tokken/infra/ec2fleet"
 	"github.com/tokken/tokken/testkit/awsfake"
 )
@@ -209,6 +210,66 @@ func TestThrottlingIsRetried(t *testing.T) {
 		calls := f.Calls(awsfake.EC2Service, op)
 		if len(calls) < 3 || calls[0].ErrorCode != "RequestLimitExceeded" || calls[1].ErrorCode != "InternalError" || calls[2].ErrorCode != "" {
 			t.Errorf("%s attempts: %d calls, want throttled, failed, then success", op, len(calls))
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	f, fl := newFleet(t)
+	for i := range 1100 { // more than one DescribeInstances page
+		f.EC2().AddInstance(awsfake.Instance{ID: fmt.Sprintf("i-2%016x", i), Name: fmt.Sprintf("batch-%04d", i), Tags: map[string]string{"env": "batch"}})
+	}
+	got, err := fl.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]domainjoin.Instance{}
+	for _, in := range got {
+		byID[in.ID] = in
+	}
+	if len(got) != 1105 || len(byID) != 1105 {
+		t.Fatalf("List = %d instances (%d distinct), want the 1,105 live ones", len(got), len(byID))
+	}
+	for _, gone := range []string{legacy, oldWeb1} {
+		if _, ok := byID[gone]; ok {
+			t.Errorf("terminated %s listed", gone)
+		}
+	}
+	if in := byID[web1]; in.Name != "web-01" || in.State != "running" || in.Platform != "windows" || in.Tags["env"] != "prod" {
+		t.Errorf("web-01 listed as %+v", in)
+	}
+	if in := byID[web2]; in.State != "stopped" {
+		t.Errorf("Web-02 listed as %+v, want stopped", in)
+	}
+	if calls := f.Calls(awsfake.EC2Service, "DescribeInstances"); len(calls) != 2 || calls[1].Param("NextToken") == "" {
+		t.Errorf("List made %d DescribeInstances calls, want two pages", len(calls))
+	}
+}
+
+func TestRank(t *testing.T) {
+	fleet := []domainjoin.Instance{
+		{ID: "i-0000000000000000a", Name: "web-01", State: "running"},
+		{ID: "i-0000000000000000b", Name: "Web-02", State: "stopped"},
+		{ID: "i-0000000000000000c", Name: "my-web", State: "running"},
+		{ID: "i-0000000000000000d", Name: "web-old", State: "terminated"},
+		{ID: "i-0000000000000000e", Name: "wEb-03", State: "shutting-down"},
+		{ID: "i-0000000000000000f", State: "running"},
+	}
+	cases := []struct {
+		query string
+		limit int
+		want  []string
+	}{
+		{"web", 0, []string{"i-0000000000000000a", "i-0000000000000000c", "i-0000000000000000b"}}, // running prefix, running substring, stopped
+		{"  WEB-0 ", 0, []string{"i-0000000000000000a", "i-0000000000000000b"}},
+		{"I-0000000000000000F", 0, []string{"i-0000000000000000f"}},
+		{"", 0, []string{"i-0000000000000000c", "i-0000000000000000a", "i-0000000000000000f", "i-0000000000000000b"}},
+		{"", 2, []string{"i-0000000000000000c", "i-0000000000000000a"}},
+		{"old", 0, []string{}}, // only terminated matches
+	}
+	for _, tc := range cases {
+		if got := ec2fleet.Rank(tc.query, fleet, tc.limit); !slices.Equal(ids(got), tc.want) {
+			t.Errorf("Rank(%q, %d) = %v, want %v", tc.query, tc.limit, ids(got), tc.want)
 		}
 	}
 }
