@@ -15,9 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/handlers/lambdaevent"
 	"github.com/tokken/tokken/handlers/slacksig"
+	"github.com/tokken/tokken/infra/auditlog"
 	"github.com/tokken/tokken/infra/awsconfig"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/config"
@@ -45,6 +47,29 @@ type configError struct{ err error }
 
 func (e *configError) Error() string { return e.err.Error() }
 func (e *configError) Unwrap() error { return e.err }
+
+// unavailableError says why a feature cannot run in this process: a
+// capability it needs is absent (no Slack bot token, no AWS region), which
+// is a legitimate way to run part of tokken (an ingress-only process, a
+// local run without AWS), not a wrong value. The feature's command answers
+// with the reason and the rest of tokken runs.
+type unavailableError struct{ reason string }
+
+func (e *unavailableError) Error() string { return e.reason }
+
+// featureAWS returns the AWS configuration a feature needs for what (named
+// in the reason): a missing region makes the feature unavailable, any
+// other failure is returned.
+func (a *app) featureAWS(ctx context.Context, what string) (aws.Config, error) {
+	c, err := a.awsConfig(ctx)
+	if errors.Is(err, awsconfig.ErrNoRegion) {
+		return aws.Config{}, &unavailableError{reason: fmt.Sprintf("AWS configuration (%s): %v", what, err)}
+	}
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("AWS configuration (%s): %w", what, err)
+	}
+	return c, nil
+}
 
 // app is tokken wired together from a Config: the same graph serves
 // `tokken serve`, `tokken invoke` and Lambda.
@@ -75,6 +100,13 @@ type app struct {
 	mackerel    http.Handler
 	sns         lambdaevent.SNSHandler
 	eventBridge []eventBridgeRoute
+
+	// audit is the one audit trail every feature records to (auditlog,
+	// counted by metrics.Auditor).
+	audit bot.Auditor
+	// directory resolves Slack users into policy principals (e-mail and
+	// the Slack user groups the policies name); nil without a bot token.
+	directory *accessui.Directory
 
 	// metrics records tokken's EMF metrics (see observability.go): flushed
 	// after every Lambda invocation and every minute under serve.
@@ -132,12 +164,29 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 		return nil, err
 	}
 
-	// Features. Each registers its commands, interactions, events and jobs.
+	// Shared by the features: one audit trail (store, log, audit channel;
+	// counted once into the metrics) and one Slack directory resolving
+	// e-mails and the user groups the policies name.
+	auditOpts := auditlog.Options{Channel: cfg.Access.AuditChannel, Location: cfg.Location, Logger: log}
+	if a.slack != nil {
+		auditOpts.Poster = a.slack
+		a.directory = accessui.NewDirectory(a.slack, a.policies.SlackUserGroups(), log)
+	}
+	a.audit = metrics.Auditor(auditlog.New(a.store, auditOpts), a.metrics)
+
+	// Features. Each registers its commands, interactions, events and jobs;
+	// an error is a wiring failure (bad values were refused by config.Load).
 	registerCore(a)
-	registerAccess(a)
-	registerAlerts(a)
+	if err := registerAccess(a); err != nil {
+		return nil, err
+	}
+	if err := registerAlerts(a); err != nil {
+		return nil, err
+	}
 	registerMention(a)
-	registerDomain(a)
+	if err := registerDomain(a); err != nil {
+		return nil, err
+	}
 
 	if cfg.Role.ServesHTTP() {
 		a.http = measureAck(a.metrics, httpapi.New(httpapi.Deps{

@@ -5,19 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/mrkdwn"
-	"github.com/tokken/tokken/infra/auditlog"
 	"github.com/tokken/tokken/infra/awsgrant"
-	"github.com/tokken/tokken/infra/config"
 	"github.com/tokken/tokken/infra/ec2fleet"
-	"github.com/tokken/tokken/infra/metrics"
 )
 
 // registerAccess wires access requests (/access): the command, modal,
@@ -30,13 +25,14 @@ import (
 // jobs, and new requests are submitted by a job because checking instances
 // needs EC2.
 //
-// When the feature cannot run (no bot token, no AWS region, a bad
-// variable), /access says why instead of failing, and the rest of tokken
-// runs.
-func registerAccess(a *app) {
+// When the feature cannot run in this process (no bot token, no AWS
+// region), /access says why and the rest of tokken runs; any other error
+// fails start-up.
+func registerAccess(a *app) error {
 	log := a.log.With("feature", "access")
 	f, err := newAccessFeature(context.Background(), a, log)
-	if err != nil {
+	var unavailable *unavailableError
+	if errors.As(err, &unavailable) {
 		log.Error("access requests are unavailable", "err", err)
 		reason := err.Error()
 		a.router.HandleCommand("/access", func(_ context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
@@ -45,29 +41,26 @@ func registerAccess(a *app) {
 			}
 			return &slack.Msg{Text: "Access requests are unavailable in this tokken: " + mrkdwn.Escape(reason)}, nil
 		})
-		return
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("access feature: %w", err)
 	}
 	f.Register(a.router, a.jobs)
 	a.sweepers = append(a.sweepers, f.Service().Sweep)
+	return nil
 }
 
 // newAccessFeature builds the access feature from the app's parts.
 func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.Feature, error) {
 	if a.slack == nil {
-		return nil, errors.New("SLACK_BOT_TOKEN is not set: requests cannot be posted to approvers")
+		return nil, &unavailableError{reason: "SLACK_BOT_TOKEN is not set: requests cannot be posted to approvers"}
 	}
-	if a.policies == nil {
-		return nil, errors.New("no policy set is loaded")
-	}
-	cfg, err := config.LoadAccess(os.Getenv, ".env")
+	cfg := a.cfg.Access
+	awsCfg, err := a.featureAWS(ctx, "STS, SSM and EC2 grant and end access")
 	if err != nil {
-		return nil, fmt.Errorf("invalid configuration: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+		return nil, err
 	}
-	awsCfg, err := a.awsConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("AWS configuration (STS, SSM and EC2 grant and end access): %w", err)
-	}
-	audit := auditlog.New(a.store, auditlog.Options{Channel: cfg.AuditChannel, Poster: a.slack, Location: a.cfg.Location, Logger: log})
 	fleet := ec2fleet.New(awsCfg)
 	if cfg.AuditChannel == "" {
 		log.Warn("TOKKEN_AUDIT_CHANNEL is not set: the audit trail is in the store and the log only; break-glass is announced in the approver channel")
@@ -77,12 +70,10 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 		Authorizer: a.policies, Catalogue: a.policies, SlackGroups: a.policies.SlackUserGroups(),
 		Granter:   awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Logger: log}),
 		Inventory: fleet, Search: fleet,
-		Slack: a.slack,
-		// Counting needs the app's metrics recorder; a nil one records
-		// nothing, so the decorator is in place for when it exists.
-		Auditor:      metrics.Auditor(audit, nil),
-		AuditChannel: cfg.AuditChannel, OpsChannel: cfg.OpsChannel,
+		Slack:        a.slack,
+		Auditor:      a.audit,
+		AuditChannel: cfg.AuditChannel, OpsChannel: a.cfg.OpsChannel,
 		Location: a.cfg.Location, Region: awsCfg.Region,
-		Logger: log,
+		Logger: a.log, // accessui adds "feature":"access" itself
 	})
 }

@@ -12,9 +12,13 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tokken/tokken/bot/domainjoin"
+	"github.com/tokken/tokken/infra/windows"
 )
 
 // Role selects which half of tokken a process runs. On Lambda the same
@@ -123,9 +127,15 @@ type Config struct {
 	SchedulerRoleARN   string // TOKKEN_SCHEDULER_ROLE_ARN: role Scheduler assumes to send jobs
 	TimerDeadLetterARN string // TOKKEN_TIMER_DLQ_ARN: where undeliverable timers go
 
-	// Windows domain flow tag keys.
-	DomainTag       string // TOKKEN_DOMAIN_TAG, default "domain"
-	DomainStatusTag string // TOKKEN_DOMAIN_STATUS_TAG, default "domain-status"
+	// OpsChannel receives tokken's own alerts that need an operator
+	// (revocation failed, dead-letter queue not empty) when no alert route
+	// names a channel (TOKKEN_OPS_CHANNEL). Access and alerts share it.
+	OpsChannel string
+
+	// The features' own settings.
+	Access Access
+	Alerts Alerts
+	Domain Domain
 }
 
 // LogValue lists the configuration with secrets redacted.
@@ -145,6 +155,12 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("slack_app_token", c.SlackAppToken),
 		slog.String("secrets_arn", c.SecretsARN),
 		slog.String("queue_url", c.QueueURL),
+		slog.String("ops_channel", c.OpsChannel),
+		slog.String("audit_channel", c.Access.AuditChannel),
+		slog.String("alert_channel", c.Alerts.Channel),
+		slog.Bool("mackerel_webhook", c.Alerts.WebhookEnabled()),
+		slog.Any("mackerel_api_key", c.Alerts.MackerelAPIKey),
+		slog.String("domain_channel", c.Domain.Channel),
 	)
 }
 
@@ -179,14 +195,25 @@ var Vars = []Var{
 	{"TOKKEN_FEDERATION_URL", DefaultFederationURL, "AWS console federation endpoint"},
 	{"TOKKEN_TIMEZONE", DefaultTimezone, "IANA time zone used when showing times in Slack"},
 	{"TOKKEN_LOG_LEVEL", "info", "debug | info | warn | error"},
-	{"TOKKEN_SECRETS_ARN", "", "Secrets Manager secret (JSON object) supplying SLACK_* values"},
+	{"TOKKEN_SECRETS_ARN", "", "Secrets Manager secret (JSON object) supplying the SLACK_* credentials, MACKEREL_WEBHOOK_PASSWORD and MACKEREL_API_KEY"},
 	{"TOKKEN_QUEUE_URL", "", "SQS job queue URL (required on Lambda)"},
 	{"TOKKEN_QUEUE_ARN", "", "SQS job queue ARN, target of Scheduler timers (Lambda worker)"},
 	{"TOKKEN_SCHEDULER_GROUP", "", "EventBridge Scheduler group for timers (Lambda worker)"},
 	{"TOKKEN_SCHEDULER_ROLE_ARN", "", "role EventBridge Scheduler assumes to enqueue timer jobs (Lambda worker)"},
 	{"TOKKEN_TIMER_DLQ_ARN", "", "SQS dead-letter queue for timers Scheduler cannot deliver (optional)"},
-	{"TOKKEN_DOMAIN_TAG", "domain", "EC2 tag asking a Windows instance to join/unjoin the domain"},
-	{"TOKKEN_DOMAIN_STATUS_TAG", "domain-status", "EC2 tag the instance writes to report its domain state"},
+	{"TOKKEN_OPS_CHANNEL", "", "Slack channel id for tokken's own alerts (revoke failed, DLQ not empty) no route names"},
+	{"TOKKEN_AUDIT_CHANNEL", "", "Slack channel id for the audit trail and break-glass announcements"},
+	{"TOKKEN_DOMAIN_TAG", windows.TagControl, "EC2 tag asking a Windows instance to join/unjoin the domain"},
+	{"TOKKEN_DOMAIN_STATUS_TAG", windows.TagStatus, "EC2 tag the instance writes to report its domain state"},
+	{"TOKKEN_DOMAIN_CHANNEL", "", "Slack channel id for /domain operation messages (unset: the requester's DM)"},
+	{"TOKKEN_DOMAIN_TIMEOUT", shortDuration(domainjoin.DefaultTimeout), "how long a domain operation may take before it times out (1s–24h)"},
+	{"TOKKEN_DOMAIN_CHECK_EVERY", shortDuration(domainjoin.DefaultCheckEvery), "how often a domain operation's instance tags are polled (100ms–1h)"},
+	{"TOKKEN_DOMAIN_APPROVAL_TIMEOUT", shortDuration(domainjoin.DefaultApprovalTimeout), "how long a domain operation may wait for approval (1m–168h)"},
+	{"TOKKEN_ALERT_CHANNEL", "", "Slack channel id for alerts no route in routes.yaml gives a channel"},
+	{"MACKEREL_WEBHOOK_USER", "", "Basic auth user for POST /webhooks/mackerel (with MACKEREL_WEBHOOK_PASSWORD; unset disables the webhook)"},
+	{"MACKEREL_WEBHOOK_PASSWORD", "", fmt.Sprintf("Basic auth password for the Mackerel webhook, at least %d characters (or in the TOKKEN_SECRETS_ARN secret)", MinWebhookPassword)},
+	{"MACKEREL_API_KEY", "", "Mackerel API key (write); enables the Close button and Mackerel downtimes (or in the TOKKEN_SECRETS_ARN secret)"},
+	{"MACKEREL_API_URL", DefaultMackerelAPIURL, "Mackerel API base URL, for tests and proxies"},
 	{"AWS_LAMBDA_RUNTIME_API", "", "set by Lambda: run as a Lambda function"},
 	{"AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>, …", "", "the AWS SDK's own variables; every AWS client honours them"},
 }
@@ -232,9 +259,31 @@ func Load(getenv func(string) string, dotenv string) (Config, error) {
 	return parse(get)
 }
 
+// problems collects the validation errors of one Load.
+type problems []error
+
+// bad records that variable name wants want but holds got ("" when unset
+// or secret).
+func (p *problems) bad(name, want, got string) {
+	*p = append(*p, &FieldError{Var: name, Want: want, Got: got})
+}
+
+// channelIDRE is what a Slack channel id looks like: public (C…) or
+// private (G…); a #name is not accepted because the Web API wants ids.
+var channelIDRE = regexp.MustCompile(`^[CG][A-Z0-9]{6,}$`)
+
+// channel checks the Slack channel id in variable name (empty is allowed:
+// every channel variable is optional) and returns it.
+func (p *problems) channel(name, v string) string {
+	if v != "" && !channelIDRE.MatchString(v) {
+		p.bad(name, "a Slack channel id such as C0123ABCD (channel details → About), not a #name", v)
+	}
+	return v
+}
+
 func parse(get func(string) string) (Config, error) {
-	var errs []error
-	bad := func(name, want, got string) { errs = append(errs, &FieldError{Var: name, Want: want, Got: got}) }
+	var errs problems
+	bad := errs.bad
 	or := func(name, def string) string {
 		if v := get(name); v != "" {
 			return v
@@ -257,8 +306,10 @@ func parse(get func(string) string) (Config, error) {
 		SchedulerGroup:     get("TOKKEN_SCHEDULER_GROUP"),
 		SchedulerRoleARN:   get("TOKKEN_SCHEDULER_ROLE_ARN"),
 		TimerDeadLetterARN: get("TOKKEN_TIMER_DLQ_ARN"),
-		DomainTag:          or("TOKKEN_DOMAIN_TAG", "domain"),
-		DomainStatusTag:    or("TOKKEN_DOMAIN_STATUS_TAG", "domain-status"),
+		OpsChannel:         errs.channel("TOKKEN_OPS_CHANNEL", get("TOKKEN_OPS_CHANNEL")),
+		Access:             parseAccess(get, &errs),
+		Alerts:             parseAlerts(get, &errs),
+		Domain:             parseDomain(get, &errs),
 	}
 
 	switch r := Role(strings.ToLower(or("TOKKEN_ROLE", string(RoleAll)))); r {
@@ -328,11 +379,9 @@ func parse(get func(string) string) (Config, error) {
 			}
 		}
 	}
-	if c.SecretsARN == "" {
-		errs = append(errs, c.checkSecrets()...)
-	} else if err := c.checkTokenShapes(); err != nil {
-		errs = append(errs, err...)
-	}
+	// With TOKKEN_SECRETS_ARN the secret may supply what is missing here:
+	// ResolveSecrets checks presence once it has been read.
+	errs = append(errs, c.checkSecrets(c.SecretsARN == "")...)
 
 	sortErrors(errs)
 	if len(errs) > 0 {
@@ -341,28 +390,27 @@ func parse(get func(string) string) (Config, error) {
 	return c, nil
 }
 
-// checkSecrets validates the Slack credentials: presence for what the role
-// needs, and the token prefixes Slack uses.
-func (c Config) checkSecrets() []error {
-	var errs []error
-	if c.Role.ServesHTTP() && c.SlackSigningSecret == "" {
-		errs = append(errs, &FieldError{Var: "SLACK_SIGNING_SECRET", Want: "the Slack app's signing secret (Basic Information → App Credentials)"})
+// checkSecrets validates the credentials a Secrets Manager secret may
+// supply: the shape of those set (Slack's token prefixes, the webhook
+// password's length) and, when presence is true, that the role has what it
+// needs (the signing secret to serve HTTP, the bot token to run jobs, the
+// webhook password with its user).
+func (c Config) checkSecrets(presence bool) []error {
+	var p problems
+	if presence && c.Role.ServesHTTP() && c.SlackSigningSecret == "" {
+		p.bad("SLACK_SIGNING_SECRET", "the Slack app's signing secret (Basic Information → App Credentials)", "")
 	}
-	if (c.Role.RunsJobs() || c.SocketMode()) && c.SlackBotToken == "" {
-		errs = append(errs, &FieldError{Var: "SLACK_BOT_TOKEN", Want: `the bot token starting with "xoxb-" (OAuth & Permissions)`})
+	if presence && (c.Role.RunsJobs() || c.SocketMode()) && c.SlackBotToken == "" {
+		p.bad("SLACK_BOT_TOKEN", `the bot token starting with "xoxb-" (OAuth & Permissions)`, "")
 	}
-	return append(errs, c.checkTokenShapes()...)
-}
-
-func (c Config) checkTokenShapes() []error {
-	var errs []error
 	if c.SlackBotToken != "" && !strings.HasPrefix(string(c.SlackBotToken), "xoxb-") {
-		errs = append(errs, &FieldError{Var: "SLACK_BOT_TOKEN", Want: `a bot token starting with "xoxb-"`, Got: redactedPrefix(c.SlackBotToken)})
+		p.bad("SLACK_BOT_TOKEN", `a bot token starting with "xoxb-"`, redactedPrefix(c.SlackBotToken))
 	}
 	if c.SlackAppToken != "" && !strings.HasPrefix(string(c.SlackAppToken), "xapp-") {
-		errs = append(errs, &FieldError{Var: "SLACK_APP_TOKEN", Want: `an app-level token starting with "xapp-"`, Got: redactedPrefix(c.SlackAppToken)})
+		p.bad("SLACK_APP_TOKEN", `an app-level token starting with "xapp-"`, redactedPrefix(c.SlackAppToken))
 	}
-	return errs
+	c.Alerts.checkWebhook(&p, presence)
+	return p
 }
 
 // redactedPrefix shows at most the first four characters of a secret, enough
@@ -409,6 +457,19 @@ func validTableName(s string) bool {
 		}
 	}
 	return true
+}
+
+// shortDuration renders d the way people write it in a variable: "20m",
+// "4h", "30s" rather than time.Duration's "20m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // isLoopback reports whether host names this machine (127.0.0.0/8, ::1,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -25,14 +26,31 @@ func (f SecretSourceFunc) SecretString(ctx context.Context, arn string) (string,
 	return f(ctx, arn)
 }
 
-// secretKeys are the variables a Secrets Manager secret may supply.
-var secretKeys = []string{"SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"}
+// secrets are the variables a Secrets Manager secret may supply, each with
+// the field it fills.
+func (c *Config) secrets() []struct {
+	name string
+	dst  *Secret
+} {
+	return []struct {
+		name string
+		dst  *Secret
+	}{
+		{"SLACK_SIGNING_SECRET", &c.SlackSigningSecret},
+		{"SLACK_BOT_TOKEN", &c.SlackBotToken},
+		{"SLACK_APP_TOKEN", &c.SlackAppToken},
+		{"MACKEREL_WEBHOOK_PASSWORD", &c.Alerts.WebhookPassword},
+		{"MACKEREL_API_KEY", &c.Alerts.MackerelAPIKey},
+	}
+}
 
-// ResolveSecrets fills the Slack credentials from the secret named by
-// SecretsARN (a JSON object keyed by variable name; keys other than the
-// SLACK_* credentials are ignored) and then validates them as Load would.
-// A value already set in the environment wins over the secret. Without
-// SecretsARN it is a no-op. Error messages never contain secret values.
+// ResolveSecrets fills the credentials (SLACK_SIGNING_SECRET,
+// SLACK_BOT_TOKEN, SLACK_APP_TOKEN, MACKEREL_WEBHOOK_PASSWORD,
+// MACKEREL_API_KEY) from the secret named by SecretsARN, a JSON object
+// keyed by variable name (other keys are ignored), and then validates them
+// as Load does without a secret. A value already set in the environment
+// wins over the secret. Without SecretsARN it is a no-op. Error messages
+// never contain secret values.
 func (c *Config) ResolveSecrets(ctx context.Context, src SecretSource) error {
 	if c.SecretsARN == "" {
 		return nil
@@ -47,33 +65,23 @@ func (c *Config) ResolveSecrets(ctx context.Context, src SecretSource) error {
 	var m map[string]any
 	if err := json.Unmarshal([]byte(raw), &m); err != nil {
 		// Do not wrap err: json syntax errors may quote the secret's text.
-		return fmt.Errorf("TOKKEN_SECRETS_ARN: secret %s: want a JSON object of SLACK_* keys", c.SecretsARN)
+		return fmt.Errorf("TOKKEN_SECRETS_ARN: secret %s: want a JSON object keyed by variable name (SLACK_BOT_TOKEN, …)", c.SecretsARN)
 	}
-	for _, k := range secretKeys {
-		v, ok := m[k]
+	for _, k := range c.secrets() {
+		v, ok := m[k.name]
 		if !ok {
 			continue
 		}
 		s, ok := v.(string)
 		if !ok {
-			return fmt.Errorf("TOKKEN_SECRETS_ARN: secret %s: %s: want a string", c.SecretsARN, k)
+			return fmt.Errorf("TOKKEN_SECRETS_ARN: secret %s: %s: want a string", c.SecretsARN, k.name)
 		}
-		switch k {
-		case "SLACK_SIGNING_SECRET":
-			if c.SlackSigningSecret == "" {
-				c.SlackSigningSecret = Secret(s)
-			}
-		case "SLACK_BOT_TOKEN":
-			if c.SlackBotToken == "" {
-				c.SlackBotToken = Secret(s)
-			}
-		case "SLACK_APP_TOKEN":
-			if c.SlackAppToken == "" {
-				c.SlackAppToken = Secret(s)
-			}
+		if *k.dst == "" {
+			*k.dst = Secret(strings.TrimSpace(s))
 		}
 	}
-	if errs := c.checkSecrets(); len(errs) > 0 {
+	if errs := c.checkSecrets(true); len(errs) > 0 {
+		sortErrors(errs)
 		return fmt.Errorf("after reading TOKKEN_SECRETS_ARN: %w", errors.Join(errs...))
 	}
 	return nil
