@@ -35,10 +35,17 @@ make --no-print-directory bootstrap ARTIFACTS_DIR="$out/sam" >&2
 step "installing the Bolt peer (npm ci)"
 (cd bench/bolt && npm ci --no-audit --no-fund --loglevel=error >&2)
 
+# The commit measured; BENCH_COMMIT names it when the tree is an export
+# (git archive) without .git.
+commit=${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+if [ -z "${BENCH_COMMIT:-}" ] && ! git diff --quiet HEAD 2>/dev/null; then
+  commit="$commit (with uncommitted changes in the tree)"
+fi
+
 {
   echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
-  echo "- command: \`./bench/run.sh\` at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes in the tree)')"
+  echo "- command: \`./bench/run.sh\` at commit $commit"
   echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r), $(go version | cut -d' ' -f3), node $(node --version), @slack/bolt $(node -p "require('./bench/bolt/node_modules/@slack/bolt/package.json').version")"
   echo
   echo "### Ack latency and CPU per ack"
