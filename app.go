@@ -187,6 +187,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if err := registerDomain(a); err != nil {
 		return nil, err
 	}
+	registerInstances(a)
 
 	if cfg.Role.ServesHTTP() {
 		a.http = measureAck(a.metrics, httpapi.New(httpapi.Deps{

@@ -13,6 +13,7 @@ import (
 	"github.com/tokken/tokken/handlers/mrkdwn"
 	"github.com/tokken/tokken/infra/awsgrant"
 	"github.com/tokken/tokken/infra/ec2fleet"
+	"github.com/tokken/tokken/infra/instindex"
 )
 
 // registerAccess wires access requests (/access): the command, modal,
@@ -22,8 +23,9 @@ import (
 // AWS configuration; the audit trail goes to the store, the JSON log and
 // TOKKEN_AUDIT_CHANNEL. At ingress the Service only reads and writes the
 // store, asks the policy set and talks to Slack: issuing and revoking are
-// jobs, and new requests are submitted by a job because checking instances
-// needs EC2.
+// jobs, new requests are submitted by a job because checking instances
+// needs EC2, and the instance search reads the store's instance index,
+// which the worker refreshes (feature_instances.go).
 //
 // When the feature cannot run in this process (no bot token, no AWS
 // region), /access says why and the rest of tokken runs; any other error
@@ -69,7 +71,7 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 		Store: a.store, Queue: a.queue, Timers: a.timers,
 		Authorizer: a.policies, Catalogue: a.policies, SlackGroups: a.policies.SlackUserGroups(),
 		Granter:   awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Logger: log}),
-		Inventory: fleet, Search: fleet,
+		Inventory: fleet, Search: instindex.Index{Store: a.store},
 		Slack:        a.slack,
 		Auditor:      a.audit,
 		AuditChannel: cfg.AuditChannel, OpsChannel: a.cfg.OpsChannel,
