@@ -491,6 +491,20 @@ func (s *Service) Approve(ctx context.Context, approver, id string) (Request, er
 	return r, nil
 }
 
+// MayDecide checks that approver may approve or deny request id (or its
+// extension): ErrSelfApproval for the requester, ErrNotAllowed for someone
+// the policy does not allow. The UI asks before opening a deny modal, so a
+// user outside policy is refused at the click, not after typing a reason.
+func (s *Service) MayDecide(ctx context.Context, approver, id string) error {
+	if r, err := s.Get(ctx, id); err != nil {
+		return err
+	} else if r.Requester == approver {
+		return ErrSelfApproval
+	}
+	_, err := s.actor(ctx, approver, bot.ActionApprove, id, 0, nil)
+	return err
+}
+
 // Deny refuses request id; why is required. Deniers must be allowed to
 // approve.
 func (s *Service) Deny(ctx context.Context, approver, id, why string) (Request, error) {
