@@ -10,12 +10,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/infra/config"
+	"github.com/tokken/tokken/infra/instindex"
 	"github.com/tokken/tokken/testkit/awsfake"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
@@ -89,5 +91,40 @@ func TestInstanceIndexWiring(t *testing.T) {
 	}
 	if calls := fake.Calls("", ""); len(calls) != before {
 		t.Errorf("the ingress answered the instance select with %d AWS calls (%s ...)", len(calls)-before, calls[before].Operation)
+	}
+}
+
+// TestLambdaWorkerQueuesStartupRefresh builds tokken as a Lambda worker
+// would start (the in-process queue standing in for SQS) and checks that
+// the refresh it queues while starting fills the index.
+func TestLambdaWorkerQueuesStartupRefresh(t *testing.T) {
+	sl := slackfake.New(t)
+	fake := awsfake.New(t)
+	fake.Setenv(t)
+	fake.EC2().AddInstance(awsfake.Instance{ID: "i-0123456789abcdef0", Name: "web-01"})
+	vars := map[string]string{
+		"TOKKEN_ROLE": "worker", "TOKKEN_STORE": "bolt:" + filepath.Join(t.TempDir(), "tokken.db"), "TOKKEN_POLICY_DIR": "policies",
+		"SLACK_BOT_TOKEN": sl.Token(), "SLACK_API_URL": sl.APIURL(),
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Lambda = true
+	ctx := context.Background()
+	a, err := buildApp(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close(ctx)
+	a.start()
+	idle, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := a.local.Idle(idle); err != nil {
+		t.Fatal(err)
+	}
+	got, err := instindex.Search(ctx, a.store, "web", 0)
+	if err != nil || len(got) != 1 || got[0].ID != "i-0123456789abcdef0" {
+		t.Fatalf("index after the start-up refresh: %v, %v", got, err)
 	}
 }
