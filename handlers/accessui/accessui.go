@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,8 +67,9 @@ const KindSubmitted = "access.submitted"
 // redelivery.
 const submittedTTL = 24 * time.Hour
 
-// Searcher finds instances by Name tag or id for the instance select
-// (*ec2fleet.Fleet).
+// Searcher finds instances by Name tag or id for the instance select. tokken
+// wires the store-backed index (instindex.Index), so that the ingress
+// answers without EC2; its answer is as fresh as the worker's last refresh.
 type Searcher interface {
 	Search(ctx context.Context, query string, limit int) ([]bot.Target, error)
 }
@@ -487,7 +489,9 @@ func fieldError(block string, err error) (any, error) {
 
 // Options answers the instance select: instances whose Name tag or id
 // matches what the user typed, narrowed to those the chosen profile
-// allows.
+// allows. A complete instance id the search does not know (launched since
+// the index was last refreshed) is offered as typed: the worker checks
+// every submitted instance against EC2 anyway.
 func (f *Feature) Options(ctx context.Context, ic slack.InteractionCallback) (any, error) {
 	resp := &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
 	if ic.ActionID != actionID(blockTargets) {
@@ -504,6 +508,9 @@ func (f *Feature) Options(ctx context.Context, ic slack.InteractionCallback) (an
 	found, err := f.search.Search(ctx, query, MaxOptions)
 	if err != nil {
 		return nil, fmt.Errorf("search instances: %w", err)
+	}
+	if q := strings.ToLower(query); access.ValidInstanceID(q) && !slices.ContainsFunc(found, func(t bot.Target) bool { return t.ID == q }) {
+		resp.Options = append(resp.Options, option(q, q+" (not found yet; checked when you submit)"))
 	}
 	for _, t := range found {
 		if chosen && p.Kind == access.KindSSM && !p.Instances.Selects(t) {
