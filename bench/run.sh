@@ -32,6 +32,11 @@ GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go build -trimpath -tags lambda.norpc -l
 # The artifact SAM deploys (arm64), for its size.
 make --no-print-directory bootstrap ARTIFACTS_DIR="$out/sam" >&2
 
+if [ -z "${DYNAMODB_LOCAL_DIR:-}" ] && [ ! -f .tools/dynamodb-local/DynamoDBLocal.jar ]; then
+  step "installing DynamoDB Local (the Lambda store of the cold-start proxy)"
+  ./scripts/install-test-deps.sh >&2
+fi
+
 step "installing the Bolt peer (npm ci)"
 (cd bench/bolt && npm ci --no-audit --no-fund --loglevel=error >&2)
 

@@ -4,8 +4,8 @@
 // HTTP receiver, the signing secret verified by Bolt exactly as in
 // production, and handlers that only acknowledge. It answers the same
 // requests the load generator sends tokken:
-//   - the slash command /access with the same ephemeral help text tokken
-//     answers (so both write a response body of similar size);
+//   - the slash command /access with the ephemeral help text tokken
+//     answers;
 //   - a click on the "alert.ack" button with an empty 200.
 // No Slack Web API call is made: the bot token is a placeholder and token
 // verification (auth.test at start) is off.
@@ -23,13 +23,17 @@ if (!secret) {
   process.exit(2);
 }
 
-// The same text tokken answers `/access help` with (feature_access.go).
-const accessHelp = '*/access* — time-boxed AWS access, approved in Slack.\n' +
-  '• `/access &lt;profile&gt; &lt;duration&gt; [instance…] &lt;reason&gt;` — request access, e.g. `/access prod-ssm 30m i-0abc123def4567890 investigating 5xx`\n' +
-  '• `/access` — open the request form\n' +
-  '• `/access list` — your pending and active requests\n' +
-  '• `/access revoke &lt;request-id&gt;` — end a grant early\n' +
-  '• `/access help` — this help';
+// The text tokken answers `/access help` with (bot/access.Help, with '<'
+// and '>' escaped for mrkdwn), so both peers write a body of the same size.
+const accessHelp = '*/access* asks for time-boxed AWS access.\n' +
+  '• `/access` opens a form.\n' +
+  '• `/access &lt;profile&gt; &lt;duration&gt; [i-… …] &lt;reason&gt;` asks in one line, e.g. ' +
+  '`/access prod-ssm 30m i-0abc123def4567890 investigating 5xx on web-01`.\n' +
+  '  Durations: whole hours and minutes such as `10m`, `1h`, `1h30m`, `90m` (at most the profile\'s maximum).\n' +
+  '  Instances (ssm profiles only): `i-` followed by 8 or 17 hex digits, separated by spaces or commas.\n' +
+  '• `/access list` shows your pending and active requests.\n' +
+  '• `/access revoke &lt;request-id&gt; [reason]` ends access early (the requester, or anyone allowed to revoke).\n' +
+  '• `/access help` shows this.';
 
 const app = new App({
   signingSecret: secret,

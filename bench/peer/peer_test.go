@@ -91,3 +91,16 @@ func TestStartFailures(t *testing.T) {
 		}
 	}
 }
+
+func TestTBRunsCleanupsLastFirst(t *testing.T) {
+	tb := NewTB()
+	var order []int
+	tb.Helper()
+	tb.Cleanup(func() { order = append(order, 1) })
+	tb.Cleanup(func() { order = append(order, 2) })
+	tb.Close()
+	tb.Close() // a second Close runs nothing again
+	if len(order) != 2 || order[0] != 2 || order[1] != 1 {
+		t.Errorf("cleanup order %v, want [2 1]", order)
+	}
+}

@@ -37,7 +37,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/tokken/tokken/bench/loadgen"
@@ -135,8 +134,8 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	secret := hex.EncodeToString(secretBytes)
 
-	tb := newProcessTB()
-	defer tb.cleanup()
+	tb := peer.NewTB()
+	defer tb.Close()
 	slack := slackfake.New(tb)
 	slack.AddChannel(loadgen.ChannelID, "bench")
 	slack.AddUser(slackfake.User{ID: loadgen.UserID, Name: "bench", Email: "bench@example.com", TZ: "Asia/Tokyo"})
@@ -297,28 +296,4 @@ func measurePeer(ctx context.Context, o options, spec peer.Spec, expect expectat
 		return pr, err
 	}
 	return pr, nil
-}
-
-// processTB lets testkit/slackfake, written for tests, run inside this
-// long-lived program: slackfake.New needs only Helper and Cleanup of its
-// testing.TB. The embedded interface is nil, so a testkit change that
-// calls another method fails loudly here instead of measuring something
-// else.
-type processTB struct {
-	testing.TB
-	cleanups []func()
-}
-
-func newProcessTB() *processTB { return &processTB{} }
-
-// Helper implements testing.TB.
-func (*processTB) Helper() {}
-
-// Cleanup implements testing.TB: f runs when the program's work is done.
-func (t *processTB) Cleanup(f func()) { t.cleanups = append(t.cleanups, f) }
-
-func (t *processTB) cleanup() {
-	for i := len(t.cleanups) - 1; i >= 0; i-- {
-		t.cleanups[i]()
-	}
 }

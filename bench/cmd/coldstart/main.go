@@ -11,9 +11,14 @@
 //     200 carrying the help text.
 //
 // The process runs as the ingress (TOKKEN_ROLE=ingress) with a DynamoDB
-// store and an SQS queue, as template.yaml deploys it; every AWS endpoint
-// points at a closed loopback port, because neither init nor a slash
-// command's ack calls AWS (a call would fail and show as an error here).
+// store and an SQS queue, as template.yaml deploys it, and reads its Slack
+// credentials from Secrets Manager at init (TOKKEN_SECRETS_ARN) as it does
+// there: that call goes to testkit/awsfake, served from this process on
+// loopback. The ack of a slash command records the delivery in the store
+// (so a redelivery runs once): that write goes to DynamoDB Local
+// (testkit/ddblocal, started once, table created with dynamostore). Every
+// other AWS endpoint points at a closed loopback port (a call there would
+// fail and show as an error here).
 // One extra run with GODEBUG=inittrace=1 lists the most expensive package
 // initialisers. Output: Markdown on stdout, coldstart.json in -out.
 package main
@@ -45,6 +50,10 @@ import (
 	"github.com/tokken/tokken/bench/lambdart"
 	"github.com/tokken/tokken/bench/loadgen"
 	"github.com/tokken/tokken/bench/peer"
+	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/infra/dynamostore"
+	"github.com/tokken/tokken/testkit/awsfake"
+	"github.com/tokken/tokken/testkit/ddblocal"
 )
 
 // Targets from issue 7.
@@ -143,9 +152,16 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		}
 	}
 
+	tb := peer.NewTB()
+	defer tb.Close()
+	aws, stopAWS, err := startAWS(ctx, tb)
+	if err != nil {
+		return err
+	}
+	defer stopAWS()
 	var inits, invokes []time.Duration
 	for i := range o.runs {
-		s, _, err := coldStart(ctx, o.bootstrap, policies, nil, io.Discard)
+		s, _, err := coldStart(ctx, o.bootstrap, policies, aws, nil, io.Discard)
 		if err != nil {
 			return fmt.Errorf("run %d: %w", i+1, err)
 		}
@@ -161,7 +177,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("log file: %w", err)
 	}
-	_, trace, err := coldStart(ctx, o.bootstrap, policies, []string{"GODEBUG=inittrace=1"}, logf)
+	_, trace, err := coldStart(ctx, o.bootstrap, policies, aws, []string{"GODEBUG=inittrace=1"}, logf)
 	logf.Close()
 	if err != nil {
 		return fmt.Errorf("inittrace run: %w", err)
@@ -195,9 +211,10 @@ func size(path string) (int64, error) {
 }
 
 // lambdaEnv is the environment of the function: what Lambda sets for a
-// provided.al2023 function, and tokken's ingress configuration with every
-// AWS endpoint on a closed port.
-func lambdaEnv(runtimeAPI, policies string) []string {
+// provided.al2023 function, and tokken's ingress configuration with its
+// secrets in the fake Secrets Manager and every other AWS endpoint on a
+// closed port.
+func lambdaEnv(runtimeAPI, policies string, aws awsEnv) []string {
 	return []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		"AWS_LAMBDA_RUNTIME_API=" + runtimeAPI,
@@ -207,22 +224,63 @@ func lambdaEnv(runtimeAPI, policies string) []string {
 		"_HANDLER=bootstrap",
 		"AWS_REGION=us-east-1",
 		"AWS_DEFAULT_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=AKIDBENCH",
-		"AWS_SECRET_ACCESS_KEY=bench",
+		"AWS_ACCESS_KEY_ID=" + awsfake.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + awsfake.SecretAccessKey,
 		"AWS_SESSION_TOKEN=bench",
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_ENDPOINT_URL=http://127.0.0.1:9",
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + aws.endpoint,
+		"AWS_ENDPOINT_URL_DYNAMODB=" + aws.dynamodb,
 		"TOKKEN_ROLE=ingress",
-		"TOKKEN_STORE=dynamodb:tokken-bench",
+		"TOKKEN_STORE=dynamodb:" + table,
 		"TOKKEN_QUEUE_URL=http://127.0.0.1:9/123456789012/tokken-jobs",
 		"TOKKEN_POLICY_DIR=" + policies,
-		"SLACK_SIGNING_SECRET=" + secret,
+		"TOKKEN_SECRETS_ARN=" + aws.secretARN,
+		"SLACK_API_URL=http://127.0.0.1:9/api/",
 	}
+}
+
+// table is the DynamoDB table the function uses.
+const table = "tokken-bench"
+
+// awsEnv is where the function finds its secrets and its table.
+type awsEnv struct {
+	endpoint, secretARN string
+	dynamodb            string
+}
+
+// startAWS serves the fake Secrets Manager holding the function's Slack
+// credentials, as template.yaml's SlackSecret does, and DynamoDB Local
+// with the table. The returned stop ends DynamoDB Local.
+func startAWS(ctx context.Context, tb *peer.TB) (awsEnv, func(), error) {
+	f := awsfake.New(tb)
+	value, err := json.Marshal(map[string]string{"SLACK_SIGNING_SECRET": secret, "SLACK_BOT_TOKEN": "xoxb-bench-placeholder"})
+	if err != nil {
+		return awsEnv{}, nil, err
+	}
+	ddb, err := ddblocal.Start(ctx)
+	if err != nil {
+		return awsEnv{}, nil, fmt.Errorf("DynamoDB Local (./scripts/install-test-deps.sh installs it): %w", err)
+	}
+	store := dynamostore.New(ddb.Client(), table)
+	if err := store.CreateTable(ctx); err != nil {
+		ddb.Stop()
+		return awsEnv{}, nil, fmt.Errorf("create table %s: %w", table, err)
+	}
+	// The emulator's JVM is slow on its first writes; warm it so the first
+	// invokes measure tokken, not the JIT of DynamoDB Local.
+	for i := range 200 {
+		if _, err := store.Put(ctx, bot.Record{Kind: "bench-warmup", Key: strconv.Itoa(i), Data: []byte(`{}`)}); err != nil {
+			ddb.Stop()
+			return awsEnv{}, nil, fmt.Errorf("warm DynamoDB Local: %w", err)
+		}
+	}
+	return awsEnv{endpoint: f.URL(), secretARN: f.SecretsManager().Put("tokken/slack", string(value)), dynamodb: ddb.Endpoint()}, ddb.Stop, nil
 }
 
 // coldStart runs the bootstrap once against a fresh fake runtime API and
 // returns the timings and the process's output.
-func coldStart(ctx context.Context, bootstrap, policies string, extraEnv []string, logw io.Writer) (Start, string, error) {
+func coldStart(ctx context.Context, bootstrap, policies string, aws awsEnv, extraEnv []string, logw io.Writer) (Start, string, error) {
 	rt := lambdart.New()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -235,7 +293,7 @@ func coldStart(ctx context.Context, bootstrap, policies string, extraEnv []strin
 	var out syncBuffer
 	p, err := peer.Start(ctx, peer.Spec{
 		Name: "tokken-lambda", Path: bootstrap, Dir: filepath.Dir(bootstrap),
-		Env: append(lambdaEnv(ln.Addr().String(), policies), extraEnv...),
+		Env: append(lambdaEnv(ln.Addr().String(), policies, aws), extraEnv...),
 		Log: io.MultiWriter(&out, logw),
 	}, 0)
 	if err != nil {
@@ -271,7 +329,7 @@ func coldStart(ctx context.Context, bootstrap, policies string, extraEnv []strin
 	}
 	s.FirstInvoke = res.Done.Sub(sent)
 	if err := checkAnswer(res); err != nil {
-		return s, out.String(), fmt.Errorf("first invoke: %w", err)
+		return s, out.String(), fmt.Errorf("first invoke: %w\nfunction output:\n%s", err, tail(out.String()))
 	}
 	return s, out.String(), nil
 }
