@@ -78,22 +78,41 @@ var ErrNoChange = errors.New("no change")
 // got there first. fn must be a pure decision on its argument: it may run
 // several times. An error from fn (other than ErrNoChange) aborts the update
 // and is returned unwrapped, so callers can match their own domain errors.
+// A missing document is an error matching ErrNotFound. The record keeps its
+// housekeeping expiry.
 func (t Table[T]) Update(ctx context.Context, key string, fn func(*T) error) (T, error) {
-	const attempts = 20
+	return t.modify(ctx, key, false, 0, func(v *T, _ bool) error { return fn(v) })
+}
+
+// Upsert is Update that also creates: fn gets exists=false and the zero
+// value when there is no live document. Each write sets the housekeeping
+// expiry to ttl from now; ttl 0 keeps the record's current expiry (none for
+// a new record).
+func (t Table[T]) Upsert(ctx context.Context, key string, ttl time.Duration, fn func(v *T, exists bool) error) (T, error) {
+	return t.modify(ctx, key, true, ttl, fn)
+}
+
+func (t Table[T]) modify(ctx context.Context, key string, create bool, ttl time.Duration, fn func(*T, bool) error) (T, error) {
+	const attempts = 30
 	for i := 0; i < attempts; i++ {
 		cur, err := t.Get(ctx, key)
-		if err != nil {
+		exists := err == nil
+		if err != nil && !(create && errors.Is(err, ErrNotFound)) {
 			var zero T
 			return zero, err
 		}
 		v := cur.Value
-		if err := fn(&v); err != nil {
+		if err := fn(&v, exists); err != nil {
 			if errors.Is(err, ErrNoChange) {
 				return cur.Value, nil
 			}
 			return cur.Value, err
 		}
-		if _, err := t.put(ctx, key, cur.Version, v, cur.ExpiresAt); err != nil {
+		expires := cur.ExpiresAt
+		if ttl > 0 {
+			expires = time.Now().Add(ttl)
+		}
+		if _, err := t.put(ctx, key, cur.Version, v, expires); err != nil {
 			if errors.Is(err, ErrConflict) {
 				continue
 			}
@@ -125,7 +144,8 @@ func (t Table[T]) List(ctx context.Context, r KeyRange, limit int) ([]Versioned[
 func decode[T any](rec Record) (Versioned[T], error) {
 	var v T
 	if err := json.Unmarshal(rec.Data, &v); err != nil {
-		return Versioned[T]{}, fmt.Errorf("decode %s %s: %w", rec.Kind, rec.Key, err)
+		// Retrying cannot fix a document that does not decode.
+		return Versioned[T]{}, Permanent(fmt.Errorf("decode %s %s: %w", rec.Kind, rec.Key, err))
 	}
 	return Versioned[T]{Key: rec.Key, Version: rec.Version, Value: v, ExpiresAt: rec.ExpiresAt}, nil
 }

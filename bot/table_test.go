@@ -74,3 +74,47 @@ func TestTableUpdateErrors(t *testing.T) {
 		t.Fatalf("second Create: %v, want ErrConflict", err)
 	}
 }
+
+func TestTableUpsert(t *testing.T) {
+	ctx := context.Background()
+	tb := openTable(t)
+	got, err := tb.Upsert(ctx, "k", time.Hour, func(d *doc, exists bool) error {
+		if exists {
+			t.Error("exists = true for a missing document")
+		}
+		d.N = 1
+		return nil
+	})
+	if err != nil || got.N != 1 {
+		t.Fatalf("first Upsert = %+v, %v", got, err)
+	}
+	first, _ := tb.Get(ctx, "k")
+	if first.Version != 1 || first.ExpiresAt.IsZero() {
+		t.Fatalf("created %+v, want version 1 with an expiry", first)
+	}
+	got, err = tb.Upsert(ctx, "k", 2*time.Hour, func(d *doc, exists bool) error {
+		if !exists || d.N != 1 {
+			t.Errorf("second Upsert saw exists=%v N=%d", exists, d.N)
+		}
+		d.N++
+		return nil
+	})
+	if err != nil || got.N != 2 {
+		t.Fatalf("second Upsert = %+v, %v", got, err)
+	}
+	second, _ := tb.Get(ctx, "k")
+	if second.Version != 2 || !second.ExpiresAt.After(first.ExpiresAt) {
+		t.Fatalf("after second Upsert: %+v; want version 2 and a later expiry than %v", second, first.ExpiresAt)
+	}
+}
+
+func TestTableCorruptDocumentIsPermanent(t *testing.T) {
+	ctx := context.Background()
+	tb := openTable(t)
+	if _, err := tb.Store.Put(ctx, bot.Record{Kind: tb.Kind, Key: "bad", Data: []byte("{not json")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tb.Get(ctx, "bad"); err == nil || !bot.IsPermanent(err) {
+		t.Fatalf("Get of a corrupt document: %v, want a permanent error", err)
+	}
+}

@@ -2,9 +2,6 @@ package alert
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/tokken/tokken/bot"
@@ -42,61 +39,10 @@ const (
 	silenceKeep = 7 * 24 * time.Hour // kept after its end, for /alerts list and audit
 )
 
-// upsert reads the document under (kind, key), lets fn change it (exists
-// is false when there is none; fn starts from the zero value) and writes it
-// back with a conditional write, retrying when another writer got there
-// first. Each write refreshes the record's expiry to ttl from now (0: none).
-// fn may return bot.ErrNoChange to write nothing, or an error to abort (it
-// is returned unwrapped). It returns the document as stored.
-//
-// It differs from bot.Table.Update in creating missing documents and in
-// keeping the housekeeping expiry alive across updates (Table.Replace
-// clears it).
+// upsert is bot.Table.Upsert on (kind, key): it creates missing documents
+// and refreshes the housekeeping expiry on every write.
 func upsert[T any](ctx context.Context, st bot.Store, kind, key string, ttl time.Duration, fn func(v *T, exists bool) error) (T, error) {
-	const attempts = 30
-	for range attempts {
-		var v T
-		var version int64
-		rec, err := st.Get(ctx, kind, key)
-		exists := err == nil
-		switch {
-		case errors.Is(err, bot.ErrNotFound):
-		case err != nil:
-			return v, fmt.Errorf("get %s %s: %w", kind, key, err)
-		default:
-			if err := json.Unmarshal(rec.Data, &v); err != nil {
-				return v, bot.Permanent(fmt.Errorf("decode %s %s: %w", kind, key, err))
-			}
-			version = rec.Version
-		}
-		if err := fn(&v, exists); err != nil {
-			if errors.Is(err, bot.ErrNoChange) {
-				var cur T
-				if exists {
-					_ = json.Unmarshal(rec.Data, &cur) // decoded once above
-				}
-				return cur, nil
-			}
-			return v, err
-		}
-		data, err := json.Marshal(v)
-		if err != nil {
-			return v, fmt.Errorf("encode %s %s: %w", kind, key, err)
-		}
-		out := bot.Record{Kind: kind, Key: key, Version: version, Data: data}
-		if ttl > 0 {
-			out.ExpiresAt = time.Now().Add(ttl)
-		}
-		if _, err := st.Put(ctx, out); err != nil {
-			if errors.Is(err, bot.ErrConflict) {
-				continue
-			}
-			return v, fmt.Errorf("put %s %s: %w", kind, key, err)
-		}
-		return v, nil
-	}
-	var zero T
-	return zero, fmt.Errorf("update %s %s: gave up after %d conflicting writers: %w", kind, key, attempts, bot.ErrConflict)
+	return bot.Table[T]{Store: st, Kind: kind}.Upsert(ctx, key, ttl, fn)
 }
 
 // get reads one document.

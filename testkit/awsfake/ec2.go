@@ -220,12 +220,12 @@ func wildcardMatch(pat, s string) bool {
 	pi, si, star, mark := 0, 0, -1, 0
 	for si < len(r) {
 		switch {
+		case pi < len(p) && p[pi] == '*': // before the literal case: a '*' in s is not a wildcard
+			star, mark = pi, si
+			pi++
 		case pi < len(p) && (p[pi] == '?' || p[pi] == r[si]):
 			pi++
 			si++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
-			pi++
 		case star >= 0:
 			pi = star + 1
 			mark++
