@@ -83,6 +83,7 @@ type server struct {
 	base string
 	mu   sync.Mutex
 	logs bytes.Buffer
+	grew chan struct{} // closed and replaced whenever a log line arrives
 	done chan error
 }
 
@@ -113,7 +114,7 @@ func startServeIn(t *testing.T, dir string, env []string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, cmd: cmd, done: make(chan error, 1)}
+	s := &server{t: t, cmd: cmd, grew: make(chan struct{}), done: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -122,6 +123,8 @@ func startServeIn(t *testing.T, dir string, env []string) *server {
 			line := sc.Text()
 			s.mu.Lock()
 			s.logs.WriteString(line + "\n")
+			close(s.grew)
+			s.grew = make(chan struct{})
 			s.mu.Unlock()
 			var m struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "tokken serving" {
@@ -148,6 +151,36 @@ func startServeIn(t *testing.T, dir string, env []string) *server {
 		t.Fatalf("tokken serve did not start\n%s", s.Logs())
 	}
 	return s
+}
+
+// waitLog waits until tokken has logged a line whose msg is msg, checking
+// each time a line arrives (no polling), for at most 45 s.
+func waitLog(t *testing.T, s *server, msg string) {
+	t.Helper()
+	want := `"msg":` + mustJSON(t, msg)
+	deadline := time.After(45 * time.Second)
+	for {
+		s.mu.Lock()
+		found, grew := strings.Contains(s.logs.String(), want), s.grew
+		s.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-grew:
+		case <-deadline:
+			t.Fatalf("tokken did not log %q", msg)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // stop sends SIGTERM and waits for a graceful exit (queue drained).

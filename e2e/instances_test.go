@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/slack-go/slack"
 
@@ -13,32 +12,6 @@ import (
 	"github.com/tokken/tokken/testkit/slackfake"
 )
 
-// waitLog waits until tokken has logged a line whose msg is msg. The
-// server exposes its log only as text, so this checks it as lines arrive,
-// every 20 ms, for at most 45 s.
-func waitLog(t *testing.T, s *server, msg string) {
-	t.Helper()
-	want := `"msg":` + mustJSON(t, msg)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(45 * time.Second)
-	for !strings.Contains(s.Logs(), want) {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("tokken did not log %q", msg)
-		}
-	}
-}
-
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 // TestInstanceSearchFromIndex runs `tokken serve` against awsfake's EC2:
 // the start-up sweep indexes the live instances, and the access modal's
