@@ -12,7 +12,6 @@ import (
 	"github.com/tokken/tokken/testkit/slackfake"
 )
 
-
 // TestInstanceSearchFromIndex runs `tokken serve` against awsfake's EC2:
 // the start-up sweep indexes the live instances, and the access modal's
 // instance select, a signed /slack/options request, is answered from the
