@@ -1,6 +1,8 @@
 // Package config reads tokken's configuration from the environment and an
 // optional .env file, validates it at start-up, and resolves secrets from
-// AWS Secrets Manager when TOKKEN_SECRETS_ARN is set. Every validation error
+// AWS Secrets Manager when TOKKEN_SECRETS_ARN is set. Load is the one
+// reader: the core settings and every feature's section (Access, Alerts,
+// Domain) are parsed in one pass, and Vars lists every variable it reads. Every validation error
 // names the variable and what it expects, so a misconfigured process fails
 // at once with a message an operator can act on instead of failing later.
 package config
@@ -235,7 +237,9 @@ func (e *FieldError) Error() string {
 // Load reads the configuration. getenv is usually os.Getenv; dotenv is the
 // path of a .env file read too ("" to skip; a missing file is fine). Values
 // from getenv win over the file. The error joins every *FieldError found,
-// so an operator sees all mistakes at once.
+// core and feature variables alike, so an operator sees all mistakes at
+// once. With TOKKEN_SECRETS_ARN set, credentials the secret may supply are
+// checked for shape only; ResolveSecrets checks the rest.
 func Load(getenv func(string) string, dotenv string) (Config, error) {
 	file := map[string]string{}
 	if dotenv != "" {
