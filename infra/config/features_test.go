@@ -139,6 +139,9 @@ func TestFeatureVariablesFromDotenv(t *testing.T) {
 	if c.Access.AuditChannel != "C0FROMFILE" || c.OpsChannel != "C0FROMENV1" || c.Domain.Timeout != 30*time.Minute || !c.Alerts.WebhookEnabled() {
 		t.Errorf("dotenv: audit %q ops %q timeout %s webhook %v", c.Access.AuditChannel, c.OpsChannel, c.Domain.Timeout, c.Alerts.WebhookEnabled())
 	}
+	if _, err := Load(env(minimal), filepath.Dir(p)); err == nil || !strings.Contains(err.Error(), "read "+filepath.Dir(p)) {
+		t.Errorf("a directory as .env file: err %v", err)
+	}
 }
 
 // TestVarsListsEveryVariableOnce records every variable Load asks for and
