@@ -69,7 +69,7 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	}
 	return accessui.New(accessui.Deps{
 		Store: a.store, Queue: a.queue, Timers: a.timers,
-		Authorizer: a.policies, Catalogue: a.policies, SlackGroups: a.policies.SlackUserGroups(),
+		Authorizer: a.policies, Catalogue: a.policies, Directory: a.directory,
 		Granter:   awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Logger: log}),
 		Inventory: fleet, Search: instindex.Index{Store: a.store},
 		Slack:        a.slack,

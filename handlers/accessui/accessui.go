@@ -91,10 +91,15 @@ type Deps struct {
 	Search     Searcher
 	Slack      Slack
 	Auditor    bot.Auditor
+	// Directory resolves Slack users into principals (shared with the other
+	// features so there is one user-group cache). Nil: New builds one over
+	// Slack for SlackGroups.
+	Directory *Directory
 	// SlackGroups are the Slack user group ids the policies name
-	// (policies.Set.SlackUserGroups): the directory looks up membership.
+	// (policies.Set.SlackUserGroups), used when Directory is nil.
 	SlackGroups []string
-	// AuditChannel and OpsChannel receive alerts (see config.Access).
+	// AuditChannel and OpsChannel receive alerts (config.Config.Access and
+	// config.Config.OpsChannel).
 	AuditChannel, OpsChannel string
 	// Location is the zone times are shown in (default UTC); Region is put
 	// in the CLI exports; Partition is the ARN partition (default "aws").
@@ -141,7 +146,10 @@ func New(d Deps) (*Feature, error) {
 	if d.Catalogue == nil {
 		return nil, errors.New("accessui: a catalogue is required")
 	}
-	dir := NewDirectory(d.Slack, d.SlackGroups, log)
+	dir := d.Directory
+	if dir == nil {
+		dir = NewDirectory(d.Slack, d.SlackGroups, log)
+	}
 	svc, err := access.New(access.Deps{
 		Store: d.Store, Queue: d.Queue, Timers: d.Timers, Auditor: d.Auditor, Authorizer: d.Authorizer,
 		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory,
