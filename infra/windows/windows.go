@@ -88,9 +88,15 @@ func DefaultConfig() Config {
 	return Config{Tags: DefaultScheme(), SecretTag: TagSecret, MaxReboots: DefaultMaxReboots}
 }
 
+// maxSecretID bounds Config.SecretID: a secret ARN or name.
+const maxSecretID = 1000
+
 var (
-	imdsKey  = regexp.MustCompile(`^[A-Za-z0-9+\-=.,_:@]{1,128}$`)
-	secretID = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]{1,1000}$`)
+	imdsKey = regexp.MustCompile(`^[A-Za-z0-9+\-=.,_:@]{1,128}$`)
+	// secretID is unbounded: a {1,1000} repeat compiles to a thousand-state
+	// program that costs milliseconds of every cold start. Validate bounds
+	// the length with maxSecretID instead.
+	secretID = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]+$`)
 	// secretARN is a Secrets Manager secret ARN; the partition is captured.
 	secretARN = regexp.MustCompile(`^arn:(aws[a-z-]*):secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$`)
 )
@@ -110,7 +116,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("secret tag %q is also a domain tag key", c.SecretTag)
 		}
 	}
-	if c.SecretID != "" && !secretID.MatchString(c.SecretID) {
+	if c.SecretID != "" && (len(c.SecretID) > maxSecretID || !secretID.MatchString(c.SecretID)) {
 		return fmt.Errorf("secret id %q: want a secret ARN or name (A-Z a-z 0-9 / _ + = . @ : -)", c.SecretID)
 	}
 	if c.MaxReboots < 1 || c.MaxReboots > 5 {
