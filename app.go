@@ -107,6 +107,9 @@ type app struct {
 	// directory resolves Slack users into policy principals (e-mail and
 	// the Slack user groups the policies name); nil without a bot token.
 	directory *accessui.Directory
+	// accessUI is the access feature once registered (nil when access is
+	// unavailable): alerts open its request modal pre-filled.
+	accessUI *accessui.Feature
 
 	// metrics records tokken's EMF metrics (see observability.go): flushed
 	// after every Lambda invocation and every minute under serve.

@@ -50,6 +50,7 @@ func registerAccess(a *app) error {
 	}
 	f.Register(a.router, a.jobs)
 	a.sweepers = append(a.sweepers, f.Service().Sweep)
+	a.accessUI = f
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
+	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/alertin"
 	"github.com/tokken/tokken/handlers/alertui"
 	"github.com/tokken/tokken/handlers/alertview"
@@ -75,6 +76,9 @@ func registerAlerts(a *app) error {
 	// The shared directory resolves the Slack user groups the policies
 	// name, so rules on slack_usergroups hold for alerts as for access.
 	deps := alertui.Deps{Service: svc, Slack: a.slack, View: view, Log: log, Authorizer: a.policies, Directory: a.directory}
+	if a.accessUI != nil {
+		deps.Access = accessModal{a.accessUI}
+	}
 	if cfg.MackerelAPIKey != "" {
 		c, err := mackerel.New(cfg.MackerelAPIURL, cfg.MackerelAPIKey.Reveal(), nil)
 		if err != nil {
@@ -88,6 +92,14 @@ func registerAlerts(a *app) error {
 	}
 	ui.Register(a.router)
 	return nil
+}
+
+// accessModal lets "Request access to this host" open the access request
+// modal pre-filled with the alert's instance and a reason quoting it.
+type accessModal struct{ f *accessui.Feature }
+
+func (m accessModal) Open(ctx context.Context, triggerID, userID string, p alertui.AccessPrefill) error {
+	return m.f.OpenPrefilled(ctx, triggerID, userID, accessui.Prefill{InstanceID: p.InstanceID, HostName: p.HostName, Reason: p.Reason})
 }
 
 // countingIngester counts every alert or notice received (metrics.AlertsIn)

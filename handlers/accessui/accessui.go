@@ -524,11 +524,7 @@ func (f *Feature) Options(ctx context.Context, ic slack.InteractionCallback) (an
 		if chosen && p.Kind == access.KindSSM && !p.Instances.Selects(t) {
 			continue
 		}
-		label := t.ID
-		if n := t.Tags["Name"]; n != "" {
-			label += " " + n
-		}
-		resp.Options = append(resp.Options, option(t.ID, label))
+		resp.Options = append(resp.Options, targetOption(t))
 		if len(resp.Options) == MaxOptions {
 			break
 		}
