@@ -60,6 +60,29 @@ func (s *syncBuffer) String() string {
 
 func newEnv(t *testing.T, ackTimeout time.Duration, mackerel http.Handler) *env {
 	t.Helper()
+	return newEnvOn(t, ackTimeout, mackerel, false)
+}
+
+// sharedStore hides the bbolt store's ProcessExclusive, so that the Router
+// records deliveries in the store as it does on DynamoDB.
+type sharedStore struct{ bot.Store }
+
+// storeModes runs f with the Router remembering deliveries in memory (a
+// ProcessExclusive store) and in the store (a shared one).
+func storeModes(t *testing.T, f func(t *testing.T, shared bool)) {
+	for _, shared := range []bool{false, true} {
+		name := "exclusive"
+		if shared {
+			name = "shared"
+		}
+		t.Run(name, func(t *testing.T) { f(t, shared) })
+	}
+}
+
+// newEnvOn is newEnv over a bbolt store, seen as shared between processes
+// when shared is true.
+func newEnvOn(t *testing.T, ackTimeout time.Duration, mackerel http.Handler, shared bool) *env {
+	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "h.db"), boltstore.WithSweepInterval(0))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +91,11 @@ func newEnv(t *testing.T, ackTimeout time.Duration, mackerel http.Handler) *env 
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	q := chanQueue{jobs: make(chan bot.Job, 16)}
-	r, err := NewRouter(RouterDeps{Store: store, Queue: q, Log: log, AckTimeout: ackTimeout})
+	var routed bot.Store = store
+	if shared {
+		routed = sharedStore{store}
+	}
+	r, err := NewRouter(RouterDeps{Store: routed, Queue: q, Log: log, AckTimeout: ackTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +179,10 @@ func TestCommand(t *testing.T) {
 	}
 }
 
-func TestReplayedCommandRunsOnce(t *testing.T) {
-	e := newEnv(t, time.Second, nil)
+func TestReplayedCommandRunsOnce(t *testing.T) { storeModes(t, testReplayedCommandRunsOnce) }
+
+func testReplayedCommandRunsOnce(t *testing.T, shared bool) {
+	e := newEnvOn(t, time.Second, nil, shared)
 	var runs atomic.Int32
 	e.router.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
 		runs.Add(1)
@@ -191,6 +220,78 @@ func TestReplayedCommandRunsOnce(t *testing.T) {
 	}
 	if n := runs.Load(); n != 2 {
 		t.Errorf("handler ran %d times, want 2", n)
+	}
+	// Where the two deliveries were remembered: in the store only when it
+	// is shared with other processes.
+	recs, err := e.store.List(t.Context(), KindSeen, bot.KeyRange{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]int{false: 0, true: 2}[shared]; len(recs) != want {
+		t.Errorf("%d %s records in the store, want %d", len(recs), KindSeen, want)
+	}
+}
+
+// TestSignedBeforeStart: with deliveries remembered in memory, a request
+// signed before the Router existed (a replay of something a previous
+// process may have run) does not run; with a shared store it does, because
+// the store remembers across restarts.
+func TestSignedBeforeStart(t *testing.T) { storeModes(t, testSignedBeforeStart) }
+
+func testSignedBeforeStart(t *testing.T, shared bool) {
+	e := newEnvOn(t, time.Second, nil, shared)
+	var commands, clicks, events atomic.Int32
+	e.router.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
+		commands.Add(1)
+		return &slack.Msg{Text: "filed"}, nil
+	})
+	e.router.HandleInteraction("access", func(context.Context, slack.InteractionCallback) (any, error) {
+		clicks.Add(1)
+		return nil, nil
+	})
+	e.router.HandleEvent("app_mention", func(context.Context, Event) error {
+		events.Add(1)
+		return nil
+	})
+	before := time.Now().Add(-10 * time.Second) // inside the 5-minute window
+	resign := func(req *http.Request, path string) *http.Request {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.signed(path, body, before)
+		r.Header.Set("Content-Type", req.Header.Get("Content-Type"))
+		return r
+	}
+	cmdReq, _ := e.fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "prod 1h fix", UserID: "U1", ChannelID: "C1"})
+	rec := e.do(resign(cmdReq, "/slack/commands"))
+	clickReq, _ := e.fake.Interaction(t, "http://tokken/slack/interactions", slack.InteractionCallback{
+		Type: slack.InteractionTypeBlockActions, User: slack.User{ID: "U2"},
+		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{ActionID: "access:approve", Value: "r-1"}}},
+	})
+	if rec := e.do(resign(clickReq, "/slack/interactions")); rec.Code != http.StatusOK {
+		t.Errorf("click: %d %q", rec.Code, rec.Body)
+	}
+	if rec := e.do(e.signed("/slack/events", eventBody("EvOld"), before)); rec.Code != http.StatusOK {
+		t.Errorf("event: %d %q", rec.Code, rec.Body)
+	}
+
+	wantText, wantRuns := MsgSignedBeforeStart, int32(0)
+	if shared {
+		wantText, wantRuns = "filed", 1
+	}
+	if r := reply(t, rec); r.Text != wantText {
+		t.Errorf("command answered %q, want %q", r.Text, wantText)
+	}
+	if c, k, ev := commands.Load(), clicks.Load(), events.Load(); c != wantRuns || k != wantRuns || ev != wantRuns {
+		t.Errorf("ran %d commands, %d clicks, %d events; want %d each", c, k, ev, wantRuns)
+	}
+	// A request signed now runs in both modes.
+	if rec, _ := e.command("help"); reply(t, rec).Text != "filed" {
+		t.Errorf("a fresh command answered %q", rec.Body)
+	}
+	if n := commands.Load(); n != wantRuns+1 {
+		t.Errorf("%d commands ran, want %d", n, wantRuns+1)
 	}
 }
 
@@ -292,7 +393,11 @@ func eventBody(id string) []byte {
 }
 
 func TestEventRetryHasNoDuplicateEffect(t *testing.T) {
-	e := newEnv(t, time.Second, nil)
+	storeModes(t, testEventRetryHasNoDuplicateEffect)
+}
+
+func testEventRetryHasNoDuplicateEffect(t *testing.T, shared bool) {
+	e := newEnvOn(t, time.Second, nil, shared)
 	var calls atomic.Int32
 	fail := atomic.Bool{}
 	e.router.HandleEvent("app_mention", func(_ context.Context, ev Event) error {
@@ -343,8 +448,10 @@ func TestEventRetryHasNoDuplicateEffect(t *testing.T) {
 	}
 }
 
-func TestInteractions(t *testing.T) {
-	e := newEnv(t, time.Second, nil)
+func TestInteractions(t *testing.T) { storeModes(t, testInteractions) }
+
+func testInteractions(t *testing.T, shared bool) {
+	e := newEnvOn(t, time.Second, nil, shared)
 	var approvals atomic.Int32
 	e.router.HandleInteraction("access", func(_ context.Context, ic slack.InteractionCallback) (any, error) {
 		switch ic.Type {

@@ -50,16 +50,17 @@ type EventFunc func(ctx context.Context, ev Event) error
 // Store kinds and job kinds the router uses.
 const (
 	// KindSeen holds one create-only record per delivered event,
-	// interaction or slash command (ExpiresAt SeenTTL): a second delivery finds it and has
-	// no effect.
+	// interaction or slash command (ExpiresAt SeenTTL) when the store is
+	// shared between processes: a second delivery finds it and has no
+	// effect.
 	KindSeen = "seen"
 	// JobRespond posts a late command answer to the command's response_url
 	// (see RespondJob).
 	JobRespond = "slack.respond"
 )
 
-// SeenTTL is how long a delivery is remembered; Slack retries within
-// minutes.
+// SeenTTL is how long a delivery is remembered: longer than Slack's
+// retries (minutes) and the 5-minute signature window that bounds replays.
 const SeenTTL = time.Hour
 
 // DefaultAckTimeout is how long a handler may run before the request is
@@ -76,8 +77,26 @@ const DefaultAckTimeout = 2500 * time.Millisecond
 // action_id (block_actions, block_suggestion) or callback_id (views,
 // shortcuts) before the first ':' — "access:approve" goes to the "access"
 // handler.
+//
+// Repeated deliveries have no second effect: a slash command (by
+// trigger_id), an interaction (by trigger_id, or view id and hash) and an
+// event (by event_id) runs once, and a replay or redelivery is answered
+// without running it. Where this is remembered depends on the store:
+//
+//   - A store shared between processes (DynamoDB: Lambda instances, several
+//     `serve` processes) gets one create-only KindSeen record per delivery,
+//     so any process refuses what any other ran, across restarts, for
+//     SeenTTL.
+//   - A ProcessExclusive store (bbolt, locked by `tokken serve`) means this
+//     process receives every delivery, so they are remembered in memory
+//     for SeenTTL: a map lookup per request instead of a disk commit. A
+//     restart forgets them; to keep a request handled before the restart
+//     from being replayed after it, requests signed before the Router was
+//     created are refused (a command is answered MsgSignedBeforeStart),
+//     which the 5-minute signature window confines to the first minutes
+//     after a start. See memoryDeliveries for the limits of that check.
 type Router struct {
-	store      bot.Store
+	seen       deliveries
 	queue      bot.Queue
 	log        *slog.Logger
 	ackTimeout time.Duration
@@ -92,7 +111,8 @@ type Router struct {
 
 // RouterDeps are what a Router needs.
 type RouterDeps struct {
-	// Store records deliveries (kind "seen") for deduplication. Required.
+	// Store records deliveries (kind "seen") for deduplication, unless it
+	// is ProcessExclusive (see Router). Required.
 	Store bot.Store
 	// Queue receives the late answers of slow commands (JobRespond).
 	// Required.
@@ -113,8 +133,12 @@ func NewRouter(d RouterDeps) (*Router, error) {
 	if d.AckTimeout <= 0 {
 		d.AckTimeout = DefaultAckTimeout
 	}
+	var seen deliveries = storeDeliveries{d.Store}
+	if ex, ok := d.Store.(ProcessExclusive); ok && ex.ProcessExclusive() {
+		seen = newMemoryDeliveries(SeenTTL, time.Now)
+	}
 	return &Router{
-		store: d.Store, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout,
+		seen: seen, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout,
 		commands: map[string]CommandFunc{}, interactions: map[string]InteractionFunc{},
 		options: map[string]OptionsFunc{}, events: map[string]EventFunc{},
 	}, nil
@@ -244,7 +268,11 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 		return ephemeral(fmt.Sprintf("Unknown command %s. tokken knows: %s.", escape(cmd.Command), strings.Join(r.Commands(), ", ")))
 	}
 	if key := commandKey(cmd); key != "" {
-		fresh, err := r.firstDelivery(ctx, key)
+		fresh, err := r.seen.first(ctx, key)
+		if errors.Is(err, errSignedBeforeStart) {
+			log.Warn("command signed before this process started refused", "dedup_key", key)
+			return ephemeral(MsgSignedBeforeStart)
+		}
 		if err != nil {
 			log.Error("cannot record the command delivery", "err", err)
 			return r.failure(ctx, cmd.Command)
@@ -311,7 +339,11 @@ func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCa
 	}
 	key := interactionKey(ic)
 	if key != "" {
-		fresh, err := r.firstDelivery(ctx, key)
+		fresh, err := r.seen.first(ctx, key)
+		if errors.Is(err, errSignedBeforeStart) {
+			log.Warn("interaction signed before this process started ignored", "dedup_key", key)
+			return nil, true, nil
+		}
 		if err != nil {
 			return nil, false, err
 		}
@@ -369,7 +401,11 @@ func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, e
 	if ev.ID == "" {
 		return false, errors.New("event without event_id")
 	}
-	fresh, err := r.firstDelivery(ctx, key)
+	fresh, err := r.seen.first(ctx, key)
+	if errors.Is(err, errSignedBeforeStart) {
+		log.Warn("event signed before this process started ignored")
+		return true, nil
+	}
 	if err != nil {
 		return false, err
 	}
@@ -394,24 +430,11 @@ func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, e
 	return false, nil
 }
 
-// firstDelivery records key with a create-only write; false means it was
-// already recorded (a repeated delivery).
-func (r *Router) firstDelivery(ctx context.Context, key string) (bool, error) {
-	_, err := r.store.Put(ctx, bot.Record{Kind: KindSeen, Key: key, Data: []byte(`{}`), ExpiresAt: time.Now().Add(SeenTTL)})
-	if errors.Is(err, bot.ErrConflict) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("record delivery %s: %w", key, err)
-	}
-	return true, nil
-}
-
 func (r *Router) forget(ctx context.Context, log *slog.Logger, key string) {
 	if key == "" {
 		return
 	}
-	if err := r.store.Delete(context.WithoutCancel(ctx), KindSeen, key, 0); err != nil {
+	if err := r.seen.forget(context.WithoutCancel(ctx), key); err != nil {
 		log.Warn("cannot forget a failed delivery; a retry will be ignored", "err", err)
 	}
 }
@@ -440,6 +463,10 @@ func interactionNamespace(ic slack.InteractionCallback) string {
 
 // MsgRepeatedCommand answers a slash command delivered a second time.
 const MsgRepeatedCommand = "This command was already received; it was not run again."
+
+// MsgSignedBeforeStart answers a slash command signed before tokken
+// started: it may have run before the restart (see Router).
+const MsgSignedBeforeStart = "This command was sent before tokken restarted, so it was not run (it may already have been). Please run it again."
 
 // commandKey identifies one invocation of a slash command: Slack issues a
 // fresh trigger_id (and response_url) each time a user runs a command, so a

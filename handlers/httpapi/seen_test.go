@@ -1,0 +1,119 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestMemoryDeliveries drives the in-memory record through a sequence of
+// steps on a controlled clock.
+func TestMemoryDeliveries(t *testing.T) {
+	start := time.Unix(1_800_000_000, 500_000_000)
+	type step struct {
+		at       time.Duration // after start
+		op       string        // "first" or "forget"
+		key      string
+		signedAt int64 // Unix seconds; 0: no signature time
+		want     bool  // first's answer
+		wantErr  error
+		wantLen  int // remembered keys after the step
+	}
+	signed := start.Unix()
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"repeat within the ttl", []step{
+			{op: "first", key: "a", want: true, wantLen: 1},
+			{at: time.Minute, op: "first", key: "a", want: false, wantLen: 1},
+			{at: time.Minute, op: "first", key: "b", want: true, wantLen: 2},
+		}},
+		{"forgotten after the ttl", []step{
+			{op: "first", key: "a", want: true, wantLen: 1},
+			{at: 10 * time.Minute, op: "first", key: "b", want: true, wantLen: 2},
+			{at: time.Hour, op: "first", key: "a", want: true, wantLen: 2}, // a expired and came back; b still there
+			{at: time.Hour + 10*time.Minute, op: "first", key: "c", want: true, wantLen: 2},
+		}},
+		{"forget lets a retry run", []step{
+			{op: "first", key: "a", want: true, wantLen: 1},
+			{op: "forget", key: "a", wantLen: 0},
+			{at: time.Second, op: "first", key: "a", want: true, wantLen: 1},
+			{at: time.Second, op: "first", key: "a", want: false, wantLen: 1},
+		}},
+		{"an old entry of a forgotten key does not expire its new record", []step{
+			{op: "first", key: "a", want: true, wantLen: 1},
+			{op: "forget", key: "a", wantLen: 0},
+			{at: 30 * time.Minute, op: "first", key: "a", want: true, wantLen: 1},
+			// The first record's time is up; the second's is not.
+			{at: time.Hour + time.Minute, op: "first", key: "a", want: false, wantLen: 1},
+			{at: 90*time.Minute + time.Second, op: "first", key: "z", want: true, wantLen: 1},
+		}},
+		{"signed before the start is refused", []step{
+			{op: "first", key: "a", signedAt: signed - 1, wantErr: errSignedBeforeStart, wantLen: 0},
+			{op: "first", key: "a", signedAt: signed, want: true, wantLen: 1}, // the same second counts as after
+			{op: "first", key: "b", signedAt: signed + 60, want: true, wantLen: 2},
+			{op: "first", key: "b", signedAt: signed + 61, want: false, wantLen: 2},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := start
+			m := newMemoryDeliveries(SeenTTL, func() time.Time { return now })
+			for i, s := range tt.steps {
+				now = start.Add(s.at)
+				ctx := context.Background()
+				if s.signedAt != 0 {
+					ctx = context.WithValue(ctx, signedAtKey{}, s.signedAt)
+				}
+				switch s.op {
+				case "first":
+					got, err := m.first(ctx, s.key)
+					if !errors.Is(err, s.wantErr) || (s.wantErr == nil && err != nil) {
+						t.Fatalf("step %d: first(%s) error %v, want %v", i, s.key, err, s.wantErr)
+					}
+					if got != s.want {
+						t.Errorf("step %d: first(%s) = %v, want %v", i, s.key, got, s.want)
+					}
+				case "forget":
+					if err := m.forget(ctx, s.key); err != nil {
+						t.Fatalf("step %d: forget: %v", i, err)
+					}
+				}
+				if n := m.len(); n != s.wantLen {
+					t.Errorf("step %d: %d keys remembered, want %d", i, n, s.wantLen)
+				}
+			}
+		})
+	}
+}
+
+// TestMemoryDeliveriesOnceUnderConcurrency: of many goroutines delivering
+// the same key at once, exactly one is first.
+func TestMemoryDeliveriesOnceUnderConcurrency(t *testing.T) {
+	m := newMemoryDeliveries(SeenTTL, time.Now)
+	const n = 32
+	firsts := make(chan bool, n)
+	start := make(chan struct{})
+	for range n {
+		go func() {
+			<-start
+			ok, err := m.first(context.Background(), "ix:block_actions:T1")
+			if err != nil {
+				t.Error(err)
+			}
+			firsts <- ok
+		}()
+	}
+	close(start)
+	count := 0
+	for range n {
+		if <-firsts {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Errorf("%d deliveries were first, want 1", count)
+	}
+}
