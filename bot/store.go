@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrNotFound is returned by Store reads when no live record exists.
@@ -76,4 +77,54 @@ type Store interface {
 	List(ctx context.Context, kind string, r KeyRange, limit int) ([]Record, error)
 	// Close releases the store's resources.
 	Close() error
+}
+
+// Limits every Store adapter enforces. They are DynamoDB's, so that what
+// works on the embedded store locally also works on Lambda.
+const (
+	// MaxKeyBytes bounds kinds and keys: DynamoDB's sort-key limit.
+	MaxKeyBytes = 1024
+	// MaxRecordBytes bounds a record's kind, key and data together:
+	// DynamoDB's 400 KB item limit less room for infra/dynamostore's
+	// attribute names and numbers.
+	MaxRecordBytes = 400<<10 - 64
+)
+
+// ValidateName checks a kind or key (what says which) against the limits:
+// non-empty, valid UTF-8, at most MaxKeyBytes.
+func ValidateName(what, s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("empty %s", what)
+	case len(s) > MaxKeyBytes:
+		return fmt.Errorf("%s is %d bytes, longer than the limit of %d", what, len(s), MaxKeyBytes)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%s %q is not valid UTF-8", what, s)
+	}
+	return nil
+}
+
+// ValidateKey checks a kind and a key.
+func ValidateKey(kind, key string) error {
+	if err := ValidateName("kind", kind); err != nil {
+		return err
+	}
+	if err := ValidateName("key", key); err != nil {
+		return fmt.Errorf("%s: %w", kind, err)
+	}
+	return nil
+}
+
+// ValidateRecord checks a record about to be Put.
+func ValidateRecord(rec Record) error {
+	if err := ValidateKey(rec.Kind, rec.Key); err != nil {
+		return err
+	}
+	if rec.Version < 0 {
+		return fmt.Errorf("%s %q: negative version %d", rec.Kind, rec.Key, rec.Version)
+	}
+	if n := len(rec.Kind) + len(rec.Key) + len(rec.Data); n > MaxRecordBytes {
+		return fmt.Errorf("%s %q: record is %d bytes, larger than the limit of %d", rec.Kind, rec.Key, n, MaxRecordBytes)
+	}
+	return nil
 }

@@ -234,28 +234,11 @@ func catalogueRefusals(p *profile, q bot.AuthzQuery) []string {
 		switch {
 		case p.Kind != access.KindSSM:
 			out = append(out, fmt.Sprintf("profile %q is %s and takes no instances (got %s)", p.Name, p.Kind, t.ID))
-		case !selects(p.Instances, t):
+		case !p.Instances.Selects(t):
 			out = append(out, fmt.Sprintf("instance %s is not in profile %q (%s)", t.ID, p.Name, describeSelector(p.Instances)))
 		}
 	}
 	return out
-}
-
-// selects reports whether an ssm profile's selector covers the target: it
-// is listed by id, or it carries every selector tag.
-func selects(sel access.InstanceSelector, t bot.Target) bool {
-	if slices.Contains(sel.IDs, t.ID) {
-		return true
-	}
-	if len(sel.Tags) == 0 {
-		return false
-	}
-	for k, v := range sel.Tags {
-		if got, ok := t.Tags[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
 }
 
 func describeSelector(sel access.InstanceSelector) string {

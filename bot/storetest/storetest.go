@@ -28,9 +28,9 @@ import (
 	"github.com/tokken/tokken/bot"
 )
 
-// MaxKeyBytes is the longest key every adapter must accept: DynamoDB's limit
-// for a sort key. Adapters reject longer keys.
-const MaxKeyBytes = 1024
+// MaxKeyBytes is the longest key every adapter must accept (bot.MaxKeyBytes,
+// DynamoDB's limit for a sort key). Adapters reject longer keys.
+const MaxKeyBytes = bot.MaxKeyBytes
 
 // Run runs the contract suite against the adapter that open creates. open is
 // called once per subtest and must return a fresh, empty store, closing it

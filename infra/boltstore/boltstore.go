@@ -10,8 +10,8 @@
 //
 // Expired records are invisible to reads at once and deleted later: when a
 // write replaces them, and by a sweep that runs every SweepInterval until
-// Close. The adapter enforces DynamoDB's limits (MaxKeyBytes,
-// MaxRecordBytes, valid UTF-8) so that what works locally works on Lambda.
+// Close. The adapter enforces DynamoDB's limits (bot.MaxKeyBytes,
+// bot.MaxRecordBytes, valid UTF-8) so that what works locally works on Lambda.
 package boltstore
 
 import (
@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -32,13 +31,6 @@ import (
 )
 
 const (
-	// MaxKeyBytes bounds kinds and keys: DynamoDB's sort-key limit.
-	MaxKeyBytes = 1024
-	// MaxRecordBytes bounds a record's kind, key and data together:
-	// DynamoDB's 400 KB item limit less the attribute overhead of
-	// infra/dynamostore, so a record stored here also fits there.
-	MaxRecordBytes = 400<<10 - 64
-
 	// DefaultSweepInterval is how often expired records are deleted.
 	DefaultSweepInterval = 10 * time.Minute
 	// DefaultLockTimeout is how long Open waits for another process to
@@ -138,7 +130,7 @@ func (s *Store) ProcessExclusive() bool { return true }
 
 // Get returns the live record under (kind, key).
 func (s *Store) Get(ctx context.Context, kind, key string) (bot.Record, error) {
-	if err := validate(kind, key); err != nil {
+	if err := bot.ValidateKey(kind, key); err != nil {
 		return bot.Record{}, fmt.Errorf("get: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -173,7 +165,7 @@ func (s *Store) Get(ctx context.Context, kind, key string) (bot.Record, error) {
 // Put writes rec if the stored version is rec.Version (0: absent or
 // expired) and returns the new version.
 func (s *Store) Put(ctx context.Context, rec bot.Record) (int64, error) {
-	if err := validatePut(rec); err != nil {
+	if err := bot.ValidateRecord(rec); err != nil {
 		return 0, fmt.Errorf("put: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -216,7 +208,7 @@ func (s *Store) Put(ctx context.Context, rec bot.Record) (int64, error) {
 // Delete removes the record if its version is version (0: any). A missing
 // or expired record is already deleted.
 func (s *Store) Delete(ctx context.Context, kind, key string, version int64) error {
-	if err := validate(kind, key); err != nil {
+	if err := bot.ValidateKey(kind, key); err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
 	if version < 0 {
@@ -256,7 +248,7 @@ func (s *Store) Delete(ctx context.Context, kind, key string, version int64) err
 // List returns the live records of kind with keys in r, in byte order, at
 // most limit of them (limit <= 0: all).
 func (s *Store) List(ctx context.Context, kind string, r bot.KeyRange, limit int) ([]bot.Record, error) {
-	if err := validateName("kind", kind); err != nil {
+	if err := bot.ValidateName("kind", kind); err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -433,40 +425,4 @@ func (v value) record(kind, key string) bot.Record {
 		rec.ExpiresAt = time.Unix(0, v.expiresAt)
 	}
 	return rec
-}
-
-// validateName checks a kind or key against the limits both adapters share.
-func validateName(what, s string) error {
-	switch {
-	case s == "":
-		return fmt.Errorf("empty %s", what)
-	case len(s) > MaxKeyBytes:
-		return fmt.Errorf("%s is %d bytes, longer than the limit of %d", what, len(s), MaxKeyBytes)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%s %q is not valid UTF-8", what, s)
-	}
-	return nil
-}
-
-func validate(kind, key string) error {
-	if err := validateName("kind", kind); err != nil {
-		return err
-	}
-	if err := validateName("key", key); err != nil {
-		return fmt.Errorf("%s: %w", kind, err)
-	}
-	return nil
-}
-
-func validatePut(rec bot.Record) error {
-	if err := validate(rec.Kind, rec.Key); err != nil {
-		return err
-	}
-	if rec.Version < 0 {
-		return fmt.Errorf("%s %q: negative version %d", rec.Kind, rec.Key, rec.Version)
-	}
-	if n := len(rec.Kind) + len(rec.Key) + len(rec.Data); n > MaxRecordBytes {
-		return fmt.Errorf("%s %q: record is %d bytes, larger than the limit of %d", rec.Kind, rec.Key, n, MaxRecordBytes)
-	}
-	return nil
 }

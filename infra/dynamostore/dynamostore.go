@@ -64,12 +64,6 @@ import (
 )
 
 const (
-	// MaxKeyBytes bounds kinds and keys: DynamoDB's sort-key limit.
-	MaxKeyBytes = 1024
-	// MaxRecordBytes bounds a record's kind, key and data together: the
-	// 400 KB item limit less room for the attribute names and numbers.
-	MaxRecordBytes = 400<<10 - 64
-
 	// TTLAttribute is the attribute the table's TTL setting must name.
 	TTLAttribute = "ttl"
 )
@@ -109,7 +103,7 @@ func (s *Store) Close() error { return nil }
 
 // Get returns the live record under (kind, key), read consistently.
 func (s *Store) Get(ctx context.Context, kind, key string) (bot.Record, error) {
-	if err := validate(kind, key); err != nil {
+	if err := bot.ValidateKey(kind, key); err != nil {
 		return bot.Record{}, fmt.Errorf("get: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -144,7 +138,7 @@ func (s *Store) Get(ctx context.Context, kind, key string) (bot.Record, error) {
 // (rec.Version 0), otherwise replace if v is rec.Version and the record is
 // live. It returns the new version or a *bot.ConflictError.
 func (s *Store) Put(ctx context.Context, rec bot.Record) (int64, error) {
-	if err := validatePut(rec); err != nil {
+	if err := bot.ValidateRecord(rec); err != nil {
 		return 0, fmt.Errorf("put: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -183,7 +177,7 @@ func (s *Store) Put(ctx context.Context, rec bot.Record) (int64, error) {
 // Delete removes the record, if version is not 0 only when v is version.
 // A missing or expired record counts as deleted.
 func (s *Store) Delete(ctx context.Context, kind, key string, version int64) error {
-	if err := validate(kind, key); err != nil {
+	if err := bot.ValidateKey(kind, key); err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
 	if version < 0 {
@@ -218,7 +212,7 @@ func (s *Store) Delete(ctx context.Context, kind, key string, version int64) err
 // filtering expired records, following pages until limit live records
 // (limit <= 0: all) are found.
 func (s *Store) List(ctx context.Context, kind string, r bot.KeyRange, limit int) ([]bot.Record, error) {
-	if err := validateName("kind", kind); err != nil {
+	if err := bot.ValidateName("kind", kind); err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -476,40 +470,4 @@ func successor(p string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// validateName checks a kind or key against DynamoDB's limits for keys.
-func validateName(what, s string) error {
-	switch {
-	case s == "":
-		return fmt.Errorf("empty %s", what)
-	case len(s) > MaxKeyBytes:
-		return fmt.Errorf("%s is %d bytes, longer than the limit of %d", what, len(s), MaxKeyBytes)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%s %q is not valid UTF-8", what, s)
-	}
-	return nil
-}
-
-func validate(kind, key string) error {
-	if err := validateName("kind", kind); err != nil {
-		return err
-	}
-	if err := validateName("key", key); err != nil {
-		return fmt.Errorf("%s: %w", kind, err)
-	}
-	return nil
-}
-
-func validatePut(rec bot.Record) error {
-	if err := validate(rec.Kind, rec.Key); err != nil {
-		return err
-	}
-	if rec.Version < 0 {
-		return fmt.Errorf("%s %q: negative version %d", rec.Kind, rec.Key, rec.Version)
-	}
-	if n := len(rec.Kind) + len(rec.Key) + len(rec.Data); n > MaxRecordBytes {
-		return fmt.Errorf("%s %q: record is %d bytes, larger than the limit of %d", rec.Kind, rec.Key, n, MaxRecordBytes)
-	}
-	return nil
 }
