@@ -30,8 +30,10 @@ var (
 	// ErrNotYet: an expiry that fired before the window end (a stale timer
 	// after an extension) changes nothing.
 	ErrNotYet = errors.New("window has not ended yet")
-	// ErrClaimed: another job run holds a fresh claim on the activation or
-	// extension; this run must not issue credentials.
+	// ErrClaimed: another job run holds a fresh lease on the activation or
+	// extension; this run must not issue credentials now. It is not
+	// permanent: a retry finds the work done, or takes the claim over once
+	// the holder's lease has run out.
 	ErrClaimed = errors.New("another run is issuing this grant")
 	// ErrClaimLost: this run's claim was taken over or the request moved on.
 	ErrClaimLost = errors.New("claim lost")

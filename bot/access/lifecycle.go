@@ -4,16 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tokken/tokken/bot"
 )
 
 // Activate is the activation job: it issues the grant of an activating
 // request exactly once, however often the job is delivered. The run that
-// claims the activation schedules the expiry timer (so no grant exists
-// without one), issues credentials for a window that starts now, delivers
-// them to the requester's DM and marks the request active. Other runs
-// return nil at once. A failed attempt is retried up to
+// claims the activation keeps its claim alive while it works (hold),
+// schedules the expiry timer (so no grant exists without one), issues
+// credentials ending at the window end fixed by the first claim, passes
+// the RecordIssue fence, delivers them to the requester's DM and marks the
+// request active.
+//
+// A run that finds another run's claim fresh returns an error wrapping
+// ErrClaimed so that the queue retries it: if the holder finishes, the
+// retry finds the request active and does nothing; if the holder died (a
+// crash mid-AssumeRole), its lease runs out within claimLease and the retry
+// takes over, issuing again for the same window end and recording
+// ActReissued. Credentials a dead attempt may have issued end at that same
+// recorded window end (their session policy denies everything after it),
+// so none outlives the window. A failed attempt is retried up to
 // MaxActivateAttempts; then the request fails with what to do.
 func (s *Service) Activate(ctx context.Context, id string) error {
 	token := bot.NewID("c-")
@@ -21,30 +32,54 @@ func (s *Service) Activate(ctx context.Context, id string) error {
 	r, err := s.transition(ctx, id, func(r *Request) error { return r.ClaimActivation(token, now) })
 	var decided *ErrAlreadyDecided
 	switch {
-	case errors.Is(err, ErrClaimed), errors.As(err, &decided):
+	case errors.As(err, &decided):
 		s.log.InfoContext(ctx, "access: activation not needed", "request", id, "why", err.Error())
 		return nil
+	case errors.Is(err, ErrClaimed):
+		return fmt.Errorf("activate %s: %w (its lease runs until %s; retry later)", id, err, r.Activation.LeaseUntil.UTC().Format(time.RFC3339))
 	case err != nil:
 		return fmt.Errorf("activate %s: %w", id, err)
 	}
-	end := now.Add(r.Duration)
+	if r.Activation.Interrupted {
+		s.log.WarnContext(ctx, "access: took over an interrupted activation; issuing again for the same window",
+			"request", id, "window_end", r.Window.ExpiresAt, "attempts", r.Activation.Attempts)
+	}
+	hctx, release := s.hold(ctx, id, func(now time.Time) error {
+		_, err := s.requests.Update(ctx, id, func(r *Request) error { return r.RenewActivation(token, now) })
+		return err
+	})
+	defer release()
+	end := r.Window.ExpiresAt
+	if !now.Before(end) {
+		return s.activationFailed(ctx, id, token, bot.Permanent(&windowPassedError{end: end}), false)
+	}
 	spec, err := NewGrantSpec(&r, end, now, s.partition)
 	if err != nil {
 		return s.activationFailed(ctx, id, token, bot.Permanent(err), false)
 	}
-	if err := s.scheduleExpiry(ctx, id, end); err != nil {
-		return s.activationFailed(ctx, id, token, err, false)
+	if err := s.scheduleExpiry(hctx, id, end); err != nil {
+		return s.activationFailed(ctx, id, token, held(hctx, err), false)
 	}
-	creds, err := s.granter.Issue(ctx, spec)
+	creds, err := s.granter.Issue(hctx, spec)
 	if err != nil {
-		return s.activationFailed(ctx, id, token, fmt.Errorf("issue grant: %w", err), false)
+		return s.activationFailed(ctx, id, token, fmt.Errorf("issue grant: %w", held(hctx, err)), false)
 	}
-	if err := s.notifier.DeliverCredentials(ctx, r, creds); err != nil {
+	r, err = s.transition(ctx, id, func(r *Request) error { return r.RecordIssue(token, s.now()) })
+	if errors.Is(err, ErrClaimLost) {
+		// Another run took over while this one issued: nobody has seen
+		// these credentials, and their session policy ends at the window
+		// end. Dropping them is all there is to do.
+		s.log.WarnContext(ctx, "access: claim lost while issuing; discarding the credentials", "request", id)
+		return nil
+	}
+	if err != nil {
+		return s.activationFailed(ctx, id, token, fmt.Errorf("record the issue: %w", err), true)
+	}
+	if err := s.notifier.DeliverCredentials(hctx, r, creds); err != nil {
 		// Nobody saw these credentials; a retry issues fresh ones.
-		return s.activationFailed(ctx, id, token, fmt.Errorf("deliver credentials: %w", err), true)
+		return s.activationFailed(ctx, id, token, fmt.Errorf("deliver credentials: %w", held(hctx, err)), true)
 	}
-	w := Window{ActivatedAt: now, ExpiresAt: end}
-	r, err = s.transition(ctx, id, func(r *Request) error { return r.Activated(token, w, s.now()) })
+	r, err = s.transition(ctx, id, func(r *Request) error { return r.Activated(token, s.now()) })
 	if errors.Is(err, ErrClaimLost) {
 		// This run was too slow: another run took over, or the sweep failed
 		// the request. Unless someone else activated it, the credentials
@@ -62,6 +97,67 @@ func (s *Service) Activate(ctx context.Context, id string) error {
 	return nil
 }
 
+// hold keeps a claim alive while its holder works: every renewEvery it
+// calls renew with the current time. The returned context is cancelled,
+// with a cause wrapping ErrClaimLost, when renew reports the claim lost or
+// when renewals have failed for so long (claimLease-claimRenewEvery) that
+// another run may be about to take over; the holder then stops before
+// delivering anything. release stops the renewals and waits for them.
+func (s *Service) hold(ctx context.Context, id string, renew func(now time.Time) error) (hctx context.Context, release func()) {
+	hctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(s.renewEvery)
+		defer tick.Stop()
+		renewed := s.now()
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case <-tick.C:
+			}
+			now := s.now()
+			err := renew(now)
+			switch {
+			case err == nil:
+				renewed = now
+			case errors.Is(err, ErrClaimLost):
+				cancel(fmt.Errorf("%w: another run took over or the request moved on", ErrClaimLost))
+				return
+			case hctx.Err() != nil:
+				return
+			case now.Sub(renewed) >= claimLease-claimRenewEvery:
+				cancel(fmt.Errorf("%w: could not renew the claim since %s: %w", ErrClaimLost, renewed.UTC().Format(time.RFC3339), err))
+				return
+			default:
+				s.log.WarnContext(ctx, "access: renewing a claim failed; retrying", "request", id, "err", err)
+			}
+		}
+	}()
+	return hctx, func() {
+		cancel(nil)
+		<-done
+	}
+}
+
+// held explains err by hctx's cause when hold cancelled the work because
+// the claim was lost.
+func held(hctx context.Context, err error) error {
+	if cause := context.Cause(hctx); cause != nil && errors.Is(cause, ErrClaimLost) {
+		return fmt.Errorf("%w (%w)", err, cause)
+	}
+	return err
+}
+
+// windowPassedError says the window fixed at the first claim ended before
+// a retry could issue credentials: issuing now would grant nothing usable.
+type windowPassedError struct{ end time.Time }
+
+func (e *windowPassedError) Error() string {
+	return "the access window ended at " + e.end.UTC().Format(time.RFC3339) + " before credentials could be issued"
+}
+
 // activationFailed releases the claim for a retry, or fails the request
 // when cause is permanent or attempts are used up. maybeIssued says a grant
 // may exist, so failing must end it (terminate, revoke) first.
@@ -74,7 +170,11 @@ func (s *Service) activationFailed(ctx context.Context, id, token string, cause 
 		}
 		final = bot.IsPermanent(cause) || r.Activation.Attempts+1 >= MaxActivateAttempts
 		if final {
-			return r.Fail(failureIssue(cause, now), maybeIssued || r.Activation.Attempts > 0)
+			f := failureIssue(cause, now)
+			if wp := (*windowPassedError)(nil); errors.As(cause, &wp) {
+				f = failureWindowPassed(wp.end, now)
+			}
+			return r.Fail(f, maybeIssued || r.Activation.Attempts > 0 || r.Activation.Issued > 0)
 		}
 		return r.ReleaseActivation(token, cause.Error())
 	})
@@ -183,12 +283,21 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 	r, err := s.transition(ctx, id, func(r *Request) error { return r.ClaimExtension(ext, token, now) })
 	var decided *ErrAlreadyDecided
 	switch {
-	case errors.Is(err, ErrClaimed), errors.Is(err, ErrUnknownExtension), errors.As(err, &decided):
+	case errors.Is(err, ErrUnknownExtension), errors.As(err, &decided):
 		s.log.InfoContext(ctx, "access: extension not needed", "request", id, "extension", ext, "why", err.Error())
 		return nil
+	case errors.Is(err, ErrClaimed):
+		// Retried like a claimed activation: the holder finishes, or its
+		// lease runs out and the retry takes over.
+		return fmt.Errorf("extend %s: %w (retry later)", id, err)
 	case err != nil:
 		return fmt.Errorf("extend %s: %w", id, err)
 	}
+	hctx, stop := s.hold(ctx, id, func(now time.Time) error {
+		_, err := s.requests.Update(ctx, id, func(r *Request) error { return r.RenewExtension(ext, token, now) })
+		return err
+	})
+	defer stop()
 	x := r.extension(ext)
 	spec, err := NewGrantSpec(&r, x.NewExpiresAt, now, s.partition)
 	if err != nil {
@@ -201,12 +310,12 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 		}
 		return fmt.Errorf("extend %s (will retry): %w", id, cause)
 	}
-	creds, err := s.granter.Issue(ctx, spec)
+	creds, err := s.granter.Issue(hctx, spec)
 	if err != nil {
-		return release(fmt.Errorf("issue grant: %w", err))
+		return release(fmt.Errorf("issue grant: %w", held(hctx, err)))
 	}
-	if err := s.notifier.DeliverCredentials(ctx, r, creds); err != nil {
-		return release(fmt.Errorf("deliver credentials: %w", err))
+	if err := s.notifier.DeliverCredentials(hctx, r, creds); err != nil {
+		return release(fmt.Errorf("deliver credentials: %w", held(hctx, err)))
 	}
 	var applied bool
 	r, err = s.transition(ctx, id, func(r *Request) (err error) {
@@ -294,7 +403,7 @@ func (s *Service) sweepOne(ctx context.Context, e bot.Versioned[openEntry]) erro
 			}
 			return s.Finish(ctx, r.ID)
 		}
-		if now.Sub(a.Since) > retryQuiet && (a.Claim == "" || now.Sub(a.ClaimedAt) > claimTimeout) {
+		if now.Sub(a.Since) > retryQuiet && (a.Claim == "" || !now.Before(a.LeaseUntil)) {
 			return s.enqueueErr(ctx, fmt.Sprintf("activate/%s/%d", r.ID, now.Unix()), JobActivate, jobRef{RequestID: r.ID})
 		}
 	case StateActive:
@@ -302,7 +411,7 @@ func (s *Service) sweepOne(ctx context.Context, e bot.Versioned[openEntry]) erro
 			return s.Expire(ctx, r.ID)
 		}
 		if x := r.PendingExtension(); x != nil && x.State == ExtensionApproved &&
-			(x.Claim == "" || now.Sub(x.ClaimedAt) > claimTimeout) {
+			(x.Claim == "" || !now.Before(x.LeaseUntil)) {
 			return s.enqueueErr(ctx, fmt.Sprintf("extend/%s/%s/%d", r.ID, x.ID, now.Unix()), JobExtend,
 				jobRef{RequestID: r.ID, ExtensionID: x.ID})
 		}

@@ -224,6 +224,14 @@ func failureIssue(cause error, now time.Time) Failure {
 	}
 }
 
+func failureWindowPassed(end, now time.Time) Failure {
+	return Failure{
+		What: "the access window ended at " + end.UTC().Format(time.RFC3339) + " before credentials could be issued",
+		Do:   "Anything issued has been revoked. Ask again with /access; if it happens again, tell the tokken operators.",
+		At:   now,
+	}
+}
+
 func failureStuck(now time.Time) Failure {
 	return Failure{
 		What: fmt.Sprintf("access was not granted within %s of approval", ActivationDeadline),

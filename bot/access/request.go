@@ -17,7 +17,8 @@ import (
 //
 // "activating" exists so that the grant is issued exactly once: only the
 // writer that moved the request out of pending enqueues the activation job,
-// and only the job run that claims the activation issues credentials.
+// and only the job run that holds the activation's claim (a lease, see
+// claimLease) issues credentials.
 // "ending" records that access must end (who, why) before the slow work of
 // terminating sessions and revoking credentials, so a crash in between is
 // finished by a retry or the sweep.
@@ -112,17 +113,30 @@ type BreakGlass struct {
 func (b *BreakGlass) NeedsReview() bool { return b != nil && b.ReviewedBy == "" }
 
 // Activation tracks the issuing of the grant while the request is
-// activating. Claim is set by the one job run that issues credentials.
+// activating. Claim is the lease of the one job run that may issue
+// credentials (see claimLease for why a lease, and why it is safe).
 type Activation struct {
 	Since     time.Time `json:"since"` // when the request became activating
 	Claim     string    `json:"claim,omitempty"`
 	ClaimedAt time.Time `json:"claimed_at,omitzero"`
-	Attempts  int       `json:"attempts,omitempty"`
-	LastError string    `json:"last_error,omitempty"`
+	// LeaseUntil is when the claim may be taken over unless its holder
+	// renews it first.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// Attempts counts attempts that failed or were interrupted.
+	Attempts int `json:"attempts,omitempty"`
+	// Issued counts credential sets recorded by RecordIssue.
+	Issued int `json:"issued,omitempty"`
+	// Interrupted says the claim was taken over from a run that stopped
+	// renewing it; that run may have issued credentials.
+	Interrupted bool   `json:"interrupted,omitempty"`
+	LastError   string `json:"last_error,omitempty"`
 }
 
-// Window is the grant window: from activation to expiry. Extensions move
-// ExpiresAt.
+// Window is the grant window: from activation to expiry. It is fixed at the
+// first claim of the activation (the duration counts from then) and every
+// retry issues credentials that end at the same ExpiresAt, so credentials
+// from an attempt that died cannot outlive the recorded window. Extensions
+// move ExpiresAt.
 type Window struct {
 	ActivatedAt time.Time `json:"activated_at,omitzero"`
 	ExpiresAt   time.Time `json:"expires_at,omitzero"`
@@ -201,8 +215,11 @@ type Extension struct {
 	Denial    *Denial        `json:"denial,omitempty"`
 	// NewExpiresAt is the window end once applied (set on approval).
 	NewExpiresAt time.Time `json:"new_expires_at,omitzero"`
-	Claim        string    `json:"claim,omitempty"`
-	ClaimedAt    time.Time `json:"claimed_at,omitzero"`
+	// Claim is the lease of the job run applying the extension, as for
+	// activations (see claimLease).
+	Claim      string    `json:"claim,omitempty"`
+	ClaimedAt  time.Time `json:"claimed_at,omitzero"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
 // HistoryRow is one line of the request's own paper trail, written in the
@@ -293,6 +310,16 @@ const (
 	ActExtendDenied    = "access.extend_denied"
 	ActExtended        = "access.extended"
 	ActExtendLapsed    = "access.extend_lapsed"
+	// ActReissued records that credentials were issued again for the same
+	// window: after an interrupted attempt (which may have issued a set
+	// nobody received) or after a failed delivery.
+	ActReissued = "access.reissued"
+)
+
+// Notes of ActReissued rows.
+const (
+	NoteReissuedInterrupted = "re-issued after an interrupted attempt"
+	NoteReissuedUndelivered = "re-issued after a failed delivery"
 )
 
 // Approve records approver's approval at now. It refuses when the request is
@@ -401,46 +428,132 @@ func (r *Request) Review(by string, now time.Time) error {
 	return nil
 }
 
-// claimTimeout is how long an activation or extension claim is honoured
-// before another job run may take it over (its holder crashed).
-const claimTimeout = 5 * time.Minute
+// Claims are leases. The job run that claims an activation (or an
+// extension) holds it until LeaseUntil = claim time + claimLease and, while
+// it works, renews it every claimRenewEvery (Service.hold). Another run may
+// take the claim over only once the lease has run out, that is when the
+// holder stopped renewing for a whole claimLease: it died (SIGKILL, a Lambda
+// timeout) or lost the store. So a run killed mid-activation delays its
+// retry by at most claimLease, not minutes; a run that finds the claim held
+// asks its queue for a retry (ErrClaimed is not permanent) rather than
+// giving up, so no sweep is needed to finish the work.
+//
+// Why two live runs never both deliver credentials:
+//   - Claiming, renewing, RecordIssue and Activated are conditional writes
+//     of the request (bot.Table.Update), so at any instant one token holds
+//     the claim and a run whose claim was taken over fails its next write
+//     with ErrClaimLost.
+//   - A live holder renews every claimRenewEvery, well inside claimLease,
+//     so a duplicate delivery of the job finds the lease fresh and cannot
+//     take over.
+//   - A holder that could not renew for claimLease-claimRenewEvery (by its
+//     own clock) cancels its work, and between issuing and delivering it
+//     must pass RecordIssue: if the claim was taken over meanwhile it
+//     discards what it issued, which nobody has seen and whose session
+//     policy ends at the window end anyway.
+//
+// The one case that delivers twice is a holder that passed RecordIssue and
+// then stalled (or was cut off from the store, or has a clock off by more
+// than the lease) for longer than claimLease while delivering. The taker
+// then issues again for the same window end and the history records it
+// (ActReissued), so a grant is issued at most twice per interruption and
+// no credential outlives the window.
+//
+// Tying the claim to the queue's delivery count instead (localqueue
+// attempts, SQS ApproximateReceiveCount) cannot tell a dead holder from a
+// live one: SQS may deliver a message twice or redeliver it after the
+// visibility timeout while the first run still works, and the sweep
+// enqueues activations under fresh job ids. A lease renewed by the running
+// job can.
+const (
+	claimLease      = 10 * time.Second
+	claimRenewEvery = 3 * time.Second
+)
 
 // ClaimActivation lets one job run issue the grant. It fails with
-// ErrNoChange-like ErrClaimed when another run holds a fresh claim, and with
-// ErrAlreadyDecided when the request is not activating.
+// ErrClaimed while another run's lease is fresh, and with ErrAlreadyDecided
+// when the request is not activating. A claim whose lease ran out is taken
+// over: the attempt it belonged to counts as interrupted. The first claim
+// fixes the window (now until now+Duration); later claims keep it.
 func (r *Request) ClaimActivation(token string, now time.Time) error {
 	if r.State != StateActivating || r.Activation == nil {
 		return r.alreadyDecided()
 	}
 	a := r.Activation
-	if a.Claim != "" && a.Claim != token && now.Sub(a.ClaimedAt) < claimTimeout {
-		return ErrClaimed
+	if a.Claim != "" && a.Claim != token {
+		if now.Before(a.LeaseUntil) {
+			return ErrClaimed
+		}
+		a.Attempts++
+		a.Interrupted = true
+		a.LastError = "interrupted: the run issuing the grant stopped renewing its claim"
 	}
-	a.Claim, a.ClaimedAt = token, now
+	if r.Window.IsZero() {
+		r.Window = Window{ActivatedAt: now, ExpiresAt: now.Add(r.Duration)}
+	}
+	a.Claim, a.ClaimedAt, a.LeaseUntil = token, now, now.Add(claimLease)
+	return nil
+}
+
+// RenewActivation extends the lease of the claim token holds; ErrClaimLost
+// when it holds it no more. An unchanged lease is bot.ErrNoChange.
+func (r *Request) RenewActivation(token string, now time.Time) error {
+	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token {
+		return ErrClaimLost
+	}
+	until := now.Add(claimLease)
+	if !until.After(r.Activation.LeaseUntil) {
+		return bot.ErrNoChange
+	}
+	r.Activation.LeaseUntil = until
+	return nil
+}
+
+// RecordIssue is the fence between issuing credentials and delivering them:
+// the holder of the claim records that it issued a set (and renews its
+// lease) before it may deliver it. A run whose claim was taken over gets
+// ErrClaimLost and must discard what it issued. A set issued after an
+// interrupted attempt, or after an earlier set failed to be delivered, is
+// recorded as ActReissued.
+func (r *Request) RecordIssue(token string, now time.Time) error {
+	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token {
+		return ErrClaimLost
+	}
+	a := r.Activation
+	switch {
+	case a.Interrupted:
+		r.log(now, System, ActReissued, NoteReissuedInterrupted)
+	case a.Issued > 0:
+		r.log(now, System, ActReissued, NoteReissuedUndelivered)
+	}
+	a.Issued++
+	a.Interrupted = false
+	a.LeaseUntil = now.Add(claimLease)
 	return nil
 }
 
 // ReleaseActivation gives the claim back after a failed attempt so a retry
-// may try again.
+// may try again (the window stays fixed).
 func (r *Request) ReleaseActivation(token, errText string) error {
 	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token {
 		return ErrClaimLost
 	}
-	r.Activation.Claim, r.Activation.ClaimedAt = "", time.Time{}
-	r.Activation.Attempts++
-	r.Activation.LastError = errText
+	a := r.Activation
+	a.Claim, a.ClaimedAt, a.LeaseUntil = "", time.Time{}, time.Time{}
+	a.Attempts++
+	a.LastError = errText
 	return nil
 }
 
-// Activated opens the grant window: active from at until at+Duration.
-func (r *Request) Activated(token string, w Window, now time.Time) error {
+// Activated marks the grant active for the window fixed at the first
+// claim.
+func (r *Request) Activated(token string, now time.Time) error {
 	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token {
 		return ErrClaimLost
 	}
 	r.State = StateActive
-	r.Window = w
 	r.Activation = nil
-	r.log(now, System, ActActive, "until "+w.ExpiresAt.UTC().Format(time.RFC3339))
+	r.log(now, System, ActActive, "until "+r.Window.ExpiresAt.UTC().Format(time.RFC3339))
 	return nil
 }
 
@@ -629,7 +742,9 @@ func (r *Request) DenyExtension(id, by, why string, now time.Time) error {
 	return nil
 }
 
-// ClaimExtension lets one job run issue the extended credentials.
+// ClaimExtension lets one job run issue the extended credentials: it fails
+// with ErrClaimed while another run's lease is fresh and takes over one
+// whose lease ran out (see claimLease).
 func (r *Request) ClaimExtension(id, token string, now time.Time) error {
 	x := r.extension(id)
 	if x == nil {
@@ -638,10 +753,26 @@ func (r *Request) ClaimExtension(id, token string, now time.Time) error {
 	if x.State != ExtensionApproved || r.State != StateActive {
 		return &ErrAlreadyDecided{By: extensionDecidedBy(x), State: State(x.State)}
 	}
-	if x.Claim != "" && x.Claim != token && now.Sub(x.ClaimedAt) < claimTimeout {
+	if x.Claim != "" && x.Claim != token && now.Before(x.LeaseUntil) {
 		return ErrClaimed
 	}
-	x.Claim, x.ClaimedAt = token, now
+	x.Claim, x.ClaimedAt, x.LeaseUntil = token, now, now.Add(claimLease)
+	return nil
+}
+
+// RenewExtension extends the lease of the claim token holds on extension
+// id; ErrClaimLost when it holds it no more. An unchanged lease is
+// bot.ErrNoChange.
+func (r *Request) RenewExtension(id, token string, now time.Time) error {
+	x := r.extension(id)
+	if x == nil || x.State != ExtensionApproved || x.Claim != token {
+		return ErrClaimLost
+	}
+	until := now.Add(claimLease)
+	if !until.After(x.LeaseUntil) {
+		return bot.ErrNoChange
+	}
+	x.LeaseUntil = until
 	return nil
 }
 
@@ -651,7 +782,7 @@ func (r *Request) ReleaseExtension(id, token string) error {
 	if x == nil || x.State != ExtensionApproved || x.Claim != token {
 		return ErrClaimLost
 	}
-	x.Claim, x.ClaimedAt = "", time.Time{}
+	x.Claim, x.ClaimedAt, x.LeaseUntil = "", time.Time{}, time.Time{}
 	return nil
 }
 

@@ -59,18 +59,18 @@ func TestTransitions(t *testing.T) {
 		{"claim", StateActivating, 1, func(r *Request) error { return r.ClaimActivation("a", at) }, StateActivating, nil},
 		{"claim held", StateActivating, 1, func(r *Request) error {
 			_ = r.ClaimActivation("a", at)
-			return r.ClaimActivation("b", at.Add(time.Minute))
+			return r.ClaimActivation("b", at.Add(claimLease-time.Second))
 		}, StateActivating, is(ErrClaimed)},
 		{"claim stale taken over", StateActivating, 1, func(r *Request) error {
 			_ = r.ClaimActivation("a", at)
-			return r.ClaimActivation("b", at.Add(claimTimeout+time.Second))
+			return r.ClaimActivation("b", at.Add(claimLease))
 		}, StateActivating, nil},
 		{"activated", StateActivating, 1, func(r *Request) error {
 			_ = r.ClaimActivation("a", at)
-			return r.Activated("a", Window{ActivatedAt: at, ExpiresAt: at.Add(time.Hour)}, at)
+			return r.Activated("a", at)
 		}, StateActive, nil},
 		{"activated without claim", StateActivating, 1, func(r *Request) error {
-			return r.Activated("a", Window{ActivatedAt: at, ExpiresAt: at.Add(time.Hour)}, at)
+			return r.Activated("a", at)
 		}, StateActivating, is(ErrClaimLost)},
 		{"fail unissued", StateActivating, 1, func(r *Request) error { return r.Fail(Failure{What: "x"}, false) }, StateFailed, nil},
 		{"fail maybe issued ends first", StateActivating, 1, func(r *Request) error { return r.Fail(Failure{What: "x"}, true) }, StateEnding, nil},
@@ -119,6 +119,107 @@ func TestTransitions(t *testing.T) {
 			}
 			if tt.from != tt.wantState && len(r.History) == before {
 				t.Fatal("state changed without a history row")
+			}
+		})
+	}
+}
+
+// TestActivationClaim follows one activation's claim through live
+// holders, takeovers of dead ones and the RecordIssue fence: the window is
+// fixed at the first claim, a fresh lease is never taken over, an expired
+// one is, and issuing after a takeover is recorded as a re-issue.
+func TestActivationClaim(t *testing.T) {
+	type step struct {
+		do      func(r *Request) error
+		at      time.Duration // after t0
+		wantErr func(error) bool
+	}
+	claim := func(tok string, at time.Duration) step {
+		return step{func(r *Request) error { return r.ClaimActivation(tok, t0.Add(at)) }, at, nil}
+	}
+	claimed := func(tok string, at time.Duration) step {
+		return step{func(r *Request) error { return r.ClaimActivation(tok, t0.Add(at)) }, at, is(ErrClaimed)}
+	}
+	renew := func(tok string, at time.Duration, want func(error) bool) step {
+		return step{func(r *Request) error { return r.RenewActivation(tok, t0.Add(at)) }, at, want}
+	}
+	issue := func(tok string, at time.Duration, want func(error) bool) step {
+		return step{func(r *Request) error { return r.RecordIssue(tok, t0.Add(at)) }, at, want}
+	}
+	release := func(tok string) step {
+		return step{func(r *Request) error { return r.ReleaseActivation(tok, "deliver credentials: slack down") }, 0, nil}
+	}
+	activated := func(tok string, at time.Duration, want func(error) bool) step {
+		return step{func(r *Request) error { return r.Activated(tok, t0.Add(at)) }, at, want}
+	}
+	const s = time.Second
+	tests := []struct {
+		name         string
+		steps        []step
+		wantState    State
+		wantReissues []string // notes of ActReissued rows
+		wantAttempts int
+	}{
+		{"one run", []step{claim("a", 0), issue("a", s, nil), activated("a", 2*s, nil)}, StateActive, nil, 0},
+		{"live holder keeps its claim by renewing", []step{
+			claim("a", 0), renew("a", claimRenewEvery, nil), claimed("b", claimLease+s),
+			issue("a", claimLease+2*s, nil), activated("a", claimLease+3*s, nil),
+		}, StateActive, nil, 0},
+		{"renewal past the lease keeps it while nobody took over", []step{
+			claim("a", 0), renew("a", 2*claimLease, nil), claimed("b", 2*claimLease+s),
+		}, StateActivating, nil, 0},
+		{"dead holder taken over after its lease; the taker re-issues", []step{
+			claim("a", 0), claimed("b", claimLease-s), claim("b", claimLease),
+			renew("a", claimLease+s, is(ErrClaimLost)), issue("a", claimLease+s, is(ErrClaimLost)),
+			issue("b", claimLease+2*s, nil), activated("a", claimLease+3*s, is(ErrClaimLost)),
+			activated("b", claimLease+3*s, nil),
+		}, StateActive, []string{NoteReissuedInterrupted}, 1},
+		{"holder that issued then died: re-issued once, not twice", []step{
+			claim("a", 0), issue("a", s, nil), claim("b", s+claimLease), claimed("c", s+claimLease+s),
+			issue("b", s+claimLease+s, nil), activated("b", s+claimLease+2*s, nil),
+		}, StateActive, []string{NoteReissuedInterrupted}, 1},
+		{"failed delivery released, retry re-issues", []step{
+			claim("a", 0), issue("a", s, nil), release("a"), claim("b", 2*s), issue("b", 3*s, nil), activated("b", 4*s, nil),
+		}, StateActive, []string{NoteReissuedUndelivered}, 1},
+		{"takeover twice", []step{
+			claim("a", 0), claim("b", claimLease), claim("c", 2*claimLease), issue("b", 2*claimLease, is(ErrClaimLost)),
+			issue("c", 2*claimLease+s, nil), activated("c", 2*claimLease+s, nil),
+		}, StateActive, []string{NoteReissuedInterrupted}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newReq(StateActivating, 1)
+			attempts := 0
+			for i, st := range tt.steps {
+				err := st.do(r)
+				switch {
+				case st.wantErr == nil && err != nil:
+					t.Fatalf("step %d: unexpected error %v", i, err)
+				case st.wantErr != nil && !st.wantErr(err):
+					t.Fatalf("step %d: error %v is not the one wanted", i, err)
+				}
+				// The window is the first claim's, whoever holds it now.
+				if want := (Window{ActivatedAt: t0, ExpiresAt: t0.Add(r.Duration)}); r.Window != want {
+					t.Fatalf("step %d: window %+v, want %+v", i, r.Window, want)
+				}
+				if r.Activation != nil {
+					attempts = r.Activation.Attempts
+				}
+			}
+			if r.State != tt.wantState {
+				t.Fatalf("state %s, want %s", r.State, tt.wantState)
+			}
+			var notes []string
+			for _, h := range r.History {
+				if h.Action == ActReissued {
+					notes = append(notes, h.Note)
+				}
+			}
+			if !slices.Equal(notes, tt.wantReissues) {
+				t.Fatalf("re-issue rows %q, want %q", notes, tt.wantReissues)
+			}
+			if attempts != tt.wantAttempts {
+				t.Fatalf("attempts %d, want %d", attempts, tt.wantAttempts)
 			}
 		})
 	}

@@ -93,6 +93,9 @@ type Service struct {
 	now       func() time.Time
 	log       *slog.Logger
 	partition string
+	// renewEvery is how often a claim holder renews its lease
+	// (claimRenewEvery; tests shorten it).
+	renewEvery time.Duration
 }
 
 type openEntry struct {
@@ -127,7 +130,7 @@ func New(d Deps) (*Service, error) {
 		open:     bot.Table[openEntry]{Store: d.Store, Kind: KindOpen},
 		queue:    d.Queue, timers: d.Timers, auditor: d.Auditor, authz: d.Authorizer,
 		cat: d.Catalogue, granter: d.Granter, notifier: d.Notifier, dir: d.Directory, inv: d.Inventory,
-		now: d.Clock, log: d.Logger, partition: d.Partition,
+		now: d.Clock, log: d.Logger, partition: d.Partition, renewEvery: claimRenewEvery,
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -261,16 +261,31 @@ func TestConcurrentApprovalsIssueOnce(t *testing.T) {
 	jobs := h.queue.take()
 	jobs = append(jobs, jobs...)
 	var jwg sync.WaitGroup
+	var mu sync.Mutex
+	var retry []bot.Job
 	for _, j := range jobs {
 		jwg.Add(1)
 		go func() {
 			defer jwg.Done()
-			if err := h.mux.HandleJob(ctx, j); err != nil {
+			err := h.mux.HandleJob(ctx, j)
+			switch {
+			case err == nil:
+			case errors.Is(err, ErrClaimed) && !bot.IsPermanent(err):
+				// A duplicate that found the claim held asks for a retry.
+				mu.Lock()
+				retry = append(retry, j)
+				mu.Unlock()
+			default:
 				t.Errorf("job %s: %v", j.ID, err)
 			}
 		}()
 	}
 	jwg.Wait()
+	for _, j := range retry { // the queue's retries find the grant issued
+		if err := h.mux.HandleJob(ctx, j); err != nil {
+			t.Errorf("retry of job %s: %v", j.ID, err)
+		}
+	}
 	h.wantState(r.ID, StateActive)
 	if issued, _, _ := h.granter.counts(); issued != 1 {
 		t.Fatalf("Issue called %d times, want exactly 1", issued)
@@ -293,12 +308,14 @@ func TestDuplicateActivateDelivery(t *testing.T) {
 	first := make(chan error, 1)
 	go func() { first <- h.mux.HandleJob(ctx, jobs[0]) }()
 	<-h.granter.issueCalled
-	// Claimed by the first: a no-op. Were it to call Issue, it would block
-	// on the gate until this deadline and fail.
+	// Claimed by the first: the duplicate issues nothing and asks to be
+	// retried (not permanently failed), so that it can take over should
+	// the first die. Were it to call Issue, it would block on the gate
+	// until this deadline.
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := h.mux.HandleJob(dctx, jobs[0]); err != nil {
-		t.Fatal(err)
+	if err := h.mux.HandleJob(dctx, jobs[0]); !errors.Is(err, ErrClaimed) || bot.IsPermanent(err) {
+		t.Fatalf("duplicate while the first issues: %v, want a retryable ErrClaimed", err)
 	}
 	close(h.granter.issueGate)
 	if err := <-first; err != nil {
