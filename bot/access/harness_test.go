@@ -330,10 +330,30 @@ var testProfiles = testCatalogue{
 		DefaultDuration: time.Hour, MaxDuration: time.Hour, Approvals: 1},
 }
 
+// watchStore is the bbolt store that also reports the key of every request
+// it writes to puts (when set before the writers start), so a test can wait
+// for a background write such as a lease renewal instead of polling.
+type watchStore struct {
+	*boltstore.Store
+	puts chan string
+}
+
+func (w *watchStore) Put(ctx context.Context, rec bot.Record) (int64, error) {
+	v, err := w.Store.Put(ctx, rec)
+	if err == nil && w.puts != nil && rec.Kind == KindRequest {
+		select {
+		case w.puts <- rec.Key:
+		default: // nobody is listening closely: drop, never block the writer
+		}
+	}
+	return v, err
+}
+
 type harness struct {
 	t        *testing.T
 	path     string
 	store    *boltstore.Store
+	watch    *watchStore
 	clock    *clock
 	queue    *recQueue
 	timers   *recTimers
@@ -365,9 +385,10 @@ func (h *harness) open() {
 		h.t.Fatal(err)
 	}
 	h.store = st
+	h.watch = &watchStore{Store: st}
 	h.t.Cleanup(func() { _ = st.Close() })
 	svc, err := New(Deps{
-		Store: st, Queue: h.queue, Timers: h.timers, Auditor: h.audit,
+		Store: h.watch, Queue: h.queue, Timers: h.timers, Auditor: h.audit,
 		Authorizer: testAuthz{
 			bot.ActionRequest:    {alice, bob},
 			bot.ActionApprove:    {bob, carol, dave, alice, admin},
