@@ -309,3 +309,89 @@ func TestCrashAfterDeliveryAndDuringExpiry(t *testing.T) {
 		t.Errorf("session policy ends %s (%v), the recorded window %s", m[1], err, window)
 	}
 }
+
+// TestCrashDuringAssumeRole kills tokken while the activation job is inside
+// STS AssumeRole (slowed so the kill lands mid-call) and restarts it over
+// the same store. The dead run's claim is a lease it can no longer renew,
+// so the restarted queue's retry takes over within seconds rather than
+// minutes: the grant becomes active, issued at most twice with the second
+// recorded as a re-issue, both credential sets end at the window end fixed
+// by the first claim, and the grant expires at that end.
+func TestCrashDuringAssumeRole(t *testing.T) {
+	t.Parallel()
+	w := newCrashWorld(t, crashPolicies(t, 1))
+	id := requestIDRE.FindString(w.command(requester, "prod-ssm 1m "+prodWeb+" crash during AssumeRole"))
+	w.waitMessage(id, "Waiting for approval")
+	w.aws.SetLatency(awsfake.STSService, "AssumeRole", time.Minute)
+	w.click(approver1, accessui.ActionApprove, id)
+	// The claim is renewed while the job works: a renewal means the job
+	// has been inside AssumeRole for a few seconds.
+	waitLog(t, w.srv, "access: claim renewed")
+	if n := len(w.aws.Calls(awsfake.STSService, "AssumeRole")); n != 0 {
+		t.Fatalf("%d AssumeRole calls answered before the kill; the latency did not hold the call", n)
+	}
+	if err := w.srv.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-w.srv.done
+	killed := time.Now()
+	// The fake answers the call it was holding once the client is gone:
+	// proof that the kill landed mid-call.
+	ctx, cancel := context.WithTimeout(context.Background(), waitCrash)
+	defer cancel()
+	if err := w.aws.WaitFor(ctx, func() bool { return len(w.aws.Calls(awsfake.STSService, "AssumeRole")) == 1 }); err != nil {
+		t.Fatalf("the killed AssumeRole call was never recorded: %v", err)
+	}
+	w.aws.SetLatency(awsfake.STSService, "AssumeRole", 0)
+	w.srv = startServeIn(t, w.dir, w.env)
+
+	w.waitMessage(id, "Active")
+	took := time.Since(killed)
+	if took > 30*time.Second {
+		t.Errorf("active %s after the crash, want within 30s", took.Round(time.Second))
+	}
+	t.Logf("active %s after the kill", took.Round(100*time.Millisecond))
+	w.slack.WaitFor(t, waitCrash, func(*slackfake.Fake) bool { return w.credentialDMs(id) == 1 })
+	w.waitMessage(id, "Expired")
+	w.srv.stop()
+
+	issued := w.aws.STS().AssumedRoles()
+	if len(issued) != 2 || w.credentialDMs(id) != 1 {
+		t.Errorf("%d AssumeRole calls and %d credential DMs, want 2 (one killed) and 1", len(issued), w.credentialDMs(id))
+	}
+	var window time.Time
+	var actions []string
+	var ending, reissued bot.AuditEvent
+	for _, e := range w.audit(id) {
+		actions = append(actions, e.Action)
+		switch e.Action {
+		case access.ActActive:
+			window = e.WindowEnd
+		case access.ActReissued:
+			reissued = e
+		case access.ActEnding:
+			ending = e
+		}
+	}
+	want := []string{access.ActRequested, access.ActApproved, access.ActActivating, access.ActReissued,
+		access.ActActive, access.ActEnding, access.ActExpired}
+	if strings.Join(actions, ",") != strings.Join(want, ",") {
+		t.Errorf("audit trail %v, want %v", actions, want)
+	}
+	if reissued.Reason != access.NoteReissuedInterrupted || !reissued.WindowEnd.Equal(window) {
+		t.Errorf("re-issue event %+v, want %q for the window ending %s", reissued, access.NoteReissuedInterrupted, window)
+	}
+	if window.IsZero() || ending.At.Before(window) {
+		t.Errorf("ending began %s, before the window end %s", ending.At, window)
+	}
+	for i, a := range issued {
+		m := policyEnd.FindStringSubmatch(a.Policy)
+		if m == nil {
+			t.Fatalf("session policy %d has no end: %s", i, a.Policy)
+		}
+		end, err := time.Parse(time.RFC3339, m[1])
+		if err != nil || !end.Equal(window.Truncate(time.Second)) && !end.Equal(window) {
+			t.Errorf("credentials %d end %s (%v), the recorded window %s", i, m[1], err, window)
+		}
+	}
+}

@@ -122,6 +122,7 @@ func (s *Service) hold(ctx context.Context, id string, renew func(now time.Time)
 			switch {
 			case err == nil:
 				renewed = now
+				s.log.DebugContext(ctx, "access: claim renewed", "request", id)
 			case errors.Is(err, ErrClaimLost):
 				cancel(fmt.Errorf("%w: another run took over or the request moved on", ErrClaimLost))
 				return
