@@ -262,7 +262,7 @@ func withDeadline[T any](ctx context.Context, r *Router, f func(context.Context)
 // and a slow handler's answer is delivered later through the response_url
 // (a JobRespond job).
 func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *slack.Msg {
-	log := r.logger(ctx).With("command", cmd.Command, "user", cmd.UserID)
+	log := r.logger(ctx, "command", cmd.Command, "user", cmd.UserID)
 	f, ok := r.commands[cmd.Command]
 	if !ok {
 		return ephemeral(fmt.Sprintf("Unknown command %s. tokken knows: %s.", escape(cmd.Command), strings.Join(r.Commands(), ", ")))
@@ -270,35 +270,35 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 	if key := commandKey(cmd); key != "" {
 		fresh, err := r.seen.first(ctx, key)
 		if errors.Is(err, errSignedBeforeStart) {
-			log.Warn("command signed before this process started refused", "dedup_key", key)
+			log().Warn("command signed before this process started refused", "dedup_key", key)
 			return ephemeral(MsgSignedBeforeStart)
 		}
 		if err != nil {
-			log.Error("cannot record the command delivery", "err", err)
+			log().Error("cannot record the command delivery", "err", err)
 			return r.failure(ctx, cmd.Command)
 		}
 		if !fresh {
 			// A replay of a captured request (the signature is still inside
 			// its 5-minute window) or a redelivery: it must not run twice.
-			log.Warn("repeated command ignored", "dedup_key", key)
+			log().Warn("repeated command ignored", "dedup_key", key)
 			return ephemeral(MsgRepeatedCommand)
 		}
 	}
 	start := time.Now()
 	msg, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (*slack.Msg, error) { return f(ctx, cmd) },
 		func(msg *slack.Msg, err error) {
-			log.Warn("slow command finished after its ack", "ms", time.Since(start).Milliseconds(), "err", err)
+			log().Warn("slow command finished after its ack", "ms", time.Since(start).Milliseconds(), "err", err)
 			if err != nil {
 				msg = r.failure(ctx, cmd.Command)
 			}
 			r.respondLater(ctx, log, cmd.ResponseURL, msg)
 		})
 	if timedOut {
-		log.Warn("command handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
+		log().Warn("command handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
 		return ephemeral("Working on it… the answer will follow here.")
 	}
 	if err != nil {
-		log.Error("command failed", "err", err)
+		log().Error("command failed", "err", err)
 		return r.failure(ctx, cmd.Command)
 	}
 	if msg != nil && msg.ResponseType == "" {
@@ -312,7 +312,7 @@ func (r *Router) failure(ctx context.Context, what string) *slack.Msg {
 }
 
 // respondLater queues a late answer for a response_url.
-func (r *Router) respondLater(ctx context.Context, log *slog.Logger, responseURL string, msg *slack.Msg) {
+func (r *Router) respondLater(ctx context.Context, log func() *slog.Logger, responseURL string, msg *slack.Msg) {
 	if msg == nil || responseURL == "" {
 		return
 	}
@@ -321,7 +321,7 @@ func (r *Router) respondLater(ctx context.Context, log *slog.Logger, responseURL
 		err = r.queue.Enqueue(context.WithoutCancel(ctx), job)
 	}
 	if err != nil {
-		log.Error("cannot queue the late answer of a slow command", "err", err)
+		log().Error("cannot queue the late answer of a slow command", "err", err)
 	}
 }
 
@@ -331,34 +331,34 @@ func (r *Router) respondLater(ctx context.Context, log *slog.Logger, responseURL
 // acknowledged with a nil body and keeps running.
 func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCallback) (body any, duplicate bool, err error) {
 	ns := interactionNamespace(ic)
-	log := r.logger(ctx).With("interaction", string(ic.Type), "namespace", ns, "user", ic.User.ID)
+	log := r.logger(ctx, "interaction", string(ic.Type), "namespace", ns, "user", ic.User.ID)
 	f, ok := r.interactions[ns]
 	if !ok {
-		log.Warn("no handler for interaction")
+		log().Warn("no handler for interaction")
 		return nil, false, nil
 	}
 	key := interactionKey(ic)
 	if key != "" {
 		fresh, err := r.seen.first(ctx, key)
 		if errors.Is(err, errSignedBeforeStart) {
-			log.Warn("interaction signed before this process started ignored", "dedup_key", key)
+			log().Warn("interaction signed before this process started ignored", "dedup_key", key)
 			return nil, true, nil
 		}
 		if err != nil {
 			return nil, false, err
 		}
 		if !fresh {
-			log.Info("duplicate interaction ignored", "dedup_key", key)
+			log().Info("duplicate interaction ignored", "dedup_key", key)
 			return nil, true, nil
 		}
 	}
 	start := time.Now()
 	body, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (any, error) { return f(ctx, ic) },
 		func(_ any, err error) {
-			log.Warn("slow interaction finished after its ack; its response body was dropped", "ms", time.Since(start).Milliseconds(), "err", err)
+			log().Warn("slow interaction finished after its ack; its response body was dropped", "ms", time.Since(start).Milliseconds(), "err", err)
 		})
 	if timedOut {
-		log.Warn("interaction handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
+		log().Warn("interaction handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
 		return nil, false, nil
 	}
 	if err != nil {
@@ -372,14 +372,15 @@ func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCa
 // are not deduplicated; a slow handler yields an empty list.
 func (r *Router) DispatchOptions(ctx context.Context, ic slack.InteractionCallback) (any, error) {
 	ns := namespace(ic.ActionID)
+	log := r.logger(ctx, "namespace", ns)
 	f, ok := r.options[ns]
 	if !ok {
-		r.logger(ctx).Warn("no options handler", "namespace", ns, "action_id", ic.ActionID)
+		log().Warn("no options handler", "action_id", ic.ActionID)
 		return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}, nil
 	}
 	body, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (any, error) { return f(ctx, ic) }, nil)
 	if timedOut {
-		r.logger(ctx).Warn("options handler exceeded the ack timeout", "namespace", ns)
+		log().Warn("options handler exceeded the ack timeout")
 		return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}, nil
 	}
 	if err != nil {
@@ -391,10 +392,10 @@ func (r *Router) DispatchOptions(ctx context.Context, ic slack.InteractionCallba
 // DispatchEvent deduplicates an event on its event_id and runs the handler
 // for its type. Events without a handler are acknowledged and logged.
 func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, err error) {
-	log := r.logger(ctx).With("event_id", ev.ID, "event_type", ev.Type)
+	log := r.logger(ctx, "event_id", ev.ID, "event_type", ev.Type)
 	f, ok := r.events[ev.Type]
 	if !ok {
-		log.Debug("no handler for event type")
+		log().Debug("no handler for event type")
 		return false, nil
 	}
 	key := "event:" + ev.ID
@@ -403,24 +404,24 @@ func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, e
 	}
 	fresh, err := r.seen.first(ctx, key)
 	if errors.Is(err, errSignedBeforeStart) {
-		log.Warn("event signed before this process started ignored")
+		log().Warn("event signed before this process started ignored")
 		return true, nil
 	}
 	if err != nil {
 		return false, err
 	}
 	if !fresh {
-		log.Info("duplicate event delivery ignored")
+		log().Info("duplicate event delivery ignored")
 		return true, nil
 	}
 	_, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx, ev) },
 		func(_ struct{}, err error) {
 			if err != nil {
-				log.Error("slow event handler failed after its ack", "err", err)
+				log().Error("slow event handler failed after its ack", "err", err)
 			}
 		})
 	if timedOut {
-		log.Warn("event handler exceeded the ack timeout; acknowledged without it")
+		log().Warn("event handler exceeded the ack timeout; acknowledged without it")
 		return false, nil
 	}
 	if err != nil {
@@ -430,20 +431,28 @@ func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, e
 	return false, nil
 }
 
-func (r *Router) forget(ctx context.Context, log *slog.Logger, key string) {
+func (r *Router) forget(ctx context.Context, log func() *slog.Logger, key string) {
 	if key == "" {
 		return
 	}
 	if err := r.seen.forget(context.WithoutCancel(ctx), key); err != nil {
-		log.Warn("cannot forget a failed delivery; a retry will be ignored", "err", err)
+		log().Warn("cannot forget a failed delivery; a retry will be ignored", "err", err)
 	}
 }
 
-func (r *Router) logger(ctx context.Context) *slog.Logger {
-	if id := RequestID(ctx); id != "" {
-		return r.log.With("request_id", id)
-	}
-	return r.log
+// logger returns the logger of a request: the router's, with the request
+// id and attrs. It is built on first use, because most requests log nothing
+// here and slog's With formats its attributes at once.
+func (r *Router) logger(ctx context.Context, attrs ...any) func() *slog.Logger {
+	return sync.OnceValue(func() *slog.Logger {
+		if id := RequestID(ctx); id != "" {
+			attrs = append([]any{"request_id", id}, attrs...)
+		}
+		if len(attrs) == 0 {
+			return r.log
+		}
+		return r.log.With(attrs...)
+	})
 }
 
 // interactionNamespace picks the routing key of an interaction.
