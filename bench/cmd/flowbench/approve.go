@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,20 +49,12 @@ const (
 // requestIDRE matches tokken's request ids.
 var requestIDRE = regexp.MustCompile(`r-[0-9a-z]{12}`)
 
-// ApproveRuns is what the approve scenario measured.
+// ApproveRuns is what the approve scenario measured: one run per number
+// of flows in flight, each against a fresh tokken and fresh fakes.
 type ApproveRuns struct {
 	Profile string    `json:"profile"`
 	Warmup  int       `json:"warmup"`
 	Runs    []FlowRun `json:"runs"`
-	// AssumeRoles is how many credentials STS issued over the whole
-	// scenario (warm-up included); Delivered how many flows ended with
-	// their credentials DM.
-	AssumeRoles  int   `json:"assume_roles"`
-	Delivered    int   `json:"delivered"`
-	PeakRSSBytes int64 `json:"peak_rss_bytes"`
-	// Check lists problems with what tokken did (a grant issued twice, a
-	// second credentials DM); empty when none.
-	Check string `json:"check,omitempty"`
 }
 
 // FlowRun is one run of flows with InFlight of them in flight.
@@ -83,6 +77,14 @@ type FlowRun struct {
 	// flow; HarnessCPU is this process's (fakes and clients) over the run.
 	ServerCPUPerFlow time.Duration `json:"server_cpu_per_flow_ns"`
 	HarnessCPU       time.Duration `json:"harness_cpu_ns"`
+	PeakRSSBytes     int64         `json:"peak_rss_bytes"`
+	// AssumeRoles is how many credentials STS issued in the run, warm-up
+	// included; Delivered how many requests got a credentials DM.
+	AssumeRoles int `json:"assume_roles"`
+	Delivered   int `json:"delivered"`
+	// Check lists problems with what tokken did (a grant issued twice, a
+	// second credentials DM); empty when none.
+	Check string `json:"check,omitempty"`
 }
 
 // flowSample is one completed flow.
@@ -106,11 +108,6 @@ type approveBench struct {
 
 func runApprove(ctx context.Context, o options, logw io.Writer) (ApproveRuns, error) {
 	res := ApproveRuns{Profile: approveProfile, Warmup: o.warmup}
-	w, err := newWorld()
-	if err != nil {
-		return res, err
-	}
-	defer w.Close()
 	policies, err := os.MkdirTemp("", "tokken-flowbench-policies-")
 	if err != nil {
 		return res, fmt.Errorf("policy directory: %w", err)
@@ -119,10 +116,30 @@ func runApprove(ctx context.Context, o options, logw io.Writer) (ApproveRuns, er
 	if err := copyPolicies(o.policies, policies, droppedPolicy); err != nil {
 		return res, err
 	}
+	for _, c := range o.inFlight {
+		r, err := approveRun(ctx, o, policies, c, logw)
+		if err != nil {
+			return res, fmt.Errorf("%d in flight: %w", c, err)
+		}
+		fmt.Fprintf(os.Stderr, "flowbench: approve, %d in flight: %d flows (%d errors) in %s, click → DM p50 %s p99 %s, harness CPU %s\n",
+			c, r.Flows, r.Errors, r.Elapsed.Round(time.Millisecond), loadgen.Round(r.ClickToDM.P50), loadgen.Round(r.ClickToDM.P99), r.HarnessCPU)
+		res.Runs = append(res.Runs, r)
+	}
+	return res, nil
+}
 
-	slots := max(1, maxOf(o.inFlight))
-	requesters, approvers := make([]string, slots), make([]string, slots)
-	for i := range slots {
+// approveRun starts fresh fakes and a fresh tokken (so every run's
+// harness work, which grows with the calls the fakes recorded, starts
+// from zero), warms up with o.warmup flows one at a time, then runs
+// o.flows flows with inFlight in flight.
+func approveRun(ctx context.Context, o options, policies string, inFlight int, logw io.Writer) (FlowRun, error) {
+	w, err := newWorld()
+	if err != nil {
+		return FlowRun{}, err
+	}
+	defer w.Close()
+	requesters, approvers := make([]string, inFlight), make([]string, inFlight)
+	for i := range inFlight {
 		requesters[i], approvers[i] = fmt.Sprintf("U0FLOWRQ%02d", i), fmt.Sprintf("U0FLOWAP%02d", i)
 		w.slack.AddUser(slackfake.User{ID: requesters[i], Name: fmt.Sprintf("requester%02d", i), Email: fmt.Sprintf("requester%02d@example.com", i)})
 		w.slack.AddUser(slackfake.User{ID: approvers[i], Name: fmt.Sprintf("approver%02d", i), Email: fmt.Sprintf("approver%02d@example.com", i)})
@@ -135,7 +152,7 @@ func runApprove(ctx context.Context, o options, logw io.Writer) (ApproveRuns, er
 	w.aws.IAM().AddRole(prodRoleARN)
 	w.aws.STS().AddCaller(workerKey, workerARN)
 	if err := w.tb.Err(); err != nil {
-		return res, fmt.Errorf("set up the fakes: %w", err)
+		return FlowRun{}, fmt.Errorf("set up the fakes: %w", err)
 	}
 	env := w.env(policies,
 		"TOKKEN_AUDIT_CHANNEL="+auditChannel, "TOKKEN_OPS_CHANNEL="+opsChannel,
@@ -144,49 +161,42 @@ func runApprove(ctx context.Context, o options, logw io.Writer) (ApproveRuns, er
 	)
 	p, err := w.start(ctx, o.tokken, env, logw)
 	if err != nil {
-		return res, err
+		return FlowRun{}, err
 	}
 	defer func() { _ = p.Stop(30 * time.Second) }()
 
 	obs := newObserver(w.slack, approverChannel)
 	go obs.run(w.tb.TB)
 	defer obs.stop()
-	b := &approveBench{w: w, obs: obs, base: "http://" + p.Addr, client: loadgen.NewClient(slots), stepWait: o.stepWait}
+	b := &approveBench{w: w, obs: obs, base: "http://" + p.Addr, client: loadgen.NewClient(inFlight), stepWait: o.stepWait}
 	defer b.client.CloseIdleConnections()
 
 	if o.warmup > 0 {
 		warm := b.run(ctx, p.PID, 1, o.warmup, o.flowMax, requesters, approvers)
 		if warm.Errors > 0 {
-			return res, fmt.Errorf("warm-up: %d of %d flows failed, first: %s", warm.Errors, o.warmup, warm.FirstError)
-		}
-		fmt.Fprintf(os.Stderr, "flowbench: approve warm-up: %d flows\n", warm.Flows)
-	}
-	for _, c := range o.inFlight {
-		r := b.run(ctx, p.PID, c, o.flows, o.flowMax, requesters, approvers)
-		fmt.Fprintf(os.Stderr, "flowbench: approve, %d in flight: %d flows (%d errors) in %s, click → DM p50 %s p99 %s\n",
-			c, r.Flows, r.Errors, r.Elapsed.Round(time.Millisecond), loadgen.Round(r.ClickToDM.P50), loadgen.Round(r.ClickToDM.P99))
-		res.Runs = append(res.Runs, r)
-		if err := ctx.Err(); err != nil {
-			return res, err
+			return FlowRun{}, fmt.Errorf("warm-up: %d of %d flows failed, first: %s", warm.Errors, o.warmup, warm.FirstError)
 		}
 	}
-	if res.PeakRSSBytes, err = p.PeakRSS(); err != nil {
-		return res, err
+	r := b.run(ctx, p.PID, inFlight, o.flows, o.flowMax, requesters, approvers)
+	if err := ctx.Err(); err != nil {
+		return r, err
 	}
-	res.AssumeRoles = len(w.aws.STS().AssumedRoles())
-	counts := obs.credentialDMs()
+	if r.PeakRSSBytes, err = p.PeakRSS(); err != nil {
+		return r, err
+	}
+	r.AssumeRoles = len(w.aws.STS().AssumedRoles())
 	var problems []string
-	for id, n := range counts {
-		res.Delivered++
+	for id, n := range obs.credentialDMs() {
+		r.Delivered++
 		if n != 1 {
 			problems = append(problems, fmt.Sprintf("%s got %d credentials DMs", id, n))
 		}
 	}
-	if res.AssumeRoles != res.Delivered {
-		problems = append(problems, fmt.Sprintf("STS issued %d credentials for %d delivered grants", res.AssumeRoles, res.Delivered))
+	if r.AssumeRoles != r.Delivered {
+		problems = append(problems, fmt.Sprintf("STS issued %d credentials for %d delivered grants", r.AssumeRoles, r.Delivered))
 	}
-	res.Check = strings.Join(problems, "; ")
-	return res, nil
+	r.Check = strings.Join(problems, "; ")
+	return r, nil
 }
 
 func maxOf(xs []int) int {
@@ -254,37 +264,30 @@ func (b *approveBench) run(ctx context.Context, pid, inFlight, flows int, bound 
 	return r
 }
 
-// flow files a request as requester, waits for its approver message,
-// clicks Approve as approver and waits for the credentials DM.
+// flow files a request as requester (the reason names the flow), waits
+// for its approver message, clicks Approve as approver and waits for the
+// credentials DM.
 func (b *approveBench) flow(ctx context.Context, requester, approver string) (flowSample, error) {
 	n := b.seq.Add(1)
 	tb := &failTB{TB: b.w.tb.TB}
-	cmdReq, cmd := b.w.slack.SlashCommand(tb, b.base+"/slack/commands", slack.SlashCommand{
-		Command: "/access", Text: fmt.Sprintf("%s 1h flowbench flow %d", approveProfile, n),
+	cmdReq, _ := b.w.slack.SlashCommand(tb, b.base+"/slack/commands", slack.SlashCommand{
+		Command: "/access", Text: fmt.Sprintf("%s 1h %s %d", approveProfile, flowMark, n),
 		UserID: requester, ChannelID: "C0RANDOM01",
 	})
 	if err := tb.Err(); err != nil {
 		return flowSample{}, fmt.Errorf("build slash command: %w", err)
 	}
-	rid := cmd.ResponseURL[strings.LastIndex(cmd.ResponseURL, "/")+1:]
 	s := flowSample{sent: time.Now()}
 	if status, body, err := b.do(ctx, cmdReq); err != nil {
 		return s, fmt.Errorf("/access: %w", err)
 	} else if status != http.StatusOK || !strings.Contains(body, "Checking your request") {
 		return s, fmt.Errorf("/access: HTTP %d %q", status, truncate(body, 200))
 	}
-	late, err := b.obs.wait(ctx, responseKey(rid), b.stepWait)
+	msg, err := b.obs.wait(ctx, approverKey(n), b.stepWait)
 	if err != nil {
-		return s, fmt.Errorf("late answer to /access: %w", err)
+		return s, fmt.Errorf("approver message of flow %d: %w", n, err)
 	}
-	s.id = requestIDRE.FindString(late.text)
-	if s.id == "" {
-		return s, fmt.Errorf("late answer names no request: %q", truncate(late.text, 200))
-	}
-	msg, err := b.obs.wait(ctx, approverKey(s.id), b.stepWait)
-	if err != nil {
-		return s, fmt.Errorf("approver message of %s: %w", s.id, err)
-	}
+	s.id = msg.id
 
 	click, _ := b.w.slack.Interaction(tb, b.base+"/slack/interactions", slack.InteractionCallback{
 		Type: slack.InteractionTypeBlockActions, User: slack.User{ID: approver},
@@ -333,20 +336,28 @@ func truncate(s string, n int) string {
 
 // slackEvent is a Slack call a flow waits for.
 type slackEvent struct {
-	channel, ts, text string
-	at                time.Time // when slackfake recorded it
+	id, channel, ts string    // request id, where the message is
+	at              time.Time // when slackfake recorded it
 }
 
-func responseKey(rid string) string   { return "response/" + rid }
-func approverKey(id string) string    { return "approver/" + id }
+// approverKey is the approver message of flow n; credentialsKey the
+// credentials DM of request id.
+func approverKey(n int64) string      { return "approver/" + strconv.FormatInt(n, 10) }
 func credentialsKey(id string) string { return "credentials/" + id }
 
-// observer follows slackfake's recorded calls from one goroutine (one
-// WaitFor, woken by every recorded call) and hands each flow the event it
-// waits for: the late answer to its command (by response_url id), its
-// approver message and its credentials DM (by request id). One observer
-// instead of one WaitFor per flow keeps the harness's own CPU — which
-// shares the cores with tokken — small and flat in the number of flows.
+// flowMark starts the reason of every request; flowRE finds the flow
+// number after it in the approver message.
+const flowMark = "flowbench flow"
+
+var flowRE = regexp.MustCompile(flowMark + ` (\d+)\b`)
+
+// observer follows slackfake's chat.postMessage calls from one goroutine
+// (one WaitFor, woken by every recorded call) and hands each flow the
+// event it waits for: its approver message (by the flow number in the
+// request's reason) and its credentials DM (by request id). One observer
+// instead of a WaitFor per flow keeps the harness's own CPU, which shares
+// the cores with tokken, small: each wake copies the posts recorded so
+// far once (slackfake has no cheaper accessor), not once per waiting flow.
 type observer struct {
 	slack    *slackfake.Fake
 	approver string
@@ -369,7 +380,7 @@ func newObserver(f *slackfake.Fake, approverChannel string) *observer {
 // run follows the calls until stop.
 func (o *observer) run(tb *peer.TB) {
 	defer close(o.done)
-	posts, answers := 0, 0
+	posts := 0
 	for !o.stopped.Load() {
 		// A quiet minute ends WaitFor with a recorded (and ignored)
 		// failure; the loop then waits again.
@@ -382,14 +393,6 @@ func (o *observer) run(tb *peer.TB) {
 					o.post(c)
 				}
 				posts = len(calls)
-			}
-			if calls := f.Calls("response_url"); len(calls) > answers {
-				for _, c := range calls[answers:] {
-					if c.OK() {
-						o.publish(responseKey(c.ResponseURLID), slackEvent{text: c.Text, at: c.At})
-					}
-				}
-				answers = len(calls)
 			}
 			return false
 		})
@@ -405,10 +408,19 @@ func (o *observer) post(c slackfake.Call) {
 	if id == "" {
 		return
 	}
-	ev := slackEvent{channel: c.Channel, ts: c.TS, text: c.Text, at: c.At}
+	ev := slackEvent{id: id, channel: c.Channel, ts: c.TS, at: c.At}
 	switch {
 	case c.Channel == o.approver:
-		o.publish(approverKey(id), ev)
+		// The reason is in the attachment's blocks.
+		raw, err := json.Marshal(c.Attachments)
+		if err != nil {
+			return
+		}
+		if m := flowRE.FindSubmatch(raw); m != nil {
+			if n, err := strconv.ParseInt(string(m[1]), 10, 64); err == nil {
+				o.publish(approverKey(n), ev)
+			}
+		}
 	case strings.HasPrefix(c.Channel, "D") && strings.Contains(blockText(c.Blocks), credentialsMark):
 		o.mu.Lock()
 		o.creds[id]++

@@ -186,15 +186,15 @@ func TestCopyPolicies(t *testing.T) {
 func TestObserverWait(t *testing.T) {
 	o := newObserver(nil, approverChannel)
 	ctx := context.Background()
-	early := slackEvent{channel: "C1", ts: "1.000100", text: "early"}
+	early := slackEvent{id: "r-000000000001", channel: "C1", ts: "1.000100"}
 	o.publish("k1", early)
-	o.publish("k1", slackEvent{text: "duplicate"}) // the first one stays
+	o.publish("k1", slackEvent{id: "r-000000000002"}) // the first one stays
 	if ev, err := o.wait(ctx, "k1", time.Second); err != nil || ev != early {
 		t.Errorf("wait for an event already seen = %+v, %v", ev, err)
 	}
 
 	ch := o.subscribe("k2") // the flow waits before the call is seen
-	late := slackEvent{text: "late"}
+	late := slackEvent{id: "r-000000000003"}
 	o.publish("k2", late)
 	if ev, err := o.await(ctx, "k2", ch, time.Second); err != nil || ev != late {
 		t.Errorf("waiter got %+v, %v; want %+v", ev, err, late)
@@ -216,24 +216,33 @@ func TestObserverWait(t *testing.T) {
 func TestObserverPost(t *testing.T) {
 	o := newObserver(nil, approverChannel)
 	const id = "r-0123456789ab"
+	reason := []slack.Attachment{{Blocks: slack.Blocks{BlockSet: []slack.Block{
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "> "+flowMark+" 42", false, false), nil, nil)}}}}
 	creds := slack.Blocks{BlockSet: []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "*CLI:*\n```\n"+credentialsMark+"x\n```", false, false), nil, nil)}}
 	for _, c := range []struct {
 		channel, text string
 		blocks        slack.Blocks
+		attachments   []slack.Attachment
 		status        int
 	}{
-		{approverChannel, "Request " + id + " waiting", slack.Blocks{}, 200},
-		{"D000000001", "Credentials for " + id, creds, 200},
-		{"D000000001", "Credentials for " + id, creds, 200},                         // a second DM is counted
-		{"D000000001", "Your request " + id + " was approved", slack.Blocks{}, 200}, // not credentials
-		{"C0AUDIT001", "Credentials for " + id, creds, 200},                         // not a DM
-		{"D000000001", "Credentials for r-zzzzzzzzzzzz", creds, 429},                // refused
-		{approverChannel, "no request id here", slack.Blocks{}, 200},                // ignored
+		{approverChannel, "Access " + id + " for prod-readonly", slack.Blocks{}, reason, 200},
+		{approverChannel, "Access r-000000000000 for prod-readonly", slack.Blocks{}, nil, 200}, // no flow number
+		{"D000000001", "Credentials for " + id, creds, nil, 200},
+		{"D000000001", "Credentials for " + id, creds, nil, 200},                         // a second DM is counted
+		{"D000000001", "Your request " + id + " was approved", slack.Blocks{}, nil, 200}, // not credentials
+		{"C0AUDIT001", "Credentials for " + id, creds, nil, 200},                         // not a DM
+		{"D000000001", "Credentials for r-zzzzzzzzzzzz", creds, nil, 429},                // refused
+		{approverChannel, "no request id here", slack.Blocks{}, nil, 200},                // ignored
 	} {
-		o.post(slackfakeCall(c.channel, c.text, c.blocks, c.status))
+		call := slackfakeCall(c.channel, c.text, c.blocks, c.status)
+		call.Attachments = c.attachments
+		o.post(call)
 	}
-	if _, ok := o.seen[approverKey(id)]; !ok {
-		t.Error("approver message not recognised")
+	if ev, ok := o.seen[approverKey(42)]; !ok || ev.id != id || ev.channel != approverChannel {
+		t.Errorf("approver message of flow 42: %+v, %v", ev, ok)
+	}
+	if len(o.seen) != 2 {
+		t.Errorf("%d events seen, want the approver message and the credentials DM: %v", len(o.seen), o.seen)
 	}
 	if _, ok := o.seen[credentialsKey(id)]; !ok {
 		t.Error("credentials DM not recognised")
@@ -269,9 +278,10 @@ func TestWriteMarkdownVerdicts(t *testing.T) {
 	rep := Report{
 		Date: date,
 		Approve: &ApproveRuns{Profile: approveProfile, Runs: []FlowRun{
-			{InFlight: 1, Flows: 10, ClickToDM: Percentiles{P50: 5 * time.Millisecond, P99: 20 * time.Millisecond}},
-			{InFlight: 8, Flows: 10, ClickToDM: Percentiles{P50: time.Second, P99: 3 * time.Second}},
-		}, AssumeRoles: 20, Delivered: 20},
+			{InFlight: 1, Flows: 10, ClickToDM: Percentiles{P50: 5 * time.Millisecond, P99: 20 * time.Millisecond}, AssumeRoles: 10, Delivered: 10},
+			{InFlight: 8, Flows: 10, ClickToDM: Percentiles{P50: time.Second, P99: 3 * time.Second}, AssumeRoles: 11, Delivered: 10,
+				Check: "STS issued 11 credentials for 10 delivered grants"},
+		}},
 		Storm: &StormResult{
 			Alerts: 100, Accepted: 100, Deliveries: 100, Records: 100, Listed: 60, Over: time.Minute,
 			Channels: []ChannelStats{{Channel: "C0PRODALERTS", Listed: 60, TopLevel: 11, Posts: 20, MaxPerSecond: 1, MaxAttemptedPerSecond: 2, Limited: 1}},
@@ -284,7 +294,8 @@ func TestWriteMarkdownVerdicts(t *testing.T) {
 		"| 1 | 10 | 0 | 5.00 ms |",
 		"1 in flight: click → DM p99 20.00 ms (target ≤ 2.00 s: met)",
 		"8 in flight: click → DM p99 3.00 s (target ≤ 2.00 s: **missed**)",
-		"each delivered grant was issued once and DMed once",
+		"10 AssumeRole calls for 10 grants delivered (warm-up included): each issued once and DMed once",
+		"STS issued 11 credentials for 10 delivered grants",
 		"100 of 100 webhooks stored as deliveries before their 202: met",
 		"60 of 100 alerts (**not all listed**)",
 		"max 1 accepted in any 1-s window, 1 answered 429: met",

@@ -19,7 +19,10 @@
 //     how long Slack took to list every alert, posts per second per
 //     channel, 429s and top-level messages, and — after tokken is stopped —
 //     counts the deliveries and alert records in the bolt file, so a lost
-//     alert shows.
+//     alert shows. -storm-channels spreads the alerts over up to four
+//     channels by the environment word in their host names (routes.yaml
+//     routes production, staging and development apart); by default they
+//     all go to one channel, C0PRODALERTS.
 //
 // Every run is bounded by a count and a duration. Nothing leaves loopback.
 // Output: Markdown on stdout, flowbench.json and tokken's logs in -out.
@@ -72,7 +75,7 @@ func main() {
 	flag.StringVar(&o.testdata, "testdata", "handlers/alertin/testdata", "directory of the Mackerel payload fixtures")
 	flag.StringVar(&o.out, "out", "bench/out", "directory for flowbench.json and tokken's logs")
 	flag.StringVar(&o.scenarios, "scenarios", "approve,storm", "scenarios to run, comma-separated")
-	flag.IntVar(&o.flows, "flows", 500, "approve: measured flows of each run")
+	flag.IntVar(&o.flows, "flows", 200, "approve: measured flows of each run")
 	flag.IntVar(&o.warmup, "warmup", 5, "approve: unmeasured flows before the first run")
 	flag.StringVar(&inFlight, "in-flight", "1,8", "approve: flows in flight of each run, comma-separated")
 	flag.DurationVar(&o.flowMax, "flow-max", 40*time.Second, "approve: wall-time bound of each run (no flow starts after it)")

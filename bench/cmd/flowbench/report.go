@@ -74,7 +74,7 @@ func writeMarkdown(w io.Writer, rep Report) {
 }
 
 func writeApprove(w io.Writer, date time.Time, a ApproveRuns) {
-	fmt.Fprintf(w, "Approve click → credentials DM, %s: `/access %s 1h …` signed as Slack signs it, approver message, signed Approve click, credentials DM; %d warm-up flows first. Latency from sending the click to slackfake recording the DM.\n\n",
+	fmt.Fprintf(w, "Approve click → credentials DM, %s: `/access %s 1h …` signed as Slack signs it, approver message, signed Approve click by an allowed approver, credentials DM; each run against a fresh `tokken serve` and fresh fakes, after %d warm-up flows. Latency from sending the click to slackfake recording the DM.\n\n",
 		date.Format("2006-01-02 15:04 UTC"), a.Profile, a.Warmup)
 	fmt.Fprintln(w, "| in flight | flows | errors | click → DM p50 | p90 | p99 | max | click ack p99 | command → DM p50 | command → DM p99 | flows/s | server CPU/flow |")
 	fmt.Fprintln(w, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
@@ -90,14 +90,13 @@ func writeApprove(w io.Writer, date time.Time, a ApproveRuns) {
 		if r.FirstError != "" {
 			fmt.Fprintf(w, "; first error: %s", r.FirstError)
 		}
-		fmt.Fprintf(w, "; harness CPU %s over the run\n", dur(r.HarnessCPU))
+		check := r.Check
+		if check == "" {
+			check = "each issued once and DMed once"
+		}
+		fmt.Fprintf(w, "; %d AssumeRole calls for %d grants delivered (warm-up included): %s; harness CPU %s; tokken peak RSS %.1f MiB\n",
+			r.AssumeRoles, r.Delivered, check, dur(r.HarnessCPU), float64(r.PeakRSSBytes)/(1<<20))
 	}
-	check := a.Check
-	if check == "" {
-		check = "each delivered grant was issued once and DMed once"
-	}
-	fmt.Fprintf(w, "- STS AssumeRole calls %d, credentials DMs for %d requests: %s; tokken peak RSS %.1f MiB\n",
-		a.AssumeRoles, a.Delivered, check, float64(a.PeakRSSBytes)/(1<<20))
 }
 
 func writeStorm(w io.Writer, date time.Time, s StormResult) {
@@ -122,7 +121,7 @@ func writeStorm(w io.Writer, date time.Time, s StormResult) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "- nothing lost: %d of %d webhooks stored as deliveries before their 202: %s\n",
 		s.Deliveries, s.Alerts, verdict(s.Accepted == s.Alerts && s.Deliveries >= s.Alerts))
-	fmt.Fprintf(w, "- processed by shutdown: %d alert records of %d (%d placed in Slack with nothing pending, %d with their own message); left in the store for the next start: %d queued jobs, %d storm lines not yet posted; %d dead letters",
+	fmt.Fprintf(w, "- processed by shutdown: %d alert records of %d (%d placed: an own message or a storm thread, nothing pending on the record; %d with their own message); left in the store for the next start: %d queued jobs, %d storm thread lines not yet posted; %d dead letters",
 		s.Records, s.Alerts, s.Placed, s.Own, s.PendingJobs, s.Lines, s.DeadLetters)
 	if len(s.Missing) > 0 {
 		fmt.Fprintf(w, "; without a record (first %d): %s", len(s.Missing), strings.Join(s.Missing, ", "))

@@ -81,8 +81,10 @@ type StormResult struct {
 	DrainTime time.Duration `json:"drain_ns"`
 
 	// From the bolt file after tokken stopped: deliveries stored, alert
-	// records, records placed in Slack with nothing pending, records with
-	// their own message; Missing names up to ten alerts without a record.
+	// records, records placed (given an own message or a storm thread,
+	// no line pending on the record itself; a storm's lines wait in Lines
+	// until posted), records with their own message; Missing names up to
+	// ten alerts without a record.
 	Deliveries int      `json:"deliveries"`
 	Records    int      `json:"records"`
 	Placed     int      `json:"placed"`
