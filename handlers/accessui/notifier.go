@@ -99,14 +99,11 @@ func (n *Notifier) DeliverCredentials(ctx context.Context, r access.Request, c a
 }
 
 // windowEnd is the end of the window the credentials being delivered are
-// for: an approved extension's new end, else the window being opened (the
-// activation claim is taken at the instant the window starts).
+// for: an approved extension's new end, else the request's window (fixed
+// at the first activation claim and kept by every retry).
 func windowEnd(r access.Request) time.Time {
 	if x := r.PendingExtension(); x != nil && x.State == access.ExtensionApproved {
 		return x.NewExpiresAt
-	}
-	if r.Window.ExpiresAt.IsZero() && r.Activation != nil {
-		return r.Activation.ClaimedAt.Add(r.Duration)
 	}
 	return r.Window.ExpiresAt
 }
