@@ -67,7 +67,7 @@ func New(d Deps) http.Handler {
 		d.Log = slog.Default()
 	}
 	s := &server{router: d.Router, log: d.Log}
-	slackRoutes := func(h http.HandlerFunc) http.Handler { return d.Verifier.Middleware(d.Log, withSignedAt(h)) }
+	slackRoutes := func(h http.HandlerFunc) http.Handler { return d.Verifier.Middleware(d.Log, h) }
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /slack/commands", slackRoutes(s.commands))

@@ -90,11 +90,11 @@ const DefaultAckTimeout = 2500 * time.Millisecond
 //   - A ProcessExclusive store (bbolt, locked by `tokken serve`) means this
 //     process receives every delivery, so they are remembered in memory
 //     for SeenTTL: a map lookup per request instead of a disk commit. A
-//     restart forgets them; to keep a request handled before the restart
-//     from being replayed after it, requests signed before the Router was
-//     created are refused (a command is answered MsgSignedBeforeStart),
-//     which the 5-minute signature window confines to the first minutes
-//     after a start. See memoryDeliveries for the limits of that check.
+//     restart forgets them: a request captured in the five minutes before
+//     a restart can be replayed once after it, until its signature leaves
+//     slacksig's 5-minute window. Then only the features' own stored
+//     state (versioned requests, approvals and grants) stands against a
+//     second effect.
 type Router struct {
 	seen       deliveries
 	queue      bot.Queue
@@ -269,10 +269,6 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 	}
 	if key := commandKey(cmd); key != "" {
 		fresh, err := r.seen.first(ctx, key)
-		if errors.Is(err, errSignedBeforeStart) {
-			log().Warn("command signed before this process started refused", "dedup_key", key)
-			return ephemeral(MsgSignedBeforeStart)
-		}
 		if err != nil {
 			log().Error("cannot record the command delivery", "err", err)
 			return r.failure(ctx, cmd.Command)
@@ -340,10 +336,6 @@ func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCa
 	key := interactionKey(ic)
 	if key != "" {
 		fresh, err := r.seen.first(ctx, key)
-		if errors.Is(err, errSignedBeforeStart) {
-			log().Warn("interaction signed before this process started ignored", "dedup_key", key)
-			return nil, true, nil
-		}
 		if err != nil {
 			return nil, false, err
 		}
@@ -403,10 +395,6 @@ func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, e
 		return false, errors.New("event without event_id")
 	}
 	fresh, err := r.seen.first(ctx, key)
-	if errors.Is(err, errSignedBeforeStart) {
-		log().Warn("event signed before this process started ignored")
-		return true, nil
-	}
 	if err != nil {
 		return false, err
 	}
@@ -472,10 +460,6 @@ func interactionNamespace(ic slack.InteractionCallback) string {
 
 // MsgRepeatedCommand answers a slash command delivered a second time.
 const MsgRepeatedCommand = "This command was already received; it was not run again."
-
-// MsgSignedBeforeStart answers a slash command signed before tokken
-// started: it may have run before the restart (see Router).
-const MsgSignedBeforeStart = "This command was sent before tokken restarted, so it was not run (it may already have been). Please run it again."
 
 // commandKey identifies one invocation of a slash command: Slack issues a
 // fresh trigger_id (and response_url) each time a user runs a command, so a

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/tokken/tokken/bot"
-	"github.com/tokken/tokken/handlers/slacksig"
 )
 
 // ProcessExclusive is implemented by a bot.Store that no other process can
@@ -27,15 +24,10 @@ type ProcessExclusive interface {
 // (a replayed request, a redelivery, a double click) has no second effect.
 type deliveries interface {
 	// first records key and reports whether this is its first delivery.
-	// It fails with errSignedBeforeStart when it cannot tell.
 	first(ctx context.Context, key string) (bool, error)
 	// forget removes key, so that a retry of a failed delivery runs.
 	forget(ctx context.Context, key string) error
 }
-
-// errSignedBeforeStart refuses a request signed before the in-memory
-// delivery record began: a previous process may have run it.
-var errSignedBeforeStart = errors.New("request signed before this process began recording deliveries")
 
 // storeDeliveries records each delivery as a create-only store record
 // (KindSeen, expiring after SeenTTL). It is what a store shared between
@@ -67,20 +59,16 @@ func (s storeDeliveries) forget(ctx context.Context, key string) error {
 // this process is the only one receiving the traffic, which a
 // ProcessExclusive store guarantees for `tokken serve`.
 //
-// A restart empties it. What a previous process ran can then only come
-// back as a request signed before this one started (Slack does not resend
-// commands or clicks; an Events API retry is signed anew), so first refuses
-// requests whose verified signature predates since — the 5-minute signature
-// window means this only happens in the first minutes after a start. The
-// comparison is in whole seconds of the host clock against Slack's: a
-// replay of a request signed in the very second of the restart, or within
-// the host clock's lag behind Slack's, is not caught. Requests without a
-// signature time (Socket Mode, where nothing can be replayed from outside)
-// are deduplicated within the process only.
+// A restart empties it: a request the previous process ran can run again
+// if it is replayed after the restart while its signature is still inside
+// slacksig's 5-minute window (Slack itself does not resend commands or
+// clicks, and an Events API retry after a restart is one the previous
+// process did not finish acknowledging). The window bounds that exposure
+// to the first five minutes after a start, for requests captured in the
+// five minutes before it.
 type memoryDeliveries struct {
-	ttl   time.Duration
-	since int64 // Unix second the record began
-	now   func() time.Time
+	ttl time.Duration
+	now func() time.Time
 
 	mu    sync.Mutex
 	until map[string]time.Time // key → when it may be forgotten
@@ -93,13 +81,10 @@ type seenEntry struct {
 }
 
 func newMemoryDeliveries(ttl time.Duration, now func() time.Time) *memoryDeliveries {
-	return &memoryDeliveries{ttl: ttl, since: now().Unix(), now: now, until: map[string]time.Time{}}
+	return &memoryDeliveries{ttl: ttl, now: now, until: map[string]time.Time{}}
 }
 
-func (m *memoryDeliveries) first(ctx context.Context, key string) (bool, error) {
-	if at, ok := signedAt(ctx); ok && at < m.since {
-		return false, errSignedBeforeStart
-	}
+func (m *memoryDeliveries) first(_ context.Context, key string) (bool, error) {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -140,25 +125,4 @@ func (m *memoryDeliveries) len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.until)
-}
-
-type signedAtKey struct{}
-
-// withSignedAt passes the verified signature time of a Slack request
-// (X-Slack-Request-Timestamp, Unix seconds) to the Router in the request's
-// context. It runs after slacksig verification, so the header is present
-// and well-formed; anything else passes no time.
-func withSignedAt(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ts, err := strconv.ParseInt(r.Header.Get(slacksig.HeaderTimestamp), 10, 64); err == nil {
-			r = r.WithContext(context.WithValue(r.Context(), signedAtKey{}, ts))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// signedAt returns the verified signature time ctx carries, if any.
-func signedAt(ctx context.Context) (int64, bool) {
-	ts, ok := ctx.Value(signedAtKey{}).(int64)
-	return ts, ok
 }

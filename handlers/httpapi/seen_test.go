@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 )
@@ -12,15 +11,12 @@ import (
 func TestMemoryDeliveries(t *testing.T) {
 	start := time.Unix(1_800_000_000, 500_000_000)
 	type step struct {
-		at       time.Duration // after start
-		op       string        // "first" or "forget"
-		key      string
-		signedAt int64 // Unix seconds; 0: no signature time
-		want     bool  // first's answer
-		wantErr  error
-		wantLen  int // remembered keys after the step
+		at      time.Duration // after start
+		op      string        // "first" or "forget"
+		key     string
+		want    bool // first's answer
+		wantLen int  // remembered keys after the step
 	}
-	signed := start.Unix()
 	tests := []struct {
 		name  string
 		steps []step
@@ -50,12 +46,6 @@ func TestMemoryDeliveries(t *testing.T) {
 			{at: time.Hour + time.Minute, op: "first", key: "a", want: false, wantLen: 1},
 			{at: 90*time.Minute + time.Second, op: "first", key: "z", want: true, wantLen: 1},
 		}},
-		{"signed before the start is refused", []step{
-			{op: "first", key: "a", signedAt: signed - 1, wantErr: errSignedBeforeStart, wantLen: 0},
-			{op: "first", key: "a", signedAt: signed, want: true, wantLen: 1}, // the same second counts as after
-			{op: "first", key: "b", signedAt: signed + 60, want: true, wantLen: 2},
-			{op: "first", key: "b", signedAt: signed + 61, want: false, wantLen: 2},
-		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,14 +54,11 @@ func TestMemoryDeliveries(t *testing.T) {
 			for i, s := range tt.steps {
 				now = start.Add(s.at)
 				ctx := context.Background()
-				if s.signedAt != 0 {
-					ctx = context.WithValue(ctx, signedAtKey{}, s.signedAt)
-				}
 				switch s.op {
 				case "first":
 					got, err := m.first(ctx, s.key)
-					if !errors.Is(err, s.wantErr) || (s.wantErr == nil && err != nil) {
-						t.Fatalf("step %d: first(%s) error %v, want %v", i, s.key, err, s.wantErr)
+					if err != nil {
+						t.Fatalf("step %d: first(%s): %v", i, s.key, err)
 					}
 					if got != s.want {
 						t.Errorf("step %d: first(%s) = %v, want %v", i, s.key, got, s.want)
