@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Job is a unit of slow work handed from ingress to the worker, or fired by
@@ -17,6 +18,12 @@ type Job struct {
 	Kind string `json:"kind"`
 	// Payload is the handler's input, JSON.
 	Payload json.RawMessage `json:"payload,omitempty"`
+	// NotBefore, when set, is the earliest time the job may run: work that
+	// must wait (a Slack channel's next post slot) is deferred without
+	// holding a worker. Queues may run it later, never earlier (SQS rounds
+	// the delay up to whole seconds and caps it at 15 minutes; a job due
+	// further out is delivered early and must check the time itself).
+	NotBefore time.Time `json:"not_before,omitzero"`
 }
 
 // NewJob builds a Job whose payload is v encoded as JSON.

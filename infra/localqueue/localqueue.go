@@ -146,10 +146,10 @@ func New(store bot.Store, handler bot.JobHandler, opt Options) (*Queue, error) {
 			continue
 		}
 		q.pending[rec.Key] = &pendingJob{entry: e, version: rec.Version}
-		q.ready = append(q.ready, rec.Key)
+		q.scheduleLocked(rec.Key, e.Job.NotBefore)
 	}
 	if len(recs) > 0 {
-		opt.Log.Info("localqueue: resuming pending jobs", "count", len(q.ready))
+		opt.Log.Info("localqueue: resuming pending jobs", "count", len(q.pending))
 	}
 	return q, nil
 }
@@ -170,8 +170,10 @@ func (q *Queue) Start() {
 }
 
 // Enqueue stores j and schedules it. It returns once the job is durable. A
-// job whose ID is already pending is not added again (nil error); an empty
-// ID is replaced by a fresh one.
+// job whose ID is already pending is not added again (nil error), so
+// repeated requests for the same deferred work coalesce; an empty ID is
+// replaced by a fresh one. A job with NotBefore ahead waits on a timer
+// (holding no worker) and, like any pending job, survives a restart.
 func (q *Queue) Enqueue(ctx context.Context, j bot.Job) error {
 	if j.Kind == "" {
 		return fmt.Errorf("enqueue job %q: empty kind", j.ID)
@@ -207,9 +209,36 @@ func (q *Queue) Enqueue(ctx context.Context, j bot.Job) error {
 		return nil
 	}
 	q.pending[j.ID] = &pendingJob{entry: e, version: v}
-	q.ready = append(q.ready, j.ID)
-	q.signalLocked()
+	q.scheduleLocked(j.ID, j.NotBefore)
 	return nil
+}
+
+// scheduleLocked makes the pending job id ready now, or at notBefore if
+// that is still ahead (a timer like a retry's: no worker waits for it).
+func (q *Queue) scheduleLocked(id string, notBefore time.Time) {
+	if d := time.Until(notBefore); !notBefore.IsZero() && d > 0 {
+		q.afterLocked(id, d)
+		return
+	}
+	q.ready = append(q.ready, id)
+	q.signalLocked()
+}
+
+// afterLocked makes the pending job id ready after d, unless the queue is
+// closed by then (the job stays in the store for the next start).
+func (q *Queue) afterLocked(id string, d time.Duration) {
+	q.waiting++
+	q.retries[id] = time.AfterFunc(d, func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		q.waiting--
+		delete(q.retries, id)
+		if q.closed {
+			return
+		}
+		q.ready = append(q.ready, id)
+		q.signalLocked()
+	})
 }
 
 func (q *Queue) signal() {
@@ -311,18 +340,7 @@ func (q *Queue) run(id string, p *pendingJob) {
 	if q.closed {
 		return // stays in the store; the next start runs it
 	}
-	q.waiting++
-	q.retries[id] = time.AfterFunc(delay, func() {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		q.waiting--
-		delete(q.retries, id)
-		if q.closed {
-			return
-		}
-		q.ready = append(q.ready, id)
-		q.signalLocked()
-	})
+	q.afterLocked(id, delay)
 }
 
 // safeHandle turns a handler panic into a permanent error: a panicking
@@ -409,8 +427,8 @@ func (q *Queue) Close(ctx context.Context) error {
 	}
 }
 
-// Idle waits until no job is ready or running (on a started queue) (jobs waiting for a retry do
-// not count), or ctx is done. Tests and `tokken invoke` use it to know the
+// Idle waits until no job is ready or running (on a started queue) (jobs
+// waiting for a retry or their NotBefore do not count), or ctx is done. Tests and `tokken invoke` use it to know the
 // work caused by an event has finished.
 func (q *Queue) Idle(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() {

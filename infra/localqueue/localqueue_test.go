@@ -364,3 +364,78 @@ func TestNothingRunsBeforeStart(t *testing.T) {
 		t.Errorf("ran %s", id)
 	}
 }
+
+// TestNotBefore: a deferred job holds no worker, runs no earlier than its
+// NotBefore, coalesces with a second request under the same id, and is
+// still deferred after a restart.
+func TestNotBefore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	s1, err := boltstore.Open(path, boltstore.WithSweepInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran1 := make(chan string, 4)
+	q1, err := New(s1, func(_ context.Context, j bot.Job) error { ran1 <- j.ID; return nil }, Options{Workers: 1, Log: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q1.Start()
+	ctx := ctxT(t)
+	later := time.Now().Add(time.Hour)
+	for range 2 { // the second is a repeated flush request: a no-op
+		if err := q1.Enqueue(ctx, bot.Job{ID: "flush/C1", Kind: "k", NotBefore: later}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The only worker is free: an undeferred job runs past the deferred one.
+	if err := q1.Enqueue(ctx, bot.Job{ID: "now", Kind: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, ran1); got != "now" {
+		t.Fatalf("ran %q first, want now", got)
+	}
+	if err := q1.Idle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := q1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-ran1:
+		t.Fatalf("ran %q before its NotBefore", id)
+	default:
+	}
+	if recs := count(t, s1, KindJob); len(recs) != 1 || recs[0].Key != "flush/C1" {
+		t.Fatalf("pending after close: %v, want the deferred job once", recs)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart: still deferred (rewritten to a near NotBefore to see it run).
+	s2 := openStore(t, path)
+	var e entry
+	recs := count(t, s2, KindJob)
+	if err := json.Unmarshal(recs[0].Data, &e); err != nil {
+		t.Fatal(err)
+	}
+	if !e.Job.NotBefore.Equal(later) {
+		t.Fatalf("stored NotBefore %v, want %v", e.Job.NotBefore, later)
+	}
+	due := time.Now().Add(300 * time.Millisecond)
+	e.Job.NotBefore = due
+	data, _ := json.Marshal(e)
+	if _, err := s2.Put(ctx, bot.Record{Kind: KindJob, Key: recs[0].Key, Version: recs[0].Version, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	type run struct {
+		id string
+		at time.Time
+	}
+	ran2 := make(chan run, 4)
+	newQueue(t, s2, func(_ context.Context, j bot.Job) error { ran2 <- run{j.ID, time.Now()}; return nil }, Options{})
+	r := recv(t, ran2)
+	if r.id != "flush/C1" || r.at.Before(due) {
+		t.Errorf("after restart ran %q at %v, want flush/C1 not before %v", r.id, r.at, due)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -42,16 +43,39 @@ var ErrTooLarge = errors.New("job too large for SQS")
 type Queue struct {
 	client *sqs.Client
 	url    string
+	now    func() time.Time
 }
 
 // New returns a Queue sending to queueURL through client.
 func New(client *sqs.Client, queueURL string) *Queue {
-	return &Queue{client: client, url: queueURL}
+	return &Queue{client: client, url: queueURL, now: time.Now}
+}
+
+// MaxDelay is the longest delivery delay SQS accepts for one message.
+const MaxDelay = 900 * time.Second
+
+// DelaySeconds is the SQS DelaySeconds for a job due at notBefore, seen at
+// now: the remaining time rounded up to whole seconds (so the job never
+// runs early), 0 for a zero or past notBefore, at most 900 (SQS's limit;
+// a job due later is delivered after 15 minutes).
+func DelaySeconds(notBefore, now time.Time) int32 {
+	if notBefore.IsZero() {
+		return 0
+	}
+	d := notBefore.Sub(now)
+	if d <= 0 {
+		return 0
+	}
+	if d >= MaxDelay {
+		return int32(MaxDelay / time.Second)
+	}
+	return int32((d + time.Second - 1) / time.Second)
 }
 
 var _ bot.Queue = (*Queue)(nil)
 
-// Enqueue sends j as one message. Invalid or oversized jobs are refused
+// Enqueue sends j as one message, delayed until j.NotBefore (see
+// [DelaySeconds]). Invalid or oversized jobs are refused
 // before any call to SQS; SQS errors are returned after the SDK's retries.
 func (q *Queue) Enqueue(ctx context.Context, j bot.Job) error {
 	body, err := Encode(j)
@@ -59,8 +83,9 @@ func (q *Queue) Enqueue(ctx context.Context, j bot.Job) error {
 		return fmt.Errorf("enqueue: %w", err)
 	}
 	_, err = q.client.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl:    aws.String(q.url),
-		MessageBody: aws.String(body),
+		QueueUrl:     aws.String(q.url),
+		MessageBody:  aws.String(body),
+		DelaySeconds: DelaySeconds(j.NotBefore, q.now()),
 		MessageAttributes: map[string]types.MessageAttributeValue{
 			KindAttribute: {DataType: aws.String("String"), StringValue: aws.String(j.Kind)},
 		},

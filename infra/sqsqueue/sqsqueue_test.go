@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -209,4 +210,69 @@ func FuzzDecodeMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDelaySeconds(t *testing.T) {
+	now := time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		notBefore time.Time
+		want      int32
+	}{
+		{"zero", time.Time{}, 0},
+		{"past", now.Add(-time.Minute), 0},
+		{"now", now, 0},
+		{"a nanosecond rounds up", now.Add(time.Nanosecond), 1},
+		{"1.1 s rounds up", now.Add(1100 * time.Millisecond), 2},
+		{"whole seconds", now.Add(3 * time.Second), 3},
+		{"the limit", now.Add(900 * time.Second), 900},
+		{"past the limit is clamped", now.Add(time.Hour), 900},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sqsqueue.DelaySeconds(tt.notBefore, now); got != tt.want {
+				t.Errorf("DelaySeconds(now%+v) = %d, want %d", tt.notBefore.Sub(now), got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEnqueueSendsDelay checks the delay reaches SQS: the fake records
+// DelaySeconds and keeps the message invisible until then.
+func TestEnqueueSendsDelay(t *testing.T) {
+	ctx := context.Background()
+	f, client, url, q := newQueue(t)
+	due := bot.Job{ID: "alert.flush/C1/1", Kind: "alert.flush", NotBefore: time.Now().Add(30 * time.Second)}
+	if err := q.Enqueue(ctx, due); err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	if err := q.Enqueue(ctx, bot.Job{ID: "now", Kind: "alert.flush"}); err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	calls := f.Calls(awsfake.SQSService, "SendMessage")
+	if len(calls) != 2 {
+		t.Fatalf("%d SendMessage calls, want 2", len(calls))
+	}
+	delay := func(c awsfake.Call) float64 {
+		v, _ := c.Params["DelaySeconds"].(float64)
+		return v
+	}
+	// 30 s ahead at Enqueue, rounded up: 30 unless the call took over a second.
+	if d := delay(calls[0]); d < 29 || d > 30 {
+		t.Errorf("delayed job sent with DelaySeconds %v (params %v), want 30", d, calls[0].Params)
+	}
+	if d := delay(calls[1]); d != 0 {
+		t.Errorf("undelayed job sent with DelaySeconds %v, want 0", d)
+	}
+	out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 {
+		t.Fatalf("received %d messages, want only the undelayed one", len(out.Messages))
+	}
+	got, err := sqsqueue.DecodeMessage(aws.ToString(out.Messages[0].Body))
+	if err != nil || got.ID != "now" {
+		t.Errorf("received %+v (%v), want job now", got, err)
+	}
 }
