@@ -89,11 +89,12 @@ const DefaultAckTimeout = 2500 * time.Millisecond
 //     SeenTTL.
 //   - A ProcessExclusive store (bbolt, locked by `tokken serve`) means this
 //     process receives every delivery, so they are remembered in memory
-//     for SeenTTL: a map lookup per request instead of a disk commit. A
-//     restart forgets them: a request captured in the five minutes before
-//     a restart can be replayed once after it, until its signature leaves
-//     slacksig's 5-minute window. Then only the features' own stored
-//     state (versioned requests, approvals and grants) stands against a
+//     for SeenTTL: a map lookup per request instead of a disk commit. They
+//     are saved behind the ack, once per SeenFlushEvery in one record, and
+//     loaded at start, so a restart forgets only the last second before a
+//     crash (nothing after Close on a clean shutdown). A request in that
+//     second could run again if replayed within its 5-minute signature
+//     window; the features' own versioned state still stands against a
 //     second effect.
 type Router struct {
 	seen       deliveries
@@ -135,7 +136,11 @@ func NewRouter(d RouterDeps) (*Router, error) {
 	}
 	var seen deliveries = storeDeliveries{d.Store}
 	if ex, ok := d.Store.(ProcessExclusive); ok && ex.ProcessExclusive() {
-		seen = newMemoryDeliveries(SeenTTL, time.Now)
+		mem := newMemoryDeliveries(SeenTTL, time.Now)
+		if err := mem.persist(context.Background(), d.Store, d.Log); err != nil {
+			return nil, err
+		}
+		seen = mem
 	}
 	return &Router{
 		seen: seen, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout,
@@ -502,4 +507,20 @@ func ephemeral(text string) *slack.Msg {
 // escape makes text safe inside mrkdwn: Slack's three control characters.
 func escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// Close saves the deliveries a process-exclusive Router remembers but has
+// not saved yet, so that a clean restart forgets none. Call it after the
+// HTTP server stopped.
+func (r *Router) Close(ctx context.Context) error {
+	mem, ok := r.seen.(*memoryDeliveries)
+	if !ok {
+		return nil
+	}
+	mem.mu.Lock()
+	if mem.timer != nil {
+		mem.timer.Stop()
+	}
+	mem.mu.Unlock()
+	return mem.save(ctx)
 }

@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,25 +62,95 @@ func (s storeDeliveries) forget(ctx context.Context, key string) error {
 // this process is the only one receiving the traffic, which a
 // ProcessExclusive store guarantees for `tokken serve`.
 //
-// A restart empties it: a request the previous process ran can run again
-// if it is replayed after the restart while its signature is still inside
-// slacksig's 5-minute window (Slack itself does not resend commands or
-// clicks, and an Events API retry after a restart is one the previous
-// process did not finish acknowledging). The window bounds that exposure
-// to the first five minutes after a start, for requests captured in the
-// five minutes before it.
+// With persist, the keys are also saved behind the ack: at most once per
+// SeenFlushEvery, everything recorded since the last save goes into one
+// KindSeenBatch record (one store commit per second, not per request), and
+// a new process loads the live batches at start. A restart therefore
+// forgets only what arrived in the last SeenFlushEvery before a crash
+// (nothing on a clean shutdown, which calls Close); such a request could run
+// again if replayed while its signature is inside slacksig's 5-minute
+// window, and the features' own versioned state still stands against a
+// second effect.
 type memoryDeliveries struct {
 	ttl time.Duration
 	now func() time.Time
 
-	mu    sync.Mutex
-	until map[string]time.Time // key → when it may be forgotten
-	order []seenEntry          // every add, oldest first: ttl is constant, so also in expiry order
+	mu      sync.Mutex
+	until   map[string]time.Time // key → when it may be forgotten
+	order   []seenEntry          // every add, oldest first: ttl is constant, so also in expiry order
+	store   bot.Store            // nil: memory only
+	log     *slog.Logger
+	unsaved []seenEntry // recorded since the last save
+	timer   *time.Timer // pending save, nil when none
 }
 
 type seenEntry struct {
-	key   string
-	until time.Time
+	Key   string    `json:"k"`
+	Until time.Time `json:"u"`
+}
+
+// KindSeenBatch holds the delivery keys a process-exclusive Router saved
+// together (see memoryDeliveries).
+const KindSeenBatch = "seen-batch"
+
+// SeenFlushEvery is how often remembered deliveries are saved to a
+// process-exclusive store.
+const SeenFlushEvery = time.Second
+
+// persist loads the deliveries saved by earlier processes from store and
+// saves new ones there from now on.
+func (m *memoryDeliveries) persist(ctx context.Context, store bot.Store, log *slog.Logger) error {
+	recs, err := store.List(ctx, KindSeenBatch, bot.KeyRange{}, 0)
+	if err != nil {
+		return fmt.Errorf("load remembered deliveries: %w", err)
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, rec := range recs {
+		var batch []seenEntry
+		if err := json.Unmarshal(rec.Data, &batch); err != nil {
+			log.WarnContext(ctx, "skipping an unreadable batch of remembered deliveries", "key", rec.Key, "err", err)
+			continue
+		}
+		for _, e := range batch {
+			if e.Until.After(now) && e.Until.After(m.until[e.Key]) {
+				m.until[e.Key] = e.Until
+				m.order = append(m.order, e)
+			}
+		}
+	}
+	slices.SortFunc(m.order, func(a, b seenEntry) int { return a.Until.Compare(b.Until) })
+	m.store, m.log = store, log
+	return nil
+}
+
+// save writes the deliveries recorded since the last save as one record.
+func (m *memoryDeliveries) save(ctx context.Context) error {
+	m.mu.Lock()
+	batch := make([]seenEntry, 0, len(m.unsaved))
+	var last time.Time
+	for _, e := range m.unsaved {
+		if m.until[e.Key].Equal(e.Until) { // not forgotten since
+			batch = append(batch, e)
+			last = e.Until
+		}
+	}
+	m.unsaved, m.timer = nil, nil
+	store := m.store
+	m.mu.Unlock()
+	if len(batch) == 0 || store == nil {
+		return nil
+	}
+	data, err := json.Marshal(batch)
+	if err != nil {
+		return fmt.Errorf("save remembered deliveries: %w", err)
+	}
+	key := fmt.Sprintf("%020d-%s", m.now().UnixNano(), bot.NewID(""))
+	if _, err := store.Put(ctx, bot.Record{Kind: KindSeenBatch, Key: key, Data: data, ExpiresAt: last}); err != nil {
+		return fmt.Errorf("save %d remembered deliveries: %w", len(batch), err)
+	}
+	return nil
 }
 
 func newMemoryDeliveries(ttl time.Duration, now func() time.Time) *memoryDeliveries {
@@ -92,9 +165,19 @@ func (m *memoryDeliveries) first(_ context.Context, key string) (bool, error) {
 	if until, ok := m.until[key]; ok && until.After(now) {
 		return false, nil
 	}
-	until := now.Add(m.ttl)
-	m.until[key] = until
-	m.order = append(m.order, seenEntry{key: key, until: until})
+	e := seenEntry{Key: key, Until: now.Add(m.ttl)}
+	m.until[key] = e.Until
+	m.order = append(m.order, e)
+	if m.store != nil {
+		m.unsaved = append(m.unsaved, e)
+		if m.timer == nil {
+			m.timer = time.AfterFunc(SeenFlushEvery, func() {
+				if err := m.save(context.Background()); err != nil {
+					m.log.Warn("remembered deliveries not saved: a restart may forget them", "err", err)
+				}
+			})
+		}
+	}
 	return true, nil
 }
 
@@ -110,10 +193,10 @@ func (m *memoryDeliveries) forget(_ context.Context, key string) error {
 // forgotten and recorded again has a later time in the map and stays.
 func (m *memoryDeliveries) expire(now time.Time) {
 	n := 0
-	for ; n < len(m.order) && !m.order[n].until.After(now); n++ {
+	for ; n < len(m.order) && !m.order[n].Until.After(now); n++ {
 		e := m.order[n]
-		if until, ok := m.until[e.key]; ok && until.Equal(e.until) {
-			delete(m.until, e.key)
+		if until, ok := m.until[e.Key]; ok && until.Equal(e.Until) {
+			delete(m.until, e.Key)
 		}
 		m.order[n] = seenEntry{} // let the key be collected
 	}

@@ -2,8 +2,12 @@ package httpapi
 
 import (
 	"context"
+	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tokken/tokken/infra/boltstore"
 )
 
 // TestMemoryDeliveries drives the in-memory record through a sequence of
@@ -102,5 +106,41 @@ func TestMemoryDeliveriesOnceUnderConcurrency(t *testing.T) {
 	}
 	if count != 1 {
 		t.Errorf("%d deliveries were first, want 1", count)
+	}
+}
+
+func TestMemoryDeliveriesSavedAndLoaded(t *testing.T) {
+	ctx := context.Background()
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "seen.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	log := slog.New(slog.DiscardHandler)
+
+	m := newMemoryDeliveries(SeenTTL, time.Now)
+	if err := m.persist(ctx, store, log); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"ran", "failed"} {
+		if ok, _ := m.first(ctx, k); !ok {
+			t.Fatalf("first(%s) = false on a fresh set", k)
+		}
+	}
+	_ = m.forget(ctx, "failed") // a failed delivery is forgotten so its retry runs
+	if err := m.save(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A new process over the same store.
+	again := newMemoryDeliveries(SeenTTL, time.Now)
+	if err := again.persist(ctx, store, log); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := again.first(ctx, "ran"); ok {
+		t.Error("a delivery saved before the restart ran again after it")
+	}
+	if ok, _ := again.first(ctx, "failed"); !ok {
+		t.Error("a forgotten (failed) delivery was saved: its retry would be refused")
 	}
 }
