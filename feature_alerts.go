@@ -41,7 +41,7 @@ func registerAlerts(a *app) error {
 	view := alertview.Options{Location: a.cfg.Location}
 	var notifier alert.Notifier = noSlack{}
 	if a.slack != nil {
-		notifier = countingNotifier{next: alertui.NewPoster(a.slack, alertui.NewPacer(0, nil, nil), view, nil), rec: a.metrics}
+		notifier = countingNotifier{next: alertui.NewPoster(a.slack, alertui.NewPacer(0, nil), view, nil), rec: a.metrics}
 	}
 	svc, err := alert.NewService(alert.Options{
 		Store: a.store, Queue: a.queue, Notifier: notifier, Routes: routes, Timers: a.timers,

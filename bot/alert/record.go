@@ -69,6 +69,10 @@ type Record struct {
 	// Placed is true once the alert was given a message (own, adopted
 	// from a flapping predecessor, or a storm thread).
 	Placed bool `json:"placed,omitempty"`
+	// Own is set once the storm check gave the alert a message of its own
+	// (it was counted then); a post deferred to the channel's next slot
+	// keeps the decision instead of counting the alert again.
+	Own bool `json:"own,omitempty"`
 
 	// Flaps counts how often the alert reopened within the flap window;
 	// FlapSince is when the first of those episodes opened.
@@ -167,6 +171,7 @@ type NoticeRecord struct {
 	TS         string    `json:"ts,omitempty"`
 	Storm      string    `json:"storm,omitempty"`
 	Placed     bool      `json:"placed,omitempty"`
+	Own        bool      `json:"own,omitempty"` // as Record.Own
 	Created    time.Time `json:"created"`
 	Lease      time.Time `json:"lease,omitzero"`
 	LeaseOwner string    `json:"lease_owner,omitempty"`

@@ -26,7 +26,9 @@ const (
 // Notifier shows alerts in Slack. handlers/alertui implements it with
 // Mackerel-style rendering, per-channel pacing (about one message per
 // second per channel) and Slack's Retry-After honoured; an error means the
-// message was not shown and the job is retried.
+// message was not shown and the job is retried, except a *LaterError (the
+// channel's next slot is ahead): then what waits is flushed at that slot
+// by a JobFlush, and no worker waits for it.
 type Notifier interface {
 	// PostAlert posts r's top-level message to channel and returns its ts.
 	PostAlert(ctx context.Context, channel string, r Record) (string, error)
@@ -134,6 +136,7 @@ func (s *Service) Register(mux *bot.JobMux) {
 	mux.Handle(JobDelivery, s.handleDelivery)
 	mux.Handle(JobSync, s.handleSync)
 	mux.Handle(JobReport, s.handleReport)
+	mux.Handle(JobFlush, s.handleFlush)
 }
 
 func (s *Service) now() time.Time { return s.o.Now() }
@@ -243,6 +246,14 @@ func (s *Service) handleSync(ctx context.Context, j bot.Job) error {
 	if err := j.Decode(&p); err != nil {
 		return err
 	}
+	if p == (syncJob{}) {
+		return bot.Permanent(fmt.Errorf("alert sync job %s: names nothing", j.ID))
+	}
+	return s.runSync(ctx, p)
+}
+
+// runSync brings Slack in line with what p names.
+func (s *Service) runSync(ctx context.Context, p syncJob) error {
 	switch {
 	case p.Key != "":
 		if p.Touch {
@@ -263,7 +274,7 @@ func (s *Service) handleSync(ctx context.Context, j bot.Job) error {
 	case p.Storm != "":
 		return s.syncStorm(ctx, p.Storm)
 	}
-	return bot.Permanent(fmt.Errorf("alert sync job %s: names nothing", j.ID))
+	return nil
 }
 
 func (s *Service) enqueueSync(ctx context.Context, p syncJob) error {
@@ -472,6 +483,9 @@ func (s *Service) syncRecord(ctx context.Context, key string) error {
 			}
 			return nil
 		})
+		if le, ok := asLater(showErr); ok && err == nil {
+			return s.deferSync(ctx, le, syncJob{Key: key}) // the lease was released above
+		}
 		if showErr != nil {
 			return errors.Join(fmt.Errorf("show alert %s: %w", key, showErr), err)
 		}
@@ -495,6 +509,7 @@ func (s *Service) release(ctx context.Context, key, owner string) error {
 // shown is what one round of show achieved, written back to the record.
 type shown struct {
 	placed             bool
+	own                bool // the storm check gave it its own message
 	channel, ts, storm string
 	flaps              int
 	flapSince          time.Time
@@ -503,6 +518,9 @@ type shown struct {
 }
 
 func (sh shown) applyTo(r *Record) {
+	if sh.own && !r.Placed {
+		r.Own = true
+	}
 	if sh.placed && !r.Placed {
 		r.Placed, r.Channel, r.TS, r.Storm = true, sh.channel, sh.ts, sh.storm
 		if sh.flaps > r.Flaps {
@@ -536,6 +554,7 @@ func (s *Service) show(ctx context.Context, r Record) (shown, error) {
 	if !r.Placed {
 		var err error
 		justPosted, err = s.place(ctx, &r)
+		res.own = r.Own
 		if r.Placed {
 			res.placed, res.channel, res.ts, res.storm = true, r.Channel, r.TS, r.Storm
 			res.flaps, res.flapSince = r.Flaps, r.FlapSince
@@ -591,25 +610,33 @@ func (s *Service) place(ctx context.Context, r *Record) (posted bool, err error)
 		}
 		if err == nil && subj.Key != r.Alert.Key && subj.TS != "" && subj.Channel == channel &&
 			!subj.ClosedAt.IsZero() && opened.Sub(subj.ClosedAt) <= s.o.FlapWindow && !opened.Before(subj.ClosedAt) {
+			// Placed only once the line is out: a post deferred to the
+			// channel's next slot (or failed) places it again then.
+			line := Line{Kind: LineReopened, At: s.now(), Alert: lineAlert(r.Alert)}
+			if err := s.o.Notifier.PostThread(ctx, subj.Channel, subj.TS, []Line{line}); err != nil {
+				return false, err
+			}
 			r.Placed, r.Channel, r.TS = true, subj.Channel, subj.TS
 			r.Flaps = subj.Flaps + 1
 			r.FlapSince = subj.FlapSince
 			if r.FlapSince.IsZero() {
 				r.FlapSince = subj.OpenedAt
 			}
-			line := Line{Kind: LineReopened, At: s.now(), Alert: lineAlert(r.Alert)}
-			return false, s.o.Notifier.PostThread(ctx, r.Channel, r.TS, []Line{line})
+			return false, nil
 		}
 	}
-	member := stormMember{key: r.Alert.Key, status: r.Alert.Status, monitor: r.Alert.Monitor,
-		line: Line{Kind: LineNew, At: s.now(), Alert: lineAlert(r.Alert)}}
-	id, err := s.joinStorm(ctx, channel, member)
-	if err != nil {
-		return false, err
-	}
-	if id != "" {
-		r.Placed, r.Channel, r.Storm = true, channel, id
-		return false, nil
+	if !r.Own {
+		member := stormMember{key: r.Alert.Key, status: r.Alert.Status, monitor: r.Alert.Monitor,
+			line: Line{Kind: LineNew, At: s.now(), Alert: lineAlert(r.Alert)}}
+		id, err := s.joinStorm(ctx, channel, member)
+		if err != nil {
+			return false, err
+		}
+		if id != "" {
+			r.Placed, r.Channel, r.Storm = true, channel, id
+			return false, nil
+		}
+		r.Own = true
 	}
 	ts, err := s.o.Notifier.PostAlert(ctx, channel, *r)
 	if err != nil {
@@ -708,14 +735,20 @@ func (s *Service) syncNotice(ctx context.Context, key string) error {
 	channel := rec.Decision.Channel
 	n := rec.Notice
 	n.Memo = ""
-	storm, err = s.joinStorm(ctx, channel, stormMember{key: key, notice: true, monitor: rec.Notice.Monitor,
-		line: Line{Kind: LineNoticeNew, At: s.now(), Notice: &n}})
-	if err == nil && storm == "" {
+	if !rec.Own {
+		storm, err = s.joinStorm(ctx, channel, stormMember{key: key, notice: true, monitor: rec.Notice.Monitor,
+			line: Line{Kind: LineNoticeNew, At: s.now(), Notice: &n}})
+	}
+	own := err == nil && storm == ""
+	if own {
 		ts, err = s.o.Notifier.PostNotice(ctx, channel, rec.Notice)
 	}
 	_, uerr := upsert(ctx, s.o.Store, KindNotice, key, RecordTTL, func(r *NoticeRecord, exists bool) error {
 		if !exists {
 			return bot.ErrNoChange
+		}
+		if own {
+			r.Own = true
 		}
 		if err == nil {
 			r.Placed, r.Channel, r.TS, r.Storm = true, channel, ts, storm
@@ -725,6 +758,9 @@ func (s *Service) syncNotice(ctx context.Context, key string) error {
 		}
 		return nil
 	})
+	if le, ok := asLater(err); ok && uerr == nil {
+		return s.deferSync(ctx, le, syncJob{Notice: key})
+	}
 	if err != nil {
 		return errors.Join(fmt.Errorf("show notice %s: %w", key, err), uerr)
 	}

@@ -284,6 +284,9 @@ func (s *Service) syncStorm(ctx context.Context, channel string) error {
 			}
 			return nil
 		})
+		if le, ok := asLater(showErr); ok && err == nil {
+			return s.deferSync(ctx, le, syncJob{Storm: channel}) // the lease was released above
+		}
 		if showErr != nil {
 			return errors.Join(fmt.Errorf("show storm in %s: %w", channel, showErr), err)
 		}

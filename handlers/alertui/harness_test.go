@@ -72,13 +72,23 @@ default:
   channel: C0ALERTS01
 `
 
-// vclock is a virtual clock: sleeping advances it instead of waiting, so
-// pacing thousands of posts costs no wall time while everything that
-// reads it (the pacer, Slack client, fake Slack's rate limit, the service)
-// agrees on when things happen.
+// vclock is a virtual clock: sleeping advances it instead of waiting, and
+// timers (the queue's deferred jobs and retries) fire when env.idle finds
+// nothing else to do and moves the clock to the earliest of them. Pacing
+// thousands of posts costs no wall time while everything that reads it
+// (the pacer, Slack client, fake Slack's rate limit, the service, the
+// queue) agrees on when things happen.
 type vclock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	t      time.Time
+	timers []*vtimer
+	seq    int
+}
+
+type vtimer struct {
+	at  time.Time
+	seq int // fires timers due at the same instant in creation order
+	f   func()
 }
 
 func (c *vclock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
@@ -90,9 +100,54 @@ func (c *vclock) Sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
+// AfterFunc implements localqueue.Clock.
+func (c *vclock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	tm := &vtimer{at: c.t.Add(d), seq: c.seq, f: f}
+	c.timers = append(c.timers, tm)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, x := range c.timers {
+			if x == tm {
+				c.timers = append(c.timers[:i], c.timers[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// fireNext moves the clock to the earliest timer (if it is ahead), runs
+// the timer and reports whether there was one.
+func (c *vclock) fireNext() bool {
+	c.mu.Lock()
+	if len(c.timers) == 0 {
+		c.mu.Unlock()
+		return false
+	}
+	first := 0
+	for i, x := range c.timers {
+		if y := c.timers[first]; x.at.Before(y.at) || (x.at.Equal(y.at) && x.seq < y.seq) {
+			first = i
+		}
+	}
+	tm := c.timers[first]
+	c.timers = append(c.timers[:first], c.timers[first+1:]...)
+	if tm.at.After(c.t) {
+		c.t = tm.at
+	}
+	c.mu.Unlock()
+	tm.f()
+	return true
+}
+
 type envOptions struct {
-	threshold int  // storm threshold (default 1000: no storms)
-	noMK      bool // no Mackerel API key
+	threshold int    // storm threshold (default 1000: no storms)
+	routes    string // routing rules (default testRoutes)
+	noMK      bool   // no Mackerel API key
 	access    AccessModalOpener
 }
 
@@ -105,6 +160,7 @@ type env struct {
 	svc     *alert.Service
 	srv     *httptest.Server
 	now     func() time.Time
+	clock   *vclock
 	limited atomic.Int64 // rate-limit waits reported by the Slack client
 }
 
@@ -125,7 +181,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	// Everything runs on a virtual clock: paced posts cost no wall time.
 	c := &vclock{t: time.Now()}
-	e := &env{t: t, now: c.Now}
+	e := &env{t: t, now: c.Now, clock: c}
 	sleep := c.Sleep
 	if o.threshold == 0 {
 		o.threshold = 1000
@@ -149,17 +205,20 @@ func newEnv(t *testing.T, o envOptions) *env {
 		OnRateLimited: func(string, time.Duration) { e.limited.Add(1) },
 	})
 	jobs := bot.NewJobMux()
-	e.queue, err = localqueue.New(st, jobs.HandleJob, localqueue.Options{Workers: 4, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond, Log: log})
+	e.queue, err = localqueue.New(st, jobs.HandleJob, localqueue.Options{Workers: 4, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond, Log: log, Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes, err := policies.ParseRoutes("routes.yaml", []byte(testRoutes))
+	if o.routes == "" {
+		o.routes = testRoutes
+	}
+	routes, err := policies.ParseRoutes("routes.yaml", []byte(o.routes))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tokyo, _ := time.LoadLocation("Asia/Tokyo")
 	view := alertview.Options{Location: tokyo}
-	poster := NewPoster(client, NewPacer(0, e.now, sleep), view, e.now)
+	poster := NewPoster(client, NewPacer(0, e.now), view, e.now)
 	e.svc, err = alert.NewService(alert.Options{
 		Store: st, Queue: e.queue, Notifier: poster, Routes: routes, DefaultChannel: chAlerts,
 		StormThreshold: o.threshold, Now: e.now, Log: log,
@@ -244,12 +303,20 @@ func (e *env) send(body []byte) {
 	e.idle()
 }
 
+// idle runs the queue until nothing is left: whenever no job is ready or
+// running, the virtual clock moves to the next deferred job (a channel's
+// flush, a retry) and releases it.
 func (e *env) idle() {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := e.queue.Idle(ctx); err != nil {
-		e.t.Fatalf("jobs did not finish: %v", err)
+	for {
+		if err := e.queue.Idle(ctx); err != nil {
+			e.t.Fatalf("jobs did not finish: %v", err)
+		}
+		if !e.clock.fireNext() {
+			return
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package alertui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -24,7 +25,8 @@ type Slack interface {
 
 // Poster is the alert.Notifier that posts to Slack: alerts rendered by
 // handlers/alertview, thread lines, notices and storm summaries, with
-// posts paced per channel and updates per message's channel.
+// posts paced per channel and updates per message's channel. A post whose
+// slot has not come returns an *alert.LaterError at once.
 type Poster struct {
 	slack Slack
 	pace  *Pacer
@@ -50,7 +52,7 @@ func (p *Poster) post(ctx context.Context, channel string, m slackapi.Message) (
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("post to %s: %w", channel, err)
+		return "", fmt.Errorf("post to %s: %w", channel, later(channel, err))
 	}
 	return ref.TS, nil
 }
@@ -60,9 +62,19 @@ func (p *Poster) update(ctx context.Context, channel, ts string, m slackapi.Mess
 		return p.slack.UpdateMessage(ctx, slackapi.MessageRef{Channel: channel, TS: ts}, m)
 	})
 	if err != nil {
-		return fmt.Errorf("update %s/%s: %w", channel, ts, err)
+		return fmt.Errorf("update %s/%s: %w", channel, ts, later(channel, err))
 	}
 	return nil
+}
+
+// later turns the pacer's refusal into the alert.LaterError the service
+// defers on; other errors pass unchanged.
+func later(channel string, err error) error {
+	var busy *BusyError
+	if errors.As(err, &busy) {
+		return &alert.LaterError{Channel: channel, At: busy.Next}
+	}
+	return err
 }
 
 // RenderRecord renders an alert record as its Slack message: alertview's

@@ -205,3 +205,144 @@ func (c *checkIngester) take() error {
 	c.err = nil
 	return err
 }
+
+// TestStormAcrossChannels is the storm of the flow benchmark: alerts for
+// four channels at once, four queue workers, Slack allowing one post per
+// second per channel. No worker may wait for a channel's next post slot:
+// every delivery is processed before the virtual clock moves at all, and
+// the channels then drain side by side, each in about as many slots as it
+// has posts, every storm alert listed in its channel's storm thread.
+func TestStormAcrossChannels(t *testing.T) {
+	perChannel := 250
+	if raceDetector {
+		perChannel = 125
+	}
+	if testing.Short() {
+		perChannel = 60
+	}
+	const threshold = 10
+	channels := []string{"C0STORM001", "C0STORM002", "C0STORM003", "C0STORM004"}
+	routes := "routes:\n"
+	for i, ch := range channels {
+		routes += fmt.Sprintf("  - name: storm %d\n    match: {monitor: [\"storm%d *\"]}\n    channel: %s\n", i, i, ch)
+	}
+	routes += "default:\n  channel: " + chAlerts + "\n"
+	e := newEnv(t, envOptions{threshold: threshold, routes: routes})
+	for _, ch := range channels {
+		e.fake.AddChannel(ch, strings.ToLower(ch))
+	}
+	e.fake.LimitChannelPosts(1)
+
+	var tmpl map[string]any
+	if err := json.Unmarshal(fixture(t, "mackerel-host-critical.json"), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	n := perChannel * len(channels)
+	bodies := make([][]byte, n)
+	for i := range n {
+		a := tmpl["alert"].(map[string]any)
+		a["id"] = fmt.Sprintf("storm%05d", i)
+		a["monitorName"] = fmt.Sprintf("storm%d CPU", i%len(channels)) // round robin over the channels
+		tmpl["host"].(map[string]any)["name"] = fmt.Sprintf("web%05d", i)
+		bodies[i], _ = json.Marshal(tmpl)
+	}
+	start := e.now()
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	next := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				if st, b := e.webhook(bodies[i], hookUser, hookPass); st != http.StatusAccepted {
+					errs <- fmt.Sprintf("alert %d: HTTP %d %s", i, st, b)
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	// Every delivery was processed, and no worker waited for a slot: the
+	// virtual clock has not moved (a pacer sleeping in a worker moves it).
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.queue.Idle(ctx); err != nil {
+		t.Fatalf("deliveries did not finish: %v", err)
+	}
+	if waited := e.now().Sub(start); waited != 0 {
+		t.Errorf("processing the deliveries took %s of virtual time: a worker waited for a post slot", waited)
+	}
+	recs, err := bot.Table[alert.Record]{Store: e.store, Kind: alert.KindRecord}.List(ctx, bot.KeyRange{}, 0)
+	if err != nil || len(recs) != n {
+		t.Fatalf("stored %d alert records of %d (%v)", len(recs), n, err)
+	}
+	placed := 0
+	for _, r := range recs {
+		if r.Value.Placed || r.Value.Own {
+			placed++ // in a storm, or given its own message (maybe still waiting for a slot)
+		}
+	}
+	if placed != n {
+		t.Errorf("%d of %d alerts placed after the deliveries ran", placed, n)
+	}
+
+	// The channels drain in parallel.
+	e.idle()
+	elapsed := e.now().Sub(start)
+	maxPosts := 0
+	for _, ch := range channels {
+		posts := 0
+		for _, c := range e.fake.Calls("chat.postMessage") {
+			if c.Channel == ch && c.Status == http.StatusOK {
+				posts++
+			}
+		}
+		maxPosts = max(maxPosts, posts)
+		top := e.topLevel(ch)
+		if len(top) < 2 || len(top) > threshold+1 {
+			t.Errorf("%s: %d top-level messages, want the first alerts and one storm summary", ch, len(top))
+			continue
+		}
+		summary := top[len(top)-1]
+		own := len(top) - 1
+		if want := fmt.Sprintf("%d new alerts", perChannel-own); !strings.Contains(summary.Text, want) {
+			t.Errorf("%s: summary %q lacks %q", ch, summary.Text, want)
+		}
+		listed := map[string]bool{}
+		for _, m := range e.fake.Thread(ch, summary.TS) {
+			if utf8.RuneCountInString(m.Text) > 40000 {
+				t.Errorf("%s: thread reply of %d runes", ch, utf8.RuneCountInString(m.Text))
+			}
+			for _, line := range strings.Split(m.Text, "\n") {
+				if i := strings.Index(line, "web"); i >= 0 && len(line) >= i+8 {
+					listed[line[i:i+8]] = true
+				}
+			}
+		}
+		if len(listed) != perChannel-own {
+			t.Errorf("%s: storm thread lists %d alerts, want %d", ch, len(listed), perChannel-own)
+		}
+	}
+	// Side by side: about one slot per post of the busiest channel, not
+	// the sum over channels.
+	if bound := time.Duration(maxPosts+3) * DefaultInterval; elapsed > bound {
+		t.Errorf("drained in %s of virtual time, want at most %s (%d posts in the busiest channel)", elapsed, bound, maxPosts)
+	}
+	limited := 0
+	for _, c := range e.fake.Calls("chat.postMessage") {
+		if c.Status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited > 0 || e.limited.Load() > 0 {
+		t.Errorf("%d posts answered 429 (%d waits); pacing should avoid them", limited, e.limited.Load())
+	}
+	t.Logf("%d alerts over %d channels drained in %s virtual; busiest channel %d posts", n, len(channels), elapsed, maxPosts)
+}

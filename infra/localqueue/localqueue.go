@@ -44,7 +44,25 @@ type Options struct {
 	JobTimeout time.Duration
 	// Log receives job failures (default slog.Default()).
 	Log *slog.Logger
+	// Clock times NotBefore and retry delays (default the real clock).
+	// Tests pass a virtual clock so deferred work costs no wall time.
+	Clock Clock
 }
+
+// Clock is the time source of a Queue's delays.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f once d has passed (never from within AfterFunc:
+	// f takes the queue's lock); stop cancels the call and reports
+	// whether it did so before f started.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 func (o *Options) defaults() {
 	if o.Workers <= 0 {
@@ -67,6 +85,9 @@ func (o *Options) defaults() {
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
 	}
 }
 
@@ -106,7 +127,7 @@ type Queue struct {
 	idle    *sync.Cond    // broadcast when running or ready changes
 	running int
 	workers sync.WaitGroup
-	retries map[string]*time.Timer
+	retries map[string]func() bool // stops the timer of a waiting job
 }
 
 type pendingJob struct {
@@ -128,7 +149,7 @@ func New(store bot.Store, handler bot.JobHandler, opt Options) (*Queue, error) {
 	q := &Queue{
 		store: store, handler: handler, opt: opt, ctx: ctx, cancel: cancel,
 		pending: map[string]*pendingJob{}, wake: make(chan struct{}, 1),
-		retries: map[string]*time.Timer{},
+		retries: map[string]func() bool{},
 	}
 	q.idle = sync.NewCond(&q.mu)
 
@@ -216,7 +237,7 @@ func (q *Queue) Enqueue(ctx context.Context, j bot.Job) error {
 // scheduleLocked makes the pending job id ready now, or at notBefore if
 // that is still ahead (a timer like a retry's: no worker waits for it).
 func (q *Queue) scheduleLocked(id string, notBefore time.Time) {
-	if d := time.Until(notBefore); !notBefore.IsZero() && d > 0 {
+	if d := notBefore.Sub(q.opt.Clock.Now()); !notBefore.IsZero() && d > 0 {
 		q.afterLocked(id, d)
 		return
 	}
@@ -228,7 +249,7 @@ func (q *Queue) scheduleLocked(id string, notBefore time.Time) {
 // closed by then (the job stays in the store for the next start).
 func (q *Queue) afterLocked(id string, d time.Duration) {
 	q.waiting++
-	q.retries[id] = time.AfterFunc(d, func() {
+	q.retries[id] = q.opt.Clock.AfterFunc(d, func() {
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		q.waiting--
@@ -402,8 +423,8 @@ func (q *Queue) Close(ctx context.Context) error {
 		return nil
 	}
 	q.closed = true
-	for id, t := range q.retries {
-		if t.Stop() {
+	for id, stop := range q.retries {
+		if stop() {
 			q.waiting--
 		}
 		delete(q.retries, id)

@@ -1,0 +1,118 @@
+package alert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tokken/tokken/bot"
+)
+
+// JobFlush posts what waits for one channel's next Slack post slot
+// (payload: the channel). Its id is "alert.flush/<channel>/<slot, unix
+// ms>" and it runs not before the slot, so every sync that finds the
+// channel busy asks for the same job and the requests coalesce.
+const JobFlush = "alert.flush"
+
+// KindWait marks what waits for a channel's flush: key
+// "<channel>/<r|n|s>/<record, notice or storm key>", value the sync to run.
+const KindWait = "alert_wait"
+
+// LaterError is what a Notifier returns when it sent nothing because the
+// channel's next post slot (about one message per second per channel) is
+// still ahead. The service then records what waits and queues one flush
+// for the slot instead of holding a worker until then.
+type LaterError struct {
+	Channel string
+	At      time.Time // the channel's next slot
+}
+
+func (e *LaterError) Error() string {
+	return fmt.Sprintf("channel %s is paced: next post at %s", e.Channel, e.At.UTC().Format(time.RFC3339Nano))
+}
+
+func asLater(err error) (*LaterError, bool) {
+	var le *LaterError
+	if errors.As(err, &le) && le.Channel != "" {
+		return le, true
+	}
+	return nil, false
+}
+
+type flushJob struct {
+	Channel string `json:"channel"`
+}
+
+// waiting is the value of a KindWait marker.
+type waiting struct {
+	Sync syncJob `json:"sync"`
+	// N counts deferrals, so that every deferral writes a new version and
+	// a flush that ran the sync before it cannot delete the marker.
+	N int64 `json:"n"`
+}
+
+func (p syncJob) waitKey() string {
+	switch {
+	case p.Key != "":
+		return "r/" + p.Key
+	case p.Notice != "":
+		return "n/" + p.Notice
+	}
+	return "s/" + p.Storm
+}
+
+// deferSync records that p waits for le's channel and queues the flush
+// for the channel's next slot.
+func (s *Service) deferSync(ctx context.Context, le *LaterError, p syncJob) error {
+	p.Touch = false // the Rev was raised already
+	_, err := upsert(ctx, s.o.Store, KindWait, le.Channel+"/"+p.waitKey(), lineTTL, func(w *waiting, _ bool) error {
+		w.Sync = p
+		w.N++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("defer alert sync to %s: %w", le.Channel, err)
+	}
+	id := JobFlush + "/" + le.Channel + "/" + strconv.FormatInt(le.At.UnixMilli(), 10)
+	j, err := bot.NewJob(id, JobFlush, flushJob{Channel: le.Channel})
+	if err != nil {
+		return err
+	}
+	j.NotBefore = le.At
+	if err := s.o.Queue.Enqueue(ctx, j); err != nil {
+		return fmt.Errorf("queue alert flush for %s: %w", le.Channel, err)
+	}
+	return nil
+}
+
+// handleFlush runs every sync waiting for the channel, oldest marker key
+// first. The first posts take the slot; the rest find the channel busy
+// again and wait for the next flush, so each flush costs a worker only
+// the time of its posts.
+func (s *Service) handleFlush(ctx context.Context, j bot.Job) error {
+	var p flushJob
+	if err := j.Decode(&p); err != nil {
+		return err
+	}
+	if p.Channel == "" {
+		return bot.Permanent(fmt.Errorf("alert flush job %s: no channel", j.ID))
+	}
+	tab := bot.Table[waiting]{Store: s.o.Store, Kind: KindWait}
+	ws, err := tab.List(ctx, bot.PrefixRange(p.Channel+"/"), 0)
+	if err != nil {
+		return fmt.Errorf("alert flush %s: %w", p.Channel, err)
+	}
+	for _, w := range ws {
+		if err := s.runSync(ctx, w.Value.Sync); err != nil {
+			return fmt.Errorf("alert flush %s: %w", p.Channel, err)
+		}
+		// Done, or deferred again (which wrote a newer version: kept).
+		err := s.o.Store.Delete(ctx, KindWait, w.Key, w.Version)
+		if err != nil && !errors.Is(err, bot.ErrConflict) && !errors.Is(err, bot.ErrNotFound) {
+			return fmt.Errorf("alert flush %s: clear %s: %w", p.Channel, w.Key, err)
+		}
+	}
+	return nil
+}
