@@ -25,6 +25,7 @@ go build -o "$bin/tokken" .
 go build -o "$bin/floor" ./bench/cmd/floor
 go build -o "$bin/ackbench" ./bench/cmd/ackbench
 go build -o "$bin/coldstart" ./bench/cmd/coldstart
+go build -o "$bin/flowbench" ./bench/cmd/flowbench
 arch=$(go env GOHOSTARCH)
 # The Lambda build, for this machine so it can run here: same flags as the
 # Makefile's bootstrap target.
@@ -67,6 +68,14 @@ step "Lambda cold-start proxy"
   echo
 } >>"$report"
 "$bin/coldstart" -bootstrap "$bin/bootstrap-$arch" -arm64 "$out/sam/bootstrap" -policies policies -out "$out" >>"$report"
+
+step "end-to-end flows: approve click -> credentials DM, and an alert storm (about 2 minutes)"
+{
+  echo
+  echo "### End-to-end flows"
+  echo
+} >>"$report"
+"$bin/flowbench" -tokken "$bin/tokken" -policies policies -testdata handlers/alertin/testdata -out "$out" >>"$report"
 
 step "micro-benchmarks"
 {
