@@ -26,10 +26,13 @@ const (
 	MaxApprovals = 10
 )
 
+// maxRoleName is the longest role path and name an IAM role ARN carries.
+const maxRoleName = 512
+
 var (
 	profileNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	groupNameRE   = profileNameRE
-	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/([\w+=,.@/-]+)$`) // path+name ≤ maxRoleName, checked apart (a bounded repeat is costly to compile)
 	instanceIDRE  = regexp.MustCompile(`^i-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	slackUserRE   = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 	slackGroupRE  = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
@@ -288,7 +291,7 @@ func parseProfile(r report, k, v *yaml.Node) (profile, bool) {
 	if n := f["role_arn"]; n == nil {
 		r.at(k.Line, "%s: missing role_arn", what)
 	} else if s, ok := str(r, "role_arn", n); ok {
-		if roleARNRE.MatchString(s) {
+		if validRoleARN(s) {
 			p.RoleARN = s
 		} else {
 			r.at(n.Line, "role_arn %q is not an IAM role ARN (arn:aws:iam::123456789012:role/name)", s)
@@ -457,4 +460,11 @@ func parseGroups(r report, data []byte) []groupDef {
 		out = append(out, g)
 	})
 	return out
+}
+
+// validRoleARN reports whether s is an IAM role ARN whose path and name fit
+// IAM's limit.
+func validRoleARN(s string) bool {
+	m := roleARNRE.FindStringSubmatch(s)
+	return m != nil && len(m[1]) <= maxRoleName
 }

@@ -43,13 +43,21 @@ type TagScheme struct {
 	Reason string `json:"reason"`
 }
 
-// imdsKey is what instance-metadata tags accept as a key: letters, digits
-// and + - = . , _ : @ (no spaces or slashes), at most 128 characters.
-var imdsKey = regexp.MustCompile(`^[A-Za-z0-9+\-=.,_:@]{1,128}$`)
+// tagChars are the characters instance-metadata tags accept in a key, and
+// the scheme in a value: letters, digits and + - = . , _ : @ (no spaces or
+// slashes). The lengths are checked apart: a bounded repeat such as
+// {1,128} compiles to a large program that every cold start pays for.
+var tagChars = regexp.MustCompile(`^[A-Za-z0-9+\-=.,_:@]+$`)
 
-// tagValue is what the scheme accepts as a value: a short ASCII word that
-// needs no quoting in PowerShell or Slack.
-var tagValue = regexp.MustCompile(`^[A-Za-z0-9+\-=.,_:@]{1,64}$`)
+// ValidTagKey reports whether k can be an instance-metadata tag key: 1-128
+// tagChars, and not ".", ".." or "_index".
+func ValidTagKey(k string) bool {
+	return len(k) <= 128 && tagChars.MatchString(k) && k != "." && k != ".." && k != "_index"
+}
+
+// validTagValue reports whether v is a scheme value: 1-64 tagChars, a
+// short word that needs no quoting in PowerShell or Slack.
+func validTagValue(v string) bool { return len(v) <= 64 && tagChars.MatchString(v) }
 
 // Validate checks that every key is usable as an instance-metadata tag key,
 // every value is a short plain word, and no two keys or two values of the
@@ -61,7 +69,7 @@ func (s TagScheme) Validate() error {
 	}
 	seen := map[string]string{}
 	for _, k := range keys {
-		if !imdsKey.MatchString(k.v) || k.v == "." || k.v == ".." || k.v == "_index" {
+		if !ValidTagKey(k.v) {
 			return fmt.Errorf("tag scheme: %s key %q: want 1-128 of A-Z a-z 0-9 + - = . , _ : @", k.name, k.v)
 		}
 		if other, dup := seen[k.v]; dup {
@@ -76,7 +84,7 @@ func (s TagScheme) Validate() error {
 	for _, g := range groups {
 		vals := map[string]string{}
 		for _, v := range g {
-			if !tagValue.MatchString(v.v) {
+			if !validTagValue(v.v) {
 				return fmt.Errorf("tag scheme: %s value %q: want 1-64 of A-Z a-z 0-9 + - = . , _ : @", v.name, v.v)
 			}
 			if other, dup := vals[v.v]; dup {

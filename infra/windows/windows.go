@@ -92,7 +92,6 @@ func DefaultConfig() Config {
 const maxSecretID = 1000
 
 var (
-	imdsKey = regexp.MustCompile(`^[A-Za-z0-9+\-=.,_:@]{1,128}$`)
 	// secretID is unbounded: a {1,1000} repeat compiles to a thousand-state
 	// program that costs milliseconds of every cold start. Validate bounds
 	// the length with maxSecretID instead.
@@ -108,7 +107,7 @@ func (c Config) Validate() error {
 	if err := c.Tags.Validate(); err != nil {
 		return err
 	}
-	if !imdsKey.MatchString(c.SecretTag) {
+	if !domainjoin.ValidTagKey(c.SecretTag) {
 		return fmt.Errorf("secret tag %q: want 1-128 of A-Z a-z 0-9 + - = . , _ : @", c.SecretTag)
 	}
 	for _, k := range c.Tags.ReadKeys() {
