@@ -47,11 +47,16 @@ const (
 
 // Options configures a Client. The zero value talks to slack.com with
 // sensible retry limits.
+// MaxIdleConnsPerHost is how many idle connections to Slack the default
+// HTTP client keeps, about the number of jobs that post at once.
+const MaxIdleConnsPerHost = 32
+
 type Options struct {
 	// APIURL is the Web API base URL, ending in "/" (SLACK_API_URL);
 	// default slack.APIURL ("https://slack.com/api/").
 	APIURL string
-	// HTTPClient sends the requests; default one with a 10 s timeout.
+	// HTTPClient sends the requests; default one with a 10 s timeout that
+	// keeps MaxIdleConnsPerHost connections to Slack open.
 	HTTPClient *http.Client
 	// Logger receives one record per failed attempt and per completed call
 	// (debug level); default slog.Default().
@@ -93,7 +98,11 @@ func New(token string, opts Options) *Client {
 		opts.APIURL = slack.APIURL
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
+		// Keep enough idle connections to Slack for concurrent jobs: the
+		// default transport keeps 2 per host, so bursts re-dial TLS.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+		opts.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout, Transport: tr}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
