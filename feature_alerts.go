@@ -129,6 +129,15 @@ type countingNotifier struct {
 
 var _ alert.Notifier = countingNotifier{}
 
+// FitLines passes the wrapped Notifier's reply bound on (alert.LineFitter);
+// without one, a reply takes every line offered.
+func (c countingNotifier) FitLines(lines []alert.Line) int {
+	if f, ok := c.next.(alert.LineFitter); ok {
+		return f.FitLines(lines)
+	}
+	return len(lines)
+}
+
 func (c countingNotifier) count(ctx context.Context, err error) {
 	if err == nil {
 		c.rec.Count(ctx, metrics.AlertsPosted, 1)

@@ -44,6 +44,13 @@ type Notifier interface {
 	UpdateStorm(ctx context.Context, channel, ts string, st Storm) error
 }
 
+// LineFitter is implemented by a Notifier whose thread replies are bounded
+// in size: FitLines reports how many of lines, from the first, fit in one
+// PostThread reply (at least 1 for a non-empty slice).
+type LineFitter interface {
+	FitLines(lines []Line) int
+}
+
 // Defaults of Options fields left zero.
 const (
 	DefaultNotifyInterval = 10 * time.Minute
@@ -52,8 +59,14 @@ const (
 	DefaultStormWindow    = time.Minute
 	DefaultStormQuiet     = 5 * time.Minute
 	DefaultLeaseTTL       = time.Minute
-	// MaxLinesPerPost is how many thread lines go in one Slack reply.
+	// MaxLinesPerPost is how many thread lines go in one Slack reply about
+	// one alert.
 	MaxLinesPerPost = 25
+	// MaxStormLinesPerPost is how many storm thread lines go in one reply
+	// at most; a Notifier that is a LineFitter may take fewer (Slack's
+	// text limit). A storm's thread drains one reply per post slot, so
+	// the bigger the batch, the sooner it is complete.
+	MaxStormLinesPerPost = 250
 	// maxRawKept bounds the raw payload kept with a delivery (DynamoDB
 	// items are at most 400 KB).
 	maxRawKept = 256 << 10

@@ -331,29 +331,38 @@ func (s *Service) showStorm(ctx context.Context, st Storm) (ts string, rev, line
 	if st.Lines == st.LinesDone {
 		return ts, rev, 0, nil
 	}
-	recs, err := s.o.Store.List(ctx, KindLine, bot.PrefixRange(st.Channel+"/"), MaxLinesPerPost+1)
+	recs, err := s.o.Store.List(ctx, KindLine, bot.PrefixRange(st.Channel+"/"), MaxStormLinesPerPost+1)
 	if err != nil {
 		return ts, rev, 0, fmt.Errorf("list storm lines: %w", err)
 	}
-	batch := recs[:min(len(recs), MaxLinesPerPost)]
-	if len(batch) > 0 {
-		lines := make([]Line, 0, len(batch))
-		for _, rec := range batch {
-			var l Line
-			if json.Unmarshal(rec.Data, &l) == nil {
-				lines = append(lines, l)
-			}
-		}
-		if err := s.o.Notifier.PostThread(ctx, st.Channel, ts, lines); err != nil {
-			return ts, rev, 0, err
-		}
-		for _, rec := range batch {
-			if err := s.o.Store.Delete(ctx, KindLine, rec.Key, 0); err != nil {
-				return ts, rev, 0, fmt.Errorf("delete posted storm line: %w", err)
-			}
+	// Undecodable lines are dropped with the batch they were listed in.
+	lines := make([]Line, 0, len(recs))
+	ofLine := make([]int, 0, len(recs)) // the rec index of each line
+	for i, rec := range recs {
+		var l Line
+		if json.Unmarshal(rec.Data, &l) == nil {
+			lines, ofLine = append(lines, l), append(ofLine, i)
 		}
 	}
-	if len(recs) <= MaxLinesPerPost {
+	fit := min(len(lines), MaxStormLinesPerPost)
+	if f, ok := s.o.Notifier.(LineFitter); ok && fit > 0 {
+		fit = max(1, min(fit, f.FitLines(lines[:fit])))
+	}
+	batch := recs // everything listed was posted (or is undecodable)
+	if fit < len(lines) {
+		batch = recs[:ofLine[fit]]
+	}
+	if fit > 0 {
+		if err := s.o.Notifier.PostThread(ctx, st.Channel, ts, lines[:fit]); err != nil {
+			return ts, rev, 0, err
+		}
+	}
+	for _, rec := range batch {
+		if err := s.o.Store.Delete(ctx, KindLine, rec.Key, 0); err != nil {
+			return ts, rev, 0, fmt.Errorf("delete posted storm line: %w", err)
+		}
+	}
+	if len(batch) == len(recs) && len(recs) <= MaxStormLinesPerPost {
 		linesDone = st.Lines // everything counted before the snapshot was listed
 	}
 	return ts, rev, linesDone, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -133,6 +134,30 @@ func (p *Poster) PostThread(ctx context.Context, channel, ts string, lines []ale
 	_, err := p.post(ctx, channel, slackapi.Message{Text: strings.Join(text, "\n"), ThreadTS: ts})
 	return err
 }
+
+// MaxReplyText bounds the text of one thread reply, in characters: Slack
+// truncates a message's text past 40,000.
+const MaxReplyText = 40000
+
+// FitLines implements alert.LineFitter: how many of lines, from the first,
+// PostThread can send in one reply within MaxReplyText (as rendered, mrkdwn
+// escapes included); at least 1.
+func (p *Poster) FitLines(lines []alert.Line) int {
+	n, size := 0, 0
+	for _, l := range lines {
+		add := utf8.RuneCountInString(RenderLine(l, p.view))
+		if n > 0 {
+			add++ // the newline joining it
+		}
+		if n > 0 && size+add > MaxReplyText {
+			break
+		}
+		n, size = n+1, size+add
+	}
+	return n
+}
+
+var _ alert.LineFitter = (*Poster)(nil)
 
 // RenderLine renders one thread line as mrkdwn.
 func RenderLine(l alert.Line, view alertview.Options) string {
