@@ -742,7 +742,11 @@ func (s *Service) nextCheck(op Operation) time.Time {
 
 func (s *Service) scheduleCheck(ctx context.Context, opID string, at time.Time) error {
 	id := checkTimerID(opID)
-	job, err := bot.NewJob(fmt.Sprintf("%s/%d", id, at.Unix()), KindCheck, CheckRequest{OpID: opID})
+	// The job id names this one check (nanoseconds, not seconds): a queue
+	// ignores an id that is still pending, so a check that schedules the
+	// next one while it is still running must not share its id, or the next
+	// check is dropped and the operation is never followed again.
+	job, err := bot.NewJob(fmt.Sprintf("%s/%d", id, at.UnixNano()), KindCheck, CheckRequest{OpID: opID})
 	if err != nil {
 		return err
 	}

@@ -705,3 +705,37 @@ func TestBadJobPayloadIsPermanent(t *testing.T) {
 		t.Errorf("kinds = %v", kinds)
 	}
 }
+
+// TestSubSecondChecksHaveDistinctJobIDs: a check schedules the next one
+// while it is still running; a queue ignores a job id that is still
+// pending, so two checks less than a second apart must not share an id, or
+// the operation stops being followed.
+func TestSubSecondChecksHaveDistinctJobIDs(t *testing.T) {
+	h := newHarness(t)
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "subsecond.db"), boltstore.WithSweepInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	h.mux = bot.NewJobMux()
+	h.svc, err = domainjoin.NewService(domainjoin.Config{Tags: scheme, CheckEvery: 300 * time.Millisecond, Now: h.clock.Now},
+		domainjoin.Deps{Store: store, Instances: h.fleet, Notifier: h.notes, Authorizer: &policy{}, Timers: h.timers, Auditor: h.audit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Register(h.mux)
+	id := h.command(alice, "join web-01")
+	h.wantState(id, domainjoin.StateWaiting)
+	seen := map[string]bool{}
+	for range 5 {
+		tm, ok := h.timers.get("domain-check/" + id)
+		if !ok {
+			t.Fatal("no check pending")
+		}
+		if seen[tm.Job.ID] {
+			t.Fatalf("check job id %s reused within a second: a pending duplicate would drop it", tm.Job.ID)
+		}
+		seen[tm.Job.ID] = true
+		h.tick(id)
+	}
+}

@@ -250,7 +250,7 @@ func (s *Service) fire(ctx context.Context, it item) {
 	}
 	if err == nil {
 		if t.Job.ID == "" {
-			t.Job.ID = fmt.Sprintf("timer:%s@%d", t.ID, t.At.Unix())
+			t.Job.ID = fmt.Sprintf("timer:%s@%d", t.ID, t.At.UnixNano()) // one id per firing
 		}
 		err = s.queue.Enqueue(ctx, t.Job)
 	}

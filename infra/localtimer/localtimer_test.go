@@ -292,7 +292,7 @@ func TestDefaultJobID(t *testing.T) {
 	if err := svc.Schedule(context.Background(), bot.Timer{ID: "sweep", At: at, Job: bot.Job{Kind: "sweep"}}); err != nil {
 		t.Fatal(err)
 	}
-	if j := q.next(t); j.ID == "" || j.ID != "timer:sweep@"+itoa(at.Unix()) {
+	if j := q.next(t); j.ID == "" || j.ID != "timer:sweep@"+itoa(at.UnixNano()) {
 		t.Errorf("job id %q: want one derived from the timer", j.ID)
 	}
 }
