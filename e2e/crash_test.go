@@ -281,7 +281,10 @@ func TestCrashAfterDeliveryAndDuringExpiry(t *testing.T) {
 	w.aws.SetLatency(awsfake.SSMService, "TerminateSession", 0)
 	w.crash()
 
-	w.waitMessage(id, "Expired", "1 SSM session terminated")
+	// Whether the killed run's TerminateSession reached SSM before the
+	// kill is a race, so the restarted run terminates one session or finds
+	// none left; what must hold is below: expired, and no live session.
+	w.waitMessage(id, "Expired")
 	w.srv.stop()
 	if n := len(w.aws.SSM().ActiveSessions()); n != 0 {
 		t.Errorf("%d SSM sessions outlived the grant", n)
