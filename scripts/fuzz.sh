@@ -19,12 +19,21 @@ count=0
 while read -r dir name; do
 	[ -n "$dir" ] || continue
 	echo "fuzz: $dir $name ($fuzztime)"
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$dir" >/tmp/fuzz.$$.log 2>&1 || {
-		cat /tmp/fuzz.$$.log
-		echo "fuzz: $dir $name found a failure (input saved under $dir/testdata/fuzz/$name)" >&2
-		rm -f /tmp/fuzz.$$.log
-		exit 1
-	}
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$dir" >/tmp/fuzz.$$.log 2>&1; then
+		# Go < 1.27 can fail a target with a bare "context deadline exceeded"
+		# when -fuzztime ends mid-exec (golang/go#75804): no input is written
+		# and nothing is reproducible. Tolerate exactly that; any written
+		# reproducer or other failure fails the run.
+		if grep -q 'context deadline exceeded' /tmp/fuzz.$$.log &&
+			! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' /tmp/fuzz.$$.log; then
+			echo "fuzz: $dir $name: Go's fuzz-deadline race (golang/go#75804), no input found; not a failure"
+		else
+			cat /tmp/fuzz.$$.log
+			echo "fuzz: $dir $name found a failure (input saved under $dir/testdata/fuzz/$name)" >&2
+			rm -f /tmp/fuzz.$$.log
+			exit 1
+		fi
+	fi
 	count=$((count + 1))
 done <<<"$targets"
 rm -f /tmp/fuzz.$$.log
