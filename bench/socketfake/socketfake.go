@@ -276,11 +276,11 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
+	// Registered before the hello is written, with the write lock held:
+	// an app that has read the hello can be sent envelopes at once, and
+	// none is written before the hello.
 	hello := fmt.Sprintf(`{"type":"hello","num_connections":%d,"debug_info":{"host":"socketfake","build_number":1,"approximate_connection_time":18060},"connection_info":{"app_id":%q}}`, num, s.appID)
-	if err := c.write([]byte(hello)); err != nil {
-		s.drop(c)
-		return
-	}
+	c.writeMu.Lock()
 	s.mu.Lock()
 	c.hello = true
 	s.current = c
@@ -288,6 +288,12 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 	s.stats.Open++
 	s.notifyLocked()
 	s.mu.Unlock()
+	err = c.writeLocked([]byte(hello))
+	c.writeMu.Unlock()
+	if err != nil {
+		s.drop(c)
+		return
+	}
 
 	ws.SetPongHandler(func(string) error {
 		s.mu.Lock()
@@ -393,6 +399,11 @@ func (s *Server) drop(c *conn) {
 func (c *conn) write(frame []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	return c.writeLocked(frame)
+}
+
+// writeLocked writes one text frame. Caller holds c.writeMu.
+func (c *conn) writeLocked(frame []byte) error {
 	if err := c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		return err
 	}
