@@ -122,7 +122,11 @@ func (s *server) commands(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) parseInteraction(w http.ResponseWriter, r *http.Request) (slack.InteractionCallback, bool) {
-	ic, err := slack.InteractionCallbackParse(r)
+	var ic slack.InteractionCallback
+	err := r.ParseForm()
+	if err == nil {
+		ic, err = ParseInteraction([]byte(r.PostForm.Get("payload")))
+	}
 	if err == nil && ic.Type == "" {
 		err = errors.New("missing type")
 	}

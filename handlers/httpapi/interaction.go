@@ -1,0 +1,129 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/slack-go/slack"
+)
+
+// ParseInteraction decodes an interaction payload (the "payload" form
+// field Slack posts to /slack/interactions and /slack/options) into the
+// slack.InteractionCallback the handlers receive.
+//
+// It fills every field slack-go's own decoder fills except the blocks,
+// attachments and files of the message the click came from and the blocks
+// of the view: tokken's handlers never read those (they act on the action,
+// the container, the view's state and metadata, and re-render messages
+// from the store), and decoding them is most of the cost of a click —
+// slack-go decodes the payload twice and every block once more through a
+// map (BENCHMARKS.md). They are still checked to be valid JSON. A payload
+// this cannot decode with certainty (an action without a string block_id,
+// as legacy interactive messages carry) is handed to slack-go, so nothing
+// slack-go accepts is refused here.
+func ParseInteraction(payload []byte) (slack.InteractionCallback, error) {
+	if len(payload) == 0 {
+		return slack.InteractionCallback{}, errors.New("payload is empty")
+	}
+	var w wireInteraction
+	if err := json.Unmarshal(payload, &w); err != nil || !w.blockActionsOnly() {
+		return parseWithSlackGo(payload)
+	}
+	ic := slack.InteractionCallback(w.plainInteraction)
+	ic.Message = w.Message.Message
+	ic.OriginalMessage = w.OriginalMessage.Message
+	ic.View = w.View.View
+	ic.ActionCallback = slack.ActionCallbacks{}
+	for _, a := range w.Actions {
+		ic.ActionCallback.BlockActions = append(ic.ActionCallback.BlockActions, &a.BlockAction)
+	}
+	switch ic.Type {
+	case slack.InteractionTypeBlockActions:
+		if len(ic.RawState) > 0 {
+			if err := json.Unmarshal(ic.RawState, &ic.BlockActionState); err != nil {
+				return slack.InteractionCallback{}, fmt.Errorf("state: %w", err)
+			}
+		}
+	case slack.InteractionTypeDialogSubmission:
+		ic.State = string(ic.RawState)
+	}
+	return ic, nil
+}
+
+func parseWithSlackGo(payload []byte) (slack.InteractionCallback, error) {
+	var ic slack.InteractionCallback
+	if err := json.Unmarshal(payload, &ic); err != nil {
+		return slack.InteractionCallback{}, err
+	}
+	return ic, nil
+}
+
+// plainInteraction is slack.InteractionCallback without its UnmarshalJSON
+// method, so that embedding it decodes its fields directly.
+type plainInteraction slack.InteractionCallback
+
+// wireInteraction is the decoding shape: the callback's own fields, with
+// the message, view and actions replaced by lighter shapes. encoding/json
+// gives a field at a shallower depth precedence over an embedded one with
+// the same name, so these shadow the callback's.
+type wireInteraction struct {
+	plainInteraction
+	Message         lightMessage `json:"message"`
+	OriginalMessage lightMessage `json:"original_message"`
+	View            lightView    `json:"view"`
+	Actions         []wireAction `json:"actions"`
+}
+
+// blockActionsOnly reports whether every action is a block action (has a
+// string block_id): slack-go files the others as attachment actions.
+func (w *wireInteraction) blockActionsOnly() bool {
+	for _, a := range w.Actions {
+		if !a.block {
+			return false
+		}
+	}
+	return true
+}
+
+// lightMessage is a message without the parts tokken never reads.
+type lightMessage struct {
+	slack.Message
+	Blocks      skipped `json:"blocks"`
+	Attachments skipped `json:"attachments"`
+	Files       skipped `json:"files"`
+}
+
+// lightView is a view without its blocks (its state is kept).
+type lightView struct {
+	slack.View
+	Blocks skipped `json:"blocks"`
+}
+
+// wireAction is one element of "actions". Like slack-go, it counts as a
+// block action when it has a "block_id" key (exactly so spelled: slack-go
+// looks it up in a map, not through case-insensitive field matching) whose
+// value is a string; anything else is left to slack-go.
+type wireAction struct {
+	slack.BlockAction
+	block bool
+}
+
+// UnmarshalJSON decodes a block action.
+func (a *wireAction) UnmarshalJSON(b []byte) error {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return err
+	}
+	id := keys["block_id"]
+	if a.block = len(id) > 0 && id[0] == '"'; !a.block {
+		return nil
+	}
+	return json.Unmarshal(b, &a.BlockAction)
+}
+
+// skipped is a JSON value that is validated but not decoded.
+type skipped struct{}
+
+// UnmarshalJSON ignores the value.
+func (*skipped) UnmarshalJSON([]byte) error { return nil }

@@ -1,0 +1,212 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/slack-go/slack"
+)
+
+// withoutSkipped clears what ParseInteraction leaves out by design, so the
+// rest can be compared with slack-go's decoding field by field.
+func withoutSkipped(ic slack.InteractionCallback) slack.InteractionCallback {
+	for _, m := range []*slack.Message{&ic.Message, &ic.OriginalMessage} {
+		m.Blocks, m.Attachments, m.Files = slack.Blocks{}, nil, nil
+	}
+	ic.View.Blocks = slack.Blocks{}
+	return ic
+}
+
+func fixtures(t testing.TB) map[string][]byte {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", "interactions", "*.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no interaction fixtures: %v", err)
+	}
+	out := map[string][]byte{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(p)] = b
+	}
+	return out
+}
+
+// sameAsSlackGo fails unless ParseInteraction and slack-go agree on
+// payload: both refuse it, or both accept it with the same fields (but for
+// the skipped blocks, attachments and files). It reports whether both
+// accepted it.
+func sameAsSlackGo(t testing.TB, payload []byte) bool {
+	t.Helper()
+	got, err := ParseInteraction(payload)
+	want, wantErr := parseWithSlackGo(payload)
+	if (err != nil) != (wantErr != nil) {
+		// Accepting what slack-go refuses is allowed only where slack-go
+		// refused a part tokken skips.
+		if err == nil && acceptsWithoutSkipped(payload) {
+			return false
+		}
+		t.Fatalf("ParseInteraction error %v, slack-go error %v for %q", err, wantErr, payload)
+	}
+	if err != nil {
+		return false
+	}
+	if g, w := withoutSkipped(got), withoutSkipped(want); !reflect.DeepEqual(g, w) {
+		gj, _ := json.Marshal(&g)
+		wj, _ := json.Marshal(&w)
+		t.Fatalf("ParseInteraction differs from slack-go for %q:\n got %s\nwant %s", payload, gj, wj)
+	}
+	return true
+}
+
+// acceptsWithoutSkipped reports whether slack-go accepts payload once the
+// message, original message and view blocks (and message attachments and
+// files) are removed: then a refusal came from a part tokken does not read.
+func acceptsWithoutSkipped(payload []byte) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(payload, &m) != nil {
+		return false
+	}
+	for _, k := range []string{"message", "original_message", "view"} {
+		var inner map[string]json.RawMessage
+		if raw, ok := m[k]; ok && json.Unmarshal(raw, &inner) == nil && inner != nil {
+			delete(inner, "blocks")
+			if k != "view" {
+				delete(inner, "attachments")
+				delete(inner, "files")
+			}
+			m[k], _ = json.Marshal(inner)
+		}
+	}
+	b, _ := json.Marshal(m)
+	_, err := parseWithSlackGo(b)
+	return err == nil
+}
+
+func TestParseInteractionMatchesSlackGo(t *testing.T) {
+	for name, payload := range fixtures(t) {
+		t.Run(name, func(t *testing.T) {
+			if !sameAsSlackGo(t, payload) {
+				t.Fatal("a fixture must decode")
+			}
+		})
+	}
+}
+
+func TestParseInteractionFields(t *testing.T) {
+	fx := fixtures(t)
+	tests := []struct {
+		file  string
+		check func(ic slack.InteractionCallback) string
+	}{
+		{"block_actions_message.json", func(ic slack.InteractionCallback) string {
+			if len(ic.ActionCallback.BlockActions) != 1 || ic.ActionCallback.BlockActions[0].ActionID != "access:approve" ||
+				ic.ActionCallback.BlockActions[0].BlockID != "act" || ic.ActionCallback.BlockActions[0].Value != "req-01J" {
+				return "action"
+			}
+			if ic.User.ID != "U0ALICE001" || ic.Container.ChannelID != "C0APPROVE1" || ic.Container.MessageTs != "1764000000.000100" ||
+				ic.Message.Timestamp != "1764000000.000100" || ic.Channel.ID != "C0APPROVE1" || ic.TriggerID == "" {
+				return "routing fields"
+			}
+			if ic.BlockActionState == nil || ic.BlockActionState.Values["act"]["access:duration"].SelectedOption.Value != "30m" {
+				return "state"
+			}
+			if len(ic.Message.Blocks.BlockSet) != 0 || len(ic.Message.Attachments) != 0 {
+				return "message blocks should be skipped"
+			}
+			return ""
+		}},
+		{"view_submission.json", func(ic slack.InteractionCallback) string {
+			if ic.View.CallbackID != "access:request" || ic.View.ID != "V0VIEW0001" || ic.View.Hash == "" || ic.View.PrivateMetadata == "" {
+				return "view"
+			}
+			if ic.View.State == nil || ic.View.State.Values["reason"]["v"].Value != "investigating *5xx* <!channel>" ||
+				ic.View.State.Values["instances"]["access:instances"].SelectedOptions[0].Value != "i-0abc1234def567890" {
+				return "view state"
+			}
+			if len(ic.ViewSubmissionCallback.ResponseURLs) != 1 {
+				return "response_urls"
+			}
+			return ""
+		}},
+		{"interactive_message_legacy.json", func(ic slack.InteractionCallback) string {
+			if len(ic.ActionCallback.AttachmentActions) != 1 || len(ic.ActionCallback.BlockActions) != 0 {
+				return "legacy actions must stay attachment actions"
+			}
+			return ""
+		}},
+		{"dialog_submission.json", func(ic slack.InteractionCallback) string {
+			if ic.State != `"vegetarian"` || ic.Submission["email"] != "sigdre@example.com" {
+				return "dialog state"
+			}
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			ic, err := ParseInteraction(fx[tt.file])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if what := tt.check(ic); what != "" {
+				t.Errorf("%s: wrong %s", tt.file, what)
+			}
+		})
+	}
+}
+
+func TestParseInteractionRefuses(t *testing.T) {
+	for _, payload := range []string{"", "{", "[]", `{"type":1}`, `{"actions":{}}`, `{"type":"block_actions","state":[]}`, `{"view":{"state":"x"}}`} {
+		if _, err := ParseInteraction([]byte(payload)); err == nil {
+			t.Errorf("ParseInteraction(%q) accepted", payload)
+		}
+	}
+}
+
+// TestParseInteractionSkipsUnreadParts: a message block slack-go cannot
+// decode does not stop a click tokken can handle.
+func TestParseInteractionSkipsUnreadParts(t *testing.T) {
+	payload := `{"type":"block_actions","user":{"id":"U1"},"message":{"ts":"1.2","blocks":[{"type":"section","text":7}]},"actions":[{"action_id":"alert:ack","block_id":"b"}]}`
+	if _, err := parseWithSlackGo([]byte(payload)); err == nil {
+		t.Fatal("the fixture should be one slack-go refuses")
+	}
+	ic, err := ParseInteraction([]byte(payload))
+	if err != nil || ic.ActionCallback.BlockActions[0].ActionID != "alert:ack" || ic.Message.Timestamp != "1.2" {
+		t.Fatalf("got %+v, %v", ic, err)
+	}
+}
+
+func BenchmarkParseInteraction(b *testing.B) {
+	payload := fixtures(b)["block_actions_message.json"]
+	for _, bb := range []struct {
+		name  string
+		parse func([]byte) (slack.InteractionCallback, error)
+	}{{"tokken", ParseInteraction}, {"slack-go", parseWithSlackGo}} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.SetBytes(int64(len(payload)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bb.parse(payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzParseInteraction checks ParseInteraction against slack-go's decoder
+// on arbitrary payloads: the same fields, the same refusals (except a part
+// tokken skips), and no panic.
+func FuzzParseInteraction(f *testing.F) {
+	for _, b := range fixtures(f) {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"type":"block_actions","actions":[{"block_id":null,"action_id":"a"}]}`))
+	f.Add([]byte(`{"type":"block_actions","actions":[{"block_id":"b","action_id":"a:b"}],"state":{"values":{}}}`))
+	f.Fuzz(func(t *testing.T, payload []byte) { sameAsSlackGo(t, payload) })
+}
