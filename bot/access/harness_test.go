@@ -12,6 +12,8 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/infra/boltstore"
+	"github.com/tokken/tokken/testkit/botfake"
+	"github.com/tokken/tokken/testkit/fakeclock"
 )
 
 // The peers below record what the Service asks of the outside world. The
@@ -19,85 +21,6 @@ import (
 // queue and timers are recorded so tests decide when jobs run and time passes.
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-type recQueue struct {
-	mu   sync.Mutex
-	jobs []bot.Job
-	fail error
-}
-
-func (q *recQueue) Enqueue(_ context.Context, j bot.Job) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.fail != nil {
-		return q.fail
-	}
-	q.jobs = append(q.jobs, j)
-	return nil
-}
-
-func (q *recQueue) take() []bot.Job {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	out := q.jobs
-	q.jobs = nil
-	return out
-}
-
-type recTimers struct {
-	mu     sync.Mutex
-	timers map[string]bot.Timer
-}
-
-func (t *recTimers) Schedule(_ context.Context, tm bot.Timer) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.timers == nil {
-		t.timers = map[string]bot.Timer{}
-	}
-	t.timers[tm.ID] = tm
-	return nil
-}
-
-func (t *recTimers) Cancel(_ context.Context, id string) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.timers, id)
-	return nil
-}
-
-func (t *recTimers) get(id string) (bot.Timer, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	tm, ok := t.timers[id]
-	return tm, ok
-}
-
-// due removes and returns the timers due at now.
-func (t *recTimers) due(now time.Time) []bot.Timer {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []bot.Timer
-	for id, tm := range t.timers {
-		if !tm.At.After(now) {
-			out = append(out, tm)
-			delete(t.timers, id)
-		}
-	}
-	return out
-}
 
 type recGranter struct {
 	mu          sync.Mutex
@@ -237,30 +160,6 @@ func (n *recNotifier) alertActions() []string {
 	return out
 }
 
-type recAuditor struct {
-	mu     sync.Mutex
-	events []bot.AuditEvent
-}
-
-func (a *recAuditor) Record(_ context.Context, e bot.AuditEvent) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.events = append(a.events, e)
-	return nil
-}
-
-func (a *recAuditor) actions(subject string) []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []string
-	for _, e := range a.events {
-		if e.Subject == subject {
-			out = append(out, e.Action)
-		}
-	}
-	return out
-}
-
 // testAuthz allows an action to the users listed for it; "*" allows anyone.
 type testAuthz map[bot.Action][]string
 
@@ -354,12 +253,12 @@ type harness struct {
 	path     string
 	store    *boltstore.Store
 	watch    *watchStore
-	clock    *clock
-	queue    *recQueue
-	timers   *recTimers
+	clock    *fakeclock.Clock
+	queue    *botfake.Queue
+	timers   *botfake.Timers
 	granter  *recGranter
 	notifier *recNotifier
-	audit    *recAuditor
+	audit    *botfake.Auditor
 	svc      *Service
 	mux      *bot.JobMux
 	jobErrs  []error
@@ -368,9 +267,9 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{
-		t: t, path: filepath.Join(t.TempDir(), "tokken.db"), clock: &clock{now: t0},
-		queue: &recQueue{}, timers: &recTimers{}, granter: &recGranter{},
-		notifier: &recNotifier{}, audit: &recAuditor{},
+		t: t, path: filepath.Join(t.TempDir(), "tokken.db"), clock: fakeclock.New(t0),
+		queue: &botfake.Queue{}, timers: &botfake.Timers{}, granter: &recGranter{},
+		notifier: &recNotifier{}, audit: &botfake.Auditor{},
 	}
 	h.open()
 	return h
@@ -422,26 +321,21 @@ func (h *harness) restart() {
 // re-run them explicitly to model the queue's retries.
 func (h *harness) drain() {
 	h.t.Helper()
-	ctx := context.Background()
-	for range 100 {
-		jobs := h.queue.take()
-		if len(jobs) == 0 {
-			return
+	err := h.queue.Drain(context.Background(), func(ctx context.Context, j bot.Job) error {
+		if err := h.mux.HandleJob(ctx, j); err != nil {
+			h.jobErrs = append(h.jobErrs, err)
 		}
-		for _, j := range jobs {
-			if err := h.mux.HandleJob(ctx, j); err != nil {
-				h.jobErrs = append(h.jobErrs, err)
-			}
-		}
+		return nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
 	}
-	h.t.Fatal("jobs keep enqueueing jobs")
 }
 
 // advance moves the clock and fires the timers that are due.
 func (h *harness) advance(d time.Duration) {
 	h.t.Helper()
-	h.clock.Add(d)
-	for _, tm := range h.timers.due(h.clock.Now()) {
+	for _, tm := range h.timers.Due(h.clock.Advance(d)) {
 		if err := h.mux.HandleJob(context.Background(), tm.Job); err != nil {
 			h.jobErrs = append(h.jobErrs, err)
 		}

@@ -18,11 +18,11 @@ import (
 func crashMidIssue(t *testing.T, h *harness) (id string, job bot.Job, claimedAt, end time.Time) {
 	t.Helper()
 	r := h.submit(SubmitInput{Profile: "prod-ssm", Duration: 30 * time.Minute, Instances: []string{web1}})
-	h.clock.Add(time.Minute)
+	h.clock.Advance(time.Minute)
 	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	jobs := h.queue.take()
+	jobs := h.queue.Take()
 	if len(jobs) != 1 || jobs[0].Kind != JobActivate {
 		t.Fatalf("jobs %+v", jobs)
 	}
@@ -57,17 +57,17 @@ func TestActivationInterruptedByCrash(t *testing.T) {
 		recover func(t *testing.T, h *harness, job bot.Job)
 	}{
 		{"queue retries the job", func(t *testing.T, h *harness, job bot.Job) {
-			h.clock.Add(time.Second) // the restarted queue runs the job at once
+			h.clock.Advance(time.Second) // the restarted queue runs the job at once
 			if err := h.mux.HandleJob(ctx, job); !errors.Is(err, ErrClaimed) || bot.IsPermanent(err) {
 				t.Fatalf("run inside the dead run's lease: %v, want a retryable ErrClaimed", err)
 			}
-			h.clock.Add(claimLease) // the queue's backoff
+			h.clock.Advance(claimLease) // the queue's backoff
 			if err := h.mux.HandleJob(ctx, job); err != nil {
 				t.Fatalf("run after the lease ran out: %v", err)
 			}
 		}},
 		{"job lost, sweep re-enqueues", func(t *testing.T, h *harness, _ bot.Job) {
-			h.clock.Add(retryQuiet + time.Second)
+			h.clock.Advance(retryQuiet + time.Second)
 			if err := h.svc.Sweep(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -100,11 +100,11 @@ func TestActivationInterruptedByCrash(t *testing.T) {
 			if i < 0 || got.History[i].Note != NoteReissuedInterrupted {
 				t.Fatalf("no re-issue row in %+v", got.History)
 			}
-			acts := h.audit.actions(id)
+			acts := h.audit.Actions(id)
 			if ri, ai := slices.Index(acts, ActReissued), slices.Index(acts, ActActive); ri < 0 || ai < ri {
 				t.Fatalf("audit trail %v: want %s before %s", acts, ActReissued, ActActive)
 			}
-			if tm, ok := h.timers.get(expiryTimerID(id)); !ok || !tm.At.Equal(end) {
+			if tm, ok := h.timers.Get(expiryTimerID(id)); !ok || !tm.At.Equal(end) {
 				t.Fatalf("expiry timer %+v, want at %s", tm, end)
 			}
 
@@ -123,7 +123,7 @@ func TestActivationInterruptedByCrash(t *testing.T) {
 func TestActivationWindowPassedWhileInterrupted(t *testing.T) {
 	h := newHarness(t)
 	id, job, _, end := crashMidIssue(t, h)
-	h.clock.Add(end.Sub(h.clock.Now()) + time.Second)
+	h.clock.Advance(end.Sub(h.clock.Now()) + time.Second)
 	if err := h.mux.HandleJob(ctx, job); err != nil {
 		t.Fatalf("final failure must acknowledge the job: %v", err)
 	}
@@ -149,13 +149,13 @@ func TestActivationFence(t *testing.T) {
 	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	job := h.queue.take()[0]
+	job := h.queue.Take()[0]
 	h.granter.issueGate = make(chan struct{})
 	h.granter.issueCalled = make(chan struct{}, 4)
 	slow, taker := make(chan error, 1), make(chan error, 1)
 	go func() { slow <- h.mux.HandleJob(ctx, job) }()
 	<-h.granter.issueCalled
-	h.clock.Add(claimLease)
+	h.clock.Advance(claimLease)
 	go func() { taker <- h.mux.HandleJob(ctx, job) }()
 	<-h.granter.issueCalled // the taker claimed and is issuing too
 	close(h.granter.issueGate)
@@ -187,7 +187,7 @@ func TestActivationHeartbeat(t *testing.T) {
 		if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
 			t.Fatal(err)
 		}
-		job := h.queue.take()[0]
+		job := h.queue.Take()[0]
 		h.granter.issueGate = make(chan struct{})
 		h.granter.issueCalled = make(chan struct{}, 4)
 		holder := make(chan error, 1)
@@ -198,7 +198,7 @@ func TestActivationHeartbeat(t *testing.T) {
 
 	t.Run("renewed claim is not taken over", func(t *testing.T) {
 		h, id, job, holder := start(t)
-		h.clock.Add(claimLease + time.Minute) // the claim's own lease ran out
+		h.clock.Advance(claimLease + time.Minute) // the claim's own lease ran out
 		for renewed := false; !renewed; {
 			<-h.watch.puts // a write of the request: is it the renewal?
 			renewed = h.get(id).Activation.LeaseUntil.After(h.clock.Now())
@@ -246,7 +246,7 @@ func TestExtensionInterruptedByCrash(t *testing.T) {
 	if _, err := h.svc.ApproveExtension(ctx, bob, r.ID, cur.PendingExtension().ID); err != nil {
 		t.Fatal(err)
 	}
-	job := h.queue.take()[0]
+	job := h.queue.Take()[0]
 	h.granter.issueGate = make(chan struct{})
 	h.granter.issueCalled = make(chan struct{}, 4)
 	jctx, kill := context.WithCancel(ctx)
@@ -262,7 +262,7 @@ func TestExtensionInterruptedByCrash(t *testing.T) {
 	if err := h.mux.HandleJob(ctx, job); !errors.Is(err, ErrClaimed) || bot.IsPermanent(err) {
 		t.Fatalf("run inside the dead run's lease: %v, want a retryable ErrClaimed", err)
 	}
-	h.clock.Add(claimLease)
+	h.clock.Advance(claimLease)
 	if err := h.mux.HandleJob(ctx, job); err != nil {
 		t.Fatal(err)
 	}

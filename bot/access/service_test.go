@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/testkit/botfake"
 )
 
 var ctx = context.Background()
@@ -25,7 +26,7 @@ func TestRequestApproveDeliverExpire(t *testing.T) {
 		t.Fatalf("approver message not remembered: %+v", got)
 	}
 
-	h.clock.Add(3 * time.Minute) // approval comes later: the window starts at activation
+	h.clock.Advance(3 * time.Minute) // approval comes later: the window starts at activation
 	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestRequestApproveDeliverExpire(t *testing.T) {
 	if !slices.Equal(h.notifier.delivered, []string{r.ID}) {
 		t.Fatalf("credentials delivered %v", h.notifier.delivered)
 	}
-	tm, ok := h.timers.get(expiryTimerID(r.ID))
+	tm, ok := h.timers.Get(expiryTimerID(r.ID))
 	if !ok || !tm.At.Equal(got.Window.ExpiresAt) || tm.Job.Kind != JobExpire {
 		t.Fatalf("expiry timer %+v %v", tm, ok)
 	}
@@ -69,7 +70,7 @@ func TestRequestApproveDeliverExpire(t *testing.T) {
 		t.Fatalf("issued %d revoked %d terminated %d; want 1, 0 (the session policy already denies), 1", issued, revoked, terminated)
 	}
 	wantAudit := []string{ActRequested, ActApproved, ActActivating, ActActive, ActEnding, ActExpired}
-	if got := h.audit.actions(r.ID); !slices.Equal(got, wantAudit) {
+	if got := h.audit.Actions(r.ID); !slices.Equal(got, wantAudit) {
 		t.Fatalf("audit %v, want %v", got, wantAudit)
 	}
 	if got := h.notifier.toldActions(r.ID); !slices.Equal(got, []string{ActApproved, ActActive, ActExpired}) {
@@ -258,7 +259,7 @@ func TestConcurrentApprovalsIssueOnce(t *testing.T) {
 		t.Fatalf("%d winners, %d approvals; want 1", winners, len(got.Approvals))
 	}
 	// Every job the clicks produced, delivered twice.
-	jobs := h.queue.take()
+	jobs := h.queue.Take()
 	jobs = append(jobs, jobs...)
 	var jwg sync.WaitGroup
 	var mu sync.Mutex
@@ -298,7 +299,7 @@ func TestDuplicateActivateDelivery(t *testing.T) {
 	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	jobs := h.queue.take()
+	jobs := h.queue.Take()
 	if len(jobs) != 1 || jobs[0].Kind != JobActivate {
 		t.Fatalf("jobs %+v", jobs)
 	}
@@ -342,13 +343,13 @@ func TestRestartBetweenApprovalAndExpiry(t *testing.T) {
 			r := h.active(20 * time.Minute)
 			h.restart()
 			if !timersSurvive {
-				h.timers = &recTimers{}
+				h.timers = &botfake.Timers{}
 			}
 			h.granter.sessions = 1
 			h.advance(20 * time.Minute)
 			if !timersSurvive {
 				h.wantState(r.ID, StateActive)
-				h.clock.Add(SweepEvery)
+				h.clock.Advance(SweepEvery)
 				if err := h.svc.Sweep(ctx); err != nil {
 					t.Fatal(err)
 				}
@@ -367,9 +368,9 @@ func TestRestartBetweenApprovalAndActivation(t *testing.T) {
 	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	h.queue.take() // the process died with the job unrun and the queue lost it
+	h.queue.Take() // the process died with the job unrun and the queue lost it
 	h.restart()
-	h.clock.Add(2 * time.Minute)
+	h.clock.Advance(2 * time.Minute)
 	if err := h.svc.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +387,7 @@ func TestDoneAndRevoke(t *testing.T) {
 	if _, err := h.svc.Revoke(ctx, bob, r.ID, "enough"); !isNotAllowed(err) {
 		t.Fatalf("revoke by bob: %v", err)
 	}
-	h.clock.Add(10 * time.Minute)
+	h.clock.Advance(10 * time.Minute)
 	h.granter.sessions = 3
 	if _, err := h.svc.Done(ctx, alice, r.ID); err != nil {
 		t.Fatal(err)
@@ -400,7 +401,7 @@ func TestDoneAndRevoke(t *testing.T) {
 	if revoked != 1 || terminated != 1 {
 		t.Fatalf("revoked %d terminated %d; early end must revoke credentials and terminate sessions", revoked, terminated)
 	}
-	if _, ok := h.timers.get(expiryTimerID(r.ID)); ok {
+	if _, ok := h.timers.Get(expiryTimerID(r.ID)); ok {
 		t.Fatal("expiry timer left behind")
 	}
 	// Revoking again is harmless and does no work.
@@ -461,7 +462,7 @@ func TestRevokeFailure(t *testing.T) {
 	if got.End.By != admin {
 		t.Fatalf("end %+v", got.End)
 	}
-	if !slices.Contains(h.audit.actions(r.ID), ActRevokeFailed) {
+	if !slices.Contains(h.audit.Actions(r.ID), ActRevokeFailed) {
 		t.Fatal("revoke_failed not audited")
 	}
 }
@@ -473,7 +474,7 @@ func TestActivationFailure(t *testing.T) {
 	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	jobs := h.queue.take()
+	jobs := h.queue.Take()
 	for i := range MaxActivateAttempts { // the queue's retries
 		err := h.mux.HandleJob(ctx, jobs[0])
 		if last := i == MaxActivateAttempts-1; (err == nil) != last {
@@ -496,7 +497,7 @@ func TestDeliveryFailureReissues(t *testing.T) {
 	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	jobs := h.queue.take()
+	jobs := h.queue.Take()
 	if err := h.mux.HandleJob(ctx, jobs[0]); err == nil {
 		t.Fatal("failed delivery acknowledged")
 	}
@@ -512,12 +513,12 @@ func TestDeliveryFailureReissues(t *testing.T) {
 
 func TestSweepFailsStuckActivation(t *testing.T) {
 	h := newHarness(t)
-	h.queue.fail = errors.New("queue down")
+	h.queue.Fail(errors.New("queue down"))
 	r := h.submit(SubmitInput{Profile: "prod-ssm", Duration: time.Hour, Instances: []string{web1}})
 	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
 		t.Fatalf("approval must stand when the queue is down: %v", err)
 	}
-	h.clock.Add(ActivationDeadline + time.Minute)
+	h.clock.Advance(ActivationDeadline + time.Minute)
 	if err := h.svc.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -533,7 +534,7 @@ func TestSweepFailsStuckActivation(t *testing.T) {
 func TestSweepCancelsStalePending(t *testing.T) {
 	h := newHarness(t)
 	r := h.submit(SubmitInput{Profile: "prod-ssm", Duration: time.Hour, Instances: []string{web1}})
-	h.clock.Add(PendingTimeout + time.Minute)
+	h.clock.Advance(PendingTimeout + time.Minute)
 	if err := h.svc.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -585,7 +586,7 @@ func TestExtend(t *testing.T) {
 	if _, err := h.svc.ApproveExtension(ctx, alice, r.ID, x.ID); !errors.Is(err, ErrSelfApproval) {
 		t.Fatalf("self-approve extension: %v", err)
 	}
-	h.clock.Add(10 * time.Minute)
+	h.clock.Advance(10 * time.Minute)
 	if _, err := h.svc.ApproveExtension(ctx, bob, r.ID, x.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +599,7 @@ func TestExtend(t *testing.T) {
 	if len(h.granter.issued) != 2 || !h.granter.issued[1].WindowEnd.Equal(newEnd) || h.granter.issued[1].RequestID != r.ID {
 		t.Fatalf("extension grant %+v", h.granter.issued)
 	}
-	if tm, _ := h.timers.get(expiryTimerID(r.ID)); !tm.At.Equal(newEnd) {
+	if tm, _ := h.timers.Get(expiryTimerID(r.ID)); !tm.At.Equal(newEnd) {
 		t.Fatalf("timer at %s, want %s", tm.At, newEnd)
 	}
 	h.advance(20 * time.Minute) // the old end: still active
@@ -617,7 +618,7 @@ func TestStaleExpiryTimerReschedules(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.wantState(r.ID, StateActive)
-	if tm, ok := h.timers.get(expiryTimerID(r.ID)); !ok || !tm.At.Equal(r.Window.ExpiresAt) {
+	if tm, ok := h.timers.Get(expiryTimerID(r.ID)); !ok || !tm.At.Equal(r.Window.ExpiresAt) {
 		t.Fatalf("timer %+v %v", tm, ok)
 	}
 }
@@ -711,7 +712,7 @@ func TestCredentialsNeverStored(t *testing.T) {
 			}
 		}
 	}
-	for _, e := range h.audit.events {
+	for _, e := range h.audit.Events() {
 		b, _ := json.Marshal(e)
 		if strings.Contains(string(b), "ASIA") {
 			t.Fatalf("audit event holds credentials: %s", b)
