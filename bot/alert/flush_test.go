@@ -61,7 +61,7 @@ func (n *slotNotifier) PostThread(ctx context.Context, channel, ts string, lines
 func (h *harness) runDeferred() (flushes []bot.Job) {
 	h.t.Helper()
 	for range 1000 {
-		jobs := h.q.take()
+		jobs := h.q.Take()
 		if len(jobs) == 0 {
 			return flushes
 		}
@@ -73,7 +73,7 @@ func (h *harness) runDeferred() (flushes []bot.Job) {
 			}
 			seen[j.ID] = true
 			if d := j.NotBefore.Sub(h.clock.Now()); d > 0 {
-				h.clock.Add(d)
+				h.clock.Advance(d)
 			}
 			if j.Kind == JobFlush {
 				flushes = append(flushes, j)
@@ -115,7 +115,7 @@ func TestDeferredToSlot(t *testing.T) {
 				}
 			}
 			// Every delivery runs at t0: one post goes out, the rest wait.
-			for _, j := range h.q.take() {
+			for _, j := range h.q.Take() {
 				if err := h.mux.HandleJob(ctx, j); err != nil {
 					t.Fatalf("delivery %s: %v", j.ID, err)
 				}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/infra/boltstore"
+	"github.com/tokken/tokken/testkit/botfake"
+	"github.com/tokken/tokken/testkit/fakeclock"
 )
 
 // The harness runs the Service on the real bbolt store and JobMux; the
@@ -19,38 +22,6 @@ import (
 // records what Slack would show.
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-type recQueue struct {
-	mu   sync.Mutex
-	jobs []bot.Job
-}
-
-func (q *recQueue) Enqueue(_ context.Context, j bot.Job) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.jobs = append(q.jobs, j)
-	return nil
-}
-
-func (q *recQueue) take() []bot.Job {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	out := q.jobs
-	q.jobs = nil
-	return out
-}
 
 // shownMsg is one message as the recording notifier keeps it.
 type shownMsg struct {
@@ -103,7 +74,10 @@ func (n *recNotifier) PostStorm(_ context.Context, channel string, st Storm) (st
 	return n.post(channel, &shownMsg{storm: &st})
 }
 
-func (n *recNotifier) update(ts string, fn func(*shownMsg)) error {
+// change applies fn to the message ts, as chat.update (edit) or a thread
+// reply (not an edit) does, failing like Slack when there is no such
+// message.
+func (n *recNotifier) change(ts string, edit bool, fn func(*shownMsg)) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.failing(); err != nil {
@@ -113,31 +87,23 @@ func (n *recNotifier) update(ts string, fn func(*shownMsg)) error {
 	if !ok {
 		return fmt.Errorf("message_not_found %s", ts)
 	}
-	m.edits++
+	if edit {
+		m.edits++
+	}
 	fn(m)
 	return nil
 }
 
 func (n *recNotifier) UpdateAlert(_ context.Context, _, ts string, r Record) error {
-	return n.update(ts, func(m *shownMsg) { m.rec = &r })
+	return n.change(ts, true, func(m *shownMsg) { m.rec = &r })
 }
 
 func (n *recNotifier) UpdateStorm(_ context.Context, _, ts string, st Storm) error {
-	return n.update(ts, func(m *shownMsg) { m.storm = &st })
+	return n.change(ts, true, func(m *shownMsg) { m.storm = &st })
 }
 
 func (n *recNotifier) PostThread(_ context.Context, _, ts string, lines []Line) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if err := n.failing(); err != nil {
-		return err
-	}
-	m, ok := n.msgs[ts]
-	if !ok {
-		return fmt.Errorf("thread_not_found %s", ts)
-	}
-	m.thread = append(m.thread, append([]Line(nil), lines...))
-	return nil
+	return n.change(ts, false, func(m *shownMsg) { m.thread = append(m.thread, slices.Clone(lines)) })
 }
 
 func (n *recNotifier) topLevel() []*shownMsg {
@@ -163,9 +129,9 @@ type harness struct {
 	t     *testing.T
 	svc   *Service
 	store bot.Store
-	q     *recQueue
+	q     *botfake.Queue
 	n     *recNotifier
-	clock *clock
+	clock *fakeclock.Clock
 	mux   *bot.JobMux
 }
 
@@ -176,7 +142,7 @@ func newHarness(t *testing.T, tweak ...func(*Options)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, store: st, q: &recQueue{}, n: newNotifier(), clock: &clock{now: t0}, mux: bot.NewJobMux()}
+	h := &harness{t: t, store: st, q: &botfake.Queue{}, n: newNotifier(), clock: fakeclock.New(t0), mux: bot.NewJobMux()}
 	o := Options{
 		Store: st, Queue: h.q, Notifier: h.n, Now: h.clock.Now,
 		Routes:         testRoutes(),
@@ -203,20 +169,13 @@ func (h *harness) ingest(ev Event) {
 	h.drain()
 }
 
+// drain runs the queued jobs, and the jobs they enqueue, until none is
+// left; a failing job fails the test.
 func (h *harness) drain() {
 	h.t.Helper()
-	for i := 0; i < 1000; i++ {
-		jobs := h.q.take()
-		if len(jobs) == 0 {
-			return
-		}
-		for _, j := range jobs {
-			if err := h.mux.HandleJob(context.Background(), j); err != nil {
-				h.t.Fatalf("job %s: %v", j.Kind, err)
-			}
-		}
+	if err := h.q.Drain(context.Background(), h.mux.HandleJob); err != nil {
+		h.t.Fatal(err)
 	}
-	h.t.Fatal("jobs keep coming")
 }
 
 func (h *harness) record(key string) Record {
@@ -253,7 +212,7 @@ func TestLifecycleUpdateInPlaceOnClose(t *testing.T) {
 	if len(top) != 1 || top[0].channel != "CCRIT" || top[0].rec.Decision.Mention != "here" {
 		t.Fatalf("first delivery: %+v", top)
 	}
-	h.clock.Add(12 * time.Minute)
+	h.clock.Advance(12 * time.Minute)
 	h.ingest(mk("a1", StatusOK, false, "app01", t0.Add(12*time.Minute)))
 	top = h.n.topLevel()
 	if len(top) != 1 {
@@ -276,17 +235,17 @@ func TestLifecycleUpdateInPlaceOnClose(t *testing.T) {
 func TestLifecycleResendDedup(t *testing.T) {
 	h := newHarness(t)
 	h.ingest(mk("a1", StatusCritical, true, "app01", t0))
-	h.clock.Add(time.Minute)
+	h.clock.Advance(time.Minute)
 	h.ingest(mk("a1", StatusCritical, true, "app01", t0)) // identical, within the interval
 	m := h.n.topLevel()[0]
 	if len(m.thread) != 0 || m.edits != 0 {
 		t.Fatalf("identical re-send within the interval was shown: %+v", m)
 	}
-	h.clock.Add(DefaultNotifyInterval)
+	h.clock.Advance(DefaultNotifyInterval)
 	h.ingest(mk("a1", StatusCritical, true, "app01", t0)) // identical, after the interval
 	changed := mk("a1", StatusCritical, true, "app01", t0)
 	changed.Alert.Metric.Value = f64(99)
-	h.clock.Add(time.Minute)
+	h.clock.Advance(time.Minute)
 	h.ingest(changed) // a new value: worth a thread line at once
 	if len(h.n.topLevel()) != 1 {
 		t.Fatal("a re-send posted a new top-level message")
@@ -303,7 +262,7 @@ func TestLifecycleResendDedup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := h.q.take()
+	jobs := h.q.Take()
 	for range 2 {
 		for _, j := range jobs {
 			if err := h.mux.HandleJob(context.Background(), j); err != nil {
@@ -320,7 +279,7 @@ func TestLifecycleResendDedup(t *testing.T) {
 func TestLifecycleStatusChangeAndStaleDelivery(t *testing.T) {
 	h := newHarness(t)
 	h.ingest(mk("a1", StatusWarning, true, "app01", t0))
-	h.clock.Add(time.Minute)
+	h.clock.Advance(time.Minute)
 	h.ingest(mk("a1", StatusCritical, true, "app01", t0.Add(time.Minute)))
 	m := h.n.topLevel()[0]
 	if m.edits != 1 || m.rec.Alert.Status != StatusCritical || !m.rec.Alert.OpenedAt.Equal(t0) {
@@ -373,10 +332,10 @@ func TestLifecycleFlapping(t *testing.T) {
 		id := fmt.Sprintf("f%d", i)
 		h.ingest(mk(id, StatusCritical, true, "app01", at))
 		at = at.Add(2 * time.Minute)
-		h.clock.Add(2 * time.Minute)
+		h.clock.Advance(2 * time.Minute)
 		h.ingest(mk(id, StatusOK, false, "app01", at))
 		at = at.Add(time.Minute)
-		h.clock.Add(time.Minute)
+		h.clock.Advance(time.Minute)
 	}
 	top := h.n.topLevel()
 	if len(top) != 1 {
@@ -396,7 +355,7 @@ func TestLifecycleFlapping(t *testing.T) {
 		t.Errorf("reopened lines = %d, want 3", reopened)
 	}
 	// After the flap window, the same monitor gets a fresh message.
-	h.clock.Add(DefaultFlapWindow + time.Minute)
+	h.clock.Advance(DefaultFlapWindow + time.Minute)
 	h.ingest(mk("f9", StatusCritical, true, "app01", h.clock.Now()))
 	if len(h.n.topLevel()) != 2 {
 		t.Errorf("alert after the flap window reused the old message")
@@ -416,16 +375,16 @@ func TestLifecycleSameKeyReopens(t *testing.T) {
 		return Event{Kind: KindAlert, Alert: &a}
 	}
 	h.ingest(cw(true, t0))
-	h.clock.Add(time.Minute)
+	h.clock.Advance(time.Minute)
 	h.ingest(cw(false, t0.Add(time.Minute)))
-	h.clock.Add(time.Minute)
+	h.clock.Advance(time.Minute)
 	h.ingest(cw(true, t0.Add(2*time.Minute)))
 	if top := h.n.topLevel(); len(top) != 1 || top[0].rec.Flaps != 1 || !top[0].rec.Alert.Open {
 		t.Fatalf("reopen within the window: %d messages %+v", len(top), top[0].rec)
 	}
-	h.clock.Add(time.Minute)
+	h.clock.Advance(time.Minute)
 	h.ingest(cw(false, t0.Add(3*time.Minute)))
-	h.clock.Add(time.Hour)
+	h.clock.Advance(time.Hour)
 	h.ingest(cw(true, t0.Add(time.Hour)))
 	if top := h.n.topLevel(); len(top) != 2 || top[1].rec.Flaps != 0 {
 		t.Errorf("reopen after the window: %d messages", len(top))
@@ -449,7 +408,7 @@ func TestLifecycleStorm(t *testing.T) {
 		t.Errorf("storm thread has %d lines, want 37", got)
 	}
 	// Closing a member updates the summary and adds a thread line.
-	h.clock.Add(time.Minute)
+	h.clock.Advance(time.Minute)
 	h.ingest(mk("s10", StatusOK, false, "app10", t0.Add(time.Minute)))
 	if sum.storm.Resolved != 1 || len(sum.threadLines()) != 38 {
 		t.Errorf("after a member closed: resolved=%d lines=%d", sum.storm.Resolved, len(sum.threadLines()))
@@ -459,7 +418,7 @@ func TestLifecycleStorm(t *testing.T) {
 		h.record(fmt.Sprintf("mackerel:s%02d", i))
 	}
 	// Quiet for longer than StormQuiet: the next alert has its own message.
-	h.clock.Add(DefaultStormQuiet + time.Minute)
+	h.clock.Advance(DefaultStormQuiet + time.Minute)
 	h.ingest(mk("after", StatusCritical, true, "db01", h.clock.Now()))
 	if top := h.n.topLevel(); len(top) != 5 || top[4].rec == nil {
 		t.Errorf("after the storm: %d messages", len(top))
@@ -472,7 +431,7 @@ func TestLifecycleFailedPostIsRetried(t *testing.T) {
 	if _, err := h.svc.Ingest(context.Background(), "test", "", mk("a1", StatusCritical, true, "app01", t0)); err != nil {
 		t.Fatal(err)
 	}
-	jobs := h.q.take()
+	jobs := h.q.Take()
 	if err := h.mux.HandleJob(context.Background(), jobs[0]); err == nil {
 		t.Fatal("a failed post did not fail the job")
 	}
@@ -497,7 +456,7 @@ func TestLifecycleConcurrentDeliveries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	jobs := h.q.take()
+	jobs := h.q.Take()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(jobs))
 	for _, j := range jobs {
