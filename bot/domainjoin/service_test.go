@@ -15,6 +15,8 @@ import (
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/domainjoin"
 	"github.com/tokken/tokken/infra/boltstore"
+	"github.com/tokken/tokken/testkit/botfake"
+	"github.com/tokken/tokken/testkit/fakeclock"
 )
 
 // The scenario tests run the service through its job handlers on a real
@@ -35,14 +37,6 @@ var (
 	aliceTo  = domainjoin.ReplyTo{User: alice.ID, ResponseURL: "https://hooks.slack.example/r/1"}
 	testTick = 30 * time.Second
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // fleet is the EC2 side: instances, and every SetTags / Reboot call.
 type fleet struct {
@@ -190,57 +184,6 @@ func (n *notes) threadOf(id string) []string {
 	return slices.Clone(n.thread[id])
 }
 
-// timers records scheduled timers; the test fires them.
-type timers struct {
-	mu      sync.Mutex
-	pending map[string]bot.Timer
-}
-
-func (t *timers) Schedule(_ context.Context, tm bot.Timer) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.pending[tm.ID] = tm
-	return nil
-}
-
-func (t *timers) Cancel(_ context.Context, id string) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.pending, id)
-	return nil
-}
-
-func (t *timers) get(id string) (bot.Timer, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	tm, ok := t.pending[id]
-	return tm, ok
-}
-
-type auditLog struct {
-	mu     sync.Mutex
-	events []bot.AuditEvent
-}
-
-func (a *auditLog) Record(_ context.Context, e bot.AuditEvent) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.events = append(a.events, e)
-	return nil
-}
-
-func (a *auditLog) actions(subject string) []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []string
-	for _, e := range a.events {
-		if e.Subject == subject {
-			out = append(out, e.Action+"/"+e.Actor)
-		}
-	}
-	return out
-}
-
 // policy: alice may join/leave, but prod instances only with approval; bob
 // may approve; nobody else may do anything.
 type policy struct {
@@ -268,11 +211,11 @@ func (p *policy) Authorize(_ context.Context, q bot.AuthzQuery) (bot.Decision, e
 type harness struct {
 	t      *testing.T
 	ctx    context.Context
-	clock  *clock
+	clock  *fakeclock.Clock
 	fleet  *fleet
 	notes  *notes
-	timers *timers
-	audit  *auditLog
+	timers *botfake.Timers
+	audit  *botfake.Auditor
 	svc    *domainjoin.Service
 	mux    *bot.JobMux
 }
@@ -285,9 +228,9 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	h := &harness{
-		t: t, ctx: context.Background(), clock: &clock{now: t0}, fleet: newFleet(),
-		notes: &notes{thread: map[string][]string{}}, timers: &timers{pending: map[string]bot.Timer{}},
-		audit: &auditLog{}, mux: bot.NewJobMux(),
+		t: t, ctx: context.Background(), clock: fakeclock.New(t0), fleet: newFleet(),
+		notes: &notes{thread: map[string][]string{}}, timers: &botfake.Timers{},
+		audit: &botfake.Auditor{}, mux: bot.NewJobMux(),
 	}
 	h.svc, err = domainjoin.NewService(domainjoin.Config{Tags: scheme, CheckEvery: testTick, Now: h.clock.Now},
 		domainjoin.Deps{Store: store, Instances: h.fleet, Notifier: h.notes, Authorizer: &policy{}, Timers: h.timers, Auditor: h.audit})
@@ -337,7 +280,7 @@ func (h *harness) job(kind string, v any) bot.Job {
 // tick advances the clock to the pending check timer of op and fires it.
 func (h *harness) tick(opID string) {
 	h.t.Helper()
-	tm, ok := h.timers.get("domain-check/" + opID)
+	tm, ok := h.timers.Get("domain-check/" + opID)
 	if !ok {
 		h.t.Fatalf("no check timer pending for %s", opID)
 	}
@@ -345,6 +288,17 @@ func (h *harness) tick(opID string) {
 		h.clock.Advance(d)
 	}
 	h.run(tm.Job)
+}
+
+// trail is the audit trail of subject id as "action/actor", oldest first.
+func (h *harness) trail(id string) []string {
+	var out []string
+	for _, e := range h.audit.Events() {
+		if e.Subject == id {
+			out = append(out, e.Action+"/"+e.Actor)
+		}
+	}
+	return out
 }
 
 func (h *harness) op(id string) domainjoin.Operation {
@@ -414,11 +368,11 @@ func TestJoinByNameTagsRebootsAndFollowsTagsToJoined(t *testing.T) {
 	if len(op.Seen) != 5 {
 		t.Errorf("seen = %v", op.Seen)
 	}
-	if _, ok := h.timers.get("domain-check/" + id); ok {
+	if _, ok := h.timers.Get("domain-check/" + id); ok {
 		t.Errorf("check timer still pending after the outcome")
 	}
 	h.wantReply("is joined")
-	got := h.audit.actions(id)
+	got := h.trail(id)
 	want := []string{"domain.requested/U-alice", "domain.rebooting/tokken", "domain.waiting/tokken", "domain.joined/tokken"}
 	if !slices.Equal(got, want) {
 		t.Errorf("audit = %q, want %q", got, want)
@@ -470,7 +424,7 @@ func TestFailureTagEndsWithTheScriptsReason(t *testing.T) {
 	}
 	wantContains(t, "thread", h.notes.threadOf(id), "Failed: Computer 'WEB-01' failed")
 	h.wantReply("failed: Computer 'WEB-01'")
-	wantContains(t, "audit", h.audit.actions(id), "domain.failed/tokken")
+	wantContains(t, "audit", h.trail(id), "domain.failed/tokken")
 	if len(h.notes.alerts) != 0 {
 		t.Errorf("a reported failure is not an alert: %q", h.notes.alerts)
 	}
@@ -599,7 +553,7 @@ func TestProdNeedsApprovalWithTheSameApproveDenyMechanics(t *testing.T) {
 	if n := len(h.fleet.callLog()); n != 2 {
 		t.Errorf("EC2 calls after duplicate clicks = %q", h.fleet.callLog())
 	}
-	wantContains(t, "audit", h.audit.actions(id), "domain.approved/U-bob")
+	wantContains(t, "audit", h.trail(id), "domain.approved/U-bob")
 }
 
 func TestDenyAndApprovalExpiry(t *testing.T) {
@@ -728,7 +682,7 @@ func TestSubSecondChecksHaveDistinctJobIDs(t *testing.T) {
 	h.wantState(id, domainjoin.StateWaiting)
 	seen := map[string]bool{}
 	for range 5 {
-		tm, ok := h.timers.get("domain-check/" + id)
+		tm, ok := h.timers.Get("domain-check/" + id)
 		if !ok {
 			t.Fatal("no check pending")
 		}
