@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,37 +16,15 @@ import (
 	"github.com/tokken/tokken/bot/domainjoin"
 	"github.com/tokken/tokken/infra/slackapi"
 	"github.com/tokken/tokken/infra/windows"
+	"github.com/tokken/tokken/testkit/botfake"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
 
-// jobQueue records enqueued jobs; fail makes Enqueue fail.
-type jobQueue struct {
-	mu   sync.Mutex
-	jobs []bot.Job
-	fail error
-}
-
-func (q *jobQueue) Enqueue(_ context.Context, j bot.Job) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.fail != nil {
-		return q.fail
-	}
-	q.jobs = append(q.jobs, j)
-	return nil
-}
-
-func (q *jobQueue) taken() []bot.Job {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return append([]bot.Job(nil), q.jobs...)
-}
-
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func newHandler(t *testing.T, views ViewOpener) (*Handler, *jobQueue) {
+func newHandler(t *testing.T, views ViewOpener) (*Handler, *botfake.Queue) {
 	t.Helper()
-	q := &jobQueue{}
+	q := &botfake.Queue{}
 	h, err := New(Deps{Queue: q, Views: views, Tags: windows.DefaultScheme(), Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +70,7 @@ func TestCommand(t *testing.T) {
 			if strings.Contains(msg.Text, "<!channel>") {
 				t.Errorf("answer echoes unescaped mention: %q", msg.Text)
 			}
-			jobs := q.taken()
+			jobs := q.Jobs()
 			if !tt.wantJob {
 				if len(jobs) != 0 {
 					t.Fatalf("refusal enqueued %v", jobs)
@@ -119,7 +96,7 @@ func TestCommand(t *testing.T) {
 
 func TestCommandQueueFailureIsAnError(t *testing.T) {
 	h, q := newHandler(t, nil)
-	q.fail = errors.New("queue down")
+	q.Fail(errors.New("queue down"))
 	if _, err := h.Command(context.Background(), slack.SlashCommand{Text: "join web", UserID: "U0ALICE01"}); err == nil {
 		t.Fatal("a join that could not be queued must fail (the router apologises with a reference)")
 	}
@@ -155,7 +132,7 @@ func TestClicksQueueDecisions(t *testing.T) {
 			if err != nil || body != nil {
 				t.Fatalf("body %v err %v", body, err)
 			}
-			jobs := q.taken()
+			jobs := q.Jobs()
 			if len(jobs) != 1 || jobs[0].Kind != tt.kind {
 				t.Fatalf("jobs = %+v", jobs)
 			}
@@ -172,7 +149,7 @@ func TestClicksQueueDecisions(t *testing.T) {
 		if _, err := h.Interaction(context.Background(), click(ActionApprove, "r-notadomainop")); err != nil {
 			t.Fatal(err)
 		}
-		if len(q.taken()) != 0 {
+		if len(q.Jobs()) != 0 {
 			t.Fatal("a button without a domain operation id was queued")
 		}
 	})
@@ -195,7 +172,7 @@ func TestDenyAsksForAReason(t *testing.T) {
 	if len(views) != 1 || views[0].Request.CallbackID != CallbackDeny || views[0].Request.PrivateMetadata != "d-0123456789ab" {
 		t.Fatalf("views = %+v", views)
 	}
-	if len(q.taken()) != 0 {
+	if len(q.Jobs()) != 0 {
 		t.Fatal("deny queued before a reason was given")
 	}
 
@@ -219,13 +196,13 @@ func TestDenyAsksForAReason(t *testing.T) {
 	if !ok || resp.ResponseAction != slack.RAErrors || resp.Errors[blockReason] == "" {
 		t.Fatalf("blank reason answered %#v, want errors on %q", body, blockReason)
 	}
-	if len(q.taken()) != 0 {
+	if len(q.Jobs()) != 0 {
 		t.Fatal("blank reason queued a denial")
 	}
 	if body := submit("change freeze until Monday"); body != nil {
 		t.Fatalf("valid submission answered %#v, want nil (close the modal)", body)
 	}
-	jobs := q.taken()
+	jobs := q.Jobs()
 	if len(jobs) != 1 || jobs[0].Kind != domainjoin.KindDeny {
 		t.Fatalf("jobs = %+v", jobs)
 	}
@@ -332,7 +309,7 @@ func TestTagEventQueuesOnlyRelevantChanges(t *testing.T) {
 			if err := h.TagEvent(context.Background(), ev); err != nil {
 				t.Fatal(err)
 			}
-			jobs := q.taken()
+			jobs := q.Jobs()
 			if !tt.want {
 				if len(jobs) != 0 {
 					t.Fatalf("queued %v", jobs)
@@ -357,7 +334,7 @@ func TestTagEventQueuesOnlyRelevantChanges(t *testing.T) {
 		if err := h.TagEvent(context.Background(), ev); err != nil {
 			t.Fatalf("a malformed event must not be retried: %v", err)
 		}
-		if len(q.taken()) != 0 {
+		if len(q.Jobs()) != 0 {
 			t.Fatal("malformed event queued")
 		}
 	})
