@@ -2,17 +2,20 @@
 //
 // It is what a team would write instead of tokken's ingress: Bolt's default
 // HTTP receiver, the signing secret verified by Bolt exactly as in
-// production, and handlers that only acknowledge. It answers the same
-// requests the load generator sends tokken:
-//   - the slash command /access with the ephemeral help text tokken
-//     answers;
-//   - a click on the "alert.ack" button with an empty 200.
-// No Slack Web API call is made: the bot token is a placeholder and token
-// verification (auth.test at start) is off.
+// production. It answers the same requests the load generator sends tokken,
+// doing the same work:
+//   - the slash command /access: acknowledged with the ephemeral help text
+//     tokken answers;
+//   - a click on the "alert.ack" button: acknowledged, then (when
+//     SLACK_API_URL is set) the clicker is told with chat.postEphemeral
+//     that the alert is not known, as tokken does for an alert it does not
+//     know. Without SLACK_API_URL the click is only acknowledged.
+// Token verification (auth.test at start) is off.
 //
-// Environment: SLACK_SIGNING_SECRET (required), PORT (default 0: any free
-// port). Once listening it prints one line "listening 127.0.0.1:PORT" on
-// stdout, which the harness waits for.
+// Environment: SLACK_SIGNING_SECRET (required), SLACK_API_URL and
+// SLACK_BOT_TOKEN (the Web API the click posts to), PORT (default 0: any
+// free port). Once listening it prints one line "listening 127.0.0.1:PORT"
+// on stdout, which the harness waits for.
 'use strict';
 
 const { App, LogLevel } = require('@slack/bolt');
@@ -35,13 +38,18 @@ const accessHelp = '*/access* asks for time-boxed AWS access.\n' +
   '• `/access revoke &lt;request-id&gt; [reason]` ends access early (the requester, or anyone allowed to revoke).\n' +
   '• `/access help` shows this.';
 
+const apiURL = process.env.SLACK_API_URL;
+// What tokken tells the clicker of an alert it does not know.
+const unknownAlert = ':warning: tokken no longer knows this alert (it may have expired); nothing was changed.';
+
 const app = new App({
   signingSecret: secret,
-  token: 'xoxb-bench-placeholder',
+  token: process.env.SLACK_BOT_TOKEN || 'xoxb-bench-placeholder',
   tokenVerificationEnabled: false,
   botId: 'B0BENCH0001',
   botUserId: 'U0BENCH0001',
   endpoints: ['/slack/commands', '/slack/interactions'],
+  clientOptions: apiURL ? { slackApiUrl: apiURL } : undefined,
   logLevel: LogLevel.ERROR,
 });
 
@@ -49,8 +57,15 @@ app.command('/access', async ({ ack }) => {
   await ack({ response_type: 'ephemeral', text: accessHelp });
 });
 
-app.action('alert.ack', async ({ ack }) => {
+app.action('alert.ack', async ({ ack, body, client }) => {
   await ack();
+  if (apiURL) {
+    await client.chat.postEphemeral({
+      channel: (body.channel && body.channel.id) || body.container.channel_id,
+      user: body.user.id,
+      text: unknownAlert,
+    });
+  }
 });
 
 app.error(async (err) => {

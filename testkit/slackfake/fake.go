@@ -316,6 +316,15 @@ func (f *Fake) messagesLocked(channel string, keep func(*Message) bool) []Messag
 // cond runs without the fake's lock held, so it may call any accessor.
 func (f *Fake) WaitFor(tb testing.TB, timeout time.Duration, cond func(*Fake) bool) {
 	tb.Helper()
+	if !f.Until(timeout, cond) {
+		tb.Fatalf("slackfake: condition not met within %s; recent calls:\n%s", timeout, f.Dump(20))
+	}
+}
+
+// Until waits until cond holds, re-checking it after every recorded call,
+// and reports whether it did within timeout (WaitFor for callers that are
+// not tests, such as the benchmark harness).
+func (f *Fake) Until(timeout time.Duration, cond func(*Fake) bool) bool {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
@@ -323,13 +332,12 @@ func (f *Fake) WaitFor(tb testing.TB, timeout time.Duration, cond func(*Fake) bo
 		changed := f.changed
 		f.mu.Unlock()
 		if cond(f) {
-			return
+			return true
 		}
 		select {
 		case <-changed:
 		case <-timer.C:
-			tb.Fatalf("slackfake: condition not met within %s; recent calls:\n%s", timeout, f.Dump(20))
-			return
+			return cond(f)
 		}
 	}
 }

@@ -1,7 +1,10 @@
 // Command ackbench measures how fast and how cheaply Slack requests are
 // acknowledged by tokken (`tokken serve`), by a minimal @slack/bolt app
 // (bench/bolt) and by the floor (bench/cmd/floor: verify and answer 200),
-// with the same signed payloads on the same machine in one run.
+// with the same signed payloads on the same machine in one run. A second
+// floor, floor-post, also makes the one Web API call tokken's click makes
+// (see below), so that the click's cost can be read against the least a
+// click doing that work costs.
 //
 // Each peer runs alone while it is measured. For each of two requests —
 // the slash command `/access help` and a click on an alert's Acknowledge
@@ -15,9 +18,11 @@
 // from this process on loopback. Its answer to /access help does not
 // touch Slack; the click does: tokken records the delivery (a bbolt
 // write), looks the alert up, and tells the clicker with
-// chat.postEphemeral that it no longer knows it. ackbench checks that
-// every click produced that ephemeral, so a mis-wired run (alerts
-// disabled, the click unrouted) is reported instead of measured.
+// chat.postEphemeral that it no longer knows it. The Bolt peer and
+// floor-post make the same call (Bolt after its ack, as Bolt apps do).
+// ackbench checks that every click produced that ephemeral, so a
+// mis-wired run (alerts disabled, the click unrouted) is reported instead
+// of measured.
 //
 // Output: a Markdown table on stdout, results.json and one log per peer
 // in -out.
@@ -61,7 +66,7 @@ func main() {
 	flag.StringVar(&o.node, "node", "node", "node executable")
 	flag.StringVar(&o.policies, "policies", "policies", "tokken policy directory")
 	flag.StringVar(&o.out, "out", "bench/out", "directory for results.json and the peers' logs")
-	flag.StringVar(&o.peers, "peers", "floor,tokken,bolt", "peers to measure, comma-separated")
+	flag.StringVar(&o.peers, "peers", "floor,floor-post,tokken,bolt", "peers to measure, comma-separated")
 	flag.IntVar(&o.requests, "n", 4000, "measured requests of each saturating run")
 	flag.IntVar(&o.paced, "paced", 2000, "measured requests of each paced run")
 	flag.Float64Var(&o.rate, "rate", 200, "requests per second of the paced runs")
@@ -178,18 +183,23 @@ type expectations map[loadgen.Kind]string
 func peerSpec(name string, o options, secret, work string, slack *slackfake.Fake) (peer.Spec, expectations, error) {
 	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SLACK_SIGNING_SECRET=" + secret}
 	switch name {
-	case "floor":
+	case "floor", "floor-post":
 		if o.floor == "" {
 			return peer.Spec{}, nil, errors.New("floor: -floor is required")
 		}
-		return peer.Spec{Name: name, Path: o.floor, Env: base, Ready: peer.Listening}, expectations{}, nil
+		spec := peer.Spec{Name: name, Path: o.floor, Env: base, Ready: peer.Listening}
+		if name == "floor-post" {
+			spec.Args = []string{"-post"}
+			spec.Env = append(spec.Env, "SLACK_BOT_TOKEN="+slack.Token(), "SLACK_API_URL="+slack.APIURL())
+		}
+		return spec, expectations{}, nil
 	case "bolt":
 		dir, err := filepath.Abs(o.boltDir)
 		if err != nil {
 			return peer.Spec{}, nil, err
 		}
 		return peer.Spec{Name: name, Path: o.node, Args: []string{"app.js"}, Dir: dir,
-				Env: append(base, "NODE_ENV=production"), Ready: peer.Listening},
+				Env: append(base, "NODE_ENV=production", "SLACK_BOT_TOKEN="+slack.Token(), "SLACK_API_URL="+slack.APIURL()), Ready: peer.Listening},
 			expectations{loadgen.KindCommand: "time-boxed AWS access"}, nil
 	case "tokken":
 		if o.tokken == "" {
@@ -222,8 +232,12 @@ func peerSpec(name string, o options, secret, work string, slack *slackfake.Fake
 		return peer.Spec{Name: name, Path: o.tokken, Args: []string{"serve"}, Dir: dir, Env: env, Ready: peer.TokkenServing},
 			expectations{loadgen.KindCommand: "time-boxed AWS access"}, nil
 	}
-	return peer.Spec{}, nil, fmt.Errorf("unknown peer %q (want floor, tokken or bolt)", name)
+	return peer.Spec{}, nil, fmt.Errorf("unknown peer %q (want floor, floor-post, tokken or bolt)", name)
 }
+
+// postsOnClick reports whether a peer tells the clicker with
+// chat.postEphemeral: every peer but the plain floor does the click's work.
+func postsOnClick(name string) bool { return name != "floor" }
 
 // payloads are the requests every peer is sent.
 var payloads = []loadgen.Payload{
@@ -287,9 +301,12 @@ func measurePeer(ctx context.Context, o options, spec peer.Spec, expect expectat
 			}
 		}
 	}
-	if spec.Name == "tokken" {
-		if got := len(slack.Ephemerals(loadgen.UserID)) - ephemeralsBefore; got != clicks {
-			pr.Check = fmt.Sprintf("%d clicks sent but tokken posted %d ephemerals: the click did not take the alert path it is meant to measure", clicks, got)
+	if postsOnClick(spec.Name) {
+		// Bolt posts after its ack: wait (bounded) for the last posts.
+		posted := func(f *slackfake.Fake) int { return len(f.Ephemerals(loadgen.UserID)) - ephemeralsBefore }
+		slack.Until(10*time.Second, func(f *slackfake.Fake) bool { return posted(f) >= clicks })
+		if got := posted(slack); got != clicks {
+			pr.Check = fmt.Sprintf("%d clicks sent but %s posted %d ephemerals: the click did not do the work it is meant to measure", clicks, spec.Name, got)
 		}
 	}
 	if pr.PeakRSSBytes, err = p.PeakRSS(); err != nil {

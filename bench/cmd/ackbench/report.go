@@ -57,6 +57,10 @@ func writeMarkdown(w io.Writer, rep Report) {
 			ratio := ratio(ours.CPUPerRequest, floor.CPUPerRequest)
 			fmt.Fprintf(w, "; floor %s → tokken/floor %.2f× (target ≤ %.1f×: %s)", dur(floor.CPUPerRequest), ratio, targetOursOverFlor, verdict(ratio <= targetOursOverFlor))
 		}
+		if post, ok := find(rep, "floor-post", kind, "saturated"); ok && kind == loadgen.KindInteraction && post.CPUPerRequest > 0 {
+			ratio := ratio(ours.CPUPerRequest, post.CPUPerRequest)
+			fmt.Fprintf(w, "; floor-post (the floor plus the click's chat.postEphemeral) %s → tokken/floor-post %.2f× (target ≤ %.1f×: %s)", dur(post.CPUPerRequest), ratio, targetOursOverFlor, verdict(ratio <= targetOursOverFlor))
+		}
 		if okBolt && ours.CPUPerRequest > 0 {
 			ratio := ratio(bolt.CPUPerRequest, ours.CPUPerRequest)
 			fmt.Fprintf(w, "; Bolt %s → Bolt/tokken %.2f× (target ≥ %.0f×: %s)", dur(bolt.CPUPerRequest), ratio, targetBoltOverOurs, verdict(ratio >= targetBoltOverOurs))
