@@ -36,50 +36,9 @@ func TestStorm(t *testing.T) {
 	e := newEnv(t, envOptions{threshold: threshold})
 	e.fake.LimitChannelPosts(1)
 
-	var tmpl map[string]any
-	if err := json.Unmarshal(fixture(t, "mackerel-host-critical.json"), &tmpl); err != nil {
-		t.Fatal(err)
-	}
-	body := func(i int) []byte {
-		tmpl["alert"].(map[string]any)["id"] = fmt.Sprintf("storm%05d", i)
-		tmpl["host"].(map[string]any)["name"] = fmt.Sprintf("web%05d", i)
-		b, _ := json.Marshal(tmpl)
-		return b
-	}
-	bodies := make([][]byte, n)
-	for i := range n {
-		bodies[i] = body(i)
-	}
+	bodies := stormBodies(t, n, 0)
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan string, n)
-	next := make(chan int)
-	for range 8 {
-		wg.Go(func() {
-			for i := range next {
-				req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/webhooks/mackerel", bytes.NewReader(bodies[i]))
-				req.SetBasicAuth(hookUser, hookPass)
-				resp, err := e.srv.Client().Do(req)
-				if err != nil {
-					errs <- err.Error()
-					continue
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusAccepted {
-					errs <- fmt.Sprintf("alert %d: HTTP %d", i, resp.StatusCode)
-				}
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	e.postAll(bodies)
 	e.idle()
 	t.Logf("%d webhooks accepted and processed in %s", n, time.Since(start).Round(time.Millisecond))
 
@@ -110,17 +69,7 @@ func TestStorm(t *testing.T) {
 		t.Errorf("summary %q lacks %q", summary.Text, want)
 	}
 	// Every alert of the storm is listed in the summary's thread.
-	listed := map[string]bool{}
-	for _, m := range e.fake.Thread(chAlerts, summary.TS) {
-		if utf8.RuneCountInString(m.Text) > 40000 {
-			t.Errorf("thread reply of %d runes", utf8.RuneCountInString(m.Text))
-		}
-		for _, line := range strings.Split(m.Text, "\n") {
-			if i := strings.Index(line, "web"); i >= 0 && len(line) >= i+8 {
-				listed[line[i:i+8]] = true
-			}
-		}
-	}
+	listed := e.stormListed(chAlerts, summary.TS)
 	if len(listed) != n-own {
 		t.Errorf("storm thread lists %d alerts, want %d (every alert without its own message)", len(listed), n-own)
 	}
@@ -233,49 +182,10 @@ func TestStormAcrossChannels(t *testing.T) {
 	}
 	e.fake.LimitChannelPosts(1)
 
-	var tmpl map[string]any
-	if err := json.Unmarshal(fixture(t, "mackerel-host-critical.json"), &tmpl); err != nil {
-		t.Fatal(err)
-	}
 	n := perChannel * len(channels)
-	bodies := make([][]byte, n)
-	for i := range n {
-		a := tmpl["alert"].(map[string]any)
-		a["id"] = fmt.Sprintf("storm%05d", i)
-		a["monitorName"] = fmt.Sprintf("storm%d CPU", i%len(channels)) // round robin over the channels
-		tmpl["host"].(map[string]any)["name"] = fmt.Sprintf("web%05d", i)
-		bodies[i], _ = json.Marshal(tmpl)
-	}
+	bodies := stormBodies(t, n, len(channels))
 	start := e.now()
-	var wg sync.WaitGroup
-	errs := make(chan string, n)
-	next := make(chan int)
-	for range 8 {
-		wg.Go(func() {
-			for i := range next { // not e.webhook: no t.Fatal off the test goroutine
-				req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/webhooks/mackerel", bytes.NewReader(bodies[i]))
-				req.SetBasicAuth(hookUser, hookPass)
-				resp, err := e.srv.Client().Do(req)
-				if err != nil {
-					errs <- err.Error()
-					continue
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusAccepted {
-					errs <- fmt.Sprintf("alert %d: HTTP %d", i, resp.StatusCode)
-				}
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	e.postAll(bodies)
 
 	// Every delivery was processed, and no worker waited for a slot: the
 	// virtual clock has not moved (a pacer sleeping in a worker moves it).
@@ -323,17 +233,7 @@ func TestStormAcrossChannels(t *testing.T) {
 		if want := fmt.Sprintf("%d new alerts", perChannel-own); !strings.Contains(summary.Text, want) {
 			t.Errorf("%s: summary %q lacks %q", ch, summary.Text, want)
 		}
-		listed := map[string]bool{}
-		for _, m := range e.fake.Thread(ch, summary.TS) {
-			if utf8.RuneCountInString(m.Text) > 40000 {
-				t.Errorf("%s: thread reply of %d runes", ch, utf8.RuneCountInString(m.Text))
-			}
-			for _, line := range strings.Split(m.Text, "\n") {
-				if i := strings.Index(line, "web"); i >= 0 && len(line) >= i+8 {
-					listed[line[i:i+8]] = true
-				}
-			}
-		}
+		listed := e.stormListed(ch, summary.TS)
 		if len(listed) != perChannel-own {
 			t.Errorf("%s: storm thread lists %d alerts, want %d", ch, len(listed), perChannel-own)
 		}
@@ -353,4 +253,86 @@ func TestStormAcrossChannels(t *testing.T) {
 		t.Errorf("%d posts answered 429 (%d waits); pacing should avoid them", limited, e.limited.Load())
 	}
 	t.Logf("%d alerts over %d channels drained in %s virtual; busiest channel %d posts", n, len(channels), elapsed, maxPosts)
+}
+
+// stormBodies builds n Mackerel webhook bodies, distinct alerts (ids
+// storm00000…, hosts web00000…) from the host-critical fixture. With
+// channels > 0 the monitor names go round robin over "storm0 CPU" …
+// "storm<channels-1> CPU", to be routed one channel each.
+func stormBodies(t *testing.T, n, channels int) [][]byte {
+	t.Helper()
+	var tmpl map[string]any
+	if err := json.Unmarshal(fixture(t, "mackerel-host-critical.json"), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	bodies := make([][]byte, n)
+	for i := range n {
+		a := tmpl["alert"].(map[string]any)
+		a["id"] = fmt.Sprintf("storm%05d", i)
+		if channels > 0 {
+			a["monitorName"] = fmt.Sprintf("storm%d CPU", i%channels)
+		}
+		tmpl["host"].(map[string]any)["name"] = fmt.Sprintf("web%05d", i)
+		b, err := json.Marshal(tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies[i] = b
+	}
+	return bodies
+}
+
+// postAll delivers bodies to the Mackerel webhook from eight concurrent
+// senders, as a storm arrives, and fails the test unless every one was
+// accepted (202). It returns when all are accepted, not processed.
+func (e *env) postAll(bodies [][]byte) {
+	e.t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan string, len(bodies))
+	next := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next { // not e.webhook: no t.Fatal off the test goroutine
+				req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/webhooks/mackerel", bytes.NewReader(bodies[i]))
+				req.SetBasicAuth(hookUser, hookPass)
+				resp, err := e.srv.Client().Do(req)
+				if err != nil {
+					errs <- err.Error()
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted {
+					errs <- fmt.Sprintf("alert %d: HTTP %d", i, resp.StatusCode)
+				}
+			}
+		})
+	}
+	for i := range bodies {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		e.t.Fatal(err)
+	}
+}
+
+// stormListed returns the hosts (web00000…) listed in the thread of the
+// storm summary ts in channel, failing the test for a reply longer than
+// Slack's 40,000 characters.
+func (e *env) stormListed(channel, ts string) map[string]bool {
+	e.t.Helper()
+	listed := map[string]bool{}
+	for _, m := range e.fake.Thread(channel, ts) {
+		if n := utf8.RuneCountInString(m.Text); n > 40000 {
+			e.t.Errorf("%s: thread reply of %d runes", channel, n)
+		}
+		for _, line := range strings.Split(m.Text, "\n") {
+			if i := strings.Index(line, "web"); i >= 0 && len(line) >= i+8 {
+				listed[line[i:i+8]] = true
+			}
+		}
+	}
+	return listed
 }
