@@ -252,7 +252,7 @@ colour: blue
     kind: sts
 `},
 			want: []string{
-				`policies/profiles.yaml:2: profile name "Prod_SSM" must be lower-case letters, digits and dashes`,
+				`policies/profiles.yaml:2: profile name "Prod_SSM" must be lower-case letters, digits and dashes (1-63, not starting with a dash)`,
 				`policies/profiles.yaml:8: duplicate key "p" (first at line 4)`,
 			},
 		},

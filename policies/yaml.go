@@ -26,19 +26,29 @@ const (
 	MaxApprovals = 10
 )
 
-// maxRoleName is the longest role path and name an IAM role ARN carries.
-const maxRoleName = 512
+// Length limits checked apart from the patterns below. A bounded repeat
+// such as {1,512} compiles to one program state per repetition, and every
+// package-level pattern is compiled at process start, so on Lambda each
+// such repeat is paid by every cold start (issue 7): the patterns use
+// unbounded repeats and these limits bound the length instead. The
+// patterns only match ASCII, so a byte length is a character length.
+const (
+	// maxName is the longest profile or group name.
+	maxName = 63
+	// maxRoleName is the longest role path and name an IAM role ARN
+	// carries.
+	maxRoleName = 512
+)
 
 var (
-	profileNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	groupNameRE   = profileNameRE
-	roleARNRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/([\w+=,.@/-]+)$`) // path+name ≤ maxRoleName, checked apart (a bounded repeat is costly to compile)
-	instanceIDRE  = regexp.MustCompile(`^i-[0-9a-f]{8}([0-9a-f]{9})?$`)
-	slackUserRE   = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
-	slackGroupRE  = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
-	channelRE     = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
-	emailRE       = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
-	yamlLineRE    = regexp.MustCompile(`^line (\d+)`)
+	nameRE       = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)                                // length ≤ maxName, see validName
+	roleARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/([\w+=,.@/-]+)$`) // path+name ≤ maxRoleName, see validRoleARN
+	instanceIDRE = regexp.MustCompile(`^i-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	slackUserRE  = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+	slackGroupRE = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
+	channelRE    = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
+	emailRE      = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	yamlLineRE   = regexp.MustCompile(`^line (\d+)`)
 )
 
 // profile is a catalogue entry with what only the policy engine needs.
@@ -255,8 +265,8 @@ func parseProfiles(r report, data []byte) []profile {
 	}
 	var out []profile
 	eachKey(r, top, func(k, v *yaml.Node) {
-		if !profileNameRE.MatchString(k.Value) {
-			r.at(k.Line, "profile name %q must be lower-case letters, digits and dashes", k.Value)
+		if !validName(k.Value) {
+			r.at(k.Line, "profile name %q must be lower-case letters, digits and dashes (1-%d, not starting with a dash)", k.Value, maxName)
 			return
 		}
 		if p, ok := parseProfile(r, k, v); ok {
@@ -422,8 +432,8 @@ func parseGroups(r report, data []byte) []groupDef {
 	}
 	var out []groupDef
 	eachKey(r, top, func(k, v *yaml.Node) {
-		if !groupNameRE.MatchString(k.Value) {
-			r.at(k.Line, "group name %q must be lower-case letters, digits and dashes", k.Value)
+		if !validName(k.Value) {
+			r.at(k.Line, "group name %q must be lower-case letters, digits and dashes (1-%d, not starting with a dash)", k.Value, maxName)
 			return
 		}
 		g := groupDef{Name: k.Value, Line: k.Line}
@@ -462,8 +472,14 @@ func parseGroups(r report, data []byte) []groupDef {
 	return out
 }
 
+// validName reports whether s can name a profile or a group: 1 to maxName
+// lower-case letters, digits and dashes, not starting with a dash.
+func validName(s string) bool {
+	return len(s) <= maxName && nameRE.MatchString(s)
+}
+
 // validRoleARN reports whether s is an IAM role ARN whose path and name fit
-// IAM's limit.
+// IAM's limit: 1 to maxRoleName of letters, digits, _ + = , . @ / -.
 func validRoleARN(s string) bool {
 	m := roleARNRE.FindStringSubmatch(s)
 	return m != nil && len(m[1]) <= maxRoleName
