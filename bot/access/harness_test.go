@@ -34,6 +34,14 @@ type recGranter struct {
 	issueCalled chan struct{}
 }
 
+// holdIssue makes the following Issue calls signal issueCalled on entry
+// and then wait until issueGate is closed (or their context ends), so a
+// test can act while a run is inside AssumeRole.
+func (g *recGranter) holdIssue() {
+	g.issueGate = make(chan struct{})
+	g.issueCalled = make(chan struct{}, 4)
+}
+
 func (g *recGranter) Issue(ctx context.Context, spec GrantSpec) (Credentials, error) {
 	if g.issueCalled != nil {
 		g.issueCalled <- struct{}{}
@@ -374,6 +382,22 @@ func (h *harness) submit(in SubmitInput) Request {
 		h.t.Fatalf("submit %+v: %v", in, err)
 	}
 	return r
+}
+
+// approvedActivation submits a 30-minute ssm request for web1, has bob
+// approve it and returns it with its activation job, taken from the queue
+// and not run.
+func (h *harness) approvedActivation() (Request, bot.Job) {
+	h.t.Helper()
+	r := h.submit(SubmitInput{Profile: "prod-ssm", Duration: 30 * time.Minute, Instances: []string{web1}})
+	if _, err := h.svc.Approve(context.Background(), bob, r.ID); err != nil {
+		h.t.Fatal(err)
+	}
+	jobs := h.queue.Take()
+	if len(jobs) != 1 || jobs[0].Kind != JobActivate {
+		h.t.Fatalf("after approval: jobs %+v, want one %s", jobs, JobActivate)
+	}
+	return r, jobs[0]
 }
 
 // active submits an ssm request for web1 and gets it approved and active.

@@ -27,8 +27,7 @@ func crashMidIssue(t *testing.T, h *harness) (id string, job bot.Job, claimedAt,
 		t.Fatalf("jobs %+v", jobs)
 	}
 	claimedAt = h.clock.Now()
-	h.granter.issueGate = make(chan struct{})
-	h.granter.issueCalled = make(chan struct{}, 4)
+	h.granter.holdIssue()
 	jctx, kill := context.WithCancel(ctx)
 	mux, dead := h.mux, make(chan error, 1)
 	go func() { dead <- mux.HandleJob(jctx, jobs[0]) }()
@@ -145,13 +144,8 @@ func TestActivationWindowPassedWhileInterrupted(t *testing.T) {
 func TestActivationFence(t *testing.T) {
 	h := newHarness(t)
 	h.svc.renewEvery = time.Hour // the holder cannot renew in time
-	r := h.submit(SubmitInput{Profile: "prod-ssm", Duration: 30 * time.Minute, Instances: []string{web1}})
-	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
-		t.Fatal(err)
-	}
-	job := h.queue.Take()[0]
-	h.granter.issueGate = make(chan struct{})
-	h.granter.issueCalled = make(chan struct{}, 4)
+	r, job := h.approvedActivation()
+	h.granter.holdIssue()
 	slow, taker := make(chan error, 1), make(chan error, 1)
 	go func() { slow <- h.mux.HandleJob(ctx, job) }()
 	<-h.granter.issueCalled
@@ -183,13 +177,8 @@ func TestActivationHeartbeat(t *testing.T) {
 		h := newHarness(t)
 		h.svc.renewEvery = time.Millisecond
 		h.watch.puts = make(chan string, 64)
-		r := h.submit(SubmitInput{Profile: "prod-ssm", Duration: 30 * time.Minute, Instances: []string{web1}})
-		if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
-			t.Fatal(err)
-		}
-		job := h.queue.Take()[0]
-		h.granter.issueGate = make(chan struct{})
-		h.granter.issueCalled = make(chan struct{}, 4)
+		r, job := h.approvedActivation()
+		h.granter.holdIssue()
 		holder := make(chan error, 1)
 		go func() { holder <- h.mux.HandleJob(ctx, job) }()
 		<-h.granter.issueCalled
@@ -247,8 +236,7 @@ func TestExtensionInterruptedByCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	job := h.queue.Take()[0]
-	h.granter.issueGate = make(chan struct{})
-	h.granter.issueCalled = make(chan struct{}, 4)
+	h.granter.holdIssue()
 	jctx, kill := context.WithCancel(ctx)
 	mux, dead := h.mux, make(chan error, 1)
 	go func() { dead <- mux.HandleJob(jctx, job) }()

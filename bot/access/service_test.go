@@ -295,19 +295,11 @@ func TestConcurrentApprovalsIssueOnce(t *testing.T) {
 
 func TestDuplicateActivateDelivery(t *testing.T) {
 	h := newHarness(t)
-	r := h.submit(SubmitInput{Profile: "prod-ssm", Duration: 30 * time.Minute, Instances: []string{web1}})
-	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
-		t.Fatal(err)
-	}
-	jobs := h.queue.Take()
-	if len(jobs) != 1 || jobs[0].Kind != JobActivate {
-		t.Fatalf("jobs %+v", jobs)
-	}
+	r, job := h.approvedActivation()
 	// First delivery is inside Issue when the duplicate arrives.
-	h.granter.issueGate = make(chan struct{})
-	h.granter.issueCalled = make(chan struct{}, 4)
+	h.granter.holdIssue()
 	first := make(chan error, 1)
-	go func() { first <- h.mux.HandleJob(ctx, jobs[0]) }()
+	go func() { first <- h.mux.HandleJob(ctx, job) }()
 	<-h.granter.issueCalled
 	// Claimed by the first: the duplicate issues nothing and asks to be
 	// retried (not permanently failed), so that it can take over should
@@ -315,7 +307,7 @@ func TestDuplicateActivateDelivery(t *testing.T) {
 	// until this deadline.
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := h.mux.HandleJob(dctx, jobs[0]); !errors.Is(err, ErrClaimed) || bot.IsPermanent(err) {
+	if err := h.mux.HandleJob(dctx, job); !errors.Is(err, ErrClaimed) || bot.IsPermanent(err) {
 		t.Fatalf("duplicate while the first issues: %v, want a retryable ErrClaimed", err)
 	}
 	close(h.granter.issueGate)
@@ -323,7 +315,7 @@ func TestDuplicateActivateDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.granter.issueCalled = nil
-	if err := h.mux.HandleJob(ctx, jobs[0]); err != nil { // already active: no-op
+	if err := h.mux.HandleJob(ctx, job); err != nil { // already active: no-op
 		t.Fatal(err)
 	}
 	h.wantState(r.ID, StateActive)
