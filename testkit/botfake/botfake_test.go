@@ -13,10 +13,16 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
-func ids(jobs []bot.Job) []string {
+// ids lists the ID of each job or timer, in order.
+func ids[T bot.Job | bot.Timer](xs []T) []string {
 	var out []string
-	for _, j := range jobs {
-		out = append(out, j.ID)
+	for _, x := range xs {
+		switch v := any(x).(type) {
+		case bot.Job:
+			out = append(out, v.ID)
+		case bot.Timer:
+			out = append(out, v.ID)
+		}
 	}
 	return out
 }
@@ -146,14 +152,6 @@ func TestQueueConcurrentEnqueue(t *testing.T) {
 	}
 }
 
-func timerIDs(ts []bot.Timer) []string {
-	var out []string
-	for _, tm := range ts {
-		out = append(out, tm.ID)
-	}
-	return out
-}
-
 func TestTimers(t *testing.T) {
 	ctx := context.Background()
 	var tms Timers
@@ -195,7 +193,7 @@ func TestTimers(t *testing.T) {
 		{t0.Add(3 * time.Hour), []string{"late", "moved"}},
 	}
 	for _, s := range steps {
-		if got := timerIDs(tms.Due(s.at)); !slices.Equal(got, s.want) {
+		if got := ids(tms.Due(s.at)); !slices.Equal(got, s.want) {
 			t.Errorf("Due(%v) = %v, want %v", s.at.Sub(t0), got, s.want)
 		}
 	}
