@@ -43,21 +43,35 @@ type TagScheme struct {
 	Reason string `json:"reason"`
 }
 
+// Tag limits. The lengths are checked apart from tagChars: a bounded repeat
+// such as {1,128} compiles to one program state per repetition, and every
+// package-level pattern is compiled at process start, so each Lambda cold
+// start would pay for it (issue 7).
+const (
+	// MaxTagKey is the longest tag key EC2 accepts.
+	MaxTagKey = 128
+	// maxTagValue is the longest value the scheme accepts.
+	maxTagValue = 64
+)
+
+// TagKeyRule says in words what ValidTagKey accepts, for error messages.
+const TagKeyRule = `1-128 of A-Z a-z 0-9 + - = . , _ : @, other than ".", ".." and "_index"`
+
 // tagChars are the characters instance-metadata tags accept in a key, and
 // the scheme in a value: letters, digits and + - = . , _ : @ (no spaces or
-// slashes). The lengths are checked apart: a bounded repeat such as
-// {1,128} compiles to a large program that every cold start pays for.
+// slashes). ASCII only, so a byte length is a character length.
 var tagChars = regexp.MustCompile(`^[A-Za-z0-9+\-=.,_:@]+$`)
 
-// ValidTagKey reports whether k can be an instance-metadata tag key: 1-128
-// tagChars, and not ".", ".." or "_index".
+// ValidTagKey reports whether k can be an instance-metadata tag key: 1 to
+// MaxTagKey tagChars, and not ".", ".." or "_index", which instance
+// metadata cannot expose.
 func ValidTagKey(k string) bool {
-	return len(k) <= 128 && tagChars.MatchString(k) && k != "." && k != ".." && k != "_index"
+	return len(k) <= MaxTagKey && tagChars.MatchString(k) && k != "." && k != ".." && k != "_index"
 }
 
-// validTagValue reports whether v is a scheme value: 1-64 tagChars, a
-// short word that needs no quoting in PowerShell or Slack.
-func validTagValue(v string) bool { return len(v) <= 64 && tagChars.MatchString(v) }
+// validTagValue reports whether v is a scheme value: 1 to maxTagValue
+// tagChars, a short word that needs no quoting in PowerShell or Slack.
+func validTagValue(v string) bool { return len(v) <= maxTagValue && tagChars.MatchString(v) }
 
 // Validate checks that every key is usable as an instance-metadata tag key,
 // every value is a short plain word, and no two keys or two values of the
@@ -70,7 +84,7 @@ func (s TagScheme) Validate() error {
 	seen := map[string]string{}
 	for _, k := range keys {
 		if !ValidTagKey(k.v) {
-			return fmt.Errorf("tag scheme: %s key %q: want 1-128 of A-Z a-z 0-9 + - = . , _ : @", k.name, k.v)
+			return fmt.Errorf("tag scheme: %s key %q: want %s", k.name, k.v, TagKeyRule)
 		}
 		if other, dup := seen[k.v]; dup {
 			return fmt.Errorf("tag scheme: %s and %s keys are both %q", other, k.name, k.v)

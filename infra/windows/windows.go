@@ -108,7 +108,7 @@ func (c Config) Validate() error {
 		return err
 	}
 	if !domainjoin.ValidTagKey(c.SecretTag) {
-		return fmt.Errorf("secret tag %q: want 1-128 of A-Z a-z 0-9 + - = . , _ : @", c.SecretTag)
+		return fmt.Errorf("secret tag %q: want %s", c.SecretTag, domainjoin.TagKeyRule)
 	}
 	for _, k := range c.Tags.ReadKeys() {
 		if k == c.SecretTag {
