@@ -52,6 +52,7 @@ import (
 	"github.com/tokken/tokken/infra/slackapi"
 	"github.com/tokken/tokken/policies"
 	"github.com/tokken/tokken/testkit/awsfake"
+	"github.com/tokken/tokken/testkit/logbuf"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
 
@@ -144,24 +145,6 @@ func nextTuesday10() time.Time {
 	return d
 }
 
-// syncBuffer collects log lines from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // accessWorld is tokken's access feature serving over HTTP against the fakes.
 type accessWorld struct {
 	t         *testing.T
@@ -170,7 +153,7 @@ type accessWorld struct {
 	clock     *vclock
 	policyDir string
 	dbPath    string
-	logs      *syncBuffer
+	logs      *logbuf.Buffer
 
 	store   *boltstore.Store
 	queue   *localqueue.Queue
@@ -184,7 +167,7 @@ func newAccessWorld(t *testing.T, policyDir string) *accessWorld {
 	t.Helper()
 	w := &accessWorld{
 		t: t, slack: slackfake.New(t), aws: awsfake.New(t), clock: newClock(t, nextTuesday10()),
-		policyDir: policyDir, dbPath: filepath.Join(t.TempDir(), "tokken.db"), logs: &syncBuffer{},
+		policyDir: policyDir, dbPath: filepath.Join(t.TempDir(), "tokken.db"), logs: &logbuf.Buffer{},
 	}
 	w.aws.SetNow(w.clock.Now)
 	for id, name := range map[string]string{approverChannel: "prod-approvals", stagingChannel: "staging", auditChannel: "audit", accessOps: "ops"} {
@@ -430,6 +413,16 @@ func messageJSON(m slackfake.Message) string {
 	return strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(b.String())
 }
 
+// containsAll reports whether s contains every one of want.
+func containsAll(s string, want ...string) bool {
+	for _, w := range want {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
+}
+
 // waitMessage waits until request id's message contains all of want.
 func (w *accessWorld) waitMessage(id string, want ...string) string {
 	w.t.Helper()
@@ -444,12 +437,7 @@ func (w *accessWorld) waitMessage(id string, want ...string) string {
 			return false
 		}
 		last = messageJSON(m)
-		for _, s := range want {
-			if !strings.Contains(last, s) {
-				return false
-			}
-		}
-		return true
+		return containsAll(last, want...)
 	})
 	return last
 }

@@ -33,15 +33,7 @@ func TestAlertsRequestAccessOpensPrefilledModal(t *testing.T) {
 	s := startServe(t, fake, env...)
 	waitLog(t, s, "instance index refreshed")
 
-	if status, body := postWebhook(t, s, alertsFixture(t, "mackerel-host-critical.json"), alertsHookUser, alertsHookPass); status != 202 {
-		t.Fatalf("webhook: %d %q", status, body)
-	}
-	var msg slackfake.Message
-	fake.WaitFor(t, 20*time.Second, func(f *slackfake.Fake) bool {
-		var ok bool
-		msg, ok = alertMessage(f, "CRITICAL: CPU % — app01")
-		return ok
-	})
+	msg := postCritical(t, s, fake)
 	pressAlertButton(t, s, fake, alertsOnCall, alertview.ActionRequestAccess, "mackerel:4Fbh2K6yWfe", msg)
 	fake.WaitFor(t, 10*time.Second, func(f *slackfake.Fake) bool { return len(f.Views()) == 1 })
 

@@ -92,6 +92,23 @@ func alertMessage(f *slackfake.Fake, marker string) (slackfake.Message, bool) {
 	return slackfake.Message{}, false
 }
 
+// postCritical delivers the Mackerel host-critical sample (alert
+// mackerel:4Fbh2K6yWfe, CPU % on app01) to s's webhook and waits for the
+// alert's message in Slack.
+func postCritical(t *testing.T, s *server, fake *slackfake.Fake) slackfake.Message {
+	t.Helper()
+	if status, body := postWebhook(t, s, alertsFixture(t, "mackerel-host-critical.json"), alertsHookUser, alertsHookPass); status != http.StatusAccepted {
+		t.Fatalf("webhook: %d %q", status, body)
+	}
+	var msg slackfake.Message
+	fake.WaitFor(t, 20*time.Second, func(f *slackfake.Fake) bool {
+		var ok bool
+		msg, ok = alertMessage(f, "CRITICAL: CPU % — app01")
+		return ok
+	})
+	return msg
+}
+
 func pressAlertButton(t *testing.T, s *server, fake *slackfake.Fake, user, actionID, key string, m slackfake.Message) {
 	t.Helper()
 	cb := slack.InteractionCallback{
@@ -118,15 +135,7 @@ func TestAlertsMackerelEndToEnd(t *testing.T) {
 	if status, body := postWebhook(t, s, alertsFixture(t, "mackerel-host-critical.json"), alertsHookUser, "wrong"); status != http.StatusUnauthorized {
 		t.Fatalf("wrong credentials: %d %q", status, body)
 	}
-	if status, body := postWebhook(t, s, alertsFixture(t, "mackerel-host-critical.json"), alertsHookUser, alertsHookPass); status != http.StatusAccepted {
-		t.Fatalf("webhook: %d %q", status, body)
-	}
-	var msg slackfake.Message
-	fake.WaitFor(t, 20*time.Second, func(f *slackfake.Fake) bool {
-		var ok bool
-		msg, ok = alertMessage(f, "CRITICAL: CPU % — app01")
-		return ok
-	})
+	msg := postCritical(t, s, fake)
 
 	// A developer may not act; on-call acknowledges.
 	pressAlertButton(t, s, fake, alertsDev, alertview.ActionAck, key, msg)

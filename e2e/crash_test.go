@@ -110,12 +110,7 @@ func (w *crashWorld) waitMessage(id string, want ...string) string {
 			return false
 		}
 		last = messageJSON(m)
-		for _, s := range want {
-			if !strings.Contains(last, s) {
-				return false
-			}
-		}
-		return true
+		return containsAll(last, want...)
 	})
 	return last
 }

@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/handlers/slacksig"
+	"github.com/tokken/tokken/testkit/logbuf"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
 
@@ -81,17 +81,11 @@ type server struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	base string
-	mu   sync.Mutex
-	logs bytes.Buffer
-	grew chan struct{} // closed and replaced whenever a log line arrives
+	logs logbuf.Buffer // its stderr, one JSON line per log record
 	done chan error
 }
 
-func (s *server) Logs() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.String()
-}
+func (s *server) Logs() string { return s.logs.String() }
 
 // startServe starts `tokken serve` in a fresh directory with tokkenEnv plus
 // extra variables, and waits for its "tokken serving" line.
@@ -114,18 +108,14 @@ func startServeIn(t *testing.T, dir string, env []string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, cmd: cmd, grew: make(chan struct{}), done: make(chan error, 1)}
+	s := &server{t: t, cmd: cmd, done: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			s.mu.Lock()
-			s.logs.WriteString(line + "\n")
-			close(s.grew)
-			s.grew = make(chan struct{})
-			s.mu.Unlock()
+			s.logs.Write([]byte(line + "\n"))
 			var m struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "tokken serving" {
 				addr <- m.Addr
@@ -158,19 +148,10 @@ func startServeIn(t *testing.T, dir string, env []string) *server {
 func waitLog(t *testing.T, s *server, msg string) {
 	t.Helper()
 	want := `"msg":` + mustJSON(t, msg)
-	deadline := time.After(45 * time.Second)
-	for {
-		s.mu.Lock()
-		found, grew := strings.Contains(s.logs.String(), want), s.grew
-		s.mu.Unlock()
-		if found {
-			return
-		}
-		select {
-		case <-grew:
-		case <-deadline:
-			t.Fatalf("tokken did not log %q", msg)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	if err := s.logs.Wait(ctx, func(logs string) bool { return strings.Contains(logs, want) }); err != nil {
+		t.Fatalf("tokken did not log %q: %v", msg, err)
 	}
 }
 
