@@ -266,15 +266,37 @@ type roleARN struct {
 	partition, account, name string
 }
 
-var roleARNPattern = regexp.MustCompile(`^arn:(aws[a-z-]*):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$`)
+// Length limits checked apart from the patterns below. A bounded repeat
+// such as {1,64} compiles to one program state per repetition, and every
+// package-level pattern is compiled at process start, so each Lambda cold
+// start would pay for it (issue 7). The patterns only match ASCII, so a
+// byte length is a character length.
+const (
+	// maxRoleName is IAM's limit on a role name (the ARN's last part).
+	maxRoleName = 64
+	// minSessionName and maxSessionName are STS's limits on a
+	// RoleSessionName.
+	minSessionName, maxSessionName = 2, 64
+)
 
-// sessionNamePattern is STS's RoleSessionName syntax; request ids must fit
-// it, which also keeps IAM wildcards (* and ?) out of revocation entries.
-var sessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+// roleARNPattern is an IAM role ARN: partition, account, optional path and
+// the name (its length is checked by parseRoleARN).
+var roleARNPattern = regexp.MustCompile(`^arn:(aws[a-z-]*):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$`)
+
+// sessionNameChars are the characters of STS's RoleSessionName syntax; see
+// validSessionName.
+var sessionNameChars = regexp.MustCompile(`^[\w+=,.@-]+$`)
+
+// validSessionName reports whether s is a valid STS RoleSessionName: 2 to
+// 64 of letters, digits and _ + = , . @ -. Request ids must be one, which
+// also keeps IAM wildcards (* and ?) out of revocation entries.
+func validSessionName(s string) bool {
+	return len(s) >= minSessionName && len(s) <= maxSessionName && sessionNameChars.MatchString(s)
+}
 
 func parseRoleARN(s string) (roleARN, error) {
 	m := roleARNPattern.FindStringSubmatch(s)
-	if m == nil {
+	if m == nil || len(m[3]) > maxRoleName {
 		return roleARN{}, fmt.Errorf("%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", s)
 	}
 	return roleARN{partition: m[1], account: m[2], name: m[3]}, nil

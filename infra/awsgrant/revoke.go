@@ -53,7 +53,7 @@ func (g *Granter) Revoke(ctx context.Context, gr access.Grant) error {
 	if err != nil {
 		return bot.Permanent(fmt.Errorf("revoke %s: %w", gr.RequestID, err))
 	}
-	if !sessionNamePattern.MatchString(gr.RequestID) {
+	if !validSessionName(gr.RequestID) {
 		return bot.Permanent(fmt.Errorf("revoke: request id %q is not a role session name", gr.RequestID))
 	}
 	acct, err := g.callerAccount(ctx)
@@ -232,7 +232,7 @@ func parseRevoked(doc string) (revoked, error) {
 		}
 		for _, pat := range st.Condition.StringLike.UserID {
 			id, ok := strings.CutPrefix(pat, "*:")
-			if !ok || !sessionNamePattern.MatchString(id) {
+			if !ok || !validSessionName(id) {
 				return revoked{}, fmt.Errorf("parse %s policy: statement %s: unexpected aws:userid pattern %q", RevokedPolicyName, st.Sid, pat)
 			}
 			out.add(id, until.UTC())

@@ -38,7 +38,7 @@ func (g *Granter) TerminateSessions(ctx context.Context, gr access.Grant) (int, 
 	if err != nil {
 		return 0, bot.Permanent(fmt.Errorf("terminate sessions of %s: %w", gr.RequestID, err))
 	}
-	if !sessionNamePattern.MatchString(gr.RequestID) {
+	if !validSessionName(gr.RequestID) {
 		return 0, bot.Permanent(fmt.Errorf("terminate sessions: request id %q is not a role session name", gr.RequestID))
 	}
 	owner := role.sessionARN(gr.RequestID)
