@@ -125,6 +125,7 @@ type Feature struct {
 	loc      *time.Location
 	now      func() time.Time
 	log      *slog.Logger
+	help     string // access.Help made safe mrkdwn once: the most frequent answer
 }
 
 // New builds the access Service with a Slack notifier and directory.
@@ -161,6 +162,7 @@ func New(d Deps) (*Feature, error) {
 	return &Feature{
 		svc: svc, notifier: n, dir: dir, authz: d.Authorizer, cat: d.Catalogue, slack: d.Slack, queue: d.Queue,
 		store: d.Store, search: d.Search, loc: d.Location, now: d.Clock, log: log,
+		help: escapeText(access.Help),
 	}, nil
 }
 
@@ -207,7 +209,7 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 	}
 	switch c.Verb {
 	case access.VerbHelp:
-		return ephemeral(escapeText(access.Help)), nil
+		return ephemeral(f.help), nil
 	case access.VerbModal:
 		return f.openRequestModal(ctx, cmd)
 	case access.VerbList:

@@ -93,19 +93,16 @@ type server struct {
 }
 
 func (s *server) commands(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "malformed slash command: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if r.PostForm.Get("ssl_check") == "1" {
-		w.WriteHeader(http.StatusOK) // Slack's certificate probe
-		return
-	}
-	cmd, err := slack.SlashCommandParse(r)
+	cmd, sslCheck, err := parseSlashCommand(r)
 	switch {
 	case err != nil:
 		http.Error(w, "malformed slash command: "+err.Error(), http.StatusBadRequest)
 		return
+	case sslCheck:
+		w.WriteHeader(http.StatusOK) // Slack's certificate probe
+		return
+	}
+	switch {
 	case cmd.Command == "":
 		http.Error(w, "malformed slash command: missing command", http.StatusBadRequest)
 		return
@@ -123,9 +120,9 @@ func (s *server) commands(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) parseInteraction(w http.ResponseWriter, r *http.Request) (slack.InteractionCallback, bool) {
 	var ic slack.InteractionCallback
-	err := r.ParseForm()
+	payload, err := interactionPayload(r)
 	if err == nil {
-		ic, err = ParseInteraction([]byte(r.PostForm.Get("payload")))
+		ic, err = ParseInteraction(payload)
 	}
 	if err == nil && ic.Type == "" {
 		err = errors.New("missing type")

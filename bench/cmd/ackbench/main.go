@@ -52,7 +52,7 @@ import (
 // options are the command line.
 type options struct {
 	tokken, floor, boltDir, node, policies, out string
-	peers                                       string
+	peers, kinds                                string
 	requests, paced, warmup, concurrency        int
 	rate                                        float64
 	idle, maxRun                                time.Duration
@@ -67,6 +67,7 @@ func main() {
 	flag.StringVar(&o.policies, "policies", "policies", "tokken policy directory")
 	flag.StringVar(&o.out, "out", "bench/out", "directory for results.json and the peers' logs")
 	flag.StringVar(&o.peers, "peers", "floor,floor-post,tokken,bolt", "peers to measure, comma-separated")
+	flag.StringVar(&o.kinds, "requests", "command,click", "requests to send, comma-separated: command (/access help), click (alert.ack)")
 	flag.IntVar(&o.requests, "n", 4000, "measured requests of each saturating run")
 	flag.IntVar(&o.paced, "paced", 2000, "measured requests of each paced run")
 	flag.Float64Var(&o.rate, "rate", 200, "requests per second of the paced runs")
@@ -239,6 +240,20 @@ func peerSpec(name string, o options, secret, work string, slack *slackfake.Fake
 // chat.postEphemeral: every peer but the plain floor does the click's work.
 func postsOnClick(name string) bool { return name != "floor" }
 
+// selected reports whether the -requests list names kind.
+func selected(list string, kind loadgen.Kind) bool {
+	name := "command"
+	if kind == loadgen.KindInteraction {
+		name = "click"
+	}
+	for _, k := range strings.Split(list, ",") {
+		if strings.TrimSpace(k) == name {
+			return true
+		}
+	}
+	return false
+}
+
 // payloads are the requests every peer is sent.
 var payloads = []loadgen.Payload{
 	{Kind: loadgen.KindCommand, Command: "/access", Text: "help"},
@@ -279,6 +294,9 @@ func measurePeer(ctx context.Context, o options, spec peer.Spec, expect expectat
 	ephemeralsBefore := len(slack.Ephemerals(loadgen.UserID))
 	clicks := 0
 	for _, pl := range payloads {
+		if !selected(o.kinds, pl.Kind) {
+			continue
+		}
 		for i, mode := range []string{"paced", "saturated"} {
 			cfg := loadgen.Config{
 				BaseURL: base, Secret: []byte(secret), Payload: pl, Expect: expect[pl.Kind],
