@@ -685,31 +685,7 @@ func TestAccessDenyWithReason(t *testing.T) {
 func TestAccessQuorumAndDuplicateDeliveries(t *testing.T) {
 	t.Parallel()
 	// The shipped set with prod-readonly needing two approvers.
-	dir := t.TempDir()
-	entries, err := os.ReadDir(policyDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(policyDir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Name() == "profiles.yaml" {
-			i := bytes.Index(b, []byte("prod-readonly:"))
-			j := bytes.Index(b[i:], []byte("approvals: 1"))
-			if i < 0 || j < 0 {
-				t.Fatal("profiles.yaml changed shape: prod-readonly approvals not found")
-			}
-			b = append(append(append([]byte{}, b[:i+j]...), "approvals: 2"...), b[i+j+len("approvals: 1"):]...)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := policyCopy(t, 2, true)
 	w := newAccessWorld(t, dir)
 	id := w.request(requester, "prod-readonly 1h quarterly access review")
 	w.waitMessage(id, "0 of 2")

@@ -29,7 +29,7 @@ func TestAlertsRequestAccessOpensPrefilledModal(t *testing.T) {
 	for k, v := range aws.Env() {
 		env = append(env, k+"="+v)
 	}
-	env = append(env, "TOKKEN_POLICY_DIR="+crashPolicies(t, 1)) // no working-hours rule: runs at any hour
+	env = append(env, "TOKKEN_POLICY_DIR="+policyCopy(t, 1, false)) // no working-hours rule: runs at any hour
 	s := startServe(t, fake, env...)
 	waitLog(t, s, "instance index refreshed")
 

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -163,10 +164,10 @@ func (w *crashWorld) audit(id string) []bot.AuditEvent {
 	return events
 }
 
-// crashPolicies copies the shipped policy set without hours.cedar (the
-// binary runs on the wall clock, which may be outside working hours) and
-// with prod-readonly needing n approvals.
-func crashPolicies(t *testing.T, n int) string {
+// policyCopy copies the shipped policy set with prod-readonly needing
+// approvals approvers. Without hours it leaves hours.cedar out: the
+// binary runs on the wall clock, which may be outside working hours.
+func policyCopy(t *testing.T, approvals int, hours bool) string {
 	t.Helper()
 	dir := t.TempDir()
 	entries, err := os.ReadDir(policyDir)
@@ -174,7 +175,7 @@ func crashPolicies(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.IsDir() || e.Name() == "hours.cedar" {
+		if e.IsDir() || (!hours && e.Name() == "hours.cedar") {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(policyDir, e.Name()))
@@ -187,7 +188,7 @@ func crashPolicies(t *testing.T, n int) string {
 			if i < 0 || j < 0 {
 				t.Fatal("profiles.yaml changed shape: prod-readonly approvals not found")
 			}
-			b = bytes.Join([][]byte{b[:i+j], []byte("approvals: " + string(rune('0'+n))), b[i+j+len("approvals: 1"):]}, nil)
+			b = bytes.Join([][]byte{b[:i+j], []byte("approvals: " + strconv.Itoa(approvals)), b[i+j+len("approvals: 1"):]}, nil)
 		}
 		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
 			t.Fatal(err)
@@ -201,7 +202,7 @@ func crashPolicies(t *testing.T, n int) string {
 // survive, the second approval activates it once, and it ends revoked.
 func TestCrashBeforeActivation(t *testing.T) {
 	t.Parallel()
-	w := newCrashWorld(t, crashPolicies(t, 2))
+	w := newCrashWorld(t, policyCopy(t, 2, false))
 	id := requestIDRE.FindString(w.command(requester, "prod-readonly 1h crash while pending"))
 	w.waitMessage(id, "0 of 2")
 	w.crash()
@@ -251,7 +252,7 @@ var policyEnd = regexp.MustCompile(`"aws:CurrentTime":"([^"]+)"`)
 // policy ends at the window end the store recorded.
 func TestCrashAfterDeliveryAndDuringExpiry(t *testing.T) {
 	t.Parallel()
-	w := newCrashWorld(t, crashPolicies(t, 1))
+	w := newCrashWorld(t, policyCopy(t, 1, false))
 	id := requestIDRE.FindString(w.command(requester, "prod-ssm 1m "+prodWeb+" crash during expiry"))
 	w.waitMessage(id, "Waiting for approval")
 	w.click(approver1, accessui.ActionApprove, id)
@@ -317,7 +318,7 @@ func TestCrashAfterDeliveryAndDuringExpiry(t *testing.T) {
 // by the first claim, and the grant expires at that end.
 func TestCrashDuringAssumeRole(t *testing.T) {
 	t.Parallel()
-	w := newCrashWorld(t, crashPolicies(t, 1))
+	w := newCrashWorld(t, policyCopy(t, 1, false))
 	id := requestIDRE.FindString(w.command(requester, "prod-ssm 1m "+prodWeb+" crash during AssumeRole"))
 	w.waitMessage(id, "Waiting for approval")
 	w.aws.SetLatency(awsfake.STSService, "AssumeRole", time.Minute)
