@@ -408,8 +408,13 @@ func (f *Feature) openExtend(ctx context.Context, ic slack.InteractionCallback, 
 
 // tellPrivately shows text to the user who clicked: an ephemeral message
 // where they clicked, else a DM. The click's response_url is not used: a
-// post to it could rewrite the shared message.
+// post to it could rewrite the shared message. It is sent after the click
+// is acknowledged (httpapi.AfterAck).
 func (f *Feature) tellPrivately(ctx context.Context, ic slack.InteractionCallback, text string) {
+	httpapi.AfterAck(ctx, func(ctx context.Context) { f.tellPrivatelyNow(ctx, ic, text) })
+}
+
+func (f *Feature) tellPrivatelyNow(ctx context.Context, ic slack.InteractionCallback, text string) {
 	m := slackapi.Message{Text: text}
 	ch := ic.Container.ChannelID
 	if ch == "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
 	"github.com/tokken/tokken/handlers/alertview"
+	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/handlers/mrkdwn"
 )
 
@@ -28,7 +29,16 @@ func (u *UI) action(ctx context.Context, ic slack.InteractionCallback) (any, err
 	if channel == "" {
 		channel = ic.Container.ChannelID
 	}
-	say := func(text string) (any, error) { return nil, u.ephemeral(ctx, channel, user, text) }
+	// Answers to the clicker go out after the click is acknowledged
+	// (httpapi.AfterAck): the Web API round trip stays out of the ack.
+	say := func(text string) (any, error) {
+		httpapi.AfterAck(ctx, func(ctx context.Context) {
+			if err := u.ephemeral(ctx, channel, user, text); err != nil {
+				u.d.Log.ErrorContext(ctx, "could not answer the clicker", "user", user, "err", err)
+			}
+		})
+		return nil, nil
+	}
 
 	rec, err := u.d.Service.Get(ctx, act.Value)
 	if errors.Is(err, bot.ErrNotFound) {

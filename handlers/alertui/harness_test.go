@@ -159,6 +159,7 @@ type env struct {
 	queue   *localqueue.Queue
 	svc     *alert.Service
 	srv     *httptest.Server
+	router  *httpapi.Router
 	now     func() time.Time
 	clock   *vclock
 	limited atomic.Int64 // rate-limit waits reported by the Slack client
@@ -249,6 +250,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	ui.Register(router)
+	e.router = router
 	wh, err := NewWebhook(hookUser, hookPass, e.svc, log)
 	if err != nil {
 		t.Fatal(err)
@@ -353,8 +355,20 @@ func (e *env) click(user, actionID, key string) int {
 	}
 	req, _ := e.fake.Interaction(e.t, e.srv.URL+"/slack/interactions", cb)
 	st, _ := e.do(req)
+	e.afterAcks()
 	e.idle()
 	return st
+}
+
+// afterAcks waits for the work handlers deferred until after their ack
+// (httpapi.AfterAck: the answers to the clicker).
+func (e *env) afterAcks() {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.router.Wait(ctx); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // message returns the Slack message of alert key.

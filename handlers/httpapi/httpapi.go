@@ -84,7 +84,7 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": d.Version})
 	})
-	return accessLog(d.Log, mux)
+	return accessLog(d.Log, mux, d.Router)
 }
 
 type server struct {
@@ -297,7 +297,11 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // e.g. the Lambda request id) and logs one line per request with the time
 // to the answer: for Slack routes, the ack latency Slack's 3 s rule is
 // about.
-func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+//
+// It also runs the request's AfterAck work once the handler has answered:
+// in a goroutine the router waits for on shutdown (Router.Wait), or before
+// returning when the request is Frozen (Lambda).
+func accessLog(log *slog.Logger, next http.Handler, router *Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get(HeaderRequestID)
@@ -306,7 +310,21 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		}
 		w.Header().Set(HeaderRequestID, id)
 		sw := &statusWriter{ResponseWriter: w}
-		ctx := WithRequestID(r.Context(), id)
+		ctx, afterAck := WithAfterAck(WithRequestID(r.Context(), id), log)
+		defer func() {
+			if isFrozen(ctx) || !pendingAfterAck(ctx) {
+				// Runs what is there (nothing, unless frozen) and makes a
+				// handler still running past its ack run its AfterAck
+				// work at once.
+				afterAck()
+				return
+			}
+			router.late.Add(1)
+			go func() {
+				defer router.late.Done()
+				afterAck()
+			}()
+		}()
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {

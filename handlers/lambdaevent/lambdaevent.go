@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/infra/config"
 )
 
@@ -353,7 +354,9 @@ func (d *Dispatcher) httpAPI(ctx context.Context, r events.APIGatewayV2HTTPReque
 // serveHTTP converts the request, runs the handler and converts the answer.
 // Conversion failures are answered 400 rather than failing the invocation.
 func (d *Dispatcher) serveHTTP(ctx context.Context, in httpRequest) httpResponse {
-	req, err := toHTTPRequest(ctx, in)
+	// A Lambda function is frozen once it answers: work the handler
+	// defers until after its ack (httpapi.AfterAck) runs before.
+	req, err := toHTTPRequest(httpapi.Frozen(ctx), in)
 	if err != nil {
 		return httpResponse{status: http.StatusBadRequest, headers: map[string]string{"content-type": "text/plain; charset=utf-8"}, body: err.Error() + "\n"}
 	}

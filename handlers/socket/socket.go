@@ -163,6 +163,8 @@ func (h *Handler) Run(ctx context.Context, c *socketmode.Client) error {
 				wg.Add(1)
 				go func(evt socketmode.Event) {
 					defer wg.Done()
+					ctx, afterAck := httpapi.WithAfterAck(ctx, h.log)
+					defer afterAck() // work the handler deferred until after its ack
 					r := h.Handle(ctx, evt)
 					if !r.Ack {
 						return
