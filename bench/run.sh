@@ -26,6 +26,7 @@ go build -o "$bin/floor" ./bench/cmd/floor
 go build -o "$bin/ackbench" ./bench/cmd/ackbench
 go build -o "$bin/coldstart" ./bench/cmd/coldstart
 go build -o "$bin/flowbench" ./bench/cmd/flowbench
+go build -o "$bin/socketbench" ./bench/cmd/socketbench
 arch=$(go env GOHOSTARCH)
 # The Lambda build, for this machine so it can run here: same flags as the
 # Makefile's bootstrap target.
@@ -60,6 +61,10 @@ fi
 
 step "ack benchmark: floor, tokken serve, Bolt (about 2 minutes)"
 "$bin/ackbench" -tokken "$bin/tokken" -floor "$bin/floor" -bolt bench/bolt -policies policies -out "$out" >>"$report"
+
+step "Socket Mode acks, HTTP side by side in the same process (about 30 s)"
+printf '\n### Socket Mode acks\n\n' >>"$report"
+"$bin/socketbench" -tokken "$bin/tokken" -policies policies -n 2000 -paced 1000 -warmup 300 -out "$out" >>"$report"
 
 step "Lambda cold-start proxy"
 {
