@@ -27,8 +27,8 @@ func writeMarkdown(w io.Writer, rep Report) {
 		for _, m := range p.Runs {
 			r := m.Result
 			fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %s | %s | %s | %s | %.0f | %s |\n",
-				p.Peer, requestName(r.Kind), m.Mode, r.Requests, r.Errors,
-				dur(r.P50), dur(r.P90), dur(r.P99), dur(r.Max), r.RPS, dur(r.CPUPerRequest))
+				p.Peer, loadgen.RequestName(r.Kind), m.Mode, r.Requests, r.Errors,
+				loadgen.FormatDuration(r.P50), loadgen.FormatDuration(r.P90), loadgen.FormatDuration(r.P99), loadgen.FormatDuration(r.Max), r.RPS, loadgen.FormatDuration(r.CPUPerRequest))
 		}
 	}
 	fmt.Fprintln(w)
@@ -39,7 +39,7 @@ func writeMarkdown(w io.Writer, rep Report) {
 		}
 		for _, m := range p.Runs {
 			if m.Result.Errors > 0 {
-				fmt.Fprintf(w, "; %s %s errors, first: %q", requestName(m.Result.Kind), m.Mode, m.Result.FirstError)
+				fmt.Fprintf(w, "; %s %s errors, first: %q", loadgen.RequestName(m.Result.Kind), m.Mode, m.Result.FirstError)
 			}
 		}
 		fmt.Fprintln(w)
@@ -52,22 +52,22 @@ func writeMarkdown(w io.Writer, rep Report) {
 		if !okOurs {
 			continue
 		}
-		fmt.Fprintf(w, "- %s, CPU per ack: tokken %s", requestName(kind), dur(ours.CPUPerRequest))
+		fmt.Fprintf(w, "- %s, CPU per ack: tokken %s", loadgen.RequestName(kind), loadgen.FormatDuration(ours.CPUPerRequest))
 		if okFloor && floor.CPUPerRequest > 0 {
 			ratio := ratio(ours.CPUPerRequest, floor.CPUPerRequest)
-			fmt.Fprintf(w, "; floor %s → tokken/floor %.2f× (target ≤ %.1f×: %s)", dur(floor.CPUPerRequest), ratio, targetOursOverFlor, verdict(ratio <= targetOursOverFlor))
+			fmt.Fprintf(w, "; floor %s → tokken/floor %.2f× (target ≤ %.1f×: %s)", loadgen.FormatDuration(floor.CPUPerRequest), ratio, targetOursOverFlor, loadgen.Verdict(ratio <= targetOursOverFlor))
 		}
 		if post, ok := find(rep, "floor-post", kind, "saturated"); ok && kind == loadgen.KindInteraction && post.CPUPerRequest > 0 {
 			ratio := ratio(ours.CPUPerRequest, post.CPUPerRequest)
-			fmt.Fprintf(w, "; floor-post (the floor plus the click's chat.postEphemeral) %s → tokken/floor-post %.2f× (target ≤ %.1f×: %s)", dur(post.CPUPerRequest), ratio, targetOursOverFlor, verdict(ratio <= targetOursOverFlor))
+			fmt.Fprintf(w, "; floor-post (the floor plus the click's chat.postEphemeral) %s → tokken/floor-post %.2f× (target ≤ %.1f×: %s)", loadgen.FormatDuration(post.CPUPerRequest), ratio, targetOursOverFlor, loadgen.Verdict(ratio <= targetOursOverFlor))
 		}
 		if okBolt && ours.CPUPerRequest > 0 {
 			ratio := ratio(bolt.CPUPerRequest, ours.CPUPerRequest)
-			fmt.Fprintf(w, "; Bolt %s → Bolt/tokken %.2f× (target ≥ %.0f×: %s)", dur(bolt.CPUPerRequest), ratio, targetBoltOverOurs, verdict(ratio >= targetBoltOverOurs))
+			fmt.Fprintf(w, "; Bolt %s → Bolt/tokken %.2f× (target ≥ %.0f×: %s)", loadgen.FormatDuration(bolt.CPUPerRequest), ratio, targetBoltOverOurs, loadgen.Verdict(ratio >= targetBoltOverOurs))
 		}
 		fmt.Fprintln(w)
 		if paced, ok := find(rep, "tokken", kind, "paced"); ok {
-			fmt.Fprintf(w, "- %s, tokken p99 at %.0f req/s: %s (target ≤ %s: %s)\n", requestName(kind), rep.Rate, dur(paced.P99), dur(targetP99), verdict(paced.P99 <= targetP99))
+			fmt.Fprintf(w, "- %s, tokken p99 at %.0f req/s: %s (target ≤ %s: %s)\n", loadgen.RequestName(kind), rep.Rate, loadgen.FormatDuration(paced.P99), loadgen.FormatDuration(targetP99), loadgen.Verdict(paced.P99 <= targetP99))
 		}
 	}
 }
@@ -91,29 +91,4 @@ func ratio(a, b time.Duration) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "**missed**"
-}
-
-func requestName(k loadgen.Kind) string {
-	if k == loadgen.KindInteraction {
-		return "click alert.ack"
-	}
-	return "/access help"
-}
-
-// dur formats a latency or CPU time for the table.
-func dur(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 }

@@ -41,19 +41,3 @@ func TestWriteMarkdownRatiosAndVerdicts(t *testing.T) {
 		}
 	}
 }
-
-func TestDur(t *testing.T) {
-	tests := []struct {
-		d    time.Duration
-		want string
-	}{
-		{412 * time.Microsecond, "412 µs"},
-		{1500 * time.Microsecond, "1.50 ms"},
-		{2 * time.Second, "2.00 s"},
-	}
-	for _, tt := range tests {
-		if got := dur(tt.d); got != tt.want {
-			t.Errorf("dur(%v) = %q, want %q", tt.d, got, tt.want)
-		}
-	}
-}

@@ -86,7 +86,7 @@ func writeApprove(w io.Writer, date time.Time, a ApproveRuns) {
 	fmt.Fprintln(w)
 	for _, r := range a.Runs {
 		fmt.Fprintf(w, "- %d in flight: click → DM p99 %s (target ≤ %s: %s)", r.InFlight, dur(r.ClickToDM.P99), dur(targetClickToDMP99),
-			verdict(r.Flows > 0 && r.Errors == 0 && r.ClickToDM.P99 <= targetClickToDMP99))
+			loadgen.Verdict(r.Flows > 0 && r.Errors == 0 && r.ClickToDM.P99 <= targetClickToDMP99))
 		if r.FirstError != "" {
 			fmt.Fprintf(w, "; first error: %s", r.FirstError)
 		}
@@ -120,7 +120,7 @@ func writeStorm(w io.Writer, date time.Time, s StormResult) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "- nothing lost: %d of %d webhooks stored as deliveries before their 202: %s\n",
-		s.Deliveries, s.Alerts, verdict(s.Accepted == s.Alerts && s.Deliveries >= s.Alerts))
+		s.Deliveries, s.Alerts, loadgen.Verdict(s.Accepted == s.Alerts && s.Deliveries >= s.Alerts))
 	fmt.Fprintf(w, "- processed by shutdown: %d alert records of %d (%d placed: an own message or a storm thread, nothing pending on the record; %d with their own message); left in the store for the next start: %d queued jobs, %d storm thread lines not yet posted; %d dead letters",
 		s.Records, s.Alerts, s.Placed, s.Own, s.PendingJobs, s.Lines, s.DeadLetters)
 	if len(s.Missing) > 0 {
@@ -133,7 +133,7 @@ func writeStorm(w io.Writer, date time.Time, s StormResult) {
 	}
 	fmt.Fprintf(w, "- shown in Slack within %s of the last answer: %d of %d alerts (%s)\n", dur(s.DrainTime), s.Listed, s.Alerts, drained)
 	fmt.Fprintf(w, "- posts ≤ %d/s/channel: max %d accepted in any 1-s window, %d answered 429: %s\n",
-		targetPostsPerSec, maxRate, limited, verdict(maxRate <= targetPostsPerSec))
+		targetPostsPerSec, maxRate, limited, loadgen.Verdict(maxRate <= targetPostsPerSec))
 	fmt.Fprintf(w, "- %d top-level messages in all for %d alerts; webhook p99 %s", top, s.Alerts, dur(s.Latency.P99))
 	if s.FirstError != "" {
 		fmt.Fprintf(w, "; first error: %s", s.FirstError)
@@ -141,24 +141,10 @@ func writeStorm(w io.Writer, date time.Time, s StormResult) {
 	fmt.Fprintf(w, "; tokken peak RSS %.1f MiB\n", float64(s.PeakRSSBytes)/(1<<20))
 }
 
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "**missed**"
-}
-
 // dur formats d for a table: rounded to its size, "–" for zero.
 func dur(d time.Duration) string {
 	if d == 0 {
 		return "–"
 	}
-	d = loadgen.Round(d)
-	switch {
-	case d >= time.Second:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	return loadgen.FormatDuration(loadgen.Round(d))
 }

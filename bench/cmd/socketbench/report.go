@@ -23,8 +23,8 @@ func writeMarkdown(w io.Writer, rep Report) {
 	for _, m := range rep.Runs {
 		r := m.Result
 		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %s | %s | %s | %s | %.0f | %s |\n",
-			transportName(m.Transport), requestName(r.Kind), m.Mode, r.Requests, r.Errors,
-			dur(r.P50), dur(r.P90), dur(r.P99), dur(r.Max), r.RPS, dur(r.CPUPerRequest))
+			transportName(m.Transport), loadgen.RequestName(r.Kind), m.Mode, r.Requests, r.Errors,
+			loadgen.FormatDuration(r.P50), loadgen.FormatDuration(r.P90), loadgen.FormatDuration(r.P99), loadgen.FormatDuration(r.Max), r.RPS, loadgen.FormatDuration(r.CPUPerRequest))
 	}
 	fmt.Fprintln(w)
 	st := rep.Socket
@@ -36,7 +36,7 @@ func writeMarkdown(w io.Writer, rep Report) {
 	}
 	for _, m := range rep.Runs {
 		if m.Result.Errors > 0 {
-			fmt.Fprintf(w, "- %s %s %s: %d errors, first: %q\n", transportName(m.Transport), requestName(m.Result.Kind), m.Mode, m.Result.Errors, m.Result.FirstError)
+			fmt.Fprintf(w, "- %s %s %s: %d errors, first: %q\n", transportName(m.Transport), loadgen.RequestName(m.Result.Kind), m.Mode, m.Result.Errors, m.Result.FirstError)
 		}
 	}
 	for _, kind := range []loadgen.Kind{loadgen.KindCommand, loadgen.KindInteraction} {
@@ -44,12 +44,12 @@ func writeMarkdown(w io.Writer, rep Report) {
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(w, "- %s, CPU per ack: Socket Mode %s", requestName(kind), dur(sock.CPUPerRequest))
+		fmt.Fprintf(w, "- %s, CPU per ack: Socket Mode %s", loadgen.RequestName(kind), loadgen.FormatDuration(sock.CPUPerRequest))
 		if h, ok := find(rep, "http", kind, "saturated"); ok && h.CPUPerRequest > 0 {
-			fmt.Fprintf(w, ", HTTP %s (Socket Mode/HTTP %.2f×)", dur(h.CPUPerRequest), float64(sock.CPUPerRequest)/float64(h.CPUPerRequest))
+			fmt.Fprintf(w, ", HTTP %s (Socket Mode/HTTP %.2f×)", loadgen.FormatDuration(h.CPUPerRequest), float64(sock.CPUPerRequest)/float64(h.CPUPerRequest))
 		}
 		if paced, ok := find(rep, "socket", kind, "paced"); ok {
-			fmt.Fprintf(w, "; Socket Mode p99 at %.0f/s: %s (target ≤ %s: %s)", rep.Rate, dur(paced.P99), dur(targetP99), verdict(paced.P99 <= targetP99))
+			fmt.Fprintf(w, "; Socket Mode p99 at %.0f/s: %s (target ≤ %s: %s)", rep.Rate, loadgen.FormatDuration(paced.P99), loadgen.FormatDuration(targetP99), loadgen.Verdict(paced.P99 <= targetP99))
 		}
 		fmt.Fprintln(w)
 	}
@@ -64,34 +64,9 @@ func find(rep Report, transport string, kind loadgen.Kind, mode string) (loadgen
 	return loadgen.Result{}, false
 }
 
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "**missed**"
-}
-
 func transportName(t string) string {
 	if t == "socket" {
 		return "Socket Mode"
 	}
 	return "HTTP"
-}
-
-func requestName(k loadgen.Kind) string {
-	if k == loadgen.KindInteraction {
-		return "click alert.ack"
-	}
-	return "/access help"
-}
-
-// dur formats a latency or CPU time for the table, as ackbench does.
-func dur(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 }
