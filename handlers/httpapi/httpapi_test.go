@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/slackapi"
+	"github.com/tokken/tokken/testkit/logbuf"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
 
@@ -38,24 +38,7 @@ type env struct {
 	handler http.Handler
 	queue   chanQueue
 	store   *boltstore.Store
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs    *logbuf.Buffer
 }
 
 func newEnv(t *testing.T, ackTimeout time.Duration, mackerel http.Handler) *env {
@@ -88,7 +71,7 @@ func newEnvOn(t *testing.T, ackTimeout time.Duration, mackerel http.Handler, sha
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	q := chanQueue{jobs: make(chan bot.Job, 16)}
 	var routed bot.Store = store
