@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -219,4 +220,33 @@ func ParseVmHWM(status []byte) (int64, error) {
 		return kb << 10, nil
 	}
 	return 0, errors.New("no VmHWM in /proc status")
+}
+
+// TokkenServe is the Spec of `tokken serve` (the binary at path) as the
+// benchmarks run it: in its own directory under work with a fresh bbolt
+// store, the policies in policyDir, any free loopback port, and nothing
+// able to reach AWS (a region so clients build, placeholder credentials,
+// every endpoint on a closed loopback port). env adds the Slack settings
+// (SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, SLACK_API_URL, …).
+func TokkenServe(path, policyDir, work string, env ...string) (Spec, error) {
+	policies, err := filepath.Abs(policyDir)
+	if err != nil {
+		return Spec{}, fmt.Errorf("policy directory: %w", err)
+	}
+	dir := filepath.Join(work, "tokken")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Spec{}, fmt.Errorf("tokken directory: %w", err)
+	}
+	base := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"TOKKEN_ADDR=127.0.0.1:0",
+		"TOKKEN_STORE=bolt:" + filepath.Join(dir, "tokken.db"),
+		"TOKKEN_POLICY_DIR=" + policies,
+		"AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=AKIDBENCH",
+		"AWS_SECRET_ACCESS_KEY=bench",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ENDPOINT_URL=http://127.0.0.1:9",
+	}
+	return Spec{Name: "tokken", Path: path, Args: []string{"serve"}, Dir: dir, Env: append(base, env...), Ready: TokkenServing}, nil
 }

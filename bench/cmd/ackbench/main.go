@@ -206,32 +206,13 @@ func peerSpec(name string, o options, secret, work string, slack *slackfake.Fake
 		if o.tokken == "" {
 			return peer.Spec{}, nil, errors.New("tokken: -tokken is required")
 		}
-		policies, err := filepath.Abs(o.policies)
-		if err != nil {
-			return peer.Spec{}, nil, err
-		}
-		dir := filepath.Join(work, "tokken")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return peer.Spec{}, nil, err
-		}
-		env := append(base,
+		spec, err := peer.TokkenServe(o.tokken, o.policies, work,
+			"SLACK_SIGNING_SECRET="+secret,
 			"SLACK_BOT_TOKEN="+slack.Token(),
 			"SLACK_API_URL="+slack.APIURL(),
-			"TOKKEN_ADDR=127.0.0.1:0",
-			"TOKKEN_STORE=bolt:"+filepath.Join(dir, "tokken.db"),
-			"TOKKEN_POLICY_DIR="+policies,
 			"TOKKEN_ALERT_CHANNEL="+loadgen.ChannelID,
-			// Nothing in these runs may reach AWS: a region so clients
-			// build, placeholder credentials, and every endpoint on a
-			// closed loopback port.
-			"AWS_REGION=us-east-1",
-			"AWS_ACCESS_KEY_ID=AKIDBENCH",
-			"AWS_SECRET_ACCESS_KEY=bench",
-			"AWS_EC2_METADATA_DISABLED=true",
-			"AWS_ENDPOINT_URL=http://127.0.0.1:9",
 		)
-		return peer.Spec{Name: name, Path: o.tokken, Args: []string{"serve"}, Dir: dir, Env: env, Ready: peer.TokkenServing},
-			expectations{loadgen.KindCommand: "time-boxed AWS access"}, nil
+		return spec, expectations{loadgen.KindCommand: "time-boxed AWS access"}, err
 	}
 	return peer.Spec{}, nil, fmt.Errorf("unknown peer %q (want floor, floor-post, tokken or bolt)", name)
 }

@@ -253,33 +253,13 @@ func serveFront(appToken string, slack *slackfake.Fake) (*socketfake.Server, str
 // tokkenSpec is how tokken is started: like bench/cmd/ackbench's tokken
 // peer, plus the app-level token that turns Socket Mode on.
 func tokkenSpec(o options, work, secret, appToken, apiURL, botToken string) (peer.Spec, error) {
-	policies, err := filepath.Abs(o.policies)
-	if err != nil {
-		return peer.Spec{}, err
-	}
-	dir := filepath.Join(work, "tokken")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return peer.Spec{}, err
-	}
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"SLACK_SIGNING_SECRET=" + secret,
-		"SLACK_BOT_TOKEN=" + botToken,
-		"SLACK_APP_TOKEN=" + appToken,
-		"SLACK_API_URL=" + apiURL,
-		"TOKKEN_ADDR=127.0.0.1:0",
-		"TOKKEN_STORE=bolt:" + filepath.Join(dir, "tokken.db"),
-		"TOKKEN_POLICY_DIR=" + policies,
-		"TOKKEN_ALERT_CHANNEL=" + loadgen.ChannelID,
-		// Nothing may reach AWS: a region so clients build, placeholder
-		// credentials, and every endpoint on a closed loopback port.
-		"AWS_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=AKIDBENCH",
-		"AWS_SECRET_ACCESS_KEY=bench",
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL=http://127.0.0.1:9",
-	}
-	return peer.Spec{Name: "tokken", Path: o.tokken, Args: []string{"serve"}, Dir: dir, Env: env, Ready: peer.TokkenServing}, nil
+	return peer.TokkenServe(o.tokken, o.policies, work,
+		"SLACK_SIGNING_SECRET="+secret,
+		"SLACK_BOT_TOKEN="+botToken,
+		"SLACK_APP_TOKEN="+appToken,
+		"SLACK_API_URL="+apiURL,
+		"TOKKEN_ALERT_CHANNEL="+loadgen.ChannelID,
+	)
 }
 
 // idleCPU reads what p uses over d while nothing is sent.
@@ -372,7 +352,11 @@ func measure(ctx context.Context, o options, t target) ([]Measurement, []string,
 		}
 	}
 	var checks []string
-	if got := len(t.slack.Ephemerals(loadgen.UserID)) - ephemeralsBefore; got != clicks {
+	// tokken posts the ephemeral after the ack (httpapi.AfterAck): the
+	// last ones get as long as an ack would.
+	posted := func(f *slackfake.Fake) int { return len(f.Ephemerals(loadgen.UserID)) - ephemeralsBefore }
+	t.slack.Until(o.ackTimeout, func(f *slackfake.Fake) bool { return posted(f) >= clicks })
+	if got := posted(t.slack); got != clicks {
 		checks = append(checks, fmt.Sprintf("%d clicks sent but tokken posted %d ephemerals: the click did not take the alert path it is meant to measure", clicks, got))
 	}
 	return runs, checks, nil
