@@ -54,7 +54,8 @@ type Service struct {
 
 	mu      sync.Mutex
 	heap    timerHeap
-	current map[string]item // the live version of each timer, by ID
+	current map[string]item // the live entry of each timer, by ID
+	seq     uint64          // numbers the entries pushed (item.seq)
 	wake    chan struct{}
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -67,7 +68,10 @@ var _ bot.Timers = (*Service)(nil)
 type item struct {
 	id      string
 	at      time.Time
-	version int64
+	version int64 // of the stored record
+	// seq tells entries apart: a timer deleted as it fires and scheduled
+	// again at once is stored anew with the same version.
+	seq uint64
 }
 
 // New loads the pending timers from store and starts the loop that fires
@@ -173,6 +177,8 @@ func (s *Service) Close() error {
 // push records it as the live version of its timer: callers have just
 // stored that version. Callers hold mu (or are New, before the loop starts).
 func (s *Service) push(it item) {
+	s.seq++
+	it.seq = s.seq
 	s.current[it.id] = it
 	heap.Push(&s.heap, it)
 }
@@ -215,7 +221,7 @@ func (s *Service) next() (due []item, wait time.Duration) {
 	now := s.clock.Now()
 	for s.heap.Len() > 0 {
 		top := s.heap[0]
-		if cur, ok := s.current[top.id]; !ok || cur.version != top.version {
+		if cur, ok := s.current[top.id]; !ok || cur.seq != top.seq {
 			heap.Pop(&s.heap) // stale: replaced or cancelled
 			continue
 		}
@@ -269,7 +275,7 @@ func (s *Service) fire(ctx context.Context, it item) {
 		}
 		log.Error("localtimer: fire failed; will retry", "err", err, "retry_in", s.retry.String())
 		s.mu.Lock()
-		if cur, ok := s.current[it.id]; ok && cur.version == it.version {
+		if cur, ok := s.current[it.id]; ok && cur.seq == it.seq {
 			retry := it
 			retry.at = s.clock.Now().Add(s.retry)
 			heap.Push(&s.heap, retry)
@@ -285,7 +291,7 @@ func (s *Service) fire(ctx context.Context, it item) {
 func (s *Service) drop(it item) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur, ok := s.current[it.id]; ok && cur.version == it.version {
+	if cur, ok := s.current[it.id]; ok && cur.seq == it.seq {
 		delete(s.current, it.id)
 	}
 }

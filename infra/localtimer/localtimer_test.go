@@ -298,3 +298,48 @@ func TestDefaultJobID(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// hookStore runs afterDelete once, right after a Delete succeeded.
+type hookStore struct {
+	bot.Store
+	once        sync.Once
+	afterDelete func()
+}
+
+func (h *hookStore) Delete(ctx context.Context, kind, key string, version int64) error {
+	err := h.Store.Delete(ctx, kind, key, version)
+	if err == nil && h.afterDelete != nil {
+		h.once.Do(h.afterDelete)
+	}
+	return err
+}
+
+// TestRescheduledWhileFiring: a job that schedules its own timer again as
+// soon as it runs (domain progress checks do) can land between the firing
+// timer's delete and its bookkeeping; the new record then has the old
+// one's version. The new schedule must still fire (it was lost, and the
+// operation stopped being followed, in an e2e run).
+func TestRescheduledWhileFiring(t *testing.T) {
+	ctx := context.Background()
+	hs := &hookStore{Store: openStore(t, filepath.Join(t.TempDir(), "t.db"))}
+	c, q := newClock(), newQueue()
+	svc := start(t, hs, q, c)
+	now := c.Now()
+	hs.afterDelete = func() {
+		if err := svc.Schedule(ctx, timer("x", now.Add(2*time.Minute), "second")); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := svc.Schedule(ctx, timer("x", now.Add(time.Minute), "first")); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Minute)
+	if j := q.next(t); j.Kind != "first" {
+		t.Fatalf("fired %+v", j)
+	}
+	c.waitArmed(t, time.Minute)
+	c.Advance(time.Minute)
+	if j := q.next(t); j.Kind != "second" {
+		t.Fatalf("fired %+v, want the timer scheduled while the first fired", j)
+	}
+}
