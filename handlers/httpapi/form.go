@@ -10,6 +10,8 @@ import (
 	"net/url"
 
 	"github.com/slack-go/slack"
+
+	"github.com/tokken/tokken/handlers/slacksig"
 )
 
 // Slack posts slash commands and interactions as
@@ -19,11 +21,19 @@ import (
 // in one pass over the body into the fields tokken reads, without building
 // a url.Values map (the form was a tenth of a slash command's CPU).
 
-// errSemicolon is url.ParseQuery's refusal of ';' as a separator.
-var errSemicolon = errors.New("invalid semicolon separator in query")
+// Errors of url.ParseQuery's: ';' as a separator, and more parameters
+// than it accepts (maxFormParams, its default limit).
+var (
+	errSemicolon     = errors.New("invalid semicolon separator in query")
+	errTooManyParams = errors.New("number of URL query parameters exceeded limit")
+)
+
+const maxFormParams = 10000
 
 // formBody returns the body of a form POST, or nil when the request is not
-// form-encoded (ParseForm leaves PostForm empty then).
+// form-encoded (ParseForm leaves PostForm empty then). The bytes are the
+// caller's to modify: the verifier's buffer when the body came through
+// slacksig.Verifier's middleware, a copy otherwise.
 func formBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, errors.New("missing form body")
@@ -40,6 +50,9 @@ func formBody(r *http.Request) ([]byte, error) {
 			return nil, nil
 		}
 	}
+	if verified, ok := r.Body.(*slacksig.Body); ok {
+		return verified.Take(), nil
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, fmt.Errorf("read form: %w", err)
@@ -51,16 +64,19 @@ func formBody(r *http.Request) ([]byte, error) {
 // a form body, in order, as url.ParseQuery splits it; f unescapes only the
 // values it keeps (key aliases body when nothing was escaped). A part with
 // a ';' is skipped and reported as ParseQuery does, after the other parts
-// were passed on; so is a bad escape.
+// were passed on (a ';' anywhere is the error reported, else the first bad
+// escape); a body of more parameters than ParseQuery takes is refused
+// whole.
 func eachFormPair(body []byte, f func(key, rawValue []byte) error) error {
+	if bytes.Count(body, []byte{'&'})+1 > maxFormParams {
+		return errTooManyParams
+	}
 	var first error
 	for len(body) > 0 {
 		var part []byte
 		part, body, _ = bytes.Cut(body, []byte{'&'})
 		if bytes.IndexByte(part, ';') >= 0 {
-			if first == nil {
-				first = errSemicolon
-			}
+			first = errSemicolon // overrides an earlier error, as in ParseQuery
 			continue
 		}
 		if len(part) == 0 {
@@ -78,11 +94,13 @@ func eachFormPair(body []byte, f func(key, rawValue []byte) error) error {
 	return first
 }
 
-// unescapeQuery is url.QueryUnescape over bytes: "+" is a space and %XX a
-// byte. An escape that is not two hex digits gets url.QueryUnescape's own
-// error. The result aliases s when nothing was escaped.
+// unescapeQuery is url.QueryUnescape over bytes, in place: "+" is a space
+// and %XX a byte, written over s (the result is s's prefix, never longer).
+// An escape that is not two hex digits gets url.QueryUnescape's own error,
+// and s is left as it was. Form bodies are the request's own buffer (see
+// formBody), so unescaping allocates nothing.
 func unescapeQuery(s []byte) ([]byte, error) {
-	escapes := 0
+	first := -1
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '%':
@@ -90,34 +108,34 @@ func unescapeQuery(s []byte) ([]byte, error) {
 				_, err := url.QueryUnescape(string(s))
 				return nil, err
 			}
-			escapes++
+			if first < 0 {
+				first = i
+			}
 			i += 2
 		case '+':
-			escapes++
+			if first < 0 {
+				first = i
+			}
 		}
 	}
-	if escapes == 0 {
+	if first < 0 {
 		return s, nil
 	}
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); {
-		switch s[i] {
+	w := first
+	for i := first; i < len(s); w++ {
+		switch c := s[i]; c {
 		case '%':
-			out = append(out, unhex(s[i+1])<<4|unhex(s[i+2]))
+			s[w] = unhex(s[i+1])<<4 | unhex(s[i+2])
 			i += 3
 		case '+':
-			out = append(out, ' ')
+			s[w] = ' '
 			i++
 		default:
-			j := i + 1
-			for j < len(s) && s[j] != '%' && s[j] != '+' {
-				j++
-			}
-			out = append(out, s[i:j]...)
-			i = j
+			s[w] = c
+			i++
 		}
 	}
-	return out, nil
+	return s[:w], nil
 }
 
 func isHex(c byte) bool {

@@ -69,6 +69,9 @@ func TestFormMatchesNetHTTP(t *testing.T) {
 		{"bad escape in a key", "comm%2and=x", formCT},
 		{"truncated escape", "command=%2", formCT},
 		{"semicolon", "command=%2Faccess;user_id=U1", formCT},
+		{"semicolon after a bad escape", "%&;", formCT},
+		{"too many parameters", strings.Repeat("a=1&", 10000), formCT},
+		{"as many parameters as allowed", strings.Repeat("a=1&", 9999) + "command=%2Fx", formCT},
 		{"empty parts and keys", "&&=x&command=%2Fa&&user_id=U&", formCT},
 		{"key without value", "command&user_id=U1", formCT},
 		{"empty", "", formCT},
@@ -78,11 +81,22 @@ func TestFormMatchesNetHTTP(t *testing.T) {
 	}
 }
 
-func TestUnescapeQueryAliasesWhenClean(t *testing.T) {
-	in := []byte("plain-value_1.2")
-	out, err := unescapeQuery(in)
-	if err != nil || &out[0] != &in[0] {
-		t.Fatalf("a value without escapes should be returned as is: %q %v", out, err)
+func TestUnescapeQueryInPlace(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain-value_1.2", "plain-value_1.2"},
+		{"a+b%2Bc", "a b+c"},
+		{"%7B%22type%22%3A%22x%22%7D", `{"type":"x"}`},
+	}
+	for _, tt := range tests {
+		in := []byte(tt.in)
+		out, err := unescapeQuery(in)
+		if err != nil || string(out) != tt.want || &out[0] != &in[0] {
+			t.Errorf("unescapeQuery(%q) = %q, %v; want %q in the input's own buffer", tt.in, out, err, tt.want)
+		}
+	}
+	bad := []byte("%25%zz")
+	if _, err := unescapeQuery(bad); err == nil || string(bad) != "%25%zz" {
+		t.Errorf("a bad escape must fail and leave the input as it was: %v, %q", err, bad)
 	}
 }
 

@@ -320,10 +320,10 @@ func accessLog(log *slog.Logger, next http.Handler, router *Router) http.Handler
 				return
 			}
 			router.late.Add(1)
-			go func() {
+			router.workers.Go(func() {
 				defer router.late.Done()
 				afterAck()
-			}()
+			})
 		}()
 		defer func() {
 			if p := recover(); p != nil {

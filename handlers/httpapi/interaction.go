@@ -1,10 +1,10 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
+	json "github.com/go-json-experiment/json/v1"
 	"github.com/slack-go/slack"
 )
 
@@ -111,12 +111,13 @@ type wireAction struct {
 
 // UnmarshalJSON decodes a block action.
 func (a *wireAction) UnmarshalJSON(b []byte) error {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(b, &keys); err != nil {
+	var probe struct {
+		BlockID json.RawMessage `json:"block_id,case:strict"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
 		return err
 	}
-	id := keys["block_id"]
-	if a.block = len(id) > 0 && id[0] == '"'; !a.block {
+	if a.block = len(probe.BlockID) > 0 && probe.BlockID[0] == '"'; !a.block {
 		return nil
 	}
 	return json.Unmarshal(b, &a.BlockAction)

@@ -107,7 +107,8 @@ type Router struct {
 	options      map[string]OptionsFunc
 	events       map[string]EventFunc
 
-	late sync.WaitGroup // handlers still running after their ack
+	late    sync.WaitGroup // handlers still running after their ack
+	workers *workers       // goroutines that run handlers and after-ack work
 }
 
 // RouterDeps are what a Router needs.
@@ -143,7 +144,7 @@ func NewRouter(d RouterDeps) (*Router, error) {
 		seen = mem
 	}
 	return &Router{
-		seen: seen, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout,
+		seen: seen, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout, workers: newWorkers(defaultMaxIdle),
 		commands: map[string]CommandFunc{}, interactions: map[string]InteractionFunc{},
 		options: map[string]OptionsFunc{}, events: map[string]EventFunc{},
 	}, nil
@@ -202,6 +203,11 @@ func (r *Router) Wait(ctx context.Context) error {
 	}
 }
 
+// Go runs f on one of the goroutines the router keeps for handlers, which
+// have already grown the stacks handlers need (a transport such as Socket
+// Mode runs each request this way). Wait does not wait for f.
+func (r *Router) Go(f func()) { r.workers.Go(f) }
+
 // result is what a handler produced.
 type result[T any] struct {
 	v   T
@@ -219,7 +225,7 @@ func withDeadline[T any](ctx context.Context, r *Router, f func(context.Context)
 		ch        = make(chan result[T], 1)
 	)
 	r.late.Add(1)
-	go func() {
+	r.workers.Go(func() {
 		defer r.late.Done()
 		var res result[T]
 		func() {
@@ -240,7 +246,7 @@ func withDeadline[T any](ctx context.Context, r *Router, f func(context.Context)
 		if late != nil {
 			late(res.v, res.err)
 		}
-	}()
+	})
 	timer := time.NewTimer(r.ackTimeout)
 	defer timer.Stop()
 	select {

@@ -161,7 +161,7 @@ func (h *Handler) Run(ctx context.Context, c *socketmode.Client) error {
 					continue
 				}
 				wg.Add(1)
-				go func(evt socketmode.Event) {
+				h.router.Go(func() {
 					defer wg.Done()
 					ctx, afterAck := httpapi.WithAfterAck(ctx, h.log)
 					defer afterAck() // work the handler deferred until after its ack
@@ -172,7 +172,7 @@ func (h *Handler) Run(ctx context.Context, c *socketmode.Client) error {
 					if err := c.AckCtx(context.WithoutCancel(ctx), evt.Request.EnvelopeID, r.Payload); err != nil {
 						h.log.Error("cannot acknowledge", "envelope_id", evt.Request.EnvelopeID, "err", err)
 					}
-				}(evt)
+				})
 			}
 		}
 	}
