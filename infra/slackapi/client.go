@@ -6,7 +6,10 @@
 //
 //   - Rate limits: an HTTP 429 is retried after exactly its Retry-After,
 //     interruptible by the context, logged, and counted (RateLimitWaits,
-//     Options.OnRateLimited) so metrics can report it.
+//     Options.OnRateLimited) so metrics can report it. The window is shared:
+//     until it ends, every call of the same method to the same channel, from
+//     any goroutine, waits for it before calling (Slack limits per method,
+//     and chat.postMessage per channel).
 //   - Transient failures (HTTP 5xx, network errors, Slack's internal_error
 //     and service_unavailable) are retried with exponential backoff and
 //     jitter, up to Options.MaxAttempts attempts in all.
@@ -45,12 +48,12 @@ const (
 	DefaultHTTPTimeout   = 10 * time.Second
 )
 
-// Options configures a Client. The zero value talks to slack.com with
-// sensible retry limits.
 // MaxIdleConnsPerHost is how many idle connections to Slack the default
 // HTTP client keeps, about the number of jobs that post at once.
 const MaxIdleConnsPerHost = 32
 
+// Options configures a Client. The zero value talks to slack.com with
+// sensible retry limits.
 type Options struct {
 	// APIURL is the Web API base URL, ending in "/" (SLACK_API_URL);
 	// default slack.APIURL ("https://slack.com/api/").
@@ -76,6 +79,9 @@ type Options struct {
 	// Sleep waits d or until ctx is done (returning its error); default a
 	// timer. Tests inject one to observe waits without spending them.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock of rate-limit windows; default time.Now. Tests pass
+	// the clock their Sleep advances.
+	Now func() time.Time
 }
 
 // Client calls the Slack Web API with a bot token. It is safe for
@@ -90,6 +96,10 @@ type Client struct {
 
 	mu  sync.Mutex
 	dms map[string]string // user id -> DM channel id
+	// limited holds, per method and channel, the end of the last
+	// Retry-After Slack gave: calls made by other goroutines meanwhile
+	// wait it out too instead of drawing more 429s.
+	limited map[call]time.Time
 }
 
 // New returns a client using token (xoxb-…) and opts.
@@ -122,16 +132,20 @@ func New(token string, opts Options) *Client {
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	apiURL, err := url.Parse(opts.APIURL)
 	if err != nil {
 		apiURL = &url.URL{}
 	}
 	return &Client{
-		api:    slack.New(token, slack.OptionAPIURL(opts.APIURL), slack.OptionHTTPClient(opts.HTTPClient)),
-		apiURL: apiURL,
-		log:    opts.Logger.With("component", "slackapi"),
-		opts:   opts,
-		dms:    map[string]string{},
+		api:     slack.New(token, slack.OptionAPIURL(opts.APIURL), slack.OptionHTTPClient(opts.HTTPClient)),
+		apiURL:  apiURL,
+		log:     opts.Logger.With("component", "slackapi"),
+		opts:    opts,
+		dms:     map[string]string{},
+		limited: map[call]time.Time{},
 	}
 }
 
@@ -179,7 +193,11 @@ type call struct {
 // do runs fn until it succeeds, fails for good, or attempts run out.
 func (c *Client) do(ctx context.Context, op call, fn func(context.Context) error) error {
 	start := time.Now()
+	var waited time.Time // the end of the window this call has waited out itself
 	for attempt := 1; ; attempt++ {
+		if err := c.waitLimited(ctx, op, start, attempt, waited); err != nil {
+			return err
+		}
 		err := fn(ctx)
 		if err == nil {
 			c.log.DebugContext(ctx, "slack call", "method", op.method, "channel", op.channel,
@@ -188,6 +206,9 @@ func (c *Client) do(ctx context.Context, op call, fn func(context.Context) error
 		}
 		status := statusOf(err)
 		wait, rateLimited, retry := c.retryAfter(ctx, err, attempt)
+		if rateLimited {
+			waited = c.limit(op, wait)
+		}
 		switch {
 		case !retry:
 		case attempt >= c.opts.MaxAttempts:
@@ -205,12 +226,7 @@ func (c *Client) do(ctx context.Context, op call, fn func(context.Context) error
 			return fmt.Errorf("slack %s: %w", op.method, err)
 		}
 		if rateLimited {
-			c.rateLimitWaits.Add(1)
-			if c.opts.OnRateLimited != nil {
-				c.opts.OnRateLimited(op.method, wait)
-			}
-			c.log.WarnContext(ctx, "slack rate limited", "method", op.method, "channel", op.channel,
-				"attempt", attempt, "wait", wait)
+			c.rateLimited(ctx, op, attempt, wait)
 		} else {
 			c.log.WarnContext(ctx, "slack call retrying", "method", op.method, "channel", op.channel,
 				"attempt", attempt, "status", status, "wait", wait)
@@ -219,6 +235,59 @@ func (c *Client) do(ctx context.Context, op call, fn func(context.Context) error
 			return fmt.Errorf("slack %s: waiting %s to retry: %w (last error: %w)", op.method, wait, serr, err)
 		}
 	}
+}
+
+// rateLimited counts and logs a wait for a rate limit.
+func (c *Client) rateLimited(ctx context.Context, op call, attempt int, wait time.Duration) {
+	c.rateLimitWaits.Add(1)
+	if c.opts.OnRateLimited != nil {
+		c.opts.OnRateLimited(op.method, wait)
+	}
+	c.log.WarnContext(ctx, "slack rate limited", "method", op.method, "channel", op.channel,
+		"attempt", attempt, "wait", wait)
+}
+
+// limit records that Slack asked for no more op calls for wait, and
+// returns when the window for op's method and channel now ends.
+func (c *Client) limit(op call, wait time.Duration) time.Time {
+	until := c.opts.Now().Add(wait)
+	key := call{method: op.method, channel: op.channel}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if until.After(c.limited[key]) {
+		c.limited[key] = until
+	}
+	return c.limited[key]
+}
+
+// waitLimited waits out a rate-limit window another call opened for op's
+// method and channel, if one is open and is not the one this call has
+// already waited out (waited): the same limits as for a 429 of its own
+// apply (MaxRetryAfter, the trigger_id's life).
+func (c *Client) waitLimited(ctx context.Context, op call, start time.Time, attempt int, waited time.Time) error {
+	key := call{method: op.method, channel: op.channel}
+	now := c.opts.Now()
+	c.mu.Lock()
+	until, ok := c.limited[key]
+	if ok && !until.After(now) {
+		delete(c.limited, key)
+	}
+	c.mu.Unlock()
+	wait := until.Sub(now)
+	if !ok || wait <= 0 || until.Equal(waited) {
+		return nil
+	}
+	switch {
+	case wait > c.opts.MaxRetryAfter:
+		return fmt.Errorf("slack %s: rate limited for %s more, beyond the %s limit", op.method, wait, c.opts.MaxRetryAfter)
+	case op.trigger && time.Since(start)+wait >= TriggerLife:
+		return fmt.Errorf("slack %s: rate limited for %s more: trigger_id would expire", op.method, wait)
+	}
+	c.rateLimited(ctx, op, attempt, wait)
+	if err := c.opts.Sleep(ctx, wait); err != nil {
+		return fmt.Errorf("slack %s: waiting out a rate limit of %s: %w", op.method, wait, err)
+	}
+	return nil
 }
 
 // retryAfter decides whether err is worth another attempt and after how

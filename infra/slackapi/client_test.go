@@ -270,6 +270,67 @@ func TestRetries(t *testing.T) {
 	}
 }
 
+// TestRateLimitWindowIsShared: a 429 holds back the next calls of the same
+// method to the same channel, whoever makes them, until its Retry-After
+// has passed; other channels and methods go ahead.
+func TestRateLimitWindowIsShared(t *testing.T) {
+	const other = "C0OTHER001"
+	tests := []struct {
+		name       string
+		retryAfter time.Duration
+		then       func(*env) error
+		wantCalls  int // chat.postMessage calls the second post makes
+		wantWaits  []time.Duration
+		wantErr    bool
+	}{
+		{
+			name: "same channel waits the rest of the window", retryAfter: 3 * time.Second,
+			then:      func(e *env) error { _, err := e.c.PostMessage(t.Context(), ops, Message{Text: "second"}); return err },
+			wantCalls: 1, wantWaits: []time.Duration{3 * time.Second},
+		},
+		{
+			name: "another channel does not wait", retryAfter: 3 * time.Second,
+			then:      func(e *env) error { _, err := e.c.PostMessage(t.Context(), other, Message{Text: "second"}); return err },
+			wantCalls: 1, wantWaits: []time.Duration{},
+		},
+		{
+			name: "another method does not wait", retryAfter: 3 * time.Second,
+			then:      func(e *env) error { return e.c.PostEphemeral(t.Context(), ops, alice, Message{Text: "only you"}) },
+			wantCalls: 0, wantWaits: []time.Duration{},
+		},
+		{
+			name: "a window beyond MaxRetryAfter fails without calling", retryAfter: time.Hour,
+			then:      func(e *env) error { _, err := e.c.PostMessage(t.Context(), ops, Message{Text: "second"}); return err },
+			wantCalls: 0, wantWaits: []time.Duration{}, wantErr: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var e *env
+			e = newEnv(t, func(o *Options) {
+				o.MaxAttempts = 1 // the first post gives up on its 429 and leaves the window open
+				o.Now = func() time.Time { return e.time.Now() }
+			})
+			e.fake.AddChannel(other, "other")
+			e.fake.RateLimit("chat.postMessage", 1, tc.retryAfter)
+			if _, err := e.c.PostMessage(t.Context(), ops, Message{Text: "first"}); ErrorCode(err) != "ratelimited" {
+				t.Fatalf("first post: %v, want a rate limit", err)
+			}
+			before := len(e.fake.Calls("chat.postMessage"))
+			err := tc.then(e)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("second call: %v, wantErr %v", err, tc.wantErr)
+			}
+			if got := len(e.fake.Calls("chat.postMessage")) - before; got != tc.wantCalls {
+				t.Errorf("second call made %d chat.postMessage calls, want %d", got, tc.wantCalls)
+			}
+			if waits := e.time.Waits(); !equalDurations(waits, tc.wantWaits) {
+				t.Errorf("waits = %v, want %v", waits, tc.wantWaits)
+			}
+		})
+	}
+}
+
 func equalDurations(a, b []time.Duration) bool {
 	if len(a) != len(b) {
 		return false
