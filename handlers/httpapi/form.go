@@ -95,36 +95,20 @@ func eachFormPair(body []byte, f func(key, rawValue []byte) error) error {
 }
 
 // unescapeQuery is url.QueryUnescape over bytes, in place: "+" is a space
-// and %XX a byte, written over s (the result is s's prefix, never longer).
-// An escape that is not two hex digits gets url.QueryUnescape's own error,
-// and s is left as it was. Form bodies are the request's own buffer (see
+// and %XX a byte, written over s in one pass (the result is s's prefix,
+// never longer). An escape that is not two hex digits gets the error
+// url.QueryUnescape gives, for the same first bad escape; s's contents are
+// then unspecified. Form bodies are the request's own buffer (see
 // formBody), so unescaping allocates nothing.
 func unescapeQuery(s []byte) ([]byte, error) {
-	first := -1
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '%':
-			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-				_, err := url.QueryUnescape(string(s))
-				return nil, err
-			}
-			if first < 0 {
-				first = i
-			}
-			i += 2
-		case '+':
-			if first < 0 {
-				first = i
-			}
-		}
-	}
-	if first < 0 {
-		return s, nil
-	}
-	w := first
-	for i := first; i < len(s); w++ {
+	w := 0
+	for i := 0; i < len(s); w++ {
 		switch c := s[i]; c {
 		case '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				// The bytes from i on are as they were: w <= i.
+				return nil, url.EscapeError(s[i:min(i+3, len(s))])
+			}
 			s[w] = unhex(s[i+1])<<4 | unhex(s[i+2])
 			i += 3
 		case '+':

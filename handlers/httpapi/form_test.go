@@ -94,9 +94,12 @@ func TestUnescapeQueryInPlace(t *testing.T) {
 			t.Errorf("unescapeQuery(%q) = %q, %v; want %q in the input's own buffer", tt.in, out, err, tt.want)
 		}
 	}
-	bad := []byte("%25%zz")
-	if _, err := unescapeQuery(bad); err == nil || string(bad) != "%25%zz" {
-		t.Errorf("a bad escape must fail and leave the input as it was: %v, %q", err, bad)
+	for _, bad := range []string{"%25%zz", "a%2", "%", "x%4g"} {
+		_, err := unescapeQuery([]byte(bad))
+		_, want := url.QueryUnescape(bad)
+		if err == nil || want == nil || err.Error() != want.Error() {
+			t.Errorf("unescapeQuery(%q) error %v, want url.QueryUnescape's %v", bad, err, want)
+		}
 	}
 }
 
