@@ -90,6 +90,7 @@ func New(d Deps) http.Handler {
 type server struct {
 	router *Router
 	log    *slog.Logger
+	parser interactionParser
 }
 
 func (s *server) commands(w http.ResponseWriter, r *http.Request) {
@@ -122,7 +123,7 @@ func (s *server) parseInteraction(w http.ResponseWriter, r *http.Request) (slack
 	var ic slack.InteractionCallback
 	payload, err := interactionPayload(r)
 	if err == nil {
-		ic, err = ParseInteraction(payload)
+		ic, err = s.parser.Parse(payload)
 	}
 	if err == nil && ic.Type == "" {
 		err = errors.New("missing type")

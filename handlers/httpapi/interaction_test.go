@@ -210,3 +210,22 @@ func FuzzParseInteraction(f *testing.F) {
 	f.Add([]byte(`{"type":"block_actions","actions":[{"block_id":"b","action_id":"a:b"}],"state":{"values":{}}}`))
 	f.Fuzz(func(t *testing.T, payload []byte) { sameAsSlackGo(t, payload) })
 }
+
+// TestParserReuseLeaksNothing: the server's parser reuses its decoding
+// shapes; what one payload left in a shape must not show in the next.
+func TestParserReuseLeaksNothing(t *testing.T) {
+	var p interactionParser
+	all := fixtures(t)
+	for firstName, first := range all {
+		for name, payload := range all {
+			if _, err := p.Parse(first); err != nil {
+				t.Fatalf("%s: %v", firstName, err)
+			}
+			got, err := p.Parse(payload)
+			want, wantErr := ParseInteraction(payload)
+			if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s after %s: reused parser gave\n%+v (%v)\nwant\n%+v (%v)", name, firstName, got, err, want, wantErr)
+			}
+		}
+	}
+}
