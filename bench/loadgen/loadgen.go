@@ -2,7 +2,8 @@
 // requests (slash commands and button clicks, signed exactly as Slack signs
 // them, with handlers/slacksig) to a server on loopback and reports
 // latency percentiles, throughput, errors and — read from /proc — the
-// server's CPU time per request.
+// server's CPU time per request. Other transports (bench/cmd/socketbench's
+// Socket Mode envelopes) use the same loop by giving Config.Send.
 //
 // It runs closed loop (Concurrency workers, each sending its next request
 // when the previous one is answered) or open loop (requests start at a
@@ -32,17 +33,38 @@ import (
 	"time"
 )
 
+// SendFunc sends request number seq and returns when its answer arrived
+// (the time the answer was read, which may be before SendFunc returns;
+// the zero time means when it returned), or why the request failed. A failed request's latency runs to when SendFunc
+// returned. It is called from up to Config.Concurrency goroutines at once.
+//
+// seq is 1, 2, … within one Run, warm-up included, and starts again at 1
+// in the next Run: a transport whose server remembers request ids across
+// runs must number them itself. An error that wraps ctx's error once the
+// run's Duration is up means the request was cut off by the end of the
+// run: it is not counted.
+type SendFunc func(ctx context.Context, seq uint64) (answered time.Time, err error)
+
 // Config is one run.
 type Config struct {
 	// BaseURL is the server, e.g. "http://127.0.0.1:8080".
 	BaseURL string
 	// Secret is the Slack signing secret the server verifies with.
-	Secret  []byte
+	Secret []byte
+	// Payload is the request sent; with Send set only its Kind is used,
+	// to name the requests in the Result.
 	Payload Payload
 	// Expect, when set, must occur in every response body or the request
 	// counts as an error (it proves the server answered what was asked,
 	// not, say, "unknown command").
 	Expect string
+
+	// Send, when set, sends each request instead of an HTTP POST to
+	// BaseURL (BaseURL, Secret, Client and Expect are then unused), and
+	// latency is measured to the time it reports the answer arrived.
+	Send SendFunc
+	// Target names what is measured, in Result.URL, when Send is set.
+	Target string
 
 	// Requests bounds the measured requests; Duration bounds the run's
 	// wall time. At least one must be set; the run stops at the first
@@ -68,9 +90,9 @@ type Config struct {
 // Result is what a run measured.
 type Result struct {
 	Kind     Kind   `json:"kind"`
-	URL      string `json:"url"`
+	URL      string `json:"url"`      // the HTTP endpoint, or Config.Target with Send
 	Requests int    `json:"requests"` // measured requests sent
-	Errors   int    `json:"errors"`   // transport errors, non-2xx, or Expect missing
+	Errors   int    `json:"errors"`   // transport errors, non-2xx, Expect missing, or Send failed
 	// FirstError describes one error, for diagnosis.
 	FirstError  string        `json:"first_error,omitempty"`
 	Concurrency int           `json:"concurrency"`
@@ -112,7 +134,7 @@ func Round(d time.Duration) time.Duration {
 
 func (c *Config) check() error {
 	switch {
-	case c.BaseURL == "":
+	case c.BaseURL == "" && c.Send == nil:
 		return errors.New("loadgen: no base URL")
 	case c.Requests <= 0 && c.Duration <= 0:
 		return errors.New("loadgen: set a request count or a duration (a run must stop by itself)")
@@ -122,10 +144,18 @@ func (c *Config) check() error {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 1
 	}
-	if c.Client == nil {
+	if c.Client == nil && c.Send == nil {
 		c.Client = NewClient(c.Concurrency)
 	}
 	return nil
+}
+
+// target is what Result.URL names.
+func (c *Config) target() string {
+	if c.Send != nil {
+		return c.Target
+	}
+	return strings.TrimSuffix(c.BaseURL, "/") + c.Payload.Kind.Path()
 }
 
 // NewClient is a keep-alive HTTP client for up to conns connections to
@@ -150,19 +180,23 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.check(); err != nil {
 		return Result{}, err
 	}
-	b, err := NewBuilder(cfg.Payload, cfg.Secret)
-	if err != nil {
-		return Result{}, err
+	send := cfg.Send
+	if send == nil {
+		b, err := NewBuilder(cfg.Payload, cfg.Secret)
+		if err != nil {
+			return Result{}, err
+		}
+		send = httpSender(cfg, b)
 	}
 	var seq atomic.Uint64
 	if cfg.Warmup > 0 {
 		w := cfg
 		w.Requests, w.Duration, w.Rate = cfg.Warmup, 0, 0
-		if _, err := run(ctx, w, b, &seq); err != nil {
+		if _, err := run(ctx, w, send, &seq); err != nil {
 			return Result{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	return run(ctx, cfg, b, &seq)
+	return run(ctx, cfg, send, &seq)
 }
 
 // outcome is one request's measurement.
@@ -171,8 +205,10 @@ type outcome struct {
 	err     error
 }
 
-func run(ctx context.Context, cfg Config, b *Builder, seq *atomic.Uint64) (Result, error) {
-	res := Result{Kind: cfg.Payload.Kind, URL: strings.TrimSuffix(cfg.BaseURL, "/") + cfg.Payload.Kind.Path(), Concurrency: cfg.Concurrency, Rate: cfg.Rate}
+// run sends cfg's requests with send, numbering them from seq, and
+// measures them.
+func run(ctx context.Context, cfg Config, send SendFunc, seq *atomic.Uint64) (Result, error) {
+	res := Result{Kind: cfg.Payload.Kind, URL: cfg.target(), Concurrency: cfg.Concurrency, Rate: cfg.Rate}
 	runCtx := ctx
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
@@ -213,11 +249,14 @@ func run(ctx context.Context, cfg Config, b *Builder, seq *atomic.Uint64) (Resul
 				if at.IsZero() {
 					at = time.Now()
 				}
-				err := send(runCtx, cfg, b, seq.Add(1))
+				answered, err := send(runCtx, seq.Add(1))
 				if err != nil && runCtx.Err() != nil && errors.Is(err, runCtx.Err()) {
 					break // the run's time is up: this request is not counted
 				}
-				local = append(local, outcome{latency: time.Since(at), err: err})
+				if err != nil || answered.IsZero() {
+					answered = time.Now()
+				}
+				local = append(local, outcome{latency: answered.Sub(at), err: err})
 			}
 			mu.Lock()
 			results = append(results, local...)
@@ -275,7 +314,16 @@ func schedule(ctx context.Context, cfg Config, start time.Time, due chan<- time.
 	}
 }
 
-// send makes one request and checks its answer.
+// httpSender sends each request as b signs it to cfg.BaseURL. It reports
+// the zero time: the answer has been read when it returns, so latency
+// runs to then.
+func httpSender(cfg Config, b *Builder) SendFunc {
+	return func(ctx context.Context, seq uint64) (time.Time, error) {
+		return time.Time{}, send(ctx, cfg, b, seq)
+	}
+}
+
+// send makes one HTTP request and checks its answer.
 func send(ctx context.Context, cfg Config, b *Builder, seq uint64) error {
 	req, err := b.Request(cfg.BaseURL, seq, time.Now())
 	if err != nil {

@@ -2,6 +2,8 @@ package loadgen
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -323,14 +325,254 @@ func TestRunOpenLoopPaces(t *testing.T) {
 	}
 }
 
-func TestRunRefusesUnboundedAndStopsOnCancel(t *testing.T) {
-	if _, err := Run(context.Background(), Config{BaseURL: "http://127.0.0.1:1", Secret: secret, Payload: Payload{Kind: KindCommand, Command: "/x"}}); err == nil {
-		t.Error("a run with neither count nor duration was accepted")
+// answerNow answers every request at once.
+func answerNow(context.Context, uint64) (time.Time, error) { return time.Now(), nil }
+
+func TestRunRefuses(t *testing.T) {
+	cmd := Payload{Kind: KindCommand, Command: "/x"}
+	const base = "http://127.0.0.1:1"
+	tests := []struct {
+		name string
+		cfg  Config
+		want string // in the error
+	}{
+		{"http without a bound", Config{BaseURL: base, Secret: secret, Payload: cmd}, "stop by itself"},
+		{"http without a base URL", Config{Secret: secret, Payload: cmd, Requests: 1}, "no base URL"},
+		{"send without a bound", Config{Send: answerNow}, "stop by itself"},
+		{"negative count", Config{Send: answerNow, Requests: -1}, "stop by itself"},
+		{"negative duration", Config{Send: answerNow, Requests: 1, Duration: -1}, "negative bound"},
+		{"negative warm-up", Config{Send: answerNow, Requests: 1, Warmup: -1}, "negative bound"},
+		{"negative rate", Config{Send: answerNow, Requests: 1, Rate: -1}, "negative bound"},
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := Run(ctx, Config{BaseURL: "http://127.0.0.1:1", Secret: secret, Payload: Payload{Kind: KindCommand, Command: "/x"}, Requests: 5}); err == nil {
-		t.Error("a cancelled run reported no error")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A run wrongly accepted would not stop by itself.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := Run(ctx, tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Run = %v, want a refusal (%q)", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunStopsOnCancel(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"http", Config{BaseURL: "http://127.0.0.1:1", Secret: secret, Payload: Payload{Kind: KindCommand, Command: "/x"}, Requests: 5}},
+		{"send", Config{Send: answerNow, Requests: 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if _, err := Run(ctx, tt.cfg); err == nil {
+				t.Error("a cancelled run reported no error")
+			}
+		})
+	}
+}
+
+// TestRunSend runs the loop with Config.Send instead of HTTP: no base URL,
+// secret or client, latency measured to when Send says the answer arrived.
+func TestRunSend(t *testing.T) {
+	kind := Payload{Kind: KindInteraction}
+	tests := []struct {
+		name       string
+		cfg        Config
+		send       SendFunc // nil: answerNow
+		wantReq    int
+		wantErrors int
+		wantSent   int // warm-up included; -1: any number
+		check      func(t *testing.T, res Result)
+	}{
+		{name: "closed loop", cfg: Config{Requests: 50, Warmup: 5, Concurrency: 4}, wantReq: 50, wantSent: 55},
+		{name: "open loop", cfg: Config{Requests: 20, Rate: 1000, Concurrency: 2}, wantReq: 20, wantSent: 20},
+		{
+			name: "errors counted", cfg: Config{Requests: 30, Concurrency: 3},
+			send: func(_ context.Context, seq uint64) (time.Time, error) {
+				if seq%3 == 0 {
+					return time.Time{}, errors.New("wrong ack")
+				}
+				return time.Now(), nil
+			},
+			wantReq: 30, wantErrors: 10, wantSent: 30,
+			check: func(t *testing.T, res Result) {
+				if res.FirstError != "wrong ack" {
+					t.Errorf("FirstError %q, want %q", res.FirstError, "wrong ack")
+				}
+			},
+		},
+		{
+			// An answer read an hour from now: the latency is that hour,
+			// not the time Send took to return.
+			name: "latency measured to answered", cfg: Config{Requests: 10, Concurrency: 2},
+			send:    func(context.Context, uint64) (time.Time, error) { return time.Now().Add(time.Hour), nil },
+			wantReq: 10, wantSent: 10,
+			check: func(t *testing.T, res Result) {
+				if res.P50 < time.Hour {
+					t.Errorf("p50 %s, want ≥ 1h (measured to answered)", res.P50)
+				}
+			},
+		},
+		{
+			name: "zero answered: latency to return", cfg: Config{Requests: 10},
+			send:    func(context.Context, uint64) (time.Time, error) { return time.Time{}, nil },
+			wantReq: 10, wantSent: 10,
+			check: func(t *testing.T, res Result) {
+				if res.P50 <= 0 || res.Max >= time.Minute {
+					t.Errorf("p50 %s max %s, want measured to when Send returned", res.P50, res.Max)
+				}
+			},
+		},
+		{
+			name: "failed: latency to return", cfg: Config{Requests: 10},
+			send: func(context.Context, uint64) (time.Time, error) {
+				return time.Now().Add(time.Hour), errors.New("bad ack")
+			},
+			wantReq: 10, wantErrors: 10, wantSent: 10,
+			check: func(t *testing.T, res Result) {
+				if res.Max >= time.Minute {
+					t.Errorf("max %s, want measured to when Send returned", res.Max)
+				}
+			},
+		},
+		{
+			// A server that answers one request at a time, 5 ms each,
+			// cannot keep up with 1,000/s: latency counted from when each
+			// request was due grows with the queue instead of staying at
+			// 5 ms.
+			name: "open loop counts queueing", cfg: Config{Requests: 40, Rate: 1000, Concurrency: 1},
+			send: func() SendFunc {
+				var one sync.Mutex
+				return func(ctx context.Context, _ uint64) (time.Time, error) {
+					one.Lock()
+					defer one.Unlock()
+					timer := time.NewTimer(5 * time.Millisecond) // the server's service time
+					defer timer.Stop()
+					select {
+					case <-timer.C:
+					case <-ctx.Done():
+						return time.Time{}, ctx.Err()
+					}
+					return time.Now(), nil
+				}
+			}(),
+			wantReq: 40, wantSent: 40,
+			check: func(t *testing.T, res Result) {
+				// The last request was due at 39 ms and answered after 40×5 ms.
+				if res.Max < 150*time.Millisecond {
+					t.Errorf("max latency %s: queueing behind a slow server was not counted", res.Max)
+				}
+			},
+		},
+		{
+			// Requests never answered are cut off by the run's end and
+			// not counted.
+			name: "duration bound", cfg: Config{Duration: 50 * time.Millisecond, Concurrency: 2},
+			send: func(ctx context.Context, _ uint64) (time.Time, error) {
+				<-ctx.Done()
+				return time.Time{}, fmt.Errorf("no ack: %w", ctx.Err())
+			},
+			wantReq: 0, wantErrors: 0, wantSent: -1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			send := tt.send
+			if send == nil {
+				send = answerNow
+			}
+			var (
+				mu             sync.Mutex
+				sent           = map[uint64]bool{}
+				inflight, peak atomic.Int64
+			)
+			cfg := tt.cfg
+			cfg.Payload, cfg.Target, cfg.PID = kind, "socket mode interactive", os.Getpid()
+			cfg.Send = func(ctx context.Context, seq uint64) (time.Time, error) {
+				n := inflight.Add(1)
+				defer inflight.Add(-1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				mu.Lock()
+				dup := sent[seq]
+				sent[seq] = true
+				mu.Unlock()
+				if dup {
+					t.Errorf("request %d sent twice", seq)
+				}
+				return send(ctx, seq)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := Run(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Requests != tt.wantReq || res.Errors != tt.wantErrors {
+				t.Errorf("requests %d errors %d (first %q), want %d %d", res.Requests, res.Errors, res.FirstError, tt.wantReq, tt.wantErrors)
+			}
+			if tt.wantSent >= 0 {
+				// seq runs on from the warm-up: 1…wantSent, each once.
+				for seq := range sent {
+					if seq < 1 || seq > uint64(tt.wantSent) {
+						t.Errorf("seq %d sent, want 1…%d", seq, tt.wantSent)
+					}
+				}
+				if len(sent) != tt.wantSent {
+					t.Errorf("%d requests sent, want %d (warm-up included)", len(sent), tt.wantSent)
+				}
+			}
+			if res.Kind != kind.Kind || res.URL != cfg.Target {
+				t.Errorf("result names %s %q, want %s %q", res.Kind, res.URL, kind.Kind, cfg.Target)
+			}
+			if p := peak.Load(); p > int64(res.Concurrency) {
+				t.Errorf("peak in flight %d > concurrency %d", p, res.Concurrency)
+			}
+			if res.Requests > 0 && !(res.P50 <= res.P90 && res.P90 <= res.P99 && res.P99 <= res.Max) {
+				t.Errorf("percentiles not ordered: %v %v %v %v", res.P50, res.P90, res.P99, res.Max)
+			}
+			if tt.check != nil {
+				tt.check(t, res)
+			}
+		})
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name     string
+		outcomes []outcome
+		elapsed  time.Duration
+		cpu      time.Duration
+		want     Result
+	}{
+		{name: "nothing", want: Result{}},
+		{
+			name: "ten, one failed",
+			outcomes: []outcome{
+				{latency: 5 * ms}, {latency: 1 * ms}, {latency: 2 * ms}, {latency: 3 * ms}, {latency: 4 * ms},
+				{latency: 10 * ms, err: errors.New("no ack")}, {latency: 6 * ms}, {latency: 7 * ms}, {latency: 8 * ms}, {latency: 9 * ms},
+			},
+			elapsed: 2 * time.Second, cpu: 50 * ms,
+			want: Result{Requests: 10, Errors: 1, FirstError: "no ack", P50: 5 * ms, P90: 9 * ms, P99: 10 * ms, Max: 10 * ms,
+				RPS: 5, CPUPerRequest: 5 * ms},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Result{Elapsed: tt.elapsed, ServerCPU: CPUTime{User: tt.cpu}}
+			summarize(&res, tt.outcomes)
+			got := res
+			got.Elapsed, got.ServerCPU = 0, CPUTime{}
+			if got != tt.want {
+				t.Errorf("summarize = %+v\nwant %+v", got, tt.want)
+			}
+		})
 	}
 }
 

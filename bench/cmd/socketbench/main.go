@@ -296,7 +296,7 @@ var payloads = []loadgen.Payload{
 func measure(ctx context.Context, o options, t target) ([]Measurement, []string, error) {
 	var (
 		runs   []Measurement
-		seq    atomic.Uint64
+		seq    atomic.Uint64 // numbers the envelopes of every run
 		clicks int
 	)
 	ephemeralsBefore := len(t.slack.Ephemerals(loadgen.UserID))
@@ -310,16 +310,16 @@ func measure(ctx context.Context, o options, t target) ([]Measurement, []string,
 		if err != nil {
 			return nil, nil, err
 		}
-		send := socketSender(t.fake, envs, expectations[pl.Kind], o.ackTimeout)
+		send := socketSender(t.fake, envs, expectations[pl.Kind], o.ackTimeout, &seq)
 		for i, mode := range []string{"paced", "saturated"} {
-			cfg := loadConfig{Kind: pl.Kind, Target: "socket mode " + envs.typ, Duration: o.maxRun,
+			cfg := loadgen.Config{Payload: pl, Send: send, Target: "socket mode " + envs.typ, Duration: o.maxRun,
 				Concurrency: o.concurrency, PID: t.pid}
 			if i == 0 {
 				cfg.Warmup, cfg.Requests, cfg.Rate = o.warmup, o.paced, o.rate
 			} else {
 				cfg.Requests = o.requests
 			}
-			res, err := runLoad(ctx, cfg, &seq, send)
+			res, err := loadgen.Run(ctx, cfg)
 			if err != nil {
 				return nil, nil, fmt.Errorf("socket %s %s run: %w", pl.Kind, mode, err)
 			}
@@ -364,11 +364,14 @@ func measure(ctx context.Context, o options, t target) ([]Measurement, []string,
 
 // socketSender sends envelopes from envs over fake and checks each ack
 // against want; an envelope unacknowledged after timeout is an error.
-func socketSender(fake *socketfake.Server, envs *envelopes, want expectation, timeout time.Duration) sendFunc {
-	return func(ctx context.Context, seq uint64) (time.Time, error) {
+// Envelopes are numbered from next, not by loadgen's seq, which starts
+// again at 1 in every run: runs against the same tokken share next, so
+// none repeats a trigger id (tokken deduplicates them).
+func socketSender(fake *socketfake.Server, envs *envelopes, want expectation, timeout time.Duration, next *atomic.Uint64) loadgen.SendFunc {
+	return func(ctx context.Context, _ uint64) (time.Time, error) {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		ack, err := fake.Request(ctx, envs.Envelope(seq))
+		ack, err := fake.Request(ctx, envs.Envelope(next.Add(1)))
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 				return time.Time{}, fmt.Errorf("no ack within %s: %w", timeout, err)
