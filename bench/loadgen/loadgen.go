@@ -35,8 +35,9 @@ import (
 
 // SendFunc sends request number seq and returns when its answer arrived
 // (the time the answer was read, which may be before SendFunc returns;
-// the zero time means when it returned), or why the request failed. A failed request's latency runs to when SendFunc
-// returned. It is called from up to Config.Concurrency goroutines at once.
+// the zero time means when it returned), or why the request failed. A
+// failed request's latency runs to when SendFunc returned. It is called
+// from up to Config.Concurrency goroutines at once.
 //
 // seq is 1, 2, … within one Run, warm-up included, and starts again at 1
 // in the next Run: a transport whose server remembers request ids across
