@@ -31,6 +31,10 @@ const MaxSkew = 5 * time.Minute
 // MaxBody is the largest request body accepted (1 MiB).
 const MaxBody = 1 << 20
 
+// presize is the most of a body's announced length read into one buffer
+// up front: more than any click or command, far less than MaxBody.
+const presize = 64 << 10
+
 // Verification failures. Each is safe to show to the caller.
 var (
 	ErrMissing   = errors.New("missing signature or timestamp header")
@@ -116,11 +120,13 @@ func (v Verifier) Middleware(log *slog.Logger, next http.Handler) http.Handler {
 
 // readBody reads at most MaxBody+1 bytes of r's body, into a buffer sized
 // from its Content-Length when it has one (io.ReadAll grows one from 512
-// bytes, copying a 4 KB click payload several times).
+// bytes, copying a 4 KB click payload several times). The size taken on
+// trust is capped at presize: an unverified request claiming a megabyte
+// does not get one before it has sent it.
 func readBody(r *http.Request) ([]byte, error) {
 	size := int64(512)
 	if r.ContentLength > 0 {
-		size = min(r.ContentLength, MaxBody) + 1 // +1: room for the read that sees EOF
+		size = min(r.ContentLength, presize) + 1 // +1: room for the read that sees EOF
 	}
 	src := io.LimitReader(r.Body, MaxBody+1)
 	buf := make([]byte, 0, size)
