@@ -50,14 +50,21 @@ func formBody(r *http.Request) ([]byte, error) {
 			return nil, nil
 		}
 	}
-	if verified, ok := r.Body.(*slacksig.Body); ok {
-		return verified.Take(), nil
-	}
-	body, err := io.ReadAll(r.Body)
+	body, err := requestBody(r)
 	if err != nil {
 		return nil, fmt.Errorf("read form: %w", err)
 	}
 	return body, nil
+}
+
+// requestBody returns r's body, the caller's to modify: the verifier's
+// buffer when the body came through slacksig.Verifier's middleware (no
+// second copy), else what is read.
+func requestBody(r *http.Request) ([]byte, error) {
+	if verified, ok := r.Body.(*slacksig.Body); ok {
+		return verified.Take(), nil
+	}
+	return io.ReadAll(r.Body)
 }
 
 // eachFormPair calls f with each unescaped key and still-escaped value of

@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -216,7 +215,7 @@ func ParseEvent(body []byte) (challenge string, ev *Event, err error) {
 }
 
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
+	body, err := requestBody(r)
 	if err != nil {
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
