@@ -305,50 +305,43 @@ func measure(ctx context.Context, o options, t target) ([]Measurement, []string,
 		client = loadgen.NewClient(o.concurrency)
 		defer client.CloseIdleConnections()
 	}
+	// runBoth runs base paced (after the warm-up) and then saturated.
+	runBoth := func(transport string, base loadgen.Config) error {
+		for i, mode := range []string{"paced", "saturated"} {
+			cfg := base
+			if i == 0 {
+				cfg.Warmup, cfg.Requests, cfg.Rate = o.warmup, o.paced, o.rate
+			} else {
+				cfg.Requests = o.requests
+			}
+			res, err := loadgen.Run(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("%s %s %s run: %w", transport, base.Payload.Kind, mode, err)
+			}
+			fmt.Fprintf(os.Stderr, "socketbench: %s %s: %s\n", transport, mode, res)
+			runs = append(runs, Measurement{Transport: transport, Mode: mode, Result: res})
+			if base.Payload.Kind == loadgen.KindInteraction {
+				clicks += cfg.Warmup + res.Requests
+			}
+		}
+		return nil
+	}
 	for _, pl := range payloads {
 		envs, err := newEnvelopes(pl)
 		if err != nil {
 			return nil, nil, err
 		}
 		send := socketSender(t.fake, envs, expectations[pl.Kind], o.ackTimeout, &seq)
-		for i, mode := range []string{"paced", "saturated"} {
-			cfg := loadgen.Config{Payload: pl, Send: send, Target: "socket mode " + envs.typ, Duration: o.maxRun,
-				Concurrency: o.concurrency, PID: t.pid}
-			if i == 0 {
-				cfg.Warmup, cfg.Requests, cfg.Rate = o.warmup, o.paced, o.rate
-			} else {
-				cfg.Requests = o.requests
-			}
-			res, err := loadgen.Run(ctx, cfg)
-			if err != nil {
-				return nil, nil, fmt.Errorf("socket %s %s run: %w", pl.Kind, mode, err)
-			}
-			fmt.Fprintf(os.Stderr, "socketbench: socket %s: %s\n", mode, res)
-			runs = append(runs, Measurement{Transport: "socket", Mode: mode, Result: res})
-			if pl.Kind == loadgen.KindInteraction {
-				clicks += cfg.Warmup + res.Requests
-			}
+		if err := runBoth("socket", loadgen.Config{Payload: pl, Send: send, Target: "socket mode " + envs.typ,
+			Duration: o.maxRun, Concurrency: o.concurrency, PID: t.pid}); err != nil {
+			return nil, nil, err
 		}
 		if t.httpBase == "" {
 			continue
 		}
-		for i, mode := range []string{"paced", "saturated"} {
-			cfg := loadgen.Config{BaseURL: t.httpBase, Secret: t.secret, Payload: pl, Expect: expectations[pl.Kind].Text,
-				Duration: o.maxRun, PID: t.pid, Client: client, Concurrency: o.concurrency}
-			if i == 0 {
-				cfg.Warmup, cfg.Requests, cfg.Rate = o.warmup, o.paced, o.rate
-			} else {
-				cfg.Requests = o.requests
-			}
-			res, err := loadgen.Run(ctx, cfg)
-			if err != nil {
-				return nil, nil, fmt.Errorf("http %s %s run: %w", pl.Kind, mode, err)
-			}
-			fmt.Fprintf(os.Stderr, "socketbench: http %s: %s\n", mode, res)
-			runs = append(runs, Measurement{Transport: "http", Mode: mode, Result: res})
-			if pl.Kind == loadgen.KindInteraction {
-				clicks += cfg.Warmup + res.Requests
-			}
+		if err := runBoth("http", loadgen.Config{BaseURL: t.httpBase, Secret: t.secret, Payload: pl, Expect: expectations[pl.Kind].Text,
+			Duration: o.maxRun, PID: t.pid, Client: client, Concurrency: o.concurrency}); err != nil {
+			return nil, nil, err
 		}
 	}
 	var checks []string
