@@ -121,7 +121,7 @@ func TestAfterAckFromAHandlerPastItsAck(t *testing.T) {
 		Type: slack.InteractionTypeBlockActions, TriggerID: "t-slow", User: slack.User{ID: "U1"},
 		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{ActionID: "slow:x", BlockID: "b"}}},
 	})
-	if rec := e.do(req); rec.Code != http.StatusOK {
+	if rec := e.overHTTP(req); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
 	close(release)

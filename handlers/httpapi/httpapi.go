@@ -65,7 +65,8 @@ func New(d Deps) http.Handler {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	s := &server{router: d.Router, log: d.Log}
+	s := &server{router: d.Router, log: d.Log,
+		workingOnIt: mustJSON(ReplyFrom(ephemeral(MsgWorkingOnIt))), noOptions: mustJSON(noOptions())}
 	slackRoutes := func(h http.HandlerFunc) http.Handler { return d.Verifier.Middleware(d.Log, h) }
 
 	mux := http.NewServeMux()
@@ -90,6 +91,17 @@ type server struct {
 	router *Router
 	log    *slog.Logger
 	parser interactionParser
+	// The early answers to slow handlers (see earlyAck), encoded once.
+	workingOnIt, noOptions []byte
+}
+
+// mustJSON encodes a value of this package's own making.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("httpapi: " + err.Error())
+	}
+	return b
 }
 
 func (s *server) commands(w http.ResponseWriter, r *http.Request) {
@@ -110,7 +122,11 @@ func (s *server) commands(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed slash command: missing user_id", http.StatusBadRequest)
 		return
 	}
-	msg := s.router.DispatchCommand(r.Context(), cmd)
+	ctx, early := withEarlyAck(r, w, s.workingOnIt)
+	msg := s.router.DispatchCommand(ctx, cmd)
+	if early.answered() {
+		return
+	}
 	if msg == nil {
 		w.WriteHeader(http.StatusOK)
 		return
@@ -143,7 +159,11 @@ func (s *server) interactions(w http.ResponseWriter, r *http.Request) {
 		s.answerOptions(w, r, ic)
 		return
 	}
-	body, _, err := s.router.DispatchInteraction(r.Context(), ic)
+	ctx, early := withEarlyAck(r, w, nil)
+	body, _, err := s.router.DispatchInteraction(ctx, ic)
+	if early.answered() {
+		return
+	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "interaction failed", "request_id", RequestID(r.Context()), "err", err)
 		http.Error(w, "interaction failed (ref "+RequestID(r.Context())+")", http.StatusInternalServerError)
@@ -165,10 +185,14 @@ func (s *server) options(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) answerOptions(w http.ResponseWriter, r *http.Request, ic slack.InteractionCallback) {
-	body, err := s.router.DispatchOptions(r.Context(), ic)
+	ctx, early := withEarlyAck(r, w, s.noOptions)
+	body, err := s.router.DispatchOptions(ctx, ic)
+	if early.answered() {
+		return
+	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "options failed", "request_id", RequestID(r.Context()), "err", err)
-		body = &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
+		body = noOptions()
 	}
 	writeJSON(w, http.StatusOK, body)
 }
@@ -230,7 +254,12 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		s.log.InfoContext(r.Context(), "events envelope ignored", "request_id", RequestID(r.Context()), "body_bytes", len(body))
 		w.WriteHeader(http.StatusOK)
 	default:
-		if _, err := s.router.DispatchEvent(r.Context(), *ev); err != nil {
+		ctx, early := withEarlyAck(r, w, nil)
+		_, err := s.router.DispatchEvent(ctx, *ev)
+		if early.answered() {
+			return
+		}
+		if err != nil {
 			s.log.ErrorContext(r.Context(), "event failed; Slack will retry", "request_id", RequestID(r.Context()), "err", err)
 			http.Error(w, "event failed", http.StatusInternalServerError)
 			return

@@ -39,6 +39,7 @@ type env struct {
 	queue   chanQueue
 	store   *boltstore.Store
 	logs    *logbuf.Buffer
+	server  *httptest.Server // started by overHTTP
 }
 
 func newEnv(t *testing.T, ackTimeout time.Duration, mackerel http.Handler) *env {
@@ -93,6 +94,43 @@ func (e *env) do(req *http.Request) *httptest.ResponseRecorder {
 	e.t.Helper()
 	rec := httptest.NewRecorder()
 	e.handler.ServeHTTP(rec, req)
+	return rec
+}
+
+// overHTTP sends req to the handler through a real HTTP server, as
+// `tokken serve` receives it, and records the answer as soon as it is
+// complete: a handler slower than the ack timeout is answered early
+// (earlyAck) while it still runs, which a ResponseRecorder, returned only
+// once ServeHTTP returns, cannot show.
+func (e *env) overHTTP(req *http.Request) *httptest.ResponseRecorder {
+	e.t.Helper()
+	if e.server == nil {
+		e.server = httptest.NewServer(e.handler)
+		e.t.Cleanup(e.server.Close)
+	}
+	out := req.Clone(req.Context())
+	out.RequestURI = ""
+	u, err := url.Parse(e.server.URL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
+	resp, err := e.server.Client().Do(out)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rec := httptest.NewRecorder()
+	for k, v := range resp.Header {
+		rec.Header()[k] = v
+	}
+	if resp.Close { // the client consumes "Connection: close" itself
+		rec.Header().Set("Connection", "close")
+	}
+	rec.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(rec, resp.Body); err != nil {
+		e.t.Fatal(err)
+	}
 	return rec
 }
 
@@ -506,7 +544,8 @@ func TestSlowCommandIsAcknowledgedAndAnsweredLater(t *testing.T) {
 		return &slack.Msg{Text: "your request r-1 is pending"}, nil
 	})
 	start := time.Now()
-	rec, cmd := e.command("prod 1h fix")
+	req, cmd := e.fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "prod 1h fix", UserID: "U1", ChannelID: "C1"})
+	rec := e.overHTTP(req) // returns while the handler still waits for release
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("ack took %s", d)
 	}

@@ -218,7 +218,23 @@ type result[T any] struct {
 // timeout. Otherwise it returns timedOut and f keeps running, detached from
 // the request's cancellation; late receives its eventual result. A panic in
 // f becomes an error.
+//
+// Where the transport can answer early (earlyAck), f runs in the caller's
+// goroutine instead, and a timer sends the early answer if f outlasts the
+// timeout; f's result then goes to late once f returns.
 func withDeadline[T any](ctx context.Context, r *Router, f func(context.Context) (T, error), late func(T, error)) (v T, err error, timedOut bool) {
+	if ea := earlyAckFrom(ctx); ea != nil {
+		timer := time.AfterFunc(r.ackTimeout, ea.fire)
+		res := runRecovered(ctx, f)
+		timer.Stop()
+		if ea.finish() {
+			if late != nil {
+				late(res.v, res.err)
+			}
+			return v, nil, true
+		}
+		return res.v, res.err, false
+	}
 	var (
 		mu        sync.Mutex
 		abandoned bool // the caller acknowledged without the result
@@ -227,15 +243,7 @@ func withDeadline[T any](ctx context.Context, r *Router, f func(context.Context)
 	r.late.Add(1)
 	r.workers.Go(func() {
 		defer r.late.Done()
-		var res result[T]
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					res.err = fmt.Errorf("handler panicked: %v", p)
-				}
-			}()
-			res.v, res.err = f(context.WithoutCancel(ctx))
-		}()
+		res := runRecovered(ctx, f)
 		mu.Lock()
 		if !abandoned {
 			ch <- res
@@ -264,6 +272,27 @@ func withDeadline[T any](ctx context.Context, r *Router, f func(context.Context)
 		}
 	}
 }
+
+// runRecovered runs f detached from ctx's cancellation (a handler goes on
+// after its request is answered); a panic becomes an error.
+func runRecovered[T any](ctx context.Context, f func(context.Context) (T, error)) (res result[T]) {
+	defer func() {
+		if p := recover(); p != nil {
+			res.err = fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	res.v, res.err = f(context.WithoutCancel(ctx))
+	return res
+}
+
+// noOptions is the answer of an external select without options.
+func noOptions() *slack.OptionsResponse {
+	return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
+}
+
+// MsgWorkingOnIt is the answer to a command whose handler outlasts the ack
+// timeout; its own answer follows through the response_url.
+const MsgWorkingOnIt = "Working on it… the answer will follow here."
 
 // DispatchCommand runs the command's handler and returns the message that
 // acknowledges it. A command delivered a second time (same trigger_id: a
@@ -302,7 +331,7 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 		})
 	if timedOut {
 		log().Warn("command handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
-		return ephemeral("Working on it… the answer will follow here.")
+		return ephemeral(MsgWorkingOnIt)
 	}
 	if err != nil {
 		log().Error("command failed", "err", err)
@@ -379,12 +408,12 @@ func (r *Router) DispatchOptions(ctx context.Context, ic slack.InteractionCallba
 	f, ok := r.options[ns]
 	if !ok {
 		log().Warn("no options handler", "action_id", ic.ActionID)
-		return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}, nil
+		return noOptions(), nil
 	}
 	body, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (any, error) { return f(ctx, ic) }, nil)
 	if timedOut {
 		log().Warn("options handler exceeded the ack timeout")
-		return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}, nil
+		return noOptions(), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("options %s: %w", ns, err)
