@@ -4,13 +4,14 @@ import "sync/atomic"
 
 // workers runs functions on goroutines that are kept between requests.
 //
-// Every Slack request runs its handler, and often its after-ack work, on a
-// goroutine of its own (so that the ack can be sent without waiting). A
-// new goroutine starts with a small stack, and a handler that posts to the
-// Web API through slack-go needs tens of KB of it: the runtime grows the
-// stack by copying it, several times per request, which measured 6% of a
-// click's CPU (BENCHMARKS.md). A goroutine that has run one handler already
-// has the stack the next one needs.
+// A request hands work to another goroutine so that its ack need not wait
+// for it: its after-ack work (the ephemeral answer to a click), and its
+// handler where the transport cannot answer early (Lambda, Socket Mode;
+// see earlyAck). A new goroutine starts with a small stack, and work that
+// posts to the Web API through slack-go needs tens of KB of it: the
+// runtime grows the stack by copying it, several times per request, which
+// measured 6% of a click's CPU (BENCHMARKS.md). A goroutine that has run
+// such work already has the stack the next one needs.
 //
 // Up to maxIdle goroutines wait for work between requests; when none is
 // waiting, Go starts a new one, so a burst is never queued behind a slow
