@@ -66,7 +66,7 @@ func New(d Deps) http.Handler {
 		d.Log = slog.Default()
 	}
 	s := &server{router: d.Router, log: d.Log,
-		workingOnIt: mustJSON(ReplyFrom(ephemeral(MsgWorkingOnIt))), noOptions: mustJSON(noOptions())}
+		workingOnIt: mustJSON(ReplyFrom(ephemeral(MsgWorkingOnIt))), noOptions: mustJSON(NoOptions())}
 	slackRoutes := func(h http.HandlerFunc) http.Handler { return d.Verifier.Middleware(d.Log, h) }
 
 	mux := http.NewServeMux()
@@ -192,7 +192,7 @@ func (s *server) answerOptions(w http.ResponseWriter, r *http.Request, ic slack.
 	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "options failed", "request_id", RequestID(r.Context()), "err", err)
-		body = noOptions()
+		body = NoOptions()
 	}
 	writeJSON(w, http.StatusOK, body)
 }

@@ -285,8 +285,9 @@ func runRecovered[T any](ctx context.Context, f func(context.Context) (T, error)
 	return res
 }
 
-// noOptions is the answer of an external select without options.
-func noOptions() *slack.OptionsResponse {
+// NoOptions is the answer of an external select without options (an
+// unknown, failed or slow options handler), the same on every transport.
+func NoOptions() *slack.OptionsResponse {
 	return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
 }
 
@@ -408,12 +409,12 @@ func (r *Router) DispatchOptions(ctx context.Context, ic slack.InteractionCallba
 	f, ok := r.options[ns]
 	if !ok {
 		log().Warn("no options handler", "action_id", ic.ActionID)
-		return noOptions(), nil
+		return NoOptions(), nil
 	}
 	body, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (any, error) { return f(ctx, ic) }, nil)
 	if timedOut {
 		log().Warn("options handler exceeded the ack timeout")
-		return noOptions(), nil
+		return NoOptions(), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("options %s: %w", ns, err)

@@ -76,7 +76,7 @@ func (h *Handler) Handle(ctx context.Context, evt socketmode.Event) Reply {
 			body, err := h.router.DispatchOptions(ctx, ic)
 			if err != nil {
 				log.Error("options failed", "err", err)
-				body = &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
+				body = httpapi.NoOptions()
 			}
 			return Reply{Ack: true, Payload: body}
 		}
