@@ -98,8 +98,9 @@ func measureAck(rec *metrics.Recorder, next http.Handler) http.Handler {
 
 // newLogger returns the JSON logger every part of tokken writes to. Lines
 // logged with a context carry its request id, Lambda request id and job
-// ids (infra/logctx).
+// ids (infra/logctx); the access log's lines are written by hand in the
+// same shape (logctx.LogJSON).
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel})
-	return slog.New(logctx.New(h, logctx.Fields(httpapi.RequestID)...)).With("app", "tokken", "role", string(cfg.Role))
+	h := logctx.NewJSON(w, &slog.HandlerOptions{Level: cfg.LogLevel}, logctx.Fields(httpapi.RequestID)...)
+	return slog.New(h).With("app", "tokken", "role", string(cfg.Role))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/localqueue"
+	"github.com/tokken/tokken/infra/logctx"
 )
 
 var secret = []byte("8f742231b10e8888abcd99yyyzzz85a5")
@@ -104,7 +105,7 @@ type sharedStore struct{ bot.Store }
 // Lambda ingress does with DynamoDB), here a bbolt commit with its fsync.
 func server(b *testing.B, shared bool) http.Handler {
 	b.Helper()
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	log := slog.New(logctx.NewJSON(io.Discard, nil, logctx.Fields(httpapi.RequestID)...)).With("app", "tokken", "role", "all")
 	store, err := boltstore.Open(filepath.Join(b.TempDir(), "bench.db"), boltstore.WithLogger(log))
 	if err != nil {
 		b.Fatal(err)

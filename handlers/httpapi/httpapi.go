@@ -23,12 +23,15 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/handlers/slacksig"
+	"github.com/tokken/tokken/infra/logctx"
 )
 
 // MaxWebhookBody bounds webhook bodies (the Slack routes are bounded by
@@ -93,6 +96,36 @@ type server struct {
 	parser interactionParser
 	// The early answers to slow handlers (see earlyAck), encoded once.
 	workingOnIt, noOptions []byte
+	// lastText is the last text-only command answer with its encoding.
+	// Answers repeat (/access help, the same usage mistake), and encoding
+	// one escapes every byte of a text of a kilobyte or more.
+	lastText atomic.Pointer[encodedReply]
+}
+
+// encodedReply is a Reply without blocks and its JSON.
+type encodedReply struct {
+	reply Reply
+	json  []byte
+}
+
+// writeReply answers with r, reusing the last encoding when a text-only
+// answer repeats.
+func (s *server) writeReply(w http.ResponseWriter, r *Reply) {
+	if r.Blocks != nil {
+		writeJSON(w, http.StatusOK, r)
+		return
+	}
+	last := s.lastText.Load()
+	if last == nil || last.reply != *r {
+		b, err := json.Marshal(r)
+		if err != nil {
+			http.Error(w, "cannot encode response", http.StatusInternalServerError)
+			return
+		}
+		last = &encodedReply{reply: *r, json: b}
+		s.lastText.Store(last)
+	}
+	writeEncoded(w, http.StatusOK, last.json)
 }
 
 // mustJSON encodes a value of this package's own making.
@@ -131,7 +164,7 @@ func (s *server) commands(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	writeJSON(w, http.StatusOK, ReplyFrom(msg))
+	s.writeReply(w, ReplyFrom(msg))
 }
 
 func (s *server) parseInteraction(w http.ResponseWriter, r *http.Request) (slack.InteractionCallback, bool) {
@@ -274,9 +307,98 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		http.Error(w, "cannot encode response", http.StatusInternalServerError)
 		return
 	}
+	writeEncoded(w, status, b)
+}
+
+// writeEncoded answers with JSON already encoded. b is not modified.
+func writeEncoded(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// accessMsg is the access log line's message.
+const accessMsg = "http request"
+
+// accessKeys are the access line's keys in order; the last two only on
+// Slack's retries.
+var accessKeys = [...]string{"request_id", "method", "path", "status", "bytes", "ack_ms", "ms", "slack_retry_num", "slack_retry_reason"}
+
+// accessEntry is the access log's line for one request.
+type accessEntry struct {
+	id, method, path string
+	status, bytes    int
+	ack, total       time.Duration
+	// X-Slack-Retry-Num and -Reason, on Slack's retries.
+	retried     bool
+	retryNum    int
+	retryReason string
+}
+
+// level is Info, Warn for a 4xx, Error for a 5xx.
+func (e *accessEntry) level() slog.Level {
+	switch {
+	case e.status >= 500:
+		return slog.LevelError
+	case e.status >= 400:
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+// millis is d in milliseconds with microsecond precision.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// attrs returns the line's attributes, keyed as accessKeys.
+func (e *accessEntry) attrs() []slog.Attr {
+	attrs := []slog.Attr{
+		slog.String(accessKeys[0], e.id),
+		slog.String(accessKeys[1], e.method),
+		slog.String(accessKeys[2], e.path),
+		slog.Int(accessKeys[3], e.status),
+		slog.Int(accessKeys[4], e.bytes),
+		slog.Float64(accessKeys[5], millis(e.ack)),
+		slog.Float64(accessKeys[6], millis(e.total)),
+	}
+	if e.retried {
+		attrs = append(attrs, slog.Int(accessKeys[7], e.retryNum), slog.String(accessKeys[8], e.retryReason))
+	}
+	return attrs
+}
+
+// appendJSON appends attrs as the JSON members slog's JSONHandler writes
+// for them (for logctx's LogJSON). Milliseconds are whole microseconds over
+// 1000, which json.Marshal (slog's encoding of a float) writes as
+// strconv's shortest 'f' form.
+func (e *accessEntry) appendJSON(b []byte) []byte {
+	member := func(i int) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = logctx.AppendString(b, accessKeys[i])
+		b = append(b, ':')
+	}
+	member(0)
+	b = logctx.AppendString(b, e.id)
+	member(1)
+	b = logctx.AppendString(b, e.method)
+	member(2)
+	b = logctx.AppendString(b, e.path)
+	member(3)
+	b = strconv.AppendInt(b, int64(e.status), 10)
+	member(4)
+	b = strconv.AppendInt(b, int64(e.bytes), 10)
+	member(5)
+	b = strconv.AppendFloat(b, millis(e.ack), 'f', -1, 64)
+	member(6)
+	b = strconv.AppendFloat(b, millis(e.total), 'f', -1, 64)
+	if e.retried {
+		member(7)
+		b = strconv.AppendInt(b, int64(e.retryNum), 10)
+		member(8)
+		b = logctx.AppendString(b, e.retryReason)
+	}
+	return b
 }
 
 type ctxKey struct{}
@@ -331,6 +453,11 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // in a goroutine the router waits for on shutdown (Router.Wait), or before
 // returning when the request is Frozen (Lambda).
 func accessLog(log *slog.Logger, next http.Handler, router *Router) http.Handler {
+	// With logctx.NewJSON's handler the line is written by hand: building
+	// a slog.Record and encoding each attribute cost a tenth of answering
+	// /access help (BENCHMARKS.md).
+	raw, _ := log.Handler().(*logctx.Handler)
+	bufs := sync.Pool{New: func() any { return new([]byte) }}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get(HeaderRequestID)
@@ -367,27 +494,29 @@ func accessLog(log *slog.Logger, next http.Handler, router *Router) http.Handler
 			if sw.status == 0 {
 				sw.WriteHeader(http.StatusOK)
 			}
-			level := slog.LevelInfo
-			switch {
-			case sw.status >= 500:
-				level = slog.LevelError
-			case sw.status >= 400:
-				level = slog.LevelWarn
-			}
-			attrs := []slog.Attr{
-				slog.String("request_id", id),
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", sw.status),
-				slog.Int("bytes", sw.bytes),
-				slog.Float64("ack_ms", float64(sw.ackedAt.Sub(start).Microseconds())/1000),
-				slog.Float64("ms", float64(time.Since(start).Microseconds())/1000),
-			}
+			e := accessEntry{id: id, method: r.Method, path: r.URL.Path, status: sw.status, bytes: sw.bytes,
+				ack: sw.ackedAt.Sub(start), total: time.Since(start)}
 			if n := r.Header.Get("X-Slack-Retry-Num"); n != "" {
-				retry, _ := strconv.Atoi(n)
-				attrs = append(attrs, slog.Int("slack_retry_num", retry), slog.String("slack_retry_reason", r.Header.Get("X-Slack-Retry-Reason")))
+				e.retried = true
+				e.retryNum, _ = strconv.Atoi(n)
+				e.retryReason = r.Header.Get("X-Slack-Retry-Reason")
 			}
-			log.LogAttrs(ctx, level, "http request", attrs...)
+			level := e.level()
+			if raw != nil {
+				bp := bufs.Get().(*[]byte)
+				b := e.appendJSON((*bp)[:0])
+				keys := accessKeys[:]
+				if !e.retried {
+					keys = keys[:len(keys)-2]
+				}
+				done := raw.LogJSON(ctx, level, accessMsg, b, keys...)
+				*bp = b
+				bufs.Put(bp)
+				if done {
+					return
+				}
+			}
+			log.LogAttrs(ctx, level, accessMsg, e.attrs()...)
 		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})

@@ -74,6 +74,12 @@ type Handler struct {
 	// group (where Handle adds fields), so a field the caller bound itself
 	// is not repeated.
 	bound []string
+
+	// For LogJSON (NewJSON only): the writer, the bound attributes as
+	// the JSONHandler writes them, and whether a group is open.
+	raw     *rawJSON
+	pre     []byte
+	grouped bool
 }
 
 // New returns a Handler adding fields to the records it passes to next.
@@ -126,6 +132,14 @@ func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	for _, a := range attrs {
 		c.bound = append(c.bound, a.Key)
 	}
+	if c.raw != nil && !c.grouped {
+		pre, ok := preformat(attrs)
+		if ok {
+			c.pre = append(slices.Clip(h.pre), pre...)
+		} else {
+			c.raw = nil
+		}
+	}
 	return &c
 }
 
@@ -137,6 +151,7 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 	c := *h
 	c.next = h.next.WithGroup(name)
 	c.bound = nil // a new group starts with no keys
+	c.grouped = true
 	return &c
 }
 
