@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -580,5 +583,46 @@ func TestLogsNeverHoldMessageContent(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %s:\n%s", want, logs)
 		}
+	}
+}
+
+// TestConnectionsToSlackAreBounded: the default HTTP client opens at most
+// MaxConnsPerHost connections to Slack however many calls run at once
+// (after-ack answers to a burst of clicks do), and reuses them.
+func TestConnectionsToSlackAreBounded(t *testing.T) {
+	var conns atomic.Int64
+	arrived := make(chan struct{}, 3*MaxConnsPerHost)
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := New("xoxb-test", Options{APIURL: srv.URL + "/api/"})
+
+	const calls = 3 * MaxConnsPerHost
+	errs := make(chan error, calls)
+	for range calls {
+		go func() { errs <- c.PostEphemeral(context.Background(), ops, alice, Message{Text: "hi"}) }()
+	}
+	for range MaxConnsPerHost { // the server holds as many calls as there may be connections
+		<-arrived
+	}
+	close(release)
+	for range calls {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n > MaxConnsPerHost {
+		t.Errorf("%d calls at once opened %d connections, want at most %d", calls, n, MaxConnsPerHost)
 	}
 }
