@@ -18,13 +18,14 @@ import (
 	"github.com/tokken/tokken/infra/config"
 	"github.com/tokken/tokken/infra/slackapi"
 	"github.com/tokken/tokken/policies"
+	"github.com/tokken/tokken/testkit/logbuf"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
 
 // testApp builds the app in-process from vars (plus a bolt store in a
 // temporary directory, the shipped policies and the fake Slack) with its
 // logs and metrics in buffers. Jobs do not run until the test calls start.
-func testApp(t *testing.T, fake *slackfake.Fake, vars map[string]string) (*app, *syncBuffer, *syncBuffer) {
+func testApp(t *testing.T, fake *slackfake.Fake, vars map[string]string) (*app, *logbuf.Buffer, *logbuf.Buffer) {
 	t.Helper()
 	all := map[string]string{
 		"SLACK_SIGNING_SECRET": fake.SigningSecret(), "SLACK_BOT_TOKEN": fake.Token(), "SLACK_API_URL": fake.APIURL(),
@@ -38,7 +39,7 @@ func testApp(t *testing.T, fake *slackfake.Fake, vars map[string]string) (*app, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs, metricsOut syncBuffer
+	var logs, metricsOut logbuf.Buffer
 	a, err := buildApp(context.Background(), cfg, newLogger(cfg, &logs), metricsTo(&metricsOut))
 	if err != nil {
 		t.Fatalf("buildApp: %v\n%s", err, logs.String())

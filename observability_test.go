@@ -25,6 +25,7 @@ import (
 	"github.com/tokken/tokken/infra/config"
 	"github.com/tokken/tokken/infra/metrics"
 	"github.com/tokken/tokken/testkit/awsfake"
+	"github.com/tokken/tokken/testkit/logbuf"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
 
@@ -301,7 +302,7 @@ func TestServeFlushesMetricsOnShutdown(t *testing.T) {
 		"SLACK_API_URL": slackFake.APIURL(), "TOKKEN_STORE": "bolt:" + filepath.Join(dir, "tokken.db"),
 		"TOKKEN_POLICY_DIR": "policies", "TOKKEN_ADDR": "127.0.0.1:0",
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr logbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan string, 1)
@@ -357,7 +358,7 @@ func TestJobLogsCarryJobAndRequestIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	log := newLogger(cfg, &logs)
 	ctx := context.Background()
 	a, err := buildApp(ctx, cfg, log)
@@ -432,23 +433,4 @@ func TestMeasureAck(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running
-// serve and the test's reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

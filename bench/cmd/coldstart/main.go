@@ -41,7 +41,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -54,6 +53,7 @@ import (
 	"github.com/tokken/tokken/infra/dynamostore"
 	"github.com/tokken/tokken/testkit/awsfake"
 	"github.com/tokken/tokken/testkit/ddblocal"
+	"github.com/tokken/tokken/testkit/logbuf"
 )
 
 // Targets from issue 7.
@@ -291,7 +291,7 @@ func coldStart(ctx context.Context, bootstrap, policies string, aws awsEnv, extr
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 
-	var out syncBuffer
+	var out logbuf.Buffer
 	p, err := peer.Start(ctx, peer.Spec{
 		Name: "tokken-lambda", Path: bootstrap, Dir: filepath.Dir(bootstrap),
 		Env: append(lambdaEnv(ln.Addr().String(), policies, aws), extraEnv...),
@@ -421,25 +421,6 @@ func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(ti
 func tail(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-10):], "\n")
-}
-
-// syncBuffer is a strings.Builder safe for the output goroutine and the
-// reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func writeMarkdown(w io.Writer, rep Report, runs int) {
