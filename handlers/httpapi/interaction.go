@@ -64,7 +64,12 @@ func parseInteraction(payload []byte, w *wireInteraction) (slack.InteractionCall
 	}
 	switch ic.Type {
 	case slack.InteractionTypeBlockActions:
-		if len(ic.RawState) > 0 {
+		switch {
+		case string(ic.RawState) == emptyState:
+			// A message button's state, as Slack writes it: spares a
+			// second decoder call for the most frequent click.
+			ic.BlockActionState = &slack.BlockActionStates{Values: map[string]map[string]slack.BlockAction{}}
+		case len(ic.RawState) > 0:
 			var state *slack.BlockActionStates // a local, so that ic stays on the stack
 			if err := json.Unmarshal(ic.RawState, &state); err != nil {
 				return slack.InteractionCallback{}, fmt.Errorf("state: %w", err)
@@ -84,6 +89,9 @@ func parseWithSlackGo(payload []byte) (slack.InteractionCallback, error) {
 	}
 	return ic, nil
 }
+
+// emptyState is the state of a block_actions payload with no inputs.
+const emptyState = `{"values":{}}`
 
 // plainInteraction is slack.InteractionCallback without its UnmarshalJSON
 // method, so that embedding it decodes its fields directly.
@@ -137,16 +145,118 @@ type wireAction struct {
 
 // UnmarshalJSON decodes a block action.
 func (a *wireAction) UnmarshalJSON(b []byte) error {
-	var probe struct {
-		BlockID json.RawMessage `json:"block_id,case:strict"`
+	block, known := blockIDIsString(b)
+	if !known {
+		var probe struct {
+			BlockID json.RawMessage `json:"block_id,case:strict"`
+		}
+		if err := json.Unmarshal(b, &probe); err != nil {
+			return err
+		}
+		block = len(probe.BlockID) > 0 && probe.BlockID[0] == '"'
 	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return err
-	}
-	if a.block = len(probe.BlockID) > 0 && probe.BlockID[0] == '"'; !a.block {
+	if a.block = block; !block {
 		return nil
 	}
 	return json.Unmarshal(b, &a.BlockAction)
+}
+
+// blockIDIsString reports whether the object obj, valid JSON as the
+// decoder hands it to UnmarshalJSON, has a member named exactly "block_id"
+// whose value (the last one's, if repeated) is a string. It reads the
+// members' names without decoding anything; known is false when it cannot
+// answer by reading bytes alone (obj is not an object, or a name has an
+// escape), and the caller then asks the decoder.
+func blockIDIsString(obj []byte) (block, known bool) {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return false, false
+	}
+	i = skipSpace(obj, i+1)
+	for i < len(obj) && obj[i] == '"' {
+		end := i + 1
+		for end < len(obj) && obj[end] != '"' {
+			if obj[end] == '\\' {
+				return false, false
+			}
+			end++
+		}
+		name := obj[i+1 : min(end, len(obj))]
+		i = skipSpace(obj, end+1)
+		if i >= len(obj) || obj[i] != ':' {
+			return false, false
+		}
+		i = skipSpace(obj, i+1)
+		if i >= len(obj) {
+			return false, false
+		}
+		if string(name) == "block_id" {
+			block = obj[i] == '"'
+		}
+		if i = skipValue(obj, i); i < 0 {
+			return false, false
+		}
+		i = skipSpace(obj, i)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	if i >= len(obj) || obj[i] != '}' {
+		return false, false
+	}
+	return block, true
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value starting at b[i]
+// (b valid JSON), or -1 if it runs off the end.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; c {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if i >= len(b) {
+				return -1
+			}
+			i++
+		case '{', '[':
+			depth++
+			i++
+			continue
+		case '}', ']':
+			if depth == 0 {
+				return i // a number or literal ended at its object's end
+			}
+			depth--
+			i++
+		case ',':
+			if depth == 0 {
+				return i
+			}
+			i++
+			continue
+		default: // a number's or literal's bytes, or whitespace
+			i++
+			continue
+		}
+		if depth == 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // skipped is a JSON value that is validated but not decoded.

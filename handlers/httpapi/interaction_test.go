@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/slack-go/slack"
 )
 
@@ -67,25 +69,46 @@ func sameAsSlackGo(t testing.TB, payload []byte) bool {
 // acceptsWithoutSkipped reports whether slack-go accepts payload once the
 // message, original message and view blocks (and message attachments and
 // files) are removed: then a refusal came from a part tokken does not read.
+// Keys are matched as encoding/json matches them, ignoring case ("BloCks"
+// fills Blocks too).
 func acceptsWithoutSkipped(payload []byte) bool {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(payload, &m) != nil {
 		return false
 	}
-	for _, k := range []string{"message", "original_message", "view"} {
-		var inner map[string]json.RawMessage
-		if raw, ok := m[k]; ok && json.Unmarshal(raw, &inner) == nil && inner != nil {
-			delete(inner, "blocks")
-			if k != "view" {
-				delete(inner, "attachments")
-				delete(inner, "files")
-			}
-			m[k], _ = json.Marshal(inner)
+	for k, raw := range m {
+		outer := foldedIn(k, "message", "original_message", "view")
+		if outer == "" {
+			continue
 		}
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(raw, &inner) != nil || inner == nil {
+			continue
+		}
+		for ik := range inner {
+			skipped := []string{"blocks"}
+			if outer != "view" {
+				skipped = append(skipped, "attachments", "files")
+			}
+			if foldedIn(ik, skipped...) != "" {
+				delete(inner, ik)
+			}
+		}
+		m[k], _ = json.Marshal(inner)
 	}
 	b, _ := json.Marshal(m)
 	_, err := parseWithSlackGo(b)
 	return err == nil
+}
+
+// foldedIn returns the name among names that key matches ignoring case, or "".
+func foldedIn(key string, names ...string) string {
+	for _, n := range names {
+		if strings.EqualFold(key, n) {
+			return n
+		}
+	}
+	return ""
 }
 
 func TestParseInteractionMatchesSlackGo(t *testing.T) {
@@ -228,4 +251,34 @@ func TestParserReuseLeaksNothing(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzBlockIDIsString: where blockIDIsString answers from the bytes, it
+// answers what decoding the block_id member would.
+func FuzzBlockIDIsString(f *testing.F) {
+	for _, s := range []string{
+		`{"block_id":"b","action_id":"a"}`, `{"block_id":null}`, `{"action_id":"a"}`, `{}`, ` { "block_id" : "b" } `,
+		`{"block_id":"b","block_id":1}`, `{"Block_ID":"b"}`, `{"block\u005fid":"b"}`, `{"x":{"block_id":"b"},"y":[1,"]",{}]}`,
+		`{"block_id":"a\"b","z":true,"n":-1.5e3}`, `[1]`, `"block_id"`, `{"a":"\\","block_id":"x"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return // the decoder hands UnmarshalJSON valid JSON only
+		}
+		block, known := blockIDIsString(b)
+		if !known {
+			return
+		}
+		var probe struct { // what UnmarshalJSON asked the decoder before
+			BlockID jsonv1.RawMessage `json:"block_id,case:strict"`
+		}
+		if err := jsonv1.Unmarshal(b, &probe); err != nil {
+			t.Fatalf("blockIDIsString(%s) answered, the decoder refused: %v", b, err)
+		}
+		if want := len(probe.BlockID) > 0 && probe.BlockID[0] == '"'; block != want {
+			t.Fatalf("blockIDIsString(%s) = %v, decoding says %v", b, block, want)
+		}
+	})
 }
