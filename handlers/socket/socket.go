@@ -50,15 +50,20 @@ func (h *Handler) Handle(ctx context.Context, evt socketmode.Event) Reply {
 		return Reply{}
 	}
 	ctx = httpapi.WithRequestID(ctx, "sm-"+evt.Request.EnvelopeID)
-	log := h.log.With("request_id", "sm-"+evt.Request.EnvelopeID, "type", string(evt.Type))
-	if evt.Request.RetryAttempt > 0 {
-		log = log.With("slack_retry_num", evt.Request.RetryAttempt, "slack_retry_reason", evt.Request.RetryReason)
-	}
+	// Built on first use: most requests log nothing here, and slog's With
+	// formats its attributes at once.
+	log := sync.OnceValue(func() *slog.Logger {
+		l := h.log.With("request_id", "sm-"+evt.Request.EnvelopeID, "type", string(evt.Type))
+		if evt.Request.RetryAttempt > 0 {
+			l = l.With("slack_retry_num", evt.Request.RetryAttempt, "slack_retry_reason", evt.Request.RetryReason)
+		}
+		return l
+	})
 	switch evt.Type {
 	case socketmode.EventTypeSlashCommand:
 		cmd, ok := evt.Data.(slack.SlashCommand)
 		if !ok {
-			log.Warn("slash command with unexpected data", "data_type", fmt.Sprintf("%T", evt.Data))
+			log().Warn("slash command with unexpected data", "data_type", fmt.Sprintf("%T", evt.Data))
 			return Reply{Ack: true}
 		}
 		if msg := h.router.DispatchCommand(ctx, cmd); msg != nil {
@@ -69,13 +74,13 @@ func (h *Handler) Handle(ctx context.Context, evt socketmode.Event) Reply {
 	case socketmode.EventTypeInteractive:
 		ic, ok := evt.Data.(slack.InteractionCallback)
 		if !ok {
-			log.Warn("interaction with unexpected data", "data_type", fmt.Sprintf("%T", evt.Data))
+			log().Warn("interaction with unexpected data", "data_type", fmt.Sprintf("%T", evt.Data))
 			return Reply{Ack: true}
 		}
 		if ic.Type == slack.InteractionTypeBlockSuggestion {
 			body, err := h.router.DispatchOptions(ctx, ic)
 			if err != nil {
-				log.Error("options failed", "err", err)
+				log().Error("options failed", "err", err)
 				body = httpapi.NoOptions()
 			}
 			return Reply{Ack: true, Payload: body}
@@ -85,7 +90,7 @@ func (h *Handler) Handle(ctx context.Context, evt socketmode.Event) Reply {
 			// Acknowledge anyway: an unacknowledged interaction shows the
 			// user an error, and the delivery was forgotten so a new click
 			// can try again.
-			log.Error("interaction failed", "err", err)
+			log().Error("interaction failed", "err", err)
 			return Reply{Ack: true}
 		}
 		return Reply{Ack: true, Payload: body}
@@ -93,14 +98,14 @@ func (h *Handler) Handle(ctx context.Context, evt socketmode.Event) Reply {
 	case socketmode.EventTypeEventsAPI:
 		_, ev, err := httpapi.ParseEvent(evt.Request.Payload)
 		if err != nil {
-			log.Warn("malformed events_api payload", "err", err)
+			log().Warn("malformed events_api payload", "err", err)
 			return Reply{Ack: true} // redelivery would not fix it
 		}
 		if ev == nil {
 			return Reply{Ack: true}
 		}
 		if _, err := h.router.DispatchEvent(ctx, *ev); err != nil {
-			log.Error("event failed; leaving it unacknowledged so Slack redelivers", "err", err)
+			log().Error("event failed; leaving it unacknowledged so Slack redelivers", "err", err)
 			return Reply{Ack: false}
 		}
 		return Reply{Ack: true}

@@ -21,6 +21,7 @@ import (
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/infra/boltstore"
+	"github.com/tokken/tokken/testkit/logbuf"
 )
 
 type nopQueue struct{}
@@ -65,7 +66,8 @@ func TestHandleMapsToRouter(t *testing.T) {
 		}
 		return nil
 	})
-	h := New(r, slog.New(slog.DiscardHandler))
+	var logs logbuf.Buffer
+	h := New(r, slog.New(slog.NewJSONHandler(&logs, nil)))
 	ctx := context.Background()
 	req := func(id string) *socketmode.Request { return &socketmode.Request{EnvelopeID: id} }
 
@@ -110,8 +112,15 @@ func TestHandleMapsToRouter(t *testing.T) {
 		t.Errorf("redelivered event ran again (%d runs)", events.Load())
 	}
 	failEvents.Store(true)
-	if got := h.Handle(ctx, event("Ev2")); got.Ack {
+	retried := event("Ev2")
+	retried.Request.RetryAttempt, retried.Request.RetryReason = 1, "timeout"
+	if got := h.Handle(ctx, retried); got.Ack {
 		t.Error("a failed event was acknowledged: Slack would not redeliver it")
+	}
+	for _, want := range []string{`"request_id":"sm-e-Ev2"`, `"type":"events_api"`, `"slack_retry_num":1`, `"slack_retry_reason":"timeout"`, `"transport":"socket_mode"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no %s in the failed event's line:\n%s", want, logs.String())
+		}
 	}
 	if got := h.Handle(ctx, socketmode.Event{Type: socketmode.EventTypeEventsAPI, Request: &socketmode.Request{EnvelopeID: "bad", Payload: json.RawMessage(`{`)}}); !got.Ack {
 		t.Error("a malformed event must be acknowledged (redelivery cannot fix it)")
