@@ -346,6 +346,15 @@ func (e *accessEntry) level() slog.Level {
 	return slog.LevelInfo
 }
 
+// keys returns the line's keys: accessKeys, without the retry ones unless
+// Slack retried.
+func (e *accessEntry) keys() []string {
+	if e.retried {
+		return accessKeys[:]
+	}
+	return accessKeys[:len(accessKeys)-2]
+}
+
 // millis is d in milliseconds with microsecond precision.
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
@@ -505,11 +514,7 @@ func accessLog(log *slog.Logger, next http.Handler, router *Router) http.Handler
 			if raw != nil {
 				bp := bufs.Get().(*[]byte)
 				b := e.appendJSON((*bp)[:0])
-				keys := accessKeys[:]
-				if !e.retried {
-					keys = keys[:len(keys)-2]
-				}
-				done := raw.LogJSON(ctx, level, accessMsg, b, keys...)
+				done := raw.LogJSON(ctx, level, accessMsg, b, e.keys()...)
 				*bp = b
 				bufs.Put(bp)
 				if done {

@@ -767,12 +767,8 @@ func TestAccessEntryJSON(t *testing.T) {
 	for i, d := range durations {
 		e := accessEntry{id: "req-1", method: "POST", path: "/slack/commands", status: 200 + i%300, bytes: i,
 			ack: d, total: durations[(i+1)%len(durations)], retried: i%2 == 0, retryNum: i, retryReason: "r"}
-		keys := accessKeys[:]
-		if !e.retried {
-			keys = keys[:len(keys)-2]
-		}
 		slow.LogAttrs(context.Background(), e.level(), accessMsg, e.attrs()...)
-		if !fast.LogJSON(context.Background(), e.level(), accessMsg, e.appendJSON(nil), keys...) {
+		if !fast.LogJSON(context.Background(), e.level(), accessMsg, e.appendJSON(nil), e.keys()...) {
 			t.Fatal("LogJSON refused")
 		}
 	}

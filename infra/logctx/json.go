@@ -62,8 +62,9 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 //
 // It reports false and writes nothing when it cannot promise that: the
 // Handler was not made by NewJSON, or a group is open (Logger.WithGroup).
-// The caller then logs the usual way. A level the handler does not log is
-// done (true) with nothing written.
+// The caller then logs the usual way. Otherwise the line is done with
+// (true): written, not logged at that level, or lost to a failed write,
+// which Logger would drop too.
 func (h *Handler) LogJSON(ctx context.Context, level slog.Level, msg string, members []byte, keys ...string) bool {
 	if h.raw == nil || h.grouped {
 		return false
@@ -97,10 +98,12 @@ func (h *Handler) LogJSON(ctx context.Context, level slog.Level, msg string, mem
 		}
 	}
 	b = append(b, "}\n"...)
-	_, err := h.raw.w.Write(b)
+	// A failed write is dropped, as Logger drops Handle's error: retrying
+	// through slog could repeat part of a line.
+	_, _ = h.raw.w.Write(b)
 	*bp = b
 	h.raw.bufs.Put(bp)
-	return err == nil
+	return true
 }
 
 // preformat returns attrs as the JSONHandler writes them after the message:
