@@ -59,8 +59,8 @@ fi
   echo
 } >"$report"
 
-step "ack benchmark: floor, tokken serve, Bolt (about 3 minutes)"
-"$bin/ackbench" -tokken "$bin/tokken" -floor "$bin/floor" -bolt bench/bolt -policies policies -n 20000 -out "$out" >>"$report"
+step "ack benchmark: floor, tokken serve, Bolt, three rounds (about 6 minutes)"
+"$bin/ackbench" -tokken "$bin/tokken" -floor "$bin/floor" -bolt bench/bolt -policies policies -n 20000 -rounds 3 -out "$out" >>"$report"
 
 step "Socket Mode acks, HTTP side by side in the same process (about 30 s)"
 printf '\n### Socket Mode acks\n\n' >>"$report"

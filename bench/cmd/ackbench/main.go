@@ -6,7 +6,10 @@
 // (see below), so that the click's cost can be read against the least a
 // click doing that work costs.
 //
-// Each peer runs alone while it is measured. For each of two requests —
+// Each peer runs alone while it is measured; with -rounds N every peer is
+// measured N times, round after round, and each CPU ratio is read between
+// the peers of one round, the median of the rounds' ratios being the
+// verdict. For each of two requests —
 // the slash command `/access help` and a click on an alert's Acknowledge
 // button (action_id "alert.ack") for an alert tokken does not know — it
 // sends a warm-up, then a paced run (open loop at -rate, for latency
@@ -53,7 +56,7 @@ import (
 type options struct {
 	tokken, floor, boltDir, node, policies, out string
 	peers, kinds                                string
-	requests, paced, warmup, concurrency        int
+	requests, paced, warmup, concurrency, rounds int
 	rate                                        float64
 	idle, maxRun                                time.Duration
 }
@@ -75,7 +78,12 @@ func main() {
 	flag.IntVar(&o.concurrency, "c", 8, "requests in flight in the saturating runs")
 	flag.DurationVar(&o.idle, "idle", time.Second, "idle window over which each peer's background CPU is read")
 	flag.DurationVar(&o.maxRun, "max", 60*time.Second, "wall-time bound of each run")
+	flag.IntVar(&o.rounds, "rounds", 1, "times every peer is measured, one after the other in each round; CPU ratios are read per round and their median is the verdict")
 	flag.Parse()
+	if o.rounds < 1 {
+		fmt.Fprintln(os.Stderr, "ackbench: -rounds must be at least 1")
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -105,9 +113,11 @@ type Measurement struct {
 	Result loadgen.Result `json:"result"`
 }
 
-// PeerReport is what was measured of one peer.
+// PeerReport is what was measured of one peer in one round.
 type PeerReport struct {
 	Peer string `json:"peer"`
+	// Round is the round (from 1) the peer was measured in.
+	Round int `json:"round"`
 	// IdleCPU is the CPU the peer used while idle during Idle.
 	IdleCPU      time.Duration `json:"idle_cpu_ns"`
 	Idle         time.Duration `json:"idle_ns"`
@@ -122,7 +132,9 @@ type Report struct {
 	Date        time.Time    `json:"date"`
 	Concurrency int          `json:"concurrency"`
 	Rate        float64      `json:"rate"`
-	Peers       []PeerReport `json:"peers"`
+	// Rounds is how many times each peer was measured (-rounds).
+	Rounds int          `json:"rounds"`
+	Peers  []PeerReport `json:"peers"`
 }
 
 func run(ctx context.Context, o options, stdout io.Writer) error {
@@ -146,24 +158,35 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	slack.AddChannel(loadgen.ChannelID, "bench")
 	slack.AddUser(slackfake.User{ID: loadgen.UserID, Name: "bench", Email: "bench@example.com", TZ: "Asia/Tokyo"})
 
-	rep := Report{Date: time.Now().UTC(), Concurrency: o.concurrency, Rate: o.rate}
-	for _, name := range strings.Split(o.peers, ",") {
-		spec, expect, err := peerSpec(strings.TrimSpace(name), o, secret, work, slack)
-		if err != nil {
-			return err
+	rep := Report{Date: time.Now().UTC(), Concurrency: o.concurrency, Rate: o.rate, Rounds: o.rounds}
+	// Rounds measure every peer again, close in time to the others of the
+	// round: the machine's load drifts over minutes, so a ratio is read
+	// between peers of one round, and the median of the rounds' ratios is
+	// the verdict.
+	for round := 1; round <= o.rounds; round++ {
+		for _, name := range strings.Split(o.peers, ",") {
+			spec, expect, err := peerSpec(strings.TrimSpace(name), o, secret, work, slack)
+			if err != nil {
+				return err
+			}
+			mode := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+			if round == 1 {
+				mode |= os.O_TRUNC
+			}
+			logf, err := os.OpenFile(filepath.Join(o.out, spec.Name+".log"), mode, 0o644)
+			if err != nil {
+				return fmt.Errorf("log file: %w", err)
+			}
+			spec.Log = logf
+			pr, err := measurePeer(ctx, o, spec, expect, secret, slack)
+			logf.Close()
+			if err != nil {
+				return fmt.Errorf("%s (round %d): %w (log: %s)", spec.Name, round, err, logf.Name())
+			}
+			pr.Round = round
+			fmt.Fprintf(os.Stderr, "ackbench: %s done (round %d of %d)\n", spec.Name, round, o.rounds)
+			rep.Peers = append(rep.Peers, pr)
 		}
-		logf, err := os.Create(filepath.Join(o.out, spec.Name+".log"))
-		if err != nil {
-			return fmt.Errorf("log file: %w", err)
-		}
-		spec.Log = logf
-		pr, err := measurePeer(ctx, o, spec, expect, secret, slack)
-		logf.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w (log: %s)", spec.Name, err, logf.Name())
-		}
-		fmt.Fprintf(os.Stderr, "ackbench: %s done\n", spec.Name)
-		rep.Peers = append(rep.Peers, pr)
 	}
 
 	data, err := json.MarshalIndent(rep, "", "  ")

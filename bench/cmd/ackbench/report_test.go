@@ -34,7 +34,40 @@ func TestWriteMarkdownRatiosAndVerdicts(t *testing.T) {
 		"Bolt/tokken 4.00× (target ≥ 3×: met)",
 		"tokken p99 at 200 req/s: 6.00 ms (target ≤ 5.00 ms: **missed**)",
 		"**check failed: 3 clicks sent but 2 ephemerals**",
-		"| tokken | /access help | saturated | 100 | 0 | 1.00 ms | 2.00 ms | 2.00 ms | 2.00 ms | 0 | 100 µs |",
+		"| 1 | tokken | /access help | saturated | 100 | 0 | 1.00 ms | 2.00 ms | 2.00 ms | 2.00 ms | 0 | 100 µs |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestWriteMarkdownRounds: with several rounds, each ratio is read between
+// the peers of one round, and the verdict is the median of the rounds'.
+func TestWriteMarkdownRounds(t *testing.T) {
+	sat := func(peer string, round int, kind loadgen.Kind, cpu time.Duration) PeerReport {
+		return PeerReport{Peer: peer, Round: round, Runs: []Measurement{{Peer: peer, Mode: "saturated", Result: loadgen.Result{Kind: kind, Requests: 100, CPUPerRequest: cpu}}}}
+	}
+	paced := func(round int, p99 time.Duration) PeerReport {
+		return PeerReport{Peer: "tokken", Round: round, Runs: []Measurement{{Peer: "tokken", Mode: "paced", Result: loadgen.Result{Kind: loadgen.KindCommand, Requests: 10, P99: p99}}}}
+	}
+	us := time.Microsecond
+	// Round 2's floor is noisy-high: its ratio alone (1.00×) would pass;
+	// the median of 1.60×, 1.00× and 1.55× does not.
+	rep := Report{Concurrency: 8, Rate: 200, Rounds: 3, Peers: []PeerReport{
+		sat("floor", 1, loadgen.KindCommand, 25*us), sat("tokken", 1, loadgen.KindCommand, 40*us), paced(1, 2*time.Millisecond),
+		sat("floor", 2, loadgen.KindCommand, 40*us), sat("tokken", 2, loadgen.KindCommand, 40*us), paced(2, 7*time.Millisecond),
+		sat("floor", 3, loadgen.KindCommand, 20*us), sat("tokken", 3, loadgen.KindCommand, 31*us), paced(3, 3*time.Millisecond),
+		sat("bolt", 1, loadgen.KindCommand, 200*us), sat("bolt", 3, loadgen.KindCommand, 93*us), // no Bolt in round 2
+	}}
+	var b strings.Builder
+	writeMarkdown(&b, rep)
+	out := b.String()
+	for _, want := range []string{
+		"3 round(s)",
+		"- /access help, CPU per ack (medians of 3 rounds): tokken 40 µs; floor 25 µs → tokken/floor 1.55× (rounds: 1.60×, 1.00×, 1.55×) (target ≤ 1.5×: **missed**); Bolt 146 µs → Bolt/tokken 4.00× (rounds: 5.00×, 3.00×) (target ≥ 3×: met)\n",
+		"- /access help, tokken p99 at 200 req/s (median of 3 rounds): 3.00 ms (target ≤ 5.00 ms: met)",
+		"- floor (round 2):",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
