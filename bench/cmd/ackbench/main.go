@@ -54,11 +54,11 @@ import (
 
 // options are the command line.
 type options struct {
-	tokken, floor, boltDir, node, policies, out string
-	peers, kinds                                string
+	tokken, floor, boltDir, node, policies, out  string
+	peers, kinds                                 string
 	requests, paced, warmup, concurrency, rounds int
-	rate                                        float64
-	idle, maxRun                                time.Duration
+	rate                                         float64
+	idle, maxRun                                 time.Duration
 }
 
 func main() {
@@ -129,9 +129,9 @@ type PeerReport struct {
 
 // Report is the whole run.
 type Report struct {
-	Date        time.Time    `json:"date"`
-	Concurrency int          `json:"concurrency"`
-	Rate        float64      `json:"rate"`
+	Date        time.Time `json:"date"`
+	Concurrency int       `json:"concurrency"`
+	Rate        float64   `json:"rate"`
 	// Rounds is how many times each peer was measured (-rounds).
 	Rounds int          `json:"rounds"`
 	Peers  []PeerReport `json:"peers"`
