@@ -63,12 +63,15 @@ func writeMarkdown(w io.Writer, rep Report) {
 			fmt.Fprintf(w, " (medians of %d rounds)", rounds)
 		}
 		fmt.Fprintf(w, ": tokken %s", loadgen.FormatDuration(ours.median()))
-		compare := func(label, name, ratioName string, below bool, target float64) {
+		// compare prints tokken against another peer: the rounds' ratios of
+		// tokken's CPU over the other's, at most target, when oursOver; of
+		// the other's over tokken's, at least target, otherwise (Bolt).
+		compare := func(label, name, ratioName string, oursOver bool, target float64) {
 			other := series(rep, rounds, name, kind, "saturated")
 			ratios := make([]float64, 0, rounds)
 			for i := range rounds {
 				a, b := ours.cpu[i], other.cpu[i]
-				if !below {
+				if !oursOver {
 					a, b = b, a
 				}
 				if ours.ok[i] && other.ok[i] && b > 0 {
@@ -81,7 +84,7 @@ func writeMarkdown(w io.Writer, rep Report) {
 			r := medianFloat(slices.Clone(ratios))
 			verdict := r <= target
 			bound := "≤"
-			if !below {
+			if !oursOver {
 				verdict, bound = r >= target, "≥"
 			}
 			fmt.Fprintf(w, "; %s %s → %s %.2f×", label, loadgen.FormatDuration(other.median()), ratioName, r)
