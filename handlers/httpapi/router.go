@@ -214,7 +214,7 @@ type result[T any] struct {
 	err error
 }
 
-// withDeadline runs f, returning its result if it finishes within the ack
+// withDeadline runs f(arg), returning its result if it finishes within the ack
 // timeout. Otherwise it returns timedOut and f keeps running, detached from
 // the request's cancellation; late receives its eventual result. A panic in
 // f becomes an error.
@@ -222,10 +222,10 @@ type result[T any] struct {
 // Where the transport can answer early (earlyAck), f runs in the caller's
 // goroutine instead, and a timer sends the early answer if f outlasts the
 // timeout; f's result then goes to late once f returns.
-func withDeadline[T any](ctx context.Context, r *Router, f func(context.Context) (T, error), late func(T, error)) (v T, err error, timedOut bool) {
+func withDeadline[A, T any](ctx context.Context, r *Router, f func(context.Context, A) (T, error), arg A, late func(T, error)) (v T, err error, timedOut bool) {
 	if ea := earlyAckFrom(ctx); ea != nil {
 		timer := time.AfterFunc(r.ackTimeout, ea.fire)
-		res := runRecovered(ctx, f)
+		res := runRecovered(ctx, f, arg)
 		timer.Stop()
 		if ea.finish() {
 			if late != nil {
@@ -235,6 +235,11 @@ func withDeadline[T any](ctx context.Context, r *Router, f func(context.Context)
 		}
 		return res.v, res.err, false
 	}
+	// f may outlive this call, so it gets a copy of arg of its own: the
+	// goroutine captures the copy, not arg, which keeps arg (an interaction
+	// callback is 3.8 KB) off the heap on the inline path above.
+	own := new(A)
+	*own = arg
 	var (
 		mu        sync.Mutex
 		abandoned bool // the caller acknowledged without the result
@@ -243,7 +248,7 @@ func withDeadline[T any](ctx context.Context, r *Router, f func(context.Context)
 	r.late.Add(1)
 	r.workers.Go(func() {
 		defer r.late.Done()
-		res := runRecovered(ctx, f)
+		res := runRecovered(ctx, f, *own)
 		mu.Lock()
 		if !abandoned {
 			ch <- res
@@ -275,13 +280,13 @@ func withDeadline[T any](ctx context.Context, r *Router, f func(context.Context)
 
 // runRecovered runs f detached from ctx's cancellation (a handler goes on
 // after its request is answered); a panic becomes an error.
-func runRecovered[T any](ctx context.Context, f func(context.Context) (T, error)) (res result[T]) {
+func runRecovered[A, T any](ctx context.Context, f func(context.Context, A) (T, error), arg A) (res result[T]) {
 	defer func() {
 		if p := recover(); p != nil {
 			res.err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	res.v, res.err = f(context.WithoutCancel(ctx))
+	res.v, res.err = f(context.WithoutCancel(ctx), arg)
 	return res
 }
 
@@ -322,13 +327,14 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 		}
 	}
 	start := time.Now()
-	msg, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (*slack.Msg, error) { return f(ctx, cmd) },
+	command, responseURL := cmd.Command, cmd.ResponseURL // what the late path needs, not all of cmd
+	msg, err, timedOut := withDeadline(ctx, r, f, cmd,
 		func(msg *slack.Msg, err error) {
 			log().Warn("slow command finished after its ack", "ms", time.Since(start).Milliseconds(), "err", err)
 			if err != nil {
-				msg = r.failure(ctx, cmd.Command)
+				msg = r.failure(ctx, command)
 			}
-			r.respondLater(ctx, log, cmd.ResponseURL, msg)
+			r.respondLater(ctx, log, responseURL, msg)
 		})
 	if timedOut {
 		log().Warn("command handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
@@ -386,7 +392,7 @@ func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCa
 		}
 	}
 	start := time.Now()
-	body, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (any, error) { return f(ctx, ic) },
+	body, err, timedOut := withDeadline(ctx, r, f, ic,
 		func(_ any, err error) {
 			log().Warn("slow interaction finished after its ack; its response body was dropped", "ms", time.Since(start).Milliseconds(), "err", err)
 		})
@@ -411,7 +417,7 @@ func (r *Router) DispatchOptions(ctx context.Context, ic slack.InteractionCallba
 		log().Warn("no options handler", "action_id", ic.ActionID)
 		return NoOptions(), nil
 	}
-	body, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (any, error) { return f(ctx, ic) }, nil)
+	body, err, timedOut := withDeadline(ctx, r, f, ic, nil)
 	if timedOut {
 		log().Warn("options handler exceeded the ack timeout")
 		return NoOptions(), nil
@@ -443,7 +449,7 @@ func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, e
 		log().Info("duplicate event delivery ignored")
 		return true, nil
 	}
-	_, err, timedOut := withDeadline(ctx, r, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx, ev) },
+	_, err, timedOut := withDeadline(ctx, r, func(ctx context.Context, ev Event) (struct{}, error) { return struct{}{}, f(ctx, ev) }, ev,
 		func(_ struct{}, err error) {
 			if err != nil {
 				log().Error("slow event handler failed after its ack", "err", err)
