@@ -3,7 +3,6 @@ package bot
 import (
 	"crypto/rand"
 	"encoding/base32"
-	"strings"
 )
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
@@ -14,5 +13,7 @@ var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadd
 func NewID(prefix string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return prefix + strings.ToLower(idEncoding.EncodeToString(b[:])[:12])
+	var enc [13]byte       // 64 bits in base32; the alphabet is lowercase already
+	idEncoding.Encode(enc[:], b[:])
+	return prefix + string(enc[:12])
 }
