@@ -112,11 +112,11 @@ func unescapeQuery(s []byte) ([]byte, error) {
 	for i := 0; i < len(s); w++ {
 		switch c := s[i]; c {
 		case '%':
-			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			if i+2 >= len(s) || hexValue[s[i+1]]|hexValue[s[i+2]] > 0xf {
 				// The bytes from i on are as they were: w <= i.
 				return nil, url.EscapeError(s[i:min(i+3, len(s))])
 			}
-			s[w] = unhex(s[i+1])<<4 | unhex(s[i+2])
+			s[w] = hexValue[s[i+1]]<<4 | hexValue[s[i+2]]
 			i += 3
 		case '+':
 			s[w] = ' '
@@ -129,19 +129,21 @@ func unescapeQuery(s []byte) ([]byte, error) {
 	return s[:w], nil
 }
 
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c >= 'a':
-		return c - 'a' + 10
+// hexValue maps a hexadecimal digit to its value and any other byte to
+// 0xff: one lookup per digit, where a JSON payload has an escape every few
+// bytes. Read only.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return c - 'A' + 10
-}
+	for c := byte('0'); c <= '9'; c++ {
+		t[c] = c - '0'
+	}
+	for c := byte('a'); c <= 'f'; c++ {
+		t[c], t[c-'a'+'A'] = c-'a'+10, c-'a'+10
+	}
+	return t
+}()
 
 // parseSlashCommand reads a slash command form from r as
 // slack.SlashCommandParse does (it also reports ssl_check=1, Slack's
