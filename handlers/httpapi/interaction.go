@@ -19,7 +19,9 @@ import (
 // the container, the view's state and metadata, and re-render messages
 // from the store), and decoding them is most of the cost of a click —
 // slack-go decodes the payload twice and every block once more through a
-// map (BENCHMARKS.md). They are still checked to be valid JSON. A payload
+// map (BENCHMARKS.md). They are still checked to be valid JSON. The
+// members a click carries are read by hand (readInteraction), the rest by
+// go-json-experiment's encoding/json-compatible decoder. A payload
 // this cannot decode with certainty (an action without a string block_id,
 // as legacy interactive messages carry) is handed to slack-go, so nothing
 // slack-go accepts is refused here.
@@ -51,7 +53,13 @@ func parseInteraction(payload []byte, w *wireInteraction) (slack.InteractionCall
 	if len(payload) == 0 {
 		return slack.InteractionCallback{}, errors.New("payload is empty")
 	}
-	if err := json.Unmarshal(payload, w); err != nil || !w.blockActionsOnly() {
+	if !readInteraction(payload, w) {
+		*w = wireInteraction{}
+		if err := json.Unmarshal(payload, w); err != nil {
+			return parseWithSlackGo(payload)
+		}
+	}
+	if !w.blockActionsOnly() {
 		return parseWithSlackGo(payload)
 	}
 	ic := slack.InteractionCallback(w.plainInteraction)
@@ -59,8 +67,10 @@ func parseInteraction(payload []byte, w *wireInteraction) (slack.InteractionCall
 	ic.OriginalMessage = w.OriginalMessage.Message
 	ic.View = w.View.View
 	ic.ActionCallback = slack.ActionCallbacks{}
-	for _, a := range w.Actions {
-		ic.ActionCallback.BlockActions = append(ic.ActionCallback.BlockActions, &a.BlockAction)
+	for i := range w.Actions {
+		// The callback may point into w.Actions: a pooled shape is zeroed
+		// after use, never truncated, so its array is not written again.
+		ic.ActionCallback.BlockActions = append(ic.ActionCallback.BlockActions, &w.Actions[i].BlockAction)
 	}
 	switch ic.Type {
 	case slack.InteractionTypeBlockActions:
@@ -106,7 +116,22 @@ type wireInteraction struct {
 	Message         lightMessage `json:"message"`
 	OriginalMessage lightMessage `json:"original_message"`
 	View            lightView    `json:"view"`
-	Actions         []wireAction `json:"actions"`
+	Actions         wireActions  `json:"actions"`
+}
+
+// wireActions is "actions". Like slack-go's ActionCallbacks, a repeated
+// member adds its actions to those before it; the decoder alone would
+// replace them.
+type wireActions []wireAction
+
+// UnmarshalJSON appends the actions in b.
+func (as *wireActions) UnmarshalJSON(b []byte) error {
+	var more []wireAction
+	if err := json.Unmarshal(b, &more); err != nil {
+		return err
+	}
+	*as = append(*as, more...)
+	return nil
 }
 
 // blockActionsOnly reports whether every action is a block action (has a
