@@ -24,8 +24,8 @@ import (
 // A click read this way costs a third of decoding it
 // (BenchmarkParseInteraction); FuzzParseInteraction checks the result
 // against slack-go's decoder.
-func readInteraction(payload []byte, w *wireInteraction) bool {
-	s := jsonScanner{b: payload}
+func readInteraction(payload []byte, w *wireInteraction, strs *stringCache) bool {
+	s := jsonScanner{b: payload, strs: strs}
 	ok := s.peek() == '{' && s.object(w, func(s *jsonScanner, name []byte) (bool, bool) {
 		switch string(name) {
 		case "type":
@@ -142,7 +142,7 @@ func (s *jsonScanner) string(dst *string) bool {
 		case !ok:
 			return false
 		case plain:
-			*dst = string(raw)
+			*dst = s.strs.make(raw)
 			return true
 		default: // escapes or bad UTF-8
 			*dst = string(appendUnquoted(make([]byte, 0, len(raw)), raw))

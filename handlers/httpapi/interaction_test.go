@@ -137,7 +137,7 @@ func TestReadInteraction(t *testing.T) {
 		}
 		for _, p := range [][]byte{payload, compact.Bytes()} {
 			var read, decoded wireInteraction
-			ok := readInteraction(p, &read)
+			ok := readInteraction(p, &read, new(stringCache))
 			if mustRead[name] && !ok {
 				t.Errorf("%s: declined", name)
 			}
@@ -238,7 +238,8 @@ func TestParseInteractionSkipsUnreadParts(t *testing.T) {
 }
 
 // BenchmarkParseInteraction decodes a click on a bot message as Slack
-// sends it (compact) and a pretty-printed one with a select's state.
+// sends it (compact) and a pretty-printed one with a select's state, with
+// the parser `serve` uses (shapes and strings kept between clicks).
 func BenchmarkParseInteraction(b *testing.B) {
 	fx := fixtures(b)
 	var click bytes.Buffer
@@ -252,7 +253,7 @@ func BenchmarkParseInteraction(b *testing.B) {
 		for _, bb := range []struct {
 			name  string
 			parse func([]byte) (slack.InteractionCallback, error)
-		}{{"tokken", ParseInteraction}, {"slack-go", parseWithSlackGo}} {
+		}{{"tokken", new(interactionParser).Parse}, {"slack-go", parseWithSlackGo}} {
 			b.Run(payload.name+"/"+bb.name, func(b *testing.B) {
 				b.SetBytes(int64(len(payload.b)))
 				b.ReportAllocs()
@@ -268,7 +269,8 @@ func BenchmarkParseInteraction(b *testing.B) {
 
 // FuzzParseInteraction checks ParseInteraction against slack-go's decoder
 // on arbitrary payloads: the same fields, the same refusals (except a part
-// tokken skips), and no panic.
+// tokken skips), and no panic; and the parser serve uses, reused from one
+// input to the next, against ParseInteraction.
 func FuzzParseInteraction(f *testing.F) {
 	for _, b := range fixtures(f) {
 		f.Add(b)
@@ -295,7 +297,15 @@ func FuzzParseInteraction(f *testing.F) {
 	}
 	f.Add([]byte(`{"type":"block_actions","actions":[{"block_id":null,"action_id":"a"}]}`))
 	f.Add([]byte(`{"type":"block_actions","actions":[{"block_id":"b","action_id":"a:b"}],"state":{"values":{}}}`))
-	f.Fuzz(func(t *testing.T, payload []byte) { sameAsSlackGo(t, payload) })
+	reused := new(interactionParser) // its shapes and string cache carry over between inputs
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		sameAsSlackGo(t, payload)
+		got, err := reused.Parse(payload)
+		want, wantErr := ParseInteraction(payload)
+		if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("reused parser gave %+v (%v) for %q, want %+v (%v)", got, err, payload, want, wantErr)
+		}
+	})
 }
 
 // TestParserReuseLeaksNothing: the server's parser reuses its decoding

@@ -13,8 +13,31 @@ import (
 // which case the caller hands the whole input to a full decoder, which
 // then gives the precise error.
 type jsonScanner struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	strs *stringCache // may be nil
+}
+
+// stringCache keeps recently made short strings, so that the values
+// payloads repeat (type names, user, team and channel ids) are allocated
+// once, not per payload. A string is immutable: sharing one is safe.
+type stringCache [256]string
+
+// make returns b as a string, from the cache when it holds it.
+func (c *stringCache) make(b []byte) string {
+	if c == nil || len(b) == 0 || len(b) > 16 {
+		return string(b)
+	}
+	h := uint32(2166136261) // FNV-1a
+	for _, x := range b {
+		h = (h ^ uint32(x)) * 16777619
+	}
+	slot := &c[h%uint32(len(c))]
+	if *slot == string(b) {
+		return *slot
+	}
+	*slot = string(b)
+	return *slot
 }
 
 // maxScanDepth bounds skip's nesting. Slack's payloads nest far less;

@@ -77,3 +77,34 @@ func TestJSONScannerSkipReturnsTheValue(t *testing.T) {
 		t.Fatalf("skip = %q, %v; then at %q", raw, ok, s.b[s.i:])
 	}
 }
+
+func TestStringCache(t *testing.T) {
+	var c stringCache
+	in := []byte("block_actions")
+	first := c.make(in)
+	in[0] = 'X' // the string must not share the payload's bytes
+	if first != "block_actions" {
+		t.Fatalf("cached string changed with its source: %q", first)
+	}
+	if got := c.make([]byte("block_actions")); got != "block_actions" {
+		t.Fatalf("make = %q", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { c.make([]byte("block_actions")) }); n != 0 {
+		t.Errorf("a cached string allocates %v times", n)
+	}
+	for _, s := range []string{"", "U0ALICE001", "a-string-longer-than-sixteen"} {
+		if got := c.make([]byte(s)); got != s {
+			t.Errorf("make(%q) = %q", s, got)
+		}
+		var none *stringCache
+		if got := none.make([]byte(s)); got != s {
+			t.Errorf("nil cache: make(%q) = %q", s, got)
+		}
+	}
+	for i := range 1000 { // slots are reused: whatever they hold, the answer is right
+		s := string(rune('a'+i%26)) + string(rune('a'+i/26%26))
+		if got := c.make([]byte(s)); got != s {
+			t.Fatalf("make(%q) = %q", s, got)
+		}
+	}
+}
