@@ -304,6 +304,21 @@ func testReplayedCommandRunsOnce(t *testing.T, shared bool) {
 	if n := runs.Load(); n != 2 {
 		t.Errorf("handler ran %d times, want 2", n)
 	}
+	// Each refusal is logged with the request's id and what was refused.
+	refusals := 0
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil || m["msg"] != "repeated command ignored" {
+			continue
+		}
+		refusals++
+		if id, _ := m["request_id"].(string); id == "" || m["command"] != "/access" || m["user"] != "U1" || m["dedup_key"] == nil {
+			t.Errorf("refusal logged as %s", l)
+		}
+	}
+	if refusals != 2 {
+		t.Errorf("%d refusals logged, want 2:\n%s", refusals, e.logs)
+	}
 	// Where the two deliveries were remembered: in the store only when it
 	// is shared with other processes.
 	recs, err := e.store.List(t.Context(), KindSeen, bot.KeyRange{}, 0)

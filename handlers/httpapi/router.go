@@ -316,13 +316,13 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 	if key := commandKey(cmd); key != "" {
 		fresh, err := r.seen.first(ctx, key)
 		if err != nil {
-			log().Error("cannot record the command delivery", "err", err)
+			log.get().Error("cannot record the command delivery", "err", err)
 			return r.failure(ctx, cmd.Command)
 		}
 		if !fresh {
 			// A replay of a captured request (the signature is still inside
 			// its 5-minute window) or a redelivery: it must not run twice.
-			log().Warn("repeated command ignored", "dedup_key", key)
+			log.get().Warn("repeated command ignored", "dedup_key", key)
 			return ephemeral(MsgRepeatedCommand)
 		}
 	}
@@ -330,18 +330,18 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 	command, responseURL := cmd.Command, cmd.ResponseURL // what the late path needs, not all of cmd
 	msg, err, timedOut := withDeadline(ctx, r, f, cmd,
 		func(msg *slack.Msg, err error) {
-			log().Warn("slow command finished after its ack", "ms", time.Since(start).Milliseconds(), "err", err)
+			log.get().Warn("slow command finished after its ack", "ms", time.Since(start).Milliseconds(), "err", err)
 			if err != nil {
 				msg = r.failure(ctx, command)
 			}
 			r.respondLater(ctx, log, responseURL, msg)
 		})
 	if timedOut {
-		log().Warn("command handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
+		log.get().Warn("command handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
 		return ephemeral(MsgWorkingOnIt)
 	}
 	if err != nil {
-		log().Error("command failed", "err", err)
+		log.get().Error("command failed", "err", err)
 		return r.failure(ctx, cmd.Command)
 	}
 	if msg != nil && msg.ResponseType == "" {
@@ -355,7 +355,7 @@ func (r *Router) failure(ctx context.Context, what string) *slack.Msg {
 }
 
 // respondLater queues a late answer for a response_url.
-func (r *Router) respondLater(ctx context.Context, log func() *slog.Logger, responseURL string, msg *slack.Msg) {
+func (r *Router) respondLater(ctx context.Context, log requestLog, responseURL string, msg *slack.Msg) {
 	if msg == nil || responseURL == "" {
 		return
 	}
@@ -364,7 +364,7 @@ func (r *Router) respondLater(ctx context.Context, log func() *slog.Logger, resp
 		err = r.queue.Enqueue(context.WithoutCancel(ctx), job)
 	}
 	if err != nil {
-		log().Error("cannot queue the late answer of a slow command", "err", err)
+		log.get().Error("cannot queue the late answer of a slow command", "err", err)
 	}
 }
 
@@ -377,7 +377,7 @@ func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCa
 	log := r.logger(ctx, "interaction", string(ic.Type), "namespace", ns, "user", ic.User.ID)
 	f, ok := r.interactions[ns]
 	if !ok {
-		log().Warn("no handler for interaction")
+		log.get().Warn("no handler for interaction")
 		return nil, false, nil
 	}
 	key := interactionKey(ic)
@@ -387,17 +387,17 @@ func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCa
 			return nil, false, err
 		}
 		if !fresh {
-			log().Info("duplicate interaction ignored", "dedup_key", key)
+			log.get().Info("duplicate interaction ignored", "dedup_key", key)
 			return nil, true, nil
 		}
 	}
 	start := time.Now()
 	body, err, timedOut := withDeadline(ctx, r, f, ic,
 		func(_ any, err error) {
-			log().Warn("slow interaction finished after its ack; its response body was dropped", "ms", time.Since(start).Milliseconds(), "err", err)
+			log.get().Warn("slow interaction finished after its ack; its response body was dropped", "ms", time.Since(start).Milliseconds(), "err", err)
 		})
 	if timedOut {
-		log().Warn("interaction handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
+		log.get().Warn("interaction handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
 		return nil, false, nil
 	}
 	if err != nil {
@@ -414,12 +414,12 @@ func (r *Router) DispatchOptions(ctx context.Context, ic slack.InteractionCallba
 	log := r.logger(ctx, "namespace", ns)
 	f, ok := r.options[ns]
 	if !ok {
-		log().Warn("no options handler", "action_id", ic.ActionID)
+		log.get().Warn("no options handler", "action_id", ic.ActionID)
 		return NoOptions(), nil
 	}
 	body, err, timedOut := withDeadline(ctx, r, f, ic, nil)
 	if timedOut {
-		log().Warn("options handler exceeded the ack timeout")
+		log.get().Warn("options handler exceeded the ack timeout")
 		return NoOptions(), nil
 	}
 	if err != nil {
@@ -434,7 +434,7 @@ func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, e
 	log := r.logger(ctx, "event_id", ev.ID, "event_type", ev.Type)
 	f, ok := r.events[ev.Type]
 	if !ok {
-		log().Debug("no handler for event type")
+		log.get().Debug("no handler for event type")
 		return false, nil
 	}
 	key := "event:" + ev.ID
@@ -446,17 +446,17 @@ func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, e
 		return false, err
 	}
 	if !fresh {
-		log().Info("duplicate event delivery ignored")
+		log.get().Info("duplicate event delivery ignored")
 		return true, nil
 	}
 	_, err, timedOut := withDeadline(ctx, r, func(ctx context.Context, ev Event) (struct{}, error) { return struct{}{}, f(ctx, ev) }, ev,
 		func(_ struct{}, err error) {
 			if err != nil {
-				log().Error("slow event handler failed after its ack", "err", err)
+				log.get().Error("slow event handler failed after its ack", "err", err)
 			}
 		})
 	if timedOut {
-		log().Warn("event handler exceeded the ack timeout; acknowledged without it")
+		log.get().Warn("event handler exceeded the ack timeout; acknowledged without it")
 		return false, nil
 	}
 	if err != nil {
@@ -466,28 +466,49 @@ func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, e
 	return false, nil
 }
 
-func (r *Router) forget(ctx context.Context, log func() *slog.Logger, key string) {
+func (r *Router) forget(ctx context.Context, log requestLog, key string) {
 	if key == "" {
 		return
 	}
 	if err := r.seen.forget(context.WithoutCancel(ctx), key); err != nil {
-		log().Warn("cannot forget a failed delivery; a retry will be ignored", "err", err)
+		log.get().Warn("cannot forget a failed delivery; a retry will be ignored", "err", err)
 	}
 }
 
 // logger returns the logger of a request: the router's, with the request
-// id and attrs. It is built on first use, because most requests log nothing
-// here and slog's With formats its attributes at once.
-func (r *Router) logger(ctx context.Context, attrs ...any) func() *slog.Logger {
-	return sync.OnceValue(func() *slog.Logger {
-		if id := RequestID(ctx); id != "" {
-			attrs = append([]any{"request_id", id}, attrs...)
+// id and up to three name/value pairs.
+func (r *Router) logger(ctx context.Context, pairs ...string) requestLog {
+	l := requestLog{r: r, ctx: ctx}
+	copy(l.pairs[:], pairs)
+	return l
+}
+
+// requestLog is a request's logger, built when something is logged: most
+// requests log nothing here, and slog's With formats its attributes at
+// once. It is a small value, built again on each use (logging here is
+// rare), so holding one costs no allocation and sharing one with a late
+// goroutine needs no synchronisation.
+type requestLog struct {
+	r     *Router
+	ctx   context.Context
+	pairs [6]string // name, value, …; unused names are empty
+}
+
+// get builds the logger.
+func (l requestLog) get() *slog.Logger {
+	attrs := make([]any, 0, 2+len(l.pairs))
+	if id := RequestID(l.ctx); id != "" {
+		attrs = append(attrs, "request_id", id)
+	}
+	for i := 0; i+1 < len(l.pairs); i += 2 {
+		if l.pairs[i] != "" {
+			attrs = append(attrs, l.pairs[i], l.pairs[i+1])
 		}
-		if len(attrs) == 0 {
-			return r.log
-		}
-		return r.log.With(attrs...)
-	})
+	}
+	if len(attrs) == 0 {
+		return l.r.log
+	}
+	return l.r.log.With(attrs...)
 }
 
 // interactionNamespace picks the routing key of an interaction.
