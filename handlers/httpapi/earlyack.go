@@ -19,9 +19,10 @@ import (
 // (BENCHMARKS.md).
 type earlyAck struct {
 	mu       sync.Mutex
-	answer   func() // writes and flushes the slow-handler answer
-	sent     bool   // answer ran
-	finished bool   // the handler returned: too late to answer early
+	w        http.ResponseWriter // where the slow-handler answer goes
+	body     []byte              // the answer (JSON; nil: an empty 200)
+	sent     bool                // answer ran
+	finished bool                // the handler returned: too late to answer early
 }
 
 type earlyAckKey struct{}
@@ -41,6 +42,24 @@ func (e *earlyAck) fire() {
 	}
 	e.sent = true
 	e.answer()
+}
+
+// answer writes and flushes the slow-handler answer.
+func (e *earlyAck) answer() {
+	h := e.w.Header()
+	// A complete, length-delimited answer: flushed, the client has all of
+	// it while the handler still runs (a chunked one would end only when
+	// the handler returns).
+	h.Set("Content-Length", strconv.Itoa(len(e.body)))
+	// The connection stays busy until the handler returns: the client must
+	// not send its next request on it.
+	h.Set("Connection", "close")
+	if e.body != nil {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	e.w.WriteHeader(http.StatusOK)
+	_, _ = e.w.Write(e.body)
+	_ = http.NewResponseController(e.w).Flush()
 }
 
 // finish records that the handler returned and reports whether the answer
@@ -71,23 +90,7 @@ func withEarlyAck(r *http.Request, w http.ResponseWriter, body []byte) (context.
 	if isFrozen(ctx) || !canFlush(w) {
 		return ctx, nil
 	}
-	rc := http.NewResponseController(w)
-	ea := &earlyAck{answer: func() {
-		h := w.Header()
-		// A complete, length-delimited answer: flushed, the client has all
-		// of it while the handler still runs (a chunked one would end only
-		// when the handler returns).
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		// The connection stays busy until the handler returns: the client
-		// must not send its next request on it.
-		h.Set("Connection", "close")
-		if body != nil {
-			h.Set("Content-Type", "application/json; charset=utf-8")
-		}
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(body)
-		_ = rc.Flush()
-	}}
+	ea := &earlyAck{w: w, body: body}
 	return context.WithValue(ctx, earlyAckKey{}, ea), ea
 }
 
