@@ -18,12 +18,12 @@ import (
 // It reports false when it cannot vouch for the result: payload is not
 // valid JSON, a value has a type its field cannot take, a name has an
 // escape, the "actions" are not all block actions, or the decoder refused
-// a part. The caller then zeroes w and decodes the whole
-// payload, which repeats any error precisely.
+// a part. The caller then zeroes w and decodes the whole payload, which
+// repeats any error precisely.
 //
-// A click read this way costs a third of decoding it
-// (BenchmarkParseInteraction); FuzzParseInteraction checks the result
-// against slack-go's decoder.
+// A click read this way costs less than half of decoding it
+// (BenchmarkParseInteraction, BENCHMARKS.md); FuzzParseInteraction checks
+// the result against slack-go's decoder.
 func readInteraction(payload []byte, w *wireInteraction, strs *stringCache) bool {
 	s := jsonScanner{b: payload, strs: strs}
 	ok := s.peek() == '{' && s.object(w, func(s *jsonScanner, name []byte) (bool, bool) {
