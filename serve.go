@@ -63,7 +63,7 @@ func serve(ctx context.Context, e env) int {
 		go func() {
 			defer close(socketDone)
 			h := socket.New(a.router, log)
-			if err := h.Run(runCtx, socket.NewClient(cfg.SlackBotToken.Reveal(), cfg.SlackAppToken.Reveal(), cfg.SlackAPIURL)); err != nil {
+			if err := h.Run(runCtx, socket.NewClient(cfg.SlackAppToken.Reveal(), cfg.SlackAPIURL)); err != nil {
 				errc <- err
 			}
 		}()

@@ -208,9 +208,16 @@ func (w *domainWorld) instance(id string, answer func(control string) (status, r
 			tags := ec2.Tags(id)
 			ec2.SetTag(id, "domain-ack", tags["domain-request"])
 			ec2.SetTag(id, "domain-status", "pending")
+			reads := w.tagReads(id)
 			ec2.SetTag(id, "domain-progress", tags["domain"]+"ing")
 			if answer == nil {
 				continue
+			}
+			// The instance works at least until tokken has read its progress
+			// once, so that "joining" is reported however late a loaded
+			// machine runs tokken's check.
+			if err := w.aws.WaitFor(ctx, func() bool { return w.tagReads(id) > reads }); err != nil {
+				return
 			}
 			select { // the instance working, not synchronisation
 			case <-time.After(300 * time.Millisecond):
@@ -225,6 +232,19 @@ func (w *domainWorld) instance(id string, answer func(control string) (status, r
 			ec2.SetTag(id, "domain-status", status)
 		}
 	}()
+}
+
+// tagReads counts tokken's DescribeInstances calls naming instance id (a
+// domain check reads the instance's tags so; the fleet sweep lists with
+// filters instead).
+func (w *domainWorld) tagReads(id string) int {
+	n := 0
+	for _, c := range w.aws.Calls(awsfake.EC2Service, "DescribeInstances") {
+		if c.Param("InstanceId.1") == id {
+			n++
+		}
+	}
+	return n
 }
 
 // succeeds is an instance whose join and leave work.

@@ -1,7 +1,10 @@
-// Package socket receives Slack traffic over Socket Mode (slack-go's
-// socketmode): a WebSocket the app opens to Slack with an app-level
-// ("xapp-") token, so a developer running `tokken serve` on a laptop needs
-// no public URL. Slash commands, interactions, options requests and Events
+// Package socket receives Slack traffic over Socket Mode: a WebSocket the
+// app opens to Slack with an app-level ("xapp-") token, so a developer
+// running `tokken serve` on a laptop needs no public URL. The client is
+// tokken's own (gorilla/websocket underneath): an interaction's payload
+// goes straight to httpapi.ParseInteraction, where slack-go's socketmode
+// client decoded every payload with slack-go's decoder first, at several
+// times the cost (BENCHMARKS.md). Slash commands, interactions, options requests and Events
 // API events go to the same httpapi.Router as the HTTP routes, and are
 // acknowledged over the socket with the same payloads HTTP would answer
 // with. Slack authenticates the socket itself, so there is no request
@@ -10,15 +13,18 @@ package socket
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/slacksig"
 )
 
 // Handler maps Socket Mode requests onto a Router.
@@ -43,38 +49,35 @@ type Reply struct {
 	Payload any
 }
 
-// Handle maps one Socket Mode event to the router and says how to answer.
-// Events that are not requests (connection state) return a zero Reply.
-func (h *Handler) Handle(ctx context.Context, evt socketmode.Event) Reply {
-	if evt.Request == nil {
-		return Reply{}
-	}
-	ctx = httpapi.WithRequestID(ctx, "sm-"+evt.Request.EnvelopeID)
+// Handle maps one envelope to the router and says how to answer it.
+// Envelopes that are not requests (connection state) return a zero Reply.
+func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
+	ctx = httpapi.WithRequestID(ctx, "sm-"+env.EnvelopeID)
 	// Built on first use: most requests log nothing here, and slog's With
 	// formats its attributes at once.
-	log := sync.OnceValue(func() *slog.Logger {
-		l := h.log.With("request_id", "sm-"+evt.Request.EnvelopeID, "type", string(evt.Type))
-		if evt.Request.RetryAttempt > 0 {
-			l = l.With("slack_retry_num", evt.Request.RetryAttempt, "slack_retry_reason", evt.Request.RetryReason)
+	log := func() *slog.Logger {
+		l := h.log.With("request_id", "sm-"+env.EnvelopeID, "type", env.Type)
+		if env.RetryAttempt > 0 {
+			l = l.With("slack_retry_num", env.RetryAttempt, "slack_retry_reason", env.RetryReason)
 		}
 		return l
-	})
-	switch evt.Type {
-	case socketmode.EventTypeSlashCommand:
-		cmd, ok := evt.Data.(slack.SlashCommand)
-		if !ok {
-			log().Warn("slash command with unexpected data", "data_type", fmt.Sprintf("%T", evt.Data))
-			return Reply{Ack: true}
+	}
+	switch env.Type {
+	case TypeSlashCommands:
+		var cmd slack.SlashCommand
+		if err := json.Unmarshal(env.Payload, &cmd); err != nil {
+			log().Warn("malformed slash command payload", "err", err)
+			return Reply{Ack: true} // redelivery would not fix it
 		}
 		if msg := h.router.DispatchCommand(ctx, cmd); msg != nil {
 			return Reply{Ack: true, Payload: httpapi.ReplyFrom(msg)}
 		}
 		return Reply{Ack: true}
 
-	case socketmode.EventTypeInteractive:
-		ic, ok := evt.Data.(slack.InteractionCallback)
-		if !ok {
-			log().Warn("interaction with unexpected data", "data_type", fmt.Sprintf("%T", evt.Data))
+	case TypeInteractive:
+		ic, err := httpapi.ParseInteraction(env.Payload)
+		if err != nil {
+			log().Warn("malformed interaction payload", "err", err)
 			return Reply{Ack: true}
 		}
 		if ic.Type == slack.InteractionTypeBlockSuggestion {
@@ -95,8 +98,8 @@ func (h *Handler) Handle(ctx context.Context, evt socketmode.Event) Reply {
 		}
 		return Reply{Ack: true, Payload: body}
 
-	case socketmode.EventTypeEventsAPI:
-		_, ev, err := httpapi.ParseEvent(evt.Request.Payload)
+	case TypeEventsAPI:
+		_, ev, err := httpapi.ParseEvent(env.Payload)
 		if err != nil {
 			log().Warn("malformed events_api payload", "err", err)
 			return Reply{Ack: true} // redelivery would not fix it
@@ -113,72 +116,108 @@ func (h *Handler) Handle(ctx context.Context, evt socketmode.Event) Reply {
 	return Reply{}
 }
 
-// NewClient builds a Socket Mode client from the bot token, the app-level
-// token and an optional Web API base URL (SLACK_API_URL).
-func NewClient(botToken, appToken, apiURL string) *socketmode.Client {
-	opts := []slack.Option{slack.OptionAppLevelToken(appToken)}
-	if apiURL != "" {
-		opts = append(opts, slack.OptionAPIURL(apiURL))
-	}
-	return socketmode.New(slack.New(botToken, opts...))
-}
-
-// Run connects and serves until ctx is done or the connection fails for
-// good (invalid_auth). Each request is handled in its own goroutine, so a
+// Run connects and serves until ctx is done or Slack refuses the app-level
+// token. A connection that fails, falls silent or is closed by Slack
+// (a disconnect message: Slack refreshes connections every few hours) is
+// replaced by a new one at once; failed attempts to connect are retried
+// with a growing pause. Each request is handled in its own goroutine, so a
 // slow handler does not hold up the others; Run waits for them before it
 // returns.
-func (h *Handler) Run(ctx context.Context, c *socketmode.Client) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- c.RunContext(ctx) }()
-
+func (h *Handler) Run(ctx context.Context, c *Client) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	pause := c.backoff[0]
 	for {
-		select {
-		case <-ctx.Done():
+		h.log.Info("connecting to Slack")
+		conn, err := c.dial(ctx)
+		switch {
+		case ctx.Err() != nil:
 			return nil
-		case err := <-runErr:
-			if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-				return nil
-			}
+		case errors.Is(err, errInvalidAuth):
 			return fmt.Errorf("socket mode: %w", err)
-		case evt, ok := <-c.Events:
-			if !ok {
+		case err != nil:
+			h.log.Warn("cannot connect to Slack; retrying", "err", err, "retry_in_ms", pause.Milliseconds())
+			select {
+			case <-ctx.Done():
 				return nil
+			case <-time.After(pause):
 			}
-			switch evt.Type {
-			case socketmode.EventTypeConnecting:
-				h.log.Info("connecting to Slack")
-			case socketmode.EventTypeConnected:
-				h.log.Info("connected to Slack")
-			case socketmode.EventTypeConnectionError:
-				h.log.Warn("connection error; retrying", "err", fmt.Sprint(evt.Data))
-			case socketmode.EventTypeInvalidAuth:
-				return errors.New("socket mode: Slack rejected SLACK_APP_TOKEN (invalid_auth)")
-			case socketmode.EventTypeIncomingError, socketmode.EventTypeErrorBadMessage, socketmode.EventTypeErrorWriteFailed:
-				h.log.Warn("socket mode error", "type", string(evt.Type), "err", fmt.Sprint(evt.Data))
-			case socketmode.EventTypeHello, socketmode.EventTypeDisconnect:
-				h.log.Debug("socket mode", "type", string(evt.Type))
-			default:
-				if evt.Request == nil {
-					continue
+			pause = min(2*pause, c.backoff[1])
+			continue
+		}
+		pause = c.backoff[0]
+		err = h.serve(ctx, c, conn, &wg)
+		if ctx.Err() != nil {
+			return nil
+		}
+		h.log.Info("Socket Mode connection ended; reconnecting", "reason", err.Error())
+	}
+}
+
+// maxMessage bounds one Socket Mode message: an envelope around a payload
+// no larger than the HTTP routes accept.
+const maxMessage = 2 * slacksig.MaxBody
+
+// serve reads conn until it ends, handing requests to the router, and
+// returns why it ended.
+func (h *Handler) serve(ctx context.Context, c *Client, conn *websocket.Conn, wg *sync.WaitGroup) error {
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() }) // unblocks the read
+	defer stop()
+	var writing sync.Mutex // one writer at a time
+	send := func(v any) error {
+		writing.Lock()
+		defer writing.Unlock()
+		_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		return conn.WriteJSON(v)
+	}
+	conn.SetReadLimit(maxMessage)
+	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(c.silence)) }
+	alive()
+	conn.SetPingHandler(func(data string) error {
+		alive()
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
+	for {
+		_, msg, err := conn.ReadMessage()
+		if err != nil {
+			return err
+		}
+		alive()
+		var env Envelope
+		if err := json.Unmarshal(msg, &env); err != nil {
+			h.log.Warn("malformed Socket Mode message ignored", "err", err, "bytes", len(msg))
+			continue
+		}
+		switch env.Type {
+		case TypeHello:
+			h.log.Info("connected to Slack")
+		case TypeDisconnect:
+			return fmt.Errorf("Slack asked to reconnect (%s)", env.Reason)
+		case TypeSlashCommands, TypeInteractive, TypeEventsAPI:
+			if env.EnvelopeID == "" {
+				h.log.Warn("Socket Mode request without an envelope_id ignored", "type", env.Type)
+				continue
+			}
+			wg.Add(1)
+			h.router.Go(func() {
+				defer wg.Done()
+				ctx, afterAck := httpapi.WithAfterAck(ctx, h.log)
+				defer afterAck() // work the handler deferred until after its ack
+				r := h.Handle(ctx, env)
+				if !r.Ack {
+					return
 				}
-				wg.Add(1)
-				h.router.Go(func() {
-					defer wg.Done()
-					ctx, afterAck := httpapi.WithAfterAck(ctx, h.log)
-					defer afterAck() // work the handler deferred until after its ack
-					r := h.Handle(ctx, evt)
-					if !r.Ack {
-						return
-					}
-					if err := c.AckCtx(context.WithoutCancel(ctx), evt.Request.EnvelopeID, r.Payload); err != nil {
-						h.log.Error("cannot acknowledge", "envelope_id", evt.Request.EnvelopeID, "err", err)
-					}
-				})
-			}
+				if err := send(ack{EnvelopeID: env.EnvelopeID, Payload: r.Payload}); err != nil {
+					h.log.Error("cannot acknowledge", "envelope_id", env.EnvelopeID, "err", err)
+				}
+			})
+		default:
+			h.log.Debug("Socket Mode message ignored", "type", env.Type)
 		}
 	}
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/socketmode"
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/handlers/httpapi"
@@ -69,41 +68,47 @@ func TestHandleMapsToRouter(t *testing.T) {
 	var logs logbuf.Buffer
 	h := New(r, slog.New(slog.NewJSONHandler(&logs, nil)))
 	ctx := context.Background()
-	req := func(id string) *socketmode.Request { return &socketmode.Request{EnvelopeID: id} }
+	env := func(typ, id, payload string) Envelope {
+		return Envelope{Type: typ, EnvelopeID: id, Payload: json.RawMessage(payload)}
+	}
 
-	got := h.Handle(ctx, socketmode.Event{Type: socketmode.EventTypeSlashCommand, Data: slack.SlashCommand{Command: "/access", UserID: "U1"}, Request: req("e1")})
+	got := h.Handle(ctx, env(TypeSlashCommands, "e1", `{"command":"/access","text":"help","user_id":"U1","trigger_id":"1.2.a","is_enterprise_install":"false"}`))
 	if rep, ok := got.Payload.(*httpapi.Reply); !got.Ack || !ok || rep.Text != "help for U1" || rep.ResponseType != "ephemeral" {
 		t.Errorf("command: %+v", got)
 	}
-	got = h.Handle(ctx, socketmode.Event{Type: socketmode.EventTypeSlashCommand, Data: slack.SlashCommand{Command: "/nope", UserID: "U1"}, Request: req("e2")})
+	got = h.Handle(ctx, env(TypeSlashCommands, "e2", `{"command":"/nope","user_id":"U1","trigger_id":"1.2.b"}`))
 	if rep := got.Payload.(*httpapi.Reply); !strings.Contains(rep.Text, "Unknown command /nope") {
 		t.Errorf("unknown command: %+v", rep)
 	}
+	if got := h.Handle(ctx, env(TypeSlashCommands, "e2b", `{"command":`)); !got.Ack || got.Payload != nil {
+		t.Errorf("a malformed command must be acknowledged without an answer: %+v", got)
+	}
 
-	click := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, TriggerID: "t1", User: slack.User{ID: "U2"},
-		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{ActionID: "access:approve"}}}}
+	click := `{"type":"block_actions","trigger_id":"t1","user":{"id":"U2"},"actions":[{"action_id":"access:approve","block_id":"b","type":"button","value":"r1"}]}`
 	for range 2 { // the same delivery twice
-		if got := h.Handle(ctx, socketmode.Event{Type: socketmode.EventTypeInteractive, Data: click, Request: req("e3")}); !got.Ack || got.Payload != nil {
+		if got := h.Handle(ctx, env(TypeInteractive, "e3", click)); !got.Ack || got.Payload != nil {
 			t.Errorf("click: %+v", got)
 		}
 	}
 	if n := clicks.Load(); n != 1 {
 		t.Errorf("click handled %d times", n)
 	}
-	sub := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, TriggerID: "t2", View: slack.View{CallbackID: "access:request"}}
-	got = h.Handle(ctx, socketmode.Event{Type: socketmode.EventTypeInteractive, Data: sub, Request: req("e4")})
+	sub := `{"type":"view_submission","trigger_id":"t2","user":{"id":"U2"},"view":{"id":"V1","callback_id":"access:request","state":{"values":{}}}}`
+	got = h.Handle(ctx, env(TypeInteractive, "e4", sub))
 	if b, _ := json.Marshal(got.Payload); !strings.Contains(string(b), `"response_action":"clear"`) {
 		t.Errorf("view submission payload %s", b)
 	}
-	sug := slack.InteractionCallback{Type: slack.InteractionTypeBlockSuggestion, ActionID: "access:instance"}
-	got = h.Handle(ctx, socketmode.Event{Type: socketmode.EventTypeInteractive, Data: sug, Request: req("e5")})
+	sug := `{"type":"block_suggestion","action_id":"access:instance","block_id":"b","value":"web","user":{"id":"U2"}}`
+	got = h.Handle(ctx, env(TypeInteractive, "e5", sug))
 	if b, _ := json.Marshal(got.Payload); !strings.Contains(string(b), `"value":"i-1"`) {
 		t.Errorf("options payload %s", b)
 	}
+	if got := h.Handle(ctx, env(TypeInteractive, "e5b", `[]`)); !got.Ack || got.Payload != nil {
+		t.Errorf("a malformed interaction must be acknowledged without an answer: %+v", got)
+	}
 
-	event := func(id string) socketmode.Event {
-		payload := fmt.Sprintf(`{"type":"event_callback","event_id":%q,"event_time":1,"event":{"type":"app_mention","text":"hi"}}`, id)
-		return socketmode.Event{Type: socketmode.EventTypeEventsAPI, Request: &socketmode.Request{EnvelopeID: "e-" + id, Payload: json.RawMessage(payload)}}
+	event := func(id string) Envelope {
+		return env(TypeEventsAPI, "e-"+id, fmt.Sprintf(`{"type":"event_callback","event_id":%q,"event_time":1,"event":{"type":"app_mention","text":"hi"}}`, id))
 	}
 	if got := h.Handle(ctx, event("Ev1")); !got.Ack {
 		t.Error("event not acknowledged")
@@ -113,7 +118,7 @@ func TestHandleMapsToRouter(t *testing.T) {
 	}
 	failEvents.Store(true)
 	retried := event("Ev2")
-	retried.Request.RetryAttempt, retried.Request.RetryReason = 1, "timeout"
+	retried.RetryAttempt, retried.RetryReason = 1, "timeout"
 	if got := h.Handle(ctx, retried); got.Ack {
 		t.Error("a failed event was acknowledged: Slack would not redeliver it")
 	}
@@ -122,11 +127,11 @@ func TestHandleMapsToRouter(t *testing.T) {
 			t.Errorf("no %s in the failed event's line:\n%s", want, logs.String())
 		}
 	}
-	if got := h.Handle(ctx, socketmode.Event{Type: socketmode.EventTypeEventsAPI, Request: &socketmode.Request{EnvelopeID: "bad", Payload: json.RawMessage(`{`)}}); !got.Ack {
+	if got := h.Handle(ctx, env(TypeEventsAPI, "bad", `{`)); !got.Ack {
 		t.Error("a malformed event must be acknowledged (redelivery cannot fix it)")
 	}
-	if got := h.Handle(ctx, socketmode.Event{Type: socketmode.EventTypeHello}); got.Ack {
-		t.Error("connection events are not requests")
+	if got := h.Handle(ctx, Envelope{Type: TypeHello}); got.Ack {
+		t.Error("connection messages are not requests")
 	}
 }
 
@@ -181,7 +186,7 @@ func TestRunOverAWebSocket(t *testing.T) {
 	defer cancel()
 	h := New(r, slog.New(slog.DiscardHandler))
 	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx, NewClient("xoxb-test", "xapp-1-test", apiURL)) }()
+	go func() { done <- h.Run(ctx, NewClient("xapp-1-test", apiURL)) }()
 	select {
 	case ack := <-acks:
 		payload, _ := ack["payload"].(map[string]any)
@@ -209,8 +214,159 @@ func TestRunRejectsBadAppToken(t *testing.T) {
 	h := New(newRouter(t), slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := h.Run(ctx, NewClient("xoxb-test", "xapp-wrong", apiURL))
+	err := h.Run(ctx, NewClient("xapp-wrong", apiURL))
 	if err == nil || !strings.Contains(err.Error(), "invalid_auth") {
 		t.Errorf("Run with a bad token = %v", err)
+	}
+}
+
+// scriptedSlack serves apps.connections.open, answering HTTP 500 to the
+// first failOpens calls, and runs script on each WebSocket connection
+// (numbered from 1) after sending hello.
+func scriptedSlack(t *testing.T, failOpens int32, script func(n int32, c *websocket.Conn)) (apiURL string, conns *atomic.Int32) {
+	t.Helper()
+	var opens, links atomic.Int32
+	var srv *httptest.Server
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/apps.connections.open", func(w http.ResponseWriter, r *http.Request) {
+		if opens.Add(1) <= failOpens {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, `{"ok":true,"url":"ws%s/link"}`, strings.TrimPrefix(srv.URL, "http"))
+	})
+	mux.HandleFunc("/link", func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","num_connections":1}`))
+		script(links.Add(1), c)
+	})
+	srv = httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/api/", &links
+}
+
+// readAcks reads c until it fails, sending each acknowledgement to acks.
+func readAcks(c *websocket.Conn, acks chan<- map[string]any) {
+	for {
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		var m map[string]any
+		if json.Unmarshal(msg, &m) == nil {
+			acks <- m
+		}
+	}
+}
+
+const helpEnvelope = `{"envelope_id":"env-2","type":"slash_commands","accepts_response_payload":true,` +
+	`"payload":{"command":"/access","text":"help","user_id":"U1","channel_id":"C1","trigger_id":"1.2.4"}}`
+
+func helpRouter(t *testing.T) *httpapi.Router {
+	r := newRouter(t)
+	r.HandleCommand("/access", func(_ context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
+		return &slack.Msg{Text: "Usage: /access " + cmd.Text}, nil
+	})
+	return r
+}
+
+// runUntilAck runs h over c until an acknowledgement arrives on acks, then
+// stops it and checks it stopped cleanly.
+func runUntilAck(t *testing.T, h *Handler, c *Client, acks <-chan map[string]any) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx, c) }()
+	var got map[string]any
+	select {
+	case got = <-acks:
+	case err := <-done:
+		t.Fatalf("Run ended before acknowledging: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no acknowledgement over the socket")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop")
+	}
+	return got
+}
+
+// TestRunReconnects: a failed apps.connections.open is retried, a
+// disconnect message is followed by a new connection, and a malformed
+// message does not end one.
+func TestRunReconnects(t *testing.T) {
+	acks := make(chan map[string]any, 4)
+	apiURL, conns := scriptedSlack(t, 1, func(n int32, c *websocket.Conn) {
+		if n == 1 {
+			_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"disconnect","reason":"refresh_requested","debug_info":{"host":"h"}}`))
+		} else {
+			_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":`))
+			_ = c.WriteMessage(websocket.TextMessage, []byte(helpEnvelope))
+		}
+		readAcks(c, acks)
+	})
+	var logs logbuf.Buffer
+	h := New(helpRouter(t), slog.New(slog.NewJSONHandler(&logs, nil)))
+	c := NewClient("xapp-1-test", apiURL)
+	c.backoff = [2]time.Duration{time.Millisecond, 2 * time.Millisecond}
+	got := runUntilAck(t, h, c, acks)
+	payload, _ := got["payload"].(map[string]any)
+	if got["envelope_id"] != "env-2" || payload["text"] != "Usage: /access help" {
+		t.Errorf("ack %v", got)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (one replaced after its disconnect message)", n)
+	}
+	for _, want := range []string{"cannot connect to Slack; retrying", "Slack asked to reconnect (refresh_requested)", "malformed Socket Mode message ignored"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no %q in the log:\n%s", want, logs.String())
+		}
+	}
+}
+
+// TestRunKeepsAliveAndReplacesSilentConnections: Slack's pings are
+// answered, and a connection on which nothing arrives for the silence
+// limit is replaced.
+func TestRunKeepsAliveAndReplacesSilentConnections(t *testing.T) {
+	acks := make(chan map[string]any, 4)
+	pong := make(chan string, 1)
+	apiURL, conns := scriptedSlack(t, 0, func(n int32, c *websocket.Conn) {
+		if n == 1 {
+			c.SetPongHandler(func(data string) error { pong <- data; return nil })
+			_ = c.WriteControl(websocket.PingMessage, []byte("p1"), time.Now().Add(time.Second))
+		} else {
+			_ = c.WriteMessage(websocket.TextMessage, []byte(helpEnvelope))
+		}
+		readAcks(c, acks) // then silence, on the first connection
+	})
+	h := New(helpRouter(t), slog.New(slog.DiscardHandler))
+	c := NewClient("xapp-1-test", apiURL)
+	c.silence = 300 * time.Millisecond
+	got := runUntilAck(t, h, c, acks)
+	if got["envelope_id"] != "env-2" {
+		t.Errorf("ack %v", got)
+	}
+	select {
+	case data := <-pong:
+		if data != "p1" {
+			t.Errorf("pong %q, want the ping's data", data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the ping was not answered")
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (the silent one replaced)", n)
 	}
 }

@@ -242,6 +242,9 @@ func TestScheduleReplacesAndCancel(t *testing.T) {
 	if err := svc.Schedule(ctx, timer("y", now.Add(time.Hour), "k")); err != nil {
 		t.Fatal(err)
 	}
+	// The loop waits for y only once x's firing is over (it enqueues the
+	// job, which the test saw, and then deletes the timer).
+	c.waitArmed(t, time.Hour-2*time.Minute)
 	if err := svc.Cancel(ctx, "y"); err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func TestMeasureInProcess(t *testing.T) {
 			h := socket.New(router, slog.New(slog.DiscardHandler))
 			runCtx, stopRun := context.WithCancel(ctx)
 			done := make(chan error, 1)
-			go func() { done <- h.Run(runCtx, socket.NewClient(slackFake.Token(), appToken, base+"/api/")) }()
+			go func() { done <- h.Run(runCtx, socket.NewClient(appToken, base+"/api/")) }()
 			t.Cleanup(func() { stopRun(); <-done })
 			if err := fake.WaitFor(ctx, func(st socketfake.Stats) bool { return st.Open > 0 }); err != nil {
 				t.Fatal(err)
