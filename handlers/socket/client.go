@@ -29,6 +29,9 @@ type Client struct {
 	silence time.Duration
 	// backoff bounds the wait between failed attempts to connect.
 	backoff [2]time.Duration
+	// settled is how long a connection must have served for its end to
+	// be followed by a new one at once rather than after a pause.
+	settled time.Duration
 }
 
 // NewClient returns a Client for the app-level ("xapp-") token, calling
@@ -47,6 +50,7 @@ func NewClient(appToken, apiURL string) *Client {
 		dialer:   &websocket.Dialer{HandshakeTimeout: 30 * time.Second, Proxy: http.ProxyFromEnvironment},
 		silence:  30 * time.Second,
 		backoff:  [2]time.Duration{time.Second, 30 * time.Second},
+		settled:  30 * time.Second,
 	}
 }
 

@@ -117,10 +117,10 @@ func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
 }
 
 // Run connects and serves until ctx is done or Slack refuses the app-level
-// token. A connection that fails, falls silent or is closed by Slack
-// (a disconnect message: Slack refreshes connections every few hours) is
-// replaced by a new one at once; failed attempts to connect are retried
-// with a growing pause. Each request is handled in its own goroutine, so a
+// token. A connection Slack refreshes (a disconnect message, every few
+// hours) or one that served for a while before it failed or fell silent is
+// replaced at once; failed attempts to connect, and connections that end
+// soon after they open, are retried after a growing pause. Each request is handled in its own goroutine, so a
 // slow handler does not hold up the others; Run waits for them before it
 // returns.
 func (h *Handler) Run(ctx context.Context, c *Client) error {
@@ -145,14 +145,37 @@ func (h *Handler) Run(ctx context.Context, c *Client) error {
 			pause = min(2*pause, c.backoff[1])
 			continue
 		}
-		pause = c.backoff[0]
+		began := time.Now()
 		err = h.serve(ctx, c, conn, &wg)
 		if ctx.Err() != nil {
 			return nil
 		}
-		h.log.Info("Socket Mode connection ended; reconnecting", "reason", err.Error())
+		var refresh *refreshError
+		if errors.As(err, &refresh) || time.Since(began) >= c.settled {
+			// Slack's own refresh, or a connection that served a while:
+			// reconnect at once.
+			pause = c.backoff[0]
+			h.log.Info("Socket Mode connection ended; reconnecting", "reason", err.Error())
+			continue
+		}
+		// A connection that failed soon after it opened: pause as after a
+		// failed attempt, so that a peer closing every connection at once
+		// is not asked for a new one in a tight loop.
+		h.log.Warn("Socket Mode connection ended early; reconnecting", "reason", err.Error(), "retry_in_ms", pause.Milliseconds())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, c.backoff[1])
 	}
 }
+
+// refreshError is Slack's disconnect message: it is about to close the
+// connection and expects the app to open another.
+type refreshError struct{ reason string }
+
+func (e *refreshError) Error() string { return fmt.Sprintf("Slack asked to reconnect (%s)", e.reason) }
 
 // maxMessage bounds one Socket Mode message: an envelope around a payload
 // no larger than the HTTP routes accept.
@@ -197,7 +220,7 @@ func (h *Handler) serve(ctx context.Context, c *Client, conn *websocket.Conn, wg
 		case TypeHello:
 			h.log.Info("connected to Slack")
 		case TypeDisconnect:
-			return fmt.Errorf("Slack asked to reconnect (%s)", env.Reason)
+			return &refreshError{reason: env.Reason}
 		case TypeSlashCommands, TypeInteractive, TypeEventsAPI:
 			if env.EnvelopeID == "" {
 				h.log.Warn("Socket Mode request without an envelope_id ignored", "type", env.Type)

@@ -354,6 +354,7 @@ func TestRunKeepsAliveAndReplacesSilentConnections(t *testing.T) {
 	h := New(helpRouter(t), slog.New(slog.DiscardHandler))
 	c := NewClient("xapp-1-test", apiURL)
 	c.silence = 300 * time.Millisecond
+	c.backoff = [2]time.Duration{time.Millisecond, 2 * time.Millisecond}
 	got := runUntilAck(t, h, c, acks)
 	if got["envelope_id"] != "env-2" {
 		t.Errorf("ack %v", got)
@@ -368,5 +369,37 @@ func TestRunKeepsAliveAndReplacesSilentConnections(t *testing.T) {
 	}
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2 (the silent one replaced)", n)
+	}
+}
+
+// TestRunPausesWhenConnectionsEndAtOnce: a peer that closes every
+// connection right after it opens is not asked for new ones in a tight
+// loop.
+func TestRunPausesWhenConnectionsEndAtOnce(t *testing.T) {
+	acks := make(chan map[string]any, 4)
+	apiURL, conns := scriptedSlack(t, 0, func(n int32, c *websocket.Conn) {
+		if n < 4 {
+			return // closed at once
+		}
+		_ = c.WriteMessage(websocket.TextMessage, []byte(helpEnvelope))
+		readAcks(c, acks)
+	})
+	var logs logbuf.Buffer
+	h := New(helpRouter(t), slog.New(slog.NewJSONHandler(&logs, nil)))
+	c := NewClient("xapp-1-test", apiURL)
+	c.backoff = [2]time.Duration{20 * time.Millisecond, 40 * time.Millisecond}
+	start := time.Now()
+	if got := runUntilAck(t, h, c, acks); got["envelope_id"] != "env-2" {
+		t.Errorf("ack %v", got)
+	}
+	if n := conns.Load(); n != 4 {
+		t.Errorf("%d connections, want 4", n)
+	}
+	// Three early ends: pauses of 20, 40 and 40 ms at least.
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Errorf("four connections in %s: no pause between early ends", took)
+	}
+	if !strings.Contains(logs.String(), "Socket Mode connection ended early; reconnecting") {
+		t.Errorf("early ends not logged:\n%s", logs.String())
 	}
 }
