@@ -182,30 +182,11 @@ func TestRunOverAWebSocket(t *testing.T) {
 	envelope := `{"envelope_id":"env-1","type":"slash_commands","accepts_response_payload":true,` +
 		`"payload":{"command":"/access","text":"help","user_id":"U1","channel_id":"C1","trigger_id":"1.2.3"}}`
 	apiURL, acks := fakeSlack(t, envelope)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	h := New(r, slog.New(slog.DiscardHandler))
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx, NewClient("xapp-1-test", apiURL)) }()
-	select {
-	case ack := <-acks:
-		payload, _ := ack["payload"].(map[string]any)
-		if ack["envelope_id"] != "env-1" || payload["text"] != "Usage: /access help" || payload["response_type"] != "ephemeral" {
-			t.Errorf("ack %v", ack)
-		}
-	case err := <-done:
-		t.Fatalf("Run ended before acknowledging: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no acknowledgement over the socket")
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run after cancel: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not stop")
+	ack := runUntilAck(t, h, NewClient("xapp-1-test", apiURL), acks)
+	payload, _ := ack["payload"].(map[string]any)
+	if ack["envelope_id"] != "env-1" || payload["text"] != "Usage: /access help" || payload["response_type"] != "ephemeral" {
+		t.Errorf("ack %v", ack)
 	}
 }
 
