@@ -135,43 +135,17 @@ func TestHandleMapsToRouter(t *testing.T) {
 	}
 }
 
-// fakeSlack serves apps.connections.open and a Socket Mode WebSocket that
-// sends one slash command envelope and reports the acknowledgement.
+// fakeSlack serves apps.connections.open (for the token xapp-1-test) and
+// a Socket Mode WebSocket that sends one envelope and reports the
+// acknowledgements.
 func fakeSlack(t *testing.T, envelope string) (apiURL string, acks <-chan map[string]any) {
 	t.Helper()
 	ch := make(chan map[string]any, 4)
-	var srv *httptest.Server
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/api/apps.connections.open", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer xapp-1-test" {
-			fmt.Fprint(w, `{"ok":false,"error":"invalid_auth"}`)
-			return
-		}
-		fmt.Fprintf(w, `{"ok":true,"url":"ws%s/link"}`, strings.TrimPrefix(srv.URL, "http"))
-	})
-	mux.HandleFunc("/link", func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","num_connections":1,"connection_info":{"app_id":"A1"}}`))
+	apiURL, _ = scriptedSlack(t, 0, func(_ int32, c *websocket.Conn) {
 		_ = c.WriteMessage(websocket.TextMessage, []byte(envelope))
-		for {
-			_, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			var m map[string]any
-			if json.Unmarshal(msg, &m) == nil {
-				ch <- m
-			}
-		}
+		readAcks(c, ch)
 	})
-	srv = httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv.URL + "/api/", ch
+	return apiURL, ch
 }
 
 func TestRunOverAWebSocket(t *testing.T) {
@@ -201,8 +175,8 @@ func TestRunRejectsBadAppToken(t *testing.T) {
 	}
 }
 
-// scriptedSlack serves apps.connections.open, answering HTTP 500 to the
-// first failOpens calls, and runs script on each WebSocket connection
+// scriptedSlack serves apps.connections.open for the token xapp-1-test,
+// answering HTTP 500 to the first failOpens calls, and runs script on each WebSocket connection
 // (numbered from 1) after sending hello.
 func scriptedSlack(t *testing.T, failOpens int32, script func(n int32, c *websocket.Conn)) (apiURL string, conns *atomic.Int32) {
 	t.Helper()
@@ -211,6 +185,10 @@ func scriptedSlack(t *testing.T, failOpens int32, script func(n int32, c *websoc
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/apps.connections.open", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer xapp-1-test" {
+			fmt.Fprint(w, `{"ok":false,"error":"invalid_auth"}`)
+			return
+		}
 		if opens.Add(1) <= failOpens {
 			http.Error(w, "down", http.StatusInternalServerError)
 			return
