@@ -120,9 +120,9 @@ func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
 // token. A connection Slack refreshes (a disconnect message, every few
 // hours) or one that served for a while before it failed or fell silent is
 // replaced at once; failed attempts to connect, and connections that end
-// soon after they open, are retried after a growing pause. Each request is handled in its own goroutine, so a
-// slow handler does not hold up the others; Run waits for them before it
-// returns.
+// soon after they open, are retried after a growing pause. Each request
+// is handled in its own goroutine, so a slow handler does not hold up the
+// others; Run waits for them before it returns.
 func (h *Handler) Run(ctx context.Context, c *Client) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
