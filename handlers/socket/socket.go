@@ -117,16 +117,46 @@ func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
 }
 
 // Run connects and serves until ctx is done or Slack refuses the app-level
-// token. A connection Slack refreshes (a disconnect message, every few
-// hours) or one that served for a while before it failed or fell silent is
+// token. When Slack asks to reconnect (a disconnect message: it refreshes
+// connections every few hours), Run opens the next connection at once and
+// the old one serves until Slack closes it, so a refresh loses nothing. A
+// connection that served for a while and then failed or fell silent is
 // replaced at once; failed attempts to connect, and connections that end
 // soon after they open, are retried after a growing pause. Each request
 // is handled in its own goroutine, so a slow handler does not hold up the
-// others; Run waits for them before it returns.
+// others; Run waits for them, and for its connections, before it returns.
 func (h *Handler) Run(ctx context.Context, c *Client) error {
-	var wg sync.WaitGroup
+	var wg sync.WaitGroup // request handlers
 	defer wg.Wait()
-	pause := c.backoff[0]
+	conns, closeConns := context.WithCancel(ctx) // closes every connection when Run returns
+	type end struct {
+		id     int
+		err    error
+		lasted time.Duration
+	}
+	type refresh struct {
+		id     int
+		reason string
+	}
+	ends := make(chan end)
+	refreshes := make(chan refresh, 4)
+	live := 0
+	defer func() {
+		for ; live > 0; live-- {
+			<-ends
+		}
+	}()
+	defer closeConns() // before the wait above
+	current, pause := 0, c.backoff[0]
+	wait := func() bool { // pauses before the next attempt; false: ctx is done
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, c.backoff[1])
+		return true
+	}
 	for {
 		h.log.Info("connecting to Slack")
 		conn, err := c.dial(ctx)
@@ -137,53 +167,67 @@ func (h *Handler) Run(ctx context.Context, c *Client) error {
 			return fmt.Errorf("socket mode: %w", err)
 		case err != nil:
 			h.log.Warn("cannot connect to Slack; retrying", "err", err, "retry_in_ms", pause.Milliseconds())
+			if !wait() {
+				return nil
+			}
+			continue
+		}
+		current++
+		live++
+		id, began := current, time.Now()
+		go func() {
+			err := h.serve(conns, c, conn, &wg, func(reason string) {
+				select {
+				case refreshes <- refresh{id, reason}:
+				default: // Run has not taken the last ones yet; one is enough
+				}
+			})
+			ends <- end{id, err, time.Since(began)}
+		}()
+		// Wait for a reason to open another connection.
+	waiting:
+		for {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(pause):
+			case r := <-refreshes:
+				if r.id == current {
+					h.log.Info("Slack asked to reconnect; opening a new connection", "reason", r.reason)
+					break waiting
+				}
+			case e := <-ends:
+				live--
+				switch {
+				case e.id != current:
+					// A refreshed connection closing, as Slack said it would.
+				case ctx.Err() != nil:
+					return nil
+				case e.lasted >= c.settled:
+					pause = c.backoff[0]
+					h.log.Info("Socket Mode connection ended; reconnecting", "reason", e.err.Error())
+					break waiting
+				default:
+					// It failed soon after it opened: pause as after a failed
+					// attempt, so that a peer closing every connection at
+					// once is not asked for a new one in a tight loop.
+					h.log.Warn("Socket Mode connection ended early; reconnecting", "reason", e.err.Error(), "retry_in_ms", pause.Milliseconds())
+					if !wait() {
+						return nil
+					}
+					break waiting
+				}
 			}
-			pause = min(2*pause, c.backoff[1])
-			continue
 		}
-		began := time.Now()
-		err = h.serve(ctx, c, conn, &wg)
-		if ctx.Err() != nil {
-			return nil
-		}
-		var refresh *refreshError
-		if errors.As(err, &refresh) || time.Since(began) >= c.settled {
-			// Slack's own refresh, or a connection that served a while:
-			// reconnect at once.
-			pause = c.backoff[0]
-			h.log.Info("Socket Mode connection ended; reconnecting", "reason", err.Error())
-			continue
-		}
-		// A connection that failed soon after it opened: pause as after a
-		// failed attempt, so that a peer closing every connection at once
-		// is not asked for a new one in a tight loop.
-		h.log.Warn("Socket Mode connection ended early; reconnecting", "reason", err.Error(), "retry_in_ms", pause.Milliseconds())
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, c.backoff[1])
 	}
 }
-
-// refreshError is Slack's disconnect message: it is about to close the
-// connection and expects the app to open another.
-type refreshError struct{ reason string }
-
-func (e *refreshError) Error() string { return fmt.Sprintf("Slack asked to reconnect (%s)", e.reason) }
 
 // maxMessage bounds one Socket Mode message: an envelope around a payload
 // no larger than the HTTP routes accept.
 const maxMessage = 2 * slacksig.MaxBody
 
-// serve reads conn until it ends, handing requests to the router, and
-// returns why it ended.
-func (h *Handler) serve(ctx context.Context, c *Client, conn *websocket.Conn, wg *sync.WaitGroup) error {
+// serve reads conn until it ends, handing requests to the router and
+// Slack's disconnect messages to refresh, and returns why it ended.
+func (h *Handler) serve(ctx context.Context, c *Client, conn *websocket.Conn, wg *sync.WaitGroup, refresh func(reason string)) error {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() }) // unblocks the read
 	defer stop()
@@ -220,7 +264,7 @@ func (h *Handler) serve(ctx context.Context, c *Client, conn *websocket.Conn, wg
 		case TypeHello:
 			h.log.Info("connected to Slack")
 		case TypeDisconnect:
-			return &refreshError{reason: env.Reason}
+			refresh(env.Reason) // this connection serves on until Slack closes it
 		case TypeSlashCommands, TypeInteractive, TypeEventsAPI:
 			if env.EnvelopeID == "" {
 				h.log.Warn("Socket Mode request without an envelope_id ignored", "type", env.Type)

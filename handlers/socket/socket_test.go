@@ -238,17 +238,26 @@ func helpRouter(t *testing.T) *httpapi.Router {
 // stops it and checks it stopped cleanly.
 func runUntilAck(t *testing.T, h *Handler, c *Client, acks <-chan map[string]any) map[string]any {
 	t.Helper()
+	return runUntilAcks(t, h, c, acks, 1)[0]
+}
+
+// runUntilAcks is runUntilAck for n acknowledgements.
+func runUntilAcks(t *testing.T, h *Handler, c *Client, acks <-chan map[string]any, n int) []map[string]any {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx, c) }()
-	var got map[string]any
-	select {
-	case got = <-acks:
-	case err := <-done:
-		t.Fatalf("Run ended before acknowledging: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no acknowledgement over the socket")
+	var got []map[string]any
+	for len(got) < n {
+		select {
+		case a := <-acks:
+			got = append(got, a)
+		case err := <-done:
+			t.Fatalf("Run ended before acknowledging: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d acknowledgements over the socket, want %d", len(got), n)
+		}
 	}
 	cancel()
 	select {
@@ -288,7 +297,7 @@ func TestRunReconnects(t *testing.T) {
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2 (one replaced after its disconnect message)", n)
 	}
-	for _, want := range []string{"cannot connect to Slack; retrying", "Slack asked to reconnect (refresh_requested)", "malformed Socket Mode message ignored"} {
+	for _, want := range []string{"cannot connect to Slack; retrying", "Slack asked to reconnect; opening a new connection", `"reason":"refresh_requested"`, "malformed Socket Mode message ignored"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("no %q in the log:\n%s", want, logs.String())
 		}
@@ -360,5 +369,47 @@ func TestRunPausesWhenConnectionsEndAtOnce(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "Socket Mode connection ended early; reconnecting") {
 		t.Errorf("early ends not logged:\n%s", logs.String())
+	}
+}
+
+// TestRunOverlapsARefresh: after Slack's disconnect message the next
+// connection opens at once, and the old one goes on serving (here a
+// request Slack sent on it after the new one opened) until Slack closes
+// it; its closing does not open a third.
+func TestRunOverlapsARefresh(t *testing.T) {
+	acks := make(chan map[string]any, 4)
+	second := make(chan struct{})
+	apiURL, conns := scriptedSlack(t, 0, func(n int32, c *websocket.Conn) {
+		switch n {
+		case 1:
+			_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"disconnect","reason":"warning"}`))
+			<-second
+			_ = c.WriteMessage(websocket.TextMessage, []byte(strings.Replace(helpEnvelope, "env-2", "on-old", 1)))
+			_, msg, err := c.ReadMessage()
+			if err == nil {
+				var m map[string]any
+				_ = json.Unmarshal(msg, &m)
+				acks <- m
+			}
+			// Slack closes the refreshed connection.
+		case 2:
+			close(second)
+			_ = c.WriteMessage(websocket.TextMessage, []byte(strings.Replace(helpEnvelope, "env-2", "on-new", 1)))
+			readAcks(c, acks)
+		default:
+			readAcks(c, acks)
+		}
+	})
+	h := New(helpRouter(t), slog.New(slog.DiscardHandler))
+	c := NewClient("xapp-1-test", apiURL)
+	got := map[any]bool{}
+	for _, a := range runUntilAcks(t, h, c, acks, 2) {
+		got[a["envelope_id"]] = true
+	}
+	if !got["on-old"] || !got["on-new"] {
+		t.Errorf("acknowledged %v, want on-old (over the refreshed connection) and on-new", got)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
 	}
 }
