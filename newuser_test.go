@@ -209,3 +209,55 @@ func TestNoEventHandlerWithoutSubscription(t *testing.T) {
 		t.Errorf("an event no manifest subscribes to was answered: %+v", msgs)
 	}
 }
+
+// TestAccessHelpListsRequestableProfiles: `/access help` lists the
+// profiles the policies let this user request, with their descriptions
+// (escaped), and nothing else; someone who may request nothing is told so.
+func TestAccessHelpListsRequestableProfiles(t *testing.T) {
+	withoutAWS(t)
+	dir := policiesWithout(t, "hours.cedar")
+	path := filepath.Join(dir, "profiles.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const desc = "Administrator in the staging account, except IAM and Organizations."
+	if !bytes.Contains(data, []byte(desc)) {
+		t.Fatalf("profiles.yaml no longer describes staging-admin as %q", desc)
+	}
+	data = bytes.Replace(data, []byte(desc), []byte("Staging admin <!channel> & *all*."), 1)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fake := slackfake.New(t)
+	fake.AddChannel("C0GENERAL1", "general")
+	for _, u := range []string{"U0DEV00001", "U0SRE00001", "U0NOBODY01"} {
+		fake.AddUser(slackfake.User{ID: u, Name: strings.ToLower(u)})
+	}
+	a, _, _ := testApp(t, fake, map[string]string{"TOKKEN_POLICY_DIR": dir})
+
+	dev := command(t, a, fake, "U0DEV00001", "/access", "help")
+	for _, want := range []string{"`/access list`", "*Profiles you may request:*", "• `staging-admin` (no approval needed, up to 8h): Staging admin &lt;!channel&gt; &amp; *all*."} {
+		if !strings.Contains(dev, want) {
+			t.Errorf("help for a developer does not contain %q:\n%s", want, dev)
+		}
+	}
+	if strings.Contains(dev, "• `prod-") || strings.Contains(dev, "<!channel>") {
+		t.Errorf("help for a developer lists a profile they may not request, or an unescaped description:\n%s", dev)
+	}
+
+	sre := command(t, a, fake, "U0SRE00001", "/access", "help")
+	for _, want := range []string{
+		"• `prod-readonly` (1 approval(s), up to 4h): Read-only console and CLI access to the production account.",
+		"• `prod-ssm` (1 approval(s), up to 4h): A shell on production instances through SSM Session Manager.",
+		"• `staging-admin`",
+	} {
+		if !strings.Contains(sre, want) {
+			t.Errorf("help for an SRE does not contain %q:\n%s", want, sre)
+		}
+	}
+
+	if nobody := command(t, a, fake, "U0NOBODY01", "/access", "help"); !strings.Contains(nobody, "You may not request any profile yet") || strings.Contains(nobody, "`staging-admin`") {
+		t.Errorf("help for someone in no group:\n%s", nobody)
+	}
+}
