@@ -260,6 +260,7 @@ func TestResolveSecrets(t *testing.T) {
 		arn + "bad":  `not json s3cr3t`,
 		arn + "num":  `{"SLACK_BOT_TOKEN":42}`,
 		arn + "user": `{"SLACK_SIGNING_SECRET":"x","SLACK_BOT_TOKEN":"xoxp-user"}`,
+		arn + "new":  `{"SLACK_SIGNING_SECRET":"set-me","SLACK_BOT_TOKEN":"set-me"}`,
 	})
 	tests := []struct {
 		name, arn string
@@ -273,6 +274,7 @@ func TestResolveSecrets(t *testing.T) {
 		{"not a string", arn + "num", nil, "SLACK_BOT_TOKEN: want a string", ""},
 		{"wrong token kind", arn + "user", nil, `SLACK_BOT_TOKEN: want a bot token starting with "xoxb-"`, ""},
 		{"missing secret", arn + "gone", nil, "ResourceNotFoundException", ""},
+		{"placeholder as created", arn + "new", nil, "the Slack secret is not filled in yet: SLACK_SIGNING_SECRET in secret " + arn + "new is still \"set-me\"", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -291,6 +293,9 @@ func TestResolveSecrets(t *testing.T) {
 				}
 				if strings.Contains(err.Error(), "s3cr3t") {
 					t.Errorf("error leaks secret text: %v", err)
+				}
+				if placeholder := strings.Contains(tt.arn, "new"); errors.Is(err, ErrSecretNotFilledIn) != placeholder {
+					t.Errorf("errors.Is(%v, ErrSecretNotFilledIn) = %v, want %v", err, !placeholder, placeholder)
 				}
 				return
 			}
