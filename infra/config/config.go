@@ -217,7 +217,7 @@ var Vars = []Var{
 	{"MACKEREL_API_KEY", "", "Mackerel API key (write); enables the Close button and Mackerel downtimes (or in the TOKKEN_SECRETS_ARN secret)"},
 	{"MACKEREL_API_URL", DefaultMackerelAPIURL, "Mackerel API base URL, for tests and proxies"},
 	{"AWS_LAMBDA_RUNTIME_API", "", "set by Lambda: run as a Lambda function"},
-	{"AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>, …", "", "the AWS SDK's own variables; every AWS client honours them"},
+	{"AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>, …", "", "the AWS SDK's own variables (from the environment or ~/.aws, not .env); every AWS client honours them. Optional locally: without them requests and approvals work, granting access and /domain do not"},
 }
 
 // FieldError is a validation failure of one variable.
