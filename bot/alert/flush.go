@@ -17,7 +17,12 @@ import (
 const JobFlush = "alert.flush"
 
 // KindWait marks what waits for a channel's flush: key
-// "<channel>/<r|n|s>/<record, notice or storm key>", value the sync to run.
+// "<channel>/<r|n|s>/<record, notice or storm key>/<deferral id>", value
+// the sync to run. Every deferral writes a marker of its own, so a flush
+// deletes exactly the markers it listed and ran: a marker written after
+// the listing (the same sync deferred again, by this flush or by another
+// worker) is never deleted by it, and store versions, which restart when
+// a deleted document is written again, decide nothing.
 const KindWait = "alert_wait"
 
 // LaterError is what a Notifier returns when it sent nothing because the
@@ -48,9 +53,6 @@ type flushJob struct {
 // waiting is the value of a KindWait marker.
 type waiting struct {
 	Sync syncJob `json:"sync"`
-	// N counts deferrals, so that every deferral writes a new version and
-	// a flush that ran the sync before it cannot delete the marker.
-	N int64 `json:"n"`
 }
 
 func (p syncJob) waitKey() string {
@@ -67,11 +69,8 @@ func (p syncJob) waitKey() string {
 // for the channel's next slot.
 func (s *Service) deferSync(ctx context.Context, le *LaterError, p syncJob) error {
 	p.Touch = false // the Rev was raised already
-	_, err := upsert(ctx, s.o.Store, KindWait, le.Channel+"/"+p.waitKey(), lineTTL, func(w *waiting, _ bool) error {
-		w.Sync = p
-		w.N++
-		return nil
-	})
+	key := le.Channel + "/" + p.waitKey() + "/" + bot.NewID("")
+	err := bot.Table[waiting]{Store: s.o.Store, Kind: KindWait}.Create(ctx, key, waiting{Sync: p}, lineTTL)
 	if err != nil {
 		return fmt.Errorf("defer alert sync to %s: %w", le.Channel, err)
 	}
@@ -87,10 +86,13 @@ func (s *Service) deferSync(ctx context.Context, le *LaterError, p syncJob) erro
 	return nil
 }
 
-// handleFlush runs every sync waiting for the channel, oldest marker key
-// first. The first posts take the slot; the rest find the channel busy
-// again and wait for the next flush, so each flush costs a worker only
-// the time of its posts.
+// handleFlush runs every sync waiting for the channel, in marker key
+// order, each once however many markers name it. The first posts take the
+// slot; the rest find the channel busy again and wait for the next flush,
+// so each flush costs a worker only the time of its posts. A sync that
+// finds its record leased by another worker is left to that worker, which
+// finishes it, defers it under a marker of its own, or fails its job (and
+// is retried).
 func (s *Service) handleFlush(ctx context.Context, j bot.Job) error {
 	var p flushJob
 	if err := j.Decode(&p); err != nil {
@@ -104,14 +106,25 @@ func (s *Service) handleFlush(ctx context.Context, j bot.Job) error {
 	if err != nil {
 		return fmt.Errorf("alert flush %s: %w", p.Channel, err)
 	}
+	var order []syncJob
+	markers := map[syncJob][]string{}
 	for _, w := range ws {
-		if err := s.runSync(ctx, w.Value.Sync); err != nil {
+		sj := w.Value.Sync
+		if _, ok := markers[sj]; !ok {
+			order = append(order, sj)
+		}
+		markers[sj] = append(markers[sj], w.Key)
+	}
+	for _, sj := range order {
+		if err := s.runSync(ctx, sj); err != nil {
 			return fmt.Errorf("alert flush %s: %w", p.Channel, err)
 		}
-		// Done, or deferred again (which wrote a newer version: kept).
-		err := s.o.Store.Delete(ctx, KindWait, w.Key, w.Version)
-		if err != nil && !errors.Is(err, bot.ErrConflict) && !errors.Is(err, bot.ErrNotFound) {
-			return fmt.Errorf("alert flush %s: clear %s: %w", p.Channel, w.Key, err)
+		// Done, or deferred again under a new marker.
+		for _, key := range markers[sj] {
+			err := s.o.Store.Delete(ctx, KindWait, key, 0)
+			if err != nil && !errors.Is(err, bot.ErrNotFound) {
+				return fmt.Errorf("alert flush %s: clear %s: %w", p.Channel, key, err)
+			}
 		}
 	}
 	return nil
