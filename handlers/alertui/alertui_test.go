@@ -290,7 +290,10 @@ func TestButtons(t *testing.T) {
 		{alertview.ActionSilenceTomorrow, allowed, "09:00", "09:00", 1},
 		{alertview.ActionClose, refused, "may not act", "", 0},
 		{alertview.ActionClose, allowed, "Mackerel closed the alert", "", 0},
-		{alertview.ActionRequestAccess, refused, "/access &lt;profile&gt; 1h app01 investigating alert", "", 0},
+		// Request access is checked against the alert rules like every
+		// button; the refusal says /access itself is still there.
+		{alertview.ActionRequestAccess, refused, "Request access on an alert is for those who may act on it; `/access` stays open", "", 0},
+		{alertview.ActionRequestAccess, allowed, "/access &lt;profile&gt; 1h app01 investigating alert", "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action+"/"+tt.user, func(t *testing.T) {
@@ -336,6 +339,11 @@ func TestRequestAccessOpensModal(t *testing.T) {
 	op := &recOpener{}
 	e := newEnv(t, envOptions{access: op})
 	e.send(fixture(t, "mackerel-ec2.json"))
+	// Someone the alert rules do not let act on it gets no form.
+	e.click(refused, alertview.ActionRequestAccess, "mackerel:4FbhEc2")
+	if eph := e.lastEphemeral(refused); len(op.got) != 0 || !strings.Contains(eph, "may not act") {
+		t.Fatalf("refused click: modal opened %d times, ephemeral %q", len(op.got), eph)
+	}
 	e.click(allowed, alertview.ActionRequestAccess, "mackerel:4FbhEc2")
 	if len(op.got) != 1 || op.trig[0] == "" || !strings.HasPrefix(op.got[0].Reason, "investigating alert: ") ||
 		(op.got[0].InstanceID == "" && op.got[0].HostName == "") {
@@ -416,11 +424,31 @@ func TestCommands(t *testing.T) {
 	if _, text := e.command(refused, "unsilence "+id); !strings.Contains(text, "may not act") {
 		t.Errorf("refused unsilence: %q", text)
 	}
-	if typ, text := e.command(allowed, "unsilence "+id); typ != "in_channel" || !strings.Contains(text, "ended silence `"+id+"`") {
+	if e.mk.DowntimeDeleted("dt0002") {
+		t.Fatal("refused unsilence deleted the Mackerel downtime")
+	}
+	// Ending the silence ends the Mackerel downtime it created.
+	if typ, text := e.command(allowed, "unsilence "+id); typ != "in_channel" || !strings.Contains(text, "ended silence `"+id+"`") ||
+		!strings.Contains(text, "Mackerel downtime dt0002 deleted too") {
 		t.Errorf("unsilence: %s %q", typ, text)
+	}
+	if !e.mk.DowntimeDeleted("dt0002") || e.mk.DowntimeDeleted("dt0001") {
+		t.Errorf("after unsilence: downtime dt0002 deleted %v, dt0001 deleted %v; want only dt0002",
+			e.mk.DowntimeDeleted("dt0002"), e.mk.DowntimeDeleted("dt0001"))
 	}
 	if sils, _ := e.svc.ActiveSilences(context.Background()); len(sils) != 2 {
 		t.Errorf("after unsilence: %d active", len(sils))
+	}
+	// When Mackerel refuses, the user is told the downtime still runs.
+	for _, s := range sils {
+		if s.Scope.Monitor != "" {
+			id = s.ID
+		}
+	}
+	e.mk.FailNext(http.StatusServiceUnavailable)
+	if _, text := e.command(allowed, "unsilence "+id); !strings.Contains(text, "Mackerel did not delete downtime dt0001") ||
+		!strings.Contains(text, "delete it in Mackerel") {
+		t.Errorf("unsilence with Mackerel down: %q", text)
 	}
 	// A silenced host's new alert is stored, not posted.
 	var doc map[string]any
