@@ -271,6 +271,34 @@ func TestCloudWatchThroughLambdaEvents(t *testing.T) {
 	if rec.Alert.Open || m.Edits == 0 || !strings.Contains(m.Text, "OK") {
 		t.Errorf("alarm OK did not update in place: open=%v edits=%d %q", rec.Alert.Open, m.Edits, m.Text)
 	}
+	// The message shows the state reason: the OK's, in place of the ALARM's.
+	if text := messageText(m); !strings.Contains(text, "*Reason:* Threshold Crossed: 1 out of the last 1 datapoints [12.5 (03/06/24 05:10:00)] was not greater than or equal") {
+		t.Errorf("EventBridge alarm message lacks its state reason:\n%s", text)
+	}
+
+	// An SNS alarm's NewStateReason is shown too, escaped: an alarm's
+	// reason is text anyone who can set the alarm controls.
+	var doc map[string]any
+	_ = json.Unmarshal(fixture(t, "sns-alarm-single-metric.json"), &doc)
+	sns := doc["Records"].([]any)[0].(map[string]any)["Sns"].(map[string]any)
+	var alarm map[string]any
+	_ = json.Unmarshal([]byte(sns["Message"].(string)), &alarm)
+	alarm["AlarmArn"] = "arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:reason-test"
+	alarm["AlarmName"] = "reason-test"
+	alarm["NewStateReason"] = "Threshold Crossed: 1 datapoint <!channel> & <https://evil.example|click here>"
+	b, _ := json.Marshal(alarm)
+	sns["Message"], sns["MessageId"] = string(b), "id-reason"
+	b, _ = json.Marshal(doc)
+	if _, err := d.Invoke(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	e.idle()
+	_, m = e.message("cloudwatch:arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:reason-test")
+	text := messageText(m)
+	if !strings.Contains(text, "*Reason:* Threshold Crossed: 1 datapoint &lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;") ||
+		strings.Contains(text, "<!channel>") || strings.Contains(text, "<https://evil") {
+		t.Errorf("SNS alarm reason missing or not escaped:\n%s", text)
+	}
 }
 
 func TestButtons(t *testing.T) {
