@@ -12,9 +12,28 @@ import (
 
 // JobFlush posts what waits for one channel's next Slack post slot
 // (payload: the channel). Its id is "alert.flush/<channel>/<slot, unix
-// ms>" and it runs not before the slot, so every sync that finds the
-// channel busy asks for the same job and the requests coalesce.
+// ms>" and it runs not before the slot. Requests for it coalesce twice
+// over: a KindFlushQueued claim lets only the first deferral after a
+// flush has listed its markers queue the next one (SQS, on Lambda, does
+// not deduplicate), and a queue that deduplicates ids (the local queue)
+// merges the rest.
 const JobFlush = "alert.flush"
+
+// KindFlushQueued holds, per channel, the slot of the flush queued and
+// not yet started: a deferral for that slot or a later one only leaves
+// its marker, which that flush will list. A flush deletes the claim
+// before it lists, so a deferral after the listing queues the next flush.
+const KindFlushQueued = "alert_flush"
+
+// flushClaimStale is how long past its slot a claim still holds: a flush
+// that has not started by then (its job lost or delayed) no longer stops
+// deferrals from queueing another.
+const flushClaimStale = 30 * time.Second
+
+// flushQueued is the value of a KindFlushQueued claim.
+type flushQueued struct {
+	At time.Time `json:"at"`
+}
 
 // KindWait marks what waits for a channel's flush: key
 // "<channel>/<r|n|s>/<record, notice or storm key>/<deferral id>", value
@@ -66,7 +85,8 @@ func (p syncJob) waitKey() string {
 }
 
 // deferSync records that p waits for le's channel and queues the flush
-// for the channel's next slot.
+// for the channel's next slot, unless one is queued for that slot or
+// earlier and has not listed the markers yet.
 func (s *Service) deferSync(ctx context.Context, le *LaterError, p syncJob) error {
 	p.Touch = false // the Rev was raised already
 	key := le.Channel + "/" + p.waitKey() + "/" + bot.NewID("")
@@ -74,6 +94,36 @@ func (s *Service) deferSync(ctx context.Context, le *LaterError, p syncJob) erro
 	if err != nil {
 		return fmt.Errorf("defer alert sync to %s: %w", le.Channel, err)
 	}
+	// The marker is written first: a flush deletes the claim before it
+	// lists, so a claim seen here belongs to a flush that will list it.
+	queued := false
+	_, err = upsert(ctx, s.o.Store, KindFlushQueued, le.Channel, time.Hour, func(q *flushQueued, exists bool) error {
+		queued = exists && !q.At.After(le.At) && s.now().Sub(q.At) < flushClaimStale
+		if queued {
+			return bot.ErrNoChange
+		}
+		q.At = le.At
+		return nil
+	})
+	if err == nil && queued {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("defer alert sync to %s: claim the flush: %w", le.Channel, err)
+	}
+	if err := s.queueFlush(ctx, le); err != nil {
+		// Without its job the claim would hold deferrals back until it
+		// is stale: drop it so that the retry queues the flush.
+		if derr := s.o.Store.Delete(ctx, KindFlushQueued, le.Channel, 0); derr != nil && !errors.Is(derr, bot.ErrNotFound) {
+			err = errors.Join(err, derr)
+		}
+		return err
+	}
+	return nil
+}
+
+// queueFlush queues the flush of le's channel at its slot.
+func (s *Service) queueFlush(ctx context.Context, le *LaterError) error {
 	id := JobFlush + "/" + le.Channel + "/" + strconv.FormatInt(le.At.UnixMilli(), 10)
 	j, err := bot.NewJob(id, JobFlush, flushJob{Channel: le.Channel})
 	if err != nil {
@@ -100,6 +150,11 @@ func (s *Service) handleFlush(ctx context.Context, j bot.Job) error {
 	}
 	if p.Channel == "" {
 		return bot.Permanent(fmt.Errorf("alert flush job %s: no channel", j.ID))
+	}
+	// From here on every deferral is either listed below or queues a
+	// flush of its own.
+	if err := s.o.Store.Delete(ctx, KindFlushQueued, p.Channel, 0); err != nil && !errors.Is(err, bot.ErrNotFound) {
+		return fmt.Errorf("alert flush %s: %w", p.Channel, err)
 	}
 	tab := bot.Table[waiting]{Store: s.o.Store, Kind: KindWait}
 	ws, err := tab.List(ctx, bot.PrefixRange(p.Channel+"/"), 0)
