@@ -37,13 +37,15 @@ type queue struct {
 
 // Message is a message held by a fake queue.
 type Message struct {
-	ID            string
-	Body          string
-	Attributes    map[string]MessageAttribute
-	ReceiveCount  int
-	Sent          time.Time
+	ID           string
+	Body         string
+	Attributes   map[string]MessageAttribute
+	ReceiveCount int
+	Sent         time.Time
+	// VisibleAt is when the message can next be received: its send time
+	// plus DelaySeconds, then the end of each visibility timeout.
+	VisibleAt     time.Time
 	receiptHandle string
-	visibleAt     time.Time
 }
 
 // MessageAttribute is an SQS message attribute value.
@@ -123,7 +125,7 @@ func (q *SQS) enqueueLocked(qu *queue, body string, attrs map[string]MessageAttr
 	q.seq++
 	h := randomHex(16)
 	id := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-	qu.messages = append(qu.messages, &Message{ID: id, Body: body, Attributes: attrs, Sent: now, visibleAt: now})
+	qu.messages = append(qu.messages, &Message{ID: id, Body: body, Attributes: attrs, Sent: now, VisibleAt: now})
 	return id
 }
 
@@ -264,7 +266,7 @@ func (q *SQS) sendMessage(r *request) (any, *apiError) {
 			return
 		}
 		id = q.enqueueLocked(qu, in.MessageBody, in.MessageAttributes, r.now)
-		qu.messages[len(qu.messages)-1].visibleAt = r.now.Add(time.Duration(in.DelaySeconds) * time.Second)
+		qu.messages[len(qu.messages)-1].VisibleAt = r.now.Add(time.Duration(in.DelaySeconds) * time.Second)
 	})
 	if aerr != nil {
 		return nil, aerr
@@ -329,7 +331,7 @@ func (q *SQS) sendMessageBatch(r *request) (any, *apiError) {
 				continue
 			}
 			id := q.enqueueLocked(qu, e.MessageBody, e.MessageAttributes, r.now)
-			qu.messages[len(qu.messages)-1].visibleAt = r.now.Add(time.Duration(e.DelaySeconds) * time.Second)
+			qu.messages[len(qu.messages)-1].VisibleAt = r.now.Add(time.Duration(e.DelaySeconds) * time.Second)
 			ok := map[string]string{"Id": e.ID, "MessageId": id, "MD5OfMessageBody": md5Hex(e.MessageBody)}
 			if m := attributesMD5(e.MessageAttributes); m != "" {
 				ok["MD5OfMessageAttributes"] = m
@@ -468,11 +470,11 @@ func (q *SQS) take(queueURL string, max, vis int, attrNames, sysNames []string) 
 		if len(out) == max {
 			break
 		}
-		if now.Before(m.visibleAt) {
+		if now.Before(m.VisibleAt) {
 			continue
 		}
 		m.ReceiveCount++
-		m.visibleAt = now.Add(time.Duration(vis) * time.Second)
+		m.VisibleAt = now.Add(time.Duration(vis) * time.Second)
 		q.seq++
 		m.receiptHandle = base64.RawURLEncoding.EncodeToString([]byte(qu.name + "\x00" + m.ID + "\x00" + strconv.Itoa(q.seq)))
 		w := sqsWireMessage{MessageID: m.ID, ReceiptHandle: m.receiptHandle, MD5OfBody: md5Hex(m.Body), Body: m.Body}
