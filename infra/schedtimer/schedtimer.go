@@ -14,7 +14,11 @@
 // set to the timer's time, so it is delivered at its time, never before.
 // That is cheaper and more precise than a schedule for short timers, and
 // Scheduler could not take a time that passes before it evaluates the
-// schedule anyway.
+// schedule anyway. A message on the queue cannot be withdrawn: Cancel, or
+// a Schedule that replaces such a timer, stops only a pending schedule, and
+// the queued job still runs at its time, so every timer job checks the
+// state it acts on (an expiry finds the grant extended or ended, a domain
+// check finds its operation over) and does nothing when it is stale.
 package schedtimer
 
 import (
