@@ -420,10 +420,26 @@ func TestLambdaDeadJobFailsTheDomainOperation(t *testing.T) {
 	if n := len(w.aws.Calls(awsfake.EC2Service, "RebootInstances")); n != 0 {
 		t.Errorf("%d reboots of an instance that was never tagged", n)
 	}
-	// The reconcile sweep's dead-letter alert names the job.
+	// Dead jobs no feature takes charge of are alerted on by name: an
+	// access job (the sweep settles its request) and a message that is no
+	// job at all.
+	activate, err := bot.NewJob("activate/r-0deadjob0001", "access.activate", map[string]string{"request_id": "r-0deadjob0001"})
+	must(t, err)
+	body, err := sqsqueue.Encode(activate)
+	must(t, err)
+	for _, b := range []string{body, "not a job"} {
+		if _, err := w.aws.SQS().Send(lambdaDLQ, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.waitSlack("job_given_up alerts", func(f *slackfake.Fake) bool {
+		return hasText(f.Messages(opsChannel), "access.activate", "activate/r-0deadjob0001", "request_id=r-0deadjob0001") &&
+			hasText(f.Messages(opsChannel), "of no known kind", "not a tokken job")
+	})
+	// The reconcile sweep's dead-letter alert names the jobs.
 	w.enqueue(bot.Job{ID: "sweep-1", Kind: "sweep"})
 	w.waitSlack("dead-letter alert", func(f *slackfake.Fake) bool {
-		return hasText(f.Messages(opsChannel), "dead-letter list", domainjoin.KindCommand+" "+op)
+		return hasText(f.Messages(opsChannel), "dead-letter list", domainjoin.KindCommand+" "+op, "access.activate activate/r-0deadjob0001")
 	})
 }
 
