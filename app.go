@@ -200,9 +200,14 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 			Version:  a.info.Version,
 		}))
 	}
-	a.dispatcher, err = lambdaevent.New(lambdaevent.Deps{
+	deps := lambdaevent.Deps{
 		Role: cfg.Role, HTTP: a.http, Jobs: logctx.JobHandler(a.jobs.HandleJob), DecodeJob: sqsqueue.DecodeMessage, Log: log,
-	})
+	}
+	if cfg.Role.RunsJobs() && a.local == nil && cfg.TimerDeadLetterARN != "" {
+		// The worker consumes the job dead-letter queue (deadjobs.go).
+		deps.DeadLetterARN, deps.GiveUp = cfg.TimerDeadLetterARN, a.giveUpDead
+	}
+	a.dispatcher, err = lambdaevent.New(deps)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +291,7 @@ func (a *app) openQueue(ctx context.Context) (bot.Queue, error) {
 		}
 		return sqsqueue.New(sqs.NewFromConfig(c), a.cfg.QueueURL), nil
 	}
-	q, err := localqueue.New(a.store, logctx.JobHandler(a.jobs.HandleJob), localqueue.Options{Log: a.log})
+	q, err := localqueue.New(a.store, logctx.JobHandler(a.jobs.HandleJob), localqueue.Options{Log: a.log, GiveUp: a.giveUp})
 	if err != nil {
 		return nil, err
 	}

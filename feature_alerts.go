@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"time"
 
-	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/alertin"
 	"github.com/tokken/tokken/handlers/alertui"
 	"github.com/tokken/tokken/handlers/alertview"
-	"github.com/tokken/tokken/infra/localqueue"
 	"github.com/tokken/tokken/infra/mackerel"
 	"github.com/tokken/tokken/infra/metrics"
 	"github.com/tokken/tokken/policies"
@@ -52,8 +49,12 @@ func registerAlerts(a *app) error {
 	}
 	svc.Register(a.jobs)
 	a.sweepers = append(a.sweepers, svc.Sweep)
-	if a.local != nil {
-		a.sweepers = append(a.sweepers, func(ctx context.Context) error { return reportDeadLetters(ctx, a.store, a.queue, svc) })
+	if a.cfg.Role.RunsJobs() {
+		subject := "local"
+		if a.local == nil {
+			subject = "sqs"
+		}
+		a.sweepers = append(a.sweepers, func(ctx context.Context) error { return reportDeadLetters(ctx, a.store, a.queue, svc, subject) })
 	}
 
 	in := countingIngester{next: svc, rec: a.metrics}
@@ -197,30 +198,3 @@ func (noSlack) PostNotice(context.Context, string, alert.Notice) (string, error)
 }
 func (noSlack) PostStorm(context.Context, string, alert.Storm) (string, error) { return "", errNoSlack }
 func (noSlack) UpdateStorm(context.Context, string, string, alert.Storm) error { return errNoSlack }
-
-// Operational alert checks run by the sweep.
-const checkDeadLetters = "dlq_not_empty"
-
-// reportDeadLetters raises tokken's "DLQ not empty" alert while the local
-// queue holds dead-lettered jobs, and closes it once they are gone. (On
-// Lambda the SQS dead-letter queue has a CloudWatch alarm instead.)
-func reportDeadLetters(ctx context.Context, store bot.Store, q bot.Queue, svc *alert.Service) error {
-	dead, err := store.List(ctx, localqueue.KindDeadLetter, bot.KeyRange{}, 0)
-	if err != nil {
-		return fmt.Errorf("count dead letters: %w", err)
-	}
-	key := "tokken:" + checkDeadLetters + ":local"
-	rec, err := svc.Get(ctx, key)
-	open := err == nil && rec.Alert.Open
-	if err != nil && !errors.Is(err, bot.ErrNotFound) {
-		return err
-	}
-	switch {
-	case len(dead) > 0 && !open:
-		msg := fmt.Sprintf("%d job(s) failed for good and wait in the dead-letter list (store kind %q)", len(dead), localqueue.KindDeadLetter)
-		return alert.Report(ctx, q, alert.Operational(checkDeadLetters, "local", alert.StatusCritical, msg, time.Now()))
-	case len(dead) == 0 && open:
-		return alert.Report(ctx, q, alert.Operational(checkDeadLetters, "local", alert.StatusOK, "the dead-letter list is empty", time.Now()))
-	}
-	return nil
-}

@@ -71,11 +71,11 @@ func startDomainService(a *app, log *slog.Logger) error {
 	cfg := a.cfg.Domain
 	nc := domainui.NotifierConfig{Channel: cfg.Channel, Log: log}
 	if slices.Contains(a.jobs.Kinds(), alert.JobReport) { // registerAlerts ran
-		nc.Raise = func(ctx context.Context, opID, summary string) error {
-			return alert.Report(ctx, a.queue, alert.Operational(domainui.AlertCheck, opID, alert.StatusCritical, summary, time.Now()))
+		nc.Raise = func(ctx context.Context, check, opID, summary string) error {
+			return alert.Report(ctx, a.queue, alert.Operational(check, opID, alert.StatusCritical, summary, time.Now()))
 		}
 	} else {
-		log.Warn("alerts are disabled: a timed-out domain operation is announced in the domain channel only")
+		log.Warn("alerts are disabled: a timed-out or failed domain operation is announced in the domain channel only")
 	}
 	notifier, err := domainui.NewNotifier(a.slack, nc)
 	if err != nil {

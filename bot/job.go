@@ -79,6 +79,7 @@ func IsPermanent(err error) bool {
 // first job runs; it is not safe to register concurrently with HandleJob.
 type JobMux struct {
 	handlers map[string]JobHandler
+	givenUp  map[string]GiveUpHandler
 }
 
 // NewJobMux returns an empty JobMux.
@@ -110,4 +111,35 @@ func (m *JobMux) Kinds() []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// GiveUpHandler runs when a job of its kind has been given up: it failed
+// for good (a permanent error, or every retry) and was dead-lettered. It
+// ends whatever the job was moving forward (marks the operation or request
+// failed, tells the requester, raises an alert naming it), so nothing waits
+// for a job that will never run again. cause says how the job was given up.
+// It must be idempotent; an error asks for it to be run again later.
+type GiveUpHandler func(ctx context.Context, j Job, cause string) error
+
+// HandleGiveUp registers h for given-up jobs of kind. Registering a kind
+// twice panics, like Handle.
+func (m *JobMux) HandleGiveUp(kind string, h GiveUpHandler) {
+	if m.givenUp == nil {
+		m.givenUp = map[string]GiveUpHandler{}
+	}
+	if _, dup := m.givenUp[kind]; dup {
+		panic("bot: give-up handler registered twice: " + kind)
+	}
+	m.givenUp[kind] = h
+}
+
+// GiveUp runs the give-up handler registered for j.Kind. handled is false
+// when the kind has none: the caller then raises a generic alert naming the
+// job.
+func (m *JobMux) GiveUp(ctx context.Context, j Job, cause string) (handled bool, err error) {
+	h, ok := m.givenUp[j.Kind]
+	if !ok {
+		return false, nil
+	}
+	return true, h(ctx, j, cause)
 }

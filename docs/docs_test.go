@@ -393,6 +393,8 @@ func notRunHere() map[string]string {
 		"aws sqs receive-message":                    aws,
 		"aws sqs start-message-move-task":            aws,
 		"aws sqs get-queue-attributes":               aws,
+		"aws lambda invoke":                          aws + " (re-runs a given-up job on the worker)",
+		"aws dynamodb delete-item":                   aws + " (removes a dead-letter record)",
 		"aws ssm describe-sessions":                  aws + " with a live grant",
 		"aws ssm terminate-session":                  aws + " with a live session",
 		"aws ec2 modify-instance-metadata-options":   aws + " and an instance",

@@ -47,9 +47,11 @@ type DecisionRequest struct {
 	ReplyTo ReplyTo       `json:"reply_to"`
 }
 
-// CheckRequest names the operation a progress check is for.
+// CheckRequest names the operation a progress check is for, and the time
+// the check was due (zero: at once).
 type CheckRequest struct {
-	OpID string `json:"op_id"`
+	OpID string    `json:"op_id"`
+	At   time.Time `json:"at,omitzero"`
 }
 
 // TagEvent is the part of an EventBridge "Tag Change on Resource" event the
@@ -75,8 +77,25 @@ func (s *Service) Register(mux *bot.JobMux) {
 	mux.Handle(KindApprove, handler(s.Approve))
 	mux.Handle(KindDeny, handler(s.Deny))
 	mux.Handle(KindCancel, handler(s.Cancel))
-	mux.Handle(KindCheck, handler(func(ctx context.Context, r CheckRequest) error { return s.Check(ctx, r.OpID) }))
+	mux.Handle(KindCheck, handler(func(ctx context.Context, r CheckRequest) error { return s.Check(ctx, r.OpID, r.At) }))
 	mux.Handle(KindTagEvent, handler(s.TagChanged))
+	// A given-up job that carried an operation forward ends it: otherwise
+	// the operation would wait for a job that never runs again. (A tag
+	// event is not needed: the check timer reads the same tags.)
+	for _, kind := range []string{KindCommand, KindApprove, KindDeny, KindCancel, KindCheck} {
+		mux.HandleGiveUp(kind, func(ctx context.Context, j bot.Job, cause string) error {
+			var ref struct {
+				OpID string `json:"op_id"`
+			}
+			if err := j.Decode(&ref); err != nil {
+				return err
+			}
+			if ref.OpID == "" {
+				return bot.Permanent(fmt.Errorf("given-up %s job %s names no operation", j.Kind, j.ID))
+			}
+			return s.GiveUp(ctx, ref.OpID, j, cause)
+		})
+	}
 }
 
 func handler[T any](fn func(context.Context, T) error) bot.JobHandler {

@@ -256,12 +256,12 @@ func (s *Service) begin(ctx context.Context, op Operation) error {
 		switch op.State {
 		case StateTagging:
 			tags := map[string]string{s.cfg.Tags.Control: s.cfg.Tags.controlValue(op.Action), s.cfg.Tags.Request: op.ID}
-			err = s.instances.SetTags(ctx, op.InstanceID, tags)
 			next, line = StateRebooting, fmt.Sprintf("Tagged %s=%s, %s=%s.", s.cfg.Tags.Control, tags[s.cfg.Tags.Control], s.cfg.Tags.Request, op.ID)
-			if err == nil {
-				// The check timer also times out an operation whose job
-				// died between steps.
-				err = s.scheduleCheck(ctx, op.ID, s.nextCheck(op))
+			// The check timer is armed before the first call to AWS: it
+			// enforces the deadline, so an operation whose tagging keeps
+			// failing, or whose job dies between steps, still times out.
+			if err = s.scheduleCheck(ctx, op.ID, s.nextCheck(op)); err == nil {
+				err = s.instances.SetTags(ctx, op.InstanceID, tags)
 			}
 		case StateRebooting:
 			err = s.instances.Reboot(ctx, op.InstanceID)
@@ -413,8 +413,14 @@ func (s *Service) unknownOp(id string, err error) error {
 
 // Check is the periodic progress check of operation id (the timer job):
 // it reads the instance's tags, applies them, ends the operation on an
-// outcome or the deadline, and schedules the next check otherwise.
-func (s *Service) Check(ctx context.Context, id string) error {
+// outcome or the deadline, and schedules the next check otherwise. A check
+// delivered before its time (at, when set) looks at nothing: it re-arms its
+// timer for the time that remains, so an early delivery never turns into a
+// loop of checks.
+func (s *Service) Check(ctx context.Context, id string, at time.Time) error {
+	if !at.IsZero() && s.cfg.Now().Before(at) {
+		return s.scheduleCheck(ctx, id, at)
+	}
 	op, err := s.Operation(ctx, id)
 	if errors.Is(err, bot.ErrNotFound) {
 		s.cfg.Log.WarnContext(ctx, "domain check for unknown operation", "op", id)
@@ -461,6 +467,40 @@ func (s *Service) Check(ctx context.Context, id string) error {
 		return nil
 	}
 	return s.scheduleCheck(ctx, op.ID, s.nextCheck(op))
+}
+
+// GiveUp ends operation id as failed because job j, which was carrying it
+// forward, was given up (dead-lettered): the requester is told, the
+// instance released, and the operators alerted with the operation, the
+// instance and the job. An operation that has already ended is left alone.
+func (s *Service) GiveUp(ctx context.Context, id string, j bot.Job, cause string) error {
+	op, err := s.Operation(ctx, id)
+	if errors.Is(err, bot.ErrNotFound) {
+		return bot.Permanent(fmt.Errorf("given-up %s job %s: no operation %s", j.Kind, j.ID, id))
+	}
+	if err != nil {
+		return err
+	}
+	if op.State.Terminal() {
+		return nil
+	}
+	step := strings.ReplaceAll(string(op.State), "_", " ")
+	reason := fmt.Sprintf("tokken gave up while %s (job %s %s: %s)", step, j.Kind, j.ID, cause)
+	changed, err := s.end(ctx, id, StateFailed, System, reason, func(o Operation) bool { return !o.State.Terminal() })
+	if err != nil {
+		if _, ok := AsUserError(err); ok {
+			return nil // ended meanwhile by someone else
+		}
+		return err
+	}
+	if changed {
+		op, _ = s.Operation(ctx, id)
+		summary := fmt.Sprintf("Domain %s of %s failed: %s", op.Action, op.label(), reason)
+		if err := s.notify.Alert(ctx, op, summary); err != nil {
+			return fmt.Errorf("alert on given-up operation %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // TagChanged applies a tag-change event (EventBridge "Tag Change on
@@ -746,7 +786,7 @@ func (s *Service) scheduleCheck(ctx context.Context, opID string, at time.Time) 
 	// ignores an id that is still pending, so a check that schedules the
 	// next one while it is still running must not share its id, or the next
 	// check is dropped and the operation is never followed again.
-	job, err := bot.NewJob(fmt.Sprintf("%s/%d", id, at.UnixNano()), KindCheck, CheckRequest{OpID: opID})
+	job, err := bot.NewJob(fmt.Sprintf("%s/%d", id, at.UnixNano()), KindCheck, CheckRequest{OpID: opID, At: at})
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@ type fleet struct {
 	mu        sync.Mutex
 	instances map[string]*domainjoin.Instance
 	calls     []string
+	finds     int
 	tagErr    error
 	rebootErr error
 }
@@ -64,6 +65,7 @@ func (f *fleet) add(in domainjoin.Instance) {
 func (f *fleet) Find(_ context.Context, ref string) ([]domainjoin.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.finds++
 	var out []domainjoin.Instance
 	for _, in := range f.instances {
 		if in.ID == ref || (!domainjoin.IsInstanceID(ref) && in.Name == ref) {
@@ -109,6 +111,12 @@ func (f *fleet) script(id string, kv ...string) map[string]string {
 		f.instances[id].Tags[kv[i]] = kv[i+1]
 	}
 	return maps.Clone(f.instances[id].Tags)
+}
+
+func (f *fleet) findCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.finds
 }
 
 func (f *fleet) callLog() []string {
@@ -691,5 +699,100 @@ func TestSubSecondChecksHaveDistinctJobIDs(t *testing.T) {
 		}
 		seen[tm.Job.ID] = true
 		h.tick(id)
+	}
+}
+
+// TestTaggingThatKeepsFailingStillTimesOut: the check timer is armed before
+// the first tagging attempt, so an operation whose CreateTags fails on
+// every try still ends at its deadline with the timeout alert.
+func TestTaggingThatKeepsFailingStillTimesOut(t *testing.T) {
+	h := newHarness(t)
+	h.fleet.tagErr = errors.New("InternalError: We encountered an internal error")
+	c, _ := domainjoin.ParseCommand("join web-01")
+	job, _ := domainjoin.NewCommandJob(c, alice, aliceTo)
+	if err := h.mux.HandleJob(h.ctx, job); err == nil || bot.IsPermanent(err) {
+		t.Fatalf("tagging failure: err = %v, want a retryable error", err)
+	}
+	var req domainjoin.CommandRequest
+	_ = job.Decode(&req)
+	id := req.OpID
+	h.wantState(id, domainjoin.StateTagging)
+	for i := 0; i < 60 && !h.op(id).State.Terminal(); i++ {
+		h.tick(id)
+	}
+	h.wantState(id, domainjoin.StateTimedOut)
+	if len(h.notes.alerts) != 1 || !strings.Contains(h.notes.alerts[0], "timed out") {
+		t.Errorf("alerts = %q, want the timeout alert", h.notes.alerts)
+	}
+	wantContains(t, "replies", h.notes.replies, alice.ID+": "+id+" timed out")
+}
+
+// TestGivenUpJobFailsItsOperation: when the job carrying an operation is
+// given up (dead-lettered), the operation fails, the instance is released,
+// the requester is told and the operators alerted; giving up again, or on
+// an operation that has ended, changes nothing.
+func TestGivenUpJobFailsItsOperation(t *testing.T) {
+	h := newHarness(t)
+	h.fleet.tagErr = errors.New("RequestLimitExceeded")
+	c, _ := domainjoin.ParseCommand("join web-01")
+	job, _ := domainjoin.NewCommandJob(c, alice, aliceTo)
+	_ = h.mux.HandleJob(h.ctx, job)
+	var req domainjoin.CommandRequest
+	_ = job.Decode(&req)
+	id := req.OpID
+
+	for range 2 {
+		handled, err := h.mux.GiveUp(h.ctx, job, "failed 5 times")
+		if !handled || err != nil {
+			t.Fatalf("GiveUp = %v, %v; want handled", handled, err)
+		}
+	}
+	op := h.wantState(id, domainjoin.StateFailed)
+	for _, want := range []string{"gave up while tagging", domainjoin.KindCommand, job.ID, "failed 5 times"} {
+		if !strings.Contains(op.Reason, want) {
+			t.Errorf("reason %q lacks %q", op.Reason, want)
+		}
+	}
+	if len(h.notes.alerts) != 1 || !strings.Contains(h.notes.alerts[0], "web-01") || !strings.Contains(h.notes.alerts[0], job.ID) {
+		t.Errorf("alerts = %q, want one naming the instance and the job", h.notes.alerts)
+	}
+	wantContains(t, "replies", h.notes.replies, alice.ID+": "+id+" join of web-01")
+	if _, ok := h.timers.Get("domain-check/" + id); ok {
+		t.Error("the check timer is still pending after the operation failed")
+	}
+	h.fleet.tagErr = nil
+	h.command(alice, "join web-01")
+	h.wantReply("Started") // the instance was released
+
+	// A given-up job with no operation in it is not this feature's to
+	// handle: a permanent error says so.
+	bad, _ := bot.NewJob("j-bad", domainjoin.KindCheck, map[string]string{"op_id": ""})
+	if _, err := h.mux.GiveUp(h.ctx, bad, "failed"); !bot.IsPermanent(err) {
+		t.Errorf("GiveUp of a job without an operation: %v, want a permanent error", err)
+	}
+}
+
+// TestEarlyCheckReArmsForTheRemainingTime: a check delivered before its
+// time reads nothing and re-arms its timer for when it was due.
+func TestEarlyCheckReArmsForTheRemainingTime(t *testing.T) {
+	h := newHarness(t)
+	id := h.command(alice, "join web-01")
+	tm, ok := h.timers.Get("domain-check/" + id)
+	if !ok {
+		t.Fatal("no check timer")
+	}
+	finds := h.fleet.findCount()
+	h.clock.Advance(testTick / 3)
+	h.run(tm.Job) // early
+	again, ok := h.timers.Get("domain-check/" + id)
+	if !ok || !again.At.Equal(tm.At) {
+		t.Fatalf("after an early check the timer is %+v (%v), want it re-armed at %s", again, ok, tm.At)
+	}
+	if got := h.fleet.findCount(); got != finds {
+		t.Errorf("an early check looked the instance up")
+	}
+	h.tick(id) // on time, it does
+	if got := h.fleet.findCount(); got != finds+1 {
+		t.Errorf("the check on time made %d lookups, want 1", got-finds)
 	}
 }

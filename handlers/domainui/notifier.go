@@ -24,6 +24,20 @@ type Poster interface {
 // raises (alert key "tokken:domain_timeout:<op id>").
 const AlertCheck = "domain_timeout"
 
+// AlertCheckFailed is the check name of the tokken alert an operation that
+// failed because tokken gave up on it raises (alert key
+// "tokken:domain_failed:<op id>").
+const AlertCheckFailed = "domain_failed"
+
+// AlertCheckOf is the check name of the alert about op: AlertCheck for a
+// timeout, AlertCheckFailed otherwise.
+func AlertCheckOf(op domainjoin.Operation) string {
+	if op.State == domainjoin.StateFailed {
+		return AlertCheckFailed
+	}
+	return AlertCheck
+}
+
 // NotifierConfig configures a Notifier.
 type NotifierConfig struct {
 	// Channel is where operation messages are posted (a channel id). When
@@ -31,12 +45,13 @@ type NotifierConfig struct {
 	// that need no approval, but approvers cannot see it there, so set it
 	// wherever policy requires approval.
 	Channel string
-	// Raise, if set, sends a timed-out operation through tokken's alert
-	// pipeline (routes, acknowledgement, one message per key): the wiring
-	// builds alert.Operational(AlertCheck, opID, critical, summary, now).
+	// Raise, if set, sends an alert about an operation (timed out, or
+	// given up) through tokken's alert pipeline (routes, acknowledgement,
+	// one message per key): the wiring builds alert.Operational(check,
+	// opID, critical, summary, now), check from AlertCheckOf.
 	// Without it the timeout is posted as a plain alert message where the
 	// operation's message is.
-	Raise func(ctx context.Context, opID, summary string) error
+	Raise func(ctx context.Context, check, opID, summary string) error
 	// Log receives fallbacks and failures (default slog.Default()).
 	Log *slog.Logger
 }
@@ -146,7 +161,7 @@ func (n *Notifier) Thread(ctx context.Context, op domainjoin.Operation, lines []
 // is seen outside the thread).
 func (n *Notifier) Alert(ctx context.Context, op domainjoin.Operation, summary string) error {
 	if n.cfg.Raise != nil {
-		if err := n.cfg.Raise(ctx, op.ID, summary); err != nil {
+		if err := n.cfg.Raise(ctx, AlertCheckOf(op), op.ID, summary); err != nil {
 			return fmt.Errorf("raise alert for %s: %w", op.ID, err)
 		}
 		return nil

@@ -142,20 +142,28 @@ func TestNotifierAlert(t *testing.T) {
 		}
 	})
 	t.Run("through the alert pipeline", func(t *testing.T) {
-		var gotOp, gotSummary string
-		n, fake := newNotifier(t, NotifierConfig{Channel: opsChannel, Raise: func(_ context.Context, opID, summary string) error {
-			gotOp, gotSummary = opID, summary
+		var gotCheck, gotOp, gotSummary string
+		n, fake := newNotifier(t, NotifierConfig{Channel: opsChannel, Raise: func(_ context.Context, check, opID, summary string) error {
+			gotCheck, gotOp, gotSummary = check, opID, summary
 			return nil
 		}})
 		if err := n.Alert(ctx, op, "timed out"); err != nil {
 			t.Fatal(err)
 		}
-		if gotOp != op.ID || gotSummary != "timed out" || len(fake.Messages(opsChannel)) != 0 {
-			t.Fatalf("raised %q %q; channel %v", gotOp, gotSummary, fake.Messages(opsChannel))
+		if gotCheck != AlertCheck || gotOp != op.ID || gotSummary != "timed out" || len(fake.Messages(opsChannel)) != 0 {
+			t.Fatalf("raised %q %q %q; channel %v", gotCheck, gotOp, gotSummary, fake.Messages(opsChannel))
+		}
+		failed := op
+		failed.State = domainjoin.StateFailed
+		if err := n.Alert(ctx, failed, "gave up"); err != nil {
+			t.Fatal(err)
+		}
+		if gotCheck != AlertCheckFailed {
+			t.Errorf("a failed operation raised check %q, want %q", gotCheck, AlertCheckFailed)
 		}
 	})
 	t.Run("pipeline failure is returned", func(t *testing.T) {
-		n, _ := newNotifier(t, NotifierConfig{Raise: func(context.Context, string, string) error { return errors.New("down") }})
+		n, _ := newNotifier(t, NotifierConfig{Raise: func(context.Context, string, string, string) error { return errors.New("down") }})
 		if err := n.Alert(ctx, op, "x"); err == nil {
 			t.Fatal("want error")
 		}

@@ -22,7 +22,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -48,7 +50,30 @@ type Deps struct {
 	Jobs bot.JobHandler
 	// DecodeJob turns an SQS message body into a job (sqsqueue.DecodeMessage).
 	DecodeJob func(body string) (bot.Job, error)
-	Log       *slog.Logger // default slog.Default()
+	// DeadLetterARN is the ARN of the job dead-letter queue when the
+	// worker consumes it: SQS records from that queue are jobs that were
+	// given up, handed to GiveUp instead of being run again.
+	DeadLetterARN string
+	// GiveUp handles one dead job (required with DeadLetterARN). An error
+	// leaves the message in the dead-letter queue, to be handed over
+	// again after its visibility timeout.
+	GiveUp func(ctx context.Context, d DeadJob) error
+	Log    *slog.Logger // default slog.Default()
+}
+
+// DeadJob is a message from the job dead-letter queue: the job SQS gave up
+// on after its receive limit (or one that failed permanently).
+type DeadJob struct {
+	// Job is the decoded job; when the body is not a job, Job.ID is the
+	// SQS message id, Job.Kind is empty and DecodeErr says why.
+	Job       bot.Job
+	DecodeErr error
+	// MessageID is the SQS message id (stable across redeliveries).
+	MessageID string
+	// Body is the message body as it was sent.
+	Body string
+	// SentAt is when the job was first sent (SentTimestamp), zero if unknown.
+	SentAt time.Time
 }
 
 // Dispatcher routes raw Lambda events. Register SNS and EventBridge
@@ -71,6 +96,9 @@ func New(d Deps) (*Dispatcher, error) {
 	}
 	if d.Role.RunsJobs() && (d.Jobs == nil || d.DecodeJob == nil) {
 		return nil, errors.New("lambdaevent: role " + string(d.Role) + " needs a job handler and a job decoder")
+	}
+	if d.DeadLetterARN != "" && d.GiveUp == nil {
+		return nil, errors.New("lambdaevent: a dead-letter queue needs a GiveUp handler")
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
@@ -241,6 +269,12 @@ func (d *Dispatcher) sqs(ctx context.Context, ev events.SQSEvent) events.SQSEven
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 			continue
 		}
+		if d.d.DeadLetterARN != "" && m.EventSourceARN == d.d.DeadLetterARN {
+			if err := d.deadJob(ctx, log, m); err != nil {
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+			}
+			continue
+		}
 		j, err := d.d.DecodeJob(m.Body)
 		if err != nil {
 			// Kept as a failure so that the redrive policy moves it to the
@@ -254,6 +288,28 @@ func (d *Dispatcher) sqs(ctx context.Context, ev events.SQSEvent) events.SQSEven
 		}
 	}
 	return resp
+}
+
+// deadJob hands a message of the dead-letter queue to GiveUp.
+func (d *Dispatcher) deadJob(ctx context.Context, log *slog.Logger, m events.SQSMessage) (err error) {
+	dj := DeadJob{MessageID: m.MessageId, Body: m.Body}
+	if ms, perr := strconv.ParseInt(m.Attributes["SentTimestamp"], 10, 64); perr == nil {
+		dj.SentAt = time.UnixMilli(ms).UTC()
+	}
+	dj.Job, dj.DecodeErr = d.d.DecodeJob(m.Body)
+	if dj.DecodeErr != nil {
+		dj.Job = bot.Job{ID: m.MessageId}
+	}
+	log = log.With("job_id", dj.Job.ID, "kind", dj.Job.Kind)
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("give up job %s: panicked: %v", dj.Job.ID, p)
+		}
+		if err != nil {
+			log.ErrorContext(ctx, "dead job not handled; it stays in the dead-letter queue", "err", err)
+		}
+	}()
+	return d.d.GiveUp(ctx, dj)
 }
 
 // runJob runs j and logs the outcome.

@@ -249,6 +249,65 @@ func TestSQSBatchFailures(t *testing.T) {
 	}
 }
 
+// TestDeadLetterRecordsAreGivenUp: records from the dead-letter queue are
+// handed to GiveUp, never run; a record whose hand-over fails (or panics)
+// stays in the queue; records from the job queue in the same batch run.
+func TestDeadLetterRecordsAreGivenUp(t *testing.T) {
+	const jobsARN, dlqARN = "arn:aws:sqs:us-east-1:123456789012:tokken-jobs", "arn:aws:sqs:us-east-1:123456789012:tokken-dlq"
+	var ran []string
+	var dead []DeadJob
+	d, err := New(Deps{
+		Role: config.RoleWorker, DecodeJob: decodeJSON, DeadLetterARN: dlqARN,
+		Jobs: func(_ context.Context, j bot.Job) error { ran = append(ran, j.ID); return nil },
+		GiveUp: func(_ context.Context, dj DeadJob) error {
+			dead = append(dead, dj)
+			switch dj.Job.Kind {
+			case "slack-down":
+				return errors.New("slack is down")
+			case "boom":
+				panic("nil pointer")
+			}
+			return nil
+		},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m1", EventSource: "aws:sqs", EventSourceARN: dlqARN, Body: `{"id":"j1","kind":"domain.command"}`,
+			Attributes: map[string]string{"SentTimestamp": "1520621625029"}},
+		{MessageId: "m2", EventSource: "aws:sqs", EventSourceARN: dlqARN, Body: `garbage`},
+		{MessageId: "m3", EventSource: "aws:sqs", EventSourceARN: dlqARN, Body: `{"id":"j3","kind":"slack-down"}`},
+		{MessageId: "m4", EventSource: "aws:sqs", EventSourceARN: dlqARN, Body: `{"id":"j4","kind":"boom"}`},
+		{MessageId: "m5", EventSource: "aws:sqs", EventSourceARN: jobsARN, Body: `{"id":"j5","kind":"ok"}`},
+	}}
+	raw, _ := json.Marshal(ev)
+	out, err := d.Invoke(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	for _, f := range out.(events.SQSEventResponse).BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	if strings.Join(failed, ",") != "m3,m4" || strings.Join(ran, ",") != "j5" {
+		t.Errorf("failed %v, ran %v; want m3,m4 left in the queue and only j5 run", failed, ran)
+	}
+	if len(dead) != 4 {
+		t.Fatalf("given up %d, want 4", len(dead))
+	}
+	if dj := dead[0]; dj.Job.ID != "j1" || dj.Job.Kind != "domain.command" || dj.MessageID != "m1" || dj.SentAt.UnixMilli() != 1520621625029 || dj.DecodeErr != nil {
+		t.Errorf("dead job = %+v", dj)
+	}
+	if dj := dead[1]; dj.Job.ID != "m2" || dj.Job.Kind != "" || dj.DecodeErr == nil || dj.Body != "garbage" {
+		t.Errorf("undecodable dead job = %+v", dj)
+	}
+	if _, err := New(Deps{Role: config.RoleWorker, DecodeJob: decodeJSON, Jobs: func(context.Context, bot.Job) error { return nil }, DeadLetterARN: dlqARN}); err == nil {
+		t.Error("a dead-letter queue without GiveUp was accepted")
+	}
+}
+
 func TestSNSAndEventBridge(t *testing.T) {
 	d := newDispatcher(t, config.RoleWorker, nil)
 	if _, err := d.Invoke(context.Background(), fixture(t, "sns-event.json")); err == nil || !strings.Contains(err.Error(), "no handler for SNS") {

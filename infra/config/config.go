@@ -127,7 +127,7 @@ type Config struct {
 	QueueARN           string // TOKKEN_QUEUE_ARN: target of scheduler timers
 	SchedulerGroup     string // TOKKEN_SCHEDULER_GROUP
 	SchedulerRoleARN   string // TOKKEN_SCHEDULER_ROLE_ARN: role Scheduler assumes to send jobs
-	TimerDeadLetterARN string // TOKKEN_TIMER_DLQ_ARN: where undeliverable timers go
+	TimerDeadLetterARN string // TOKKEN_TIMER_DLQ_ARN: the job dead-letter queue (undeliverable timers go there too); the worker gives up the jobs it receives from it
 
 	// OpsChannel receives tokken's own alerts that need an operator
 	// (revocation failed, dead-letter queue not empty) when no alert route
@@ -202,7 +202,7 @@ var Vars = []Var{
 	{"TOKKEN_QUEUE_ARN", "", "SQS job queue ARN, target of Scheduler timers (Lambda worker)"},
 	{"TOKKEN_SCHEDULER_GROUP", "", "EventBridge Scheduler group for timers (Lambda worker)"},
 	{"TOKKEN_SCHEDULER_ROLE_ARN", "", "role EventBridge Scheduler assumes to enqueue timer jobs (Lambda worker)"},
-	{"TOKKEN_TIMER_DLQ_ARN", "", "SQS dead-letter queue for timers Scheduler cannot deliver (optional)"},
+	{"TOKKEN_TIMER_DLQ_ARN", "", "SQS job dead-letter queue (also for timers Scheduler cannot deliver); records from it are given up, not run (Lambda worker)"},
 	{"TOKKEN_OPS_CHANNEL", "", "Slack channel id for tokken's own alerts (revoke failed, DLQ not empty) no route names"},
 	{"TOKKEN_AUDIT_CHANNEL", "", "Slack channel id for the audit trail and break-glass announcements"},
 	{"TOKKEN_DOMAIN_TAG", windows.TagControl, "EC2 tag asking a Windows instance to join/unjoin the domain"},

@@ -47,6 +47,11 @@ type Options struct {
 	// Clock times NotBefore and retry delays (default the real clock).
 	// Tests pass a virtual clock so deferred work costs no wall time.
 	Clock Clock
+	// GiveUp, if set, is called with each job once it is dead-lettered
+	// (kept in the store's dead-letter list), so that what the job was
+	// carrying forward can be ended (see bot.GiveUpHandler). cause is the
+	// last error. A failure is logged; the job stays in the list.
+	GiveUp func(ctx context.Context, j bot.Job, cause string) error
 }
 
 // Clock is the time source of a Queue's delays.
@@ -390,6 +395,15 @@ func (q *Queue) deadLetter(log *slog.Logger, id string, p *pendingJob, cause err
 		log.Error("localqueue: cannot dead-letter job; it stays pending", "cause", cause, "err", err)
 	} else {
 		log.Error("job dead-lettered", "err", cause, "permanent", bot.IsPermanent(cause))
+		if q.opt.GiveUp != nil {
+			why := fmt.Sprintf("failed %d times, last: %v", p.entry.Attempts, cause)
+			if bot.IsPermanent(cause) {
+				why = fmt.Sprintf("failed permanently: %v", cause)
+			}
+			if gerr := q.opt.GiveUp(q.ctx, p.entry.Job, why); gerr != nil {
+				log.Error("localqueue: giving up the dead-lettered job failed", "err", gerr)
+			}
+		}
 	}
 	q.forget(id)
 }

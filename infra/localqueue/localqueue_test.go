@@ -196,11 +196,15 @@ func TestDeadLetter(t *testing.T) {
 			s := newStore(t)
 			done := make(chan int, 10)
 			n := 0
+			var givenUp []string
 			q := newQueue(t, s, func(_ context.Context, j bot.Job) error {
 				n++
 				defer func() { done <- n }()
 				return tt.handler(n)
-			}, Options{Workers: 1, MaxAttempts: 3})
+			}, Options{Workers: 1, MaxAttempts: 3, GiveUp: func(_ context.Context, j bot.Job, cause string) error {
+				givenUp = append(givenUp, j.ID+": "+cause)
+				return errors.New("a failing give-up handler is only logged")
+			}})
 			if err := q.Enqueue(ctxT(t), bot.Job{ID: "d", Kind: "k", Payload: json.RawMessage(`{}`)}); err != nil {
 				t.Fatal(err)
 			}
@@ -226,6 +230,9 @@ func TestDeadLetter(t *testing.T) {
 			}
 			if d.Job.ID != "d" || d.Attempts != tt.wantAttempts || !contains(d.Error, tt.wantErr) {
 				t.Errorf("dead letter %+v", d)
+			}
+			if len(givenUp) != 1 || !contains(givenUp[0], "d: ") || !contains(givenUp[0], tt.wantErr) {
+				t.Errorf("given up %q, want the job once with its last error", givenUp)
 			}
 		})
 	}

@@ -6,9 +6,19 @@
 // the same encoding as infra/sqsqueue, to the SQS queue that triggers the
 // worker, and deletes itself afterwards (ActionAfterCompletion DELETE).
 // Delivery failures are retried by Scheduler for up to a day and then land
-// in the dead-letter queue, so an expiry is never dropped silently. Because
-// Scheduler only accepts times in the future, a timer that is already due (or
-// within [DueMargin] of now) skips Scheduler and goes straight to the queue.
+// in the dead-letter queue, so an expiry is never dropped silently.
+//
+// A timer due within [QueueHorizon] (SQS's longest delivery delay, 15
+// minutes) skips Scheduler: its job goes on the queue at once with an SQS
+// delay (DelaySeconds, rounded up to the whole second) and Job.NotBefore
+// set to the timer's time, so it is delivered at its time, never before.
+// That is cheaper and more precise than a schedule for short timers, and
+// Scheduler could not take a time that passes before it evaluates the
+// schedule anyway. A message on the queue cannot be withdrawn: Cancel, or
+// a Schedule that replaces such a timer, stops only a pending schedule, and
+// the queued job still runs at its time, so every timer job checks the
+// state it acts on (an expiry finds the grant extended or ended, a domain
+// check finds its operation over) and does nothing when it is stale.
 package schedtimer
 
 import (
@@ -28,11 +38,10 @@ import (
 	"github.com/tokken/tokken/infra/sqsqueue"
 )
 
-// DueMargin is how close to now a timer may be and still be scheduled:
-// timers at or before now+DueMargin are enqueued at once instead, since a
-// schedule for a time that has passed by the time Scheduler evaluates it
-// would never fire.
-const DueMargin = time.Minute
+// QueueHorizon is how far ahead a timer goes on the queue with a delivery
+// delay instead of becoming a schedule: timers at or before
+// now+QueueHorizon are enqueued delayed until their time.
+const QueueHorizon = sqsqueue.MaxDelay
 
 // Retry policy of every schedule's target: Scheduler's maximum, so a
 // temporarily failing queue delays a timer instead of losing it.
@@ -54,7 +63,9 @@ type Config struct {
 	// DLQARN is the SQS queue for deliveries that failed after all
 	// retries; optional but strongly advised.
 	DLQARN string
-	// Queue receives the jobs of timers that are already due.
+	// Queue receives the jobs of timers due within QueueHorizon, with
+	// Job.NotBefore set to the timer's time (infra/sqsqueue turns it into
+	// an SQS delivery delay).
 	Queue bot.Queue
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
@@ -154,8 +165,9 @@ func atExpression(t time.Time) string {
 }
 
 // Schedule creates or replaces the one-time schedule for tm. A timer due
-// within DueMargin is enqueued on Config.Queue at once instead, and any
-// pending schedule with its id is deleted so that it cannot fire twice.
+// within QueueHorizon is enqueued on Config.Queue instead, to be delivered
+// at tm.At (its Job.NotBefore), and any pending schedule with its id is
+// deleted so that it cannot fire twice.
 func (t *Timers) Schedule(ctx context.Context, tm bot.Timer) error {
 	if tm.ID == "" {
 		return errors.New("schedule timer: empty id")
@@ -165,12 +177,16 @@ func (t *Timers) Schedule(ctx context.Context, tm bot.Timer) error {
 		return fmt.Errorf("schedule timer %s: %w", tm.ID, err)
 	}
 	name := Name(tm.ID)
-	if !tm.At.After(t.cfg.Now().Add(DueMargin)) {
-		if err := t.cfg.Queue.Enqueue(ctx, tm.Job); err != nil {
-			return fmt.Errorf("schedule timer %s (due now): %w", tm.ID, err)
+	if !tm.At.After(t.cfg.Now().Add(QueueHorizon)) {
+		j := tm.Job
+		if tm.At.After(j.NotBefore) {
+			j.NotBefore = tm.At
+		}
+		if err := t.cfg.Queue.Enqueue(ctx, j); err != nil {
+			return fmt.Errorf("schedule timer %s (due within %s): %w", tm.ID, QueueHorizon, err)
 		}
 		if err := t.delete(ctx, name); err != nil {
-			return fmt.Errorf("schedule timer %s (due now): drop replaced schedule: %w", tm.ID, err)
+			return fmt.Errorf("schedule timer %s (due within %s): drop replaced schedule: %w", tm.ID, QueueHorizon, err)
 		}
 		return nil
 	}

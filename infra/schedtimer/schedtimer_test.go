@@ -37,7 +37,7 @@ func setup(t *testing.T) *env {
 	cfg := e.f.Config(ctx)
 	timers, err := schedtimer.New(scheduler.NewFromConfig(cfg), schedtimer.Config{
 		GroupName: group, QueueARN: queueARN, RoleARN: roleARN, DLQARN: dlqARN,
-		Queue: sqsqueue.New(sqs.NewFromConfig(cfg), queueURL),
+		Queue: sqsqueue.New(sqs.NewFromConfig(cfg), queueURL).WithClock(func() time.Time { return e.now }),
 		Now:   func() time.Time { return e.now },
 	})
 	if err != nil {
@@ -137,32 +137,57 @@ func TestCancel(t *testing.T) {
 	}
 }
 
-func TestDueTimerIsEnqueued(t *testing.T) {
+func TestNearTimerIsEnqueuedDelayed(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t)
+	e.f.SetNow(func() time.Time { return e.now })
 	// A pending schedule for the same id must not fire later.
 	if err := e.timers.Schedule(ctx, timer(t, "expire-r1", e.now.Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
-	for _, at := range []time.Time{e.now.Add(-time.Hour), e.now, e.now.Add(schedtimer.DueMargin)} {
-		tm := timer(t, "expire-r1", at)
+	cases := []struct {
+		at    time.Time
+		delay time.Duration // the SQS delivery delay the message must carry
+	}{
+		{e.now.Add(-time.Hour), 0},
+		{e.now, 0},
+		{e.now.Add(300 * time.Millisecond), time.Second}, // rounded up: never early
+		{e.now.Add(30 * time.Second), 30 * time.Second},
+		{e.now.Add(time.Minute), time.Minute},
+		{e.now.Add(schedtimer.QueueHorizon), schedtimer.QueueHorizon},
+	}
+	for _, c := range cases {
+		tm := timer(t, "expire-r1", c.at)
 		if err := e.timers.Schedule(ctx, tm); err != nil {
-			t.Fatalf("Schedule(due at %s): %v", at, err)
+			t.Fatalf("Schedule(due at %s): %v", c.at, err)
 		}
 		msgs := e.f.SQS().Drain("tokken-jobs")
 		if len(msgs) != 1 {
-			t.Fatalf("due at %s: %d messages queued, want 1", at, len(msgs))
+			t.Fatalf("due at %s: %d messages queued, want 1", c.at, len(msgs))
+		}
+		if got := msgs[0].VisibleAt.Sub(e.now); got != c.delay {
+			t.Errorf("due at +%s: delivered after %s, want %s", c.at.Sub(e.now), got, c.delay)
 		}
 		got, err := sqsqueue.DecodeMessage(msgs[0].Body)
 		if err != nil || got.ID != tm.Job.ID || string(got.Payload) != string(tm.Job.Payload) {
 			t.Errorf("queued job = %+v, %v; want %+v", got, err, tm.Job)
 		}
+		if !got.NotBefore.Equal(c.at) {
+			t.Errorf("queued job NotBefore = %s, want the timer's time %s", got.NotBefore, c.at)
+		}
 	}
 	if n := len(e.f.Scheduler().Schedules(group)); n != 0 {
-		t.Errorf("%d schedules left; the due timer should have replaced the pending one", n)
+		t.Errorf("%d schedules left; the near timer should have replaced the pending one", n)
 	}
 	if n := len(e.f.Calls(awsfake.SchedulerService, "CreateSchedule")); n != 1 {
 		t.Errorf("CreateSchedule calls = %d, want only the first", n)
+	}
+	// Beyond the horizon it is a schedule again.
+	if err := e.timers.Schedule(ctx, timer(t, "expire-r1", e.now.Add(schedtimer.QueueHorizon+time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.f.Scheduler().Schedules(group)); n != 1 {
+		t.Errorf("%d schedules for a timer beyond the horizon, want 1", n)
 	}
 }
 
@@ -171,14 +196,14 @@ func TestDueTimerIsEnqueued(t *testing.T) {
 func TestFireDeliversJob(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t)
-	tm := timer(t, "expire/r1", e.now.Add(10*time.Minute).Add(300*time.Millisecond))
+	tm := timer(t, "expire/r1", e.now.Add(20*time.Minute).Add(300*time.Millisecond))
 	if err := e.timers.Schedule(ctx, tm); err != nil {
 		t.Fatal(err)
 	}
 	if fired, err := e.f.Scheduler().FireDue(group, tm.At); err != nil || len(fired) != 0 {
 		t.Fatalf("FireDue before the rounded-up second fired %v (%v): timers must not fire early", fired, err)
 	}
-	fired, err := e.f.Scheduler().FireDue(group, e.now.Add(11*time.Minute))
+	fired, err := e.f.Scheduler().FireDue(group, e.now.Add(21*time.Minute))
 	if err != nil || len(fired) != 1 {
 		t.Fatalf("FireDue = %v, %v", fired, err)
 	}

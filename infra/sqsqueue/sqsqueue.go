@@ -51,6 +51,14 @@ func New(client *sqs.Client, queueURL string) *Queue {
 	return &Queue{client: client, url: queueURL, now: time.Now}
 }
 
+// WithClock returns a copy of q that measures delivery delays from now
+// instead of time.Now (for tests with a fake clock).
+func (q *Queue) WithClock(now func() time.Time) *Queue {
+	c := *q
+	c.now = now
+	return &c
+}
+
 // MaxDelay is the longest delivery delay SQS accepts for one message.
 const MaxDelay = 900 * time.Second
 

@@ -33,17 +33,30 @@ type queue struct {
 	maxSize  int
 	messages []*Message
 	pollers  int // ReceiveMessage calls long-polling right now
+	// visibility is the queue's VisibilityTimeout in seconds (default 30).
+	visibility int
+	// redrive, when set, moves a message received maxReceiveCount times
+	// to the dead-letter queue instead of delivering it again.
+	redrive *redrivePolicy
+}
+
+// redrivePolicy is a queue's RedrivePolicy.
+type redrivePolicy struct {
+	deadLetter      string // queue name
+	maxReceiveCount int
 }
 
 // Message is a message held by a fake queue.
 type Message struct {
-	ID            string
-	Body          string
-	Attributes    map[string]MessageAttribute
-	ReceiveCount  int
-	Sent          time.Time
+	ID           string
+	Body         string
+	Attributes   map[string]MessageAttribute
+	ReceiveCount int
+	Sent         time.Time
+	// VisibleAt is when the message can next be received: its send time
+	// plus DelaySeconds, then the end of each visibility timeout.
+	VisibleAt     time.Time
 	receiptHandle string
-	visibleAt     time.Time
 }
 
 // MessageAttribute is an SQS message attribute value.
@@ -62,10 +75,11 @@ func (q *SQS) CreateQueue(name string) (queueURL, arn string) {
 			return
 		}
 		qu := &queue{
-			name:    name,
-			url:     q.f.srv.URL + "/" + AccountID + "/" + name,
-			arn:     "arn:aws:sqs:" + Region + ":" + AccountID + ":" + name,
-			maxSize: DefaultMaxMessageSize,
+			name:       name,
+			url:        q.f.srv.URL + "/" + AccountID + "/" + name,
+			arn:        "arn:aws:sqs:" + Region + ":" + AccountID + ":" + name,
+			maxSize:    DefaultMaxMessageSize,
+			visibility: 30,
 		}
 		q.queues[name] = qu
 		queueURL, arn = qu.url, qu.arn
@@ -123,7 +137,7 @@ func (q *SQS) enqueueLocked(qu *queue, body string, attrs map[string]MessageAttr
 	q.seq++
 	h := randomHex(16)
 	id := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-	qu.messages = append(qu.messages, &Message{ID: id, Body: body, Attributes: attrs, Sent: now, visibleAt: now})
+	qu.messages = append(qu.messages, &Message{ID: id, Body: body, Attributes: attrs, Sent: now, VisibleAt: now})
 	return id
 }
 
@@ -264,7 +278,7 @@ func (q *SQS) sendMessage(r *request) (any, *apiError) {
 			return
 		}
 		id = q.enqueueLocked(qu, in.MessageBody, in.MessageAttributes, r.now)
-		qu.messages[len(qu.messages)-1].visibleAt = r.now.Add(time.Duration(in.DelaySeconds) * time.Second)
+		qu.messages[len(qu.messages)-1].VisibleAt = r.now.Add(time.Duration(in.DelaySeconds) * time.Second)
 	})
 	if aerr != nil {
 		return nil, aerr
@@ -329,7 +343,7 @@ func (q *SQS) sendMessageBatch(r *request) (any, *apiError) {
 				continue
 			}
 			id := q.enqueueLocked(qu, e.MessageBody, e.MessageAttributes, r.now)
-			qu.messages[len(qu.messages)-1].visibleAt = r.now.Add(time.Duration(e.DelaySeconds) * time.Second)
+			qu.messages[len(qu.messages)-1].VisibleAt = r.now.Add(time.Duration(e.DelaySeconds) * time.Second)
 			ok := map[string]string{"Id": e.ID, "MessageId": id, "MD5OfMessageBody": md5Hex(e.MessageBody)}
 			if m := attributesMD5(e.MessageAttributes); m != "" {
 				ok["MD5OfMessageAttributes"] = m
@@ -386,7 +400,7 @@ func (q *SQS) receiveMessage(r *request) (any, *apiError) {
 	if max < 1 || max > 10 {
 		return nil, sqsInvalid("Value %d for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided.", max)
 	}
-	vis := 30
+	vis := q.visibilityOf(in.QueueURL)
 	if in.VisibilityTimeout != nil {
 		vis = *in.VisibilityTimeout
 	}
@@ -417,21 +431,42 @@ func (q *SQS) receiveMessage(r *request) (any, *apiError) {
 		if len(msgs) > 0 || in.WaitTimeSeconds == 0 {
 			return map[string]any{"Messages": msgs}, nil
 		}
-		// Long polling: wait for the next change to the fake (a send)
+		// Long polling: wait for the next change to the fake (a send), or
+		// for the next delayed or hidden message to become visible,
 		// rather than poll.
 		if !polling {
 			polling = true
 			q.setPolling(in.QueueURL, +1)
 			continue // re-check: the change channel was replaced
 		}
+		visible := time.NewTimer(time.Hour)
+		if next, now := q.nextVisible(in.QueueURL); !next.IsZero() {
+			visible.Reset(next.Sub(now))
+		}
 		select {
 		case <-ch:
+		case <-visible.C:
 		case <-deadline.C:
+			visible.Stop()
 			return map[string]any{"Messages": []sqsWireMessage{}}, nil
 		case <-r.ctx.Done():
+			visible.Stop()
 			return nil, &apiError{status: 500, code: "InternalFailure", msg: "request cancelled"}
 		}
+		visible.Stop()
 	}
+}
+
+// nextVisible returns when the queue's next hidden or delayed message
+// becomes visible (zero when none), and the fake's now.
+func (q *SQS) nextVisible(queueURL string) (next, now time.Time) {
+	q.f.mu.Lock()
+	defer q.f.mu.Unlock()
+	now = q.f.now()
+	if qu, aerr := q.queueByURLLocked(queueURL); aerr == nil {
+		next = nextVisibleLocked(qu, now)
+	}
+	return next, now
 }
 
 // setPolling adjusts the long-poller count of a queue and wakes waiters.
@@ -464,15 +499,9 @@ func (q *SQS) take(queueURL string, max, vis int, attrNames, sysNames []string) 
 	}
 	now := q.f.now()
 	out := []sqsWireMessage{}
-	for _, m := range qu.messages {
-		if len(out) == max {
-			break
-		}
-		if now.Before(m.visibleAt) {
-			continue
-		}
+	for _, m := range q.receivableLocked(qu, max, now) {
 		m.ReceiveCount++
-		m.visibleAt = now.Add(time.Duration(vis) * time.Second)
+		m.VisibleAt = now.Add(time.Duration(vis) * time.Second)
 		q.seq++
 		m.receiptHandle = base64.RawURLEncoding.EncodeToString([]byte(qu.name + "\x00" + m.ID + "\x00" + strconv.Itoa(q.seq)))
 		w := sqsWireMessage{MessageID: m.ID, ReceiptHandle: m.receiptHandle, MD5OfBody: md5Hex(m.Body), Body: m.Body}
