@@ -186,9 +186,12 @@ func stateWords(s State) string {
 
 func actionWords(a string) string { return strings.ReplaceAll(a, "_", "-") }
 
+// ReasonDone is the reason recorded when the requester ends their own
+// access without giving one (the "I'm done" button).
+const ReasonDone = "requester is done"
+
 // Reasons and explanations used inside requests (shown in Slack).
 const (
-	reasonDone           = "requester is done"
 	reasonPendingTimeout = "no decision within 24h"
 	whyRoleNotInstances  = "it grants a role, not instances: leave out the instance ids"
 	whyNeedInstances     = "name the instances you need, e.g. `i-0abc123def4567890`"

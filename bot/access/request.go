@@ -152,7 +152,7 @@ type Cause string
 const (
 	CauseExpired Cause = "expired" // the window ran out
 	CauseRevoked Cause = "revoked" // an approver or admin revoked it
-	CauseDone    Cause = "done"    // the requester clicked "I'm done"
+	CauseDone    Cause = "done"    // the requester ended it ("I'm done", or /access revoke)
 	CauseFailed  Cause = "failed"  // activation failed after a grant may have been issued
 )
 
@@ -594,7 +594,9 @@ func (r *Request) BeginEnd(c Cause, by, why string, now time.Time) error {
 	}
 	r.State = StateEnding
 	r.End = &End{Cause: c, By: by, Why: why, At: now}
-	r.log(now, by, ActEnding, string(c))
+	// The row carries the reason the person gave (the cause is in End and
+	// in the audit event's detail), so the trail says why access ended.
+	r.log(now, by, ActEnding, why)
 	return nil
 }
 
@@ -625,7 +627,7 @@ func (r *Request) Ended(sessions int, now time.Time) (action string, err error) 
 	if p := r.PendingExtension(); p != nil {
 		p.State = ExtensionLapsed
 	}
-	r.log(now, System, action, "")
+	r.log(now, System, action, r.End.Why)
 	return action, nil
 }
 

@@ -595,7 +595,7 @@ func (s *Service) Revoke(ctx context.Context, actor, id, why string) (Request, e
 	if actor == r.Requester {
 		cause = CauseDone
 		if why == "" {
-			why = reasonDone
+			why = ReasonDone
 		}
 	} else if _, err := s.actor(ctx, actor, bot.ActionRevoke, id, 0, nil); err != nil {
 		return Request{}, err
@@ -628,7 +628,7 @@ func (s *Service) Done(ctx context.Context, user, id string) (Request, error) {
 	if r.Requester != user {
 		return r, ErrNotRequester
 	}
-	return s.Revoke(ctx, user, id, reasonDone)
+	return s.Revoke(ctx, user, id, ReasonDone)
 }
 
 // Extend asks for d more on request id's grant (0: the profile's default),
@@ -760,6 +760,9 @@ func (s *Service) after(ctx context.Context, r Request, rows []HistoryRow) {
 		}
 		if r.BreakGlass != nil {
 			e.Detail["break_glass"] = "true"
+		}
+		if r.End != nil {
+			e.Detail["cause"] = string(r.End.Cause)
 		}
 		if err := s.auditor.Record(ctx, e); err != nil {
 			// The request's own History holds the row; make the loss loud.

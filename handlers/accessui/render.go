@@ -268,7 +268,7 @@ func endLine(r access.Request, v view) string {
 	}
 	switch e.Cause {
 	case access.CauseDone:
-		return fmt.Sprintf("ended by %s (I'm done) at %s", who(e.By), v.when(e.At))
+		return fmt.Sprintf("ended by %s at %s", who(e.By), v.when(e.At)) + doneWhy(e)
 	case access.CauseExpired:
 		return "the window ended at " + v.when(r.Window.ExpiresAt)
 	case access.CauseFailed:
@@ -279,6 +279,29 @@ func endLine(r access.Request, v view) string {
 		line += ": " + mrkdwn.Escape(mrkdwn.Truncate(e.Why, 300))
 	}
 	return line
+}
+
+// doneWhy is the requester's own reason for ending their access, or
+// "(I'm done)" when they gave none.
+func doneWhy(e *access.End) string {
+	if e.Why == "" || e.Why == access.ReasonDone {
+		return " (I'm done)"
+	}
+	return ": " + mrkdwn.Escape(mrkdwn.Truncate(e.Why, 300))
+}
+
+// revokedTell is the requester's DM once access ended early: who ended it,
+// when, and the reason they gave.
+func revokedTell(r access.Request, v view) string {
+	id, profile := "`"+r.ID+"`", mrkdwn.Escape(r.Profile)
+	e := r.End
+	switch {
+	case e == nil:
+		return fmt.Sprintf(":no_entry: Your access %s to *%s* was revoked%s.", id, profile, sessionsLine(r))
+	case e.Cause == access.CauseDone:
+		return fmt.Sprintf(":no_entry: Your access %s to *%s* was ended by you at %s%s%s.", id, profile, v.when(e.At), doneWhy(e), sessionsLine(r))
+	}
+	return fmt.Sprintf(":no_entry: Your access %s to *%s* was revoked %s%s.", id, profile, endLine(r, v), sessionsLine(r))
 }
 
 func sessionsLine(r access.Request) string {
@@ -357,7 +380,7 @@ func RenderTell(r access.Request, action string, loc *time.Location) slackapi.Me
 	case access.ActExpired:
 		text = fmt.Sprintf(":lock: Your access %s to *%s* expired%s.", id, mrkdwn.Escape(r.Profile), sessionsLine(r))
 	case access.ActRevoked:
-		text = fmt.Sprintf(":no_entry: Your access %s to *%s* was revoked %s%s.", id, mrkdwn.Escape(r.Profile), endLine(r, v), sessionsLine(r))
+		text = revokedTell(r, v)
 	case access.ActRevokeFailed:
 		text = fmt.Sprintf(":rotating_light: tokken could not yet confirm that access %s ended; it keeps trying and ops have been told. Stop using it.", id)
 	case access.ActExtendDenied:
