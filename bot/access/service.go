@@ -321,6 +321,17 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	}
 	dec, err := s.authorize(ctx, who, bot.ActionRequest, &r, d, extra)
 	if err != nil {
+		var denied *ErrNotAllowed
+		if errors.As(err, &denied) && !in.BreakGlass && p.BreakGlass {
+			// Say so when break-glass is open to them: at 3 a.m. the
+			// refusal must not hide the way that works.
+			if ok, berr := s.mayBreakGlass(ctx, who, &r, d); berr != nil {
+				s.log.WarnContext(ctx, "access: checking break-glass for a refused request", "profile", p.Name, "err", berr)
+			} else if ok {
+				in.Duration = d
+				denied.BreakGlass = BreakGlassCommand(in)
+			}
+		}
 		return Request{}, err
 	}
 	if in.BreakGlass {
@@ -444,6 +455,24 @@ func (s *Service) authorize(ctx context.Context, who bot.Principal, a bot.Action
 		return dec, &ErrNotAllowed{Action: a, Reasons: dec.Reasons}
 	}
 	return dec, nil
+}
+
+// mayBreakGlass reports whether who may file r (for d) as break-glass: the
+// policy permits both request and break_glass with context break_glass.
+// Whether the profile allows break-glass is the caller's check.
+func (s *Service) mayBreakGlass(ctx context.Context, who bot.Principal, r *Request, d time.Duration) (bool, error) {
+	extra := map[string]string{"break_glass": "true"}
+	for _, a := range []bot.Action{bot.ActionRequest, bot.ActionBreakGlass} {
+		_, err := s.authorize(ctx, who, a, r, d, extra)
+		var denied *ErrNotAllowed
+		if errors.As(err, &denied) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // actor looks up user and checks they may do a on request id; it returns
