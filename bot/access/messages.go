@@ -272,3 +272,10 @@ func BreakGlassCommand(in SubmitInput) string {
 	words = append(words, in.Instances...)
 	return strings.Join(append(words, strings.Fields(in.Reason)...), " ")
 }
+
+func alertUnposted(r *Request) string {
+	u := r.Unposted
+	return fmt.Sprintf("NOT POSTED: request %s (profile %s, requester %s) cannot be posted to its approver channel %s (%s), so no approver can see it. "+
+		"Invite the bot to that channel, or fix approver_channel of %s in profiles.yaml; tokken tries again every %s.",
+		r.ID, r.Profile, r.Requester, u.Channel, u.Code, r.Profile, SweepEvery)
+}

@@ -778,6 +778,24 @@ func (s *Service) transition(ctx context.Context, id string, fn func(*Request) e
 // what concerns them, and drops final requests from the open index. Its
 // failures are logged: the change itself is already stored.
 func (s *Service) after(ctx context.Context, r Request, rows []HistoryRow) {
+	s.audit(ctx, r, rows)
+	s.render(ctx, r.ID)
+	for _, h := range rows {
+		if h.Actor != r.Requester && shouldTell(h.Action) {
+			if err := s.notifier.Tell(ctx, r, h.Action); err != nil {
+				s.log.WarnContext(ctx, "access: telling the requester failed", "request", r.ID, "action", h.Action, "err", err)
+			}
+		}
+	}
+	if r.State.Final() {
+		if err := s.open.Store.Delete(ctx, KindOpen, openKey(&r), 0); err != nil {
+			s.log.WarnContext(ctx, "access: dropping from the open index failed; the sweep will", "request", r.ID, "err", err)
+		}
+	}
+}
+
+// audit records one audit event per history row of r.
+func (s *Service) audit(ctx context.Context, r Request, rows []HistoryRow) {
 	for _, h := range rows {
 		e := bot.AuditEvent{
 			At: h.At, Actor: h.Actor, Action: h.Action, Subject: r.ID, Reason: h.Note, Profile: r.Profile,
@@ -798,19 +816,6 @@ func (s *Service) after(ctx context.Context, r Request, rows []HistoryRow) {
 			s.log.ErrorContext(ctx, "access: audit event not recorded", "err", err, "request", r.ID, "action", h.Action, "actor", h.Actor)
 		}
 	}
-	s.render(ctx, r.ID)
-	for _, h := range rows {
-		if h.Actor != r.Requester && shouldTell(h.Action) {
-			if err := s.notifier.Tell(ctx, r, h.Action); err != nil {
-				s.log.WarnContext(ctx, "access: telling the requester failed", "request", r.ID, "action", h.Action, "err", err)
-			}
-		}
-	}
-	if r.State.Final() {
-		if err := s.open.Store.Delete(ctx, KindOpen, openKey(&r), 0); err != nil {
-			s.log.WarnContext(ctx, "access: dropping from the open index failed; the sweep will", "request", r.ID, "err", err)
-		}
-	}
 }
 
 // render re-reads the request (so a slow caller never paints an older
@@ -823,22 +828,61 @@ func (s *Service) render(ctx context.Context, id string) {
 		return
 	}
 	ref, err := s.notifier.Changed(ctx, r)
-	if err != nil {
+	var und *UndeliverableError
+	switch {
+	case errors.As(err, &und) && r.Message.IsZero():
+		s.unposted(ctx, id, und)
+		return
+	case err != nil:
 		s.log.WarnContext(ctx, "access: updating the approver message failed", "request", id, "err", err)
 		return
 	}
 	if !r.Message.IsZero() || ref.IsZero() {
 		return
 	}
-	if _, err := s.requests.Update(ctx, id, func(r *Request) error {
-		if !r.Message.IsZero() {
-			return bot.ErrNoChange
-		}
-		r.Message = ref
-		return nil
-	}); err != nil {
+	var from int
+	now := s.now()
+	r, err = s.requests.Update(ctx, id, func(r *Request) error {
+		from = len(r.History)
+		return r.Posted(ref, now)
+	})
+	if err != nil {
 		s.log.WarnContext(ctx, "access: storing the message reference failed", "request", id, "err", err)
+		return
 	}
+	if from < len(r.History) { // it was unposted: say it is visible now
+		s.audit(ctx, r, r.History[from:])
+		if err := s.notifier.Tell(ctx, r, ActPosted); err != nil {
+			s.log.WarnContext(ctx, "access: telling the requester failed", "request", r.ID, "action", ActPosted, "err", err)
+		}
+	}
+}
+
+// unposted handles an approver message Slack will not take until a person
+// acts: the request is marked (shown in /access list and audited), the
+// requester is told what went wrong and what to do, and ops are alerted,
+// once per problem. The sweep keeps trying to post it.
+func (s *Service) unposted(ctx context.Context, id string, und *UndeliverableError) {
+	var from int
+	now := s.now()
+	r, err := s.requests.Update(ctx, id, func(r *Request) error {
+		from = len(r.History)
+		return r.MarkUnposted(und.Channel, und.Code, now)
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "access: marking a request unposted failed", "request", id, "err", err)
+		return
+	}
+	if from == len(r.History) {
+		return // already known (or posted meanwhile)
+	}
+	s.log.ErrorContext(ctx, "access: the approver message cannot be posted; telling the requester and ops",
+		"request", id, "profile", r.Profile, "channel", und.Channel, "code", und.Code)
+	s.audit(ctx, r, r.History[from:])
+	if err := s.notifier.Tell(ctx, r, ActUnposted); err != nil {
+		s.log.ErrorContext(ctx, "access: telling the requester failed", "request", r.ID, "action", ActUnposted, "err", err)
+	}
+	s.alert(ctx, Alert{Channel: AlertOps, Action: ActUnposted, Request: r, Text: alertUnposted(&r)})
 }
 
 func (s *Service) alert(ctx context.Context, a Alert) {

@@ -588,14 +588,26 @@ func (f *Feature) runSubmit(ctx context.Context, j bot.Job) error {
 		f.reply(ctx, p, escapeText(msg))
 		return nil
 	}
+	// Submit posted the approver message (or found it cannot be posted):
+	// answer from what is stored now.
+	if cur, err := f.svc.Get(ctx, r.ID); err == nil {
+		r = cur
+	}
 	f.reply(ctx, p, f.submitted(r))
 	return nil
 }
 
 func (f *Feature) submitted(r access.Request) string {
 	if r.State != access.StatePending {
-		return fmt.Sprintf(":key: Access `%s` to *%s* for %s is being granted: your credentials arrive in a DM from me.",
+		text := fmt.Sprintf(":key: Access `%s` to *%s* for %s is being granted: your credentials arrive in a DM from me.",
 			r.ID, mrkdwn.Escape(r.Profile), access.FormatDuration(r.Duration))
+		if r.Unposted != nil {
+			text += "\n:warning: " + unpostedText(r)
+		}
+		return text
+	}
+	if r.Unposted != nil {
+		return ":warning: " + unpostedText(r)
 	}
 	where := "the approvers' channel"
 	if p, ok := f.cat.Profile(r.Profile); ok && p.ApproverChannel != "" {

@@ -76,6 +76,9 @@ func (n *Notifier) Changed(ctx context.Context, r access.Request) (access.Messag
 		// requester's DM still tracks the request.
 		ref, err = n.slack.DM(ctx, r.Requester, m)
 	}
+	if channel != "" && slackapi.Undeliverable(err) {
+		return access.MessageRef{}, &access.UndeliverableError{Channel: channel, Code: slackapi.ErrorCode(err), Err: err}
+	}
 	if err != nil {
 		return access.MessageRef{}, fmt.Errorf("post message of %s: %w", r.ID, err)
 	}
