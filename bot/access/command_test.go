@@ -108,6 +108,7 @@ func FuzzParseCommand(f *testing.F) {
 		"", "help", "list", "revoke r-7k3q9x0m2c4d", "prod-ssm 10m i-0abc123def4567890 investigating 5xx",
 		"prod-admin 1h30m rotate", "x 0m y", "x 99999h y", "x 10m i-, fix", "x 10m i-12345678,,i-12345678 y",
 		"revoke r-\x00", "\u00a0help", "prod 1h\u200b x", "a 9999h9999m x",
+		"--break-glass prod-ssm 30m i-0abc123def4567890 db down", "x --break-glass 1h y", "x 1h y —break-glass", "--break-glass",
 	} {
 		f.Add(s)
 	}
