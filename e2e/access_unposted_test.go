@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slack-go/slack"
+
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/accessui"
@@ -135,4 +137,34 @@ func (w *accessWorld) sweep(jobID string) {
 	}); err != nil {
 		w.t.Fatalf("sweep %s did not run: %v", jobID, err)
 	}
+}
+
+// TestAccessCardUpdateRetriedAfterSlackOutage: Slack answers 503 to every
+// attempt the client makes at updating the card (an outage longer than
+// its retries); the update is retried through the queue and the card
+// ends up showing the denial, instead of "Waiting for approval" forever.
+func TestAccessCardUpdateRetriedAfterSlackOutage(t *testing.T) {
+	t.Parallel()
+	w := newAccessWorld(t, policyDir)
+	id := w.request(requester, "prod-readonly 1h look at the billing console")
+	w.waitMessage(id, "Waiting for approval")
+	w.clickOn(approver1, accessui.ActionDeny, id)
+	w.slack.WaitFor(t, waitAccess, func(f *slackfake.Fake) bool { return len(f.Views()) == 1 })
+	updates := len(w.slack.Calls("chat.update"))
+	w.slack.FailNext("chat.update", 4, 503) // every attempt of one call
+	if body := w.submitView(approver1, accessui.CallbackDeny, id, map[string]slack.BlockAction{"reason": {Value: "use the dashboard"}}); body != "" {
+		t.Fatalf("deny answered %q", body)
+	}
+	w.waitState(id, access.StateDenied)
+	w.waitMessage(id, "Denied", "use the dashboard")
+	failed := 0
+	for _, c := range w.slack.Calls("chat.update")[updates:] {
+		if c.Status == 503 {
+			failed++
+		}
+	}
+	if failed != 4 {
+		t.Errorf("%d failed updates, want the 4 the fault injected", failed)
+	}
+	w.dmWith(requester, "was denied by")
 }

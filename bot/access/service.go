@@ -29,6 +29,9 @@ const (
 	JobExpire   = "access.expire"   // the expiry timer fired
 	JobEnd      = "access.end"      // terminate sessions and revoke (after revoke / done)
 	JobSweep    = "access.sweep"    // the reconcile sweep
+	// JobNotify retries a Slack update that failed for a reason retrying
+	// can help (see Notify).
+	JobNotify = "access.notify"
 )
 
 // Timing of the lifecycle.
@@ -107,6 +110,9 @@ type openEntry struct {
 type jobRef struct {
 	RequestID   string `json:"request_id"`
 	ExtensionID string `json:"extension_id,omitempty"`
+	// Tell is the action a JobNotify tells the requester about again; ""
+	// re-renders the approver message.
+	Tell string `json:"tell,omitempty"`
 }
 
 // New checks d and returns a Service.
@@ -149,6 +155,7 @@ func (s *Service) Register(m *bot.JobMux) {
 	}))
 	m.Handle(JobExpire, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Expire(ctx, r.RequestID) }))
 	m.Handle(JobEnd, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Finish(ctx, r.RequestID) }))
+	m.Handle(JobNotify, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Notify(ctx, r.RequestID, r.Tell) }))
 	m.Handle(JobSweep, func(ctx context.Context, _ bot.Job) error {
 		if err := s.ScheduleSweep(ctx); err != nil {
 			s.log.ErrorContext(ctx, "access: renewing the sweep timer", "err", err)
@@ -782,9 +789,7 @@ func (s *Service) after(ctx context.Context, r Request, rows []HistoryRow) {
 	s.render(ctx, r.ID)
 	for _, h := range rows {
 		if h.Actor != r.Requester && shouldTell(h.Action) {
-			if err := s.notifier.Tell(ctx, r, h.Action); err != nil {
-				s.log.WarnContext(ctx, "access: telling the requester failed", "request", r.ID, "action", h.Action, "err", err)
-			}
+			s.tell(ctx, r, h.Action)
 		}
 	}
 	if r.State.Final() {
@@ -820,25 +825,37 @@ func (s *Service) audit(ctx context.Context, r Request, rows []HistoryRow) {
 
 // render re-reads the request (so a slow caller never paints an older
 // state over a newer one) and updates its Slack message, remembering the
-// message reference the first time.
+// message reference the first time. A failure retrying can help is
+// retried through the queue (JobNotify).
 func (s *Service) render(ctx context.Context, id string) {
+	if err := s.renderNow(ctx, id); err != nil {
+		s.log.WarnContext(ctx, "access: updating the approver message failed; retrying through the queue", "request", id, "err", err)
+		s.enqueue(ctx, fmt.Sprintf("notify/%s/%d", id, s.now().UnixNano()), JobNotify, jobRef{RequestID: id})
+	}
+}
+
+// renderNow is render without the retry: its error is one retrying can
+// help. What Slack refuses until a person acts is handled here (unposted).
+func (s *Service) renderNow(ctx context.Context, id string) error {
 	r, err := s.Get(ctx, id)
 	if err != nil {
-		s.log.WarnContext(ctx, "access: re-reading for render", "request", id, "err", err)
-		return
+		return fmt.Errorf("re-reading %s for render: %w", id, err)
 	}
 	ref, err := s.notifier.Changed(ctx, r)
 	var und *UndeliverableError
 	switch {
 	case errors.As(err, &und) && r.Message.IsZero():
 		s.unposted(ctx, id, und)
-		return
+		return nil
+	case errors.As(err, &und):
+		s.log.ErrorContext(ctx, "access: the approver message can no longer be updated", "request", id,
+			"channel", und.Channel, "code", und.Code)
+		return nil
 	case err != nil:
-		s.log.WarnContext(ctx, "access: updating the approver message failed", "request", id, "err", err)
-		return
+		return err
 	}
 	if !r.Message.IsZero() || ref.IsZero() {
-		return
+		return nil
 	}
 	var from int
 	now := s.now()
@@ -848,14 +865,48 @@ func (s *Service) render(ctx context.Context, id string) {
 	})
 	if err != nil {
 		s.log.WarnContext(ctx, "access: storing the message reference failed", "request", id, "err", err)
-		return
+		return nil
 	}
 	if from < len(r.History) { // it was unposted: say it is visible now
 		s.audit(ctx, r, r.History[from:])
-		if err := s.notifier.Tell(ctx, r, ActPosted); err != nil {
-			s.log.WarnContext(ctx, "access: telling the requester failed", "request", r.ID, "action", ActPosted, "err", err)
-		}
+		s.tell(ctx, r, ActPosted)
 	}
+	return nil
+}
+
+// tell DMs the requester about action; a failure retrying can help is
+// retried through the queue (JobNotify).
+func (s *Service) tell(ctx context.Context, r Request, action string) {
+	err := s.notifier.Tell(ctx, r, action)
+	var und *UndeliverableError
+	switch {
+	case err == nil:
+	case errors.As(err, &und):
+		s.log.ErrorContext(ctx, "access: the requester cannot be told", "request", r.ID, "action", action, "code", und.Code, "err", err)
+	default:
+		s.log.WarnContext(ctx, "access: telling the requester failed; retrying through the queue", "request", r.ID, "action", action, "err", err)
+		s.enqueue(ctx, fmt.Sprintf("notify/%s/%s/%d", r.ID, action, s.now().UnixNano()), JobNotify, jobRef{RequestID: r.ID, Tell: action})
+	}
+}
+
+// Notify is JobNotify: it re-renders request id's approver message from
+// what is stored now or, with tell set, sends the requester that DM
+// again. Its error asks the queue to retry; what Slack refuses for good
+// is not retried.
+func (s *Service) Notify(ctx context.Context, id, tell string) error {
+	if tell == "" {
+		return s.renderNow(ctx, id)
+	}
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = s.notifier.Tell(ctx, r, tell)
+	var und *UndeliverableError
+	if errors.As(err, &und) {
+		return bot.Permanent(err)
+	}
+	return err
 }
 
 // unposted handles an approver message Slack will not take until a person
@@ -879,9 +930,7 @@ func (s *Service) unposted(ctx context.Context, id string, und *UndeliverableErr
 	s.log.ErrorContext(ctx, "access: the approver message cannot be posted; telling the requester and ops",
 		"request", id, "profile", r.Profile, "channel", und.Channel, "code", und.Code)
 	s.audit(ctx, r, r.History[from:])
-	if err := s.notifier.Tell(ctx, r, ActUnposted); err != nil {
-		s.log.ErrorContext(ctx, "access: telling the requester failed", "request", r.ID, "action", ActUnposted, "err", err)
-	}
+	s.tell(ctx, r, ActUnposted)
 	s.alert(ctx, Alert{Channel: AlertOps, Action: ActUnposted, Request: r, Text: alertUnposted(&r)})
 }
 
