@@ -17,7 +17,6 @@ import (
 	"syscall"
 
 	"github.com/tokken/tokken/infra/config"
-	"github.com/tokken/tokken/policies"
 )
 
 // Exit codes.
@@ -68,7 +67,7 @@ func run(ctx context.Context, args []string, e env) int {
 		}
 		return invoke(ctx, e, rest[0])
 	case "policy":
-		return policies.RunCLI(rest, e.stdout, e.stderr)
+		return policyCLI(ctx, rest, e)
 	case "audit":
 		return auditCLI(ctx, rest, e)
 	case "version":

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,9 @@ const usage = `usage:
 
 DIR defaults to $TOKKEN_POLICY_DIR, else ./policies.
 check exits 0 when the directory is valid, 1 with every problem as file:line: message.
+With SLACK_BOT_TOKEN set it also warns, without posting, about every channel it names
+(and TOKKEN_AUDIT_CHANNEL, TOKKEN_OPS_CHANNEL, TOKKEN_ALERT_CHANNEL, TOKKEN_DOMAIN_CHANNEL)
+that the bot cannot post to; warnings do not change the exit code.
 explain exits 0 when allowed, 1 when denied, and prints the rules that decided.
 `
 
@@ -33,6 +37,11 @@ explain exits 0 when allowed, 1 when denied, and prints the rules that decided.
 // allowed, 1 problems found or denied, 2 usage error. args excludes
 // "tokken policy".
 func RunCLI(args []string, stdout, stderr io.Writer) int {
+	return RunCLIWith(context.Background(), args, stdout, stderr, CheckOptions{})
+}
+
+// RunCLIWith is RunCLI with opts extending `check` (see CheckOptions).
+func RunCLIWith(ctx context.Context, args []string, stdout, stderr io.Writer, opts CheckOptions) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -61,6 +70,16 @@ func RunCLI(args []string, stdout, stderr io.Writer) int {
 		if len(probs) > 0 {
 			fmt.Fprintf(stderr, "%d problem(s) in %s\n", len(probs), *dir)
 			return 1
+		}
+		if opts.Channels != nil {
+			uses, err := Channels(*dir)
+			if err != nil {
+				fmt.Fprintf(stderr, "%s: listing its channels: %v\n", *dir, err)
+				return 1
+			}
+			for _, w := range CheckChannels(ctx, append(uses, opts.Extra...), opts.Channels) {
+				fmt.Fprintln(stdout, w)
+			}
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", *dir)
 		return 0

@@ -30,6 +30,27 @@ type Command struct {
 	Duration  time.Duration // VerbRequest
 	Instances []string      // VerbRequest, in the order given, without duplicates
 	Reason    string        // VerbRequest (required), VerbRevoke (optional)
+	// BreakGlass is VerbRequest with BreakGlassFlag: file it as
+	// break-glass (the UI asks the requester to confirm first).
+	BreakGlass bool
+}
+
+// BreakGlassFlag asks for a one-line request to be filed as break-glass:
+// `/access --break-glass prod-ssm 30m i-… db down`. It may stand anywhere
+// before the reason; the em and en dashes some keyboards turn "--" into are
+// accepted too.
+const BreakGlassFlag = "--break-glass"
+
+// isBreakGlassFlag reports whether word is BreakGlassFlag as typed,
+// possibly with "--" autocorrected into a dash.
+func isBreakGlassFlag(word string) bool {
+	w := strings.ToLower(word)
+	for _, dash := range []string{"--", "—", "–", "-"} {
+		if rest, ok := strings.CutPrefix(w, dash); ok && rest == "break-glass" {
+			return true
+		}
+	}
+	return false
 }
 
 // Limits of the one-line command.
@@ -88,6 +109,14 @@ func ParseCommand(text string) (Command, error) {
 	if len(f) == 0 {
 		return Command{Verb: VerbModal}, nil
 	}
+	if isBreakGlassFlag(f[0]) {
+		c, err := parseRequest(f[1:])
+		if err != nil {
+			return Command{}, err
+		}
+		c.BreakGlass = true
+		return c, nil
+	}
 	switch strings.ToLower(f[0]) {
 	case "help", "-h", "--help":
 		if len(f) > 1 {
@@ -109,7 +138,31 @@ func ParseCommand(text string) (Command, error) {
 		}
 		return Command{Verb: VerbRevoke, RequestID: id, Reason: strings.Join(f[2:], " ")}, nil
 	}
-	c := Command{Verb: VerbRequest, Profile: f[0]}
+	return parseRequest(f)
+}
+
+// parseRequest parses the words of a one-line request; BreakGlassFlag may
+// stand between them before the reason begins.
+func parseRequest(f []string) (Command, error) {
+	if len(f) == 0 {
+		return Command{}, &CommandError{Msg: msgBreakGlassUsage}
+	}
+	var c Command
+	// The flag may follow the profile, the duration or the instances, or
+	// end the line; elsewhere it is part of the reason.
+	reasonAt := 2 + countInstanceWords(f[min(2, len(f)):])
+	for i := 1; i < len(f); i++ {
+		if isBreakGlassFlag(f[i]) && (i <= reasonAt || i == len(f)-1) {
+			c.BreakGlass = true
+			f = append(f[:i:i], f[i+1:]...)
+			break
+		}
+	}
+	switch v := strings.ToLower(f[0]); {
+	case isBreakGlassFlag(v), v == "help", v == "list", v == "revoke":
+		return Command{}, &CommandError{Msg: msgBreakGlassUsage}
+	}
+	c.Verb, c.Profile = VerbRequest, f[0]
 	if len(c.Profile) > maxProfileChars || !profileRE.MatchString(c.Profile) {
 		return Command{}, &CommandError{Msg: msgBadProfile(f[0])}
 	}
@@ -151,4 +204,14 @@ func ParseCommand(text string) (Command, error) {
 		return Command{}, &CommandError{Msg: msgReasonTooLong(len(c.Reason))}
 	}
 	return c, nil
+}
+
+// countInstanceWords counts the leading words of f that are instance ids
+// (or look like them), where a one-line request lists its instances.
+func countInstanceWords(f []string) int {
+	n := 0
+	for n < len(f) && strings.HasPrefix(strings.ToLower(f[n]), "i-") {
+		n++
+	}
+	return n
 }

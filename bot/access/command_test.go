@@ -33,6 +33,24 @@ func TestParseCommand(t *testing.T) {
 		{text: "prod-ssm 1h i-12345678,i-0ABC123DEF4567890 i-12345678 rdp", want: Command{
 			Verb: VerbRequest, Profile: "prod-ssm", Duration: time.Hour,
 			Instances: []string{"i-12345678", "i-0abc123def4567890"}, Reason: "rdp"}},
+		{text: "--break-glass prod-ssm 30m i-0abc123def4567890 db down", want: Command{
+			Verb: VerbRequest, Profile: "prod-ssm", Duration: 30 * time.Minute,
+			Instances: []string{"i-0abc123def4567890"}, Reason: "db down", BreakGlass: true}},
+		{text: "prod-ssm --break-glass 30m i-0abc123def4567890 db down", want: Command{
+			Verb: VerbRequest, Profile: "prod-ssm", Duration: 30 * time.Minute,
+			Instances: []string{"i-0abc123def4567890"}, Reason: "db down", BreakGlass: true}},
+		{text: "prod-ssm 30m i-0abc123def4567890 --BREAK-GLASS db down", want: Command{
+			Verb: VerbRequest, Profile: "prod-ssm", Duration: 30 * time.Minute,
+			Instances: []string{"i-0abc123def4567890"}, Reason: "db down", BreakGlass: true}},
+		{text: "prod-ssm 30m i-0abc123def4567890 db down —break-glass", want: Command{
+			Verb: VerbRequest, Profile: "prod-ssm", Duration: 30 * time.Minute,
+			Instances: []string{"i-0abc123def4567890"}, Reason: "db down", BreakGlass: true}},
+		{text: "prod-admin 1h why --break-glass is in the reason", want: Command{
+			Verb: VerbRequest, Profile: "prod-admin", Duration: time.Hour, Reason: "why --break-glass is in the reason"}},
+		{text: "--break-glass", wantErr: "goes with a request"},
+		{text: "--break-glass list", wantErr: "goes with a request"},
+		{text: "--break-glass --break-glass prod-ssm 1h x", wantErr: "goes with a request"},
+		{text: "--break-glass prod-ssm 30m", wantErr: "A reason is required"},
 		{text: "prod-ssm", wantErr: "How long?"},
 		{text: "prod-ssm investigating", wantErr: "How long?"},
 		{text: "prod-ssm 10 x", wantErr: `"10" is not a duration`},
@@ -90,6 +108,7 @@ func FuzzParseCommand(f *testing.F) {
 		"", "help", "list", "revoke r-7k3q9x0m2c4d", "prod-ssm 10m i-0abc123def4567890 investigating 5xx",
 		"prod-admin 1h30m rotate", "x 0m y", "x 99999h y", "x 10m i-, fix", "x 10m i-12345678,,i-12345678 y",
 		"revoke r-\x00", "\u00a0help", "prod 1h\u200b x", "a 9999h9999m x",
+		"--break-glass prod-ssm 30m i-0abc123def4567890 db down", "x --break-glass 1h y", "x 1h y —break-glass", "--break-glass",
 	} {
 		f.Add(s)
 	}

@@ -61,6 +61,9 @@ func (e *ErrNotActive) Error() string { return fmt.Sprintf("request is %s, not a
 type ErrNotAllowed struct {
 	Action  bot.Action
 	Reasons []string
+	// BreakGlass, when set, is the one-line command that would file the
+	// refused request as break-glass, which the requester may do.
+	BreakGlass string
 }
 
 func (e *ErrNotAllowed) Error() string {

@@ -104,12 +104,19 @@ type recNotifier struct {
 	delivered   []string // request ids
 	alerts      []Alert
 	failDeliver int
-	nextTS      int
+	// failChanged and failTell fail the next n Changed and Tell calls
+	// the way a Slack outage outlasting the client's retries does.
+	failChanged, failTell int
+	nextTS                int
 }
 
 func (n *recNotifier) Changed(_ context.Context, r Request) (MessageRef, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.failChanged > 0 {
+		n.failChanged--
+		return MessageRef{}, errors.New("slack chat.update: 503 Service Unavailable")
+	}
 	n.changed = append(n.changed, r)
 	if r.Message.IsZero() {
 		n.nextTS++
@@ -121,6 +128,10 @@ func (n *recNotifier) Changed(_ context.Context, r Request) (MessageRef, error) 
 func (n *recNotifier) Tell(_ context.Context, r Request, action string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.failTell > 0 {
+		n.failTell--
+		return errors.New("slack chat.postMessage: 503 Service Unavailable")
+	}
 	n.told = append(n.told, told{r.ID, action})
 	return nil
 }

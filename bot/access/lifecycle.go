@@ -381,6 +381,12 @@ func (s *Service) sweepOne(ctx context.Context, e bot.Versioned[openEntry]) erro
 	if err != nil {
 		return err
 	}
+	if r.Message.IsZero() && !r.State.Final() && now.Sub(r.Created) > retryQuiet {
+		// Its message was never posted (Slack refused, or failed longer
+		// than the client retries): try again, so that it appears once
+		// the bot is invited or Slack is back.
+		s.render(ctx, r.ID)
+	}
 	switch r.State {
 	case StatePending:
 		if now.Sub(r.Created) > PendingTimeout {

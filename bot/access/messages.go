@@ -19,11 +19,16 @@ const Help = "*/access* asks for time-boxed AWS access.\n" +
 	"`/access prod-ssm 30m i-0abc123def4567890 investigating 5xx on web-01`.\n" +
 	"  Durations: whole hours and minutes such as `10m`, `1h`, `1h30m`, `90m` (at most the profile's maximum).\n" +
 	"  Instances (ssm profiles only): `i-` followed by 8 or 17 hex digits, separated by spaces or commas.\n" +
+	"• `/access --break-glass <profile> <duration> [i-… …] <reason>` is for emergencies, on profiles that allow it and " +
+	"if the rules let you: after you confirm, you approve it yourself at once; it is announced in the audit channel " +
+	"and reviewed afterwards. E.g. `/access --break-glass prod-ssm 30m i-0abc123def4567890 db down, nobody answers`.\n" +
 	"• `/access list` shows your pending and active requests.\n" +
 	"• `/access revoke <request-id> [reason]` ends access early (the requester, or anyone allowed to revoke).\n" +
 	"• `/access help` shows this."
 
 const (
+	msgBreakGlassUsage = "`" + BreakGlassFlag + "` goes with a request: `/access " + BreakGlassFlag + " <profile> <duration> [i-… …] <reason>`, " +
+		"e.g. `/access " + BreakGlassFlag + " prod-ssm 30m i-0abc123def4567890 db down`."
 	msgRevokeUsage   = "Which request? Use `/access revoke <request-id>`, e.g. `/access revoke r-7k3q9x0m2c4d`. `/access list` shows your request ids."
 	msgMissingReason = "A reason is required: `/access <profile> <duration> [i-… …] <reason>`, e.g. `/access prod-ssm 30m i-0abc123def4567890 investigating 5xx`."
 )
@@ -107,7 +112,12 @@ func Explain(err error) (msg string, ok bool) {
 		if len(denied.Reasons) > 0 {
 			why = strings.Join(denied.Reasons, "; ")
 		}
-		return fmt.Sprintf("You are not allowed to %s here: %s.", actionWords(string(denied.Action)), why), true
+		msg := fmt.Sprintf("You are not allowed to %s here: %s.", actionWords(string(denied.Action)), why)
+		if denied.BreakGlass != "" {
+			msg += " In an emergency you may break glass instead: you approve it yourself, it is announced in the audit channel " +
+				"and reviewed afterwards. Type `" + denied.BreakGlass + "` (you will be asked to confirm)."
+		}
+		return msg, true
 	case errors.As(err, &unknown):
 		if len(unknown.Allowed) == 0 {
 			return fmt.Sprintf("There is no profile %q you may request, and no profile you may request at all: ask an admin.", unknown.Name), true
@@ -186,9 +196,12 @@ func stateWords(s State) string {
 
 func actionWords(a string) string { return strings.ReplaceAll(a, "_", "-") }
 
+// ReasonDone is the reason recorded when the requester ends their own
+// access without giving one (the "I'm done" button).
+const ReasonDone = "requester is done"
+
 // Reasons and explanations used inside requests (shown in Slack).
 const (
-	reasonDone           = "requester is done"
 	reasonPendingTimeout = "no decision within 24h"
 	whyRoleNotInstances  = "it grants a role, not instances: leave out the instance ids"
 	whyNeedInstances     = "name the instances you need, e.g. `i-0abc123def4567890`"
@@ -248,4 +261,21 @@ func alertBreakGlass(r *Request) string {
 func alertRevokeFailed(r *Request, err error) string {
 	return fmt.Sprintf("REVOKE FAILED: access %s (%s, requester %s) may still be usable: %v. tokken keeps retrying every %s.",
 		r.ID, r.Profile, r.Requester, err, SweepEvery)
+}
+
+// BreakGlassCommand is the one-line command that files in as break-glass.
+func BreakGlassCommand(in SubmitInput) string {
+	words := []string{"/access", BreakGlassFlag, in.Profile}
+	if in.Duration > 0 {
+		words = append(words, FormatDuration(in.Duration))
+	}
+	words = append(words, in.Instances...)
+	return strings.Join(append(words, strings.Fields(in.Reason)...), " ")
+}
+
+func alertUnposted(r *Request) string {
+	u := r.Unposted
+	return fmt.Sprintf("NOT POSTED: request %s (profile %s, requester %s) cannot be posted to its approver channel %s (%s), so no approver can see it. "+
+		"Invite the bot to that channel, or fix approver_channel of %s in profiles.yaml; tokken tries again every %s.",
+		r.ID, r.Profile, r.Requester, u.Channel, u.Code, r.Profile, SweepEvery)
 }

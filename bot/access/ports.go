@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/tokken/tokken/bot"
 )
@@ -23,7 +24,10 @@ type Notifier interface {
 	// Window.ExpiresAt, approved by whom, break-glass needing review),
 	// ending, expired, revoked (End.By, End.Why), denied (Denial), failed
 	// (Failure.What and Failure.Do), revoke_failed (loudly, in red), and any
-	// pending extension.
+	// pending extension. When Slack refuses posts to the channel until a
+	// person acts (the bot is not in it, it is archived or gone, posting
+	// is restricted) it returns an *UndeliverableError: the Service then
+	// marks the request unposted, tells the requester and alerts ops.
 	Changed(ctx context.Context, r Request) (MessageRef, error)
 	// Tell sends r.Requester a DM about the step named by action (one of the
 	// Act* constants, e.g. ActActive, ActDenied, ActExpired).
@@ -38,6 +42,21 @@ type Notifier interface {
 	Alert(ctx context.Context, a Alert) error
 }
 
+// UndeliverableError reports that Slack refuses posts to Channel until a
+// person acts; retrying alone cannot help. Code is Slack's error code
+// (channel_not_found, not_in_channel, is_archived, restricted_action).
+type UndeliverableError struct {
+	Channel string
+	Code    string
+	Err     error
+}
+
+func (e *UndeliverableError) Error() string {
+	return fmt.Sprintf("cannot post to %s: %s: %v", e.Channel, e.Code, e.Err)
+}
+
+func (e *UndeliverableError) Unwrap() error { return e.Err }
+
 // AlertChannel selects where an Alert goes.
 type AlertChannel string
 
@@ -45,7 +64,8 @@ type AlertChannel string
 const (
 	// AlertAudit is the audit channel: break-glass uses needing review.
 	AlertAudit AlertChannel = "audit"
-	// AlertOps is the ops channel: revocations that keep failing.
+	// AlertOps is the ops channel: revocations that keep failing,
+	// requests whose message cannot be posted.
 	AlertOps AlertChannel = "ops"
 )
 

@@ -75,17 +75,20 @@ type Request struct {
 	State    State         `json:"state"`
 
 	// ApprovalsNeeded is the profile's N at submission time.
-	ApprovalsNeeded int          `json:"approvals_needed"`
-	Approvals       []Approval   `json:"approvals,omitempty"`
-	Denial          *Denial      `json:"denial,omitempty"`
-	BreakGlass      *BreakGlass  `json:"break_glass,omitempty"`
-	Activation      *Activation  `json:"activation,omitempty"`
-	Window          Window       `json:"window,omitzero"`
-	End             *End         `json:"end,omitempty"`
-	Failure         *Failure     `json:"failure,omitempty"`
-	Message         MessageRef   `json:"message,omitzero"`
-	Extensions      []Extension  `json:"extensions,omitempty"`
-	History         []HistoryRow `json:"history,omitempty"`
+	ApprovalsNeeded int         `json:"approvals_needed"`
+	Approvals       []Approval  `json:"approvals,omitempty"`
+	Denial          *Denial     `json:"denial,omitempty"`
+	BreakGlass      *BreakGlass `json:"break_glass,omitempty"`
+	Activation      *Activation `json:"activation,omitempty"`
+	Window          Window      `json:"window,omitzero"`
+	End             *End        `json:"end,omitempty"`
+	Failure         *Failure    `json:"failure,omitempty"`
+	Message         MessageRef  `json:"message,omitzero"`
+	// Unposted says the approver message could not be posted, so no
+	// approver can see the request; the first successful post clears it.
+	Unposted   *Unposted    `json:"unposted,omitempty"`
+	Extensions []Extension  `json:"extensions,omitempty"`
+	History    []HistoryRow `json:"history,omitempty"`
 }
 
 // Approval is one approver's click.
@@ -152,7 +155,7 @@ type Cause string
 const (
 	CauseExpired Cause = "expired" // the window ran out
 	CauseRevoked Cause = "revoked" // an approver or admin revoked it
-	CauseDone    Cause = "done"    // the requester clicked "I'm done"
+	CauseDone    Cause = "done"    // the requester ended it ("I'm done", or /access revoke)
 	CauseFailed  Cause = "failed"  // activation failed after a grant may have been issued
 )
 
@@ -178,6 +181,14 @@ type Failure struct {
 	What string    `json:"what"`
 	Do   string    `json:"do"`
 	At   time.Time `json:"at"`
+}
+
+// Unposted records why the request's approver message could not be
+// posted: the channel and Slack's error code (e.g. not_in_channel).
+type Unposted struct {
+	Channel string    `json:"channel"`
+	Code    string    `json:"code"`
+	At      time.Time `json:"at"`
 }
 
 // MessageRef locates the one approver-channel message that tracks the
@@ -310,6 +321,12 @@ const (
 	ActExtendDenied    = "access.extend_denied"
 	ActExtended        = "access.extended"
 	ActExtendLapsed    = "access.extend_lapsed"
+	// ActUnposted records that the approver message cannot be posted
+	// (note: "<channel>: <slack error code>"): nobody can see the request.
+	ActUnposted = "access.unposted"
+	// ActPosted records that an unposted request's message was posted
+	// after all (note: the channel).
+	ActPosted = "access.posted"
 	// ActReissued records that credentials were issued again for the same
 	// window: after an interrupted attempt (which may have issued a set
 	// nobody received) or after a failed delivery.
@@ -321,6 +338,36 @@ const (
 	NoteReissuedInterrupted = "re-issued after an interrupted attempt"
 	NoteReissuedUndelivered = "re-issued after a failed delivery"
 )
+
+// MarkUnposted records that the approver message cannot be posted to
+// channel (Slack's code says why). Nothing changes (bot.ErrNoChange) when
+// the message exists, the request is over, or the same problem is known.
+func (r *Request) MarkUnposted(channel, code string, now time.Time) error {
+	if !r.Message.IsZero() || r.State.Final() {
+		return bot.ErrNoChange
+	}
+	if u := r.Unposted; u != nil && u.Channel == channel && u.Code == code {
+		return bot.ErrNoChange
+	}
+	r.Unposted = &Unposted{Channel: channel, Code: code, At: now}
+	r.log(now, System, ActUnposted, channel+": "+code)
+	return nil
+}
+
+// Posted records where the approver message was posted; a request that
+// was unposted records ActPosted. bot.ErrNoChange when it was posted
+// already.
+func (r *Request) Posted(ref MessageRef, now time.Time) error {
+	if !r.Message.IsZero() {
+		return bot.ErrNoChange
+	}
+	r.Message = ref
+	if r.Unposted != nil {
+		r.Unposted = nil
+		r.log(now, System, ActPosted, ref.Channel)
+	}
+	return nil
+}
 
 // Approve records approver's approval at now. It refuses when the request is
 // no longer pending (ErrAlreadyDecided names who decided), when approver is
@@ -594,7 +641,9 @@ func (r *Request) BeginEnd(c Cause, by, why string, now time.Time) error {
 	}
 	r.State = StateEnding
 	r.End = &End{Cause: c, By: by, Why: why, At: now}
-	r.log(now, by, ActEnding, string(c))
+	// The row carries the reason the person gave (the cause is in End and
+	// in the audit event's detail), so the trail says why access ended.
+	r.log(now, by, ActEnding, why)
 	return nil
 }
 
@@ -625,7 +674,7 @@ func (r *Request) Ended(sessions int, now time.Time) (action string, err error) 
 	if p := r.PendingExtension(); p != nil {
 		p.State = ExtensionLapsed
 	}
-	r.log(now, System, action, "")
+	r.log(now, System, action, r.End.Why)
 	return action, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokken/tokken/bot"
 )
 
 func newReq(state State, needed int) *Request {
@@ -318,4 +320,60 @@ func decided(err error) bool {
 func notActive(err error) bool {
 	var n *ErrNotActive
 	return errors.As(err, &n)
+}
+
+func TestUnpostedAndPosted(t *testing.T) {
+	r := newReq(StatePending, 1)
+	if err := r.MarkUnposted("C0APPR", "not_in_channel", t0); err != nil {
+		t.Fatal(err)
+	}
+	if u := r.Unposted; u == nil || u.Channel != "C0APPR" || u.Code != "not_in_channel" {
+		t.Fatalf("unposted %+v", r.Unposted)
+	}
+	// The same problem again is no news; another one is.
+	if err := r.MarkUnposted("C0APPR", "not_in_channel", t0.Add(time.Minute)); !errors.Is(err, bot.ErrNoChange) {
+		t.Errorf("same problem again: %v", err)
+	}
+	if err := r.MarkUnposted("C0APPR", "is_archived", t0.Add(time.Minute)); err != nil {
+		t.Errorf("another problem: %v", err)
+	}
+	if err := r.Posted(MessageRef{Channel: "C0APPR", TS: "1.2"}, t0.Add(time.Hour)); err != nil || r.Unposted != nil {
+		t.Fatalf("posted: %v, unposted %+v", err, r.Unposted)
+	}
+	if err := r.Posted(MessageRef{Channel: "C0APPR", TS: "3.4"}, t0.Add(time.Hour)); !errors.Is(err, bot.ErrNoChange) || r.Message.TS != "1.2" {
+		t.Errorf("posted twice: %v, message %+v", err, r.Message)
+	}
+	if err := r.MarkUnposted("C0APPR", "not_in_channel", t0); !errors.Is(err, bot.ErrNoChange) {
+		t.Errorf("a posted request marked unposted: %v", err)
+	}
+	var actions []string
+	for _, h := range r.History {
+		actions = append(actions, h.Action+" "+h.Note)
+	}
+	want := []string{ActUnposted + " C0APPR: not_in_channel", ActUnposted + " C0APPR: is_archived", ActPosted + " C0APPR"}
+	if !slices.Equal(actions, want) {
+		t.Errorf("history %q, want %q", actions, want)
+	}
+	// A request posted at once records nothing.
+	r = newReq(StatePending, 1)
+	if err := r.Posted(MessageRef{Channel: "C0APPR", TS: "1.2"}, t0); err != nil || len(r.History) != 0 {
+		t.Errorf("first post: %v, history %+v", err, r.History)
+	}
+}
+
+func TestExplainOffersBreakGlass(t *testing.T) {
+	cmd := BreakGlassCommand(SubmitInput{Profile: "prod-ssm", Duration: 30 * time.Minute, Instances: []string{"i-0abc123def4567890"}, Reason: " db  down "})
+	if cmd != "/access --break-glass prod-ssm 30m i-0abc123def4567890 db down" {
+		t.Fatalf("command %q", cmd)
+	}
+	if c, err := ParseCommand(strings.TrimPrefix(cmd, "/access ")); err != nil || !c.BreakGlass || c.Profile != "prod-ssm" || c.Reason != "db down" {
+		t.Fatalf("the offered command does not parse back: %+v, %v", c, err)
+	}
+	msg, _ := Explain(&ErrNotAllowed{Action: "request", BreakGlass: cmd})
+	if !strings.Contains(msg, "You are not allowed to request here") || !strings.Contains(msg, "`"+cmd+"`") {
+		t.Errorf("refusal %q does not offer %q", msg, cmd)
+	}
+	if msg, _ := Explain(&ErrNotAllowed{Action: "request"}); strings.Contains(msg, "break glass") {
+		t.Errorf("refusal without break-glass mentions it: %q", msg)
+	}
 }

@@ -29,6 +29,9 @@ const (
 	JobExpire   = "access.expire"   // the expiry timer fired
 	JobEnd      = "access.end"      // terminate sessions and revoke (after revoke / done)
 	JobSweep    = "access.sweep"    // the reconcile sweep
+	// JobNotify retries a Slack update that failed for a reason retrying
+	// can help (see Notify).
+	JobNotify = "access.notify"
 )
 
 // Timing of the lifecycle.
@@ -107,6 +110,9 @@ type openEntry struct {
 type jobRef struct {
 	RequestID   string `json:"request_id"`
 	ExtensionID string `json:"extension_id,omitempty"`
+	// Tell is the action a JobNotify tells the requester about again; ""
+	// re-renders the approver message.
+	Tell string `json:"tell,omitempty"`
 }
 
 // New checks d and returns a Service.
@@ -149,6 +155,7 @@ func (s *Service) Register(m *bot.JobMux) {
 	}))
 	m.Handle(JobExpire, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Expire(ctx, r.RequestID) }))
 	m.Handle(JobEnd, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Finish(ctx, r.RequestID) }))
+	m.Handle(JobNotify, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Notify(ctx, r.RequestID, r.Tell) }))
 	m.Handle(JobSweep, func(ctx context.Context, _ bot.Job) error {
 		if err := s.ScheduleSweep(ctx); err != nil {
 			s.log.ErrorContext(ctx, "access: renewing the sweep timer", "err", err)
@@ -321,6 +328,17 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	}
 	dec, err := s.authorize(ctx, who, bot.ActionRequest, &r, d, extra)
 	if err != nil {
+		var denied *ErrNotAllowed
+		if errors.As(err, &denied) && !in.BreakGlass && p.BreakGlass {
+			// Say so when break-glass is open to them: at 3 a.m. the
+			// refusal must not hide the way that works.
+			if ok, berr := s.mayBreakGlass(ctx, who, &r, d); berr != nil {
+				s.log.WarnContext(ctx, "access: checking break-glass for a refused request", "profile", p.Name, "err", berr)
+			} else if ok {
+				in.Duration = d
+				denied.BreakGlass = BreakGlassCommand(in)
+			}
+		}
 		return Request{}, err
 	}
 	if in.BreakGlass {
@@ -444,6 +462,24 @@ func (s *Service) authorize(ctx context.Context, who bot.Principal, a bot.Action
 		return dec, &ErrNotAllowed{Action: a, Reasons: dec.Reasons}
 	}
 	return dec, nil
+}
+
+// mayBreakGlass reports whether who may file r (for d) as break-glass: the
+// policy permits both request and break_glass with context break_glass.
+// Whether the profile allows break-glass is the caller's check.
+func (s *Service) mayBreakGlass(ctx context.Context, who bot.Principal, r *Request, d time.Duration) (bool, error) {
+	extra := map[string]string{"break_glass": "true"}
+	for _, a := range []bot.Action{bot.ActionRequest, bot.ActionBreakGlass} {
+		_, err := s.authorize(ctx, who, a, r, d, extra)
+		var denied *ErrNotAllowed
+		if errors.As(err, &denied) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // actor looks up user and checks they may do a on request id; it returns
@@ -595,7 +631,7 @@ func (s *Service) Revoke(ctx context.Context, actor, id, why string) (Request, e
 	if actor == r.Requester {
 		cause = CauseDone
 		if why == "" {
-			why = reasonDone
+			why = ReasonDone
 		}
 	} else if _, err := s.actor(ctx, actor, bot.ActionRevoke, id, 0, nil); err != nil {
 		return Request{}, err
@@ -628,7 +664,7 @@ func (s *Service) Done(ctx context.Context, user, id string) (Request, error) {
 	if r.Requester != user {
 		return r, ErrNotRequester
 	}
-	return s.Revoke(ctx, user, id, reasonDone)
+	return s.Revoke(ctx, user, id, ReasonDone)
 }
 
 // Extend asks for d more on request id's grant (0: the profile's default),
@@ -749,6 +785,22 @@ func (s *Service) transition(ctx context.Context, id string, fn func(*Request) e
 // what concerns them, and drops final requests from the open index. Its
 // failures are logged: the change itself is already stored.
 func (s *Service) after(ctx context.Context, r Request, rows []HistoryRow) {
+	s.audit(ctx, r, rows)
+	s.render(ctx, r.ID)
+	for _, h := range rows {
+		if h.Actor != r.Requester && shouldTell(h.Action) {
+			s.tell(ctx, r, h.Action)
+		}
+	}
+	if r.State.Final() {
+		if err := s.open.Store.Delete(ctx, KindOpen, openKey(&r), 0); err != nil {
+			s.log.WarnContext(ctx, "access: dropping from the open index failed; the sweep will", "request", r.ID, "err", err)
+		}
+	}
+}
+
+// audit records one audit event per history row of r.
+func (s *Service) audit(ctx context.Context, r Request, rows []HistoryRow) {
 	for _, h := range rows {
 		e := bot.AuditEvent{
 			At: h.At, Actor: h.Actor, Action: h.Action, Subject: r.ID, Reason: h.Note, Profile: r.Profile,
@@ -761,52 +813,125 @@ func (s *Service) after(ctx context.Context, r Request, rows []HistoryRow) {
 		if r.BreakGlass != nil {
 			e.Detail["break_glass"] = "true"
 		}
+		if r.End != nil {
+			e.Detail["cause"] = string(r.End.Cause)
+		}
 		if err := s.auditor.Record(ctx, e); err != nil {
 			// The request's own History holds the row; make the loss loud.
 			s.log.ErrorContext(ctx, "access: audit event not recorded", "err", err, "request", r.ID, "action", h.Action, "actor", h.Actor)
-		}
-	}
-	s.render(ctx, r.ID)
-	for _, h := range rows {
-		if h.Actor != r.Requester && shouldTell(h.Action) {
-			if err := s.notifier.Tell(ctx, r, h.Action); err != nil {
-				s.log.WarnContext(ctx, "access: telling the requester failed", "request", r.ID, "action", h.Action, "err", err)
-			}
-		}
-	}
-	if r.State.Final() {
-		if err := s.open.Store.Delete(ctx, KindOpen, openKey(&r), 0); err != nil {
-			s.log.WarnContext(ctx, "access: dropping from the open index failed; the sweep will", "request", r.ID, "err", err)
 		}
 	}
 }
 
 // render re-reads the request (so a slow caller never paints an older
 // state over a newer one) and updates its Slack message, remembering the
-// message reference the first time.
+// message reference the first time. A failure retrying can help is
+// retried through the queue (JobNotify).
 func (s *Service) render(ctx context.Context, id string) {
+	if err := s.renderNow(ctx, id); err != nil {
+		s.log.WarnContext(ctx, "access: updating the approver message failed; retrying through the queue", "request", id, "err", err)
+		s.enqueue(ctx, fmt.Sprintf("notify/%s/%d", id, s.now().UnixNano()), JobNotify, jobRef{RequestID: id})
+	}
+}
+
+// renderNow is render without the retry: its error is one retrying can
+// help. What Slack refuses until a person acts is handled here (unposted).
+func (s *Service) renderNow(ctx context.Context, id string) error {
 	r, err := s.Get(ctx, id)
 	if err != nil {
-		s.log.WarnContext(ctx, "access: re-reading for render", "request", id, "err", err)
-		return
+		return fmt.Errorf("re-reading %s for render: %w", id, err)
 	}
 	ref, err := s.notifier.Changed(ctx, r)
-	if err != nil {
-		s.log.WarnContext(ctx, "access: updating the approver message failed", "request", id, "err", err)
-		return
+	var und *UndeliverableError
+	switch {
+	case errors.As(err, &und) && r.Message.IsZero():
+		s.unposted(ctx, id, und)
+		return nil
+	case errors.As(err, &und):
+		s.log.ErrorContext(ctx, "access: the approver message can no longer be updated", "request", id,
+			"channel", und.Channel, "code", und.Code)
+		return nil
+	case err != nil:
+		return err
 	}
 	if !r.Message.IsZero() || ref.IsZero() {
+		return nil
+	}
+	var from int
+	now := s.now()
+	r, err = s.requests.Update(ctx, id, func(r *Request) error {
+		from = len(r.History)
+		return r.Posted(ref, now)
+	})
+	if err != nil {
+		s.log.WarnContext(ctx, "access: storing the message reference failed", "request", id, "err", err)
+		return nil
+	}
+	if from < len(r.History) { // it was unposted: say it is visible now
+		s.audit(ctx, r, r.History[from:])
+		s.tell(ctx, r, ActPosted)
+	}
+	return nil
+}
+
+// tell DMs the requester about action; a failure retrying can help is
+// retried through the queue (JobNotify).
+func (s *Service) tell(ctx context.Context, r Request, action string) {
+	err := s.notifier.Tell(ctx, r, action)
+	var und *UndeliverableError
+	switch {
+	case err == nil:
+	case errors.As(err, &und):
+		s.log.ErrorContext(ctx, "access: the requester cannot be told", "request", r.ID, "action", action, "code", und.Code, "err", err)
+	default:
+		s.log.WarnContext(ctx, "access: telling the requester failed; retrying through the queue", "request", r.ID, "action", action, "err", err)
+		s.enqueue(ctx, fmt.Sprintf("notify/%s/%s/%d", r.ID, action, s.now().UnixNano()), JobNotify, jobRef{RequestID: r.ID, Tell: action})
+	}
+}
+
+// Notify is JobNotify: it re-renders request id's approver message from
+// what is stored now or, with tell set, sends the requester that DM
+// again. Its error asks the queue to retry; what Slack refuses for good
+// is not retried.
+func (s *Service) Notify(ctx context.Context, id, tell string) error {
+	if tell == "" {
+		return s.renderNow(ctx, id)
+	}
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = s.notifier.Tell(ctx, r, tell)
+	var und *UndeliverableError
+	if errors.As(err, &und) {
+		return bot.Permanent(err)
+	}
+	return err
+}
+
+// unposted handles an approver message Slack will not take until a person
+// acts: the request is marked (shown in /access list and audited), the
+// requester is told what went wrong and what to do, and ops are alerted,
+// once per problem. The sweep keeps trying to post it.
+func (s *Service) unposted(ctx context.Context, id string, und *UndeliverableError) {
+	var from int
+	now := s.now()
+	r, err := s.requests.Update(ctx, id, func(r *Request) error {
+		from = len(r.History)
+		return r.MarkUnposted(und.Channel, und.Code, now)
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "access: marking a request unposted failed", "request", id, "err", err)
 		return
 	}
-	if _, err := s.requests.Update(ctx, id, func(r *Request) error {
-		if !r.Message.IsZero() {
-			return bot.ErrNoChange
-		}
-		r.Message = ref
-		return nil
-	}); err != nil {
-		s.log.WarnContext(ctx, "access: storing the message reference failed", "request", id, "err", err)
+	if from == len(r.History) {
+		return // already known (or posted meanwhile)
 	}
+	s.log.ErrorContext(ctx, "access: the approver message cannot be posted; telling the requester and ops",
+		"request", id, "profile", r.Profile, "channel", und.Channel, "code", und.Code)
+	s.audit(ctx, r, r.History[from:])
+	s.tell(ctx, r, ActUnposted)
+	s.alert(ctx, Alert{Channel: AlertOps, Action: ActUnposted, Request: r, Text: alertUnposted(&r)})
 }
 
 func (s *Service) alert(ctx context.Context, a Alert) {

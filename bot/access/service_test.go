@@ -749,3 +749,43 @@ func TestSubmitBreakGlass(t *testing.T) {
 		t.Fatalf("break-glass submit on prod-admin: %v", err)
 	}
 }
+
+// TestSlackFailuresRetriedThroughTheQueue: when Slack fails longer than
+// the client retries, the approver message and the requester's DM are
+// retried as jobs (JobNotify), from what is stored then; nothing is lost.
+func TestSlackFailuresRetriedThroughTheQueue(t *testing.T) {
+	h := newHarness(t)
+	h.notifier.failChanged = 2 // the post at submission and the update at denial
+	r := h.submit(SubmitInput{Profile: "prod-ssm", Duration: 30 * time.Minute, Instances: []string{web1}})
+	if got := h.get(r.ID); !got.Message.IsZero() || got.Unposted != nil {
+		t.Fatalf("after a failed post: message %+v, unposted %+v", got.Message, got.Unposted)
+	}
+	h.notifier.failTell = 1
+	if _, err := h.svc.Deny(ctx, bob, r.ID, "use staging"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.notifier.toldActions(r.ID); len(got) != 0 {
+		t.Fatalf("told %v while Slack failed", got)
+	}
+	jobs := h.queue.Take()
+	var kinds []string
+	for _, j := range jobs {
+		kinds = append(kinds, j.Kind)
+		if err := h.mux.HandleJob(ctx, j); err != nil {
+			t.Fatalf("job %s: %v", j.ID, err)
+		}
+	}
+	if len(jobs) != 3 || slices.ContainsFunc(kinds, func(k string) bool { return k != JobNotify }) {
+		t.Fatalf("queued %v, want three %s (two renders, one DM)", kinds, JobNotify)
+	}
+	got := h.get(r.ID)
+	if got.Message.IsZero() {
+		t.Error("the approver message was never posted")
+	}
+	if last := h.notifier.changed[len(h.notifier.changed)-1]; last.State != StateDenied {
+		t.Errorf("the message was last rendered %s, want denied", last.State)
+	}
+	if told := h.notifier.toldActions(r.ID); !slices.Equal(told, []string{ActDenied}) {
+		t.Errorf("requester told %v, want the denial once", told)
+	}
+}

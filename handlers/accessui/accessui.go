@@ -229,6 +229,9 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 	in := access.SubmitInput{
 		Requester: cmd.UserID, Profile: c.Profile, Duration: c.Duration, Instances: c.Instances, Reason: c.Reason,
 	}
+	if c.BreakGlass {
+		return f.confirmBreakGlass(ctx, cmd, in)
+	}
 	cause := cmd.TriggerID
 	if cause == "" {
 		cause = bot.NewID("c-")
@@ -262,18 +265,11 @@ func (f *Feature) choices(ctx context.Context, user string) ([]Choice, error) {
 			}
 			who = &pr
 		}
-		ok := true
-		for _, a := range []bot.Action{bot.ActionRequest, bot.ActionBreakGlass} {
-			d, err := f.authz.Authorize(ctx, bot.AuthzQuery{
-				Principal: *who, Action: a, Profile: p.Name, Duration: p.DefaultDuration, Now: f.now(),
-				Context: map[string]string{"requester": user, "break_glass": "true"},
-			})
-			if err != nil {
-				return nil, fmt.Errorf("authorize break-glass on %s: %w", p.Name, err)
-			}
-			ok = ok && d.Allow
+		refusal, err := f.breakGlassRefusal(ctx, *who, p, p.DefaultDuration)
+		if err != nil {
+			return nil, err
 		}
-		if ok {
+		if refusal == nil {
 			out = append(out, Choice{Profile: p, BreakGlassOnly: true})
 		}
 	}
@@ -325,6 +321,9 @@ func (f *Feature) Interaction(ctx context.Context, ic slack.InteractionCallback)
 }
 
 func (f *Feature) click(ctx context.Context, ic slack.InteractionCallback, a *slack.BlockAction) error {
+	if a.ActionID == ActionConfirmBreakGlass || a.ActionID == ActionCancelBreakGlass {
+		return f.breakGlassClicked(ctx, ic, a)
+	}
 	id, user := strings.TrimSpace(a.Value), ic.User.ID
 	if !access.ValidRequestID(id) {
 		f.log.WarnContext(ctx, "access button without a request id", "action_id", a.ActionID)
@@ -589,14 +588,26 @@ func (f *Feature) runSubmit(ctx context.Context, j bot.Job) error {
 		f.reply(ctx, p, escapeText(msg))
 		return nil
 	}
+	// Submit posted the approver message (or found it cannot be posted):
+	// answer from what is stored now.
+	if cur, err := f.svc.Get(ctx, r.ID); err == nil {
+		r = cur
+	}
 	f.reply(ctx, p, f.submitted(r))
 	return nil
 }
 
 func (f *Feature) submitted(r access.Request) string {
 	if r.State != access.StatePending {
-		return fmt.Sprintf(":key: Access `%s` to *%s* for %s is being granted: your credentials arrive in a DM from me.",
+		text := fmt.Sprintf(":key: Access `%s` to *%s* for %s is being granted: your credentials arrive in a DM from me.",
 			r.ID, mrkdwn.Escape(r.Profile), access.FormatDuration(r.Duration))
+		if r.Unposted != nil {
+			text += "\n:warning: " + unpostedText(r)
+		}
+		return text
+	}
+	if r.Unposted != nil {
+		return ":warning: " + unpostedText(r)
 	}
 	where := "the approvers' channel"
 	if p, ok := f.cat.Profile(r.Profile); ok && p.ApproverChannel != "" {

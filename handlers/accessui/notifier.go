@@ -76,6 +76,9 @@ func (n *Notifier) Changed(ctx context.Context, r access.Request) (access.Messag
 		// requester's DM still tracks the request.
 		ref, err = n.slack.DM(ctx, r.Requester, m)
 	}
+	if channel != "" && slackapi.Undeliverable(err) {
+		return access.MessageRef{}, &access.UndeliverableError{Channel: channel, Code: slackapi.ErrorCode(err), Err: err}
+	}
 	if err != nil {
 		return access.MessageRef{}, fmt.Errorf("post message of %s: %w", r.ID, err)
 	}
@@ -84,7 +87,11 @@ func (n *Notifier) Changed(ctx context.Context, r access.Request) (access.Messag
 
 // Tell DMs the requester about action.
 func (n *Notifier) Tell(ctx context.Context, r access.Request, action string) error {
-	if _, err := n.slack.DM(ctx, r.Requester, RenderTell(r, action, n.loc)); err != nil {
+	_, err := n.slack.DM(ctx, r.Requester, RenderTell(r, action, n.loc))
+	if slackapi.Undeliverable(err) {
+		return &access.UndeliverableError{Channel: "the DM of " + r.Requester, Code: slackapi.ErrorCode(err), Err: err}
+	}
+	if err != nil {
 		return fmt.Errorf("tell %s about %s: %w", r.Requester, action, err)
 	}
 	return nil

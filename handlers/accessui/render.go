@@ -30,7 +30,48 @@ const (
 	RevokeFailedText = "REVOKE FAILED"
 	// NeedsReviewText marks a break-glass use nobody has reviewed yet.
 	NeedsReviewText = "needs review"
+	// NotPostedText marks a request whose approver message Slack refused.
+	NotPostedText = "NOT POSTED"
 )
+
+// channelMention renders a channel id as a link to the channel.
+func channelMention(id string) string {
+	if id == "" {
+		return "the approvers' channel"
+	}
+	return "<#" + mrkdwn.Escape(id) + ">"
+}
+
+// unpostedWhy says, in mrkdwn, why Slack refused the approver message of
+// an unposted request and what fixes it.
+func unpostedWhy(u *access.Unposted) (what, do string) {
+	ch := channelMention(u.Channel)
+	switch u.Code {
+	case "not_in_channel":
+		return "tokken is not a member of that channel", "ask someone in " + ch + " to invite the bot (`/invite @tokken`)"
+	case "channel_not_found":
+		return "the channel does not exist, or is private and tokken is not in it",
+			"if it is private, invite the bot there (`/invite @tokken`); otherwise tell the tokken operators"
+	case "is_archived":
+		return "the channel is archived", "ask a Slack admin to unarchive " + ch + ", or tell the tokken operators"
+	case "restricted_action":
+		return "the workspace does not let tokken post there", "ask a Slack admin to allow the bot to post in " + ch + ", or tell the tokken operators"
+	}
+	return "Slack refused the post", "tell the tokken operators"
+}
+
+// unpostedText tells the requester that their request cannot be seen and
+// what to do (mrkdwn).
+func unpostedText(r access.Request) string {
+	u := r.Unposted
+	if u == nil {
+		return fmt.Sprintf("Request `%s` for *%s* could not be posted for approvers.", r.ID, mrkdwn.Escape(r.Profile))
+	}
+	what, do := unpostedWhy(u)
+	return fmt.Sprintf("Your request `%s` for *%s* could not be posted in %s, so no approver can see it: %s. "+
+		"To fix it, %s. I try again every %s and will tell you when it is posted; `/access list` shows it as %s meanwhile.",
+		r.ID, mrkdwn.Escape(r.Profile), channelMention(u.Channel), what, do, access.FormatDuration(access.SweepEvery), NotPostedText)
+}
 
 // view is what renderers need besides the request: the zone times are
 // shown in, and the profile (for its description).
@@ -268,7 +309,7 @@ func endLine(r access.Request, v view) string {
 	}
 	switch e.Cause {
 	case access.CauseDone:
-		return fmt.Sprintf("ended by %s (I'm done) at %s", who(e.By), v.when(e.At))
+		return fmt.Sprintf("ended by %s at %s", who(e.By), v.when(e.At)) + doneWhy(e)
 	case access.CauseExpired:
 		return "the window ended at " + v.when(r.Window.ExpiresAt)
 	case access.CauseFailed:
@@ -279,6 +320,29 @@ func endLine(r access.Request, v view) string {
 		line += ": " + mrkdwn.Escape(mrkdwn.Truncate(e.Why, 300))
 	}
 	return line
+}
+
+// doneWhy is the requester's own reason for ending their access, or
+// "(I'm done)" when they gave none.
+func doneWhy(e *access.End) string {
+	if e.Why == "" || e.Why == access.ReasonDone {
+		return " (I'm done)"
+	}
+	return ": " + mrkdwn.Escape(mrkdwn.Truncate(e.Why, 300))
+}
+
+// revokedTell is the requester's DM once access ended early: who ended it,
+// when, and the reason they gave.
+func revokedTell(r access.Request, v view) string {
+	id, profile := "`"+r.ID+"`", mrkdwn.Escape(r.Profile)
+	e := r.End
+	switch {
+	case e == nil:
+		return fmt.Sprintf(":no_entry: Your access %s to *%s* was revoked%s.", id, profile, sessionsLine(r))
+	case e.Cause == access.CauseDone:
+		return fmt.Sprintf(":no_entry: Your access %s to *%s* was ended by you at %s%s%s.", id, profile, v.when(e.At), doneWhy(e), sessionsLine(r))
+	}
+	return fmt.Sprintf(":no_entry: Your access %s to *%s* was revoked %s%s.", id, profile, endLine(r, v), sessionsLine(r))
 }
 
 func sessionsLine(r access.Request) string {
@@ -357,9 +421,14 @@ func RenderTell(r access.Request, action string, loc *time.Location) slackapi.Me
 	case access.ActExpired:
 		text = fmt.Sprintf(":lock: Your access %s to *%s* expired%s.", id, mrkdwn.Escape(r.Profile), sessionsLine(r))
 	case access.ActRevoked:
-		text = fmt.Sprintf(":no_entry: Your access %s to *%s* was revoked %s%s.", id, mrkdwn.Escape(r.Profile), endLine(r, v), sessionsLine(r))
+		text = revokedTell(r, v)
 	case access.ActRevokeFailed:
 		text = fmt.Sprintf(":rotating_light: tokken could not yet confirm that access %s ended; it keeps trying and ops have been told. Stop using it.", id)
+	case access.ActUnposted:
+		text = ":warning: " + unpostedText(r)
+	case access.ActPosted:
+		text = fmt.Sprintf(":white_check_mark: Your request %s for *%s* is now posted in %s, waiting for approval.", id,
+			mrkdwn.Escape(r.Profile), channelMention(r.Message.Channel))
 	case access.ActExtendDenied:
 		text = fmt.Sprintf(":x: Your extension of %s was denied%s.", id, extensionDenial(r))
 	case access.ActExtendLapsed:
@@ -437,6 +506,16 @@ func RenderAlert(a access.Alert, loc *time.Location) slackapi.Message {
 		lines = append(lines, fmt.Sprintf(":rotating_light: *%s* — access `%s` (%s, requester %s) may still be usable.", RevokeFailedText, r.ID,
 			mrkdwn.Escape(r.Profile), who(r.Requester)))
 		lines = append(lines, escapeText(a.Text))
+	case access.ActUnposted:
+		if u := r.Unposted; u != nil {
+			what, do := unpostedWhy(u)
+			lines = append(lines, fmt.Sprintf(":rotating_light: *%s* — request `%s` on *%s* (requester %s) cannot be posted to its approver channel %s: %s (`%s`). No approver can see it.",
+				NotPostedText, r.ID, mrkdwn.Escape(r.Profile), who(r.Requester), channelMention(u.Channel), what, mrkdwn.Escape(u.Code)))
+			lines = append(lines, fmt.Sprintf("*What to do:* %s, or change `approver_channel` of `%s` in profiles.yaml. tokken tries again every %s.",
+				do, mrkdwn.Escape(r.Profile), access.FormatDuration(access.SweepEvery)))
+		} else {
+			lines = append(lines, escapeText(a.Text))
+		}
 	default:
 		lines = append(lines, escapeText(a.Text))
 	}
@@ -462,6 +541,10 @@ func RenderList(rs []access.Request, loc *time.Location) string {
 			line += fmt.Sprintf(" (%d of %d approvals)", len(r.Approvals), max(r.ApprovalsNeeded, 1))
 		case access.StateActive:
 			line += " until " + v.when(r.Window.ExpiresAt)
+		}
+		if u := r.Unposted; u != nil {
+			what, do := unpostedWhy(u)
+			line += fmt.Sprintf(" — :warning: *%s* in %s: %s; %s", NotPostedText, channelMention(u.Channel), what, do)
 		}
 		lines = append(lines, line)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/domainjoin"
 	"github.com/tokken/tokken/handlers/mrkdwn"
 	"github.com/tokken/tokken/infra/slackapi"
@@ -122,6 +123,13 @@ func (n *Notifier) Post(ctx context.Context, op domainjoin.Operation) (domainjoi
 		ref, err = n.slack.PostMessage(ctx, n.cfg.Channel, m)
 	} else {
 		ref, err = n.slack.DM(ctx, op.Requester, m)
+	}
+	if n.cfg.Channel != "" && slackapi.Undeliverable(err) {
+		// Slack refuses posts there until a person acts: retrying the job
+		// cannot help, so it is given up at once (and its operation with
+		// it) rather than retried in vain while the instance stays locked.
+		return domainjoin.MessageRef{}, bot.Permanent(fmt.Errorf("post operation %s: tokken cannot post to %s (%s): invite the bot there (/invite @tokken) or fix TOKKEN_DOMAIN_CHANNEL: %w",
+			op.ID, n.cfg.Channel, slackapi.ErrorCode(err), err))
 	}
 	if err != nil {
 		return domainjoin.MessageRef{}, fmt.Errorf("post operation %s: %w", op.ID, err)

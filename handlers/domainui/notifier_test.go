@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/domainjoin"
 	"github.com/tokken/tokken/infra/slackapi"
 	"github.com/tokken/tokken/testkit/slackfake"
@@ -178,5 +179,24 @@ func TestNotifierNeedsAMessageToUpdate(t *testing.T) {
 	}
 	if err := n.Thread(context.Background(), op, []string{"x"}); err == nil {
 		t.Error("thread without a message succeeded")
+	}
+}
+
+// TestNotifierPostToAChannelSlackRefuses: a channel the bot is not in
+// fails the post at once with a permanent error naming the channel and
+// the fix (no retry can help); a rate limit stays retryable.
+func TestNotifierPostToAChannelSlackRefuses(t *testing.T) {
+	ctx := context.Background()
+	n, fake := newNotifier(t, NotifierConfig{Channel: opsChannel})
+	fake.SetBotMember(opsChannel, false)
+	_, err := n.Post(ctx, baseOp(domainjoin.StatePendingApproval))
+	if !bot.IsPermanent(err) || !strings.Contains(err.Error(), opsChannel) || !strings.Contains(err.Error(), "not_in_channel") ||
+		!strings.Contains(err.Error(), "/invite @tokken") {
+		t.Fatalf("post to a channel without the bot: %v (permanent %v)", err, bot.IsPermanent(err))
+	}
+	fake.SetBotMember(opsChannel, true)
+	fake.FailNext("chat.postMessage", 1, 503)
+	if _, err := n.Post(ctx, baseOp(domainjoin.StatePendingApproval)); err == nil || bot.IsPermanent(err) {
+		t.Fatalf("a 503 outlasting the retries: %v, want a retryable error", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -655,5 +656,38 @@ func TestConnectionsToSlackAreBounded(t *testing.T) {
 	}
 	if n := conns.Load(); n > MaxConnsPerHost {
 		t.Errorf("%d calls at once opened %d connections, want at most %d", calls, n, MaxConnsPerHost)
+	}
+}
+
+// TestUndeliverableChannels: a post to a channel the bot is not in, an
+// archived or an unknown channel fails at once (no retry can help) and is
+// Undeliverable; PostProblem finds the same without posting.
+func TestUndeliverableChannels(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	const outside, archived = "C0OUTSIDE1", "C0ARCHIVE1"
+	e.fake.AddChannel(outside, "outside")
+	e.fake.SetBotMember(outside, false)
+	e.fake.AddChannel(archived, "old")
+	e.fake.ArchiveChannel(archived)
+	for ch, want := range map[string]string{ops: "", outside: "not_in_channel", archived: "is_archived", "C0NOSUCH01": "channel_not_found"} {
+		posts := len(e.fake.Calls("chat.postMessage"))
+		got, err := e.c.PostProblem(ctx, ch)
+		if err != nil || got != want {
+			t.Errorf("PostProblem(%s) = %q, %v; want %q", ch, got, err, want)
+		}
+		if n := len(e.fake.Calls("chat.postMessage")); n != posts {
+			t.Errorf("PostProblem(%s) posted", ch)
+		}
+		_, err = e.c.PostMessage(ctx, ch, Message{Text: "hello"})
+		if Undeliverable(err) != (want != "") || ErrorCode(err) != want && want != "" {
+			t.Errorf("post to %s: %v, undeliverable %v, want code %q", ch, err, Undeliverable(err), want)
+		}
+		if n := len(e.fake.Calls("chat.postMessage")); n != posts+1 {
+			t.Errorf("post to %s: %d attempts, want 1", ch, n-posts)
+		}
+	}
+	if Undeliverable(fmt.Errorf("wrapped: %w", errors.New("boom"))) {
+		t.Error("a plain error is undeliverable")
 	}
 }

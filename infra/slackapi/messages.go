@@ -212,3 +212,61 @@ func (c *Client) checkResponseURL(raw string) error {
 	}
 	return fmt.Errorf("host %q is neither a Slack host over https nor the API host", u.Host)
 }
+
+// Undeliverable reports whether err is Slack refusing posts to a channel
+// until a person acts: the channel does not exist or is private without
+// the bot (channel_not_found), the bot is not a member (not_in_channel),
+// the channel is archived (is_archived), or the workspace restricts
+// posting there (restricted_action). Retrying cannot help; telling someone
+// what to fix can. Rate limits, 5xx and timeouts are retried by the client
+// and are not undeliverable.
+func Undeliverable(err error) bool {
+	switch ErrorCode(err) {
+	case "channel_not_found", "not_in_channel", "is_archived", "restricted_action":
+		return true
+	}
+	return false
+}
+
+// ChannelInfo is what conversations.info says about a channel: enough to
+// tell, without posting, whether the bot can post there.
+type ChannelInfo struct {
+	ID, Name   string
+	IsMember   bool // the bot is in the channel
+	IsArchived bool
+	IsPrivate  bool
+}
+
+// ConversationInfo looks channel up with conversations.info. A channel
+// that does not exist, or is private without the bot, is an error with
+// code channel_not_found.
+func (c *Client) ConversationInfo(ctx context.Context, channel string) (ChannelInfo, error) {
+	var info ChannelInfo
+	err := c.do(ctx, call{method: "conversations.info", channel: channel}, func(ctx context.Context) error {
+		ch, err := c.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: channel})
+		if err != nil {
+			return err
+		}
+		info = ChannelInfo{ID: ch.ID, Name: ch.Name, IsMember: ch.IsMember, IsArchived: ch.IsArchived, IsPrivate: ch.IsPrivate}
+		return nil
+	})
+	return info, err
+}
+
+// PostProblem says, without posting, why the bot cannot post to channel:
+// the Slack code a post would meet ("channel_not_found", "not_in_channel",
+// "is_archived"), or "" when it can. err is a failure to find out.
+func (c *Client) PostProblem(ctx context.Context, channel string) (code string, err error) {
+	info, err := c.ConversationInfo(ctx, channel)
+	switch {
+	case ErrorCode(err) == "channel_not_found":
+		return "channel_not_found", nil
+	case err != nil:
+		return "", err
+	case info.IsArchived:
+		return "is_archived", nil
+	case !info.IsMember:
+		return "not_in_channel", nil
+	}
+	return "", nil
+}

@@ -69,6 +69,12 @@ func (f *Fake) postMessage(req *request, call *Call) reply {
 		return fail("channel_not_found")
 	}
 	call.Channel = ch
+	switch {
+	case f.archived[ch]:
+		return fail("is_archived")
+	case f.outside[ch]:
+		return fail("not_in_channel")
+	}
 	if !f.faults.allowPost(ch, f.now()) {
 		return reply{status: http.StatusTooManyRequests, retryAfter: 1, err: "ratelimited"}
 	}
@@ -166,4 +172,22 @@ func (f *Fake) deleteMessage(req *request, call *Call) reply {
 	}
 	delete(f.messages[ch], ts)
 	return okReply(map[string]any{"channel": ch, "ts": ts})
+}
+
+// conversationInfo answers conversations.info for channels registered with
+// AddChannel (and DM channels); anything else is channel_not_found.
+func (f *Fake) conversationInfo(req *request, call *Call) reply {
+	ch := req.fields.Get("channel")
+	call.Channel = ch
+	if user, ok := f.userByDM[ch]; ok {
+		return okReply(map[string]any{"channel": map[string]any{"id": ch, "is_im": true, "user": user, "is_member": true}})
+	}
+	name, ok := f.channels[ch]
+	if !ok {
+		return fail("channel_not_found")
+	}
+	return okReply(map[string]any{"channel": map[string]any{
+		"id": ch, "name": name, "is_channel": true, "is_private": false,
+		"is_member": !f.outside[ch], "is_archived": f.archived[ch],
+	}})
 }

@@ -148,6 +148,8 @@ type Fake struct {
 
 	calls      []Call
 	channels   map[string]string // id -> name
+	outside    map[string]bool   // channels the bot is not a member of
+	archived   map[string]bool   // archived channels
 	byName     map[string]string // name -> id
 	messages   map[string]map[string]*Message
 	order      map[string][]string // channel -> ts in posting order (top level and replies)
@@ -172,6 +174,8 @@ func New(tb testing.TB, opts ...Option) *Fake {
 		secret:     DefaultSigningSecret,
 		now:        time.Now,
 		channels:   map[string]string{},
+		outside:    map[string]bool{},
+		archived:   map[string]bool{},
 		byName:     map[string]string{},
 		messages:   map[string]map[string]*Message{},
 		order:      map[string][]string{},
@@ -216,6 +220,24 @@ func (f *Fake) AddChannel(id, name string) {
 	if name != "" {
 		f.byName[name] = id
 	}
+}
+
+// SetBotMember says whether the bot is a member of channel (registered
+// with AddChannel, which makes it one). Outside it, chat.postMessage
+// answers not_in_channel and conversations.info reports is_member false;
+// putting it back is what /invite @tokken does.
+func (f *Fake) SetBotMember(channel string, member bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.outside[channel] = !member
+}
+
+// ArchiveChannel archives channel: chat.postMessage answers is_archived and
+// conversations.info reports is_archived true.
+func (f *Fake) ArchiveChannel(channel string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.archived[channel] = true
 }
 
 // AddUser registers a workspace member for users.info, users.lookupByEmail,

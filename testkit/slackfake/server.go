@@ -51,6 +51,8 @@ func (f *Fake) handler(method string) func(*request, *Call) reply {
 		return f.deleteMessage
 	case "conversations.open":
 		return f.openConversation
+	case "conversations.info":
+		return f.conversationInfo
 	case "views.open":
 		return f.openView
 	case "views.push":
