@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -93,7 +94,6 @@ func New(d Deps) http.Handler {
 type server struct {
 	router *Router
 	log    *slog.Logger
-	parser interactionParser
 	// The early answers to slow handlers (see earlyAck), encoded once.
 	workingOnIt, noOptions []byte
 	// lastText is the last text-only command answer with its encoding.
@@ -138,16 +138,14 @@ func mustJSON(v any) []byte {
 }
 
 func (s *server) commands(w http.ResponseWriter, r *http.Request) {
-	cmd, sslCheck, err := parseSlashCommand(r)
+	cmd, err := slack.SlashCommandParse(r)
 	switch {
 	case err != nil:
 		http.Error(w, "malformed slash command: "+err.Error(), http.StatusBadRequest)
 		return
-	case sslCheck:
+	case r.PostForm.Get("ssl_check") == "1":
 		w.WriteHeader(http.StatusOK) // Slack's certificate probe
 		return
-	}
-	switch {
 	case cmd.Command == "":
 		http.Error(w, "malformed slash command: missing command", http.StatusBadRequest)
 		return
@@ -167,14 +165,28 @@ func (s *server) commands(w http.ResponseWriter, r *http.Request) {
 	s.writeReply(w, ReplyFrom(msg))
 }
 
+// ParseInteraction decodes an interaction payload (the "payload" form
+// field Slack posts to /slack/interactions and /slack/options, or a Socket
+// Mode envelope's payload) with slack-go's decoder.
+func ParseInteraction(payload []byte) (slack.InteractionCallback, error) {
+	var ic slack.InteractionCallback
+	if len(payload) == 0 {
+		return ic, errors.New("missing payload")
+	}
+	if err := json.Unmarshal(payload, &ic); err != nil {
+		return slack.InteractionCallback{}, err
+	}
+	if ic.Type == "" {
+		return slack.InteractionCallback{}, errors.New("missing type")
+	}
+	return ic, nil
+}
+
 func (s *server) parseInteraction(w http.ResponseWriter, r *http.Request) (slack.InteractionCallback, bool) {
 	var ic slack.InteractionCallback
-	payload, err := interactionPayload(r)
+	err := r.ParseForm()
 	if err == nil {
-		ic, err = s.parser.Parse(payload)
-	}
-	if err == nil && ic.Type == "" {
-		err = errors.New("missing type")
+		ic, err = ParseInteraction([]byte(r.PostForm.Get("payload")))
 	}
 	if err != nil {
 		http.Error(w, "malformed interaction payload: "+err.Error(), http.StatusBadRequest)
@@ -272,7 +284,7 @@ func ParseEvent(body []byte) (challenge string, ev *Event, err error) {
 }
 
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
-	body, err := requestBody(r)
+	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -37,7 +38,7 @@ type chanQueue struct{ jobs chan bot.Job }
 func (q chanQueue) Enqueue(_ context.Context, j bot.Job) error { q.jobs <- j; return nil }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	fake    *slackfake.Fake
 	router  *Router
 	handler http.Handler
@@ -47,7 +48,7 @@ type env struct {
 	server  *httptest.Server // started by overHTTP
 }
 
-func newEnv(t *testing.T, ackTimeout time.Duration, mackerel http.Handler) *env {
+func newEnv(t testing.TB, ackTimeout time.Duration, mackerel http.Handler) *env {
 	t.Helper()
 	return newEnvOn(t, ackTimeout, mackerel, false)
 }
@@ -70,7 +71,7 @@ func storeModes(t *testing.T, f func(t *testing.T, shared bool)) {
 
 // newEnvOn is newEnv over a bbolt store, seen as shared between processes
 // when shared is true.
-func newEnvOn(t *testing.T, ackTimeout time.Duration, mackerel http.Handler, shared bool) *env {
+func newEnvOn(t testing.TB, ackTimeout time.Duration, mackerel http.Handler, shared bool) *env {
 	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "h.db"), boltstore.WithSweepInterval(0))
 	if err != nil {
@@ -446,7 +447,7 @@ func TestMalformed(t *testing.T) {
 		{"command without command", "/slack/commands", form(url.Values{"user_id": {"U1"}}), "missing command"},
 		{"command without user", "/slack/commands", form(url.Values{"command": {"/access"}}), "missing user_id"},
 		{"bad form", "/slack/commands", []byte("%zz"), "malformed slash command"},
-		{"no payload", "/slack/interactions", form(url.Values{"x": {"1"}}), "payload is empty"},
+		{"no payload", "/slack/interactions", form(url.Values{"x": {"1"}}), "missing payload"},
 		{"payload not json", "/slack/interactions", form(url.Values{"payload": {"{"}}), "malformed interaction payload"},
 		{"payload without type", "/slack/interactions", form(url.Values{"payload": {`{"trigger_id":"1"}`}}), "missing type"},
 		{"options not json", "/slack/options", form(url.Values{"payload": {"[]"}}), "malformed interaction payload"},
@@ -809,6 +810,69 @@ func TestRegisterTwicePanics(t *testing.T) {
 		}
 	}()
 	e.router.HandleCommand("/x", func(context.Context, slack.SlashCommand) (*slack.Msg, error) { return nil, nil })
+}
+
+// answeredClearly fails t unless rec is a 200, or a 400 whose body starts
+// with prefix and goes on to say what was wrong.
+func answeredClearly(t *testing.T, rec *httptest.ResponseRecorder, prefix string) {
+	t.Helper()
+	switch body := rec.Body.String(); {
+	case rec.Code == http.StatusOK:
+	case rec.Code == http.StatusBadRequest && strings.HasPrefix(body, prefix) && len(strings.TrimSpace(body)) > len(prefix):
+	default:
+		t.Fatalf("answer %d %q; want 200, or 400 %q and a reason", rec.Code, body, prefix)
+	}
+}
+
+// FuzzCommandForm sends any form body as a signed slash command: it is
+// answered 200 or refused 400 with the reason, never a panic or a 5xx.
+func FuzzCommandForm(f *testing.F) {
+	f.Add("command=%2Faccess&text=help&user_id=U1&trigger_id=1.2")
+	f.Add("command=/access&user_id=U1&text=a+b%26c")
+	f.Add("ssl_check=1&token=x")
+	f.Add("%zz")
+	f.Add("a;b=c")
+	e := newEnv(f, time.Second, nil)
+	e.router.HandleCommand("/access", func(_ context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
+		return &slack.Msg{Text: "ok " + cmd.Text}, nil
+	})
+	f.Fuzz(func(t *testing.T, body string) {
+		req := e.signed("/slack/commands", []byte(body), time.Now())
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		e.handler.ServeHTTP(rec, req)
+		answeredClearly(t, rec, "malformed slash command: ")
+	})
+}
+
+// FuzzInteractionPayload sends any payload as a signed interaction and a
+// signed options request: answered 200 or refused 400 with the reason.
+func FuzzInteractionPayload(f *testing.F) {
+	paths, err := filepath.Glob(filepath.Join("testdata", "interactions", "*.json"))
+	if err != nil || len(paths) == 0 {
+		f.Fatalf("no interaction fixtures: %v", err)
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"type":"block_actions","actions":[{"block_id":1}]}`))
+	f.Add([]byte(`[]`))
+	e := newEnv(f, time.Second, nil)
+	e.router.HandleInteraction("access", func(context.Context, slack.InteractionCallback) (any, error) { return nil, nil })
+	e.router.HandleOptions("access", func(context.Context, slack.InteractionCallback) (any, error) { return NoOptions(), nil })
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		for _, path := range []string{"/slack/interactions", "/slack/options"} {
+			req := e.signed(path, []byte(url.Values{"payload": {string(payload)}}.Encode()), time.Now())
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			rec := httptest.NewRecorder()
+			e.handler.ServeHTTP(rec, req)
+			answeredClearly(t, rec, "malformed interaction payload: ")
+		}
+	})
 }
 
 func FuzzParseEvent(f *testing.F) {
