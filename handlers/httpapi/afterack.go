@@ -61,33 +61,21 @@ func (d *afterAck) take() []func(context.Context) {
 
 // WithAfterAck returns ctx collecting AfterAck work for a transport, and
 // the function the transport calls once it has answered: it runs the
-// collected work in order and reports whether there was any. A transport
-// that cannot work after answering calls it before answering.
-func WithAfterAck(ctx context.Context, log *slog.Logger) (context.Context, func() bool) {
+// collected work in order, and from then on AfterAck runs work at once (a
+// handler still running past its ack). A transport whose process may be
+// frozen once it answers (Lambda) calls it before answering.
+func WithAfterAck(ctx context.Context, log *slog.Logger) (context.Context, func()) {
 	if log == nil {
 		log = slog.Default()
 	}
 	d := &afterAck{}
 	ctx = context.WithValue(ctx, afterAckKey{}, d)
-	return ctx, func() bool {
-		fns := d.take()
+	return ctx, func() {
 		detached := context.WithoutCancel(ctx)
-		for _, f := range fns {
+		for _, f := range d.take() {
 			runLogged(detached, log, f)
 		}
-		return len(fns) > 0
 	}
-}
-
-// pendingAfterAck reports whether ctx has AfterAck work waiting.
-func pendingAfterAck(ctx context.Context) bool {
-	d, ok := ctx.Value(afterAckKey{}).(*afterAck)
-	if !ok {
-		return false
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.fns) > 0
 }
 
 func runLogged(ctx context.Context, log *slog.Logger, f func(context.Context)) {

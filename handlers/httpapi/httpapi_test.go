@@ -5,18 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,7 +22,6 @@ import (
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/infra/boltstore"
-	"github.com/tokken/tokken/infra/logctx"
 	"github.com/tokken/tokken/infra/slackapi"
 	"github.com/tokken/tokken/testkit/logbuf"
 	"github.com/tokken/tokken/testkit/slackfake"
@@ -45,7 +40,6 @@ type env struct {
 	queue   chanQueue
 	store   *boltstore.Store
 	logs    *logbuf.Buffer
-	server  *httptest.Server // started by overHTTP
 }
 
 func newEnv(t testing.TB, ackTimeout time.Duration, mackerel http.Handler) *env {
@@ -100,43 +94,6 @@ func (e *env) do(req *http.Request) *httptest.ResponseRecorder {
 	e.t.Helper()
 	rec := httptest.NewRecorder()
 	e.handler.ServeHTTP(rec, req)
-	return rec
-}
-
-// overHTTP sends req to the handler through a real HTTP server, as
-// `tokken serve` receives it, and records the answer as soon as it is
-// complete: a handler slower than the ack timeout is answered early
-// (earlyAck) while it still runs, which a ResponseRecorder, returned only
-// once ServeHTTP returns, cannot show.
-func (e *env) overHTTP(req *http.Request) *httptest.ResponseRecorder {
-	e.t.Helper()
-	if e.server == nil {
-		e.server = httptest.NewServer(e.handler)
-		e.t.Cleanup(e.server.Close)
-	}
-	out := req.Clone(req.Context())
-	out.RequestURI = ""
-	u, err := url.Parse(e.server.URL)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
-	resp, err := e.server.Client().Do(out)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	rec := httptest.NewRecorder()
-	for k, v := range resp.Header {
-		rec.Header()[k] = v
-	}
-	if resp.Close { // the client consumes "Connection: close" itself
-		rec.Header().Set("Connection", "close")
-	}
-	rec.WriteHeader(resp.StatusCode)
-	if _, err := io.Copy(rec, resp.Body); err != nil {
-		e.t.Fatal(err)
-	}
 	return rec
 }
 
@@ -203,63 +160,6 @@ func TestCommand(t *testing.T) {
 	rec, _ := e.command("")
 	if rec.Code != http.StatusOK || rec.Body.Len() != 0 {
 		t.Errorf("nil message: %d %q", rec.Code, rec.Body)
-	}
-}
-
-// TestRepeatedAnswers: the last text-only answer's encoding is reused
-// (writeReply), and only for exactly the same reply, from any goroutine.
-func TestRepeatedAnswers(t *testing.T) {
-	e := newEnv(t, time.Second, nil)
-	msgs := map[string]*slack.Msg{
-		"a":        {Text: "answer *a* <&>"},
-		"b":        {Text: "answer b"},
-		"a-all":    {Text: "answer *a* <&>", ResponseType: slack.ResponseTypeInChannel},
-		"a-thread": {Text: "answer *a* <&>", ThreadTimestamp: "1.2"},
-		"blocks": {Text: "answer *a* <&>", Blocks: slack.Blocks{BlockSet: []slack.Block{
-			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "in a block", false, false), nil, nil)}}},
-	}
-	e.router.HandleCommand("/access", func(_ context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
-		m := *msgs[cmd.Text]
-		return &m, nil
-	})
-	want := func(key string) string {
-		r := ReplyFrom(msgs[key])
-		if r.ResponseType == "" {
-			r.ResponseType = slack.ResponseTypeEphemeral
-		}
-		b, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	check := func(key string) error {
-		rec, _ := e.command(key)
-		if got := rec.Body.String(); rec.Code != http.StatusOK || got != want(key) {
-			return fmt.Errorf("%s: %d %s, want %s", key, rec.Code, got, want(key))
-		}
-		if ct := rec.Header().Get("Content-Type"); ct != "application/json; charset=utf-8" {
-			return fmt.Errorf("%s: Content-Type %q", key, ct)
-		}
-		return nil
-	}
-	for _, key := range []string{"a", "a", "b", "a", "a-all", "a", "a-thread", "blocks", "a", "blocks", "b", "b"} {
-		if err := check(key); err != nil {
-			t.Error(err)
-		}
-	}
-	keys := []string{"a", "b", "a-all", "blocks"}
-	errs := make(chan error, 40)
-	var wg sync.WaitGroup
-	for i := range 40 {
-		wg.Go(func() { errs <- check(keys[i%len(keys)]) })
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
 	}
 }
 
@@ -623,7 +523,7 @@ func TestSlowCommandIsAcknowledgedAndAnsweredLater(t *testing.T) {
 	})
 	start := time.Now()
 	req, cmd := e.fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "prod 1h fix", UserID: "U1", ChannelID: "C1"})
-	rec := e.overHTTP(req) // returns while the handler still waits for release
+	rec := e.do(req) // returns while the handler still waits for release
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("ack took %s", d)
 	}
@@ -712,92 +612,6 @@ func TestOtherRoutesAndAccessLog(t *testing.T) {
 	}))
 	if rec := e.do(httptest.NewRequest("POST", "/webhooks/mackerel", strings.NewReader(`{"event":"sample"}`))); rec.Code != 202 || <-seen != `{"event":"sample"}` {
 		t.Errorf("mackerel handler not used: %d", rec.Code)
-	}
-}
-
-// TestAccessLineWrittenByHand: with logctx.NewJSON's handler the access
-// line is written by hand (logctx.LogJSON); it must read exactly like the
-// line slog writes for the same request, at the same level.
-func TestAccessLineWrittenByHand(t *testing.T) {
-	e := newEnv(t, time.Second, nil)
-	var viaSlog, byHand bytes.Buffer
-	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
-	fields := logctx.Fields(RequestID)
-	newHandler := func(h slog.Handler) http.Handler {
-		log := slog.New(h).With("app", "tokken")
-		return New(Deps{Router: e.router, Verifier: slacksig.Verifier{Secret: []byte(e.fake.SigningSecret())}, Log: log})
-	}
-	slow := newHandler(logctx.New(slog.NewJSONHandler(&viaSlog, opts), fields...))
-	fast := newHandler(logctx.NewJSON(&byHand, opts, fields...))
-
-	requests := []func() *http.Request{
-		func() *http.Request { // 200
-			r := httptest.NewRequest("GET", "/healthz", nil)
-			r.Header.Set(HeaderRequestID, "lambda-req-42")
-			return r
-		},
-		func() *http.Request { // 404, a path to escape
-			r := httptest.NewRequest("GET", "/n%C3%B6%22pe%0A%FF", nil)
-			r.Header.Set(HeaderRequestID, "id-2")
-			return r
-		},
-		func() *http.Request { // 401 on Slack's retry
-			r := httptest.NewRequest("POST", "/slack/commands", strings.NewReader("command=%2Faccess"))
-			r.Header.Set(HeaderRequestID, "id-3")
-			r.Header.Set("X-Slack-Retry-Num", "2")
-			r.Header.Set("X-Slack-Retry-Reason", `http_"timeout"`)
-			return r
-		},
-	}
-	for _, req := range requests {
-		slow.ServeHTTP(httptest.NewRecorder(), req())
-		fast.ServeHTTP(httptest.NewRecorder(), req())
-	}
-	// Times and durations differ between the two runs.
-	varying := regexp.MustCompile(`"time":"[^"]+"|"(ack_)?ms":[0-9.]+`)
-	want := varying.ReplaceAllString(viaSlog.String(), "")
-	got := varying.ReplaceAllString(byHand.String(), "")
-	if got != want || strings.Count(want, `"msg":"http request"`) != len(requests) {
-		t.Errorf("by hand:\n%s\nvia slog:\n%s", byHand.String(), viaSlog.String())
-	}
-	for _, want := range []string{`"level":"WARN"`, `"slack_retry_reason":"http_\"timeout\""`, `"path":"/nö\"pe\n\ufffd"`, `"ack_ms":`} {
-		if !strings.Contains(byHand.String(), want) {
-			t.Errorf("no %s in\n%s", want, byHand.String())
-		}
-	}
-}
-
-// TestAccessEntryJSON: accessEntry's hand-written members are what slog
-// writes for its attributes, durations included.
-func TestAccessEntryJSON(t *testing.T) {
-	durations := []time.Duration{0, time.Microsecond, 999 * time.Microsecond, time.Millisecond,
-		1230 * time.Microsecond, 4567891 * time.Microsecond, 10 * time.Second, 100 * time.Hour,
-		1500 * time.Nanosecond, -3 * time.Millisecond}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 500 {
-		durations = append(durations, time.Duration(rng.Int64N(int64(time.Hour))))
-	}
-	var viaSlog, byHand bytes.Buffer
-	slow := slog.New(logctx.NewJSON(&viaSlog, nil))
-	fast := logctx.NewJSON(&byHand, nil)
-	for i, d := range durations {
-		e := accessEntry{id: "req-1", method: "POST", path: "/slack/commands", status: 200 + i%300, bytes: i,
-			ack: d, total: durations[(i+1)%len(durations)], retried: i%2 == 0, retryNum: i, retryReason: "r"}
-		slow.LogAttrs(context.Background(), e.level(), accessMsg, e.attrs()...)
-		if !fast.LogJSON(context.Background(), e.level(), accessMsg, e.appendJSON(nil), e.keys()...) {
-			t.Fatal("LogJSON refused")
-		}
-	}
-	times := regexp.MustCompile(`"time":"[^"]+"`)
-	want, got := times.ReplaceAllString(viaSlog.String(), ""), times.ReplaceAllString(byHand.String(), "")
-	if got != want {
-		wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-		for i := range min(len(wl), len(gl)) {
-			if wl[i] != gl[i] {
-				t.Fatalf("line %d by hand:\n%s\nvia slog:\n%s", i, gl[i], wl[i])
-			}
-		}
-		t.Fatalf("%d lines by hand, %d via slog", len(gl), len(wl))
 	}
 }
 

@@ -53,20 +53,15 @@ type Reply struct {
 // Envelopes that are not requests (connection state) return a zero Reply.
 func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
 	ctx = httpapi.WithRequestID(ctx, "sm-"+env.EnvelopeID)
-	// Built on first use: most requests log nothing here, and slog's With
-	// formats its attributes at once.
-	log := func() *slog.Logger {
-		l := h.log.With("request_id", "sm-"+env.EnvelopeID, "type", env.Type)
-		if env.RetryAttempt > 0 {
-			l = l.With("slack_retry_num", env.RetryAttempt, "slack_retry_reason", env.RetryReason)
-		}
-		return l
+	log := h.log.With("request_id", "sm-"+env.EnvelopeID, "type", env.Type)
+	if env.RetryAttempt > 0 {
+		log = log.With("slack_retry_num", env.RetryAttempt, "slack_retry_reason", env.RetryReason)
 	}
 	switch env.Type {
 	case TypeSlashCommands:
 		var cmd slack.SlashCommand
 		if err := json.Unmarshal(env.Payload, &cmd); err != nil {
-			log().Warn("malformed slash command payload", "err", err)
+			log.Warn("malformed slash command payload", "err", err)
 			return Reply{Ack: true} // redelivery would not fix it
 		}
 		if msg := h.router.DispatchCommand(ctx, cmd); msg != nil {
@@ -77,13 +72,13 @@ func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
 	case TypeInteractive:
 		ic, err := httpapi.ParseInteraction(env.Payload)
 		if err != nil {
-			log().Warn("malformed interaction payload", "err", err)
+			log.Warn("malformed interaction payload", "err", err)
 			return Reply{Ack: true}
 		}
 		if ic.Type == slack.InteractionTypeBlockSuggestion {
 			body, err := h.router.DispatchOptions(ctx, ic)
 			if err != nil {
-				log().Error("options failed", "err", err)
+				log.Error("options failed", "err", err)
 				body = httpapi.NoOptions()
 			}
 			return Reply{Ack: true, Payload: body}
@@ -93,7 +88,7 @@ func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
 			// Acknowledge anyway: an unacknowledged interaction shows the
 			// user an error, and the delivery was forgotten so a new click
 			// can try again.
-			log().Error("interaction failed", "err", err)
+			log.Error("interaction failed", "err", err)
 			return Reply{Ack: true}
 		}
 		return Reply{Ack: true, Payload: body}
@@ -101,14 +96,14 @@ func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
 	case TypeEventsAPI:
 		_, ev, err := httpapi.ParseEvent(env.Payload)
 		if err != nil {
-			log().Warn("malformed events_api payload", "err", err)
+			log.Warn("malformed events_api payload", "err", err)
 			return Reply{Ack: true} // redelivery would not fix it
 		}
 		if ev == nil {
 			return Reply{Ack: true}
 		}
 		if _, err := h.router.DispatchEvent(ctx, *ev); err != nil {
-			log().Error("event failed; leaving it unacknowledged so Slack redelivers", "err", err)
+			log.Error("event failed; leaving it unacknowledged so Slack redelivers", "err", err)
 			return Reply{Ack: false}
 		}
 		return Reply{Ack: true}
@@ -270,9 +265,7 @@ func (h *Handler) serve(ctx context.Context, c *Client, conn *websocket.Conn, wg
 				h.log.Warn("Socket Mode request without an envelope_id ignored", "type", env.Type)
 				continue
 			}
-			wg.Add(1)
-			h.router.Go(func() {
-				defer wg.Done()
+			wg.Go(func() {
 				ctx, afterAck := httpapi.WithAfterAck(ctx, h.log)
 				defer afterAck() // work the handler deferred until after its ack
 				r := h.Handle(ctx, env)
