@@ -347,9 +347,6 @@ func (a *app) close(ctx context.Context) {
 		if err := a.router.Wait(ctx); err != nil {
 			a.log.Warn("shutdown: slack handlers still running", "err", err)
 		}
-		if err := a.router.Close(ctx); err != nil {
-			a.log.Warn("shutdown: remembered Slack deliveries not saved; a restart may forget the last second of them", "err", err)
-		}
 	}
 	if a.localTimer != nil {
 		_ = a.localTimer.Close()

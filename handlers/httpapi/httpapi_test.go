@@ -39,35 +39,15 @@ type env struct {
 	handler http.Handler
 	queue   chanQueue
 	store   *boltstore.Store
+	path    string // of the store's file
 	logs    *logbuf.Buffer
 }
 
+// newEnv is an HTTP handler over a Router on a bbolt store.
 func newEnv(t testing.TB, ackTimeout time.Duration, mackerel http.Handler) *env {
 	t.Helper()
-	return newEnvOn(t, ackTimeout, mackerel, false)
-}
-
-// sharedStore hides the bbolt store's ProcessExclusive, so that the Router
-// records deliveries in the store as it does on DynamoDB.
-type sharedStore struct{ bot.Store }
-
-// storeModes runs f with the Router remembering deliveries in memory (a
-// ProcessExclusive store) and in the store (a shared one).
-func storeModes(t *testing.T, f func(t *testing.T, shared bool)) {
-	for _, shared := range []bool{false, true} {
-		name := "exclusive"
-		if shared {
-			name = "shared"
-		}
-		t.Run(name, func(t *testing.T) { f(t, shared) })
-	}
-}
-
-// newEnvOn is newEnv over a bbolt store, seen as shared between processes
-// when shared is true.
-func newEnvOn(t testing.TB, ackTimeout time.Duration, mackerel http.Handler, shared bool) *env {
-	t.Helper()
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "h.db"), boltstore.WithSweepInterval(0))
+	path := filepath.Join(t.TempDir(), "h.db")
+	store, err := boltstore.Open(path, boltstore.WithSweepInterval(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,16 +55,12 @@ func newEnvOn(t testing.TB, ackTimeout time.Duration, mackerel http.Handler, sha
 	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	q := chanQueue{jobs: make(chan bot.Job, 16)}
-	var routed bot.Store = store
-	if shared {
-		routed = sharedStore{store}
-	}
-	r, err := NewRouter(RouterDeps{Store: routed, Queue: q, Log: log, AckTimeout: ackTimeout})
+	r, err := NewRouter(RouterDeps{Store: store, Queue: q, Log: log, AckTimeout: ackTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fake := slackfake.New(t)
-	e := &env{t: t, fake: fake, router: r, queue: q, store: store, logs: logs}
+	e := &env{t: t, fake: fake, router: r, queue: q, store: store, path: path, logs: logs}
 	e.handler = New(Deps{Router: r, Verifier: slacksig.Verifier{Secret: []byte(fake.SigningSecret())}, Log: log, Mackerel: mackerel, Version: "test"})
 	t.Cleanup(func() { _ = r.Wait(context.Background()) })
 	return e
@@ -163,10 +139,8 @@ func TestCommand(t *testing.T) {
 	}
 }
 
-func TestReplayedCommandRunsOnce(t *testing.T) { storeModes(t, testReplayedCommandRunsOnce) }
-
-func testReplayedCommandRunsOnce(t *testing.T, shared bool) {
-	e := newEnvOn(t, time.Second, nil, shared)
+func TestReplayedCommandRunsOnce(t *testing.T) {
+	e := newEnv(t, time.Second, nil)
 	var runs atomic.Int32
 	e.router.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
 		runs.Add(1)
@@ -220,25 +194,22 @@ func testReplayedCommandRunsOnce(t *testing.T, shared bool) {
 	if refusals != 2 {
 		t.Errorf("%d refusals logged, want 2:\n%s", refusals, e.logs)
 	}
-	// Where the two deliveries were remembered: in the store only when it
-	// is shared with other processes.
+	// The two deliveries are remembered in the store.
 	recs, err := e.store.List(t.Context(), KindSeen, bot.KeyRange{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[bool]int{false: 0, true: 2}[shared]; len(recs) != want {
-		t.Errorf("%d %s records in the store, want %d", len(recs), KindSeen, want)
+	if len(recs) != 2 {
+		t.Errorf("%d %s records in the store, want 2", len(recs), KindSeen)
 	}
 }
 
-// TestRestart: a Router created again over the same store (a restart
-// after a clean shutdown) still refuses a replayed command, whether
-// deliveries are recorded in a shared store or kept in memory and saved
-// behind the ack.
-func TestRestart(t *testing.T) { storeModes(t, testRestart) }
-
-func testRestart(t *testing.T, shared bool) {
-	e := newEnvOn(t, time.Second, nil, shared)
+// TestRestart: after the process dies (no shutdown of any kind: the bbolt
+// file is only released so that this process can open it again), a new
+// store and Router over the same file refuse the replay of a signed
+// command that ran before the crash.
+func TestRestart(t *testing.T) {
+	e := newEnv(t, time.Second, nil)
 	var runs atomic.Int32
 	handle := func(r *Router) {
 		r.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
@@ -263,14 +234,15 @@ func testRestart(t *testing.T, shared bool) {
 		t.Fatalf("first delivery answered %+v", r)
 	}
 
-	var routed bot.Store = e.store
-	if shared {
-		routed = sharedStore{e.store}
-	}
-	if err := e.router.Close(t.Context()); err != nil { // a clean shutdown
+	if err := e.store.Close(); err != nil { // the crash releases the file lock
 		t.Fatal(err)
 	}
-	restarted, err := NewRouter(RouterDeps{Store: routed, Queue: e.queue, Log: slog.New(slog.DiscardHandler)})
+	reopened, err := boltstore.Open(e.path, boltstore.WithSweepInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reopened.Close() })
+	restarted, err := NewRouter(RouterDeps{Store: reopened, Queue: e.queue, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,11 +354,7 @@ func eventBody(id string) []byte {
 }
 
 func TestEventRetryHasNoDuplicateEffect(t *testing.T) {
-	storeModes(t, testEventRetryHasNoDuplicateEffect)
-}
-
-func testEventRetryHasNoDuplicateEffect(t *testing.T, shared bool) {
-	e := newEnvOn(t, time.Second, nil, shared)
+	e := newEnv(t, time.Second, nil)
 	var calls atomic.Int32
 	fail := atomic.Bool{}
 	e.router.HandleEvent("app_mention", func(_ context.Context, ev Event) error {
@@ -437,10 +405,8 @@ func testEventRetryHasNoDuplicateEffect(t *testing.T, shared bool) {
 	}
 }
 
-func TestInteractions(t *testing.T) { storeModes(t, testInteractions) }
-
-func testInteractions(t *testing.T, shared bool) {
-	e := newEnvOn(t, time.Second, nil, shared)
+func TestInteractions(t *testing.T) {
+	e := newEnv(t, time.Second, nil)
 	var approvals atomic.Int32
 	e.router.HandleInteraction("access", func(_ context.Context, ic slack.InteractionCallback) (any, error) {
 		switch ic.Type {

@@ -50,9 +50,8 @@ type EventFunc func(ctx context.Context, ev Event) error
 // Store kinds and job kinds the router uses.
 const (
 	// KindSeen holds one create-only record per delivered event,
-	// interaction or slash command (ExpiresAt SeenTTL) when the store is
-	// shared between processes: a second delivery finds it and has no
-	// effect.
+	// interaction or slash command (ExpiresAt SeenTTL): a second delivery
+	// finds it and has no effect.
 	KindSeen = "seen"
 	// JobRespond posts a late command answer to the command's response_url
 	// (see RespondJob).
@@ -81,21 +80,9 @@ const DefaultAckTimeout = 2500 * time.Millisecond
 // Repeated deliveries have no second effect: a slash command (by
 // trigger_id), an interaction (by trigger_id, or view id and hash) and an
 // event (by event_id) runs once, and a replay or redelivery is answered
-// without running it. Where this is remembered depends on the store:
-//
-//   - A store shared between processes (DynamoDB: Lambda instances, several
-//     `serve` processes) gets one create-only KindSeen record per delivery,
-//     so any process refuses what any other ran, across restarts, for
-//     SeenTTL.
-//   - A ProcessExclusive store (bbolt, locked by `tokken serve`) means this
-//     process receives every delivery, so they are remembered in memory
-//     for SeenTTL: a map lookup per request instead of a disk commit. They
-//     are saved behind the ack, once per SeenFlushEvery in one record, and
-//     loaded at start, so a restart forgets only the last second before a
-//     crash (nothing after Close on a clean shutdown). A request in that
-//     second could run again if replayed within its 5-minute signature
-//     window; the features' own versioned state still stands against a
-//     second effect.
+// without running it. Each delivery is one create-only KindSeen record in
+// the store, written before the handler runs, so any process refuses what
+// any other ran, across restarts and crashes, for SeenTTL.
 type Router struct {
 	seen       deliveries
 	queue      bot.Queue
@@ -112,8 +99,7 @@ type Router struct {
 
 // RouterDeps are what a Router needs.
 type RouterDeps struct {
-	// Store records deliveries (kind "seen") for deduplication, unless it
-	// is ProcessExclusive (see Router). Required.
+	// Store records deliveries (KindSeen) for deduplication. Required.
 	Store bot.Store
 	// Queue receives the late answers of slow commands (JobRespond).
 	// Required.
@@ -134,16 +120,8 @@ func NewRouter(d RouterDeps) (*Router, error) {
 	if d.AckTimeout <= 0 {
 		d.AckTimeout = DefaultAckTimeout
 	}
-	var seen deliveries = storeDeliveries{d.Store}
-	if ex, ok := d.Store.(ProcessExclusive); ok && ex.ProcessExclusive() {
-		mem := newMemoryDeliveries(SeenTTL, time.Now)
-		if err := mem.persist(context.Background(), d.Store, d.Log); err != nil {
-			return nil, err
-		}
-		seen = mem
-	}
 	return &Router{
-		seen: seen, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout,
+		seen: deliveries{d.Store}, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout,
 		commands: map[string]CommandFunc{}, interactions: map[string]InteractionFunc{},
 		options: map[string]OptionsFunc{}, events: map[string]EventFunc{},
 	}, nil
@@ -515,20 +493,4 @@ func ephemeral(text string) *slack.Msg {
 // escape makes text safe inside mrkdwn: Slack's three control characters.
 func escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
-
-// Close saves the deliveries a process-exclusive Router remembers but has
-// not saved yet, so that a clean restart forgets none. Call it after the
-// HTTP server stopped.
-func (r *Router) Close(ctx context.Context) error {
-	mem, ok := r.seen.(*memoryDeliveries)
-	if !ok {
-		return nil
-	}
-	mem.mu.Lock()
-	if mem.timer != nil {
-		mem.timer.Stop()
-	}
-	mem.mu.Unlock()
-	return mem.save(ctx)
 }
