@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/tokken/tokken/bot"
-	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/slackapi"
 )
 
@@ -27,7 +27,7 @@ type mention struct {
 // worker posts. The job id is derived from the event id, so a redelivered
 // event cannot post twice even if its dedup record were lost.
 func registerMention(a *app) {
-	a.router.HandleEvent("app_mention", func(ctx context.Context, ev httpapi.Event) error {
+	a.router.HandleEvent("app_mention", func(ctx context.Context, ev router.Event) error {
 		var m mention
 		if err := json.Unmarshal(ev.Inner, &m); err != nil || m.Channel == "" || m.TS == "" {
 			return nil // nothing to answer to; a retry would not change that

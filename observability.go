@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/config"
 	"github.com/tokken/tokken/infra/logctx"
 	"github.com/tokken/tokken/infra/metrics"
@@ -100,6 +100,6 @@ func measureAck(rec *metrics.Recorder, next http.Handler) http.Handler {
 // logged with a context carry its request id, Lambda request id and job
 // ids (infra/logctx).
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	h := logctx.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}), logctx.Fields(httpapi.RequestID)...)
+	h := logctx.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}), logctx.Fields(router.RequestID)...)
 	return slog.New(h).With("app", "tokken", "role", string(cfg.Role))
 }

@@ -9,15 +9,15 @@
 //	GET  /healthz             liveness
 //
 // Every /slack/* request is verified by handlers/slacksig before anything
-// reads it. Requests are answered within Slack's three seconds whatever the
-// handlers do (see Router), repeated deliveries have no second effect, and
-// every request is logged as one JSON line with a request id.
+// reads it, parsed with slack-go (slack.SlashCommandParse, encoding/json
+// into slack.InteractionCallback), and handed to a router.Router, which
+// answers within Slack's three seconds whatever the handlers do and
+// refuses repeated deliveries. A malformed request is refused 400 with the
+// reason. Every request is logged as one JSON line with a request id.
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +29,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 )
 
@@ -42,7 +43,7 @@ const HeaderRequestID = "X-Request-Id"
 // Deps are what the HTTP surface needs.
 type Deps struct {
 	// Router dispatches Slack traffic. Required.
-	Router *Router
+	Router *router.Router
 	// Verifier checks Slack signatures. Required (Secret non-empty).
 	Verifier slacksig.Verifier
 	// Mackerel handles /webhooks/mackerel; nil answers 503 "not configured".
@@ -66,7 +67,7 @@ func New(d Deps) http.Handler {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	s := &server{router: d.Router, log: d.Log}
+	s := &server{rt: d.Router, log: d.Log}
 	slackRoutes := func(h http.HandlerFunc) http.Handler { return d.Verifier.Middleware(d.Log, h) }
 
 	mux := http.NewServeMux()
@@ -88,8 +89,8 @@ func New(d Deps) http.Handler {
 }
 
 type server struct {
-	router *Router
-	log    *slog.Logger
+	rt  *router.Router
+	log *slog.Logger
 }
 
 func (s *server) commands(w http.ResponseWriter, r *http.Request) {
@@ -108,36 +109,19 @@ func (s *server) commands(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed slash command: missing user_id", http.StatusBadRequest)
 		return
 	}
-	msg := s.router.DispatchCommand(r.Context(), cmd)
+	msg := s.rt.DispatchCommand(r.Context(), cmd)
 	if msg == nil {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	writeJSON(w, http.StatusOK, ReplyFrom(msg))
-}
-
-// ParseInteraction decodes an interaction payload (the "payload" form
-// field Slack posts to /slack/interactions and /slack/options, or a Socket
-// Mode envelope's payload) with slack-go's decoder.
-func ParseInteraction(payload []byte) (slack.InteractionCallback, error) {
-	var ic slack.InteractionCallback
-	if len(payload) == 0 {
-		return ic, errors.New("missing payload")
-	}
-	if err := json.Unmarshal(payload, &ic); err != nil {
-		return slack.InteractionCallback{}, err
-	}
-	if ic.Type == "" {
-		return slack.InteractionCallback{}, errors.New("missing type")
-	}
-	return ic, nil
+	writeJSON(w, http.StatusOK, router.ReplyFrom(msg))
 }
 
 func (s *server) parseInteraction(w http.ResponseWriter, r *http.Request) (slack.InteractionCallback, bool) {
 	var ic slack.InteractionCallback
 	err := r.ParseForm()
 	if err == nil {
-		ic, err = ParseInteraction([]byte(r.PostForm.Get("payload")))
+		ic, err = router.ParseInteraction([]byte(r.PostForm.Get("payload")))
 	}
 	if err != nil {
 		http.Error(w, "malformed interaction payload: "+err.Error(), http.StatusBadRequest)
@@ -155,10 +139,10 @@ func (s *server) interactions(w http.ResponseWriter, r *http.Request) {
 		s.answerOptions(w, r, ic)
 		return
 	}
-	body, _, err := s.router.DispatchInteraction(r.Context(), ic)
+	body, _, err := s.rt.DispatchInteraction(r.Context(), ic)
 	if err != nil {
-		s.log.ErrorContext(r.Context(), "interaction failed", "request_id", RequestID(r.Context()), "err", err)
-		http.Error(w, "interaction failed (ref "+RequestID(r.Context())+")", http.StatusInternalServerError)
+		s.log.ErrorContext(r.Context(), "interaction failed", "request_id", router.RequestID(r.Context()), "err", err)
+		http.Error(w, "interaction failed (ref "+router.RequestID(r.Context())+")", http.StatusInternalServerError)
 		return
 	}
 	if body == nil {
@@ -177,53 +161,12 @@ func (s *server) options(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) answerOptions(w http.ResponseWriter, r *http.Request, ic slack.InteractionCallback) {
-	body, err := s.router.DispatchOptions(r.Context(), ic)
+	body, err := s.rt.DispatchOptions(r.Context(), ic)
 	if err != nil {
-		s.log.ErrorContext(r.Context(), "options failed", "request_id", RequestID(r.Context()), "err", err)
-		body = NoOptions()
+		s.log.ErrorContext(r.Context(), "options failed", "request_id", router.RequestID(r.Context()), "err", err)
+		body = router.NoOptions()
 	}
 	writeJSON(w, http.StatusOK, body)
-}
-
-// envelope is the outer Events API body.
-type envelope struct {
-	Type      string `json:"type"`
-	Challenge string `json:"challenge"`
-	EventID   string `json:"event_id"`
-	EventTime int64  `json:"event_time"`
-	TeamID    string `json:"team_id"`
-	Event     json.RawMessage
-}
-
-// ParseEvent decodes an Events API body. It returns the url_verification
-// challenge, or the event of an event_callback; other envelope types
-// (app_rate_limited) return neither and no error.
-func ParseEvent(body []byte) (challenge string, ev *Event, err error) {
-	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		return "", nil, fmt.Errorf("malformed event: %w", err)
-	}
-	switch env.Type {
-	case "url_verification":
-		if env.Challenge == "" {
-			return "", nil, errors.New("malformed event: url_verification without challenge")
-		}
-		return env.Challenge, nil, nil
-	case "event_callback":
-		var inner struct {
-			Type string `json:"type"`
-		}
-		if len(env.Event) == 0 || json.Unmarshal(env.Event, &inner) != nil || inner.Type == "" {
-			return "", nil, errors.New("malformed event: event_callback without an event type")
-		}
-		if env.EventID == "" {
-			return "", nil, errors.New("malformed event: event_callback without event_id")
-		}
-		return "", &Event{ID: env.EventID, Type: inner.Type, TeamID: env.TeamID, Time: time.Unix(env.EventTime, 0).UTC(), Inner: env.Event}, nil
-	case "":
-		return "", nil, errors.New("malformed event: missing type")
-	}
-	return "", nil, nil
 }
 
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
@@ -232,19 +175,19 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
 	}
-	challenge, ev, err := ParseEvent(body)
+	challenge, ev, err := router.ParseEvent(body)
 	switch {
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusBadRequest)
 	case challenge != "":
 		writeJSON(w, http.StatusOK, map[string]string{"challenge": challenge})
 	case ev == nil:
-		s.log.InfoContext(r.Context(), "events envelope ignored", "request_id", RequestID(r.Context()), "body_bytes", len(body))
+		s.log.InfoContext(r.Context(), "events envelope ignored", "request_id", router.RequestID(r.Context()), "body_bytes", len(body))
 		w.WriteHeader(http.StatusOK)
 	default:
-		_, err := s.router.DispatchEvent(r.Context(), *ev)
+		_, err := s.rt.DispatchEvent(r.Context(), *ev)
 		if err != nil {
-			s.log.ErrorContext(r.Context(), "event failed; Slack will retry", "request_id", RequestID(r.Context()), "err", err)
+			s.log.ErrorContext(r.Context(), "event failed; Slack will retry", "request_id", router.RequestID(r.Context()), "err", err)
 			http.Error(w, "event failed", http.StatusInternalServerError)
 			return
 		}
@@ -261,20 +204,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-type ctxKey struct{}
-
-// RequestID returns the id of the request ctx belongs to ("" outside one).
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
-}
-
-// WithRequestID returns ctx carrying id (for entry points other than HTTP,
-// such as Socket Mode, so handler logs carry an id too).
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, ctxKey{}, id)
 }
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
@@ -312,10 +241,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // latency Slack's 3 s rule is about. The line is Info, Warn for a 4xx,
 // Error for a 5xx, and names Slack's retry number and reason on a retry.
 //
-// It also runs the request's AfterAck work once the handler has answered:
-// in a goroutine the router waits for on shutdown (Router.Wait), or before
-// returning when the request is Frozen (Lambda).
-func accessLog(log *slog.Logger, next http.Handler, router *Router) http.Handler {
+// It also runs the request's router.AfterAck work once the handler has answered:
+// (router.Router.Acked).
+func accessLog(log *slog.Logger, next http.Handler, rt *router.Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get(HeaderRequestID)
@@ -324,14 +252,8 @@ func accessLog(log *slog.Logger, next http.Handler, router *Router) http.Handler
 		}
 		w.Header().Set(HeaderRequestID, id)
 		sw := &statusWriter{ResponseWriter: w}
-		ctx, afterAck := WithAfterAck(WithRequestID(r.Context(), id), log)
-		defer func() {
-			if isFrozen(ctx) {
-				afterAck() // the process may be frozen once this returns
-				return
-			}
-			router.late.Go(afterAck)
-		}()
+		ctx, afterAck := router.WithAfterAck(router.WithRequestID(r.Context(), id), log)
+		defer rt.Acked(ctx, afterAck)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {

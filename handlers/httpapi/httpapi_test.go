@@ -20,6 +20,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/slackapi"
@@ -35,7 +36,7 @@ func (q chanQueue) Enqueue(_ context.Context, j bot.Job) error { q.jobs <- j; re
 type env struct {
 	t       testing.TB
 	fake    *slackfake.Fake
-	router  *Router
+	router  *router.Router
 	handler http.Handler
 	queue   chanQueue
 	store   *boltstore.Store
@@ -43,7 +44,7 @@ type env struct {
 	logs    *logbuf.Buffer
 }
 
-// newEnv is an HTTP handler over a Router on a bbolt store.
+// newEnv is an HTTP handler over a router.Router on a bbolt store.
 func newEnv(t testing.TB, ackTimeout time.Duration, mackerel http.Handler) *env {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "h.db")
@@ -55,7 +56,7 @@ func newEnv(t testing.TB, ackTimeout time.Duration, mackerel http.Handler) *env 
 	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	q := chanQueue{jobs: make(chan bot.Job, 16)}
-	r, err := NewRouter(RouterDeps{Store: store, Queue: q, Log: log, AckTimeout: ackTimeout})
+	r, err := router.New(router.Deps{Store: store, Queue: q, Log: log, AckTimeout: ackTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,9 +79,9 @@ func (e *env) command(text string) (*httptest.ResponseRecorder, slack.SlashComma
 	return e.do(req), cmd
 }
 
-func reply(t *testing.T, rec *httptest.ResponseRecorder) Reply {
+func reply(t *testing.T, rec *httptest.ResponseRecorder) router.Reply {
 	t.Helper()
-	var r Reply
+	var r router.Reply
 	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
 		t.Fatalf("answer %d %q is not a reply: %v", rec.Code, rec.Body, err)
 	}
@@ -148,7 +149,7 @@ func TestReplayedCommandRunsOnce(t *testing.T) {
 	})
 	req, cmd := e.fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "prod 1h fix", UserID: "U1", ChannelID: "C1"})
 	body, _ := io.ReadAll(req.Body)
-	send := func() Reply {
+	send := func() router.Reply {
 		r := httptest.NewRequest(http.MethodPost, "http://tokken/slack/commands", bytes.NewReader(body))
 		r.Header = req.Header.Clone()
 		rec := e.do(r)
@@ -162,11 +163,11 @@ func TestReplayedCommandRunsOnce(t *testing.T) {
 	}
 	// The same signed bytes again (a captured request replayed inside the
 	// 5-minute window), and the same command re-signed later.
-	if r := send(); r.Text != MsgRepeatedCommand {
+	if r := send(); r.Text != router.MsgRepeatedCommand {
 		t.Errorf("replay answered %+v", r)
 	}
 	again, _ := e.fake.SlashCommand(t, "http://tokken/slack/commands", cmd)
-	if r := reply(t, e.do(again)); r.Text != MsgRepeatedCommand {
+	if r := reply(t, e.do(again)); r.Text != router.MsgRepeatedCommand {
 		t.Errorf("re-signed repeat answered %+v", r)
 	}
 	// A new invocation (fresh trigger_id) runs.
@@ -195,23 +196,23 @@ func TestReplayedCommandRunsOnce(t *testing.T) {
 		t.Errorf("%d refusals logged, want 2:\n%s", refusals, e.logs)
 	}
 	// The two deliveries are remembered in the store.
-	recs, err := e.store.List(t.Context(), KindSeen, bot.KeyRange{}, 0)
+	recs, err := e.store.List(t.Context(), router.KindSeen, bot.KeyRange{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) != 2 {
-		t.Errorf("%d %s records in the store, want 2", len(recs), KindSeen)
+		t.Errorf("%d %s records in the store, want 2", len(recs), router.KindSeen)
 	}
 }
 
 // TestRestart: after the process dies (no shutdown of any kind: the bbolt
 // file is only released so that this process can open it again), a new
-// store and Router over the same file refuse the replay of a signed
+// store and router.Router over the same file refuse the replay of a signed
 // command that ran before the crash.
 func TestRestart(t *testing.T) {
 	e := newEnv(t, time.Second, nil)
 	var runs atomic.Int32
-	handle := func(r *Router) {
+	handle := func(r *router.Router) {
 		r.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
 			runs.Add(1)
 			return &slack.Msg{Text: "filed"}, nil
@@ -223,7 +224,7 @@ func TestRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replay := func(h http.Handler) Reply {
+	replay := func(h http.Handler) router.Reply {
 		r := httptest.NewRequest(http.MethodPost, "http://tokken/slack/commands", bytes.NewReader(body))
 		r.Header = req.Header.Clone()
 		rec := httptest.NewRecorder()
@@ -242,14 +243,14 @@ func TestRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = reopened.Close() })
-	restarted, err := NewRouter(RouterDeps{Store: reopened, Queue: e.queue, Log: slog.New(slog.DiscardHandler)})
+	restarted, err := router.New(router.Deps{Store: reopened, Queue: e.queue, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	handle(restarted)
 	h := New(Deps{Router: restarted, Verifier: slacksig.Verifier{Secret: []byte(e.fake.SigningSecret())}, Log: slog.New(slog.DiscardHandler)})
-	if r := replay(h); r.Text != MsgRepeatedCommand {
-		t.Errorf("replay after the restart answered %q, want %q", r.Text, MsgRepeatedCommand)
+	if r := replay(h); r.Text != router.MsgRepeatedCommand {
+		t.Errorf("replay after the restart answered %q, want %q", r.Text, router.MsgRepeatedCommand)
 	}
 	if n := runs.Load(); n != 1 {
 		t.Errorf("handler ran %d times, want 1", n)
@@ -357,7 +358,7 @@ func TestEventRetryHasNoDuplicateEffect(t *testing.T) {
 	e := newEnv(t, time.Second, nil)
 	var calls atomic.Int32
 	fail := atomic.Bool{}
-	e.router.HandleEvent("app_mention", func(_ context.Context, ev Event) error {
+	e.router.HandleEvent("app_mention", func(_ context.Context, ev router.Event) error {
 		calls.Add(1)
 		if ev.ID == "" || ev.TeamID != "T1" || !strings.Contains(string(ev.Inner), "hi") || ev.Time.Unix() != 1700000000 {
 			t.Errorf("event %+v", ev)
@@ -503,10 +504,10 @@ func TestSlowCommandIsAcknowledgedAndAnsweredLater(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("late answer never queued")
 	}
-	if job.Kind != JobRespond {
+	if job.Kind != router.JobRespond {
 		t.Fatalf("queued %+v", job)
 	}
-	var p RespondPayload
+	var p router.RespondPayload
 	if err := job.Decode(&p); err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +517,7 @@ func TestSlowCommandIsAcknowledgedAndAnsweredLater(t *testing.T) {
 
 	// The job posts it to the response_url (here: the fake's).
 	client := slackapi.New(e.fake.Token(), slackapi.Options{APIURL: e.fake.APIURL(), Logger: slog.New(slog.DiscardHandler)})
-	if err := RespondJob(client)(context.Background(), job); err != nil {
+	if err := router.RespondJob(client)(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
 	id := cmd.ResponseURL[strings.LastIndex(cmd.ResponseURL, "/")+1:]
@@ -530,8 +531,8 @@ func TestSlowCommandIsAcknowledgedAndAnsweredLater(t *testing.T) {
 }
 
 func TestRespondJobRejectsBadPayload(t *testing.T) {
-	h := RespondJob(nil)
-	for _, j := range []bot.Job{{ID: "1", Kind: JobRespond, Payload: []byte("{")}, {ID: "2", Kind: JobRespond, Payload: []byte(`{}`)}} {
+	h := router.RespondJob(nil)
+	for _, j := range []bot.Job{{ID: "1", Kind: router.JobRespond, Payload: []byte("{")}, {ID: "2", Kind: router.JobRespond, Payload: []byte(`{}`)}} {
 		if err := h(context.Background(), j); !bot.IsPermanent(err) {
 			t.Errorf("job %s: %v, want a permanent error", j.ID, err)
 		}
@@ -643,7 +644,7 @@ func FuzzInteractionPayload(f *testing.F) {
 	f.Add([]byte(`[]`))
 	e := newEnv(f, time.Second, nil)
 	e.router.HandleInteraction("access", func(context.Context, slack.InteractionCallback) (any, error) { return nil, nil })
-	e.router.HandleOptions("access", func(context.Context, slack.InteractionCallback) (any, error) { return NoOptions(), nil })
+	e.router.HandleOptions("access", func(context.Context, slack.InteractionCallback) (any, error) { return router.NoOptions(), nil })
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		for _, path := range []string{"/slack/interactions", "/slack/options"} {
 			req := e.signed(path, []byte(url.Values{"payload": {string(payload)}}.Encode()), time.Now())
@@ -660,7 +661,7 @@ func FuzzParseEvent(f *testing.F) {
 	f.Add([]byte(`{"type":"url_verification","challenge":"x"}`))
 	f.Add([]byte(`{"type":"event_callback","event_id":"1","event":[]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		challenge, ev, err := ParseEvent(b)
+		challenge, ev, err := router.ParseEvent(b)
 		if err == nil && ev != nil && (ev.ID == "" || ev.Type == "") {
 			t.Errorf("accepted an event without id or type: %+v", ev)
 		}

@@ -2,10 +2,10 @@
 // app opens to Slack with an app-level ("xapp-") token, so a developer
 // running `tokken serve` on a laptop needs no public URL. The client is
 // tokken's own (gorilla/websocket underneath): an interaction's payload
-// goes straight to httpapi.ParseInteraction, where slack-go's socketmode
+// goes straight to router.ParseInteraction, where slack-go's socketmode
 // client decoded every payload with slack-go's decoder first, at several
 // times the cost (BENCHMARKS.md). Slash commands, interactions, options requests and Events
-// API events go to the same httpapi.Router as the HTTP routes, and are
+// API events go to the same router.Router as the HTTP routes, and are
 // acknowledged over the socket with the same payloads HTTP would answer
 // with. Slack authenticates the socket itself, so there is no request
 // signature to verify here.
@@ -23,18 +23,18 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
 
-	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 )
 
 // Handler maps Socket Mode requests onto a Router.
 type Handler struct {
-	router *httpapi.Router
+	router *router.Router
 	log    *slog.Logger
 }
 
 // New returns a Handler dispatching to router.
-func New(router *httpapi.Router, log *slog.Logger) *Handler {
+func New(router *router.Router, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -52,7 +52,7 @@ type Reply struct {
 // Handle maps one envelope to the router and says how to answer it.
 // Envelopes that are not requests (connection state) return a zero Reply.
 func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
-	ctx = httpapi.WithRequestID(ctx, "sm-"+env.EnvelopeID)
+	ctx = router.WithRequestID(ctx, "sm-"+env.EnvelopeID)
 	log := h.log.With("request_id", "sm-"+env.EnvelopeID, "type", env.Type)
 	if env.RetryAttempt > 0 {
 		log = log.With("slack_retry_num", env.RetryAttempt, "slack_retry_reason", env.RetryReason)
@@ -65,12 +65,12 @@ func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
 			return Reply{Ack: true} // redelivery would not fix it
 		}
 		if msg := h.router.DispatchCommand(ctx, cmd); msg != nil {
-			return Reply{Ack: true, Payload: httpapi.ReplyFrom(msg)}
+			return Reply{Ack: true, Payload: router.ReplyFrom(msg)}
 		}
 		return Reply{Ack: true}
 
 	case TypeInteractive:
-		ic, err := httpapi.ParseInteraction(env.Payload)
+		ic, err := router.ParseInteraction(env.Payload)
 		if err != nil {
 			log.Warn("malformed interaction payload", "err", err)
 			return Reply{Ack: true}
@@ -79,7 +79,7 @@ func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
 			body, err := h.router.DispatchOptions(ctx, ic)
 			if err != nil {
 				log.Error("options failed", "err", err)
-				body = httpapi.NoOptions()
+				body = router.NoOptions()
 			}
 			return Reply{Ack: true, Payload: body}
 		}
@@ -94,7 +94,7 @@ func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
 		return Reply{Ack: true, Payload: body}
 
 	case TypeEventsAPI:
-		_, ev, err := httpapi.ParseEvent(env.Payload)
+		_, ev, err := router.ParseEvent(env.Payload)
 		if err != nil {
 			log.Warn("malformed events_api payload", "err", err)
 			return Reply{Ack: true} // redelivery would not fix it
@@ -266,7 +266,7 @@ func (h *Handler) serve(ctx context.Context, c *Client, conn *websocket.Conn, wg
 				continue
 			}
 			wg.Go(func() {
-				ctx, afterAck := httpapi.WithAfterAck(ctx, h.log)
+				ctx, afterAck := router.WithAfterAck(ctx, h.log)
 				defer afterAck() // work the handler deferred until after its ack
 				r := h.Handle(ctx, env)
 				if !r.Ack {

@@ -18,7 +18,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
-	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/testkit/logbuf"
 )
@@ -27,14 +27,14 @@ type nopQueue struct{}
 
 func (nopQueue) Enqueue(context.Context, bot.Job) error { return nil }
 
-func newRouter(t *testing.T) *httpapi.Router {
+func newRouter(t *testing.T) *router.Router {
 	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.WithSweepInterval(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	r, err := httpapi.NewRouter(httpapi.RouterDeps{Store: store, Queue: nopQueue{}, Log: slog.New(slog.DiscardHandler)})
+	r, err := router.New(router.Deps{Store: store, Queue: nopQueue{}, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestHandleMapsToRouter(t *testing.T) {
 		return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{slack.NewOptionBlockObject("i-1", slack.NewTextBlockObject("plain_text", "web-01", false, false), nil)}}, nil
 	})
 	failEvents := atomic.Bool{}
-	r.HandleEvent("app_mention", func(context.Context, httpapi.Event) error {
+	r.HandleEvent("app_mention", func(context.Context, router.Event) error {
 		events.Add(1)
 		if failEvents.Load() {
 			return errors.New("down")
@@ -73,11 +73,11 @@ func TestHandleMapsToRouter(t *testing.T) {
 	}
 
 	got := h.Handle(ctx, env(TypeSlashCommands, "e1", `{"command":"/access","text":"help","user_id":"U1","trigger_id":"1.2.a","is_enterprise_install":"false"}`))
-	if rep, ok := got.Payload.(*httpapi.Reply); !got.Ack || !ok || rep.Text != "help for U1" || rep.ResponseType != "ephemeral" {
+	if rep, ok := got.Payload.(*router.Reply); !got.Ack || !ok || rep.Text != "help for U1" || rep.ResponseType != "ephemeral" {
 		t.Errorf("command: %+v", got)
 	}
 	got = h.Handle(ctx, env(TypeSlashCommands, "e2", `{"command":"/nope","user_id":"U1","trigger_id":"1.2.b"}`))
-	if rep := got.Payload.(*httpapi.Reply); !strings.Contains(rep.Text, "Unknown command /nope") {
+	if rep := got.Payload.(*router.Reply); !strings.Contains(rep.Text, "Unknown command /nope") {
 		t.Errorf("unknown command: %+v", rep)
 	}
 	if got := h.Handle(ctx, env(TypeSlashCommands, "e2b", `{"command":`)); !got.Ack || got.Payload != nil {
@@ -226,7 +226,7 @@ func readAcks(c *websocket.Conn, acks chan<- map[string]any) {
 const helpEnvelope = `{"envelope_id":"env-2","type":"slash_commands","accepts_response_payload":true,` +
 	`"payload":{"command":"/access","text":"help","user_id":"U1","channel_id":"C1","trigger_id":"1.2.4"}}`
 
-func helpRouter(t *testing.T) *httpapi.Router {
+func helpRouter(t *testing.T) *router.Router {
 	r := newRouter(t)
 	r.HandleCommand("/access", func(_ context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
 		return &slack.Msg{Text: "Usage: /access " + cmd.Text}, nil

@@ -50,7 +50,7 @@ type Field struct {
 }
 
 // Fields returns the standard field set: the request id found by requestID
-// (e.g. httpapi.RequestID; nil to leave it out), the Lambda request id, and
+// (e.g. router.RequestID; nil to leave it out), the Lambda request id, and
 // the job id, job kind and access request id set by WithJob.
 func Fields(requestID func(context.Context) string) []Field {
 	fs := make([]Field, 0, 5)

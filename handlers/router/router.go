@@ -1,4 +1,15 @@
-package httpapi
+// Package router dispatches Slack traffic to tokken's features, the same
+// whichever transport brought it: the HTTP routes (handlers/httpapi, behind
+// `tokken serve` and the Lambda Function URL) and Socket Mode
+// (handlers/socket) parse a request and hand it to one Router. The Router
+// routes slash commands by name and interactions, options and events by
+// namespace or type; runs each handler with the ack deadline, answering
+// for a slower one (a late command answer goes to the response_url through
+// the job queue); and refuses a repeated delivery, remembered in the store.
+//
+// It also carries what belongs to one request on every transport: its id
+// (RequestID) and the work deferred until it is acknowledged (AfterAck).
+package router
 
 import (
 	"context"
@@ -14,6 +25,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/handlers/mrkdwn"
 )
 
 // CommandFunc answers a slash command. The returned message is the
@@ -67,8 +79,8 @@ const SeenTTL = time.Hour
 const DefaultAckTimeout = 2500 * time.Millisecond
 
 // Router dispatches Slack traffic to the registered handlers. It is
-// transport-independent: the HTTP handler (New) and Socket Mode
-// (handlers/socket) both call its Dispatch methods, so a command behaves the
+// transport-independent: the HTTP handler (handlers/httpapi) and Socket
+// Mode (handlers/socket) both call its Dispatch methods, so a command behaves the
 // same whichever way it arrives. Register everything before serving; the
 // Register methods panic on duplicates (a wiring bug).
 //
@@ -97,8 +109,8 @@ type Router struct {
 	late sync.WaitGroup // handlers and after-ack work still running after their ack
 }
 
-// RouterDeps are what a Router needs.
-type RouterDeps struct {
+// Deps are what a Router needs.
+type Deps struct {
 	// Store records deliveries (KindSeen) for deduplication. Required.
 	Store bot.Store
 	// Queue receives the late answers of slow commands (JobRespond).
@@ -109,10 +121,10 @@ type RouterDeps struct {
 	AckTimeout time.Duration
 }
 
-// NewRouter returns a Router with no handlers.
-func NewRouter(d RouterDeps) (*Router, error) {
+// New returns a Router with no handlers.
+func New(d Deps) (*Router, error) {
 	if d.Store == nil || d.Queue == nil {
-		return nil, errors.New("httpapi: router needs a store and a queue")
+		return nil, errors.New("router: needs a store and a queue")
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
@@ -132,7 +144,7 @@ func register[F any](m map[string]F, what, key string, f F) {
 		panic("httpapi: empty " + what + " name")
 	}
 	if _, dup := m[key]; dup {
-		panic("httpapi: " + what + " registered twice: " + key)
+		panic("router: " + what + " registered twice: " + key)
 	}
 	m[key] = f
 }
@@ -263,7 +275,7 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 	log := r.logger(ctx, "command", cmd.Command, "user", cmd.UserID)
 	f, ok := r.commands[cmd.Command]
 	if !ok {
-		return ephemeral(fmt.Sprintf("Unknown command %s. tokken knows: %s.", escape(cmd.Command), strings.Join(r.Commands(), ", ")))
+		return Ephemeral(fmt.Sprintf("Unknown command %s. tokken knows: %s.", mrkdwn.Escape(cmd.Command), strings.Join(r.Commands(), ", ")))
 	}
 	if key := commandKey(cmd); key != "" {
 		fresh, err := r.seen.first(ctx, key)
@@ -275,7 +287,7 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 			// A replay of a captured request (the signature is still inside
 			// its 5-minute window) or a redelivery: it must not run twice.
 			log.Warn("repeated command ignored", "dedup_key", key)
-			return ephemeral(MsgRepeatedCommand)
+			return Ephemeral(MsgRepeatedCommand)
 		}
 	}
 	start := time.Now()
@@ -289,7 +301,7 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 		})
 	if timedOut {
 		log.Warn("command handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
-		return ephemeral(MsgWorkingOnIt)
+		return Ephemeral(MsgWorkingOnIt)
 	}
 	if err != nil {
 		log.Error("command failed", "err", err)
@@ -302,7 +314,7 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 }
 
 func (r *Router) failure(ctx context.Context, what string) *slack.Msg {
-	return ephemeral(fmt.Sprintf(":warning: Something went wrong with %s (ref `%s`). It has been logged; please try again.", escape(what), RequestID(ctx)))
+	return Ephemeral(fmt.Sprintf(":warning: Something went wrong with %s (ref `%s`). It has been logged; please try again.", mrkdwn.Escape(what), RequestID(ctx)))
 }
 
 // respondLater queues a late answer for a response_url.
@@ -486,11 +498,22 @@ func namespace(id string) string {
 	return ns
 }
 
-func ephemeral(text string) *slack.Msg {
+// Ephemeral is an answer only the user sees. text is mrkdwn: whatever in
+// it did not come from tokken must have gone through mrkdwn.Escape.
+func Ephemeral(text string) *slack.Msg {
 	return &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: text}
 }
 
-// escape makes text safe inside mrkdwn: Slack's three control characters.
-func escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+type ctxKey struct{}
+
+// RequestID returns the id of the request ctx belongs to ("" outside one).
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(ctxKey{}).(string)
+	return id
+}
+
+// WithRequestID returns ctx carrying id (for entry points other than HTTP,
+// such as Socket Mode, so handler logs carry an id too).
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, ctxKey{}, id)
 }

@@ -1,4 +1,4 @@
-package httpapi
+package router
 
 import (
 	"context"
@@ -90,8 +90,8 @@ func runLogged(ctx context.Context, log *slog.Logger, f func(context.Context)) {
 type frozenKey struct{}
 
 // Frozen marks ctx as a request whose process may be frozen as soon as
-// it answers (a Lambda invocation): the HTTP handler then runs AfterAck
-// work before it returns the response instead of after.
+// it answers (a Lambda invocation): Acked then runs AfterAck work before
+// the transport returns the response instead of after.
 func Frozen(ctx context.Context) context.Context {
 	return context.WithValue(ctx, frozenKey{}, true)
 }
@@ -99,4 +99,16 @@ func Frozen(ctx context.Context) context.Context {
 func isFrozen(ctx context.Context) bool {
 	frozen, _ := ctx.Value(frozenKey{}).(bool)
 	return frozen
+}
+
+// Acked runs run, the function WithAfterAck returned for ctx, once the
+// transport has handed over its answer: at once when ctx is Frozen (the
+// process may be frozen as soon as the transport returns), otherwise in a
+// goroutine that Wait waits for.
+func (r *Router) Acked(ctx context.Context, run func()) {
+	if isFrozen(ctx) {
+		run()
+		return
+	}
+	r.late.Go(run)
 }
