@@ -1,14 +1,21 @@
 // Package socket receives Slack traffic over Socket Mode: a WebSocket the
 // app opens to Slack with an app-level ("xapp-") token, so a developer
-// running `tokken serve` on a laptop needs no public URL. The client is
-// tokken's own (gorilla/websocket underneath): an interaction's payload
-// goes straight to router.ParseInteraction, where slack-go's socketmode
-// client decoded every payload with slack-go's decoder first, at several
-// times the cost (BENCHMARKS.md). Slash commands, interactions, options requests and Events
-// API events go to the same router.Router as the HTTP routes, and are
-// acknowledged over the socket with the same payloads HTTP would answer
-// with. Slack authenticates the socket itself, so there is no request
-// signature to verify here.
+// running `tokken serve` on a laptop needs no public URL. Slash commands,
+// interactions, options requests and Events API events go to the same
+// router.Router as the HTTP routes, and are acknowledged over the socket
+// with the same payloads HTTP would answer with. Slack authenticates the
+// socket itself, so there is no request signature to verify here.
+//
+// The client is tokken's own (gorilla/websocket underneath) because
+// slack-go's socketmode loses requests when Slack refreshes a connection,
+// which it does every few hours: on Slack's disconnect message socketmode
+// stops reading the old connection and closes it, and only then opens the
+// next one. A request Slack sends on the old connection after its
+// disconnect message, or while no connection is open, is never delivered;
+// for a slash command or a click (which Slack does not redeliver) the user
+// sees "didn't respond". This client opens the next connection at once and
+// lets the old one serve until Slack closes it (TestRunOverlapsARefresh);
+// TestSlackGoSocketModeLosesARequestAtRefresh shows socketmode's loss.
 package socket
 
 import (

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/handlers/router"
@@ -411,5 +413,89 @@ func TestRunOverlapsARefresh(t *testing.T) {
 	}
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+// TestSlackGoSocketModeLosesARequestAtRefresh shows why tokken has its own
+// client: slack-go's socketmode, given the same refresh as
+// TestRunOverlapsARefresh, drops the request Slack sends on the old
+// connection after its disconnect message. On "disconnect" it stops
+// handling that connection's messages at once and closes it, and only then
+// opens the next one, so the request is never delivered or acknowledged:
+// for a slash command or a click the user sees Slack's "didn't respond"
+// error (Slack does not redeliver those).
+func TestSlackGoSocketModeLosesARequestAtRefresh(t *testing.T) {
+	acks := make(chan map[string]any, 4)
+	oldClosed := make(chan []any, 1) // the envelope ids acknowledged on the old connection
+	apiURL, _ := scriptedSlack(t, 0, func(n int32, c *websocket.Conn) {
+		switch n {
+		case 1:
+			_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"disconnect","reason":"warning"}`))
+			_ = c.WriteMessage(websocket.TextMessage, []byte(strings.Replace(helpEnvelope, "env-2", "on-old", 1)))
+			var acked []any
+			for {
+				_, msg, err := c.ReadMessage()
+				if err != nil {
+					break // the client closed the old connection
+				}
+				var m map[string]any
+				if json.Unmarshal(msg, &m) == nil {
+					acked = append(acked, m["envelope_id"])
+				}
+			}
+			oldClosed <- acked
+		case 2:
+			_ = c.WriteMessage(websocket.TextMessage, []byte(strings.Replace(helpEnvelope, "env-2", "on-new", 1)))
+			readAcks(c, acks)
+		default:
+			readAcks(c, acks)
+		}
+	})
+	api := slack.New("xoxb-unused", slack.OptionAppLevelToken("xapp-1-test"), slack.OptionAPIURL(apiURL))
+	client := socketmode.New(api)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); _ = client.RunContext(ctx) }()
+	delivered := make(chan string, 4)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case evt := <-client.Events:
+				if evt.Type == socketmode.EventTypeSlashCommand && evt.Request != nil {
+					delivered <- evt.Request.EnvelopeID
+					_ = client.Ack(*evt.Request)
+				}
+			}
+		}
+	}()
+	var ackedOnOld []any
+	select {
+	case ackedOnOld = <-oldClosed:
+	case <-ctx.Done():
+		t.Fatal("slack-go never closed the refreshed connection")
+	}
+	select {
+	case a := <-acks:
+		if a["envelope_id"] != "on-new" {
+			t.Fatalf("acknowledged %v on the new connection, want on-new", a)
+		}
+	case <-ctx.Done():
+		t.Fatal("slack-go never acknowledged the request on the new connection")
+	}
+	cancel()
+	<-runDone
+	if len(ackedOnOld) != 0 {
+		t.Fatalf("slack-go acknowledged %v on the old connection; this test no longer shows a loss", ackedOnOld)
+	}
+	close(delivered)
+	var got []string
+	for id := range delivered {
+		got = append(got, id)
+	}
+	if slices.Contains(got, "on-old") {
+		t.Fatalf("slack-go delivered %v; this test no longer shows a loss", got)
 	}
 }
