@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -40,7 +42,6 @@ type env struct {
 	handler http.Handler
 	queue   chanQueue
 	store   *boltstore.Store
-	path    string // of the store's file
 	logs    *logbuf.Buffer
 }
 
@@ -61,7 +62,7 @@ func newEnv(t testing.TB, ackTimeout time.Duration, mackerel http.Handler) *env 
 		t.Fatal(err)
 	}
 	fake := slackfake.New(t)
-	e := &env{t: t, fake: fake, router: r, queue: q, store: store, path: path, logs: logs}
+	e := &env{t: t, fake: fake, router: r, queue: q, store: store, logs: logs}
 	e.handler = New(Deps{Router: r, Verifier: slacksig.Verifier{Secret: []byte(fake.SigningSecret())}, Log: log, Mackerel: mackerel, Version: "test"})
 	t.Cleanup(func() { _ = r.Wait(context.Background()) })
 	return e
@@ -205,56 +206,94 @@ func TestReplayedCommandRunsOnce(t *testing.T) {
 	}
 }
 
-// TestRestart: after the process dies (no shutdown of any kind: the bbolt
-// file is only released so that this process can open it again), a new
-// store and router.Router over the same file refuse the replay of a signed
-// command that ran before the crash.
-func TestRestart(t *testing.T) {
-	e := newEnv(t, time.Second, nil)
-	var runs atomic.Int32
-	handle := func(r *router.Router) {
-		r.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
-			runs.Add(1)
-			return &slack.Msg{Text: "filed"}, nil
-		})
-	}
-	handle(e.router)
-	req, _ := e.fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "prod 1h fix", UserID: "U1", ChannelID: "C1"})
-	body, err := io.ReadAll(req.Body)
+// crashChildEnv names the directory a child process of TestRestart works
+// in (see crashChild).
+const crashChildEnv = "TOKKEN_TEST_CRASH_DIR"
+
+// crashRequest is the signed request TestRestart delivers twice.
+type crashRequest struct {
+	Secret string
+	Header http.Header
+	Body   []byte
+}
+
+// serveCrashRequest answers req with a handler over a fresh Router on the
+// bbolt file in dir; run counts the command handler's runs.
+func serveCrashRequest(t *testing.T, dir string, req crashRequest, runs *atomic.Int32) (router.Reply, *boltstore.Store) {
+	store, err := boltstore.Open(filepath.Join(dir, "h.db"), boltstore.WithSweepInterval(0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	replay := func(h http.Handler) router.Reply {
-		r := httptest.NewRequest(http.MethodPost, "http://tokken/slack/commands", bytes.NewReader(body))
-		r.Header = req.Header.Clone()
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		return reply(t, rec)
+	log := slog.New(slog.DiscardHandler)
+	rt, err := router.New(router.Deps{Store: store, Queue: chanQueue{jobs: make(chan bot.Job, 1)}, Log: log})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r := replay(e.handler); r.Text != "filed" {
-		t.Fatalf("first delivery answered %+v", r)
+	rt.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
+		runs.Add(1)
+		return &slack.Msg{Text: "filed"}, nil
+	})
+	h := New(Deps{Router: rt, Verifier: slacksig.Verifier{Secret: []byte(req.Secret)}, Log: log})
+	r := httptest.NewRequest(http.MethodPost, "http://tokken/slack/commands", bytes.NewReader(req.Body))
+	r.Header = req.Header.Clone()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return reply(t, rec), store
+}
+
+// TestRestart: a signed command runs in a process that then dies at once
+// (os.Exit: no shutdown, the bbolt file is never closed); a new process
+// over the same file refuses the replay of that request.
+func TestRestart(t *testing.T) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		crashChild(t, dir)
+		return
+	}
+	dir := t.TempDir()
+	fake := slackfake.New(t)
+	sent, _ := fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "prod 1h fix", UserID: "U1", ChannelID: "C1"})
+	body, err := io.ReadAll(sent.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := crashRequest{Secret: fake.SigningSecret(), Header: sent.Header, Body: body}
+	b, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "request.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestRestart$")
+	child.Env = append(os.Environ(), crashChildEnv+"="+dir)
+	out, err := child.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "first delivery: filed") {
+		t.Fatalf("the first process: %v\n%s", err, out)
 	}
 
-	if err := e.store.Close(); err != nil { // the crash releases the file lock
-		t.Fatal(err)
+	var runs atomic.Int32
+	r, store := serveCrashRequest(t, dir, req, &runs)
+	t.Cleanup(func() { _ = store.Close() })
+	if r.Text != router.MsgRepeatedCommand || runs.Load() != 0 {
+		t.Errorf("replay after the crash answered %q and ran the handler %d times; want %q and none", r.Text, runs.Load(), router.MsgRepeatedCommand)
 	}
-	reopened, err := boltstore.Open(e.path, boltstore.WithSweepInterval(0))
+}
+
+// crashChild is TestRestart's first process: it answers the request once
+// and exits without closing anything.
+func crashChild(t *testing.T, dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "request.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = reopened.Close() })
-	restarted, err := router.New(router.Deps{Store: reopened, Queue: e.queue, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
+	var req crashRequest
+	if err := json.Unmarshal(b, &req); err != nil {
 		t.Fatal(err)
 	}
-	handle(restarted)
-	h := New(Deps{Router: restarted, Verifier: slacksig.Verifier{Secret: []byte(e.fake.SigningSecret())}, Log: slog.New(slog.DiscardHandler)})
-	if r := replay(h); r.Text != router.MsgRepeatedCommand {
-		t.Errorf("replay after the restart answered %q, want %q", r.Text, router.MsgRepeatedCommand)
-	}
-	if n := runs.Load(); n != 1 {
-		t.Errorf("handler ran %d times, want 1", n)
-	}
+	var runs atomic.Int32
+	r, _ := serveCrashRequest(t, dir, req, &runs)
+	fmt.Printf("first delivery: %s\n", r.Text)
+	os.Exit(0)
 }
 
 func TestUnknownCommand(t *testing.T) {
@@ -569,6 +608,16 @@ func TestOtherRoutesAndAccessLog(t *testing.T) {
 	}
 	if line == nil || line["path"] != "/healthz" || line["status"] != float64(200) || line["ack_ms"] == nil {
 		t.Errorf("access log line: %v\n%s", line, e.logs)
+	}
+	// A refused request of Slack's retry: a WARN line naming the retry.
+	req = httptest.NewRequest("POST", "/slack/commands", strings.NewReader("command=%2Faccess"))
+	req.Header.Set(HeaderRequestID, "id-retry")
+	req.Header.Set("X-Slack-Retry-Num", "2")
+	req.Header.Set("X-Slack-Retry-Reason", "http_timeout")
+	e.do(req)
+	if !strings.Contains(e.logs.String(), `"level":"WARN","msg":"http request","request_id":"id-retry","method":"POST","path":"/slack/commands","status":401`) ||
+		!strings.Contains(e.logs.String(), `"slack_retry_num":2,"slack_retry_reason":"http_timeout"`) {
+		t.Errorf("no WARN access line for the refused retry:\n%s", e.logs)
 	}
 
 	seen := make(chan string, 1)
