@@ -204,7 +204,7 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 	}
 	switch c.Verb {
 	case access.VerbHelp:
-		return router.Ephemeral(f.help), nil
+		return router.Ephemeral(f.helpFor(ctx, cmd.UserID)), nil
 	case access.VerbModal:
 		return f.openRequestModal(ctx, cmd)
 	case access.VerbList:
