@@ -18,6 +18,7 @@ import (
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/handlers/lambdaevent"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/infra/auditlog"
 	"github.com/tokken/tokken/infra/awsconfig"
@@ -83,7 +84,7 @@ type app struct {
 	queue  bot.Queue
 	timers bot.Timers
 	slack  *slackapi.Client // nil without SLACK_BOT_TOKEN (an ingress-only process)
-	router *httpapi.Router
+	router *router.Router
 	// policies is the loaded policy directory: the bot.Authorizer and the
 	// access.Catalogue every feature uses.
 	policies *policies.Set
@@ -163,7 +164,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if a.policies, err = policies.Load(cfg.PolicyDir); err != nil {
 		return nil, &configError{fmt.Errorf("TOKKEN_POLICY_DIR %s: %w", cfg.PolicyDir, err)}
 	}
-	if a.router, err = httpapi.NewRouter(httpapi.RouterDeps{Store: a.store, Queue: a.queue, Log: log}); err != nil {
+	if a.router, err = router.New(router.Deps{Store: a.store, Queue: a.queue, Log: log}); err != nil {
 		return nil, err
 	}
 
@@ -236,7 +237,7 @@ func (a *app) handleEventBridge(source, detailType string, h lambdaevent.EventBr
 // the reconcile sweep.
 func registerCore(a *app) {
 	if a.slack != nil {
-		a.jobs.Handle(httpapi.JobRespond, httpapi.RespondJob(a.slack))
+		a.jobs.Handle(router.JobRespond, router.RespondJob(a.slack))
 	}
 	a.jobs.Handle(JobSweep, func(ctx context.Context, _ bot.Job) error {
 		var errs []error
@@ -350,9 +351,6 @@ func (a *app) close(ctx context.Context) {
 	if a.router != nil {
 		if err := a.router.Wait(ctx); err != nil {
 			a.log.Warn("shutdown: slack handlers still running", "err", err)
-		}
-		if err := a.router.Close(ctx); err != nil {
-			a.log.Warn("shutdown: remembered Slack deliveries not saved; a restart may forget the last second of them", "err", err)
 		}
 	}
 	if a.localTimer != nil {

@@ -42,6 +42,7 @@ import (
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/infra/auditlog"
 	"github.com/tokken/tokken/infra/awsgrant"
@@ -158,7 +159,7 @@ type accessWorld struct {
 	store   *boltstore.Store
 	queue   *localqueue.Queue
 	timers  *localtimer.Service
-	router  *httpapi.Router
+	router  *router.Router
 	srv     *httptest.Server
 	feature *accessui.Feature
 }
@@ -223,12 +224,12 @@ func (w *accessWorld) open() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	router, err := httpapi.NewRouter(httpapi.RouterDeps{Store: store, Queue: queue, Log: log})
+	rt, err := router.New(router.Deps{Store: store, Queue: queue, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sc := slackapi.New(w.slack.Token(), slackapi.Options{APIURL: w.slack.APIURL(), Logger: log})
-	mux.Handle(httpapi.JobRespond, httpapi.RespondJob(sc))
+	mux.Handle(router.JobRespond, router.RespondJob(sc))
 	// tokken runs in the production account of the shipped profiles
 	// (111111111111), where it may write the roles' revocation policies.
 	w.aws.STS().AddCaller(prodWorkerKey, "arn:aws:sts::111111111111:assumed-role/tokken-worker/tokken-worker")
@@ -247,10 +248,10 @@ func (w *accessWorld) open() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Register(router, mux)
+	f.Register(rt, mux)
 	queue.Start()
-	w.store, w.queue, w.timers, w.router, w.feature = store, queue, timers, router, f
-	w.srv = httptest.NewServer(httpapi.New(httpapi.Deps{Router: router, Verifier: slacksig.Verifier{Secret: []byte(w.slack.SigningSecret())}, Log: log}))
+	w.store, w.queue, w.timers, w.router, w.feature = store, queue, timers, rt, f
+	w.srv = httptest.NewServer(httpapi.New(httpapi.Deps{Router: rt, Verifier: slacksig.Verifier{Secret: []byte(w.slack.SigningSecret())}, Log: log}))
 }
 
 // close shuts the process down the way `tokken serve` does.

@@ -24,6 +24,7 @@ import (
 	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/handlers/domainui"
 	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/testkit/mackerelfake"
 	"github.com/tokken/tokken/testkit/slackfake"
@@ -134,7 +135,7 @@ func TestSecurityReplayedRequests(t *testing.T) {
 	w.slack.WaitFor(t, waitAccess, func(f *slackfake.Fake) bool { return len(f.Messages(approverChannel)) == 1 })
 	for range 2 {
 		status, body := cmd.send(t)
-		if status != http.StatusOK || !strings.Contains(body, httpapi.MsgRepeatedCommand) {
+		if status != http.StatusOK || !strings.Contains(body, router.MsgRepeatedCommand) {
 			t.Fatalf("replayed command: %d %q", status, body)
 		}
 	}

@@ -27,12 +27,12 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
-	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/handlers/mrkdwn"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/slackapi"
 )
 
-// Namespace routes this package's interactions and options (httpapi.Router).
+// Namespace routes this package's interactions and options (router.Router).
 const Namespace = "access"
 
 // Action ids of the buttons. Every button's value is the request id only:
@@ -169,11 +169,11 @@ func New(d Deps) (*Feature, error) {
 // Service returns the access Service (for the sweep and for tests).
 func (f *Feature) Service() *access.Service { return f.svc }
 
-// Router is where Register puts the handlers (*httpapi.Router).
+// Router is where Register puts the handlers (*router.Router).
 type Router interface {
-	HandleCommand(command string, fn httpapi.CommandFunc)
-	HandleInteraction(namespace string, fn httpapi.InteractionFunc)
-	HandleOptions(namespace string, fn httpapi.OptionsFunc)
+	HandleCommand(command string, fn router.CommandFunc)
+	HandleInteraction(namespace string, fn router.InteractionFunc)
+	HandleOptions(namespace string, fn router.OptionsFunc)
 }
 
 // Register adds /access, the access interactions and the instance options
@@ -186,11 +186,6 @@ func (f *Feature) Register(r Router, jobs *bot.JobMux) {
 	jobs.Handle(JobSubmit, f.runSubmit)
 }
 
-// ephemeral is an answer only the user sees; text is mrkdwn already.
-func ephemeral(text string) *slack.Msg {
-	return &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: text}
-}
-
 // explain turns a domain error into an ephemeral answer; other errors are
 // returned so the router apologises with a reference and logs them.
 func explain(err error) (*slack.Msg, error) {
@@ -198,7 +193,7 @@ func explain(err error) (*slack.Msg, error) {
 	if !ok {
 		return nil, err
 	}
-	return ephemeral(escapeText(msg)), nil
+	return router.Ephemeral(escapeText(msg)), nil
 }
 
 // Command answers /access.
@@ -209,7 +204,7 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 	}
 	switch c.Verb {
 	case access.VerbHelp:
-		return ephemeral(f.helpFor(ctx, cmd.UserID)), nil
+		return router.Ephemeral(f.helpFor(ctx, cmd.UserID)), nil
 	case access.VerbModal:
 		return f.openRequestModal(ctx, cmd)
 	case access.VerbList:
@@ -217,13 +212,13 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 		if err != nil {
 			return nil, err
 		}
-		return ephemeral(RenderList(rs, f.loc)), nil
+		return router.Ephemeral(RenderList(rs, f.loc)), nil
 	case access.VerbRevoke:
 		r, err := f.svc.Revoke(ctx, cmd.UserID, c.RequestID, c.Reason)
 		if err != nil {
 			return explain(err)
 		}
-		return ephemeral(fmt.Sprintf("Ending access `%s` (%s): sessions are being terminated. The request's message shows when it is done.",
+		return router.Ephemeral(fmt.Sprintf("Ending access `%s` (%s): sessions are being terminated. The request's message shows when it is done.",
 			r.ID, mrkdwn.Escape(r.Profile))), nil
 	}
 	in := access.SubmitInput{
@@ -239,7 +234,7 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 	if err := f.enqueueSubmit(ctx, "cmd/"+cause, submitJob{Input: in, ResponseURL: cmd.ResponseURL}); err != nil {
 		return nil, err
 	}
-	return ephemeral(fmt.Sprintf("Checking your request for *%s* (%s)…", mrkdwn.Escape(c.Profile), access.FormatDuration(c.Duration))), nil
+	return router.Ephemeral(fmt.Sprintf("Checking your request for *%s* (%s)…", mrkdwn.Escape(c.Profile), access.FormatDuration(c.Duration))), nil
 }
 
 // choices are the profiles user may request, plus those they may only
@@ -291,7 +286,7 @@ func (f *Feature) openRequestModal(ctx context.Context, cmd slack.SlashCommand) 
 		return nil, err
 	}
 	if len(choices) == 0 {
-		return ephemeral("There is no profile you may request right now. `/access help` shows how requests work; an admin can change who may request what."), nil
+		return router.Ephemeral("There is no profile you may request right now. `/access help` shows how requests work; an admin can change who may request what."), nil
 	}
 	if _, err := f.slack.OpenView(ctx, cmd.TriggerID, RequestModal(choices)); err != nil {
 		return nil, fmt.Errorf("open the request modal: %w", err)
@@ -408,9 +403,9 @@ func (f *Feature) openExtend(ctx context.Context, ic slack.InteractionCallback, 
 // tellPrivately shows text to the user who clicked: an ephemeral message
 // where they clicked, else a DM. The click's response_url is not used: a
 // post to it could rewrite the shared message. It is sent after the click
-// is acknowledged (httpapi.AfterAck).
+// is acknowledged (router.AfterAck).
 func (f *Feature) tellPrivately(ctx context.Context, ic slack.InteractionCallback, text string) {
-	httpapi.AfterAck(ctx, func(ctx context.Context) { f.tellPrivatelyNow(ctx, ic, text) })
+	router.AfterAck(ctx, func(ctx context.Context) { f.tellPrivatelyNow(ctx, ic, text) })
 }
 
 func (f *Feature) tellPrivatelyNow(ctx context.Context, ic slack.InteractionCallback, text string) {

@@ -12,8 +12,8 @@ import (
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
 	"github.com/tokken/tokken/handlers/alertview"
-	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/handlers/mrkdwn"
+	"github.com/tokken/tokken/handlers/router"
 )
 
 // action handles a click on an alert message's buttons. The button value
@@ -30,9 +30,9 @@ func (u *UI) action(ctx context.Context, ic slack.InteractionCallback) (any, err
 		channel = ic.Container.ChannelID
 	}
 	// Answers to the clicker go out after the click is acknowledged
-	// (httpapi.AfterAck): the Web API round trip stays out of the ack.
+	// (router.AfterAck): the Web API round trip stays out of the ack.
 	say := func(text string) (any, error) {
-		httpapi.AfterAck(ctx, func(ctx context.Context) {
+		router.AfterAck(ctx, func(ctx context.Context) {
 			if err := u.ephemeral(ctx, channel, user, text); err != nil {
 				u.d.Log.ErrorContext(ctx, "could not answer the clicker", "user", user, "err", err)
 			}

@@ -24,7 +24,7 @@ import (
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
 	"github.com/tokken/tokken/handlers/alertview"
-	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/mackerel"
 	"github.com/tokken/tokken/infra/slackapi"
 )
@@ -110,7 +110,7 @@ func New(d Deps) (*UI, error) {
 // Register adds the /alerts command and the button handlers to r. The
 // buttons' action ids carry no namespace separator, so each is its own
 // namespace.
-func (u *UI) Register(r *httpapi.Router) {
+func (u *UI) Register(r *router.Router) {
 	r.HandleCommand(Command, u.command)
 	for _, id := range []string{
 		alertview.ActionAck, alertview.ActionSilence1h, alertview.ActionSilence4h,

@@ -23,6 +23,7 @@ import (
 	"github.com/tokken/tokken/bot/alert"
 	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/localqueue"
@@ -163,7 +164,7 @@ type env struct {
 	queue   *localqueue.Queue
 	svc     *alert.Service
 	srv     *httptest.Server
-	router  *httpapi.Router
+	router  *router.Router
 	now     func() time.Time
 	clock   *vclock
 	limited atomic.Int64 // rate-limit waits reported by the Slack client
@@ -236,7 +237,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.svc.Register(jobs)
-	router, err := httpapi.NewRouter(httpapi.RouterDeps{Store: st, Queue: e.queue, Log: log})
+	rt, err := router.New(router.Deps{Store: st, Queue: e.queue, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,13 +258,13 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ui.Register(router)
-	e.router = router
+	ui.Register(rt)
+	e.router = rt
 	wh, err := NewWebhook(hookUser, hookPass, e.svc, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := httpapi.New(httpapi.Deps{Router: router, Verifier: slacksig.Verifier{Secret: []byte(e.fake.SigningSecret()), Now: e.now},
+	h := httpapi.New(httpapi.Deps{Router: rt, Verifier: slacksig.Verifier{Secret: []byte(e.fake.SigningSecret()), Now: e.now},
 		Mackerel: wh, Log: log})
 	e.srv = httptest.NewServer(h)
 	e.queue.Start()
@@ -271,7 +272,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		e.srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = router.Wait(ctx)
+		_ = rt.Wait(ctx)
 		_ = e.queue.Close(ctx)
 		_ = st.Close()
 	})
@@ -369,7 +370,7 @@ func (e *env) click(user, actionID, key string) int {
 }
 
 // afterAcks waits for the work handlers deferred until after their ack
-// (httpapi.AfterAck: the answers to the clicker).
+// (router.AfterAck: the answers to the clicker).
 func (e *env) afterAcks() {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

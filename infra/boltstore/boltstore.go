@@ -123,11 +123,6 @@ func (s *Store) Close() error {
 	return s.err
 }
 
-// ProcessExclusive reports true: Open locks the file, so no other process
-// writes the store while s is open. handlers/httpapi relies on it to keep
-// Slack delivery records in memory rather than commit one per request.
-func (s *Store) ProcessExclusive() bool { return true }
-
 // Get returns the live record under (kind, key).
 func (s *Store) Get(ctx context.Context, kind, key string) (bot.Record, error) {
 	if err := bot.ValidateKey(kind, key); err != nil {

@@ -221,7 +221,6 @@ func lambdaEnv(runtimeAPI, policies string, aws awsEnv) []string {
 		"AWS_LAMBDA_FUNCTION_NAME=tokken-bench",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
-		"GOGC=400", // as template.yaml's Globals set it (see gc.go)
 		"_HANDLER=bootstrap",
 		"AWS_REGION=us-east-1",
 		"AWS_DEFAULT_REGION=us-east-1",

@@ -13,7 +13,7 @@ import (
 	"github.com/tokken/tokken/bench/loadgen"
 	"github.com/tokken/tokken/bench/socketfake"
 	"github.com/tokken/tokken/bot"
-	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/socket"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/testkit/slackfake"
@@ -24,7 +24,7 @@ type nopQueue struct{}
 func (nopQueue) Enqueue(context.Context, bot.Job) error { return nil }
 
 // TestMeasureInProcess runs the whole measurement against tokken's Socket
-// Mode transport in this process: handlers/socket over an httpapi.Router,
+// Mode transport in this process: handlers/socket over an router.Router,
 // connected through serveFront like the real binary. A router answering
 // as tokken does is measured without errors; one that answers the wrong
 // text and posts no ephemeral is reported, not measured as fine.
@@ -58,22 +58,22 @@ func TestMeasureInProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = store.Close() })
-			router, err := httpapi.NewRouter(httpapi.RouterDeps{Store: store, Queue: nopQueue{}, Log: slog.New(slog.DiscardHandler)})
+			rt, err := router.New(router.Deps{Store: store, Queue: nopQueue{}, Log: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			router.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
+			rt.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
 				return &slack.Msg{Text: tt.helpText}, nil
 			})
 			api := slack.New(slackFake.Token(), slack.OptionAPIURL(base+"/api/"))
-			router.HandleInteraction("alert.ack", func(ctx context.Context, ic slack.InteractionCallback) (any, error) {
+			rt.HandleInteraction("alert.ack", func(ctx context.Context, ic slack.InteractionCallback) (any, error) {
 				if !tt.postOnAck {
 					return nil, nil
 				}
 				_, err := api.PostEphemeralContext(ctx, ic.Channel.ID, ic.User.ID, slack.MsgOptionText("no longer known", false))
 				return nil, err
 			})
-			h := socket.New(router, slog.New(slog.DiscardHandler))
+			h := socket.New(rt, slog.New(slog.DiscardHandler))
 			runCtx, stopRun := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { done <- h.Run(runCtx, socket.NewClient(appToken, base+"/api/")) }()

@@ -345,7 +345,7 @@ func measure(ctx context.Context, o options, t target) ([]Measurement, []string,
 		}
 	}
 	var checks []string
-	// tokken posts the ephemeral after the ack (httpapi.AfterAck): the
+	// tokken posts the ephemeral after the ack (router.AfterAck): the
 	// last ones get as long as an ack would.
 	posted := func(f *slackfake.Fake) int { return len(f.Ephemerals(loadgen.UserID)) - ephemeralsBefore }
 	t.slack.Until(o.ackTimeout, func(f *slackfake.Fake) bool { return posted(f) >= clicks })

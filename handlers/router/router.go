@@ -1,4 +1,15 @@
-package httpapi
+// Package router dispatches Slack traffic to tokken's features, the same
+// whichever transport brought it: the HTTP routes (handlers/httpapi, behind
+// `tokken serve` and the Lambda Function URL) and Socket Mode
+// (handlers/socket) parse a request and hand it to one Router. The Router
+// routes slash commands by name and interactions, options and events by
+// namespace or type; runs each handler with the ack deadline, answering
+// for a slower one (a late command answer goes to the response_url through
+// the job queue); and refuses a repeated delivery, remembered in the store.
+//
+// It also carries what belongs to one request on every transport: its id
+// (RequestID) and the work deferred until it is acknowledged (AfterAck).
+package router
 
 import (
 	"context"
@@ -14,6 +25,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/handlers/mrkdwn"
 )
 
 // CommandFunc answers a slash command. The returned message is the
@@ -50,9 +62,8 @@ type EventFunc func(ctx context.Context, ev Event) error
 // Store kinds and job kinds the router uses.
 const (
 	// KindSeen holds one create-only record per delivered event,
-	// interaction or slash command (ExpiresAt SeenTTL) when the store is
-	// shared between processes: a second delivery finds it and has no
-	// effect.
+	// interaction or slash command (ExpiresAt SeenTTL): a second delivery
+	// finds it and has no effect.
 	KindSeen = "seen"
 	// JobRespond posts a late command answer to the command's response_url
 	// (see RespondJob).
@@ -68,8 +79,8 @@ const SeenTTL = time.Hour
 const DefaultAckTimeout = 2500 * time.Millisecond
 
 // Router dispatches Slack traffic to the registered handlers. It is
-// transport-independent: the HTTP handler (New) and Socket Mode
-// (handlers/socket) both call its Dispatch methods, so a command behaves the
+// transport-independent: the HTTP handler (handlers/httpapi) and Socket
+// Mode (handlers/socket) both call its Dispatch methods, so a command behaves the
 // same whichever way it arrives. Register everything before serving; the
 // Register methods panic on duplicates (a wiring bug).
 //
@@ -81,21 +92,9 @@ const DefaultAckTimeout = 2500 * time.Millisecond
 // Repeated deliveries have no second effect: a slash command (by
 // trigger_id), an interaction (by trigger_id, or view id and hash) and an
 // event (by event_id) runs once, and a replay or redelivery is answered
-// without running it. Where this is remembered depends on the store:
-//
-//   - A store shared between processes (DynamoDB: Lambda instances, several
-//     `serve` processes) gets one create-only KindSeen record per delivery,
-//     so any process refuses what any other ran, across restarts, for
-//     SeenTTL.
-//   - A ProcessExclusive store (bbolt, locked by `tokken serve`) means this
-//     process receives every delivery, so they are remembered in memory
-//     for SeenTTL: a map lookup per request instead of a disk commit. They
-//     are saved behind the ack, once per SeenFlushEvery in one record, and
-//     loaded at start, so a restart forgets only the last second before a
-//     crash (nothing after Close on a clean shutdown). A request in that
-//     second could run again if replayed within its 5-minute signature
-//     window; the features' own versioned state still stands against a
-//     second effect.
+// without running it. Each delivery is one create-only KindSeen record in
+// the store, written before the handler runs, so any process refuses what
+// any other ran, across restarts and crashes, for SeenTTL.
 type Router struct {
 	seen       deliveries
 	queue      bot.Queue
@@ -107,14 +106,12 @@ type Router struct {
 	options      map[string]OptionsFunc
 	events       map[string]EventFunc
 
-	late    sync.WaitGroup // handlers still running after their ack
-	workers *workers       // goroutines that run handlers and after-ack work
+	late sync.WaitGroup // handlers and after-ack work still running after their ack
 }
 
-// RouterDeps are what a Router needs.
-type RouterDeps struct {
-	// Store records deliveries (kind "seen") for deduplication, unless it
-	// is ProcessExclusive (see Router). Required.
+// Deps are what a Router needs.
+type Deps struct {
+	// Store records deliveries (KindSeen) for deduplication. Required.
 	Store bot.Store
 	// Queue receives the late answers of slow commands (JobRespond).
 	// Required.
@@ -124,10 +121,10 @@ type RouterDeps struct {
 	AckTimeout time.Duration
 }
 
-// NewRouter returns a Router with no handlers.
-func NewRouter(d RouterDeps) (*Router, error) {
+// New returns a Router with no handlers.
+func New(d Deps) (*Router, error) {
 	if d.Store == nil || d.Queue == nil {
-		return nil, errors.New("httpapi: router needs a store and a queue")
+		return nil, errors.New("router: needs a store and a queue")
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
@@ -135,16 +132,8 @@ func NewRouter(d RouterDeps) (*Router, error) {
 	if d.AckTimeout <= 0 {
 		d.AckTimeout = DefaultAckTimeout
 	}
-	var seen deliveries = storeDeliveries{d.Store}
-	if ex, ok := d.Store.(ProcessExclusive); ok && ex.ProcessExclusive() {
-		mem := newMemoryDeliveries(SeenTTL, time.Now)
-		if err := mem.persist(context.Background(), d.Store, d.Log); err != nil {
-			return nil, err
-		}
-		seen = mem
-	}
 	return &Router{
-		seen: seen, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout, workers: newWorkers(defaultMaxIdle),
+		seen: deliveries{d.Store}, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout,
 		commands: map[string]CommandFunc{}, interactions: map[string]InteractionFunc{},
 		options: map[string]OptionsFunc{}, events: map[string]EventFunc{},
 	}, nil
@@ -155,7 +144,7 @@ func register[F any](m map[string]F, what, key string, f F) {
 		panic("httpapi: empty " + what + " name")
 	}
 	if _, dup := m[key]; dup {
-		panic("httpapi: " + what + " registered twice: " + key)
+		panic("router: " + what + " registered twice: " + key)
 	}
 	m[key] = f
 }
@@ -190,8 +179,9 @@ func (r *Router) Commands() []string {
 	return out
 }
 
-// Wait blocks until handlers that outlived their acknowledgement have
-// finished, or ctx is done. Call it on shutdown before closing the queue.
+// Wait blocks until handlers that outlived their acknowledgement, and work
+// deferred until after an acknowledgement (AfterAck), have finished, or
+// ctx is done. Call it on shutdown before closing the queue.
 func (r *Router) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { r.late.Wait(); close(done) }()
@@ -203,52 +193,20 @@ func (r *Router) Wait(ctx context.Context) error {
 	}
 }
 
-// Go runs f on one of the goroutines the router keeps for handlers, which
-// have already grown the stacks handlers need (a transport such as Socket
-// Mode runs each request this way). Wait does not wait for f.
-func (r *Router) Go(f func()) { r.workers.Go(f) }
-
-// result is what a handler produced.
-type result[T any] struct {
-	v   T
-	err error
-}
-
-// withDeadline runs f(arg), returning its result if it finishes within the ack
-// timeout. Otherwise it returns timedOut and f keeps running, detached from
-// the request's cancellation; late receives its eventual result. A panic in
-// f becomes an error.
-//
-// Where the transport can answer early (earlyAck), f runs in the caller's
-// goroutine instead, and a timer sends the early answer if f outlasts the
-// timeout; f's result then goes to late once f returns.
+// withDeadline runs f(arg) in a goroutine and returns its result if it
+// finishes within the ack timeout. Otherwise it returns timedOut and f
+// keeps running, detached from the request's cancellation; late receives
+// its eventual result. A panic in f becomes an error. This is the one path
+// of every transport: on Lambda a handler past its ack goes on when the
+// next invocation thaws the process.
 func withDeadline[A, T any](ctx context.Context, r *Router, f func(context.Context, A) (T, error), arg A, late func(T, error)) (v T, err error, timedOut bool) {
-	if ea := earlyAckFrom(ctx); ea != nil {
-		timer := time.AfterFunc(r.ackTimeout, ea.fire)
-		res := runRecovered(ctx, f, arg)
-		timer.Stop()
-		if ea.finish() {
-			if late != nil {
-				late(res.v, res.err)
-			}
-			return v, nil, true
-		}
-		return res.v, res.err, false
-	}
-	// f may outlive this call, so it gets a copy of arg of its own: the
-	// goroutine captures the copy, not arg, which keeps arg (an interaction
-	// callback is 3.8 KB) off the heap on the inline path above.
-	own := new(A)
-	*own = arg
 	var (
 		mu        sync.Mutex
 		abandoned bool // the caller acknowledged without the result
 		ch        = make(chan result[T], 1)
 	)
-	r.late.Add(1)
-	r.workers.Go(func() {
-		defer r.late.Done()
-		res := runRecovered(ctx, f, *own)
+	r.late.Go(func() {
+		res := runRecovered(ctx, f, arg)
 		mu.Lock()
 		if !abandoned {
 			ch <- res
@@ -276,6 +234,12 @@ func withDeadline[A, T any](ctx context.Context, r *Router, f func(context.Conte
 			return v, nil, true
 		}
 	}
+}
+
+// result is what a handler produced.
+type result[T any] struct {
+	v   T
+	err error
 }
 
 // runRecovered runs f detached from ctx's cancellation (a handler goes on
@@ -311,37 +275,36 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 	log := r.logger(ctx, "command", cmd.Command, "user", cmd.UserID)
 	f, ok := r.commands[cmd.Command]
 	if !ok {
-		return ephemeral(fmt.Sprintf("Unknown command %s. tokken knows: %s.", escape(cmd.Command), strings.Join(r.Commands(), ", ")))
+		return Ephemeral(fmt.Sprintf("Unknown command %s. tokken knows: %s.", mrkdwn.Escape(cmd.Command), strings.Join(r.Commands(), ", ")))
 	}
 	if key := commandKey(cmd); key != "" {
 		fresh, err := r.seen.first(ctx, key)
 		if err != nil {
-			log.get().Error("cannot record the command delivery", "err", err)
+			log.Error("cannot record the command delivery", "err", err)
 			return r.failure(ctx, cmd.Command)
 		}
 		if !fresh {
 			// A replay of a captured request (the signature is still inside
 			// its 5-minute window) or a redelivery: it must not run twice.
-			log.get().Warn("repeated command ignored", "dedup_key", key)
-			return ephemeral(MsgRepeatedCommand)
+			log.Warn("repeated command ignored", "dedup_key", key)
+			return Ephemeral(MsgRepeatedCommand)
 		}
 	}
 	start := time.Now()
-	command, responseURL := cmd.Command, cmd.ResponseURL // what the late path needs, not all of cmd
 	msg, err, timedOut := withDeadline(ctx, r, f, cmd,
 		func(msg *slack.Msg, err error) {
-			log.get().Warn("slow command finished after its ack", "ms", time.Since(start).Milliseconds(), "err", err)
+			log.Warn("slow command finished after its ack", "ms", time.Since(start).Milliseconds(), "err", err)
 			if err != nil {
-				msg = r.failure(ctx, command)
+				msg = r.failure(ctx, cmd.Command)
 			}
-			r.respondLater(ctx, log, responseURL, msg)
+			r.respondLater(ctx, log, cmd.ResponseURL, msg)
 		})
 	if timedOut {
-		log.get().Warn("command handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
-		return ephemeral(MsgWorkingOnIt)
+		log.Warn("command handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
+		return Ephemeral(MsgWorkingOnIt)
 	}
 	if err != nil {
-		log.get().Error("command failed", "err", err)
+		log.Error("command failed", "err", err)
 		return r.failure(ctx, cmd.Command)
 	}
 	if msg != nil && msg.ResponseType == "" {
@@ -351,11 +314,11 @@ func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *s
 }
 
 func (r *Router) failure(ctx context.Context, what string) *slack.Msg {
-	return ephemeral(fmt.Sprintf(":warning: Something went wrong with %s (ref `%s`). It has been logged; please try again.", escape(what), RequestID(ctx)))
+	return Ephemeral(fmt.Sprintf(":warning: Something went wrong with %s (ref `%s`). It has been logged; please try again.", mrkdwn.Escape(what), RequestID(ctx)))
 }
 
 // respondLater queues a late answer for a response_url.
-func (r *Router) respondLater(ctx context.Context, log requestLog, responseURL string, msg *slack.Msg) {
+func (r *Router) respondLater(ctx context.Context, log *slog.Logger, responseURL string, msg *slack.Msg) {
 	if msg == nil || responseURL == "" {
 		return
 	}
@@ -364,7 +327,7 @@ func (r *Router) respondLater(ctx context.Context, log requestLog, responseURL s
 		err = r.queue.Enqueue(context.WithoutCancel(ctx), job)
 	}
 	if err != nil {
-		log.get().Error("cannot queue the late answer of a slow command", "err", err)
+		log.Error("cannot queue the late answer of a slow command", "err", err)
 	}
 }
 
@@ -377,7 +340,7 @@ func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCa
 	log := r.logger(ctx, "interaction", string(ic.Type), "namespace", ns, "user", ic.User.ID)
 	f, ok := r.interactions[ns]
 	if !ok {
-		log.get().Warn("no handler for interaction")
+		log.Warn("no handler for interaction")
 		return nil, false, nil
 	}
 	key := interactionKey(ic)
@@ -387,17 +350,17 @@ func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCa
 			return nil, false, err
 		}
 		if !fresh {
-			log.get().Info("duplicate interaction ignored", "dedup_key", key)
+			log.Info("duplicate interaction ignored", "dedup_key", key)
 			return nil, true, nil
 		}
 	}
 	start := time.Now()
 	body, err, timedOut := withDeadline(ctx, r, f, ic,
 		func(_ any, err error) {
-			log.get().Warn("slow interaction finished after its ack; its response body was dropped", "ms", time.Since(start).Milliseconds(), "err", err)
+			log.Warn("slow interaction finished after its ack; its response body was dropped", "ms", time.Since(start).Milliseconds(), "err", err)
 		})
 	if timedOut {
-		log.get().Warn("interaction handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
+		log.Warn("interaction handler exceeded the ack timeout; acknowledged without it", "timeout_ms", r.ackTimeout.Milliseconds())
 		return nil, false, nil
 	}
 	if err != nil {
@@ -414,12 +377,12 @@ func (r *Router) DispatchOptions(ctx context.Context, ic slack.InteractionCallba
 	log := r.logger(ctx, "namespace", ns)
 	f, ok := r.options[ns]
 	if !ok {
-		log.get().Warn("no options handler", "action_id", ic.ActionID)
+		log.Warn("no options handler", "action_id", ic.ActionID)
 		return NoOptions(), nil
 	}
 	body, err, timedOut := withDeadline(ctx, r, f, ic, nil)
 	if timedOut {
-		log.get().Warn("options handler exceeded the ack timeout")
+		log.Warn("options handler exceeded the ack timeout")
 		return NoOptions(), nil
 	}
 	if err != nil {
@@ -434,7 +397,7 @@ func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, e
 	log := r.logger(ctx, "event_id", ev.ID, "event_type", ev.Type)
 	f, ok := r.events[ev.Type]
 	if !ok {
-		log.get().Debug("no handler for event type")
+		log.Debug("no handler for event type")
 		return false, nil
 	}
 	key := "event:" + ev.ID
@@ -446,17 +409,17 @@ func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, e
 		return false, err
 	}
 	if !fresh {
-		log.get().Info("duplicate event delivery ignored")
+		log.Info("duplicate event delivery ignored")
 		return true, nil
 	}
 	_, err, timedOut := withDeadline(ctx, r, func(ctx context.Context, ev Event) (struct{}, error) { return struct{}{}, f(ctx, ev) }, ev,
 		func(_ struct{}, err error) {
 			if err != nil {
-				log.get().Error("slow event handler failed after its ack", "err", err)
+				log.Error("slow event handler failed after its ack", "err", err)
 			}
 		})
 	if timedOut {
-		log.get().Warn("event handler exceeded the ack timeout; acknowledged without it")
+		log.Warn("event handler exceeded the ack timeout; acknowledged without it")
 		return false, nil
 	}
 	if err != nil {
@@ -466,49 +429,21 @@ func (r *Router) DispatchEvent(ctx context.Context, ev Event) (duplicate bool, e
 	return false, nil
 }
 
-func (r *Router) forget(ctx context.Context, log requestLog, key string) {
+func (r *Router) forget(ctx context.Context, log *slog.Logger, key string) {
 	if key == "" {
 		return
 	}
 	if err := r.seen.forget(context.WithoutCancel(ctx), key); err != nil {
-		log.get().Warn("cannot forget a failed delivery; a retry will be ignored", "err", err)
+		log.Warn("cannot forget a failed delivery; a retry will be ignored", "err", err)
 	}
 }
 
-// logger returns the logger of a request: the router's, with the request
-// id and up to three name/value pairs.
-func (r *Router) logger(ctx context.Context, pairs ...string) requestLog {
-	l := requestLog{r: r, ctx: ctx}
-	copy(l.pairs[:], pairs)
-	return l
-}
-
-// requestLog is a request's logger, built when something is logged: most
-// requests log nothing here, and slog's With formats its attributes at
-// once. It is a small value, built again on each use (logging here is
-// rare), so holding one costs no allocation and sharing one with a late
-// goroutine needs no synchronisation.
-type requestLog struct {
-	r     *Router
-	ctx   context.Context
-	pairs [6]string // name, value, …; unused names are empty
-}
-
-// get builds the logger.
-func (l requestLog) get() *slog.Logger {
-	attrs := make([]any, 0, 2+len(l.pairs))
-	if id := RequestID(l.ctx); id != "" {
+// logger returns the router's logger with the request id and attrs.
+func (r *Router) logger(ctx context.Context, attrs ...any) *slog.Logger {
+	if id := RequestID(ctx); id != "" {
 		attrs = append(attrs, "request_id", id)
 	}
-	for i := 0; i+1 < len(l.pairs); i += 2 {
-		if l.pairs[i] != "" {
-			attrs = append(attrs, l.pairs[i], l.pairs[i+1])
-		}
-	}
-	if len(attrs) == 0 {
-		return l.r.log
-	}
-	return l.r.log.With(attrs...)
+	return r.log.With(attrs...)
 }
 
 // interactionNamespace picks the routing key of an interaction.
@@ -563,27 +498,22 @@ func namespace(id string) string {
 	return ns
 }
 
-func ephemeral(text string) *slack.Msg {
+// Ephemeral is an answer only the user sees. text is mrkdwn: whatever in
+// it did not come from tokken must have gone through mrkdwn.Escape.
+func Ephemeral(text string) *slack.Msg {
 	return &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: text}
 }
 
-// escape makes text safe inside mrkdwn: Slack's three control characters.
-func escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+type ctxKey struct{}
+
+// RequestID returns the id of the request ctx belongs to ("" outside one).
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(ctxKey{}).(string)
+	return id
 }
 
-// Close saves the deliveries a process-exclusive Router remembers but has
-// not saved yet, so that a clean restart forgets none. Call it after the
-// HTTP server stopped.
-func (r *Router) Close(ctx context.Context) error {
-	mem, ok := r.seen.(*memoryDeliveries)
-	if !ok {
-		return nil
-	}
-	mem.mu.Lock()
-	if mem.timer != nil {
-		mem.timer.Stop()
-	}
-	mem.mu.Unlock()
-	return mem.save(ctx)
+// WithRequestID returns ctx carrying id (for entry points other than HTTP,
+// such as Socket Mode, so handler logs carry an id too).
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, ctxKey{}, id)
 }

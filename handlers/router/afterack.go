@@ -1,4 +1,4 @@
-package httpapi
+package router
 
 import (
 	"context"
@@ -61,33 +61,21 @@ func (d *afterAck) take() []func(context.Context) {
 
 // WithAfterAck returns ctx collecting AfterAck work for a transport, and
 // the function the transport calls once it has answered: it runs the
-// collected work in order and reports whether there was any. A transport
-// that cannot work after answering calls it before answering.
-func WithAfterAck(ctx context.Context, log *slog.Logger) (context.Context, func() bool) {
+// collected work in order, and from then on AfterAck runs work at once (a
+// handler still running past its ack). A transport whose process may be
+// frozen once it answers (Lambda) calls it before answering.
+func WithAfterAck(ctx context.Context, log *slog.Logger) (context.Context, func()) {
 	if log == nil {
 		log = slog.Default()
 	}
 	d := &afterAck{}
 	ctx = context.WithValue(ctx, afterAckKey{}, d)
-	return ctx, func() bool {
-		fns := d.take()
+	return ctx, func() {
 		detached := context.WithoutCancel(ctx)
-		for _, f := range fns {
+		for _, f := range d.take() {
 			runLogged(detached, log, f)
 		}
-		return len(fns) > 0
 	}
-}
-
-// pendingAfterAck reports whether ctx has AfterAck work waiting.
-func pendingAfterAck(ctx context.Context) bool {
-	d, ok := ctx.Value(afterAckKey{}).(*afterAck)
-	if !ok {
-		return false
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.fns) > 0
 }
 
 func runLogged(ctx context.Context, log *slog.Logger, f func(context.Context)) {
@@ -102,8 +90,8 @@ func runLogged(ctx context.Context, log *slog.Logger, f func(context.Context)) {
 type frozenKey struct{}
 
 // Frozen marks ctx as a request whose process may be frozen as soon as
-// it answers (a Lambda invocation): the HTTP handler then runs AfterAck
-// work before it returns the response instead of after.
+// it answers (a Lambda invocation): Acked then runs AfterAck work before
+// the transport returns the response instead of after.
 func Frozen(ctx context.Context) context.Context {
 	return context.WithValue(ctx, frozenKey{}, true)
 }
@@ -111,4 +99,16 @@ func Frozen(ctx context.Context) context.Context {
 func isFrozen(ctx context.Context) bool {
 	frozen, _ := ctx.Value(frozenKey{}).(bool)
 	return frozen
+}
+
+// Acked runs run, the function WithAfterAck returned for ctx, once the
+// transport has handed over its answer: at once when ctx is Frozen (the
+// process may be frozen as soon as the transport returns), otherwise in a
+// goroutine that Wait waits for.
+func (r *Router) Acked(ctx context.Context, run func()) {
+	if isFrozen(ctx) {
+		run()
+		return
+	}
+	r.late.Go(run)
 }
