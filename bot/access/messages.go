@@ -240,6 +240,20 @@ func failureStuck(now time.Time) Failure {
 	}
 }
 
+func failureRefused(why string, now time.Time) Failure {
+	return Failure{
+		What: "tokken refused to grant this access: " + why,
+		Do: "Nothing was granted. Ask again with /access; the approvals must come from people the policy allows now. " +
+			"The operators have been alerted.",
+		At: now,
+	}
+}
+
+func alertRefused(r *Request, why string) string {
+	return fmt.Sprintf("GRANT REFUSED: access %s (%s, requester %s) was not issued: %s. A stored request that claims approvals the policy does not give can mean a misbehaving ingress or a tampered table; check the audit trail.",
+		r.ID, r.Profile, r.Requester, why)
+}
+
 func alertBreakGlass(r *Request) string {
 	return fmt.Sprintf("BREAK-GLASS: %s self-approved %s on %s for %s: %q. Needs review.",
 		r.Requester, r.ID, r.Profile, FormatDuration(r.Duration), r.BreakGlass.Reason)

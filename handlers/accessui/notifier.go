@@ -168,10 +168,13 @@ func NewDirectory(s Slack, groups []string, log *slog.Logger) *Directory {
 func (d *Directory) Lookup(ctx context.Context, userID string) (bot.Principal, error) {
 	u, err := d.slack.UserInfo(ctx, userID)
 	if err != nil {
+		if slackapi.ErrorCode(err) == "user_not_found" {
+			return bot.Principal{}, fmt.Errorf("look up user %s: %w (%w)", userID, access.ErrUnknownUser, err)
+		}
 		return bot.Principal{}, fmt.Errorf("look up user %s: %w", userID, err)
 	}
 	if u.Deleted || u.IsBot {
-		return bot.Principal{}, fmt.Errorf("look up user %s: deactivated or a bot", userID)
+		return bot.Principal{}, fmt.Errorf("look up user %s: deactivated or a bot: %w", userID, access.ErrUnknownUser)
 	}
 	p := bot.Principal{ID: userID, Email: u.Email}
 	for _, g := range d.groups {

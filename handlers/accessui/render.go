@@ -348,7 +348,7 @@ func RenderTell(r access.Request, action string, loc *time.Location) slackapi.Me
 		text = fmt.Sprintf(":x: Your request %s for *%s* was denied by %s:\n%s", id, mrkdwn.Escape(r.Profile), by, mrkdwn.Quote(why))
 	case access.ActCancelled:
 		text = fmt.Sprintf(":heavy_multiplication_x: Your request %s was cancelled%s.", id, cancelledBy(r))
-	case access.ActFailed:
+	case access.ActFailed, access.ActRefused:
 		what, do := "", ""
 		if f := r.Failure; f != nil {
 			what, do = f.What, f.Do
