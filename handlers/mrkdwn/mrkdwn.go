@@ -12,12 +12,38 @@ import (
 )
 
 // escaper replaces the three characters Slack's formatting syntax gives
-// meaning to, as Slack documents ("Escaping text").
-var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+// meaning to, as Slack documents ("Escaping text"), and neutralises the
+// Unicode bidirectional embedding, override and isolate controls
+// (U+202A–U+202E, U+2066–U+2069): in user text they reorder what follows
+// them, so that "finance-admin\u202Eexe.txt" would be displayed as
+// "finance-admintxt.exe". Each is shown as its code point instead
+// ("[U+202E]"), which keeps the text in logical order and makes the
+// attempt visible.
+var escaper = strings.NewReplacer(
+	"&", "&amp;", "<", "&lt;", ">", "&gt;",
+	"\u202A", "[U+202A]", "\u202B", "[U+202B]", "\u202C", "[U+202C]", "\u202D", "[U+202D]", "\u202E", "[U+202E]",
+	"\u2066", "[U+2066]", "\u2067", "[U+2067]", "\u2068", "[U+2068]", "\u2069", "[U+2069]",
+)
 
 // Escape makes s safe to embed in mrkdwn: &, < and > become &amp;, &lt;
-// and &gt;. Other characters, newlines included, are left alone.
+// and &gt;, and bidirectional controls are neutralised (see escaper).
+// Other characters, newlines included, are left alone: use OneLine where
+// the text must stay on one line.
 func Escape(s string) string { return escaper.Replace(s) }
+
+// lineBreaker replaces every character that starts a new line when
+// displayed: CR LF, CR, LF, vertical tab, form feed, NEL and the Unicode
+// line and paragraph separators.
+var lineBreaker = strings.NewReplacer(
+	"\r\n", " ⏎ ", "\r", " ⏎ ", "\n", " ⏎ ", "\v", " ⏎ ", "\f", " ⏎ ",
+	"\u0085", " ⏎ ", "\u2028", " ⏎ ", "\u2029", " ⏎ ",
+)
+
+// OneLine keeps s on one line: each line break in it (see lineBreaker)
+// becomes " ⏎ ", so text that is meant to be one line (an audit line, a
+// log-like record) cannot be made to look like several. It does not
+// escape: apply Escape as well.
+func OneLine(s string) string { return lineBreaker.Replace(s) }
 
 // Link returns a link to url showing text (escaped). A url that is not
 // http(s) or that contains characters that would break out of the link
