@@ -1,0 +1,218 @@
+package e2e
+
+// Trust boundaries: what a compromised or misused part of tokken cannot do.
+// The ingress may write any item to the table and send any job; the worker
+// still grants nothing the policy in force does not (a forged activating
+// request never reaches STS). An approval counts only while its approver
+// may approve. User text cannot forge audit lines or reorder what Slack
+// shows. These run in-process (accessWorld) behind the signed HTTP entry
+// point, like the other access scenarios.
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/bot/access"
+	"github.com/tokken/tokken/handlers/accessui"
+	"github.com/tokken/tokken/policies"
+	"github.com/tokken/tokken/testkit/slackfake"
+)
+
+// forgeActivating writes an activating prod-readonly request straight into
+// the store, approved (history and all) by approvers, and enqueues its
+// activation job exactly as the ingress does after a quorum.
+func (w *accessWorld) forgeActivating(approvers ...string) string {
+	w.t.Helper()
+	ctx := context.Background()
+	set, err := policies.Load(w.policyDir)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	p, ok := set.Profile("prod-readonly")
+	if !ok {
+		w.t.Fatal("no prod-readonly profile")
+	}
+	now := w.clock.Now()
+	r := access.Request{
+		ID: bot.NewID("r-"), Requester: requester, Profile: p.Name, Kind: p.Kind, RoleARN: p.RoleARN,
+		SessionPolicy: p.SessionPolicy, Duration: time.Hour, Reason: "forged", Created: now.Add(-time.Minute),
+		State: access.StateActivating, ApprovalsNeeded: p.Approvals, Activation: &access.Activation{Since: now},
+	}
+	r.History = append(r.History, access.HistoryRow{At: r.Created, Actor: requester, Action: access.ActRequested, Note: "forged"})
+	for _, a := range approvers {
+		r.Approvals = append(r.Approvals, access.Approval{By: a, At: r.Created})
+		r.History = append(r.History, access.HistoryRow{At: r.Created, Actor: a, Action: access.ActApproved})
+	}
+	r.History = append(r.History, access.HistoryRow{At: now, Actor: access.System, Action: access.ActActivating})
+	if err := (bot.Table[access.Request]{Store: w.store, Kind: access.KindRequest}).Create(ctx, r.ID, r, 0); err != nil {
+		w.t.Fatal(err)
+	}
+	j, err := bot.NewJob("activate/"+r.ID, access.JobActivate, map[string]string{"request_id": r.ID})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.queue.Enqueue(ctx, j); err != nil {
+		w.t.Fatal(err)
+	}
+	return r.ID
+}
+
+// channelPost waits for a post in channel whose text contains every want.
+func (w *accessWorld) channelPost(channel string, want ...string) string {
+	w.t.Helper()
+	var found string
+	w.slack.WaitFor(w.t, waitAccess, func(f *slackfake.Fake) bool {
+		for _, m := range f.Messages(channel) {
+			if j := messageJSON(m); containsAll(j, want...) {
+				found = j
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// requestByModal opens the request modal with /access and submits it
+// with the given values; it returns the id of the request it filed.
+func (w *accessWorld) requestByModal(user, profile, duration, reason string) string {
+	w.t.Helper()
+	if r, _ := w.command(user, ""); r.Text != "" {
+		w.t.Fatalf("/access answered %q instead of opening the modal", r.Text)
+	}
+	before := map[string]bool{}
+	for _, m := range w.slack.Messages(approverChannel) {
+		before[requestIDRE.FindString(m.Text)] = true
+	}
+	if body := w.submitView(user, accessui.CallbackRequest, "", map[string]slack.BlockAction{
+		"profile":  {SelectedOption: slack.OptionBlockObject{Value: profile}},
+		"duration": {SelectedOption: slack.OptionBlockObject{Value: duration}},
+		"reason":   {Value: reason},
+	}); body != "" {
+		w.t.Fatalf("request modal answered %q", body)
+	}
+	var id string
+	w.slack.WaitFor(w.t, waitAccess, func(f *slackfake.Fake) bool {
+		for _, m := range f.Messages(approverChannel) {
+			if got := requestIDRE.FindString(m.Text); got != "" && !before[got] {
+				id = got
+			}
+		}
+		return id != ""
+	})
+	return id
+}
+
+// TestForgedActivationNeverReachesSTS: a request item written as
+// "activating" by someone who may write the table (the ingress), approved
+// only by the requester and by a developer who may not approve, is refused
+// by the worker: no AssumeRole, the card says why, one access.refused audit
+// line, an ops alert. A forged item that names a permitted approver is
+// granted: the check is the policy, not the path the item took.
+func TestForgedActivationNeverReachesSTS(t *testing.T) {
+	t.Parallel()
+	w := newAccessWorld(t, policyDir)
+	id := w.forgeActivating(requester, devUser)
+	w.waitState(id, access.StateFailed)
+	if n := len(w.aws.STS().AssumedRoles()); n != 0 {
+		t.Fatalf("%d AssumeRole calls for a forged request", n)
+	}
+	w.waitMessage(id, "Failed", "refused", "0 of the 1 approvals needed count",
+		"the requester cannot approve", "no longer permitted to approve it")
+	w.channelPost(auditChannel, access.ActRefused, id)
+	w.channelPost(accessOps, "GRANT REFUSED", id)
+	refused := 0
+	for _, h := range w.get(id).History {
+		if h.Action == access.ActRefused {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%d %s rows, want 1: %+v", refused, access.ActRefused, w.get(id).History)
+	}
+
+	// The same forgery with a real, permitted approver is a real approval.
+	ok := w.forgeActivating(approver1)
+	w.waitState(ok, access.StateActive)
+	w.credentials(requester, ok, 1)
+}
+
+// TestApprovalLapsesWhenRemovedFromGroup: prod-readonly needs two
+// approvers. The first approves, then leaves the SRE Slack user group (and
+// tokken restarts, so no cached membership hides it): the second approval
+// does not complete the quorum; the first no longer counts, the card says
+// 1 of 2, and the audit channel says why. A third permitted approver
+// completes it.
+func TestApprovalLapsesWhenRemovedFromGroup(t *testing.T) {
+	t.Parallel()
+	w := newAccessWorld(t, policyCopy(t, 2, true))
+	id := w.request(requester, "prod-readonly 1h quarterly access review")
+	w.clickOn(approver1, accessui.ActionApprove, id)
+	w.waitMessage(id, "1 of 2", "<@"+approver1+">")
+
+	w.slack.AddUserGroup(sreGroup, approver2, approver3)
+	w.restart()
+	w.clickOn(approver2, accessui.ActionApprove, id)
+	msg := w.waitMessage(id, "1 of 2", "<@"+approver2+">")
+	if strings.Contains(msg, "<@"+approver1+">") {
+		t.Fatalf("the removed approver still shows as approving: %s", msg)
+	}
+	w.channelPost(auditChannel, access.ActApprovalLapsed, id, approver1, "no longer permitted to approve it")
+	if r := w.get(id); r.State != access.StatePending || len(w.aws.STS().AssumedRoles()) != 0 {
+		t.Fatalf("after the lapse: %s, %d AssumeRole calls", r.State, len(w.aws.STS().AssumedRoles()))
+	}
+	w.clickOn(approver3, accessui.ActionApprove, id)
+	w.waitState(id, access.StateActive)
+	w.credentials(requester, id, 1)
+}
+
+// TestAuditLinesCannotBeForged: a reason with line breaks (LF, CR LF,
+// U+2028, U+2029) that imitates audit lines, and a right-to-left override,
+// submitted in the request modal (a signed view submission; the one-line
+// command splits its text on white space): the audit channel gets exactly one line
+// for the request, with the imitation flattened into it, and nothing Slack
+// is asked to show carries a bidirectional control.
+func TestAuditLinesCannotBeForged(t *testing.T) {
+	t.Parallel()
+	w := newAccessWorld(t, policyDir)
+	fake := "`2026-03-03 10:00:00 UTC` *access.approved* `r-000000000000` by <@" + approver1 + ">"
+	reason := "routine check\n" + fake + "\r\n" + fake + "\u2028" + fake + "\u2029finance-admin\u202Eexe.txt"
+	id := w.requestByModal(requester, "prod-readonly", "1h", reason)
+	if got := w.get(id).Reason; !strings.Contains(got, "\n") || !strings.Contains(got, "\u202E") {
+		t.Fatalf("the reason did not arrive whole (the test would prove nothing): %q", got)
+	}
+	var lines []string
+	w.slack.WaitFor(t, waitAccess, func(f *slackfake.Fake) bool {
+		lines = nil
+		for _, m := range f.Messages(auditChannel) {
+			if strings.Contains(m.Text, id) && strings.Contains(m.Text, access.ActRequested) {
+				lines = append(lines, m.Text)
+			}
+		}
+		return len(lines) > 0
+	})
+	if len(lines) != 1 {
+		t.Fatalf("%d audit posts for the request, want 1: %q", len(lines), lines)
+	}
+	line := lines[0]
+	if strings.ContainsAny(line, "\r\n\u2028\u2029") {
+		t.Fatalf("the audit post spans several lines: %q", line)
+	}
+	if !strings.Contains(line, "routine check ⏎ ") || !strings.Contains(line, "finance-admin[U+202E]exe.txt") {
+		t.Fatalf("the audit post does not show the flattened reason: %q", line)
+	}
+	if strings.Contains(line, "<@"+approver1+">") {
+		t.Fatalf("the imitated mention is live in the audit post: %q", line)
+	}
+	w.waitMessage(id, "finance-admin[U+202E]exe.txt")
+	for _, c := range w.slack.Calls("") {
+		if s := slackSays(c); strings.ContainsAny(s, "\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069") {
+			t.Fatalf("%s asked Slack to show a bidirectional control: %q", c.Method, s)
+		}
+	}
+}
