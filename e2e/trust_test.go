@@ -216,3 +216,41 @@ func TestAuditLinesCannotBeForged(t *testing.T) {
 		}
 	}
 }
+
+// TestJapaneseReasonCountsCharacters: the limits count characters as the
+// user sees them. A 463-character Japanese reason (1389 bytes) is accepted
+// from the one-line command and from the modal; 501 characters are refused
+// by both, saying the limit in characters.
+func TestJapaneseReasonCountsCharacters(t *testing.T) {
+	t.Parallel()
+	w := newAccessWorld(t, policyDir)
+	reason := strings.Repeat("本番障害の調査", 66) + "です" // 7*66+2 = 464 characters
+	reason = string([]rune(reason)[:463])
+	if n := len(reason); n <= access.MaxReasonChars {
+		t.Fatalf("the reason is only %d bytes: the test would prove nothing", n)
+	}
+	id := w.request(requester, "prod-readonly 1h "+reason)
+	if got := w.get(id).Reason; got != reason {
+		t.Fatalf("the command's reason arrived as %q", got)
+	}
+	id = w.requestByModal(requester, "prod-readonly", "1h", reason)
+	if got := w.get(id).Reason; got != reason {
+		t.Fatalf("the modal's reason arrived as %q", got)
+	}
+
+	long := strings.Repeat("理", access.MaxReasonChars+1)
+	if r, _ := w.command(requester, "prod-readonly 1h "+long); !strings.Contains(r.Text, "501 characters; it may have at most 500") {
+		t.Fatalf("a 501-character reason from the command was answered %q", r.Text)
+	}
+	if r, _ := w.command(requester, ""); r.Text != "" {
+		t.Fatalf("/access answered %q instead of opening the modal", r.Text)
+	}
+	body := w.submitView(requester, accessui.CallbackRequest, "", map[string]slack.BlockAction{
+		"profile":  {SelectedOption: slack.OptionBlockObject{Value: "prod-readonly"}},
+		"duration": {SelectedOption: slack.OptionBlockObject{Value: "1h"}},
+		"reason":   {Value: long},
+	})
+	if !strings.Contains(body, `"response_action":"errors"`) || !strings.Contains(body, "501 characters; it may have at most 500") {
+		t.Fatalf("a 501-character reason from the modal was answered %q", body)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // This file holds every user-facing sentence of the package, so wording is
@@ -65,8 +66,16 @@ func msgTooManyInstances(n int) string {
 	return fmt.Sprintf("%d instances is too many for one request; ask for at most %d.", n, MaxInstances)
 }
 
-func msgReasonTooLong(n int) string {
-	return fmt.Sprintf("The reason is %d characters; keep it under %d (link a ticket for details).", n, MaxReasonChars)
+// ReasonTooLong says, for the user, that reason is longer than
+// MaxReasonChars characters, or returns "" when it is not. Characters are
+// runes, what the user sees: a Japanese reason has as many as it shows,
+// though three times as many bytes.
+func ReasonTooLong(reason string) string {
+	n := utf8.RuneCountInString(reason)
+	if n <= MaxReasonChars {
+		return ""
+	}
+	return fmt.Sprintf("The reason is %d characters; it may have at most %d (link a ticket for details).", n, MaxReasonChars)
 }
 
 func truncate(s string, n int) string {
