@@ -163,7 +163,11 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if a.policies, err = policies.Load(cfg.PolicyDir); err != nil {
 		return nil, &configError{fmt.Errorf("TOKKEN_POLICY_DIR %s: %w", cfg.PolicyDir, err)}
 	}
-	if a.router, err = httpapi.NewRouter(httpapi.RouterDeps{Store: a.store, Queue: a.queue, Log: log}); err != nil {
+	team, err := a.installationTeam(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if a.router, err = httpapi.NewRouter(httpapi.RouterDeps{Store: a.store, Queue: a.queue, Log: log, Team: team}); err != nil {
 		return nil, err
 	}
 
@@ -174,6 +178,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if a.slack != nil {
 		auditOpts.Poster = a.slack
 		a.directory = accessui.NewDirectory(a.slack, a.policies.SlackUserGroups(), log)
+		a.directory.Team = team
 	}
 	a.audit = metrics.Auditor(auditlog.New(a.store, auditOpts), a.metrics)
 
@@ -214,6 +219,34 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 		a.dispatcher.HandleEventBridge(r.source, r.detailType, r.h)
 	}
 	return a, nil
+}
+
+// installationTeam asks Slack once (auth.test) which team tokken is
+// installed in: the Router refuses commands and interactions from any
+// other, and the directory treats users of other teams as external. A
+// process that receives Slack traffic does not start without it; a worker
+// only logs the failure (it must go on expiring and revoking access while
+// Slack is unreachable) and treats only Slack's strangers as external.
+func (a *app) installationTeam(ctx context.Context) (string, error) {
+	receives := a.cfg.Role.ServesHTTP() || a.cfg.SocketMode()
+	if a.slack == nil {
+		if receives {
+			a.log.Warn("no SLACK_BOT_TOKEN: requests from other Slack teams cannot be told apart and are not refused")
+		}
+		return "", nil
+	}
+	res, err := a.slack.AuthTest(ctx)
+	switch {
+	case err == nil && res.TeamID != "":
+		return res.TeamID, nil
+	case err == nil:
+		err = errors.New("no team_id in the answer")
+	}
+	if receives {
+		return "", fmt.Errorf("slack auth.test (which team tokken is installed in, the only one it serves): %w", err)
+	}
+	a.log.Error("slack auth.test failed: users of other Slack teams are recognised only when Slack calls them strangers", "err", err)
+	return "", nil
 }
 
 // eventBridgeRoute is an EventBridge handler a feature registered.

@@ -254,3 +254,61 @@ func TestJapaneseReasonCountsCharacters(t *testing.T) {
 		t.Fatalf("a 501-character reason from the modal was answered %q", body)
 	}
 }
+
+// TestOtherTeamRefusedByServe: `tokken serve` asks Slack once which team
+// it is installed in (auth.test) and refuses a command, and a click by a
+// Slack Connect user of another organisation, saying why; its own team is
+// served.
+func TestOtherTeamRefusedByServe(t *testing.T) {
+	t.Parallel()
+	fake := slackfake.New(t)
+	s := startServe(t, fake)
+	const other = "T0OTHERORG"
+	req, _ := fake.SlashCommand(t, s.base+"/slack/commands", slack.SlashCommand{
+		Command: "/access", Text: "help", UserID: "U0EXTERN01", TeamID: other, ChannelID: "C0SHARED01",
+	})
+	if status, body := do(t, req); status != 200 || !strings.Contains(body, "another Slack team") {
+		t.Fatalf("command from another team: %d %q", status, body)
+	}
+	// A click in a shared channel: the payload's team is ours, the user's is not.
+	req, _ = fake.Interaction(t, s.base+"/slack/interactions", slack.InteractionCallback{
+		Type: slack.InteractionTypeBlockActions, User: slack.User{ID: "U0EXTERN01", TeamID: other},
+		ResponseURL:    fake.ResponseURL("R-EXT"),
+		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{ActionID: accessui.ActionApprove, Value: "r-000000000000"}}},
+	})
+	if status, body := do(t, req); status != 200 {
+		t.Fatalf("click from another team: %d %q", status, body)
+	}
+	fake.WaitFor(t, 45*time.Second, func(f *slackfake.Fake) bool {
+		for _, p := range f.ResponsePosts("R-EXT") {
+			if strings.Contains(p.Text, "another Slack team") {
+				return true
+			}
+		}
+		return false
+	})
+	req, _ = fake.SlashCommand(t, s.base+"/slack/commands", slack.SlashCommand{Command: "/access", Text: "help", UserID: requester, ChannelID: "C0RANDOM01"})
+	if status, body := do(t, req); status != 200 || strings.Contains(body, "another Slack team") || !strings.Contains(body, "/access") {
+		t.Fatalf("command from the installation's team: %d %q", status, body)
+	}
+	if n := len(fake.Calls("auth.test")); n != 1 {
+		t.Errorf("%d auth.test calls, want 1 (at start)", n)
+	}
+}
+
+// TestExternalUserEmailDoesNotMakeAMember: a Slack Connect user whose
+// e-mail is an SRE's in groups.yaml (alice@example.com) is not an SRE, so
+// a stored approval by them does not count and the worker refuses the
+// grant.
+func TestExternalUserEmailDoesNotMakeAMember(t *testing.T) {
+	t.Parallel()
+	w := newAccessWorld(t, policyDir)
+	const external = "U0EXTERN01"
+	w.slack.AddUser(slackfake.User{ID: external, Name: "mallory", Email: "alice@example.com", TeamID: "T0OTHERORG", Stranger: true})
+	id := w.forgeActivating(external)
+	w.waitState(id, access.StateFailed)
+	w.waitMessage(id, "refused", "the approval by "+external+" does not count")
+	if n := len(w.aws.STS().AssumedRoles()); n != 0 {
+		t.Fatalf("%d AssumeRole calls on an external user's approval", n)
+	}
+}

@@ -133,6 +133,12 @@ func (n *Notifier) Alert(ctx context.Context, a access.Alert) error {
 // Group memberships are cached for GroupTTL, so a burst of clicks does not
 // become a burst of usergroups.users.list calls.
 type Directory struct {
+	// Team is the Slack team tokken is installed in (auth.test's team_id;
+	// set before the first Lookup). A user of another team, or one Slack
+	// calls a stranger, is external: e-mail addresses in groups.yaml never
+	// make them a member (see Lookup).
+	Team string
+
 	slack  Slack
 	groups []string
 	ttl    time.Duration
@@ -163,7 +169,9 @@ func NewDirectory(s Slack, groups []string, log *slog.Logger) *Directory {
 }
 
 // Lookup returns the principal for userID. Unknown, deleted and bot users
-// are errors. A user group whose members cannot be listed is left out (the
+// are errors wrapping access.ErrUnknownUser. An external user (of another
+// team than Team, or a stranger) has no e-mail in the principal, so only
+// their user id can make them a group member. A user group whose members cannot be listed is left out (the
 // principal can only lose permissions by it) and logged.
 func (d *Directory) Lookup(ctx context.Context, userID string) (bot.Principal, error) {
 	u, err := d.slack.UserInfo(ctx, userID)
@@ -177,6 +185,13 @@ func (d *Directory) Lookup(ctx context.Context, userID string) (bot.Principal, e
 		return bot.Principal{}, fmt.Errorf("look up user %s: deactivated or a bot: %w", userID, access.ErrUnknownUser)
 	}
 	p := bot.Principal{ID: userID, Email: u.Email}
+	if u.IsStranger || (d.Team != "" && u.TeamID != "" && u.TeamID != d.Team) {
+		// Another organisation controls this account and its e-mail
+		// address: an address that matches a member's must not make it
+		// one. Only its user id (listed by an operator) can.
+		p.Email = ""
+		d.log.InfoContext(ctx, "external Slack user: e-mail-based membership does not apply", "user", userID, "team", u.TeamID, "stranger", u.IsStranger)
+	}
 	for _, g := range d.groups {
 		members, err := d.members(ctx, g)
 		if err != nil {

@@ -97,6 +97,7 @@ const DefaultAckTimeout = 2500 * time.Millisecond
 //     window; the features' own versioned state still stands against a
 //     second effect.
 type Router struct {
+	team       string // the installation's team (auth.test); "" checks none
 	seen       deliveries
 	queue      bot.Queue
 	log        *slog.Logger
@@ -122,6 +123,11 @@ type RouterDeps struct {
 	Log   *slog.Logger // default slog.Default()
 	// AckTimeout is DefaultAckTimeout when zero.
 	AckTimeout time.Duration
+	// Team is the Slack team tokken is installed in (auth.test's team_id).
+	// When set, commands, interactions and options from any other team
+	// (a user of another organisation in a Slack Connect channel) are
+	// refused before any handler runs (see foreign).
+	Team string
 }
 
 // NewRouter returns a Router with no handlers.
@@ -144,7 +150,7 @@ func NewRouter(d RouterDeps) (*Router, error) {
 		seen = mem
 	}
 	return &Router{
-		seen: seen, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout, workers: newWorkers(defaultMaxIdle),
+		team: d.Team, seen: seen, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout, workers: newWorkers(defaultMaxIdle),
 		commands: map[string]CommandFunc{}, interactions: map[string]InteractionFunc{},
 		options: map[string]OptionsFunc{}, events: map[string]EventFunc{},
 	}, nil
@@ -309,6 +315,10 @@ const MsgWorkingOnIt = "Working on it… the answer will follow here."
 // (a JobRespond job).
 func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *slack.Msg {
 	log := r.logger(ctx, "command", cmd.Command, "user", cmd.UserID)
+	if team := r.foreign(cmd.TeamID); team != "" {
+		log.get().Warn("command from another Slack team refused", "team", team)
+		return ephemeral(MsgForeignTeam)
+	}
 	f, ok := r.commands[cmd.Command]
 	if !ok {
 		return ephemeral(fmt.Sprintf("Unknown command %s. tokken knows: %s.", escape(cmd.Command), strings.Join(r.Commands(), ", ")))
@@ -375,6 +385,14 @@ func (r *Router) respondLater(ctx context.Context, log requestLog, responseURL s
 func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCallback) (body any, duplicate bool, err error) {
 	ns := interactionNamespace(ic)
 	log := r.logger(ctx, "interaction", string(ic.Type), "namespace", ns, "user", ic.User.ID)
+	if team := r.foreign(ic.Team.ID, ic.User.TeamID); team != "" {
+		log.get().Warn("interaction from another Slack team refused", "team", team)
+		if ic.Type == slack.InteractionTypeViewSubmission {
+			return foreignTeamView(), false, nil
+		}
+		r.respondLater(ctx, log, ic.ResponseURL, ephemeral(MsgForeignTeam))
+		return nil, false, nil
+	}
 	f, ok := r.interactions[ns]
 	if !ok {
 		log.get().Warn("no handler for interaction")
@@ -412,6 +430,10 @@ func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCa
 func (r *Router) DispatchOptions(ctx context.Context, ic slack.InteractionCallback) (any, error) {
 	ns := namespace(ic.ActionID)
 	log := r.logger(ctx, "namespace", ns)
+	if team := r.foreign(ic.Team.ID, ic.User.TeamID); team != "" {
+		log.get().Warn("options request from another Slack team refused", "team", team)
+		return NoOptions(), nil
+	}
 	f, ok := r.options[ns]
 	if !ok {
 		log.get().Warn("no options handler", "action_id", ic.ActionID)
@@ -524,6 +546,43 @@ func interactionNamespace(ic slack.InteractionCallback) string {
 	default: // shortcut, message_action, interactive_message, dialogs
 		return namespace(ic.CallbackID)
 	}
+}
+
+// MsgForeignTeam answers a command or click from a user of another Slack
+// team than tokken's (Slack Connect).
+const MsgForeignTeam = "tokken acts only for members of the workspace it is installed in; your account belongs to another Slack team, so nothing was done."
+
+// foreign returns the payload's team, or its user's team, when it is not
+// the installation's ("" when both are, or when the Router checks no
+// team). A payload without a team counts as foreign (Slack always sends
+// it); the user's team is checked when the payload carries it (commands
+// do not).
+func (r *Router) foreign(team string, userTeam ...string) string {
+	switch {
+	case r.team == "":
+		return ""
+	case team == "":
+		return "(none)"
+	case team != r.team:
+		return team
+	}
+	for _, t := range userTeam {
+		if t != "" && t != r.team {
+			return t
+		}
+	}
+	return ""
+}
+
+// foreignTeamView replaces a modal submitted from another team with
+// MsgForeignTeam.
+func foreignTeamView() *slack.ViewSubmissionResponse {
+	return slack.NewUpdateViewSubmissionResponse(&slack.ModalViewRequest{
+		Type:  slack.VTModal,
+		Title: slack.NewTextBlockObject(slack.PlainTextType, "tokken", false, false),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewSectionBlock(
+			slack.NewTextBlockObject(slack.PlainTextType, MsgForeignTeam, false, false), nil, nil)}},
+	})
 }
 
 // MsgRepeatedCommand answers a slash command delivered a second time.
