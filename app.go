@@ -163,10 +163,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if a.policies, err = policies.Load(cfg.PolicyDir); err != nil {
 		return nil, &configError{fmt.Errorf("TOKKEN_POLICY_DIR %s: %w", cfg.PolicyDir, err)}
 	}
-	team, err := a.installationTeam(ctx)
-	if err != nil {
-		return nil, err
-	}
+	team := a.installationTeam(ctx)
 	if a.router, err = httpapi.NewRouter(httpapi.RouterDeps{Store: a.store, Queue: a.queue, Log: log, Team: team}); err != nil {
 		return nil, err
 	}
@@ -221,32 +218,28 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	return a, nil
 }
 
-// installationTeam asks Slack once (auth.test) which team tokken is
-// installed in: the Router refuses commands and interactions from any
-// other, and the directory treats users of other teams as external. A
-// process that receives Slack traffic does not start without it; a worker
-// only logs the failure (it must go on expiring and revoking access while
-// Slack is unreachable) and treats only Slack's strangers as external.
-func (a *app) installationTeam(ctx context.Context) (string, error) {
-	receives := a.cfg.Role.ServesHTTP() || a.cfg.SocketMode()
+// installationTeam returns where the installation's team comes from:
+// Slack's auth.test, asked once at start and, until it answers, again when
+// it is needed (slackapi.Client.Team). The Router refuses commands and
+// interactions from any other team, and while the team is unknown; the
+// directory treats users of other teams as external. A failure at start is
+// logged, not fatal: a worker must go on expiring and revoking access while
+// Slack is unreachable. Without a bot token there is no team to check.
+func (a *app) installationTeam(ctx context.Context) func(context.Context) (string, error) {
 	if a.slack == nil {
-		if receives {
+		if a.cfg.Role.ServesHTTP() || a.cfg.SocketMode() {
 			a.log.Warn("no SLACK_BOT_TOKEN: requests from other Slack teams cannot be told apart and are not refused")
 		}
-		return "", nil
+		return nil
 	}
-	res, err := a.slack.AuthTest(ctx)
-	switch {
-	case err == nil && res.TeamID != "":
-		return res.TeamID, nil
-	case err == nil:
-		err = errors.New("no team_id in the answer")
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if team, err := a.slack.Team(actx); err != nil {
+		a.log.Error("slack auth.test failed: Slack requests are refused until Slack says which team tokken is installed in", "err", err)
+	} else {
+		a.log.Info("installed in Slack team", "team", team)
 	}
-	if receives {
-		return "", fmt.Errorf("slack auth.test (which team tokken is installed in, the only one it serves): %w", err)
-	}
-	a.log.Error("slack auth.test failed: users of other Slack teams are recognised only when Slack calls them strangers", "err", err)
-	return "", nil
+	return a.slack.Team
 }
 
 // eventBridgeRoute is an EventBridge handler a feature registered.

@@ -133,11 +133,12 @@ func (n *Notifier) Alert(ctx context.Context, a access.Alert) error {
 // Group memberships are cached for GroupTTL, so a burst of clicks does not
 // become a burst of usergroups.users.list calls.
 type Directory struct {
-	// Team is the Slack team tokken is installed in (auth.test's team_id;
-	// set before the first Lookup). A user of another team, or one Slack
-	// calls a stranger, is external: e-mail addresses in groups.yaml never
-	// make them a member (see Lookup).
-	Team string
+	// Team returns the Slack team tokken is installed in (auth.test's
+	// team_id, e.g. (*slackapi.Client).Team; set before the first Lookup).
+	// A user of another team, or one Slack calls a stranger, is external:
+	// e-mail addresses in groups.yaml never make them a member (see
+	// Lookup). Nil: only strangers are recognised.
+	Team func(context.Context) (string, error)
 
 	slack  Slack
 	groups []string
@@ -185,7 +186,7 @@ func (d *Directory) Lookup(ctx context.Context, userID string) (bot.Principal, e
 		return bot.Principal{}, fmt.Errorf("look up user %s: deactivated or a bot: %w", userID, access.ErrUnknownUser)
 	}
 	p := bot.Principal{ID: userID, Email: u.Email}
-	if u.IsStranger || (d.Team != "" && u.TeamID != "" && u.TeamID != d.Team) {
+	if d.external(ctx, u) {
 		// Another organisation controls this account and its e-mail
 		// address: an address that matches a member's must not make it
 		// one. Only its user id (listed by an operator) can.
@@ -203,6 +204,25 @@ func (d *Directory) Lookup(ctx context.Context, userID string) (bot.Principal, e
 		}
 	}
 	return p, nil
+}
+
+// external reports whether u belongs to another organisation than the
+// installation: a stranger, or a user of another team. While the
+// installation's team is unknown, every user counts as external (e-mail
+// membership is the only thing that depends on it).
+func (d *Directory) external(ctx context.Context, u slackapi.User) bool {
+	if u.IsStranger {
+		return true
+	}
+	if d.Team == nil || u.TeamID == "" {
+		return false
+	}
+	home, err := d.Team(ctx)
+	if err != nil {
+		d.log.WarnContext(ctx, "the installation's Slack team is unknown; e-mail membership is not applied", "err", err)
+		return true
+	}
+	return u.TeamID != home
 }
 
 func (d *Directory) members(ctx context.Context, group string) ([]string, error) {

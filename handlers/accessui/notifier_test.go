@@ -166,7 +166,7 @@ func TestDirectory(t *testing.T) {
 	// A user of another team (Slack Connect) or a stranger whose e-mail
 	// matches a member's gets no e-mail: groups.yaml addresses never make
 	// them a member.
-	d.Team = "T0HOME0001"
+	d.Team = func(context.Context) (string, error) { return "T0HOME0001", nil }
 	s.users["U0EXT00001"] = slackapi.User{ID: "U0EXT00001", Email: "alice@example.com", TeamID: "T0OTHER001"}
 	s.users["U0STRANGE1"] = slackapi.User{ID: "U0STRANGE1", Email: "alice@example.com", IsStranger: true}
 	s.users["U0HOME0001"] = slackapi.User{ID: "U0HOME0001", Email: "carol@example.com", TeamID: "T0HOME0001"}

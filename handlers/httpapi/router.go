@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,7 +98,7 @@ const DefaultAckTimeout = 2500 * time.Millisecond
 //     window; the features' own versioned state still stands against a
 //     second effect.
 type Router struct {
-	team       string // the installation's team (auth.test); "" checks none
+	team       func(context.Context) (string, error) // the installation's team; nil checks none
 	seen       deliveries
 	queue      bot.Queue
 	log        *slog.Logger
@@ -123,11 +124,12 @@ type RouterDeps struct {
 	Log   *slog.Logger // default slog.Default()
 	// AckTimeout is DefaultAckTimeout when zero.
 	AckTimeout time.Duration
-	// Team is the Slack team tokken is installed in (auth.test's team_id).
-	// When set, commands, interactions and options from any other team
-	// (a user of another organisation in a Slack Connect channel) are
+	// Team returns the Slack team tokken is installed in (auth.test's
+	// team_id, e.g. (*slackapi.Client).Team). When set, commands,
+	// interactions and options from any other team (a user of another
+	// organisation in a Slack Connect channel), or while it cannot say, are
 	// refused before any handler runs (see foreign).
-	Team string
+	Team func(context.Context) (string, error)
 }
 
 // NewRouter returns a Router with no handlers.
@@ -315,9 +317,8 @@ const MsgWorkingOnIt = "Working on it… the answer will follow here."
 // (a JobRespond job).
 func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *slack.Msg {
 	log := r.logger(ctx, "command", cmd.Command, "user", cmd.UserID)
-	if team := r.foreign(cmd.TeamID); team != "" {
-		log.get().Warn("command from another Slack team refused", "team", team)
-		return ephemeral(MsgForeignTeam)
+	if refusal := r.foreign(ctx, log, cmd.TeamID); refusal != "" {
+		return ephemeral(refusal)
 	}
 	f, ok := r.commands[cmd.Command]
 	if !ok {
@@ -385,12 +386,11 @@ func (r *Router) respondLater(ctx context.Context, log requestLog, responseURL s
 func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCallback) (body any, duplicate bool, err error) {
 	ns := interactionNamespace(ic)
 	log := r.logger(ctx, "interaction", string(ic.Type), "namespace", ns, "user", ic.User.ID)
-	if team := r.foreign(ic.Team.ID, ic.User.TeamID); team != "" {
-		log.get().Warn("interaction from another Slack team refused", "team", team)
+	if refusal := r.foreign(ctx, log, ic.Team.ID, ic.User.TeamID); refusal != "" {
 		if ic.Type == slack.InteractionTypeViewSubmission {
-			return foreignTeamView(), false, nil
+			return refusalView(refusal), false, nil
 		}
-		r.respondLater(ctx, log, ic.ResponseURL, ephemeral(MsgForeignTeam))
+		r.respondLater(ctx, log, ic.ResponseURL, ephemeral(refusal))
 		return nil, false, nil
 	}
 	f, ok := r.interactions[ns]
@@ -430,8 +430,7 @@ func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCa
 func (r *Router) DispatchOptions(ctx context.Context, ic slack.InteractionCallback) (any, error) {
 	ns := namespace(ic.ActionID)
 	log := r.logger(ctx, "namespace", ns)
-	if team := r.foreign(ic.Team.ID, ic.User.TeamID); team != "" {
-		log.get().Warn("options request from another Slack team refused", "team", team)
+	if refusal := r.foreign(ctx, log, ic.Team.ID, ic.User.TeamID); refusal != "" {
 		return NoOptions(), nil
 	}
 	f, ok := r.options[ns]
@@ -552,36 +551,47 @@ func interactionNamespace(ic slack.InteractionCallback) string {
 // team than tokken's (Slack Connect).
 const MsgForeignTeam = "tokken acts only for members of the workspace it is installed in; your account belongs to another Slack team, so nothing was done."
 
-// foreign returns the payload's team, or its user's team, when it is not
-// the installation's ("" when both are, or when the Router checks no
-// team). A payload without a team counts as foreign (Slack always sends
-// it); the user's team is checked when the payload carries it (commands
-// do not).
-func (r *Router) foreign(team string, userTeam ...string) string {
-	switch {
-	case r.team == "":
+// MsgTeamUnknown answers a command or click while tokken cannot learn
+// which workspace it serves (Slack's auth.test fails).
+const MsgTeamUnknown = "tokken cannot confirm which Slack workspace it serves right now, so nothing was done. Please try again in a minute."
+
+// foreign checks a payload's team, and its user's own team when the
+// payload carries it (commands do not), against the installation's. It
+// returns the answer for the user when the request must be refused (a
+// payload without a team counts as another team's: Slack always sends
+// it), or "" when it may proceed or the Router checks no team.
+func (r *Router) foreign(ctx context.Context, log requestLog, team string, userTeam ...string) string {
+	if r.team == nil {
 		return ""
-	case team == "":
-		return "(none)"
-	case team != r.team:
-		return team
+	}
+	home, err := r.team(ctx)
+	if err != nil {
+		log.get().Error("the installation's Slack team is unknown; request refused", "err", err)
+		return MsgTeamUnknown
+	}
+	other := ""
+	if team != home {
+		other = cmp.Or(team, "(none)")
 	}
 	for _, t := range userTeam {
-		if t != "" && t != r.team {
-			return t
+		if t != "" && t != home {
+			other = t
 		}
+	}
+	if other != "" {
+		log.get().Warn("request from another Slack team refused", "team", other)
+		return MsgForeignTeam
 	}
 	return ""
 }
 
-// foreignTeamView replaces a modal submitted from another team with
-// MsgForeignTeam.
-func foreignTeamView() *slack.ViewSubmissionResponse {
+// refusalView replaces a submitted modal with text.
+func refusalView(text string) *slack.ViewSubmissionResponse {
 	return slack.NewUpdateViewSubmissionResponse(&slack.ModalViewRequest{
 		Type:  slack.VTModal,
 		Title: slack.NewTextBlockObject(slack.PlainTextType, "tokken", false, false),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewSectionBlock(
-			slack.NewTextBlockObject(slack.PlainTextType, MsgForeignTeam, false, false), nil, nil)}},
+			slack.NewTextBlockObject(slack.PlainTextType, text, false, false), nil, nil)}},
 	})
 }
 

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -22,7 +23,7 @@ import (
 // the installation's own team is served as before.
 func TestOtherTeamRefused(t *testing.T) {
 	e := newEnv(t, time.Second, nil)
-	r, err := NewRouter(RouterDeps{Store: e.store, Queue: e.queue, Log: slog.New(slog.DiscardHandler), Team: slackfake.TeamID})
+	r, err := NewRouter(RouterDeps{Store: e.store, Queue: e.queue, Log: slog.New(slog.DiscardHandler), Team: func(context.Context) (string, error) { return slackfake.TeamID, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,5 +107,39 @@ func TestOtherTeamRefused(t *testing.T) {
 	}
 	if n := ran.Load(); n != 3 {
 		t.Fatalf("handlers ran %d times for the installation's team, want 3", n)
+	}
+}
+
+// TestUnknownTeamRefused: while Slack cannot say which team tokken is
+// installed in, Slack requests are refused (asked again each time), and
+// served once it can.
+func TestUnknownTeamRefused(t *testing.T) {
+	e := newEnv(t, time.Second, nil)
+	var down atomic.Bool
+	down.Store(true)
+	team := func(context.Context) (string, error) {
+		if down.Load() {
+			return "", errors.New("slack auth.test: network_error")
+		}
+		return slackfake.TeamID, nil
+	}
+	r, err := NewRouter(RouterDeps{Store: e.store, Queue: e.queue, Log: slog.New(slog.DiscardHandler), Team: team})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.handler = New(Deps{Router: r, Verifier: slacksig.Verifier{Secret: []byte(e.fake.SigningSecret())}, Log: slog.New(slog.DiscardHandler)})
+	var ran atomic.Int32
+	r.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
+		ran.Add(1)
+		return &slack.Msg{Text: "ran"}, nil
+	})
+	req, _ := e.fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "help", UserID: "U1"})
+	if got := reply(t, e.do(req)); got.Text != MsgTeamUnknown || ran.Load() != 0 {
+		t.Fatalf("with the team unknown: %+v, handler ran %d times", got, ran.Load())
+	}
+	down.Store(false)
+	req, _ = e.fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "help", UserID: "U1"})
+	if got := reply(t, e.do(req)); got.Text != "ran" {
+		t.Fatalf("with the team known: %+v", got)
 	}
 }
