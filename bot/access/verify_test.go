@@ -1,12 +1,21 @@
 package access
 
 import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/infra/dynamostore"
+	"github.com/tokken/tokken/testkit/ddblocal"
 )
 
 // forge writes r straight into the store, as a compromised ingress could,
@@ -272,5 +281,62 @@ func TestForgedExtensionRefused(t *testing.T) {
 	}
 	if n, _, _ := h.granter.counts(); n != 1 {
 		t.Fatalf("%d grants, want only the original", n)
+	}
+}
+
+// local is the DynamoDB Local instance the DynamoDB variant starts.
+var local ddblocal.Shared
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	local.Stop()
+	os.Exit(code)
+}
+
+// TestForgedActivationRefusedOnDynamoDB is the forged activation against
+// the deployed store: an item the ingress wrote into DynamoDB (Local), and
+// its activation job, grant nothing.
+func TestForgedActivationRefusedOnDynamoDB(t *testing.T) {
+	client := local.Require(t).Client()
+	table := fmt.Sprintf("access-forged-%x", rand.Uint64())
+	st := dynamostore.New(client, table)
+	if err := st.CreateTable(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	h := newHarness(t) // the recording peers; the Service below runs on DynamoDB
+	svc, err := New(Deps{
+		Store: st, Queue: h.queue, Timers: h.timers, Auditor: h.audit, Authorizer: h.authz,
+		Catalogue: testProfiles, Granter: h.granter, Notifier: h.notifier, Directory: testDirectory{},
+		Inventory: testInventory{web1: {"env": "prod"}}, Clock: h.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc, h.mux = svc, bot.NewJobMux()
+	svc.Register(h.mux)
+	forged := forgedActivating("r-dynamoforge", profile(t, "prod-ssm"), eve)
+	if err := (bot.Table[Request]{Store: st, Kind: KindRequest}).Create(ctx, forged.ID, forged, 0); err != nil {
+		t.Fatal(err)
+	}
+	j, _ := bot.NewJob("activate/"+forged.ID, JobActivate, jobRef{RequestID: forged.ID})
+	if err := h.queue.Enqueue(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	if n, _, _ := h.granter.counts(); n != 0 {
+		t.Fatalf("the granter issued %d grants for a forged request", n)
+	}
+	got := h.wantState(forged.ID, StateFailed)
+	if !strings.Contains(got.Failure.What, "no longer permitted to approve") {
+		t.Fatalf("failure %+v", got.Failure)
+	}
+	if a := h.audit.Actions(forged.ID); !slices.Equal(a, []string{ActRefused}) {
+		t.Fatalf("audit %v", a)
+	}
+	if a := h.notifier.alertActions(); !slices.Equal(a, []string{"ops:" + ActRefused}) {
+		t.Fatalf("alerts %v", a)
 	}
 }
