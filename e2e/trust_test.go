@@ -9,7 +9,12 @@ package e2e
 // point, like the other access scenarios.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +24,9 @@ import (
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/accessui"
+	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/policies"
+	"github.com/tokken/tokken/testkit/awsfake"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
 
@@ -310,5 +317,105 @@ func TestExternalUserEmailDoesNotMakeAMember(t *testing.T) {
 	w.waitMessage(id, "refused", "the approval by "+external+" does not count")
 	if n := len(w.aws.STS().AssumedRoles()); n != 0 {
 		t.Fatalf("%d AssumeRole calls on an external user's approval", n)
+	}
+}
+
+// TestForgedActivationRefusedByLambdaWorker is the forged activation as
+// deployed: the item is in the store as the ingress would write it, and the
+// worker (TOKKEN_ROLE=worker, the Lambda dispatcher, through `tokken
+// invoke`) receives its activation job in an SQS event. No AssumeRole
+// reaches STS; the request fails refused, the audit channel has the line,
+// the ops channel the alert, the approver channel the card.
+func TestForgedActivationRefusedByLambdaWorker(t *testing.T) {
+	t.Parallel()
+	fake, aws := slackfake.New(t), awsfake.New(t)
+	for id, name := range map[string]string{approverChannel: "prod-approvals", auditChannel: "audit", accessOps: "ops"} {
+		fake.AddChannel(id, name)
+	}
+	for _, u := range []string{requester, devUser} {
+		fake.AddUser(slackfake.User{ID: u, Name: strings.ToLower(u)})
+	}
+	dir := t.TempDir()
+	set, err := policies.Load(policyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := set.Profile("prod-readonly")
+	now := time.Now()
+	r := access.Request{
+		ID: bot.NewID("r-"), Requester: requester, Profile: p.Name, Kind: p.Kind, RoleARN: p.RoleARN,
+		SessionPolicy: p.SessionPolicy, Duration: time.Hour, Reason: "forged", Created: now.Add(-time.Minute),
+		State: access.StateActivating, ApprovalsNeeded: 0, Activation: &access.Activation{Since: now},
+		History: []access.HistoryRow{
+			{At: now.Add(-time.Minute), Actor: requester, Action: access.ActRequested, Note: "forged"},
+			{At: now, Actor: access.System, Action: access.ActActivating},
+		},
+	}
+	store, err := boltstore.Open(filepath.Join(dir, "tokken.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (bot.Table[access.Request]{Store: store, Kind: access.KindRequest}).Create(context.Background(), r.ID, r, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	job, err := bot.NewJob("activate/"+r.ID, access.JobActivate, map[string]string{"request_id": r.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(job)
+	event, _ := json.Marshal(map[string]any{"Records": []map[string]any{{
+		"messageId": "m-1", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:ap-northeast-1:111111111111:tokken-jobs",
+		"body": string(body), "attributes": map[string]string{"ApproximateReceiveCount": "1"},
+	}}})
+	path := filepath.Join(dir, "sqs.json")
+	if err := os.WriteFile(path, event, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := tokkenEnv(fake, dir, "TOKKEN_ROLE=worker", "TOKKEN_AUDIT_CHANNEL="+auditChannel, "TOKKEN_OPS_CHANNEL="+accessOps,
+		"TOKKEN_FEDERATION_URL="+aws.FederationURL())
+	for k, v := range aws.Env() {
+		env = append(env, k+"="+v)
+	}
+	// The role exists and trusts the worker: only the check stands between
+	// the forged item and credentials.
+	aws.IAM().AddRole(p.RoleARN)
+	aws.STS().AddCaller(prodWorkerKey, "arn:aws:sts::111111111111:assumed-role/tokken-worker/tokken-worker")
+	env = append(env, "AWS_ACCESS_KEY_ID="+prodWorkerKey)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "invoke", path)
+	cmd.Dir, cmd.Env = dir, env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tokken invoke: %v\n%s", err, stderr.String())
+	}
+	if n := len(aws.STS().AssumedRoles()); n != 0 {
+		t.Fatalf("%d AssumeRole calls for a forged request", n)
+	}
+	var card, audit, ops bool
+	for _, m := range fake.Messages(approverChannel) {
+		card = card || containsAll(messageJSON(m), r.ID, "refused", "0 of the 1 approvals needed count")
+	}
+	for _, m := range fake.Messages(auditChannel) {
+		audit = audit || containsAll(m.Text, r.ID, access.ActRefused)
+	}
+	for _, m := range fake.Messages(accessOps) {
+		ops = ops || containsAll(messageJSON(m), r.ID, "GRANT REFUSED")
+	}
+	if !card || !audit || !ops {
+		t.Fatalf("card %v, audit line %v, ops alert %v\nslack:\n%s\nlogs:\n%s", card, audit, ops, fake.Dump(20), stderr.String())
+	}
+	store, err = boltstore.Open(filepath.Join(dir, "tokken.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	got, err := (bot.Table[access.Request]{Store: store, Kind: access.KindRequest}).Get(context.Background(), r.ID)
+	if err != nil || got.Value.State != access.StateFailed {
+		t.Fatalf("the forged request is %+v, %v; want failed", got.Value.State, err)
 	}
 }
