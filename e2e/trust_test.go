@@ -419,3 +419,20 @@ func TestForgedActivationRefusedByLambdaWorker(t *testing.T) {
 		t.Fatalf("the forged request is %+v, %v; want failed", got.Value.State, err)
 	}
 }
+
+// TestRequestInHoursApprovedAfterIsGranted: the worker judges the request
+// by the rules as they stand, at the time it was made: a production
+// request filed inside working hours (hours.cedar) and approved after them
+// is granted, though a new one would be refused then.
+func TestRequestInHoursApprovedAfterIsGranted(t *testing.T) {
+	t.Parallel()
+	w := newAccessWorld(t, policyDir)
+	id := w.request(requester, "prod-readonly 1h quarterly access review")
+	w.clock.Advance(10*time.Hour + time.Minute) // Tuesday 20:01 UTC
+	if _, rid := w.command(requester, "prod-readonly 1h another one"); !strings.Contains(w.lateAnswer(rid), "working hours") {
+		t.Fatalf("a new request after hours was answered %q", w.lateAnswer(rid))
+	}
+	w.clickOn(approver1, accessui.ActionApprove, id)
+	w.waitState(id, access.StateActive)
+	w.credentials(requester, id, 1)
+}

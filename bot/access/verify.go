@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -129,10 +130,13 @@ func (s *Service) countApprovals(ctx context.Context, r *Request, approvals []Ap
 	return t, nil
 }
 
-// requesterDecision checks that r's requester may still ask for r (for d,
-// with extra context) and returns the policy's decision. A refusal is a
-// *refusal.
-func (s *Service) requesterDecision(ctx context.Context, r *Request, a bot.Action, d time.Duration, extra map[string]string) (bot.Decision, error) {
+// requesterDecision checks that r's requester, as the directory and the
+// policy know them now, may do a (request, break_glass, extend) for d, with
+// extra context, and returns the policy's decision. The time the rules see
+// is at, when the requester did it: a rule about when requests may be made
+// (working hours) judges the request, not the moment the last approver
+// clicked. A refusal is a *refusal.
+func (s *Service) requesterDecision(ctx context.Context, r *Request, a bot.Action, d time.Duration, extra map[string]string, at time.Time) (bot.Decision, error) {
 	who, err := s.dir.Lookup(ctx, r.Requester)
 	if errors.Is(err, ErrUnknownUser) {
 		return bot.Decision{}, refuse("the requester %s is no longer an active Slack user", r.Requester)
@@ -140,12 +144,18 @@ func (s *Service) requesterDecision(ctx context.Context, r *Request, a bot.Actio
 	if err != nil {
 		return bot.Decision{}, fmt.Errorf("look up requester %s: %w", r.Requester, err)
 	}
-	dec, err := s.authorize(ctx, who, a, r, d, extra)
-	var denied *ErrNotAllowed
-	if errors.As(err, &denied) {
-		return dec, refuse("the requester may no longer %s this (%s)", actionWords(string(a)), strings.Join(denied.Reasons, "; "))
+	c := map[string]string{"requester": r.Requester}
+	maps.Copy(c, extra)
+	dec, err := s.authz.Authorize(ctx, bot.AuthzQuery{
+		Principal: who, Action: a, Profile: r.Profile, Duration: d, Targets: r.Targets, Now: at, Context: c,
+	})
+	if err != nil {
+		return dec, fmt.Errorf("authorize %s on %s: %w", a, r.ID, err)
 	}
-	return dec, err
+	if !dec.Allow {
+		return dec, refuse("the requester may no longer %s this (%s)", actionWords(string(a)), strings.Join(dec.Reasons, "; "))
+	}
+	return dec, nil
 }
 
 // verifyGrant re-derives that r may be granted now (see the comment at the
@@ -184,13 +194,13 @@ func (s *Service) verifyGrant(ctx context.Context, r *Request) error {
 			return refuse("the break-glass is not in the request's history")
 		}
 		bg := map[string]string{"break_glass": "true"}
-		if _, err := s.requesterDecision(ctx, &now, bot.ActionRequest, r.Duration, bg); err != nil {
+		if _, err := s.requesterDecision(ctx, &now, bot.ActionRequest, r.Duration, bg, r.BreakGlass.At); err != nil {
 			return err
 		}
-		_, err := s.requesterDecision(ctx, &now, bot.ActionBreakGlass, r.Duration, bg)
+		_, err := s.requesterDecision(ctx, &now, bot.ActionBreakGlass, r.Duration, bg, r.BreakGlass.At)
 		return err
 	}
-	dec, err := s.requesterDecision(ctx, &now, bot.ActionRequest, r.Duration, nil)
+	dec, err := s.requesterDecision(ctx, &now, bot.ActionRequest, r.Duration, nil, r.Created)
 	if err != nil {
 		return err
 	}
@@ -237,7 +247,7 @@ func (s *Service) verifyExtension(ctx context.Context, r *Request, x *Extension)
 	}):
 		return refuse("the extension is not in the request's history")
 	}
-	dec, err := s.requesterDecision(ctx, r, bot.ActionExtend, x.Duration, nil)
+	dec, err := s.requesterDecision(ctx, r, bot.ActionExtend, x.Duration, nil, x.Requested)
 	if err != nil {
 		return err
 	}
