@@ -40,7 +40,8 @@ func plain(s string) *slack.TextBlockObject {
 }
 
 func option(value, text string) *slack.OptionBlockObject {
-	return slack.NewOptionBlockObject(value, plain(mrkdwn.Truncate(text, 75)), nil)
+	// Option text can be an instance's Name tag or what the user typed.
+	return slack.NewOptionBlockObject(value, plain(mrkdwn.PlainText(mrkdwn.Truncate(text, 75))), nil)
 }
 
 func actionID(block string) string { return Namespace + ":" + block }

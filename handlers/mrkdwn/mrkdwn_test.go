@@ -27,6 +27,12 @@ func TestEscape(t *testing.T) {
 	}
 }
 
+func TestPlainText(t *testing.T) {
+	if got := PlainText("web <01> & \u202Eexe.txt\u2066"); got != "web <01> & [U+202E]exe.txt[U+2066]" {
+		t.Errorf("PlainText = %q", got)
+	}
+}
+
 func TestOneLine(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", ""},
