@@ -164,7 +164,8 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if a.policies, err = policies.Load(cfg.PolicyDir); err != nil {
 		return nil, &configError{fmt.Errorf("TOKKEN_POLICY_DIR %s: %w", cfg.PolicyDir, err)}
 	}
-	if a.router, err = router.New(router.Deps{Store: a.store, Queue: a.queue, Log: log}); err != nil {
+	team := a.installationTeam(ctx)
+	if a.router, err = router.New(router.Deps{Store: a.store, Queue: a.queue, Log: log, Team: team}); err != nil {
 		return nil, err
 	}
 
@@ -175,6 +176,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if a.slack != nil {
 		auditOpts.Poster = a.slack
 		a.directory = accessui.NewDirectory(a.slack, a.policies.SlackUserGroups(), log)
+		a.directory.Team = team
 	}
 	a.audit = metrics.Auditor(auditlog.New(a.store, auditOpts), a.metrics)
 
@@ -219,6 +221,30 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 		a.dispatcher.HandleEventBridge(r.source, r.detailType, r.h)
 	}
 	return a, nil
+}
+
+// installationTeam returns where the installation's team comes from:
+// Slack's auth.test, asked once at start and, until it answers, again when
+// it is needed (slackapi.Client.Team). The Router refuses commands and
+// interactions from any other team, and while the team is unknown; the
+// directory treats users of other teams as external. A failure at start is
+// logged, not fatal: a worker must go on expiring and revoking access while
+// Slack is unreachable. Without a bot token there is no team to check.
+func (a *app) installationTeam(ctx context.Context) func(context.Context) (string, error) {
+	if a.slack == nil {
+		if a.cfg.Role.ServesHTTP() || a.cfg.SocketMode() {
+			a.log.Warn("no SLACK_BOT_TOKEN: requests from other Slack teams cannot be told apart and are not refused")
+		}
+		return nil
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if team, err := a.slack.Team(actx); err != nil {
+		a.log.Error("slack auth.test failed: Slack requests are refused until Slack says which team tokken is installed in", "err", err)
+	} else {
+		a.log.Info("installed in Slack team", "team", team)
+	}
+	return a.slack.Team
 }
 
 // eventBridgeRoute is an EventBridge handler a feature registered.

@@ -142,7 +142,7 @@ func (f *fakeRuntime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // command signed with secret.
 func signedCommandEvent(t *testing.T, secret, responseURL string) []byte {
 	t.Helper()
-	form := "token=x&team_id=T1&channel_id=C1&user_id=U1&command=%2Faccess&text=help&response_url=" + responseURL + "&trigger_id=1.2.3"
+	form := "token=x&team_id=" + slackfake.TeamID + "&channel_id=C1&user_id=U1&command=%2Faccess&text=help&response_url=" + responseURL + "&trigger_id=1.2.3"
 	ts := time.Now().Unix()
 	raw, err := json.Marshal(events.LambdaFunctionURLRequest{
 		Version: "2.0", RawPath: "/slack/commands",
@@ -350,8 +350,11 @@ func TestServeFlushesMetricsOnShutdown(t *testing.T) {
 // the job id, kind and access request id (infra/logctx wired in buildApp).
 func TestJobLogsCarryJobAndRequestIDs(t *testing.T) {
 	dir := t.TempDir()
+	slackFake := slackfake.New(t)
 	vars := map[string]string{
-		"SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5", "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": "http://127.0.0.1:9/api/",
+		// A Slack that answers: a process serving Slack asks it (auth.test)
+		// which team it is installed in before it starts.
+		"SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5", "SLACK_BOT_TOKEN": slackFake.Token(), "SLACK_API_URL": slackFake.APIURL(),
 		"TOKKEN_STORE": "bolt:" + filepath.Join(dir, "tokken.db"), "TOKKEN_POLICY_DIR": "policies",
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, "")

@@ -300,7 +300,7 @@ func TestEventsVerificationAndRetries(t *testing.T) {
 func TestInvokeFunctionURLEvent(t *testing.T) {
 	fake := slackfake.New(t)
 	dir := t.TempDir()
-	form := "token=x&team_id=T1&channel_id=C1&user_id=U1&command=%2Faccess&text=help&response_url=" + fake.ResponseURL("R1") + "&trigger_id=1.2.3"
+	form := "token=x&team_id=" + slackfake.TeamID + "&channel_id=C1&user_id=U1&command=%2Faccess&text=help&response_url=" + fake.ResponseURL("R1") + "&trigger_id=1.2.3"
 	ts := time.Now().Unix()
 	event := events.LambdaFunctionURLRequest{
 		Version: "2.0", RawPath: "/slack/commands",

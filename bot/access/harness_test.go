@@ -278,9 +278,12 @@ type harness struct {
 	granter  *recGranter
 	notifier *recNotifier
 	audit    *botfake.Auditor
-	svc      *Service
-	mux      *bot.JobMux
-	jobErrs  []error
+	// authz is the policy in force; a test may change it between steps
+	// (as reloading the policy files would).
+	authz   testAuthz
+	svc     *Service
+	mux     *bot.JobMux
+	jobErrs []error
 }
 
 func newHarness(t *testing.T) *harness {
@@ -305,17 +308,18 @@ func (h *harness) open() {
 	h.store = st
 	h.watch = &watchStore{Store: st}
 	h.t.Cleanup(func() { _ = st.Close() })
+	h.authz = testAuthz{
+		bot.ActionRequest:    {alice, bob},
+		bot.ActionApprove:    {bob, carol, dave, alice, admin},
+		bot.ActionBreakGlass: {alice},
+		bot.ActionRevoke:     {admin},
+		bot.ActionReview:     {admin},
+		bot.ActionExtend:     {alice},
+	}
 	svc, err := New(Deps{
 		Store: h.watch, Queue: h.queue, Timers: h.timers, Auditor: h.audit,
-		Authorizer: testAuthz{
-			bot.ActionRequest:    {alice, bob},
-			bot.ActionApprove:    {bob, carol, dave, alice, admin},
-			bot.ActionBreakGlass: {alice},
-			bot.ActionRevoke:     {admin},
-			bot.ActionReview:     {admin},
-			bot.ActionExtend:     {alice},
-		},
-		Catalogue: testProfiles, Granter: h.granter, Notifier: h.notifier, Directory: testDirectory{},
+		Authorizer: h.authz,
+		Catalogue:  testProfiles, Granter: h.granter, Notifier: h.notifier, Directory: testDirectory{},
 		Inventory: testInventory{web1: {"env": "prod"}, web2: {"env": "prod"}, db1: {"env": "staging"}},
 		Clock:     h.clock.Now,
 	})

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // This file holds every user-facing sentence of the package, so wording is
@@ -70,8 +71,16 @@ func msgTooManyInstances(n int) string {
 	return fmt.Sprintf("%d instances is too many for one request; ask for at most %d.", n, MaxInstances)
 }
 
-func msgReasonTooLong(n int) string {
-	return fmt.Sprintf("The reason is %d characters; keep it under %d (link a ticket for details).", n, MaxReasonChars)
+// ReasonTooLong says, for the user, that reason is longer than
+// MaxReasonChars characters, or returns "" when it is not. Characters are
+// runes, what the user sees: a Japanese reason has as many as it shows,
+// though three times as many bytes.
+func ReasonTooLong(reason string) string {
+	n := utf8.RuneCountInString(reason)
+	if n <= MaxReasonChars {
+		return ""
+	}
+	return fmt.Sprintf("The reason is %d characters; it may have at most %d (link a ticket for details).", n, MaxReasonChars)
 }
 
 func truncate(s string, n int) string {
@@ -251,6 +260,20 @@ func failureStuck(now time.Time) Failure {
 		Do:   "Anything issued has been revoked. Ask again with /access; if it happens again, tell the tokken operators.",
 		At:   now,
 	}
+}
+
+func failureRefused(why string, now time.Time) Failure {
+	return Failure{
+		What: "tokken refused to grant this access: " + why,
+		Do: "Nothing was granted. Ask again with /access; the approvals must come from people the policy allows now. " +
+			"The operators have been alerted.",
+		At: now,
+	}
+}
+
+func alertRefused(r *Request, why string) string {
+	return fmt.Sprintf("GRANT REFUSED: access %s (%s, requester %s) was not issued: %s. A stored request that claims approvals the policy does not give can mean a misbehaving ingress or a tampered table; check the audit trail.",
+		r.ID, r.Profile, r.Requester, why)
 }
 
 func alertBreakGlass(r *Request) string {

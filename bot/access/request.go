@@ -331,6 +331,14 @@ const (
 	// window: after an interrupted attempt (which may have issued a set
 	// nobody received) or after a failed delivery.
 	ActReissued = "access.reissued"
+	// ActApprovalLapsed records that an approval stopped counting: its
+	// approver was no longer permitted to approve when the quorum
+	// completed.
+	ActApprovalLapsed = "access.approval_lapsed"
+	// ActRefused records that the worker refused to issue a grant (or an
+	// extension) whose record does not show the approvals the policy in
+	// force requires; STS was not called.
+	ActRefused = "access.refused"
 )
 
 // Notes of ActReissued rows.
@@ -391,6 +399,29 @@ func (r *Request) Approve(approver string, now time.Time) (quorum bool, err erro
 	}
 	r.activate(now)
 	return true, nil
+}
+
+// DropApprovals removes the approvals by the given approvers (of the
+// request, or of extension ext when ext is not ""), each with an
+// ActApprovalLapsed row saying why it no longer counts. Approvers without
+// an approval are ignored.
+func (r *Request) DropApprovals(ext string, lapsed []lapse, now time.Time) {
+	list := &r.Approvals
+	if ext != "" {
+		x := r.extension(ext)
+		if x == nil {
+			return
+		}
+		list = &x.Approvals
+	}
+	for _, l := range lapsed {
+		i := slices.IndexFunc(*list, func(a Approval) bool { return a.By == l.by })
+		if i < 0 {
+			continue
+		}
+		*list = slices.Delete(*list, i, i+1)
+		r.log(now, System, ActApprovalLapsed, "approval by "+l.by+" no longer counts: "+l.why)
+	}
 }
 
 func (r *Request) activate(now time.Time) {
@@ -601,6 +632,40 @@ func (r *Request) Activated(token string, now time.Time) error {
 	r.State = StateActive
 	r.Activation = nil
 	r.log(now, System, ActActive, "until "+r.Window.ExpiresAt.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// Refuse ends an activating request whose grant the worker will not issue
+// (see verifyGrant): it fails with why on its card and an ActRefused row.
+// When a grant may have been issued by an earlier attempt it goes through
+// ending first, as Fail does. Only the holder of the claim (token) may.
+func (r *Request) Refuse(token, why string, grantMaybeIssued bool, now time.Time) error {
+	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token {
+		return ErrClaimLost
+	}
+	f := failureRefused(why, now)
+	r.Failure = &f
+	r.Activation = nil
+	if grantMaybeIssued {
+		r.State = StateEnding
+		r.End = &End{Cause: CauseFailed, By: System, Why: f.What, At: now}
+	} else {
+		r.State = StateFailed
+	}
+	r.log(now, System, ActRefused, why)
+	return nil
+}
+
+// RefuseExtension gives up on an approved extension the worker will not
+// issue (see verifyExtension): it lapses with an ActRefused row; the grant
+// keeps its current window.
+func (r *Request) RefuseExtension(id, token, why string, now time.Time) error {
+	x := r.extension(id)
+	if x == nil || x.State != ExtensionApproved || x.Claim != token {
+		return ErrClaimLost
+	}
+	x.State, x.Claim = ExtensionLapsed, ""
+	r.log(now, System, ActRefused, "extension "+id+": "+why)
 	return nil
 }
 

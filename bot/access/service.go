@@ -505,19 +505,30 @@ func (s *Service) actor(ctx context.Context, user string, a bot.Action, id strin
 // ErrNotAllowed and changes nothing; a click after the request was settled
 // gets ErrAlreadyDecided naming who settled it. The approval that completes
 // the quorum moves the request to activating and enqueues the one
-// activation job.
+// activation job; before it does, the earlier approvals are counted again
+// against the policy in force, and those whose approver may no longer
+// approve are dropped (ActApprovalLapsed), so the request waits for
+// another approval instead.
 func (s *Service) Approve(ctx context.Context, approver, id string) (Request, error) {
 	if r, err := s.Get(ctx, id); err != nil {
 		return Request{}, err
 	} else if r.Requester == approver {
 		return r, ErrSelfApproval
 	}
-	if _, err := s.actor(ctx, approver, bot.ActionApprove, id, 0, nil); err != nil {
+	r, err := s.actor(ctx, approver, bot.ActionApprove, id, 0, nil)
+	if err != nil {
 		return Request{}, err
+	}
+	lapsed, err := s.lapsedAtQuorum(ctx, &r, r.Approvals, r.ApprovalsNeeded, r.Duration, "")
+	if err != nil {
+		return Request{}, fmt.Errorf("approve %s: %w", id, err)
 	}
 	now := s.now()
 	var quorum bool
-	r, err := s.transition(ctx, id, func(r *Request) (err error) {
+	r, err = s.transition(ctx, id, func(r *Request) (err error) {
+		if r.State == StatePending {
+			r.DropApprovals("", lapsed, now)
+		}
 		quorum, err = r.Approve(approver, now)
 		return err
 	})
@@ -528,6 +539,17 @@ func (s *Service) Approve(ctx context.Context, approver, id string) (Request, er
 		s.enqueue(ctx, "activate/"+id, JobActivate, jobRef{RequestID: id})
 	}
 	return r, nil
+}
+
+// lapsedAtQuorum returns the approvals among prior (of r, or of one of its
+// extensions: note is their history note) that no longer count, when one
+// more approval would complete a quorum of needed; otherwise none.
+func (s *Service) lapsedAtQuorum(ctx context.Context, r *Request, prior []Approval, needed int, d time.Duration, note string) ([]lapse, error) {
+	if len(prior) == 0 || len(prior)+1 < needed {
+		return nil, nil
+	}
+	t, err := s.countApprovals(ctx, r, prior, d, note)
+	return t.lapsed, err
 }
 
 // MayDecide checks that approver may approve or deny request id (or its
@@ -725,9 +747,16 @@ func (s *Service) ApproveExtension(ctx context.Context, approver, id, ext string
 	if _, err := s.actor(ctx, approver, bot.ActionApprove, id, x.Duration, nil); err != nil {
 		return Request{}, err
 	}
+	lapsed, err := s.lapsedAtQuorum(ctx, &r, x.Approvals, r.ApprovalsNeeded, x.Duration, "extension "+ext)
+	if err != nil {
+		return Request{}, fmt.Errorf("approve extension %s of %s: %w", ext, id, err)
+	}
 	now := s.now()
 	var quorum bool
 	r, err = s.transition(ctx, id, func(r *Request) (err error) {
+		if x := r.extension(ext); x != nil && x.State == ExtensionPending {
+			r.DropApprovals(ext, lapsed, now)
+		}
 		quorum, err = r.ApproveExtension(ext, approver, now)
 		return err
 	})

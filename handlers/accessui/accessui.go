@@ -452,6 +452,9 @@ func (f *Feature) denySubmitted(ctx context.Context, ic slack.InteractionCallbac
 	if reason == "" {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: "Say why: the requester sees the reason."}), nil
 	}
+	if msg := access.ReasonTooLong(reason); msg != "" {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: msg}), nil
+	}
 	id, ext, _ := strings.Cut(ic.View.PrivateMetadata, "/")
 	if !access.ValidRequestID(id) {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: "This form lost track of its request; close it and click Deny again."}), nil
@@ -474,6 +477,8 @@ func (f *Feature) extendSubmitted(ctx context.Context, ic slack.InteractionCallb
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockDuration: "Choose how much longer."}), nil
 	case reason == "":
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: "Say why: approvers decide on it."}), nil
+	case access.ReasonTooLong(reason) != "":
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: access.ReasonTooLong(reason)}), nil
 	}
 	_, err = f.svc.Extend(ctx, ic.User.ID, id, d, reason)
 	var long *access.ErrDurationTooLong

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -22,7 +23,8 @@ const (
 	blockBreakGlass = "break_glass"
 )
 
-// MaxTicketChars bounds the optional ticket id or link.
+// MaxTicketChars bounds the optional ticket id or link, in characters
+// (runes) as the modal's max_length counts them.
 const MaxTicketChars = 300
 
 // Choice is a profile offered in the request modal. BreakGlassOnly marks a
@@ -38,7 +40,8 @@ func plain(s string) *slack.TextBlockObject {
 }
 
 func option(value, text string) *slack.OptionBlockObject {
-	return slack.NewOptionBlockObject(value, plain(mrkdwn.Truncate(text, 75)), nil)
+	// Option text can be an instance's Name tag or what the user typed.
+	return slack.NewOptionBlockObject(value, plain(mrkdwn.PlainText(mrkdwn.Truncate(text, 75))), nil)
 }
 
 func actionID(block string) string { return Namespace + ":" + block }
@@ -156,12 +159,12 @@ func parseRequestForm(st *slack.ViewState) (requestForm, map[string]string) {
 	switch {
 	case f.Reason == "":
 		errs[blockReason] = "Say what you will do and why: approvers decide on it."
-	case len(f.Reason) > access.MaxReasonChars:
-		errs[blockReason] = fmt.Sprintf("Keep it under %d characters; link a ticket for details.", access.MaxReasonChars)
+	case access.ReasonTooLong(f.Reason) != "":
+		errs[blockReason] = access.ReasonTooLong(f.Reason)
 	}
 	f.Ticket = strings.TrimSpace(stateValue(st, blockTicket).Value)
-	if len(f.Ticket) > MaxTicketChars {
-		errs[blockTicket] = fmt.Sprintf("At most %d characters.", MaxTicketChars)
+	if n := utf8.RuneCountInString(f.Ticket); n > MaxTicketChars {
+		errs[blockTicket] = fmt.Sprintf("The ticket is %d characters; it may have at most %d.", n, MaxTicketChars)
 	}
 	f.BreakGlass = len(stateValue(st, blockBreakGlass).SelectedOptions) > 0
 	return f, errs

@@ -163,6 +163,18 @@ func TestDirectory(t *testing.T) {
 			t.Errorf("Lookup(%s): no error", id)
 		}
 	}
+	// A user of another team (Slack Connect) or a stranger whose e-mail
+	// matches a member's gets no e-mail: groups.yaml addresses never make
+	// them a member.
+	d.Team = func(context.Context) (string, error) { return "T0HOME0001", nil }
+	s.users["U0EXT00001"] = slackapi.User{ID: "U0EXT00001", Email: "alice@example.com", TeamID: "T0OTHER001"}
+	s.users["U0STRANGE1"] = slackapi.User{ID: "U0STRANGE1", Email: "alice@example.com", IsStranger: true}
+	s.users["U0HOME0001"] = slackapi.User{ID: "U0HOME0001", Email: "carol@example.com", TeamID: "T0HOME0001"}
+	for id, want := range map[string]string{"U0EXT00001": "", "U0STRANGE1": "", "U0HOME0001": "carol@example.com"} {
+		if p, err := d.Lookup(ctx, id); err != nil || p.Email != want {
+			t.Errorf("Lookup(%s) = %+v, %v; want e-mail %q", id, p, err, want)
+		}
+	}
 	// Groups that cannot be listed only take permissions away.
 	s.groupErr = errors.New("missing_scope")
 	now = now.Add(GroupTTL)

@@ -412,6 +412,21 @@ func RenderTell(r access.Request, action string, loc *time.Location) slackapi.Me
 		text = fmt.Sprintf(":x: Your request %s for *%s* was denied by %s:\n%s", id, mrkdwn.Escape(r.Profile), by, mrkdwn.Quote(why))
 	case access.ActCancelled:
 		text = fmt.Sprintf(":heavy_multiplication_x: Your request %s was cancelled%s.", id, cancelledBy(r))
+	case access.ActRefused:
+		if r.State == access.StateActive || r.State == access.StateEnding {
+			// An extension was refused; the grant keeps its window.
+			why := ""
+			for i := len(r.History) - 1; i >= 0; i-- {
+				if r.History[i].Action == access.ActRefused {
+					why = r.History[i].Note
+					break
+				}
+			}
+			text = fmt.Sprintf(":heavy_multiplication_x: Your extension of %s was refused: %s. Your access still ends at %s.",
+				id, mrkdwn.Escape(why), v.when(r.Window.ExpiresAt))
+			break
+		}
+		fallthrough
 	case access.ActFailed:
 		what, do := "", ""
 		if f := r.Failure; f != nil {

@@ -12,6 +12,7 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -96,6 +97,7 @@ const DefaultAckTimeout = 2500 * time.Millisecond
 // the store, written before the handler runs, so any process refuses what
 // any other ran, across restarts and crashes, for SeenTTL.
 type Router struct {
+	team       func(context.Context) (string, error) // the installation's team; nil checks none
 	seen       deliveries
 	queue      bot.Queue
 	log        *slog.Logger
@@ -119,6 +121,12 @@ type Deps struct {
 	Log   *slog.Logger // default slog.Default()
 	// AckTimeout is DefaultAckTimeout when zero.
 	AckTimeout time.Duration
+	// Team returns the Slack team tokken is installed in (auth.test's
+	// team_id, e.g. (*slackapi.Client).Team). When set, commands,
+	// interactions and options from any other team (a user of another
+	// organisation in a Slack Connect channel), or while it cannot say, are
+	// refused before any handler runs (see foreign).
+	Team func(context.Context) (string, error)
 }
 
 // New returns a Router with no handlers.
@@ -133,7 +141,7 @@ func New(d Deps) (*Router, error) {
 		d.AckTimeout = DefaultAckTimeout
 	}
 	return &Router{
-		seen: deliveries{d.Store}, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout,
+		team: d.Team, seen: deliveries{d.Store}, queue: d.Queue, log: d.Log, ackTimeout: d.AckTimeout,
 		commands: map[string]CommandFunc{}, interactions: map[string]InteractionFunc{},
 		options: map[string]OptionsFunc{}, events: map[string]EventFunc{},
 	}, nil
@@ -273,6 +281,9 @@ const MsgWorkingOnIt = "Working on it… the answer will follow here."
 // (a JobRespond job).
 func (r *Router) DispatchCommand(ctx context.Context, cmd slack.SlashCommand) *slack.Msg {
 	log := r.logger(ctx, "command", cmd.Command, "user", cmd.UserID)
+	if refusal := r.foreign(ctx, log, cmd.TeamID); refusal != "" {
+		return Ephemeral(refusal)
+	}
 	f, ok := r.commands[cmd.Command]
 	if !ok {
 		return Ephemeral(fmt.Sprintf("Unknown command %s. tokken knows: %s.", mrkdwn.Escape(cmd.Command), strings.Join(r.Commands(), ", ")))
@@ -338,6 +349,13 @@ func (r *Router) respondLater(ctx context.Context, log *slog.Logger, responseURL
 func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCallback) (body any, duplicate bool, err error) {
 	ns := interactionNamespace(ic)
 	log := r.logger(ctx, "interaction", string(ic.Type), "namespace", ns, "user", ic.User.ID)
+	if refusal := r.foreign(ctx, log, ic.Team.ID, ic.User.TeamID); refusal != "" {
+		if ic.Type == slack.InteractionTypeViewSubmission {
+			return refusalView(refusal), false, nil
+		}
+		r.respondLater(ctx, log, ic.ResponseURL, Ephemeral(refusal))
+		return nil, false, nil
+	}
 	f, ok := r.interactions[ns]
 	if !ok {
 		log.Warn("no handler for interaction")
@@ -375,6 +393,9 @@ func (r *Router) DispatchInteraction(ctx context.Context, ic slack.InteractionCa
 func (r *Router) DispatchOptions(ctx context.Context, ic slack.InteractionCallback) (any, error) {
 	ns := namespace(ic.ActionID)
 	log := r.logger(ctx, "namespace", ns)
+	if refusal := r.foreign(ctx, log, ic.Team.ID, ic.User.TeamID); refusal != "" {
+		return NoOptions(), nil
+	}
 	f, ok := r.options[ns]
 	if !ok {
 		log.Warn("no options handler", "action_id", ic.ActionID)
@@ -459,6 +480,54 @@ func interactionNamespace(ic slack.InteractionCallback) string {
 	default: // shortcut, message_action, interactive_message, dialogs
 		return namespace(ic.CallbackID)
 	}
+}
+
+// MsgForeignTeam answers a command or click from a user of another Slack
+// team than tokken's (Slack Connect).
+const MsgForeignTeam = "tokken acts only for members of the workspace it is installed in; your account belongs to another Slack team, so nothing was done."
+
+// MsgTeamUnknown answers a command or click while tokken cannot learn
+// which workspace it serves (Slack's auth.test fails).
+const MsgTeamUnknown = "tokken cannot confirm which Slack workspace it serves right now, so nothing was done. Please try again in a minute."
+
+// foreign checks a payload's team, and its user's own team when the
+// payload carries it (commands do not), against the installation's. It
+// returns the answer for the user when the request must be refused (a
+// payload without a team counts as another team's: Slack always sends
+// it), or "" when it may proceed or the Router checks no team.
+func (r *Router) foreign(ctx context.Context, log *slog.Logger, team string, userTeam ...string) string {
+	if r.team == nil {
+		return ""
+	}
+	home, err := r.team(ctx)
+	if err != nil {
+		log.Error("the installation's Slack team is unknown; request refused", "err", err)
+		return MsgTeamUnknown
+	}
+	other := ""
+	if team != home {
+		other = cmp.Or(team, "(none)")
+	}
+	for _, t := range userTeam {
+		if t != "" && t != home {
+			other = t
+		}
+	}
+	if other != "" {
+		log.Warn("request from another Slack team refused", "team", other)
+		return MsgForeignTeam
+	}
+	return ""
+}
+
+// refusalView replaces a submitted modal with text.
+func refusalView(text string) *slack.ViewSubmissionResponse {
+	return slack.NewUpdateViewSubmissionResponse(&slack.ModalViewRequest{
+		Type:  slack.VTModal,
+		Title: slack.NewTextBlockObject(slack.PlainTextType, "tokken", false, false),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewSectionBlock(
+			slack.NewTextBlockObject(slack.PlainTextType, text, false, false), nil, nil)}},
+	})
 }
 
 // MsgRepeatedCommand answers a slash command delivered a second time.

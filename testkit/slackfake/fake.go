@@ -132,6 +132,12 @@ type User struct {
 	TZ       string // IANA name, e.g. "Asia/Tokyo"
 	IsBot    bool
 	Deleted  bool
+	// TeamID is the user's own team: TeamID (the fake workspace) when
+	// empty; another for a Slack Connect user of another organisation.
+	TeamID string
+	// Stranger is users.info's is_stranger: a user of a team not
+	// connected to the fake workspace.
+	Stranger bool
 }
 
 // Fake is a running fake Slack Web API.

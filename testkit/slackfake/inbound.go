@@ -68,6 +68,7 @@ func (f *Fake) Interaction(tb testing.TB, target string, cb slack.InteractionCal
 		cb.ResponseURL = f.ResponseURLForMessage(f.newResponseID(), ch, ts)
 	}
 	cb.Team.ID, cb.Team.Domain, cb.APIAppID = orDefault(cb.Team.ID, TeamID), orDefault(cb.Team.Domain, TeamName), orDefault(cb.APIAppID, AppID)
+	cb.User.TeamID = orDefault(cb.User.TeamID, cb.Team.ID) // the clicking user's own team, as Slack sends it
 	payload, err := json.Marshal(&cb)
 	if err != nil {
 		tb.Fatalf("slackfake: encode interaction: %v", err)

@@ -52,8 +52,8 @@ func (f *Fake) wireUser(u User) slack.User {
 		label, offset = f.now().In(loc).Zone()
 	}
 	return slack.User{
-		ID: u.ID, TeamID: TeamID, Name: u.Name, RealName: u.RealName, Deleted: u.Deleted,
-		TZ: u.TZ, TZLabel: label, TZOffset: offset, IsBot: u.IsBot,
+		ID: u.ID, TeamID: orDefault(u.TeamID, TeamID), Name: u.Name, RealName: u.RealName, Deleted: u.Deleted,
+		TZ: u.TZ, TZLabel: label, TZOffset: offset, IsBot: u.IsBot, IsStranger: u.Stranger,
 		Profile: slack.UserProfile{
 			RealName: u.RealName, RealNameNormalized: u.RealName,
 			DisplayName: u.Name, DisplayNameNormalized: u.Name, Email: u.Email,
