@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/slack-go/slack"
 
@@ -68,10 +69,24 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	if cfg.AuditChannel == "" {
 		log.Warn("TOKKEN_AUDIT_CHANNEL is not set: the audit trail is in the store and the log only; break-glass is announced in the approver channel")
 	}
+	// Every grant's session policy fences tokken's own resources; on Lambda
+	// that includes this function, which template.yaml cannot name in its
+	// own environment.
+	partition := awsgrant.Partition(awsCfg.Region)
+	protected := slices.Clone(cfg.ProtectedARNs)
+	if a.cfg.LambdaFunction != "" {
+		protected = append(protected, fmt.Sprintf("arn:%s:lambda:%s:*:function:%s", partition, awsCfg.Region, a.cfg.LambdaFunction))
+	}
+	if len(protected) == 0 {
+		log.Warn("TOKKEN_PROTECTED_ARNS is not set: grants are not fenced off tokken's own resources (template.yaml sets it on Lambda)")
+	}
 	return accessui.New(accessui.Deps{
 		Store: a.store, Queue: a.queue, Timers: a.timers,
 		Authorizer: a.policies, Catalogue: a.policies, Directory: a.directory,
-		Granter:   awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Logger: log}),
+		Granter: awsgrant.New(awsCfg, awsgrant.Options{
+			FederationURL: a.cfg.FederationURL, Boundary: cfg.GrantBoundaryARN, Logger: log,
+		}),
+		Partition: partition, Protected: protected,
 		Inventory: fleet, Search: instindex.Index{Store: a.store},
 		Slack:        a.slack,
 		Auditor:      a.audit,

@@ -186,9 +186,9 @@ func newAccessWorld(t *testing.T, policyDir string) *accessWorld {
 	w.aws.EC2().AddInstance(awsfake.Instance{ID: prodDB, Name: "db-01", Tags: map[string]string{"Env": "prod"}})
 	w.aws.EC2().AddInstance(awsfake.Instance{ID: stagingBox, Name: "stage-01", Tags: map[string]string{"Env": "staging"}})
 	for _, role := range []string{"tokken-prod-readonly", "tokken-prod-ssm"} {
-		w.aws.IAM().AddRole("arn:aws:iam::111111111111:role/" + role)
+		w.aws.IAM().AddGrantableRole("arn:aws:iam::111111111111:role/" + role)
 	}
-	w.aws.IAM().AddRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
+	w.aws.IAM().AddGrantableRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
 	w.open()
 	t.Cleanup(func() {
 		w.close()
@@ -1010,7 +1010,7 @@ func TestAccessBinary(t *testing.T) {
 	sl.AddChannel(stagingChannel, "staging")
 	sl.AddChannel(auditChannel, "audit")
 	sl.AddUser(slackfake.User{ID: devUser, Name: "dev", Email: "bob@example.com"})
-	aws.IAM().AddRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
+	aws.IAM().AddGrantableRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
 	dir := t.TempDir()
 	env := tokkenEnv(sl, dir, "TOKKEN_AUDIT_CHANNEL="+auditChannel, "TOKKEN_FEDERATION_URL="+aws.FederationURL())
 	for k, v := range aws.Env() {

@@ -53,7 +53,7 @@ func (s *Service) Activate(ctx context.Context, id string) error {
 	if !now.Before(end) {
 		return s.activationFailed(ctx, id, token, bot.Permanent(&windowPassedError{end: end}), false)
 	}
-	spec, err := NewGrantSpec(&r, end, now, s.partition)
+	spec, err := NewGrantSpec(&r, end, now, s.partition, s.protected...)
 	if err != nil {
 		return s.activationFailed(ctx, id, token, bot.Permanent(err), false)
 	}
@@ -174,6 +174,9 @@ func (s *Service) activationFailed(ctx context.Context, id, token string, cause 
 			f := failureIssue(cause, now)
 			if wp := (*windowPassedError)(nil); errors.As(cause, &wp) {
 				f = failureWindowPassed(wp.end, now)
+			}
+			if ng := (*ErrRoleNotGrantable)(nil); errors.As(cause, &ng) {
+				f = failureRoleNotGrantable(ng, now)
 			}
 			return r.Fail(f, maybeIssued || r.Activation.Attempts > 0 || r.Activation.Issued > 0)
 		}
@@ -300,7 +303,7 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 	})
 	defer stop()
 	x := r.extension(ext)
-	spec, err := NewGrantSpec(&r, x.NewExpiresAt, now, s.partition)
+	spec, err := NewGrantSpec(&r, x.NewExpiresAt, now, s.partition, s.protected...)
 	if err != nil {
 		_, ferr := s.transition(ctx, id, func(r *Request) error { return r.ExtensionFailed(ext, token, err.Error(), s.now()) })
 		return bot.Permanent(errors.Join(fmt.Errorf("extend %s: %w", id, err), ferr))

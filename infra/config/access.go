@@ -1,5 +1,10 @@
 package config
 
+import (
+	"regexp"
+	"strings"
+)
+
 // Access is the configuration of the access feature (/access) beyond what
 // Config holds for everyone (the time zone is Config.Location, the
 // federation endpoint Config.FederationURL, the channel of tokken's own
@@ -11,9 +16,38 @@ type Access struct {
 	// the store and the log only, and break-glass is announced in the
 	// profile's approver channel instead.
 	AuditChannel string
+	// GrantBoundaryARN is the permissions boundary every granted role must
+	// carry (TOKKEN_GRANT_BOUNDARY_ARN): tokken refuses to grant a role
+	// without it. Empty: the policy tokken-grant-boundary of the role's own
+	// account.
+	GrantBoundaryARN string
+	// ProtectedARNs are tokken's own resources (TOKKEN_PROTECTED_ARNS,
+	// comma-separated ARNs, IAM wildcards allowed): every grant's session
+	// policy denies every action on them. On Lambda the function's own ARN
+	// is added (Config.LambdaFunction).
+	ProtectedARNs []string
 }
 
 // parseAccess reads the access feature's variables.
 func parseAccess(get func(string) string, p *problems) Access {
-	return Access{AuditChannel: p.channel("TOKKEN_AUDIT_CHANNEL", get("TOKKEN_AUDIT_CHANNEL"))}
+	a := Access{
+		AuditChannel:     p.channel("TOKKEN_AUDIT_CHANNEL", get("TOKKEN_AUDIT_CHANNEL")),
+		GrantBoundaryARN: get("TOKKEN_GRANT_BOUNDARY_ARN"),
+	}
+	if v := a.GrantBoundaryARN; v != "" && !boundaryARN.MatchString(v) {
+		p.bad("TOKKEN_GRANT_BOUNDARY_ARN", "a managed policy ARN such as arn:aws:iam::<account>:policy/tokken-grant-boundary", v)
+	}
+	for _, v := range strings.Split(get("TOKKEN_PROTECTED_ARNS"), ",") {
+		switch v = strings.TrimSpace(v); {
+		case v == "":
+		case !strings.HasPrefix(v, "arn:"):
+			p.bad("TOKKEN_PROTECTED_ARNS", "comma-separated ARNs (arn:aws:…)", v)
+		default:
+			a.ProtectedARNs = append(a.ProtectedARNs, v)
+		}
+	}
+	return a
 }
+
+// boundaryARN is an IAM managed policy ARN, optionally with a path.
+var boundaryARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]+$`)
