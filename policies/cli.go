@@ -1,11 +1,14 @@
 package policies
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,20 +22,29 @@ var actions = []bot.Action{
 }
 
 const usage = `usage:
-  tokken policy check   [--dir DIR]
+  tokken policy check   [--dir DIR] [--aws]
   tokken policy explain [--dir DIR] --user U… --action ACTION [--profile NAME] [--duration 30m]
                         [--email ADDRESS] [--slack-group S…]... [--target i-…[,Key=Value]...]...
                         [--context key=value]... [--at 2026-01-02T15:04:05Z]
 
 DIR defaults to $TOKKEN_POLICY_DIR, else ./policies.
 check exits 0 when the directory is valid, 1 with every problem as file:line: message.
+  --aws also looks every profile's role up in AWS (the AWS SDK's usual credentials
+  and region): it must exist and carry tokken's permissions boundary
+  ($TOKKEN_GRANT_BOUNDARY_ARN, default policy/tokken-grant-boundary of its account).
 explain exits 0 when allowed, 1 when denied, and prints the rules that decided.
 `
 
+// RoleChecker tells whether a profile's role may be granted (for `check
+// --aws`): nil, or an error saying why not. main wires it to
+// infra/awsgrant's CheckRole, so the policies package needs no AWS SDK.
+type RoleChecker func(ctx context.Context, roleARN string) error
+
 // RunCLI runs `tokken policy <args>` and returns the exit code: 0 valid or
 // allowed, 1 problems found or denied, 2 usage error. args excludes
-// "tokken policy".
-func RunCLI(args []string, stdout, stderr io.Writer) int {
+// "tokken policy". roles looks roles up for `check --aws`; nil makes
+// --aws a usage error.
+func RunCLI(args []string, stdout, stderr io.Writer, roles RoleChecker) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -47,7 +59,12 @@ func RunCLI(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", defaultDir, "policy directory")
 	switch args[0] {
 	case "check":
+		withAWS := fs.Bool("aws", false, "also look every profile's role up in AWS")
 		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if *withAWS && roles == nil {
+			fmt.Fprintf(stderr, "check: --aws is not available here\n%s", usage)
 			return 2
 		}
 		if fs.NArg() > 0 {
@@ -62,6 +79,12 @@ func RunCLI(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%d problem(s) in %s\n", len(probs), *dir)
 			return 1
 		}
+		if *withAWS {
+			if n := checkRoles(*dir, roles, stdout); n > 0 {
+				fmt.Fprintf(stderr, "%d role(s) in %s may not be granted\n", n, *dir)
+				return 1
+			}
+		}
 		fmt.Fprintf(stdout, "%s: ok\n", *dir)
 		return 0
 	case "explain":
@@ -73,6 +96,33 @@ func RunCLI(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unknown policy command %q\n%s", args[0], usage)
 		return 2
 	}
+}
+
+// checkRoles looks up the role of every profile in dir (valid already),
+// prints one line per role, and returns how many may not be granted.
+func checkRoles(dir string, roles RoleChecker, stdout io.Writer) int {
+	set, err := Load(dir)
+	if err != nil {
+		fmt.Fprintf(stdout, "%s: %v\n", dir, err)
+		return 1
+	}
+	byRole := map[string][]string{}
+	for _, p := range set.Profiles() {
+		byRole[p.RoleARN] = append(byRole[p.RoleARN], p.Name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bad := 0
+	for _, arn := range slices.Sorted(maps.Keys(byRole)) {
+		what := fmt.Sprintf("profile %s: role %s", strings.Join(byRole[arn], ", "), arn)
+		if err := roles(ctx, arn); err != nil {
+			bad++
+			fmt.Fprintf(stdout, "%s: %v\n", what, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: may be granted\n", what)
+	}
+	return bad
 }
 
 func explainCLI(fs *flag.FlagSet, dir *string, args []string, stdout, stderr io.Writer) int {

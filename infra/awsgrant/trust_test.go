@@ -103,6 +103,10 @@ var protected = []string{
 	"arn:aws:iam::" + awsfake.AccountID + ":role/tokken-WorkerFunctionRole-AbCdEfGhIjKl",
 	"arn:aws:iam::" + awsfake.AccountID + ":role/tokken-SchedulerRole-AbCdEfGhIjKl",
 	"arn:aws:lambda:us-east-1:" + awsfake.AccountID + ":function:tokken-IngressFunction-AbCdEfGhIjKl",
+	"arn:aws:sns:us-east-1:" + awsfake.AccountID + ":tokken-AlarmTopic-AbCdEfGhIjKl",
+	"arn:aws:kms:us-east-1:" + awsfake.AccountID + ":key/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
+	"arn:aws:logs:us-east-1:" + awsfake.AccountID + ":log-group:tokken-IngressLogGroup-AbCdEfGhIjKl:*",
+	"arn:aws:logs:us-east-1:" + awsfake.AccountID + ":log-group:tokken-WorkerLogGroup-AbCdEfGhIjKl:*",
 	"arn:aws:lambda:us-east-1:*:function:tokken-WorkerFunction-AbCdEfGhIjKl",
 }
 
@@ -125,6 +129,8 @@ func TestIssuedPolicyFencesTokkensResources(t *testing.T) {
 		{"scheduler:CreateSchedule", "arn:aws:scheduler:us-east-1:" + awsfake.AccountID + ":schedule/tokken-timers/x", awsfake.ExplicitDeny},
 		{"lambda:UpdateFunctionCode", "arn:aws:lambda:us-east-1:" + awsfake.AccountID + ":function:tokken-WorkerFunction-AbCdEfGhIjKl", awsfake.ExplicitDeny},
 		{"lambda:InvokeFunction", protected[10], awsfake.ExplicitDeny},
+		{"sns:DeleteTopic", protected[11], awsfake.ExplicitDeny},
+		{"logs:DeleteLogGroup", protected[14], awsfake.ExplicitDeny},
 	}
 	cases := []struct {
 		kind    access.Kind

@@ -206,6 +206,8 @@ func TestTemplateSessionPoliciesDenyTokkensResources(t *testing.T) {
 		"schedule-group/${ScheduleGroup}", "schedule/${ScheduleGroup}/*",
 		fmt.Sprint(ingressRole), fmt.Sprint(workerRole), fmt.Sprint(schedulerRole),
 		fmt.Sprint(getAtt("IngressFunction", "Arn")),
+		fmt.Sprint(map[string]any{"Ref": "AlarmTopic"}), fmt.Sprint(getAtt("AlarmTopicKey", "Arn")),
+		fmt.Sprint(getAtt("IngressLogGroup", "Arn")), fmt.Sprint(getAtt("WorkerLogGroup", "Arn")),
 	} {
 		if !strings.Contains(all, must) {
 			t.Errorf("TOKKEN_PROTECTED_ARNS lacks %s", must)
