@@ -1012,7 +1012,9 @@ func TestAccessBinary(t *testing.T) {
 	sl.AddUser(slackfake.User{ID: devUser, Name: "dev", Email: "bob@example.com"})
 	aws.IAM().AddGrantableRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
 	dir := t.TempDir()
-	env := tokkenEnv(sl, dir, "TOKKEN_AUDIT_CHANNEL="+auditChannel, "TOKKEN_FEDERATION_URL="+aws.FederationURL())
+	// tokken's own resources, which the grant's session policy must deny.
+	const protected = "arn:aws:secretsmanager:us-east-1:222222222222:secret:SlackSecret-AbC-dEf,arn:aws:dynamodb:us-east-1:222222222222:table/tokken"
+	env := tokkenEnv(sl, dir, "TOKKEN_AUDIT_CHANNEL="+auditChannel, "TOKKEN_FEDERATION_URL="+aws.FederationURL(), "TOKKEN_PROTECTED_ARNS="+protected)
 	for k, v := range aws.Env() {
 		env = append(env, k+"="+v)
 	}
@@ -1044,6 +1046,9 @@ func TestAccessBinary(t *testing.T) {
 	issued, ok := aws.STS().Issued(m[1], m[2], m[3])
 	if !ok || issued.RoleSessionName != id || issued.SourceIdentity != devUser {
 		t.Fatalf("credentials not issued for %s: %+v", id, issued)
+	}
+	if !strings.Contains(issued.Policy, `{"Sid":"TokkenItself","Effect":"Deny","Action":"*","Resource":["`+strings.ReplaceAll(protected, ",", `","`)+`"]}`) {
+		t.Errorf("the session policy does not fence tokken's resources: %s", issued.Policy)
 	}
 	dmCh, _ := sl.DMChannel(devUser)
 	click, _ := sl.Interaction(t, s.base+"/slack/interactions", slack.InteractionCallback{
