@@ -40,7 +40,9 @@ func (d Decision) String() string {
 // EvaluatePolicy decides req against one identity or session policy, with
 // IAM's rules: an explicit Deny wins, else an Allow allows, else it is
 // denied. Actions match case-insensitively, resources case-sensitively,
-// both with IAM's wildcards (* and ?); ${key} policy variables in Resource
+// both with IAM's wildcards (* and ?; here a * may also span the ':' between
+// ARN segments, which the ARNs tests ask about never make matter); ${key}
+// policy variables in Resource
 // are replaced from req.Context, and a statement whose variable has no value
 // does not apply. Conditions: the String, Arn, Date and Bool operators, with
 // or without IfExists, each value list ORed and every operator and key
