@@ -40,17 +40,16 @@ func (d Decision) String() string {
 // EvaluatePolicy decides req against one identity or session policy, with
 // IAM's rules: an explicit Deny wins, else an Allow allows, else it is
 // denied. Actions match case-insensitively, resources case-sensitively,
-// both with IAM's wildcards (* and ?; here a * may also span the ':' between
-// ARN segments, a difference no test's ARNs depend on); ${key}
-// policy variables in Resource
-// are replaced from req.Context, and a statement whose variable has no value
-// does not apply. Conditions: the String, Arn, Date and Bool operators, with
-// or without IfExists, each value list ORed and every operator and key
-// ANDed; a negated operator holds when its key is absent. NotAction applies
-// a statement to every action it does not match. Anything else
-// (NotResource, Principal, set operators, other operators) is an
-// error, so that a test cannot pass because the evaluator ignored what it
-// does not understand.
+// both with IAM's wildcards (* and ?; here a * may also span the ':'
+// between ARN segments, a difference no test's ARNs depend on); ${key}
+// policy variables in Resource are replaced from req.Context, and a
+// statement whose variable has no value does not apply. Conditions: the
+// String, Arn, Date and Bool operators, with or without IfExists, each
+// value list ORed and every operator and key ANDed; a negated operator
+// holds when its key is absent. NotAction applies a statement to every
+// action it does not match. Anything else (NotResource, Principal, set
+// operators, other operators) is an error, so that a test cannot pass
+// because the evaluator ignored what it does not understand.
 func EvaluatePolicy(doc string, req PolicyRequest) (Decision, error) {
 	var pol struct {
 		Statement json.RawMessage
