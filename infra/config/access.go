@@ -1,9 +1,6 @@
 package config
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // Access is the configuration of the access feature (/access) beyond what
 // Config holds for everyone (the time zone is Config.Location, the
@@ -34,7 +31,7 @@ func parseAccess(get func(string) string, p *problems) Access {
 		AuditChannel:     p.channel("TOKKEN_AUDIT_CHANNEL", get("TOKKEN_AUDIT_CHANNEL")),
 		GrantBoundaryARN: get("TOKKEN_GRANT_BOUNDARY_ARN"),
 	}
-	if v := a.GrantBoundaryARN; v != "" && !boundaryARN.MatchString(v) {
+	if v := a.GrantBoundaryARN; v != "" && !isPolicyARN(v) {
 		p.bad("TOKKEN_GRANT_BOUNDARY_ARN", "a managed policy ARN such as arn:aws:iam::<account>:policy/tokken-grant-boundary", v)
 	}
 	for _, v := range strings.Split(get("TOKKEN_PROTECTED_ARNS"), ",") {
@@ -49,5 +46,15 @@ func parseAccess(get func(string) string, p *problems) Access {
 	return a
 }
 
-// boundaryARN is an IAM managed policy ARN, optionally with a path.
-var boundaryARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]+$`)
+// isPolicyARN reports whether s is an IAM managed policy ARN,
+// arn:<partition>:iam::<account or "aws">:policy/[path/]name. (No regexp:
+// every package-level pattern is compiled in each Lambda cold start.)
+func isPolicyARN(s string) bool {
+	p := strings.SplitN(s, ":", 6)
+	if len(p) != 6 || p[0] != "arn" || !strings.HasPrefix(p[1], "aws") || p[2] != "iam" || p[3] != "" {
+		return false
+	}
+	acct, name := p[4], strings.TrimPrefix(p[5], "policy/")
+	okAcct := acct == "aws" || len(acct) == 12 && strings.Trim(acct, "0123456789") == ""
+	return okAcct && name != p[5] && name != "" && !strings.HasSuffix(name, "/") && !strings.ContainsAny(name, " *?")
+}

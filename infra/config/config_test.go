@@ -319,3 +319,21 @@ func TestFederationURLOverHTTPOnlyToLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestIsPolicyARN(t *testing.T) {
+	for s, want := range map[string]bool{
+		"arn:aws:iam::210987654321:policy/tokken-grant-boundary":    true,
+		"arn:aws-us-gov:iam::210987654321:policy/org/grant-ceiling": true,
+		"arn:aws:iam::aws:policy/ReadOnlyAccess":                    true,
+		"arn:aws:iam::210987654321:role/tokken-grant-boundary":      false,
+		"arn:aws:iam::21098765432:policy/p":                         false,
+		"arn:aws:iam::210987654321:policy/":                         false,
+		"arn:aws:iam::210987654321:policy/p*":                       false,
+		"arn:aws:sqs::210987654321:policy/p":                        false,
+		"tokken-grant-boundary":                                     false,
+	} {
+		if got := isPolicyARN(s); got != want {
+			t.Errorf("isPolicyARN(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
