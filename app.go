@@ -186,7 +186,6 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if err := registerAlerts(a); err != nil {
 		return nil, err
 	}
-	registerMention(a)
 	if err := registerDomain(a); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/mrkdwn"
@@ -28,9 +29,10 @@ import (
 // needs EC2, and the instance search reads the store's instance index,
 // which the worker refreshes (feature_instances.go).
 //
-// When the feature cannot run in this process (no bot token, no AWS
-// region), /access says why and the rest of tokken runs; any other error
-// fails start-up.
+// When the feature cannot run in this process (no bot token, or no AWS
+// region on Lambda), /access says why and the rest of tokken runs; any
+// other error fails start-up. A local tokken without an AWS region takes
+// requests and approvals, and says at activation that granting needs AWS.
 func registerAccess(a *app) error {
 	log := a.log.With("feature", "access")
 	f, err := newAccessFeature(context.Background(), a, log)
@@ -61,11 +63,24 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 		return nil, &unavailableError{reason: "SLACK_BOT_TOKEN is not set: requests cannot be posted to approvers"}
 	}
 	cfg := a.cfg.Access
+	var (
+		granter   access.Granter
+		inventory access.Inventory
+	)
 	awsCfg, err := a.featureAWS(ctx, "STS, SSM and EC2 grant and end access")
-	if err != nil {
+	var unavailable *unavailableError
+	switch {
+	case errors.As(err, &unavailable) && !a.cfg.Lambda:
+		// A local tokken tried without an AWS account: requests, approvals
+		// and the rest work; granting says what is missing.
+		log.Warn("no AWS region: access can be requested and approved, but granting it fails until AWS_REGION and AWS credentials are set", "err", err)
+		granter, inventory = noAWS{}, noAWS{}
+	case err != nil:
 		return nil, err
+	default:
+		granter = awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Boundary: cfg.GrantBoundaryARN, Logger: log})
+		inventory = ec2fleet.New(awsCfg)
 	}
-	fleet := ec2fleet.New(awsCfg)
 	if cfg.AuditChannel == "" {
 		log.Warn("TOKKEN_AUDIT_CHANNEL is not set: the audit trail is in the store and the log only; break-glass is announced in the approver channel")
 	}
@@ -83,15 +98,47 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	return accessui.New(accessui.Deps{
 		Store: a.store, Queue: a.queue, Timers: a.timers,
 		Authorizer: a.policies, Catalogue: a.policies, Directory: a.directory,
-		Granter: awsgrant.New(awsCfg, awsgrant.Options{
-			FederationURL: a.cfg.FederationURL, Boundary: cfg.GrantBoundaryARN, Logger: log,
-		}),
+		Granter:   granter,
 		Partition: partition, Protected: protected,
-		Inventory: fleet, Search: instindex.Index{Store: a.store},
+		Inventory: inventory, Search: instindex.Index{Store: a.store},
 		Slack:        a.slack,
 		Auditor:      a.audit,
 		AuditChannel: cfg.AuditChannel, OpsChannel: a.cfg.OpsChannel,
 		Location: a.cfg.Location, Region: awsCfg.Region,
 		Logger: a.log, // accessui adds "feature":"access" itself
 	})
+}
+
+// msgNoAWS says what a tokken without AWS configuration cannot do, and how
+// to give it one.
+const msgNoAWS = "this tokken has no AWS configuration: set AWS_REGION and AWS credentials " +
+	"(AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and restart it"
+
+// noAWS is the Granter and Inventory of a local tokken without an AWS
+// region: requests and approvals run as usual; issuing fails at once with
+// msgNoAWS, which the request's failure shows the requester. Nothing is
+// ever issued, so there is nothing to revoke or terminate.
+type noAWS struct{}
+
+var (
+	_ access.Granter   = noAWS{}
+	_ access.Inventory = noAWS{}
+)
+
+func (noAWS) Issue(context.Context, access.GrantSpec) (access.Credentials, error) {
+	return access.Credentials{}, bot.Permanent(errors.New(msgNoAWS))
+}
+
+// CheckRole lets every role through: without AWS nothing is granted (Issue
+// refuses), so there is no boundary to check yet.
+func (noAWS) CheckRole(context.Context, string) error { return nil }
+
+func (noAWS) Revoke(context.Context, access.Grant) error { return nil }
+
+func (noAWS) TerminateSessions(context.Context, access.Grant) (int, error) { return 0, nil }
+
+// Instances refuses with an answer for the requester: instances are
+// checked against EC2 before a request is filed.
+func (noAWS) Instances(context.Context, []string) ([]bot.Target, error) {
+	return nil, &access.CommandError{Msg: "Instances cannot be checked: " + msgNoAWS + ". Profiles without instances can be requested without AWS."}
 }

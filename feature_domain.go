@@ -62,6 +62,9 @@ func startDomainService(a *app, log *slog.Logger) error {
 		return &unavailableError{reason: "SLACK_BOT_TOKEN is not set: operation messages cannot be posted"}
 	}
 	awsCfg, err := a.featureAWS(context.Background(), "EC2 is needed to tag and reboot instances")
+	if errors.As(err, new(*unavailableError)) {
+		return &unavailableError{reason: "it tags and reboots EC2 instances, and " + msgNoAWS + "."}
+	}
 	if err != nil {
 		return err
 	}

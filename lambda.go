@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tokken/tokken/infra/config"
 )
 
 // runLambda serves Lambda invocations through the dispatcher, flushing the
 // EMF metrics to stdout after each one. Configuration errors end the
 // process before the first invocation (Lambda reports an init error with
-// the message). lambda.Start does not return.
+// the message), except a Slack secret that still holds the template's
+// placeholder: the function then waits for it (unconfigured.go).
+// lambda.Start does not return.
 func runLambda(ctx context.Context, e env) int {
 	cfg, code := loadConfig(e)
 	if code != exitOK {
@@ -17,6 +22,11 @@ func runLambda(ctx context.Context, e env) int {
 	}
 	log := newLogger(cfg, e.stderr)
 	a, err := buildApp(ctx, cfg, log, metricsTo(e.stdout))
+	if errors.Is(err, config.ErrSecretNotFilledIn) {
+		// Right after the first deploy: wait for the secret, not fail.
+		lambda.StartWithOptions(newUnconfigured(cfg, log, e.stdout, err).invoke, lambda.WithContext(ctx))
+		return exitOK
+	}
 	if err != nil {
 		return startupError(e, err)
 	}

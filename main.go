@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, e env) int {
 		return runLambda(ctx, e)
 	}
 	if len(args) == 0 {
-		usage(e.stderr)
+		fmt.Fprintln(e.stderr, "tokken: no command given (try 'tokken serve').\nRun 'tokken help' for the commands and configuration.")
 		return exitUsage
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
@@ -81,8 +81,9 @@ func run(ctx context.Context, args []string, e env) int {
 		usage(e.stdout)
 		return exitOK
 	default:
-		fmt.Fprintf(e.stderr, "tokken: unknown command %q\n\n", cmd)
-		usage(e.stderr)
+		// The error and one hint, not the whole help: the error must stay
+		// on screen.
+		fmt.Fprintf(e.stderr, "tokken: unknown command %q\nRun 'tokken help' for the commands and configuration.\n", cmd)
 		return exitUsage
 	}
 }

@@ -41,6 +41,10 @@ func TestServeRefusesBadFeatureConfiguration(t *testing.T) {
 		{"channel names, every one reported", map[string]string{"TOKKEN_AUDIT_CHANNEL": "#audit", "TOKKEN_DOMAIN_CHANNEL": "#domain", "TOKKEN_OPS_CHANNEL": "ops"},
 			[]string{"TOKKEN_AUDIT_CHANNEL: want a Slack channel id", "TOKKEN_DOMAIN_CHANNEL: want", "TOKKEN_OPS_CHANNEL: want"}},
 		{"broken routes.yaml", map[string]string{"TOKKEN_POLICY_DIR": badRoutes}, []string{"TOKKEN_POLICY_DIR", "routes.yaml"}},
+		{"the .env.example placeholder bot token", map[string]string{"SLACK_BOT_TOKEN": "xoxb-"},
+			[]string{`SLACK_BOT_TOKEN: want the whole bot token: "xoxb-" followed by the rest of it`, "placeholder from .env.example"}},
+		{"a three-character signing secret", map[string]string{"SLACK_SIGNING_SECRET": "abc"}, []string{"SLACK_SIGNING_SECRET: want the whole signing secret"}},
+		{"a policy directory that does not exist", map[string]string{"TOKKEN_POLICY_DIR": "no-such-dir"}, []string{"TOKKEN_POLICY_DIR no-such-dir", "no such directory"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +94,57 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	} {
 		if !strings.Contains(help, "\n  "+name+"\n") {
 			t.Errorf("--help does not list the feature variable %s", name)
+		}
+	}
+}
+
+// TestUnknownCommandStaysOnScreen: a mistyped command prints its error and
+// a one-line hint, not the whole help under which the error would scroll
+// away; so does no command at all.
+func TestUnknownCommandStaysOnScreen(t *testing.T) {
+	for _, args := range [][]string{{"serv"}, nil} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, testEnv(nil, &stdout, &stderr)); code != exitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
+		}
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if len(lines) != 2 || !strings.Contains(lines[1], "tokken help") {
+			t.Errorf("%q: want the error and a hint naming `tokken help`, got %d lines:\n%s", args, len(lines), stderr.String())
+		}
+		if len(args) > 0 && !strings.Contains(lines[0], `unknown command "serv"`) {
+			t.Errorf("%q: first line %q does not name the command", args, lines[0])
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("%q: stdout %q", args, stdout.String())
+		}
+	}
+}
+
+// TestPolicyCheckInTheWrongFolder: `tokken policy check` run where there is
+// no policies/ directory, or pointed at a folder without policy files,
+// names the directory and what it looked for, not "every action would be
+// denied".
+func TestPolicyCheckInTheWrongFolder(t *testing.T) {
+	empty := t.TempDir()
+	t.Chdir(t.TempDir())
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"policy", "check"}, []string{"policies: no such directory", "TOKKEN_POLICY_DIR"}},
+		{[]string{"policy", "check", "--dir", empty}, []string{empty + ": not a policy directory: no profiles.yaml, groups.yaml or *.cedar files"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), tt.args, testEnv(nil, &stdout, &stderr)); code != exitFailed {
+			t.Errorf("%q: exit %d, want %d", tt.args, code, exitFailed)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(stdout.String(), w) {
+				t.Errorf("%q: output does not contain %q:\n%s", tt.args, w, stdout.String())
+			}
+		}
+		if strings.Contains(stdout.String(), "every action would be denied") {
+			t.Errorf("%q: blames the rules:\n%s", tt.args, stdout.String())
 		}
 	}
 }

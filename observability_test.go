@@ -351,7 +351,7 @@ func TestServeFlushesMetricsOnShutdown(t *testing.T) {
 func TestJobLogsCarryJobAndRequestIDs(t *testing.T) {
 	dir := t.TempDir()
 	vars := map[string]string{
-		"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": "http://127.0.0.1:9/api/",
+		"SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5", "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": "http://127.0.0.1:9/api/",
 		"TOKKEN_STORE": "bolt:" + filepath.Join(dir, "tokken.db"), "TOKKEN_POLICY_DIR": "policies",
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, "")

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokken/tokken/handlers/lambdaevent"
 	"github.com/tokken/tokken/infra/cfn"
 	"github.com/tokken/tokken/infra/metrics"
 )
@@ -54,10 +55,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// eventsREADME documents the sample Lambda events for `tokken invoke`.
+var eventsREADME = filepath.Join(repo, "testdata", "events", "README.md")
+
 // docFiles are the documents whose commands are exercised.
 func docFiles(t *testing.T) []string {
 	t.Helper()
-	files := []string{filepath.Join(repo, "README.md")}
+	files := []string{filepath.Join(repo, "README.md"), eventsREADME}
 	more, err := filepath.Glob(filepath.Join(repo, "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -453,6 +457,42 @@ func TestDocCommands(t *testing.T) {
 	}
 	if ran < 5 {
 		t.Errorf("only %d tokken commands ran; the docs should show (and this test run) at least help, version, policy check, policy explain and serve", ran)
+	}
+}
+
+// TestEventSamples: testdata/events holds a sample of every kind of event
+// the README promises `tokken invoke` takes, and testdata/events/README.md
+// invokes each sample (TestDocCommands runs those commands).
+func TestEventSamples(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(repo, "testdata", "events", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	invoked := map[string]bool{}
+	for _, c := range commandsIn(t, eventsREADME, read(t, eventsREADME)) {
+		if n := len(c.args); n >= 5 && c.args[0] == "go" && c.args[3] == "invoke" {
+			invoked[filepath.Base(c.args[4])] = true
+		}
+	}
+	kinds := map[lambdaevent.Kind]bool{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := lambdaevent.Classify(raw)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(f), err)
+		}
+		kinds[k] = true
+		if !invoked[filepath.Base(f)] {
+			t.Errorf("%s is not invoked by a command in testdata/events/README.md", filepath.Base(f))
+		}
+	}
+	for _, k := range []lambdaevent.Kind{lambdaevent.KindFunctionURL, lambdaevent.KindSQS, lambdaevent.KindSNS, lambdaevent.KindEventBridge, lambdaevent.KindJob} {
+		if !kinds[k] {
+			t.Errorf("no %s sample in testdata/events, though the README promises one", k)
+		}
 	}
 }
 

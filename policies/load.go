@@ -145,6 +145,9 @@ func loadFS(fsys fs.FS, dir string) (*Set, Problems) {
 		return data, r, true
 	}
 
+	if probs := checkDir(fsys, dir); len(probs) > 0 {
+		return nil, probs
+	}
 	if data, r, ok := read(ProfilesFile); ok {
 		s.profiles = parseProfiles(r, data)
 	}
@@ -189,6 +192,33 @@ func loadFS(fsys fs.FS, dir string) (*Set, Problems) {
 		return nil, probs
 	}
 	return s, nil
+}
+
+// checkDir reports a policy directory that is missing or holds none of
+// the policy files, naming what was looked for: the usual cause is a
+// command run from another folder than the one holding policies/, which
+// must not read as "every action would be denied".
+func checkDir(fsys fs.FS, dir string) Problems {
+	const hint = "run tokken where the policy directory is (the repository root for the example in policies/), or set TOKKEN_POLICY_DIR (--dir for tokken policy)"
+	info, err := fs.Stat(fsys, ".")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Problems{{File: dir, Msg: "no such directory: " + hint}}
+	case err != nil:
+		return Problems{{File: dir, Msg: fmt.Sprintf("read: %v", err)}}
+	case !info.IsDir():
+		return Problems{{File: dir, Msg: "not a directory: " + hint}}
+	}
+	rules, _ := fs.Glob(fsys, RulesGlob)
+	if len(rules) > 0 {
+		return nil
+	}
+	for _, name := range []string{ProfilesFile, GroupsFile} {
+		if _, err := fs.Stat(fsys, name); err == nil {
+			return nil
+		}
+	}
+	return Problems{{File: dir, Msg: fmt.Sprintf("not a policy directory: no %s, %s or %s files in it; %s", ProfilesFile, GroupsFile, RulesGlob, hint)}}
 }
 
 func newValidator() (*validate.Validator, error) {

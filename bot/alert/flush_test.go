@@ -163,3 +163,60 @@ func TestDeferredToSlot(t *testing.T) {
 		})
 	}
 }
+
+// TestFlushesCoalesceWithoutQueueDedup runs the deferred jobs the way SQS
+// delivers them on Lambda: every enqueued job runs, however many share an
+// id. Forty alerts waiting for a paced channel must cost about one flush
+// per post slot, not one per deferral (each of which would list and retry
+// every waiting alert), and leave nothing behind.
+func TestFlushesCoalesceWithoutQueueDedup(t *testing.T) {
+	const alerts = 40
+	var sn *slotNotifier
+	h := newHarness(t, func(o *Options) {
+		sn = &slotNotifier{recNotifier: o.Notifier.(*recNotifier), now: o.Now, interval: 1100 * time.Millisecond, next: map[string]time.Time{}}
+		o.Notifier = sn
+	})
+	ctx := context.Background()
+	for i := range alerts {
+		if _, err := h.svc.Ingest(ctx, "test", "", mk(fmt.Sprintf("d%02d", i), StatusWarning, true, fmt.Sprintf("app%02d", i), t0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flushes := 0
+	for range 100 {
+		jobs := h.q.Take()
+		if len(jobs) == 0 {
+			break
+		}
+		slices.SortStableFunc(jobs, func(a, b bot.Job) int { return a.NotBefore.Compare(b.NotBefore) })
+		for _, j := range jobs { // no deduplication by id
+			if d := j.NotBefore.Sub(h.clock.Now()); d > 0 {
+				h.clock.Advance(d)
+			}
+			if j.Kind == JobFlush {
+				flushes++
+			}
+			if err := h.mux.HandleJob(ctx, j); err != nil {
+				t.Fatalf("job %s: %v", j.ID, err)
+			}
+		}
+	}
+	if len(h.q.Take()) != 0 {
+		t.Fatal("jobs keep coming")
+	}
+	top := h.n.topLevel()
+	if len(top) != 4 || top[3].storm == nil || len(top[3].threadLines()) != alerts-3 {
+		t.Fatalf("%d top-level messages; want 3 alerts and a storm listing the other %d", len(top), alerts-3)
+	}
+	// Four top-level posts and a thread reply, a slot each: a flush per
+	// slot, and one spare for a deferral racing a flush's listing.
+	if flushes > 6 {
+		t.Errorf("%d flush jobs ran for %d paced posts; want about one per post slot", flushes, 5)
+	}
+	for _, kind := range []string{KindWait, KindFlushQueued} {
+		if left, err := h.store.List(ctx, kind, bot.KeyRange{}, 0); err != nil || len(left) != 0 {
+			t.Errorf("%d %s records left (%v)", len(left), kind, err)
+		}
+	}
+	t.Logf("%d flush jobs, %d posts refused by pacing", flushes, sn.refused)
+}

@@ -212,7 +212,7 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 	}
 	switch c.Verb {
 	case access.VerbHelp:
-		return ephemeral(f.help), nil
+		return ephemeral(f.helpFor(ctx, cmd.UserID)), nil
 	case access.VerbModal:
 		return f.openRequestModal(ctx, cmd)
 	case access.VerbList:

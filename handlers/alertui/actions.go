@@ -47,15 +47,20 @@ func (u *UI) action(ctx context.Context, ic slack.InteractionCallback) (any, err
 	if err != nil {
 		return nil, err
 	}
-	if act.ActionID == alertview.ActionRequestAccess {
-		return u.requestAccess(ctx, ic, rec, say)
-	}
+	// Every button, Request access included, is for those the alert rules
+	// (alert_act) let act on this alert.
 	ok, why, err := u.authorize(ctx, user, &rec.Alert, alert.Scope{})
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
+		if act.ActionID == alertview.ActionRequestAccess {
+			why += " Request access on an alert is for those who may act on it; `/access` stays open to you under the access rules."
+		}
 		return say(why)
+	}
+	if act.ActionID == alertview.ActionRequestAccess {
+		return u.requestAccess(ctx, ic, rec, say)
 	}
 	now := u.d.Now()
 	switch act.ActionID {
@@ -113,8 +118,9 @@ func (u *UI) closeAlert(ctx context.Context, rec alert.Record, user string, say 
 }
 
 // requestAccess opens the access modal pre-filled, or explains the
-// command to run when no access UI is wired. The access request is
-// authorized by the access policies when it is submitted.
+// command to run when no access UI is wired. The clicker may act on the
+// alert (checked by action); the access request itself is authorized by
+// the access policies when it is submitted.
 func (u *UI) requestAccess(ctx context.Context, ic slack.InteractionCallback, rec alert.Record, say func(string) (any, error)) (any, error) {
 	a := rec.Alert
 	p := AccessPrefill{InstanceID: a.InstanceID(), AlertKey: a.Key, Reason: accessReason(a)}

@@ -61,10 +61,12 @@ type Closer interface {
 	Close(ctx context.Context, alertID, reason string) error
 }
 
-// Downtimer creates Mackerel downtimes for silences Mackerel can express.
+// Downtimer creates Mackerel downtimes for silences Mackerel can express,
+// and deletes them when the silence is ended early.
 type Downtimer interface {
 	MonitorID(ctx context.Context, name string) (string, error)
 	CreateDowntime(ctx context.Context, d mackerel.Downtime) (string, error)
+	DeleteDowntime(ctx context.Context, id string) error
 }
 
 // Deps are what the UI needs. Service, Slack, Authorizer and Directory are

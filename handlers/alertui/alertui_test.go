@@ -271,6 +271,34 @@ func TestCloudWatchThroughLambdaEvents(t *testing.T) {
 	if rec.Alert.Open || m.Edits == 0 || !strings.Contains(m.Text, "OK") {
 		t.Errorf("alarm OK did not update in place: open=%v edits=%d %q", rec.Alert.Open, m.Edits, m.Text)
 	}
+	// The message shows the state reason: the OK's, in place of the ALARM's.
+	if text := messageText(m); !strings.Contains(text, "*Reason:* Threshold Crossed: 1 out of the last 1 datapoints [12.5 (03/06/24 05:10:00)] was not greater than or equal") {
+		t.Errorf("EventBridge alarm message lacks its state reason:\n%s", text)
+	}
+
+	// An SNS alarm's NewStateReason is shown too, escaped: an alarm's
+	// reason is text anyone who can set the alarm controls.
+	var doc map[string]any
+	_ = json.Unmarshal(fixture(t, "sns-alarm-single-metric.json"), &doc)
+	sns := doc["Records"].([]any)[0].(map[string]any)["Sns"].(map[string]any)
+	var alarm map[string]any
+	_ = json.Unmarshal([]byte(sns["Message"].(string)), &alarm)
+	alarm["AlarmArn"] = "arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:reason-test"
+	alarm["AlarmName"] = "reason-test"
+	alarm["NewStateReason"] = "Threshold Crossed: 1 datapoint <!channel> & <https://evil.example|click here>"
+	b, _ := json.Marshal(alarm)
+	sns["Message"], sns["MessageId"] = string(b), "id-reason"
+	b, _ = json.Marshal(doc)
+	if _, err := d.Invoke(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	e.idle()
+	_, m = e.message("cloudwatch:arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:reason-test")
+	text := messageText(m)
+	if !strings.Contains(text, "*Reason:* Threshold Crossed: 1 datapoint &lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;") ||
+		strings.Contains(text, "<!channel>") || strings.Contains(text, "<https://evil") {
+		t.Errorf("SNS alarm reason missing or not escaped:\n%s", text)
+	}
 }
 
 func TestButtons(t *testing.T) {
@@ -290,7 +318,10 @@ func TestButtons(t *testing.T) {
 		{alertview.ActionSilenceTomorrow, allowed, "09:00", "09:00", 1},
 		{alertview.ActionClose, refused, "may not act", "", 0},
 		{alertview.ActionClose, allowed, "Mackerel closed the alert", "", 0},
-		{alertview.ActionRequestAccess, refused, "/access &lt;profile&gt; 1h app01 investigating alert", "", 0},
+		// Request access is checked against the alert rules like every
+		// button; the refusal says /access itself is still there.
+		{alertview.ActionRequestAccess, refused, "Request access on an alert is for those who may act on it; `/access` stays open", "", 0},
+		{alertview.ActionRequestAccess, allowed, "/access &lt;profile&gt; 1h app01 investigating alert", "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action+"/"+tt.user, func(t *testing.T) {
@@ -336,6 +367,11 @@ func TestRequestAccessOpensModal(t *testing.T) {
 	op := &recOpener{}
 	e := newEnv(t, envOptions{access: op})
 	e.send(fixture(t, "mackerel-ec2.json"))
+	// Someone the alert rules do not let act on it gets no form.
+	e.click(refused, alertview.ActionRequestAccess, "mackerel:4FbhEc2")
+	if eph := e.lastEphemeral(refused); len(op.got) != 0 || !strings.Contains(eph, "may not act") {
+		t.Fatalf("refused click: modal opened %d times, ephemeral %q", len(op.got), eph)
+	}
 	e.click(allowed, alertview.ActionRequestAccess, "mackerel:4FbhEc2")
 	if len(op.got) != 1 || op.trig[0] == "" || !strings.HasPrefix(op.got[0].Reason, "investigating alert: ") ||
 		(op.got[0].InstanceID == "" && op.got[0].HostName == "") {
@@ -416,11 +452,31 @@ func TestCommands(t *testing.T) {
 	if _, text := e.command(refused, "unsilence "+id); !strings.Contains(text, "may not act") {
 		t.Errorf("refused unsilence: %q", text)
 	}
-	if typ, text := e.command(allowed, "unsilence "+id); typ != "in_channel" || !strings.Contains(text, "ended silence `"+id+"`") {
+	if e.mk.DowntimeDeleted("dt0002") {
+		t.Fatal("refused unsilence deleted the Mackerel downtime")
+	}
+	// Ending the silence ends the Mackerel downtime it created.
+	if typ, text := e.command(allowed, "unsilence "+id); typ != "in_channel" || !strings.Contains(text, "ended silence `"+id+"`") ||
+		!strings.Contains(text, "Mackerel downtime dt0002 deleted too") {
 		t.Errorf("unsilence: %s %q", typ, text)
+	}
+	if !e.mk.DowntimeDeleted("dt0002") || e.mk.DowntimeDeleted("dt0001") {
+		t.Errorf("after unsilence: downtime dt0002 deleted %v, dt0001 deleted %v; want only dt0002",
+			e.mk.DowntimeDeleted("dt0002"), e.mk.DowntimeDeleted("dt0001"))
 	}
 	if sils, _ := e.svc.ActiveSilences(context.Background()); len(sils) != 2 {
 		t.Errorf("after unsilence: %d active", len(sils))
+	}
+	// When Mackerel refuses, the user is told the downtime still runs.
+	for _, s := range sils {
+		if s.Scope.Monitor != "" {
+			id = s.ID
+		}
+	}
+	e.mk.FailNext(http.StatusServiceUnavailable)
+	if _, text := e.command(allowed, "unsilence "+id); !strings.Contains(text, "Mackerel did not delete downtime dt0001") ||
+		!strings.Contains(text, "delete it in Mackerel") {
+		t.Errorf("unsilence with Mackerel down: %q", text)
 	}
 	// A silenced host's new alert is stored, not posted.
 	var doc map[string]any

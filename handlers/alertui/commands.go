@@ -206,10 +206,31 @@ func (u *UI) unsilenceCommand(ctx context.Context, cmd slack.SlashCommand, args 
 		return reply(fmt.Sprintf("Silence `%s` had already ended.", sil.ID)), nil
 	}
 	text := fmt.Sprintf(":bell: %s ended silence `%s` (%s); its alerts are posted again.", mrkdwn.Mention(cmd.UserID), sil.ID, mrkdwn.Escape(sil.Scope.String()))
-	if sil.Downtime != "" {
-		text += " The Mackerel downtime " + mrkdwn.Escape(sil.Downtime) + " still runs until its end; delete it in Mackerel if needed."
-	}
+	text += u.endDowntime(ctx, sil)
 	return &slack.Msg{ResponseType: slack.ResponseTypeInChannel, Text: text}, nil
+}
+
+// endDowntime deletes the Mackerel downtime a silence created, so that
+// Mackerel stops muting when the silence ends early, and returns a note
+// for the user ("" when the silence had none).
+func (u *UI) endDowntime(ctx context.Context, sil alert.Silence) string {
+	if sil.Downtime == "" {
+		return ""
+	}
+	dt := mrkdwn.Escape(sil.Downtime)
+	if u.d.Downtimer == nil {
+		return " The Mackerel downtime " + dt + " still runs until its end: this tokken has no MACKEREL_API_KEY to delete it; delete it in Mackerel."
+	}
+	err := u.d.Downtimer.DeleteDowntime(ctx, sil.Downtime)
+	switch {
+	case err == nil:
+		return " Mackerel downtime " + dt + " deleted too."
+	case mackerel.IsNotFound(err):
+		return " Mackerel downtime " + dt + " was already gone."
+	}
+	u.d.Log.WarnContext(ctx, "Mackerel downtime not deleted", "silence", sil.ID, "downtime", sil.Downtime, "err", err)
+	return " :warning: Mackerel did not delete downtime " + dt + " (" + mrkdwn.Escape(mrkdwn.Truncate(err.Error(), 200)) +
+		"), so Mackerel still mutes it until its end; delete it in Mackerel."
 }
 
 // authorize asks the policies whether user may act on a (or, for a nil

@@ -148,7 +148,11 @@ type envOptions struct {
 	threshold int    // storm threshold (default 1000: no storms)
 	routes    string // routing rules (default testRoutes)
 	noMK      bool   // no Mackerel API key
-	access    AccessModalOpener
+	// realTime runs on the real clock (real sleeps, real queue delays)
+	// instead of the virtual one: for races that need work to overlap in
+	// wall time, such as a post held by a Retry-After wait.
+	realTime bool
+	access   AccessModalOpener
 }
 
 type env struct {
@@ -184,10 +188,14 @@ func newEnv(t *testing.T, o envOptions) *env {
 	c := &vclock{t: time.Now()}
 	e := &env{t: t, now: c.Now, clock: c}
 	sleep := c.Sleep
+	var qclock localqueue.Clock = c
+	if o.realTime {
+		e.now, e.clock, sleep, qclock = time.Now, nil, nil, nil
+	}
 	if o.threshold == 0 {
 		o.threshold = 1000
 	}
-	e.fake = slackfake.New(t, slackfake.WithClock(c.Now))
+	e.fake = slackfake.New(t, slackfake.WithClock(e.now))
 	for _, ch := range []string{chAlerts, chStaging, chProd} {
 		e.fake.AddChannel(ch, strings.ToLower(ch))
 	}
@@ -203,10 +211,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 	log := discardLog()
 	client := slackapi.New(e.fake.Token(), slackapi.Options{
 		APIURL: e.fake.APIURL(), Logger: log, Sleep: sleep, MaxAttempts: 8,
-		OnRateLimited: func(string, time.Duration) { e.limited.Add(1) },
+		OnRateLimited: func(string, time.Duration) { e.limited.Add(1) }, Now: e.now,
 	})
 	jobs := bot.NewJobMux()
-	e.queue, err = localqueue.New(st, jobs.HandleJob, localqueue.Options{Workers: 4, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond, Log: log, Clock: c})
+	e.queue, err = localqueue.New(st, jobs.HandleJob, localqueue.Options{Workers: 4, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond, Log: log, Clock: qclock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +324,7 @@ func (e *env) idle() {
 		if err := e.queue.Idle(ctx); err != nil {
 			e.t.Fatalf("jobs did not finish: %v", err)
 		}
-		if !e.clock.fireNext() {
+		if e.clock == nil || !e.clock.fireNext() {
 			return
 		}
 	}

@@ -24,10 +24,22 @@ type Slack interface {
 	PostEphemeral(ctx context.Context, channel, user string, m slackapi.Message) error
 }
 
+// RateWindows is implemented by a Slack client that shares Slack's
+// Retry-After windows among its callers (infra/slackapi.Client): it
+// reports when the window open for a method and channel ends.
+type RateWindows interface {
+	RateLimitedUntil(method, channel string) time.Time
+}
+
 // Poster is the alert.Notifier that posts to Slack: alerts rendered by
 // handlers/alertview, thread lines, notices and storm summaries, with
 // posts paced per channel and updates per message's channel. A post whose
-// slot has not come returns an *alert.LaterError at once.
+// slot has not come returns an *alert.LaterError at once. So does one
+// while Slack holds the channel's method at 429 (when the Slack client is
+// a RateWindows): the slot is then one interval after the window ends,
+// when the call that drew the 429 has posted. Every post deferred
+// meanwhile names that one slot, so they coalesce into one flush instead
+// of each retrying a second later for as long as the window lasts.
 type Poster struct {
 	slack Slack
 	pace  *Pacer
@@ -45,7 +57,24 @@ func NewPoster(s Slack, pace *Pacer, view alertview.Options, now func() time.Tim
 
 var _ alert.Notifier = (*Poster)(nil)
 
+// held returns the *alert.LaterError for a call of method to channel while
+// Slack's rate-limit window for them is open, nil otherwise.
+func (p *Poster) held(method, channel string) error {
+	rw, ok := p.slack.(RateWindows)
+	if !ok {
+		return nil
+	}
+	until := rw.RateLimitedUntil(method, channel)
+	if until.IsZero() {
+		return nil
+	}
+	return &alert.LaterError{Channel: channel, At: until.Add(p.pace.interval)}
+}
+
 func (p *Poster) post(ctx context.Context, channel string, m slackapi.Message) (string, error) {
+	if err := p.held("chat.postMessage", channel); err != nil {
+		return "", fmt.Errorf("post to %s: %w", channel, err)
+	}
 	var ref slackapi.MessageRef
 	err := p.pace.Do(ctx, "post:"+channel, func(ctx context.Context) error {
 		var err error
@@ -59,6 +88,9 @@ func (p *Poster) post(ctx context.Context, channel string, m slackapi.Message) (
 }
 
 func (p *Poster) update(ctx context.Context, channel, ts string, m slackapi.Message) error {
+	if err := p.held("chat.update", channel); err != nil {
+		return fmt.Errorf("update %s/%s: %w", channel, ts, err)
+	}
 	err := p.pace.Do(ctx, "update:"+channel, func(ctx context.Context) error {
 		return p.slack.UpdateMessage(ctx, slackapi.MessageRef{Channel: channel, TS: ts}, m)
 	})

@@ -168,7 +168,14 @@ func Render(a alert.Alert, st State, opt Options) Message {
 	if l := metricLine(a); l != "" {
 		lines = append(lines, l)
 	}
-	if msg := strings.TrimSpace(a.Message); msg != "" && !hasMetricLine(a) {
+	switch msg := strings.TrimSpace(a.Message); {
+	case msg == "":
+	case a.Source == alert.SourceCloudWatch:
+		// The alarm's state reason ("Threshold Crossed: 1 out of the last 1
+		// datapoints …"): the line a responder reads first, shown even
+		// when a metric line was read from it.
+		lines = append(lines, "*Reason:* "+mrkdwn.Escape(mrkdwn.Truncate(msg, maxMessage)))
+	case !hasMetricLine(a):
 		lines = append(lines, "*Message:* "+mrkdwn.Escape(mrkdwn.Truncate(msg, maxMessage)))
 	}
 	if a.User != "" && !a.Open {

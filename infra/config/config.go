@@ -223,7 +223,7 @@ var Vars = []Var{
 	{"MACKEREL_API_URL", DefaultMackerelAPIURL, "Mackerel API base URL, for tests and proxies"},
 	{"AWS_LAMBDA_RUNTIME_API", "", "set by Lambda: run as a Lambda function"},
 	{"AWS_LAMBDA_FUNCTION_NAME", "", "set by Lambda: the function's own name, added to TOKKEN_PROTECTED_ARNS"},
-	{"AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>, …", "", "the AWS SDK's own variables; every AWS client honours them"},
+	{"AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>, …", "", "the AWS SDK's own variables (from the environment or ~/.aws, not .env); every AWS client honours them. Optional locally: without them requests and approvals work, granting access and /domain do not"},
 }
 
 // FieldError is a validation failure of one variable.
@@ -419,14 +419,41 @@ func (c Config) checkSecrets(presence bool) []error {
 	if presence && (c.Role.RunsJobs() || c.SocketMode()) && c.SlackBotToken == "" {
 		p.bad("SLACK_BOT_TOKEN", `the bot token starting with "xoxb-" (OAuth & Permissions)`, "")
 	}
-	if c.SlackBotToken != "" && !strings.HasPrefix(string(c.SlackBotToken), "xoxb-") {
-		p.bad("SLACK_BOT_TOKEN", `a bot token starting with "xoxb-"`, redactedPrefix(c.SlackBotToken))
+	if c.SlackSigningSecret != "" && len(c.SlackSigningSecret) < MinSigningSecret {
+		p.bad("SLACK_SIGNING_SECRET", fmt.Sprintf("the whole signing secret from Basic Information → App Credentials (Slack's have 32 characters; at least %d)", MinSigningSecret), "")
 	}
-	if c.SlackAppToken != "" && !strings.HasPrefix(string(c.SlackAppToken), "xapp-") {
-		p.bad("SLACK_APP_TOKEN", `an app-level token starting with "xapp-"`, redactedPrefix(c.SlackAppToken))
-	}
+	p.token("SLACK_BOT_TOKEN", "xoxb-", "a bot token", "OAuth & Permissions → Bot User OAuth Token", c.SlackBotToken)
+	p.token("SLACK_APP_TOKEN", "xapp-", "an app-level token", "Basic Information → App-Level Tokens", c.SlackAppToken)
 	c.Alerts.checkWebhook(&p, presence)
 	return p
+}
+
+// MinSigningSecret is the shortest SLACK_SIGNING_SECRET accepted. Slack's
+// signing secrets have 32 hex characters; a shorter value is a placeholder
+// or a truncated paste, which would only show up as every request being
+// refused.
+const MinSigningSecret = 20
+
+// slackTokenRE is what follows a Slack token's prefix: Slack tokens are
+// letters, digits and dashes. Placeholders such as "xoxb-" or "xoxb-…" do
+// not match.
+var slackTokenRE = regexp.MustCompile(`^[A-Za-z0-9-]{4,}$`)
+
+// token checks the Slack token in variable name (unset is allowed here):
+// prefix followed by the token itself. what and where describe it for the
+// message; the value itself is never echoed beyond its prefix.
+func (p *problems) token(name, prefix, what, where string, v Secret) {
+	switch s := string(v); {
+	case s == "":
+	case !strings.HasPrefix(s, prefix):
+		p.bad(name, fmt.Sprintf("%s starting with %q (%s)", what, prefix, where), redactedPrefix(v))
+	case !slackTokenRE.MatchString(strings.TrimPrefix(s, prefix)):
+		got := redactedPrefix(v)
+		if s == prefix {
+			got = prefix + " (only the prefix: the placeholder from .env.example)"
+		}
+		p.bad(name, fmt.Sprintf("the whole %s: %q followed by the rest of it (%s)", strings.TrimPrefix(strings.TrimPrefix(what, "a "), "an "), prefix, where), got)
+	}
 }
 
 // redactedPrefix shows at most the first four characters of a secret, enough

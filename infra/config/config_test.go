@@ -24,7 +24,7 @@ func env(m map[string]string) func(string) string {
 }
 
 var minimal = map[string]string{
-	"SLACK_SIGNING_SECRET": "s3cr3t-signing",
+	"SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",
 	"SLACK_BOT_TOKEN":      "xoxb-1-2-abc",
 }
 
@@ -73,8 +73,14 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"http federation to a look-alike host", with(map[string]string{"TOKKEN_FEDERATION_URL": "http://127.0.0.1.evil.example/federation"}), []string{"TOKKEN_FEDERATION_URL: want an https URL"}},
 		{"missing signing secret", with(map[string]string{"SLACK_SIGNING_SECRET": ""}), []string{"SLACK_SIGNING_SECRET: want"}},
 		{"missing bot token", with(map[string]string{"SLACK_BOT_TOKEN": ""}), []string{"SLACK_BOT_TOKEN: want"}},
-		{"user token as bot token", with(map[string]string{"SLACK_BOT_TOKEN": "xoxp-123456"}), []string{`SLACK_BOT_TOKEN: want a bot token starting with "xoxb-", got "xoxp…"`}},
+		{"user token as bot token", with(map[string]string{"SLACK_BOT_TOKEN": "xoxp-123456"}), []string{`SLACK_BOT_TOKEN: want a bot token starting with "xoxb-" (OAuth & Permissions → Bot User OAuth Token), got "xoxp…"`}},
 		{"bot token as app token", with(map[string]string{"SLACK_APP_TOKEN": "xoxb-1"}), []string{`SLACK_APP_TOKEN: want an app-level token`}},
+		{"placeholder bot token from .env.example", with(map[string]string{"SLACK_BOT_TOKEN": "xoxb-"}),
+			[]string{`SLACK_BOT_TOKEN: want the whole bot token: "xoxb-" followed by the rest of it`, "only the prefix: the placeholder from .env.example"}},
+		{"placeholder bot token from the docs", with(map[string]string{"SLACK_BOT_TOKEN": "xoxb-…"}), []string{`SLACK_BOT_TOKEN: want the whole bot token`}},
+		{"placeholder app token", with(map[string]string{"SLACK_APP_TOKEN": "xapp-"}), []string{`SLACK_APP_TOKEN: want the whole app-level token`}},
+		{"three-character signing secret", with(map[string]string{"SLACK_SIGNING_SECRET": "abc"}),
+			[]string{"SLACK_SIGNING_SECRET: want the whole signing secret", "at least 20"}},
 		{"bolt on lambda", with(map[string]string{"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "TOKKEN_ROLE": "ingress"}),
 			[]string{"TOKKEN_STORE: want \"dynamodb:<table>\" on Lambda", "TOKKEN_QUEUE_URL: want the SQS job queue URL on Lambda"}},
 		{"worker on lambda needs scheduler", with(map[string]string{"AWS_LAMBDA_RUNTIME_API": "x", "TOKKEN_ROLE": "worker",
@@ -101,7 +107,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 			if !errors.As(err, &fe) {
 				t.Errorf("error %v is not a *FieldError", err)
 			}
-			for _, s := range []string{"s3cr3t-signing", "xoxb-1-2-abc", "123456"} {
+			for _, s := range []string{"8f742231b10e8888abcd99yyyzzz85a5", "xoxb-1-2-abc", "123456", "abc"} {
 				if strings.Contains(err.Error(), s) {
 					t.Errorf("error leaks a secret: %q", err)
 				}
@@ -112,10 +118,10 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 
 func TestLoadRoleRequirements(t *testing.T) {
 	// An ingress needs no bot token; a worker needs no signing secret.
-	if _, err := Load(env(map[string]string{"TOKKEN_ROLE": "ingress", "SLACK_SIGNING_SECRET": "x"}), ""); err != nil {
+	if _, err := Load(env(map[string]string{"TOKKEN_ROLE": "ingress", "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5"}), ""); err != nil {
 		t.Errorf("ingress without bot token: %v", err)
 	}
-	if _, err := Load(env(map[string]string{"TOKKEN_ROLE": "worker", "SLACK_BOT_TOKEN": "xoxb-x"}), ""); err != nil {
+	if _, err := Load(env(map[string]string{"TOKKEN_ROLE": "worker", "SLACK_BOT_TOKEN": "xoxb-1-2-x"}), ""); err != nil {
 		t.Errorf("worker without signing secret: %v", err)
 	}
 	lambda := with(map[string]string{
@@ -140,7 +146,7 @@ func TestLoadRoleRequirements(t *testing.T) {
 func TestDotenvAndPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, ".env")
-	data := "# tokken\nexport SLACK_SIGNING_SECRET='from file'\nSLACK_BOT_TOKEN=\"xoxb-file\"\nTOKKEN_ADDR=127.0.0.1:9999 # inline comment\n\nTOKKEN_ROLE=ingress\n"
+	data := "# tokken\nexport SLACK_SIGNING_SECRET='from file 0123456789abcdef'\nSLACK_BOT_TOKEN=\"xoxb-file\"\nTOKKEN_ADDR=127.0.0.1:9999 # inline comment\n\nTOKKEN_ROLE=ingress\n"
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +154,7 @@ func TestDotenvAndPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SlackSigningSecret.Reveal() != "from file" || c.SlackBotToken.Reveal() != "xoxb-file" || c.Addr != "127.0.0.1:9999" {
+	if c.SlackSigningSecret.Reveal() != "from file 0123456789abcdef" || c.SlackBotToken.Reveal() != "xoxb-file" || c.Addr != "127.0.0.1:9999" {
 		t.Errorf("values from .env not read: %+v", c)
 	}
 	if c.Role != RoleAll {
@@ -259,10 +265,11 @@ func fakeSecretsManager(t *testing.T, secrets map[string]string) *secretsmanager
 func TestResolveSecrets(t *testing.T) {
 	const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tokken-AbCdEf"
 	sm := fakeSecretsManager(t, map[string]string{
-		arn:          `{"SLACK_SIGNING_SECRET":"from-sm","SLACK_BOT_TOKEN":"xoxb-sm","OTHER":1}`,
+		arn:          `{"SLACK_SIGNING_SECRET":"from-secrets-manager-0123","SLACK_BOT_TOKEN":"xoxb-1-2-sm","OTHER":1}`,
 		arn + "bad":  `not json s3cr3t`,
 		arn + "num":  `{"SLACK_BOT_TOKEN":42}`,
 		arn + "user": `{"SLACK_SIGNING_SECRET":"x","SLACK_BOT_TOKEN":"xoxp-user"}`,
+		arn + "new":  `{"SLACK_SIGNING_SECRET":"set-me","SLACK_BOT_TOKEN":"set-me"}`,
 	})
 	tests := []struct {
 		name, arn string
@@ -270,12 +277,13 @@ func TestResolveSecrets(t *testing.T) {
 		wantErr   string
 		wantBot   string
 	}{
-		{"fills from secret", arn, nil, "", "xoxb-sm"},
-		{"environment wins", arn, map[string]string{"SLACK_BOT_TOKEN": "xoxb-env"}, "", "xoxb-env"},
+		{"fills from secret", arn, nil, "", "xoxb-1-2-sm"},
+		{"environment wins", arn, map[string]string{"SLACK_BOT_TOKEN": "xoxb-1-2-env"}, "", "xoxb-1-2-env"},
 		{"not json", arn + "bad", nil, "want a JSON object", ""},
 		{"not a string", arn + "num", nil, "SLACK_BOT_TOKEN: want a string", ""},
 		{"wrong token kind", arn + "user", nil, `SLACK_BOT_TOKEN: want a bot token starting with "xoxb-"`, ""},
 		{"missing secret", arn + "gone", nil, "ResourceNotFoundException", ""},
+		{"placeholder as created", arn + "new", nil, "the Slack secret is not filled in yet: SLACK_SIGNING_SECRET in secret " + arn + "new is still \"set-me\"", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -295,12 +303,15 @@ func TestResolveSecrets(t *testing.T) {
 				if strings.Contains(err.Error(), "s3cr3t") {
 					t.Errorf("error leaks secret text: %v", err)
 				}
+				if placeholder := strings.Contains(tt.arn, "new"); errors.Is(err, ErrSecretNotFilledIn) != placeholder {
+					t.Errorf("errors.Is(%v, ErrSecretNotFilledIn) = %v, want %v", err, !placeholder, placeholder)
+				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.SlackBotToken.Reveal() != tt.wantBot || c.SlackSigningSecret.Reveal() != "from-sm" {
+			if c.SlackBotToken.Reveal() != tt.wantBot || c.SlackSigningSecret.Reveal() != "from-secrets-manager-0123" {
 				t.Errorf("got bot %q signing %q", c.SlackBotToken.Reveal(), c.SlackSigningSecret.Reveal())
 			}
 		})

@@ -184,9 +184,9 @@ func TestResolveMackerelSecrets(t *testing.T) {
 	const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tokken-AbCdEf"
 	const fromSM = "password-from-secrets-manager"
 	sm := fakeSecretsManager(t, map[string]string{
-		arn:           `{"SLACK_SIGNING_SECRET":"s","SLACK_BOT_TOKEN":"xoxb-sm","MACKEREL_WEBHOOK_PASSWORD":"` + fromSM + `","MACKEREL_API_KEY":"key-sm"}`,
-		arn + "none":  `{"SLACK_SIGNING_SECRET":"s","SLACK_BOT_TOKEN":"xoxb-sm"}`,
-		arn + "short": `{"SLACK_SIGNING_SECRET":"s","SLACK_BOT_TOKEN":"xoxb-sm","MACKEREL_WEBHOOK_PASSWORD":"tiny-secret"}`,
+		arn:           `{"SLACK_SIGNING_SECRET":"from-secrets-manager-0123","SLACK_BOT_TOKEN":"xoxb-1-2-sm","MACKEREL_WEBHOOK_PASSWORD":"` + fromSM + `","MACKEREL_API_KEY":"key-sm"}`,
+		arn + "none":  `{"SLACK_SIGNING_SECRET":"from-secrets-manager-0123","SLACK_BOT_TOKEN":"xoxb-1-2-sm"}`,
+		arn + "short": `{"SLACK_SIGNING_SECRET":"from-secrets-manager-0123","SLACK_BOT_TOKEN":"xoxb-1-2-sm","MACKEREL_WEBHOOK_PASSWORD":"tiny-secret"}`,
 	})
 	tests := []struct {
 		name, arn string

@@ -26,6 +26,16 @@ func (f SecretSourceFunc) SecretString(ctx context.Context, arn string) (string,
 	return f(ctx, arn)
 }
 
+// SecretPlaceholder is the value template.yaml's Slack secret is created
+// with, until the operator puts the Slack app's credentials in it.
+const SecretPlaceholder = "set-me"
+
+// ErrSecretNotFilledIn is returned (wrapped) by ResolveSecrets while the
+// secret still holds SecretPlaceholder: the stack is deployed, the Slack
+// app not yet connected. It is a state to wait out, not a broken
+// configuration.
+var ErrSecretNotFilledIn = errors.New("the Slack secret is not filled in yet")
+
 // secrets are the variables a Secrets Manager secret may supply, each with
 // the field it fills.
 func (c *Config) secrets() []struct {
@@ -75,6 +85,10 @@ func (c *Config) ResolveSecrets(ctx context.Context, src SecretSource) error {
 		s, ok := v.(string)
 		if !ok {
 			return fmt.Errorf("TOKKEN_SECRETS_ARN: secret %s: %s: want a string", c.SecretsARN, k.name)
+		}
+		if strings.TrimSpace(s) == SecretPlaceholder && *k.dst == "" {
+			return fmt.Errorf("TOKKEN_SECRETS_ARN: %w: %s in secret %s is still %q, as the template created it; "+
+				"put the Slack app's credentials in the secret (docs/deploy.md, step 2)", ErrSecretNotFilledIn, k.name, c.SecretsARN, SecretPlaceholder)
 		}
 		if *k.dst == "" {
 			*k.dst = Secret(strings.TrimSpace(s))

@@ -1,8 +1,10 @@
 // Package mackerel is tokken's outbound Mackerel API client: the few calls
 // the on-call buttons make. Close closes an alert
 // (POST /api/v0/alerts/{id}/close), CreateDowntime creates a downtime for a
-// silence (POST /api/v0/downtimes) and MonitorID finds a monitor's id by
-// name (GET /api/v0/monitors), since webhooks carry monitor names only.
+// silence (POST /api/v0/downtimes), DeleteDowntime deletes it when the
+// silence ends early (DELETE /api/v0/downtimes/{id}) and MonitorID finds a
+// monitor's id by name (GET /api/v0/monitors), since webhooks carry monitor
+// names only.
 //
 // Every request carries the API key in the X-Api-Key header; the key is
 // never logged or put in errors. The base URL is configurable
@@ -185,6 +187,16 @@ func (c *Client) CreateDowntime(ctx context.Context, d Downtime) (string, error)
 		return "", errors.New("mackerel downtime: created without an id")
 	}
 	return out.ID, nil
+}
+
+// DeleteDowntime deletes the downtime with id, which ends it if it is
+// running (Mackerel has no call that only ends one). An unknown id (already
+// deleted) gives an error matching IsNotFound.
+func (c *Client) DeleteDowntime(ctx context.Context, id string) error {
+	if id == "" {
+		return errors.New("mackerel delete downtime: no id")
+	}
+	return c.do(ctx, http.MethodDelete, "/api/v0/downtimes/"+url.PathEscape(id), nil, nil)
 }
 
 // MonitorID returns the id of the monitor named name (exact match), or an

@@ -91,6 +91,25 @@ func TestDowntimes(t *testing.T) {
 	if _, err := c.CreateDowntime(ctx, d); err == nil {
 		t.Error("5xx not reported")
 	}
+
+	// Deleting ends it; a second delete finds nothing.
+	f.FailNext(http.StatusServiceUnavailable)
+	if err := c.DeleteDowntime(ctx, dt); err == nil || IsNotFound(err) || f.DowntimeDeleted(dt) {
+		t.Errorf("delete answered 503: %v", err)
+	}
+	if err := c.DeleteDowntime(ctx, dt); err != nil || !f.DowntimeDeleted(dt) {
+		t.Errorf("delete %s: %v (deleted in Mackerel: %v)", dt, err, f.DowntimeDeleted(dt))
+	}
+	calls := f.Calls()
+	if last := calls[len(calls)-1]; last.Method != http.MethodDelete || last.Path != "/api/v0/downtimes/"+dt {
+		t.Errorf("delete sent %s %s", last.Method, last.Path)
+	}
+	if err := c.DeleteDowntime(ctx, dt); !IsNotFound(err) {
+		t.Errorf("second delete: %v, want not found", err)
+	}
+	if err := c.DeleteDowntime(ctx, ""); err == nil {
+		t.Error("empty id accepted")
+	}
 }
 
 func TestNew(t *testing.T) {

@@ -265,6 +265,21 @@ func (c *Client) limit(op call, wait time.Duration) time.Time {
 	return c.limited[key]
 }
 
+// RateLimitedUntil reports when the rate-limit window Slack opened for
+// method to channel (the Retry-After of a 429, "" channel for calls that
+// name none) ends, or the zero time if none is open. A caller that paces
+// its own calls defers work to then instead of starting a call that would
+// only wait: every call made meanwhile waits the window out first.
+func (c *Client) RateLimitedUntil(method, channel string) time.Time {
+	now := c.opts.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if until := c.limited[call{method: method, channel: channel}]; until.After(now) {
+		return until
+	}
+	return time.Time{}
+}
+
 // waitLimited waits out a rate-limit window another call opened for op's
 // method and channel, if one is open and is not the one this call has
 // already waited out (waited): the same limits as for a 429 of its own

@@ -334,6 +334,37 @@ func TestRateLimitWindowIsShared(t *testing.T) {
 	}
 }
 
+// TestRateLimitedUntil: the window a 429 opens is reported for its method
+// and channel until it ends, and for no other.
+func TestRateLimitedUntil(t *testing.T) {
+	var e *env
+	e = newEnv(t, func(o *Options) {
+		o.MaxAttempts = 1
+		o.Now = func() time.Time { return e.time.Now() }
+	})
+	if got := e.c.RateLimitedUntil("chat.postMessage", ops); !got.IsZero() {
+		t.Fatalf("before any 429: window until %v", got)
+	}
+	e.fake.RateLimit("chat.postMessage", 1, 3*time.Second)
+	start := e.time.Now()
+	if _, err := e.c.PostMessage(t.Context(), ops, Message{Text: "first"}); ErrorCode(err) != "ratelimited" {
+		t.Fatalf("first post: %v, want a rate limit", err)
+	}
+	if got, want := e.c.RateLimitedUntil("chat.postMessage", ops), start.Add(3*time.Second); !got.Equal(want) {
+		t.Errorf("after a 429 with Retry-After 3: window until %v, want %v", got, want)
+	}
+	if got := e.c.RateLimitedUntil("chat.postMessage", "C0OTHER001"); !got.IsZero() {
+		t.Errorf("another channel: window until %v, want none", got)
+	}
+	if got := e.c.RateLimitedUntil("chat.update", ops); !got.IsZero() {
+		t.Errorf("another method: window until %v, want none", got)
+	}
+	_ = e.c.opts.Sleep(t.Context(), 3*time.Second)
+	if got := e.c.RateLimitedUntil("chat.postMessage", ops); !got.IsZero() {
+		t.Errorf("after the window: until %v, want none", got)
+	}
+}
+
 func equalDurations(a, b []time.Duration) bool {
 	if len(a) != len(b) {
 		return false

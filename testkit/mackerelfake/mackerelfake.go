@@ -3,8 +3,9 @@
 // required (403 otherwise), alerts close once (POST
 // /api/v0/alerts/{id}/close answers the closed alert; unknown ids 404),
 // downtimes are created with ids (POST /api/v0/downtimes, 400 without a
-// name or with a non-positive duration), and monitors are listed (GET
-// /api/v0/monitors). Errors use Mackerel's {"error":{"message":…}} shape.
+// name or with a non-positive duration) and deleted (DELETE
+// /api/v0/downtimes/{id} answers the deleted downtime; unknown or deleted
+// ids 404), and monitors are listed (GET /api/v0/monitors). Errors use Mackerel's {"error":{"message":…}} shape.
 // Every request is recorded.
 package mackerelfake
 
@@ -51,6 +52,7 @@ type Fake struct {
 	open      map[string]bool   // alert id -> open
 	reasons   map[string]string // alert id -> close reason
 	downtimes []Downtime
+	deleted   map[string]bool   // downtime id -> deleted
 	monitors  map[string]string // id -> name
 	failNext  int               // status for the next request (0: none)
 }
@@ -62,7 +64,7 @@ func New(tb testing.TB, apiKey string) *Fake {
 	if apiKey == "" {
 		apiKey = DefaultAPIKey
 	}
-	f := &Fake{key: apiKey, open: map[string]bool{}, reasons: map[string]string{}, monitors: map[string]string{}}
+	f := &Fake{key: apiKey, open: map[string]bool{}, reasons: map[string]string{}, deleted: map[string]bool{}, monitors: map[string]string{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	tb.Cleanup(f.srv.Close)
 	return f
@@ -103,11 +105,19 @@ func (f *Fake) Closed(id string) (string, bool) {
 	return r, ok
 }
 
-// Downtimes returns the downtimes created, in order.
+// Downtimes returns the downtimes created, in order, deleted ones
+// included.
 func (f *Fake) Downtimes() []Downtime {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]Downtime(nil), f.downtimes...)
+}
+
+// DowntimeDeleted reports whether the downtime with id was deleted.
+func (f *Fake) DowntimeDeleted(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.deleted[id]
 }
 
 // Calls returns the recorded requests.
@@ -175,6 +185,15 @@ func (f *Fake) handle(r *http.Request, body []byte) (int, any) {
 		d.ID = fmt.Sprintf("dt%04d", len(f.downtimes)+1)
 		f.downtimes = append(f.downtimes, d)
 		return http.StatusOK, d
+	case r.Method == http.MethodDelete && strings.HasPrefix(path, "/api/v0/downtimes/"):
+		id := strings.TrimPrefix(path, "/api/v0/downtimes/")
+		for _, d := range f.downtimes {
+			if d.ID == id && !f.deleted[id] {
+				f.deleted[id] = true
+				return http.StatusOK, d
+			}
+		}
+		return http.StatusNotFound, apiErr("Downtime not found")
 	case r.Method == http.MethodGet && path == "/api/v0/monitors":
 		type mon struct {
 			ID   string `json:"id"`

@@ -372,6 +372,18 @@ func TestFaults(t *testing.T) {
 		t.Errorf("post after the rate limit ran out: %v", err)
 	}
 
+	// A window: every call answers 429 with the time left, until it ends.
+	f.RateLimitFor("chat.postMessage", 3*time.Second)
+	for _, want := range []time.Duration{3 * time.Second, 2 * time.Second, time.Second} {
+		if err := post("C0OPS00001"); !errors.As(err, &rl) || rl.RetryAfter != want {
+			t.Errorf("post in the window: %v, want RetryAfter %s", err, want)
+		}
+		clk.Advance(time.Second)
+	}
+	if err := post("C0OPS00001"); err != nil {
+		t.Errorf("post after the window: %v", err)
+	}
+
 	f.FailNext("", 2, http.StatusServiceUnavailable)
 	for i := range 2 {
 		var sce slack.StatusCodeError
@@ -414,8 +426,8 @@ func TestFaults(t *testing.T) {
 			failed++
 		}
 	}
-	if failed != 4 {
-		t.Errorf("recorded %d failed calls, want 4:\n%s", failed, f.Dump(20))
+	if failed != 7 {
+		t.Errorf("recorded %d failed calls, want 7:\n%s", failed, f.Dump(20))
 	}
 }
 

@@ -16,7 +16,8 @@ type faults struct {
 
 type rateFault struct {
 	left       int
-	retryAfter int // seconds
+	retryAfter int       // seconds
+	until      time.Time // RateLimitFor: 429 until then, by the fake's clock
 }
 
 func newFaults() faults {
@@ -31,6 +32,17 @@ func (f *Fake) RateLimit(method string, n int, retryAfter time.Duration) {
 	defer f.mu.Unlock()
 	secs := int(math.Ceil(retryAfter.Seconds()))
 	f.faults.rate[method] = &rateFault{left: n, retryAfter: max(secs, 0)}
+}
+
+// RateLimitFor makes every call of method ("" for any method) answer HTTP
+// 429 for d from now by the fake's clock, each with Retry-After set to the
+// time left rounded up to whole seconds, as Slack holds a limited method:
+// a client that honours Retry-After gets through as soon as the window
+// ends. A later call replaces an earlier one for the same method.
+func (f *Fake) RateLimitFor(method string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faults.rate[method] = &rateFault{until: f.now().Add(d)}
 }
 
 // LimitChannelPosts enforces at most perSecond chat.postMessage calls per
@@ -72,11 +84,16 @@ func (fs *faults) takeStatus(method string) (int, bool) {
 	return 0, false
 }
 
-func (fs *faults) takeRateLimit(method string) (int, bool) {
+func (fs *faults) takeRateLimit(method string, now time.Time) (int, bool) {
 	for _, key := range []string{method, ""} {
-		if r := fs.rate[key]; r != nil && r.left > 0 {
+		r := fs.rate[key]
+		switch {
+		case r == nil:
+		case r.left > 0:
 			r.left--
 			return r.retryAfter, true
+		case r.until.After(now):
+			return int(math.Ceil(r.until.Sub(now).Seconds())), true
 		}
 	}
 	return 0, false

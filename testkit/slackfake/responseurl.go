@@ -77,7 +77,7 @@ func (f *Fake) respond(id string, req *request, perr error, call *Call) reply {
 	if status, ok := f.faults.takeStatus("response_url"); ok {
 		return reply{status: status, text: "<html><body>Slack is having trouble</body></html>"}
 	}
-	if wait, ok := f.faults.takeRateLimit("response_url"); ok {
+	if wait, ok := f.faults.takeRateLimit("response_url", f.now()); ok {
 		return reply{status: http.StatusTooManyRequests, retryAfter: wait, err: "ratelimited"}
 	}
 	ru, ok := f.responses[id]

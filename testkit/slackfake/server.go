@@ -101,7 +101,7 @@ func (f *Fake) dispatch(req *request, perr error, call *Call) reply {
 	if status, ok := f.faults.takeStatus(req.method); ok {
 		return reply{status: status, text: "<html><body>Slack is having trouble</body></html>"}
 	}
-	if wait, ok := f.faults.takeRateLimit(req.method); ok {
+	if wait, ok := f.faults.takeRateLimit(req.method, f.now()); ok {
 		return reply{status: http.StatusTooManyRequests, retryAfter: wait, err: "ratelimited"}
 	}
 	if perr != nil {
