@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/slack-go/slack"
 
@@ -77,16 +78,28 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	case err != nil:
 		return nil, err
 	default:
-		granter = awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Logger: log})
+		granter = awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Boundary: cfg.GrantBoundaryARN, Logger: log})
 		inventory = ec2fleet.New(awsCfg)
 	}
 	if cfg.AuditChannel == "" {
 		log.Warn("TOKKEN_AUDIT_CHANNEL is not set: the audit trail is in the store and the log only; break-glass is announced in the approver channel")
 	}
+	// Every grant's session policy fences tokken's own resources; on Lambda
+	// that includes this function, which template.yaml cannot name in its
+	// own environment.
+	partition := awsgrant.Partition(awsCfg.Region)
+	protected := slices.Clone(cfg.ProtectedARNs)
+	if a.cfg.LambdaFunction != "" {
+		protected = append(protected, fmt.Sprintf("arn:%s:lambda:%s:*:function:%s", partition, awsCfg.Region, a.cfg.LambdaFunction))
+	}
+	if len(protected) == 0 {
+		log.Warn("TOKKEN_PROTECTED_ARNS is not set: grants are not fenced off tokken's own resources (template.yaml sets it on Lambda)")
+	}
 	return accessui.New(accessui.Deps{
 		Store: a.store, Queue: a.queue, Timers: a.timers,
 		Authorizer: a.policies, Catalogue: a.policies, Directory: a.directory,
 		Granter:   granter,
+		Partition: partition, Protected: protected,
 		Inventory: inventory, Search: instindex.Index{Store: a.store},
 		Slack:        a.slack,
 		Auditor:      a.audit,
@@ -115,6 +128,10 @@ var (
 func (noAWS) Issue(context.Context, access.GrantSpec) (access.Credentials, error) {
 	return access.Credentials{}, bot.Permanent(errors.New(msgNoAWS))
 }
+
+// CheckRole lets every role through: without AWS nothing is granted (Issue
+// refuses), so there is no boundary to check yet.
+func (noAWS) CheckRole(context.Context, string) error { return nil }
 
 func (noAWS) Revoke(context.Context, access.Grant) error { return nil }
 

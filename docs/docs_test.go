@@ -1097,6 +1097,38 @@ func TestTargetRoleTemplate(t *testing.T) {
 		t.Errorf("MaxSessionDuration must be a parameter within IAM's 3,600–43,200 s: %v / %v", msd, role["MaxSessionDuration"])
 	}
 
+	// The role carries tokken's permissions boundary, created here (once per
+	// account) or referred to by name; the boundary denies identity and
+	// policy changes, passing and assuming roles, and is kept on deletion.
+	wantBoundary := fmt.Sprint(map[string]any{"Fn::If": []any{"CreateBoundary", map[string]any{"Ref": "GrantBoundary"},
+		map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${GrantBoundaryPolicyName}"}}})
+	if got := fmt.Sprint(role["PermissionsBoundary"]); got != wantBoundary {
+		t.Errorf("PermissionsBoundary = %s, want %s", got, wantBoundary)
+	}
+	boundary, ok := tpl.Resources["GrantBoundary"]
+	if !ok || boundary.Type != "AWS::IAM::ManagedPolicy" {
+		t.Fatal("no GrantBoundary managed policy")
+	}
+	if raw, _ := tpl.Raw["Resources"].(map[string]any)["GrantBoundary"].(map[string]any); raw["DeletionPolicy"] != "Retain" || raw["Condition"] != "CreateBoundary" {
+		t.Errorf("GrantBoundary must be conditional on CreateBoundary and retained on deletion (other roles use it): %v", raw)
+	}
+	if fmt.Sprint(boundary.Properties["ManagedPolicyName"]) != fmt.Sprint(map[string]any{"Ref": "GrantBoundaryPolicyName"}) {
+		t.Errorf("GrantBoundary name %v, want !Ref GrantBoundaryPolicyName", boundary.Properties["ManagedPolicyName"])
+	}
+	denied := map[string]bool{}
+	for _, st := range statements(boundary.Properties["PolicyDocument"]) {
+		if st["Effect"] == "Deny" && st["Resource"] == "*" && st["Condition"] == nil {
+			for _, a := range strs(st["Action"]) {
+				denied[a] = true
+			}
+		}
+	}
+	for _, a := range []string{"iam:Put*", "iam:Attach*", "iam:Create*", "iam:Update*", "iam:Delete*", "iam:PassRole", "sts:AssumeRole", "organizations:*"} {
+		if !denied[a] {
+			t.Errorf("the grant boundary does not deny %s", a)
+		}
+	}
+
 	docs := tpl.OfType("AWS::SSM::Document")
 	if len(docs) != 1 {
 		t.Fatalf("want the Session Manager preferences document, got %v", docs)

@@ -187,9 +187,9 @@ func newAccessWorld(t *testing.T, policyDir string) *accessWorld {
 	w.aws.EC2().AddInstance(awsfake.Instance{ID: prodDB, Name: "db-01", Tags: map[string]string{"Env": "prod"}})
 	w.aws.EC2().AddInstance(awsfake.Instance{ID: stagingBox, Name: "stage-01", Tags: map[string]string{"Env": "staging"}})
 	for _, role := range []string{"tokken-prod-readonly", "tokken-prod-ssm"} {
-		w.aws.IAM().AddRole("arn:aws:iam::111111111111:role/" + role)
+		w.aws.IAM().AddGrantableRole("arn:aws:iam::111111111111:role/" + role)
 	}
-	w.aws.IAM().AddRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
+	w.aws.IAM().AddGrantableRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
 	w.open()
 	t.Cleanup(func() {
 		w.close()
@@ -1011,9 +1011,11 @@ func TestAccessBinary(t *testing.T) {
 	sl.AddChannel(stagingChannel, "staging")
 	sl.AddChannel(auditChannel, "audit")
 	sl.AddUser(slackfake.User{ID: devUser, Name: "dev", Email: "bob@example.com"})
-	aws.IAM().AddRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
+	aws.IAM().AddGrantableRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
 	dir := t.TempDir()
-	env := tokkenEnv(sl, dir, "TOKKEN_AUDIT_CHANNEL="+auditChannel, "TOKKEN_FEDERATION_URL="+aws.FederationURL())
+	// tokken's own resources, which the grant's session policy must deny.
+	const protected = "arn:aws:secretsmanager:us-east-1:222222222222:secret:SlackSecret-AbC-dEf,arn:aws:dynamodb:us-east-1:222222222222:table/tokken"
+	env := tokkenEnv(sl, dir, "TOKKEN_AUDIT_CHANNEL="+auditChannel, "TOKKEN_FEDERATION_URL="+aws.FederationURL(), "TOKKEN_PROTECTED_ARNS="+protected)
 	for k, v := range aws.Env() {
 		env = append(env, k+"="+v)
 	}
@@ -1045,6 +1047,9 @@ func TestAccessBinary(t *testing.T) {
 	issued, ok := aws.STS().Issued(m[1], m[2], m[3])
 	if !ok || issued.RoleSessionName != id || issued.SourceIdentity != devUser {
 		t.Fatalf("credentials not issued for %s: %+v", id, issued)
+	}
+	if !strings.Contains(issued.Policy, `{"Sid":"TokkenItself","Effect":"Deny","Action":"*","Resource":["`+strings.ReplaceAll(protected, ",", `","`)+`"]}`) {
+		t.Errorf("the session policy does not fence tokken's resources: %s", issued.Policy)
 	}
 	dmCh, _ := sl.DMChannel(devUser)
 	click, _ := sl.Interaction(t, s.base+"/slack/interactions", slack.InteractionCallback{

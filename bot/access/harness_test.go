@@ -32,6 +32,13 @@ type recGranter struct {
 	failEnd     error
 	issueGate   chan struct{} // when set, Issue waits on it
 	issueCalled chan struct{}
+	checkRole   error // what CheckRole returns
+}
+
+func (g *recGranter) CheckRole(context.Context, string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.checkRole
 }
 
 // holdIssue makes the following Issue calls signal issueCalled on entry
@@ -55,6 +62,9 @@ func (g *recGranter) Issue(ctx context.Context, spec GrantSpec) (Credentials, er
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.checkRole != nil { // like awsgrant, Issue checks the role first
+		return Credentials{}, bot.Permanent(g.checkRole)
+	}
 	g.issued = append(g.issued, spec)
 	if g.failIssue > 0 {
 		g.failIssue--

@@ -62,7 +62,7 @@ func (s *Service) Activate(ctx context.Context, id string) error {
 	if !now.Before(end) {
 		return s.activationFailed(ctx, id, token, bot.Permanent(&windowPassedError{end: end}), false)
 	}
-	spec, err := NewGrantSpec(&r, end, now, s.partition)
+	spec, err := NewGrantSpec(&r, end, now, s.partition, s.protected...)
 	if err != nil {
 		return s.activationFailed(ctx, id, token, bot.Permanent(err), false)
 	}
@@ -183,6 +183,9 @@ func (s *Service) activationFailed(ctx context.Context, id, token string, cause 
 			f := failureIssue(cause, now)
 			if wp := (*windowPassedError)(nil); errors.As(cause, &wp) {
 				f = failureWindowPassed(wp.end, now)
+			}
+			if ng := (*ErrRoleNotGrantable)(nil); errors.As(cause, &ng) {
+				f = failureRoleNotGrantable(ng, now)
 			}
 			return r.Fail(f, maybeIssued || r.Activation.Attempts > 0 || r.Activation.Issued > 0)
 		}
@@ -359,7 +362,7 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 		s.alert(ctx, Alert{Channel: AlertOps, Action: ActRefused, Request: r, Text: alertRefused(&r, no.why)})
 		return nil
 	}
-	spec, err := NewGrantSpec(&r, x.NewExpiresAt, now, s.partition)
+	spec, err := NewGrantSpec(&r, x.NewExpiresAt, now, s.partition, s.protected...)
 	if err != nil {
 		_, ferr := s.transition(ctx, id, func(r *Request) error { return r.ExtensionFailed(ext, token, err.Error(), s.now()) })
 		return bot.Permanent(errors.Join(fmt.Errorf("extend %s: %w", id, err), ferr))

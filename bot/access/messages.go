@@ -106,6 +106,7 @@ func Explain(err error) (msg string, ok bool) {
 		target  *ErrBadTarget
 		glass   *ErrBreakGlassDisabled
 		noreq   *ErrUnknownRequest
+		role    *ErrRoleNotGrantable
 	)
 	switch {
 	case err == nil:
@@ -139,6 +140,9 @@ func Explain(err error) (msg string, ok bool) {
 			return fmt.Sprintf("Profile %s: %s.", target.Profile, target.Why), true
 		}
 		return fmt.Sprintf("Profile %s does not cover %s: %s.", target.Profile, target.ID, target.Why), true
+	case errors.As(err, &role):
+		return fmt.Sprintf("The role %s cannot be granted: %s. tokken grants only roles whose permissions boundary is %s: ask your AWS admins to set it (docs/deploy.md, step 4).",
+			role.Role, role.Why, role.Boundary), true
 	case errors.As(err, &glass):
 		return fmt.Sprintf("Profile %s does not allow break-glass: wait for an approver.", glass.Profile), true
 	case errors.As(err, &noreq):
@@ -242,6 +246,15 @@ func failureIssue(cause error, now time.Time) Failure {
 		What: "AWS did not grant access: " + cause.Error(),
 		Do: "Nothing usable was granted. Ask again with /access; if it fails again, tell your AWS admins " +
 			"(the role must trust tokken with sts:AssumeRole, sts:SetSourceIdentity and sts:TagSession).",
+		At: now,
+	}
+}
+
+func failureRoleNotGrantable(e *ErrRoleNotGrantable, now time.Time) Failure {
+	return Failure{
+		What: fmt.Sprintf("role %s may not be granted: %s", e.Role, e.Why),
+		Do: "Nothing was granted. tokken grants only roles whose permissions boundary is " + e.Boundary +
+			": ask your AWS admins to set it (docs/deploy.md, step 4), then ask again with /access.",
 		At: now,
 	}
 }

@@ -74,6 +74,9 @@ type Deps struct {
 	Clock     func() time.Time // default time.Now
 	Logger    *slog.Logger     // default slog.Default()
 	Partition string           // ARN partition, default "aws"
+	// Protected are the ARNs (IAM wildcards allowed) of tokken's own
+	// resources; every grant's session policy denies every action on them.
+	Protected []string
 }
 
 // Service runs the access-request lifecycle. Every user action is a method;
@@ -96,6 +99,7 @@ type Service struct {
 	now       func() time.Time
 	log       *slog.Logger
 	partition string
+	protected []string
 	// renewEvery is how often a claim holder renews its lease
 	// (claimRenewEvery; tests shorten it).
 	renewEvery time.Duration
@@ -136,7 +140,7 @@ func New(d Deps) (*Service, error) {
 		open:     bot.Table[openEntry]{Store: d.Store, Kind: KindOpen},
 		queue:    d.Queue, timers: d.Timers, auditor: d.Auditor, authz: d.Authorizer,
 		cat: d.Catalogue, granter: d.Granter, notifier: d.Notifier, dir: d.Directory, inv: d.Inventory,
-		now: d.Clock, log: d.Logger, partition: d.Partition, renewEvery: claimRenewEvery,
+		now: d.Clock, log: d.Logger, partition: d.Partition, protected: slices.Clone(d.Protected), renewEvery: claimRenewEvery,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -351,8 +355,26 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	r.ApprovalsNeeded = max(r.ApprovalsNeeded, dec.Approvals)
 	// Validate the grant now, so a request that could never be issued (too
 	// many instances for a session policy) is refused before anyone approves.
-	if _, err := NewGrantSpec(&r, now.Add(d), now, s.partition); err != nil {
+	if _, err := NewGrantSpec(&r, now.Add(d), now, s.partition, s.protected...); err != nil {
 		return Request{}, &ErrBadTarget{Profile: p.Name, Why: err.Error()}
+	}
+	// A role without tokken's permissions boundary is refused now, before
+	// an approver spends a click on it (Issue checks again before every
+	// AssumeRole).
+	if err := s.granter.CheckRole(ctx, r.RoleARN); err != nil {
+		var ng *ErrRoleNotGrantable
+		if !errors.As(err, &ng) {
+			return Request{}, fmt.Errorf("submit: check role %s: %w", r.RoleARN, err)
+		}
+		s.log.ErrorContext(ctx, "access: refused a request for a role tokken must not grant",
+			"request", r.ID, "profile", p.Name, "role", r.RoleARN, "why", ng.Why)
+		if aerr := s.auditor.Record(ctx, bot.AuditEvent{
+			At: now, Actor: r.Requester, Action: ActRoleRefused, Subject: r.ID, Reason: reason, Profile: p.Name,
+			Detail: map[string]string{"role": r.RoleARN, "boundary": ng.Boundary, "why": ng.Why},
+		}); aerr != nil {
+			s.log.ErrorContext(ctx, "access: audit event not recorded", "err", aerr, "request", r.ID, "action", ActRoleRefused)
+		}
+		return Request{}, err
 	}
 	r.log(now, r.Requester, ActRequested, reason)
 	if in.BreakGlass {

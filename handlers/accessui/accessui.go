@@ -106,6 +106,9 @@ type Deps struct {
 	Location  *time.Location
 	Region    string
 	Partition string
+	// Protected are tokken's own resources, denied to every grant
+	// (access.Deps.Protected).
+	Protected []string
 	Clock     func() time.Time
 	Logger    *slog.Logger
 }
@@ -154,7 +157,7 @@ func New(d Deps) (*Feature, error) {
 	svc, err := access.New(access.Deps{
 		Store: d.Store, Queue: d.Queue, Timers: d.Timers, Auditor: d.Auditor, Authorizer: d.Authorizer,
 		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory,
-		Clock: d.Clock, Logger: log, Partition: d.Partition,
+		Clock: d.Clock, Logger: log, Partition: d.Partition, Protected: d.Protected,
 	})
 	if err != nil {
 		return nil, err

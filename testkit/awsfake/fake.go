@@ -6,12 +6,13 @@
 //   - STS: AWS query protocol, XML responses (AssumeRole, GetCallerIdentity).
 //   - EC2: EC2 query protocol, XML responses (DescribeInstances, CreateTags,
 //     DeleteTags, RebootInstances).
-//   - SSM: AWS JSON 1.1 (StartSession, DescribeSessions, TerminateSession).
+//   - SSM: AWS JSON 1.1 (StartSession, DescribeSessions, TerminateSession,
+//     ResumeSession).
 //   - EventBridge Scheduler: REST-JSON (Create/Update/Get/Delete/ListSchedules).
 //   - SQS: AWS JSON 1.0 with query-compatible errors (SendMessage,
 //     SendMessageBatch, ReceiveMessage, DeleteMessage, GetQueueUrl).
 //   - Secrets Manager: AWS JSON 1.1 (GetSecretValue).
-//   - IAM: query protocol, XML (Put/Get/DeleteRolePolicy), see [IAM].
+//   - IAM: query protocol, XML (GetRole, Put/Get/DeleteRolePolicy), see [IAM].
 //   - The console federation endpoint at /federation, see [Federation].
 //
 // One httptest server serves them all; a request is routed by the service
@@ -126,6 +127,10 @@ type principal struct {
 	sessionName string
 	// expires is the zero time for the fake's own long-lived key.
 	expires time.Time
+	// sessionPolicy is the inline session policy of an assumed role's
+	// session; the SSM session calls that a grant makes on its own
+	// sessions (TerminateSession, ResumeSession) are evaluated against it.
+	sessionPolicy string
 }
 
 // chained reports whether roles assumed by p are chained (p is a role

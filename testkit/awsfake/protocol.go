@@ -116,6 +116,7 @@ func (f *Fake) services() map[string]*service {
 				"StartSession":     f.ssm.startSession,
 				"DescribeSessions": f.ssm.describeSessions,
 				"TerminateSession": f.ssm.terminateSession,
+				"ResumeSession":    f.ssm.resumeSession,
 			},
 			faultOf: func(ft Fault) *apiError {
 				if ft == Throttle {
