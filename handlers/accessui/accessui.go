@@ -88,6 +88,7 @@ type Deps struct {
 	Catalogue  access.Catalogue
 	Granter    access.Granter
 	Inventory  access.Inventory
+	ECS        access.ECSInventory // ecs-exec tasks (infra/ecsfleet)
 	Search     Searcher
 	Slack      Slack
 	Auditor    bot.Auditor
@@ -153,7 +154,7 @@ func New(d Deps) (*Feature, error) {
 	}
 	svc, err := access.New(access.Deps{
 		Store: d.Store, Queue: d.Queue, Timers: d.Timers, Auditor: d.Auditor, Authorizer: d.Authorizer,
-		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory,
+		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory, ECS: d.ECS,
 		Clock: d.Clock, Logger: log, Partition: d.Partition,
 	})
 	if err != nil {
