@@ -342,7 +342,7 @@ func ecsStatements(spec GrantSpec, partition string) ([]statement, error) {
 		st = append(st, s)
 	}
 	st = append(st, statement{Sid: "Read", Effect: "Allow", Action: []string{
-		"ecs:DescribeTasks", "ecs:ListTasks", "ecs:DescribeServices", "ecs:ListServices", "ecs:DescribeClusters",
+		"ecs:DescribeTasks", "ecs:ListTasks", "ecs:DescribeServices", "ecs:DescribeClusters",
 	}, Resource: "*"})
 	return st, nil
 }

@@ -1,0 +1,94 @@
+package access
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestECSSessionPolicy(t *testing.T) {
+	end := time.Date(2026, 3, 3, 10, 30, 0, 0, time.UTC)
+	const task = "0123456789abcdef0123456789abcdef"
+	arn := "arn:aws:ecs:eu-west-1:222222222222:cluster/staging"
+	tests := []struct {
+		name    string
+		target  ECSTarget
+		extra   string
+		want    []string // substrings of the policy
+		notWant []string
+		err     string
+	}{
+		{name: "service grant reaches the service's tasks by managed tag",
+			target: ECSTarget{Cluster: "staging", ClusterARN: arn, Service: "web", Task: task, Containers: []string{"app"}, Tags: map[string]string{"Env": "staging"}},
+			want: []string{`"Sid":"ExecCluster","Effect":"Allow","Action":"ecs:ExecuteCommand","Resource":"` + arn + `"`,
+				`"Resource":"arn:aws:ecs:eu-west-1:222222222222:task/staging/*"`,
+				`"aws:ResourceTag/aws:ecs:serviceName":"web"`, `"aws:ResourceTag/Env":"staging"`, `"ecs:container-name":"app"`,
+				`"ecs:DescribeTasks"`, `"aws:CurrentTime":"2026-03-03T10:30:00Z"`},
+			notWant: []string{task, "ssm:StartSession", `"Action":"*","Resource":"*"}`}},
+		{name: "task grant names the task alone",
+			target:  ECSTarget{Cluster: "staging", Service: "web", Task: task, ByTask: true},
+			want:    []string{`"Resource":"arn:aws:ecs:*:*:task/staging/` + task + `"`, `"Resource":"arn:aws:ecs:*:*:cluster/staging"`},
+			notWant: []string{"aws:ecs:serviceName", "ecs:container-name", "task/staging/*"}},
+		{name: "one statement per allowed container",
+			target: ECSTarget{Cluster: "staging", Service: "web", Task: task, Containers: []string{"app", "worker"}},
+			want:   []string{`"Sid":"ExecTask0"`, `"Sid":"ExecTask1"`, `"ecs:container-name":"app"`, `"ecs:container-name":"worker"`}},
+		{name: "profile Deny statements are added",
+			target: ECSTarget{Cluster: "staging", Service: "web", Task: task},
+			extra:  `{"Statement":[{"Effect":"Deny","Action":"ecs:ExecuteCommand","Resource":"*","Condition":{"StringEquals":{"ecs:container-name":"secrets"}}}]}`,
+			want:   []string{`"Effect":"Deny","Action":"ecs:ExecuteCommand"`}},
+		{name: "profile Allow statements are refused",
+			target: ECSTarget{Cluster: "staging", Service: "web", Task: task},
+			extra:  `{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`,
+			err:    "only Deny statements"},
+		{name: "bad names are refused", target: ECSTarget{Cluster: "stag\"ing", Service: "web", Task: task}, err: "bad ECS target"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tgt := tt.target
+			spec := GrantSpec{Profile: Profile{Name: "staging-exec", Kind: KindECSExec, SessionPolicy: tt.extra}, ECS: &tgt, WindowEnd: end}
+			pol, err := SessionPolicy(spec, "aws")
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !json.Valid([]byte(pol)) {
+				t.Fatalf("not JSON: %s", pol)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(pol, w) {
+					t.Errorf("policy lacks %s:\n%s", w, pol)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(pol, w) {
+					t.Errorf("policy has %s:\n%s", w, pol)
+				}
+			}
+			if !strings.HasSuffix(pol, `"Condition":{"DateGreaterThan":{"aws:CurrentTime":"2026-03-03T10:30:00Z"}}}]}`) {
+				t.Errorf("the window-end Deny is not last: %s", pol)
+			}
+		})
+	}
+	if _, err := SessionPolicy(GrantSpec{Profile: Profile{Kind: KindECSExec}, WindowEnd: end}, ""); err == nil {
+		t.Error("an ecs-exec grant without a target got a policy")
+	}
+}
+
+func TestSplitECSTarget(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"web investigating 502s": {"web", "investigating 502s"},
+		"  web   why ":           {"web", "why"},
+		"web":                    {"web", ""},
+		"":                       {"", ""},
+	} {
+		if a, b := splitECSTarget(in); a != want[0] || b != want[1] {
+			t.Errorf("splitECSTarget(%q) = %q, %q; want %q", in, a, b, want)
+		}
+	}
+}
