@@ -151,7 +151,7 @@ func TestECSExecByServiceExpires(t *testing.T) {
 		r.Reason != "investigating 502s <!here>" {
 		t.Fatalf("request target %+v, reason %q", r.ECS, r.Reason)
 	}
-	msg := w.waitMessage(id, "Waiting for approval", "0 of 1")
+	msg := w.waitMessage(id, "Waiting for approval", "0 of 1", "*ECS service* `web` in cluster `staging` (all its tasks), containers `app`")
 	if strings.Contains(msg, "<!here>") {
 		t.Errorf("the reason is not escaped in the approver message: %s", msg)
 	}
@@ -242,6 +242,7 @@ func TestECSExecByTaskRevoked(t *testing.T) {
 	if r := w.get(id); r.ECS == nil || !r.ECS.ByTask || r.ECS.Task != webTask || r.ECS.Service != "web" {
 		t.Fatalf("request target %+v", r.ECS)
 	}
+	w.waitMessage(id, "*ECS task* `"+webTask+"` in cluster `staging` (service `web`)")
 	w.clickOn(approver1, accessui.ActionApprove, id)
 	w.waitState(id, access.StateActive)
 	issued, _ := w.credentials(requester, id, 1)

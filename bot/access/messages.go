@@ -19,6 +19,8 @@ const Help = "*/access* asks for time-boxed AWS access.\n" +
 	"`/access prod-ssm 30m i-0abc123def4567890 investigating 5xx on web-01`.\n" +
 	"  Durations: whole hours and minutes such as `10m`, `1h`, `1h30m`, `90m` (at most the profile's maximum).\n" +
 	"  Instances (ssm profiles only): `i-` followed by 8 or 17 hex digits, separated by spaces or commas.\n" +
+	"  ECS Exec (ecs-exec profiles): name the service or the task id before the reason, e.g. " +
+	"`/access staging-exec 30m web investigating 502s`.\n" +
 	"• `/access list` shows your pending and active requests.\n" +
 	"• `/access revoke <request-id> [reason]` ends access early (the requester, or anyone allowed to revoke).\n" +
 	"• `/access help` shows this."

@@ -22,3 +22,22 @@ func ecsCommands(t *access.ECSTarget) string {
 	b.WriteString("```")
 	return b.String()
 }
+
+// ecsTargetLine shows approvers what an ecs-exec request reaches: the
+// service (every task of it, including replacements) or the one task, and
+// the containers.
+func ecsTargetLine(t *access.ECSTarget) string {
+	var b strings.Builder
+	if t.ByTask {
+		fmt.Fprintf(&b, "*ECS task* `%s` in cluster `%s`", t.Task, t.Cluster)
+		if t.Service != "" {
+			fmt.Fprintf(&b, " (service `%s`)", t.Service)
+		}
+	} else {
+		fmt.Fprintf(&b, "*ECS service* `%s` in cluster `%s` (all its tasks)", t.Service, t.Cluster)
+	}
+	if len(t.Containers) > 0 {
+		fmt.Fprintf(&b, ", containers `%s`", strings.Join(t.Containers, "`, `"))
+	}
+	return b.String()
+}

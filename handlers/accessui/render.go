@@ -134,6 +134,9 @@ func details(r access.Request, v view) []slack.Block {
 	if len(r.Targets) > 0 {
 		lines = append(lines, "*Instances* "+targets(r.Targets))
 	}
+	if r.ECS != nil {
+		lines = append(lines, ecsTargetLine(r.ECS))
+	}
 	return []slack.Block{section(summary(r)), section(strings.Join(lines, "\n"))}
 }
 
