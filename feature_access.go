@@ -16,6 +16,7 @@ import (
 	"github.com/tokken/tokken/infra/awsgrant"
 	"github.com/tokken/tokken/infra/ec2fleet"
 	"github.com/tokken/tokken/infra/ecsfleet"
+	"github.com/tokken/tokken/infra/ecsindex"
 	"github.com/tokken/tokken/infra/instindex"
 )
 
@@ -92,7 +93,7 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 		Authorizer: a.policies, Catalogue: a.policies, Directory: a.directory,
 		Granter:   granter,
 		Inventory: inventory, Search: instindex.Index{Store: a.store},
-		ECS:          ecsInv,
+		ECS: ecsInv, ECSSearch: ecsindex.Index{Store: a.store},
 		Slack:        a.slack,
 		Auditor:      a.audit,
 		AuditChannel: cfg.AuditChannel, OpsChannel: a.cfg.OpsChannel,

@@ -20,10 +20,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/infra/auditlog"
+	"github.com/tokken/tokken/infra/ecsfleet"
+	"github.com/tokken/tokken/infra/ecsindex"
 	"github.com/tokken/tokken/testkit/awsfake"
 )
 
@@ -297,5 +300,71 @@ func TestECSExecRefusals(t *testing.T) {
 	}
 	if n := len(w.slack.Messages(stagingChannel)); n != 0 {
 		t.Errorf("%d refused requests reached the approvers", n)
+	}
+}
+
+// TestECSExecFromModal: the worker indexes the profile's cluster; the
+// modal's ECS select offers its services and running tasks from the index
+// (answered by the ingress without ECS); the submitted pick is checked and
+// filed like the one-line command.
+func TestECSExecFromModal(t *testing.T) {
+	t.Parallel()
+	w := ecsWorld(t)
+	ctx := context.Background()
+	fleet := ecsfleet.New(ecs.NewFromConfig(w.aws.Config(ctx)))
+	if n, err := ecsindex.Refresh(ctx, fleet, w.store, []string{"staging"}, w.clock.Now()); err != nil || n == 0 {
+		t.Fatalf("refresh: %d, %v", n, err)
+	}
+	r, _ := w.command(requester, "")
+	if r.Text != "" {
+		t.Fatalf("/access answered %q instead of opening the modal", r.Text)
+	}
+	modal, _ := json.Marshal(w.slack.Views()[0].Request)
+	if !strings.Contains(string(modal), `"action_id":"access:ecs_target"`) {
+		t.Fatalf("the modal has no ECS select: %s", modal)
+	}
+	options := func(profile, query string) string {
+		t.Helper()
+		st := &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
+			"profile": {"access:profile": {SelectedOption: slack.OptionBlockObject{Value: profile}}},
+		}}
+		req, _ := w.slack.Interaction(t, w.srv.URL+"/slack/options", slack.InteractionCallback{
+			Type: slack.InteractionTypeBlockSuggestion, User: slack.User{ID: requester}, ActionID: "access:ecs_target", BlockID: "ecs_target",
+			Value: query, View: slack.View{ID: "V1", CallbackID: accessui.CallbackRequest, State: st},
+		})
+		status, body := do(t, req)
+		if status != 200 {
+			t.Fatalf("options: %d %s", status, body)
+		}
+		return body
+	}
+	if body := options("staging-exec", ""); !containsAll(body, `"value":"web"`, "service web (all its tasks)", `"value":"`+webTask+`"`,
+		"task "+webTask+" of web", "service legacy (all its tasks) — ECS Exec off") || strings.Contains(body, stoppedTask) {
+		t.Errorf("ECS options: %s", body)
+	}
+	if body := options("staging-exec", "work"); !strings.Contains(body, `"value":"worker"`) || strings.Contains(body, `"value":"web"`) {
+		t.Errorf("ECS options for %q: %s", "work", body)
+	}
+	if body := options("prod-readonly", ""); strings.Contains(body, "web") {
+		t.Errorf("ECS options for an sts profile: %s", body)
+	}
+
+	values := map[string]slack.BlockAction{
+		"profile":  {SelectedOption: slack.OptionBlockObject{Value: "staging-exec"}},
+		"duration": {SelectedOption: slack.OptionBlockObject{Value: "30m"}},
+		"reason":   {Value: "checking the new build"},
+	}
+	if body := w.submitView(requester, accessui.CallbackRequest, "", values); !strings.Contains(body, "Pick the service or task") {
+		t.Fatalf("an ecs-exec request without a target was accepted: %q", body)
+	}
+	values["ecs_target"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: "web"}}
+	if body := w.submitView(requester, accessui.CallbackRequest, "", values); body != "" {
+		t.Fatalf("submission answered %q", body)
+	}
+	dm := w.dmWith(requester, "r-")
+	id := requestIDRE.FindString(dm)
+	req := w.waitFor(id, func(r access.Request) bool { return !r.Message.IsZero() })
+	if req.ECS == nil || req.ECS.Service != "web" || req.ECS.ByTask || req.Reason != "checking the new build" {
+		t.Fatalf("request from the modal: %+v, reason %q", req.ECS, req.Reason)
 	}
 }

@@ -128,3 +128,52 @@ func task(t ecstypes.Task) access.ECSTask {
 }
 
 var _ access.ECSInventory = (*Fleet)(nil)
+
+// maxDescribeServices is DescribeServices' limit on services per call.
+const maxDescribeServices = 10
+
+// List reads cluster for the ECS index: its services (with their ECS Exec
+// and managed-tag flags, without tasks) and its RUNNING tasks.
+func (f *Fleet) List(ctx context.Context, cluster string) ([]access.ECSService, []access.ECSTask, error) {
+	var names []string
+	sp := ecs.NewListServicesPaginator(f.api, &ecs.ListServicesInput{Cluster: aws.String(cluster)})
+	for sp.HasMorePages() {
+		page, err := sp.NextPage(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list services in %s: %w", cluster, err)
+		}
+		names = append(names, page.ServiceArns...)
+	}
+	var svcs []access.ECSService
+	for len(names) > 0 {
+		n := min(len(names), maxDescribeServices)
+		out, err := f.api.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: names[:n]})
+		if err != nil {
+			return nil, nil, fmt.Errorf("describe services in %s: %w", cluster, err)
+		}
+		for _, s := range out.Services {
+			if aws.ToString(s.Status) == "INACTIVE" {
+				continue
+			}
+			svcs = append(svcs, access.ECSService{
+				Name: aws.ToString(s.ServiceName), ClusterARN: aws.ToString(s.ClusterArn),
+				EnableExecuteCommand: s.EnableExecuteCommand, ManagedTags: s.EnableECSManagedTags,
+			})
+		}
+		names = names[n:]
+	}
+	var arns []string
+	tp := ecs.NewListTasksPaginator(f.api, &ecs.ListTasksInput{Cluster: aws.String(cluster), DesiredStatus: ecstypes.DesiredStatusRunning})
+	for tp.HasMorePages() {
+		page, err := tp.NextPage(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list tasks in %s: %w", cluster, err)
+		}
+		arns = append(arns, page.TaskArns...)
+	}
+	tasks, err := f.describe(ctx, cluster, arns)
+	if err != nil {
+		return nil, nil, err
+	}
+	return svcs, tasks, nil
+}
