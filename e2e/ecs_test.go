@@ -28,6 +28,7 @@ import (
 	"github.com/tokken/tokken/infra/ecsfleet"
 	"github.com/tokken/tokken/infra/ecsindex"
 	"github.com/tokken/tokken/testkit/awsfake"
+	"github.com/tokken/tokken/testkit/slackfake"
 )
 
 const (
@@ -367,4 +368,46 @@ func TestECSExecFromModal(t *testing.T) {
 	if req.ECS == nil || req.ECS.Service != "web" || req.ECS.ByTask || req.Reason != "checking the new build" {
 		t.Fatalf("request from the modal: %+v, reason %q", req.ECS, req.Reason)
 	}
+}
+
+// TestECSExecExtendThenDone: an extension issues fresh credentials whose
+// session policy still reaches only the approved service, to the new
+// window end; "I'm done" terminates the live exec session.
+func TestECSExecExtendThenDone(t *testing.T) {
+	t.Parallel()
+	w := ecsWorld(t)
+	id := w.request(requester, "staging-exec 30m web tail the logs")
+	w.clickOn(approver1, accessui.ActionApprove, id)
+	w.waitState(id, access.StateActive)
+	first, _ := w.credentials(requester, id, 1)
+	end := w.get(id).Window.ExpiresAt
+	dmCh, _ := w.slack.DMChannel(requester)
+
+	w.click(requester, accessui.ActionExtend, id, dmCh, "1.1")
+	w.slack.WaitFor(t, waitAccess, func(f *slackfake.Fake) bool {
+		vs := f.Views()
+		return len(vs) > 0 && vs[len(vs)-1].Request.CallbackID == accessui.CallbackExtend
+	})
+	if body := w.submitView(requester, accessui.CallbackExtend, id, map[string]slack.BlockAction{
+		"duration": {SelectedOption: slack.OptionBlockObject{Value: "30m"}}, "reason": {Value: "still tailing"},
+	}); body != "" {
+		t.Fatalf("extend submission answered %q", body)
+	}
+	w.waitMessage(id, "Extension asked", accessui.ActionApproveExtension)
+	w.clickOn(approver2, accessui.ActionApproveExtension, id)
+	w.waitFor(id, func(r access.Request) bool { return r.Window.ExpiresAt.Equal(end.Add(30 * time.Minute)) })
+	second, _ := w.credentials(requester, id, 2)
+	newEnd := end.Add(30 * time.Minute).UTC().Format(time.RFC3339)
+	if !containsAll(second.Policy, `"aws:ResourceTag/aws:ecs:serviceName":"web"`, `"ecs:container-name":"app"`, newEnd) ||
+		second.AccessKeyID == first.AccessKeyID {
+		t.Errorf("extension credentials: %s", second.Policy)
+	}
+	w.execAs(second, webTask, "app")
+
+	w.click(requester, accessui.ActionDone, id, dmCh, "1.1")
+	r := w.waitState(id, access.StateRevoked)
+	if n := len(w.liveExecSessions(second.AssumedRoleARN)); n != 0 || r.End.Cause != access.CauseDone || r.End.Sessions != 1 {
+		t.Fatalf("after I'm done: %d live sessions, end %+v", n, r.End)
+	}
+	w.checkNoLeaks(requester)
 }
