@@ -271,19 +271,23 @@ func (s *Service) ecsTarget(ctx context.Context, p Profile, ref string) (*ECSTar
 	case !sel.Selects(task):
 		return nil, bad("task %s (service %q, family %q) is not in this profile (%s)", task.ID, task.Service, task.Family, sel.Describe())
 	}
+	// The command opens the shell in the first allowed container whose
+	// ECS Exec agent runs (a sidecar without the agent is skipped).
+	allowed := 0
 	for _, c := range task.Containers {
 		if len(t.Containers) > 0 && !slices.Contains(t.Containers, c.Name) {
 			continue
 		}
-		if c.ExecAgent != "RUNNING" {
-			return nil, bad("task %s, container %s: %s", task.ID, c.Name, fixAgent)
-		}
-		if t.Container == "" {
+		allowed++
+		if c.ExecAgent == "RUNNING" && t.Container == "" {
 			t.Container = c.Name
 		}
 	}
-	if t.Container == "" {
+	switch {
+	case allowed == 0:
 		return nil, bad("task %s has none of the containers this profile allows (%s)", task.ID, strings.Join(t.Containers, ", "))
+	case t.Container == "":
+		return nil, bad("task %s: %s", task.ID, fixAgent)
 	}
 	return t, nil
 }

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -90,5 +91,54 @@ func TestSplitECSTarget(t *testing.T) {
 		if a, b := splitECSTarget(in); a != want[0] || b != want[1] {
 			t.Errorf("splitECSTarget(%q) = %q, %q; want %q", in, a, b, want)
 		}
+	}
+}
+
+// inventory is a fixed ECS for ecsTarget.
+type inventory struct {
+	svcs  map[string]ECSService
+	tasks map[string]ECSTask
+}
+
+func (i inventory) Service(_ context.Context, _, name string) (ECSService, bool, error) {
+	s, ok := i.svcs[name]
+	return s, ok, nil
+}
+
+func (i inventory) Task(_ context.Context, _, id string) (ECSTask, bool, error) {
+	t, ok := i.tasks[id]
+	return t, ok, nil
+}
+
+func TestECSTargetContainers(t *testing.T) {
+	const (
+		sidecar = "0123456789abcdef0123456789abcdef" // app runs the agent, envoy does not
+		noAgent = "1123456789abcdef0123456789abcdef"
+	)
+	task := func(id string, cs ...ECSContainer) ECSTask {
+		return ECSTask{ID: id, Service: "web", Family: "web", LastStatus: "RUNNING", EnableExecuteCommand: true, Containers: cs}
+	}
+	s := &Service{ecs: inventory{tasks: map[string]ECSTask{
+		sidecar: task(sidecar, ECSContainer{Name: "envoy"}, ECSContainer{Name: "app", ExecAgent: "RUNNING"}),
+		noAgent: task(noAgent, ECSContainer{Name: "app", ExecAgent: "STOPPED"}),
+	}}}
+	p := Profile{Name: "exec", Kind: KindECSExec, ECS: ECSSelector{Cluster: "staging"}}
+	got, err := s.ecsTarget(context.Background(), p, sidecar)
+	if err != nil || got.Container != "app" || !got.ByTask {
+		t.Fatalf("sidecar task: %+v, %v (want the shell in app)", got, err)
+	}
+	if _, err := s.ecsTarget(context.Background(), p, noAgent); err == nil || !strings.Contains(err.Error(), "ExecuteCommandAgent") {
+		t.Errorf("task without a running agent: %v", err)
+	}
+	p.ECS.Containers = []string{"db"}
+	if _, err := s.ecsTarget(context.Background(), p, sidecar); err == nil || !strings.Contains(err.Error(), "none of the containers this profile allows (db)") {
+		t.Errorf("task without the allowed container: %v", err)
+	}
+	p.ECS.Containers = []string{"envoy"}
+	if _, err := s.ecsTarget(context.Background(), p, sidecar); err == nil || !strings.Contains(err.Error(), "ExecuteCommandAgent") {
+		t.Errorf("allowed container without the agent: %v", err)
+	}
+	if _, err := (&Service{}).ecsTarget(context.Background(), p, sidecar); err == nil || !strings.Contains(err.Error(), "no ECS client") {
+		t.Errorf("without an ECS inventory: %v", err)
 	}
 }
