@@ -193,6 +193,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 		return nil, err
 	}
 	registerInstances(a)
+	registerECSIndex(a)
 
 	if cfg.Role.ServesHTTP() {
 		a.http = measureAck(a.metrics, httpapi.New(httpapi.Deps{

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
@@ -15,6 +16,8 @@ import (
 	"github.com/tokken/tokken/handlers/mrkdwn"
 	"github.com/tokken/tokken/infra/awsgrant"
 	"github.com/tokken/tokken/infra/ec2fleet"
+	"github.com/tokken/tokken/infra/ecsfleet"
+	"github.com/tokken/tokken/infra/ecsindex"
 	"github.com/tokken/tokken/infra/instindex"
 )
 
@@ -66,6 +69,7 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	var (
 		granter   access.Granter
 		inventory access.Inventory
+		ecsInv    access.ECSInventory
 	)
 	awsCfg, err := a.featureAWS(ctx, "STS, SSM and EC2 grant and end access")
 	var unavailable *unavailableError
@@ -80,6 +84,7 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	default:
 		granter = awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Boundary: cfg.GrantBoundaryARN, Logger: log})
 		inventory = ec2fleet.New(awsCfg)
+		ecsInv = ecsfleet.New(ecs.NewFromConfig(awsCfg))
 	}
 	if cfg.AuditChannel == "" {
 		log.Warn("TOKKEN_AUDIT_CHANNEL is not set: the audit trail is in the store and the log only; break-glass is announced in the approver channel")
@@ -101,6 +106,7 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 		Granter:   granter,
 		Partition: partition, Protected: protected,
 		Inventory: inventory, Search: instindex.Index{Store: a.store},
+		ECS: ecsInv, ECSSearch: ecsindex.Index{Store: a.store},
 		Slack:        a.slack,
 		Auditor:      a.audit,
 		AuditChannel: cfg.AuditChannel, OpsChannel: a.cfg.OpsChannel,

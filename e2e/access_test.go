@@ -36,6 +36,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
@@ -48,6 +49,8 @@ import (
 	"github.com/tokken/tokken/infra/awsgrant"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/ec2fleet"
+	"github.com/tokken/tokken/infra/ecsfleet"
+	"github.com/tokken/tokken/infra/ecsindex"
 	"github.com/tokken/tokken/infra/localqueue"
 	"github.com/tokken/tokken/infra/localtimer"
 	"github.com/tokken/tokken/infra/slackapi"
@@ -240,7 +243,7 @@ func (w *accessWorld) open() {
 		Granter: awsgrant.New(awsCfg, awsgrant.Options{
 			FederationURL: w.aws.FederationURL(), Now: w.clock.Now, Logger: log, ConfirmWait: 2 * time.Second,
 		}),
-		Inventory: fleet, Search: fleet, Slack: sc,
+		Inventory: fleet, Search: fleet, Slack: sc, ECS: ecsfleet.New(ecs.NewFromConfig(awsCfg)), ECSSearch: ecsindex.Index{Store: store},
 		Auditor:      auditlog.New(store, auditlog.Options{Channel: auditChannel, Poster: sc, Logger: log}),
 		AuditChannel: auditChannel, OpsChannel: accessOps, Location: time.UTC, Region: awsCfg.Region,
 		Clock: w.clock.Now, Logger: log,

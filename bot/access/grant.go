@@ -64,6 +64,8 @@ type GrantSpec struct {
 	// Protected are the ARNs (IAM wildcards allowed) of tokken's own
 	// resources: the session policy denies every action on them.
 	Protected []string
+	// ECS is the target of an ecs-exec grant.
+	ECS *ECSTarget
 }
 
 // ErrRoleNotGrantable refuses a grant of a role tokken must not grant: one
@@ -275,6 +277,18 @@ func SessionPolicy(spec GrantSpec, partition string) (string, error) {
 			}
 			st = append(st, s)
 		}
+	case KindECSExec:
+		ecs, err := ecsStatements(spec, partition)
+		if err != nil {
+			return "", err
+		}
+		st = ecs
+		for _, s := range extra {
+			if s.Effect != "Deny" {
+				return "", fmt.Errorf("session policy of ecs-exec profile %s: only Deny statements may be added", spec.Profile.Name)
+			}
+			st = append(st, s)
+		}
 	default:
 		return "", fmt.Errorf("session policy: unknown profile kind %q", spec.Profile.Kind)
 	}
@@ -319,7 +333,7 @@ func SessionPolicy(spec GrantSpec, partition string) (string, error) {
 func NewGrantSpec(r *Request, windowEnd, now time.Time, partition string, protected ...string) (GrantSpec, error) {
 	p := Profile{Name: r.Profile, Kind: r.Kind, RoleARN: r.RoleARN, SessionPolicy: r.SessionPolicy}
 	spec := GrantSpec{
-		RequestID: r.ID, Requester: r.Requester, Profile: p, Targets: r.Targets,
+		RequestID: r.ID, Requester: r.Requester, Profile: p, Targets: r.Targets, ECS: r.ECS,
 		WindowEnd: windowEnd, DurationSeconds: SessionSeconds(windowEnd.Sub(now)),
 		Protected: protected,
 	}

@@ -20,6 +20,8 @@ const Help = "*/access* asks for time-boxed AWS access.\n" +
 	"`/access prod-ssm 30m i-0abc123def4567890 investigating 5xx on web-01`.\n" +
 	"  Durations: whole hours and minutes such as `10m`, `1h`, `1h30m`, `90m` (at most the profile's maximum).\n" +
 	"  Instances (ssm profiles only): `i-` followed by 8 or 17 hex digits, separated by spaces or commas.\n" +
+	"  ECS Exec (ecs-exec profiles): name the service or the task id before the reason, e.g. " +
+	"`/access staging-exec 30m web investigating 502s`.\n" +
 	"• `/access --break-glass <profile> <duration> [i-… …] <reason>` is for emergencies, on profiles that allow it and " +
 	"if the rules let you: after you confirm, you approve it yourself at once; it is announced in the audit channel " +
 	"and reviewed afterwards. E.g. `/access --break-glass prod-ssm 30m i-0abc123def4567890 db down, nobody answers`.\n" +

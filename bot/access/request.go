@@ -89,6 +89,10 @@ type Request struct {
 	Unposted   *Unposted    `json:"unposted,omitempty"`
 	Extensions []Extension  `json:"extensions,omitempty"`
 	History    []HistoryRow `json:"history,omitempty"`
+
+	// ECS is the target of an ecs-exec request: the cluster and the
+	// service or task, as checked when the request was made.
+	ECS *ECSTarget `json:"ecs,omitempty"`
 }
 
 // Approval is one approver's click.

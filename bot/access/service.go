@@ -71,6 +71,9 @@ type Deps struct {
 	// Inventory resolves instance tags; without it, targets carry no tags
 	// and only id selectors can match.
 	Inventory Inventory
+	// ECS looks up the tasks of ecs-exec requests; without it, ecs-exec
+	// requests are refused.
+	ECS       ECSInventory
 	Clock     func() time.Time // default time.Now
 	Logger    *slog.Logger     // default slog.Default()
 	Partition string           // ARN partition, default "aws"
@@ -96,6 +99,7 @@ type Service struct {
 	notifier  Notifier
 	dir       Directory
 	inv       Inventory
+	ecs       ECSInventory
 	now       func() time.Time
 	log       *slog.Logger
 	partition string
@@ -139,7 +143,7 @@ func New(d Deps) (*Service, error) {
 		requests: bot.Table[Request]{Store: d.Store, Kind: KindRequest},
 		open:     bot.Table[openEntry]{Store: d.Store, Kind: KindOpen},
 		queue:    d.Queue, timers: d.Timers, auditor: d.Auditor, authz: d.Authorizer,
-		cat: d.Catalogue, granter: d.Granter, notifier: d.Notifier, dir: d.Directory, inv: d.Inventory,
+		cat: d.Catalogue, granter: d.Granter, notifier: d.Notifier, dir: d.Directory, inv: d.Inventory, ecs: d.ECS,
 		now: d.Clock, log: d.Logger, partition: d.Partition, protected: slices.Clone(d.Protected), renewEvery: claimRenewEvery,
 	}
 	if s.now == nil {
@@ -277,6 +281,10 @@ type SubmitInput struct {
 	// allowed break_glass on a profile that allows it, and the request
 	// self-approves with Reason at once.
 	BreakGlass bool
+	// ECSTarget is the service name or task id of an ecs-exec request;
+	// when empty, the first word of Reason names it (the one-line
+	// command `/access <profile> <duration> <service|task> <reason…>`).
+	ECSTarget string
 }
 
 // Submit validates in against the catalogue and policy and stores a pending
@@ -301,6 +309,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 		}
 		return Request{}, &ErrUnknownProfile{Name: in.Profile, Allowed: names}
 	}
+	if p.Kind == KindECSExec && in.ECSTarget == "" {
+		in.ECSTarget, in.Reason = splitECSTarget(in.Reason)
+	}
 	reason := strings.TrimSpace(in.Reason)
 	if reason == "" {
 		return Request{}, ErrReasonRequired
@@ -316,12 +327,18 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	if err != nil {
 		return Request{}, err
 	}
+	var ecs *ECSTarget
+	if p.Kind == KindECSExec {
+		if ecs, err = s.ecsTarget(ctx, p, strings.TrimSpace(in.ECSTarget)); err != nil {
+			return Request{}, err
+		}
+	}
 	now := s.now()
 	r := Request{
 		ID: bot.NewID("r-"), Requester: in.Requester, Profile: p.Name, Kind: p.Kind,
 		RoleARN: p.RoleARN, SessionPolicy: p.SessionPolicy, Targets: targets, Duration: d,
 		Reason: reason, Ticket: strings.TrimSpace(in.Ticket), Created: now, State: StatePending,
-		ApprovalsNeeded: p.Approvals,
+		ApprovalsNeeded: p.Approvals, ECS: ecs,
 	}
 	var extra map[string]string
 	if in.BreakGlass {
@@ -471,6 +488,12 @@ func (s *Service) targets(ctx context.Context, p Profile, ids []string) ([]bot.T
 // the requester, and break_glass via extra.
 func (s *Service) authorize(ctx context.Context, who bot.Principal, a bot.Action, r *Request, d time.Duration, extra map[string]string) (bot.Decision, error) {
 	c := map[string]string{"requester": r.Requester}
+	if r.ECS != nil {
+		c["ecs_service"] = r.ECS.Service
+		if r.ECS.Env != "" {
+			c["env"] = r.ECS.Env
+		}
+	}
 	for k, v := range extra {
 		c[k] = v
 	}

@@ -186,6 +186,11 @@ func (s *Service) verifyGrant(ctx context.Context, r *Request) error {
 	// Decide on the instances as they are now, not on the tags recorded.
 	now := *r
 	now.Targets = targets
+	if p.Kind == KindECSExec {
+		if err := s.verifyECSTarget(ctx, p, r); err != nil {
+			return err
+		}
+	}
 	if r.BreakGlass != nil {
 		if !p.BreakGlass {
 			return refuse("profile %s does not allow break-glass", r.Profile)
@@ -270,4 +275,33 @@ func prefixed(prefix, s string) string {
 		return ""
 	}
 	return prefix + s
+}
+
+// verifyECSTarget re-derives an ecs-exec request's target from ECS and the
+// profile as they are now: the session policy is built from r.ECS, so a
+// stored target the profile would not give (another cluster, service,
+// task, containers or tags) is refused.
+func (s *Service) verifyECSTarget(ctx context.Context, p Profile, r *Request) error {
+	if r.ECS == nil {
+		return refuse("the request names no ECS service or task")
+	}
+	ref := r.ECS.Service
+	if r.ECS.ByTask {
+		ref = r.ECS.Task
+	}
+	fresh, err := s.ecsTarget(ctx, p, ref)
+	var bad *ErrBadTarget
+	if errors.As(err, &bad) {
+		return refuse("%s", bad.Error())
+	}
+	if err != nil {
+		return err
+	}
+	same := fresh.Cluster == r.ECS.Cluster && fresh.Service == r.ECS.Service && fresh.ByTask == r.ECS.ByTask &&
+		slices.Equal(fresh.Containers, r.ECS.Containers) && maps.Equal(fresh.Tags, r.ECS.Tags) &&
+		(!r.ECS.ByTask || fresh.Task == r.ECS.Task)
+	if !same {
+		return refuse("the request's ECS target (%s) is not one profile %s gives now", r.ECS.Describe(), r.Profile)
+	}
+	return nil
 }

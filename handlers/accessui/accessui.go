@@ -88,6 +88,8 @@ type Deps struct {
 	Catalogue  access.Catalogue
 	Granter    access.Granter
 	Inventory  access.Inventory
+	ECS        access.ECSInventory // ecs-exec tasks (infra/ecsfleet)
+	ECSSearch  ECSSearcher         // the modal's ECS select (infra/ecsindex)
 	Search     Searcher
 	Slack      Slack
 	Auditor    bot.Auditor
@@ -125,6 +127,7 @@ type Feature struct {
 	queue    bot.Queue
 	store    bot.Store
 	search   Searcher
+	ecs      ECSSearcher
 	loc      *time.Location
 	now      func() time.Time
 	log      *slog.Logger
@@ -156,7 +159,7 @@ func New(d Deps) (*Feature, error) {
 	}
 	svc, err := access.New(access.Deps{
 		Store: d.Store, Queue: d.Queue, Timers: d.Timers, Auditor: d.Auditor, Authorizer: d.Authorizer,
-		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory,
+		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory, ECS: d.ECS,
 		Clock: d.Clock, Logger: log, Partition: d.Partition, Protected: d.Protected,
 	})
 	if err != nil {
@@ -164,7 +167,7 @@ func New(d Deps) (*Feature, error) {
 	}
 	return &Feature{
 		svc: svc, notifier: n, dir: dir, authz: d.Authorizer, cat: d.Catalogue, slack: d.Slack, queue: d.Queue,
-		store: d.Store, search: d.Search, loc: d.Location, now: d.Clock, log: log,
+		store: d.Store, search: d.Search, ecs: d.ECSSearch, loc: d.Location, now: d.Clock, log: log,
 		help: escapeText(access.Help),
 	}, nil
 }
@@ -442,7 +445,7 @@ func (f *Feature) requestSubmitted(ctx context.Context, ic slack.InteractionCall
 	}
 	in := access.SubmitInput{
 		Requester: user, Profile: form.Profile, Duration: form.Duration, Instances: form.Instances,
-		Reason: form.Reason, Ticket: form.Ticket, BreakGlass: form.BreakGlass,
+		Reason: form.Reason, Ticket: form.Ticket, BreakGlass: form.BreakGlass, ECSTarget: form.ECSTarget,
 	}
 	if err := f.enqueueSubmit(ctx, "view/"+ic.View.ID+"/"+ic.View.Hash, submitJob{Input: in}); err != nil {
 		return nil, err
@@ -511,6 +514,9 @@ func fieldError(block string, err error) (any, error) {
 // every submitted instance against EC2 anyway.
 func (f *Feature) Options(ctx context.Context, ic slack.InteractionCallback) (any, error) {
 	resp := &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
+	if ic.ActionID == actionID(blockECSTarget) {
+		return f.ecsOptions(ctx, ic)
+	}
 	if ic.ActionID != actionID(blockTargets) {
 		return resp, nil
 	}

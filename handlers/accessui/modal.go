@@ -101,6 +101,9 @@ func RequestModal(choices []Choice) slack.ModalViewRequest {
 		slack.NewInputBlock(blockReason, plain("Reason"), nil, reason),
 		ticketBlock,
 	}
+	if slices.ContainsFunc(choices, func(c Choice) bool { return c.Profile.Kind == access.KindECSExec }) {
+		blocks = slices.Insert(blocks, 2, slack.Block(ecsTargetBlock()))
+	}
 	if breakGlass {
 		cb := slack.NewCheckboxGroupsBlockElement(actionID(blockBreakGlass),
 			slack.NewOptionBlockObject("yes", plain("Break glass: approve it myself now"),
@@ -123,6 +126,7 @@ type requestForm struct {
 	Reason     string
 	Ticket     string
 	BreakGlass bool
+	ECSTarget  string // ecs-exec: a service name or task id
 }
 
 func stateValue(st *slack.ViewState, block string) slack.BlockAction {
@@ -167,6 +171,7 @@ func parseRequestForm(st *slack.ViewState) (requestForm, map[string]string) {
 		errs[blockTicket] = fmt.Sprintf("The ticket is %d characters; it may have at most %d.", n, MaxTicketChars)
 	}
 	f.BreakGlass = len(stateValue(st, blockBreakGlass).SelectedOptions) > 0
+	parseECSTarget(st, &f, errs)
 	return f, errs
 }
 
@@ -191,6 +196,7 @@ func checkForm(f requestForm, choices []Choice, errs map[string]string) {
 	case p.Kind != access.KindSSM && len(f.Instances) > 0:
 		errs[blockTargets] = p.Name + " grants a role, not instances: clear this field."
 	}
+	checkECSTarget(f, p, errs)
 	switch {
 	case f.BreakGlass && !p.BreakGlass:
 		errs[blockBreakGlass] = p.Name + " does not allow break-glass: wait for an approver."

@@ -175,6 +175,9 @@ func details(r access.Request, v view) []slack.Block {
 	if len(r.Targets) > 0 {
 		lines = append(lines, "*Instances* "+targets(r.Targets))
 	}
+	if r.ECS != nil {
+		lines = append(lines, ecsTargetLine(r.ECS))
+	}
 	return []slack.Block{section(summary(r)), section(strings.Join(lines, "\n"))}
 }
 
@@ -484,7 +487,7 @@ func RenderCredentials(r access.Request, c access.Credentials, end time.Time, lo
 		r.ID, mrkdwn.Escape(r.Profile), v.when(end), v.clock(c.Expiration))
 	if c.ConsoleURL != "" {
 		fmt.Fprintf(&b, "*Console:* %s (link valid 15 minutes, use it once)\n", mrkdwn.Link(c.ConsoleURL, "open the AWS console"))
-	} else {
+	} else if r.Kind != access.KindECSExec {
 		b.WriteString("*Console:* no sign-in link could be made right now; the CLI credentials below work.\n")
 	}
 	b.WriteString("*CLI:*\n```\n")
@@ -500,6 +503,9 @@ func RenderCredentials(r access.Request, c access.Credentials, end time.Time, lo
 		}
 		fmt.Fprintf(&b, "# port forwarding, e.g. RDP on localhost:13389:\naws ssm start-session --target %s --document-name AWS-StartPortForwardingSession --parameters '{\"portNumber\":[\"3389\"],\"localPortNumber\":[\"13389\"]}'\n", r.Targets[0].ID)
 		b.WriteString("```")
+	}
+	if r.ECS != nil {
+		b.WriteString(ecsCommands(r.ECS))
 	}
 	text := b.String()
 	return slackapi.Message{Text: fmt.Sprintf("Credentials for %s", r.ID), Blocks: []slack.Block{section(text)}}

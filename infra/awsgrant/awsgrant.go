@@ -243,7 +243,11 @@ func (g *Granter) Issue(ctx context.Context, spec access.GrantSpec) (access.Cred
 		Expiration:      c.Expiration.UTC(),
 	}
 	// The console link is a convenience: without it the CLI exports still
-	// work, so a federation outage does not fail the grant.
+	// work, so a federation outage does not fail the grant. An ecs-exec
+	// grant is used from the CLI alone (aws ecs execute-command).
+	if spec.Profile.Kind == access.KindECSExec {
+		return creds, nil
+	}
 	if u, err := g.SigninURL(ctx, creds, spec.Profile.Kind); err != nil {
 		g.opts.Logger.WarnContext(ctx, "console sign-in link not made; delivering CLI credentials only",
 			"request", spec.RequestID, "err", err)

@@ -13,6 +13,8 @@
 //     SendMessageBatch, ReceiveMessage, DeleteMessage, GetQueueUrl).
 //   - Secrets Manager: AWS JSON 1.1 (GetSecretValue).
 //   - IAM: query protocol, XML (GetRole, Put/Get/DeleteRolePolicy), see [IAM].
+//   - ECS: AWS JSON 1.1 (ListClusters, ListServices, DescribeServices,
+//     ListTasks, DescribeTasks, ExecuteCommand), see [ECS].
 //   - The console federation endpoint at /federation, see [Federation].
 //
 // One httptest server serves them all; a request is routed by the service
@@ -89,6 +91,7 @@ func sdkIDs() map[string]string {
 		SQSService:            "SQS",
 		SecretsManagerService: "Secrets Manager",
 		IAMService:            "IAM",
+		ECSService:            "ECS",
 	}
 }
 
@@ -115,6 +118,7 @@ type Fake struct {
 	secrets *SecretsManager
 	iam     *IAM        // iam.go
 	fed     *Federation // federation.go
+	ecs     *ECS        // ecs.go
 }
 
 // principal is who a request's access key belongs to.
@@ -208,6 +212,8 @@ func New(tb testing.TB) *Fake {
 	f.iam, f.fed = newIAM(f), newFederation(f)
 	f.svcs = f.services()
 	f.svcs[IAMService] = f.iam.service()
+	f.ecs = newECS(f)
+	f.svcs[ECSService] = f.ecs.service()
 	f.srv = httptest.NewServer(f.withFederation(http.HandlerFunc(f.serveHTTP)))
 	tb.Cleanup(f.srv.Close)
 	return f
@@ -224,6 +230,9 @@ func (f *Fake) EC2() *EC2 { return f.ec2 }
 
 // SSM returns the SSM handle.
 func (f *Fake) SSM() *SSM { return f.ssm }
+
+// ECS returns the ECS fake.
+func (f *Fake) ECS() *ECS { return f.ecs }
 
 // Scheduler returns the EventBridge Scheduler handle.
 func (f *Fake) Scheduler() *Scheduler { return f.sched }
