@@ -56,7 +56,7 @@ import (
 	"github.com/tokken/tokken/testkit/logbuf"
 )
 
-// Targets from issue 7.
+// Targets: init and bootstrap size.
 const (
 	targetInit  = 30 * time.Millisecond
 	targetBytes = 20 << 20
