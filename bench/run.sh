@@ -23,18 +23,21 @@ step() { printf 'bench: %s\n' "$*" >&2; }
 
 step "building tokken, the harness and the Lambda bootstraps"
 go build -o "$bin/tokken" .
-for cmd in ackbench coldstart flowbench; do
+for cmd in ackbench lambdabench flowbench; do
   go -C bench build -o "$bin/$cmd" "./cmd/$cmd"
 done
 arch=$(go env GOHOSTARCH)
 # The Lambda build, for this machine so it can run here: same flags as the
 # Makefile's bootstrap target.
-GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go build -trimpath -tags lambda.norpc -ldflags "-s -w" -o "$bin/bootstrap-$arch" .
+lambdaflags=(-trimpath -tags lambda.norpc -ldflags "-s -w")
+GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go build "${lambdaflags[@]}" -o "$bin/bootstrap-$arch" .
+# The minimal aws-lambda-go function the cold start is read against.
+GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go -C bench build "${lambdaflags[@]}" -o "$bin/minimal-$arch" ./cmd/minimal
 # The artifact SAM deploys (arm64), for its size.
 make --no-print-directory bootstrap ARTIFACTS_DIR="$out/sam" >&2
 
 if [ -z "${DYNAMODB_LOCAL_DIR:-}" ] && [ ! -f .tools/dynamodb-local/DynamoDBLocal.jar ]; then
-  step "installing DynamoDB Local (the Lambda store of the cold-start proxy)"
+  step "installing DynamoDB Local (the Lambda store)"
   ./scripts/install-test-deps.sh >&2
 fi
 
@@ -52,22 +55,17 @@ fi
   echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
   echo "- command: \`./bench/run.sh\` at commit $commit"
-  echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r), $(go version | cut -d' ' -f3), node $(node --version), @slack/bolt $(node -p "require('./bench/bolt/node_modules/@slack/bolt/package.json').version")"
-  echo
-  echo "### Ack latency and CPU per ack"
+  echo "- machine: $(nproc) CPUs, shared (load average $(cut -d" " -f1-3 /proc/loadavg) at the start) ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r), $(go version | cut -d' ' -f3), node $(node --version), @slack/bolt $(node -p "require('./bench/bolt/node_modules/@slack/bolt/package.json').version")"
   echo
 } >"$report"
 
-step "ack benchmark: tokken serve beside Bolt (about 3 minutes)"
-"$bin/ackbench" -tokken "$bin/tokken" -bolt bench/bolt -policies policies -n 20000 -out "$out" >>"$report"
-
-step "Lambda cold-start proxy"
+step "Lambda ingress: cold start beside a minimal function, warm requests (about 2 minutes)"
 {
   echo
-  echo "### Lambda cold start"
+  echo "### Lambda ingress"
   echo
 } >>"$report"
-"$bin/coldstart" -bootstrap "$bin/bootstrap-$arch" -arm64 "$out/sam/bootstrap" -policies policies -out "$out" >>"$report"
+"$bin/lambdabench" -tokken "$bin/bootstrap-$arch" -minimal "$bin/minimal-$arch" -arm64 "$out/sam/bootstrap" -policies policies -out "$out" >>"$report"
 
 step "end-to-end flows: approve click -> credentials DM, and an alert storm (about 2 minutes)"
 {
@@ -76,6 +74,14 @@ step "end-to-end flows: approve click -> credentials DM, and an alert storm (abo
   echo
 } >>"$report"
 "$bin/flowbench" -tokken "$bin/tokken" -policies policies -testdata handlers/alertin/testdata -out "$out" >>"$report"
+
+step "ack benchmark: tokken serve beside Bolt (about 3 minutes)"
+{
+  echo
+  echo "### tokken serve beside Bolt"
+  echo
+} >>"$report"
+"$bin/ackbench" -tokken "$bin/tokken" -bolt bench/bolt -policies policies -n 20000 -out "$out" >>"$report"
 
 cat "$report"
 step "report kept in $report"
