@@ -1,6 +1,6 @@
 // Command lambdabench measures tokken's Lambda ingress as Lambda would run
 // and bill it, without AWS: it serves a fake Lambda Runtime API
-// (bench/lambdart) on loopback and starts the Lambda build of tokken
+// (testkit/lambdart) on loopback and starts the Lambda build of tokken
 // (-tokken, built for this machine) with AWS_LAMBDA_RUNTIME_API pointing
 // at it.
 //
@@ -55,13 +55,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/tokken/tokken/bench/lambdart"
 	"github.com/tokken/tokken/bench/loadgen"
 	"github.com/tokken/tokken/bench/peer"
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/infra/dynamostore"
 	"github.com/tokken/tokken/testkit/awsfake"
 	"github.com/tokken/tokken/testkit/ddblocal"
+	"github.com/tokken/tokken/testkit/lambdart"
 	"github.com/tokken/tokken/testkit/logbuf"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
@@ -362,7 +362,6 @@ func baseEnv() []string {
 // peers on loopback and every other AWS endpoint on a closed port.
 func (p *peers) lambdaEnv(policies string) []string {
 	return append(baseEnv(),
-		"GOGC=400", // template.yaml's Globals
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_ENDPOINT_URL=http://127.0.0.1:9",
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER="+p.aws.URL(),

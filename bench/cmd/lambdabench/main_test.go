@@ -10,9 +10,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/tokken/tokken/bench/lambdart"
 	"github.com/tokken/tokken/bench/loadgen"
 	"github.com/tokken/tokken/handlers/slacksig"
+	"github.com/tokken/tokken/testkit/lambdart"
 )
 
 func TestParseInitTrace(t *testing.T) {
