@@ -1,10 +1,10 @@
 // Package docs holds tokken's documentation and the tests that keep it
-// true: every shell command in README.md and docs/*.md is run against the
-// built binary or checked against the files, make targets and template it
-// names; every environment variable tokken reads, every policy key, every
-// template parameter, output and alarm, and every metric is documented;
-// links and package paths resolve; and the example target-role template
-// keeps its guard rails.
+// true: every shell command in README.md, CONTRIBUTING.md, BENCHMARKS.md
+// and docs/*.md is run against the built binary or checked against the
+// files, make targets and template it names; every environment variable
+// tokken reads, every policy key, every template parameter, output and
+// alarm, and every metric is documented; links and package paths resolve;
+// and the example target-role template keeps its guard rails.
 package docs
 
 import (
@@ -61,7 +61,7 @@ var eventsREADME = filepath.Join(repo, "testdata", "events", "README.md")
 // docFiles are the documents whose commands are exercised.
 func docFiles(t *testing.T) []string {
 	t.Helper()
-	files := []string{filepath.Join(repo, "README.md"), eventsREADME}
+	files := []string{filepath.Join(repo, "README.md"), filepath.Join(repo, "CONTRIBUTING.md"), filepath.Join(repo, "BENCHMARKS.md"), eventsREADME}
 	more, err := filepath.Glob(filepath.Join(repo, "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)

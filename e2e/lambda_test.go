@@ -1,7 +1,7 @@
 package e2e
 
 // The worker as Lambda runs it: the tokken binary started against a Lambda
-// Runtime API (bench/lambdart), invoked only with the events Lambda would
+// Runtime API (testkit/lambdart), invoked only with the events Lambda would
 // send. Lambda's SQS event source mappings are played by awsfake
 // (SQS.EventSource, with batch item failures, the queue's visibility
 // timeout and its redrive policy to the dead-letter queue), EventBridge
@@ -24,13 +24,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/tokken/tokken/bench/lambdart"
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/domainjoin"
 	"github.com/tokken/tokken/infra/dynamostore"
 	"github.com/tokken/tokken/infra/sqsqueue"
 	"github.com/tokken/tokken/testkit/awsfake"
 	"github.com/tokken/tokken/testkit/ddblocal"
+	"github.com/tokken/tokken/testkit/lambdart"
 	"github.com/tokken/tokken/testkit/logbuf"
 	"github.com/tokken/tokken/testkit/slackfake"
 )

@@ -1,4 +1,4 @@
-// Command flowbench measures the two end-to-end scenarios of issue 7 that
+// Command flowbench measures the two end-to-end scenarios that
 // the ack benchmark cannot show, against the real `tokken serve` binary
 // (-tokken) with an embedded bbolt store in a fresh temporary directory and
 // the in-repo fakes served from this process on loopback:

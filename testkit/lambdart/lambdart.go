@@ -1,9 +1,10 @@
 // Package lambdart is a fake AWS Lambda Runtime API served on loopback, for
-// measuring tokken's cold start without AWS: start the Lambda build of
-// tokken with AWS_LAMBDA_RUNTIME_API pointing at a Server, and the time of
-// its first GET …/invocation/next is when the function was ready to work
-// (Lambda's "init" phase is over). Invoke then hands it an event and waits
-// for the answer, as Lambda would.
+// running tokken as Lambda runs it without AWS (the e2e tests of the
+// worker, the cold-start benchmark): start tokken with
+// AWS_LAMBDA_RUNTIME_API pointing at a Server, and the time of its first
+// GET …/invocation/next is when the function was ready to work (Lambda's
+// "init" phase is over). Invoke then hands it an event and waits for the
+// answer, as Lambda would.
 //
 // It implements the Runtime API a custom runtime uses (version
 // 2018-06-01): GET /runtime/invocation/next (long poll, with the

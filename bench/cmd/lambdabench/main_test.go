@@ -10,8 +10,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/tokken/tokken/bench/lambdart"
+	"github.com/tokken/tokken/bench/loadgen"
 	"github.com/tokken/tokken/handlers/slacksig"
+	"github.com/tokken/tokken/testkit/lambdart"
 )
 
 func TestParseInitTrace(t *testing.T) {
@@ -37,7 +38,11 @@ init broken @x ms, 1 ms clock, 1 bytes, 1 allocs
 
 func TestFunctionURLEventIsSignedSlashCommand(t *testing.T) {
 	now := time.Now()
-	raw, err := functionURLEvent(now)
+	b, err := loadgen.NewBuilder(loadgen.Payload{Kind: loadgen.KindCommand, Command: "/access", Text: "help"}, []byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := functionURLEvent(b, 7, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +69,7 @@ func TestFunctionURLEventIsSignedSlashCommand(t *testing.T) {
 	}
 }
 
-func TestCheckAnswer(t *testing.T) {
+func TestAnswers(t *testing.T) {
 	resp := func(status int, body string, b64 bool) lambdart.Result {
 		if b64 {
 			body = base64.StdEncoding.EncodeToString([]byte(body))
@@ -73,20 +78,38 @@ func TestCheckAnswer(t *testing.T) {
 		return lambdart.Result{Body: b}
 	}
 	tests := []struct {
-		name string
-		res  lambdart.Result
-		ok   bool
+		name  string
+		res   lambdart.Result
+		check func(int, string) error
+		ok    bool
 	}{
-		{"help", resp(200, `{"text":"*/access* — time-boxed AWS access"}`, false), true},
-		{"help base64", resp(200, `time-boxed AWS access`, true), true},
-		{"401", resp(401, "slack verification failed", false), false},
-		{"wrong text", resp(200, `{"text":"unknown command"}`, false), false},
-		{"function error", lambdart.Result{Error: true, ErrorType: "errorString", Body: []byte(`{}`)}, false},
-		{"not JSON", lambdart.Result{Body: []byte("nope")}, false},
+		{"help", resp(200, `{"text":"*/access* — time-boxed AWS access"}`, false), helpAnswer, true},
+		{"help base64", resp(200, `time-boxed AWS access`, true), helpAnswer, true},
+		{"401", resp(401, "slack verification failed", false), helpAnswer, false},
+		{"wrong text", resp(200, `{"text":"unknown command"}`, false), helpAnswer, false},
+		{"function error", lambdart.Result{Error: true, ErrorType: "errorString", Body: []byte(`{}`)}, helpAnswer, false},
+		{"not JSON", lambdart.Result{Body: []byte("nope")}, helpAnswer, false},
+		{"minimal ok", resp(200, "ok", false), okAnswer, true},
+		{"minimal 502", resp(502, "ok", false), okAnswer, false},
 	}
 	for _, tt := range tests {
-		if err := checkAnswer(tt.res); (err == nil) != tt.ok {
+		status, body, err := decodeAnswer(tt.res)
+		if err == nil {
+			err = tt.check(status, body)
+		}
+		if (err == nil) != tt.ok {
 			t.Errorf("%s: err = %v, want ok %v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+func TestParseSchedstat(t *testing.T) {
+	if d, err := ParseSchedstat("12345678 999 42\n"); err != nil || d != 12345678 {
+		t.Errorf("ParseSchedstat = %v, %v; want 12.345678ms", d, err)
+	}
+	for _, bad := range []string{"", "1 2", "x 2 3"} {
+		if _, err := ParseSchedstat(bad); err == nil {
+			t.Errorf("ParseSchedstat(%q) accepted", bad)
 		}
 	}
 }
