@@ -16,8 +16,6 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertin"
-	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/handlers/lambdaevent"
 	"github.com/tokken/tokken/infra/config"
 )
@@ -41,7 +39,7 @@ func TestWebhookRefusals(t *testing.T) {
 		{"not JSON", []byte("event=alert"), hookUser, hookPass, "", http.StatusBadRequest, "expected a JSON object"},
 		{"broken JSON", []byte(`{"event":"alert",`), hookUser, hookPass, "", http.StatusBadRequest, "invalid JSON"},
 		{"alert without id", []byte(`{"event":"alert","alert":{"status":"critical"}}`), hookUser, hookPass, "", http.StatusBadRequest, "bad payload"},
-		{"too large", append([]byte(`{"event":"sample","x":"`), bytes.Repeat([]byte("a"), alertin.MaxBody)...), hookUser, hookPass, "", http.StatusRequestEntityTooLarge, ""},
+		{"too large", append([]byte(`{"event":"sample","x":"`), bytes.Repeat([]byte("a"), MaxBody)...), hookUser, hookPass, "", http.StatusRequestEntityTooLarge, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,7 +65,7 @@ func TestWebhookRefusals(t *testing.T) {
 
 func TestEveryMackerelPayload(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	names, err := filepath.Glob(filepath.Join("..", "alertin", "testdata", "mackerel-*.json"))
+	names, err := filepath.Glob(filepath.Join("testdata", "mackerel-*.json"))
 	if err != nil || len(names) < 20 {
 		t.Fatalf("fixtures: %d, %v", len(names), err)
 	}
@@ -132,7 +130,7 @@ func TestCloseUpdatesInPlace(t *testing.T) {
 	e.send(fixture(t, "mackerel-host-critical.json"))
 	const key = "mackerel:4Fbh2K6yWfe"
 	_, m := e.message(key)
-	if !slices.Contains(buttons(m), alertview.ActionAck) || !strings.Contains(m.Text, "CRITICAL") {
+	if !slices.Contains(buttons(m), ActionAck) || !strings.Contains(m.Text, "CRITICAL") {
 		t.Fatalf("open alert: %q buttons %v", m.Text, buttons(m))
 	}
 	e.send(fixture(t, "mackerel-auto-close.json"))
@@ -141,7 +139,7 @@ func TestCloseUpdatesInPlace(t *testing.T) {
 		t.Fatalf("close posted a new message: %d top-level", got)
 	}
 	text := messageText(m)
-	if m.Edits != 1 || len(buttons(m)) != 0 || !strings.Contains(text, alertview.ColorResolved) ||
+	if m.Edits != 1 || len(buttons(m)) != 0 || !strings.Contains(text, ColorResolved) ||
 		!strings.Contains(text, "resolved after") || !strings.Contains(m.Text, "OK") {
 		t.Errorf("closed message: edits %d buttons %v\n%s", m.Edits, buttons(m), text)
 	}
@@ -225,7 +223,7 @@ func TestCloudWatchThroughLambdaEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.HandleSNS(SNS(e.svc, discardLog()))
-	d.HandleEventBridge("aws.cloudwatch", alertin.DetailTypeAlarmStateChange, EventBridge(e.svc, discardLog()))
+	d.HandleEventBridge("aws.cloudwatch", DetailTypeAlarmStateChange, EventBridge(e.svc, discardLog()))
 	ctx := context.Background()
 	// aws-lambda-go's samples share one message id; real ones are unique.
 	for i, name := range []string{"sns-alarm-single-metric.json", "sns-alarm-multiple-metrics.json", "sns-not-alarm.json", "eventbridge-alarm.json"} {
@@ -310,18 +308,18 @@ func TestButtons(t *testing.T) {
 		wantText  string // in the message afterwards
 		wantEdits int
 	}{
-		{alertview.ActionAck, refused, "may not act", "", 0},
-		{alertview.ActionAck, allowed, "", "Acknowledged", 1},
-		{alertview.ActionSilence1h, refused, "may not act", "", 0},
-		{alertview.ActionSilence1h, allowed, "Silenced host:app01 monitor:CPU %", "Silenced", 1},
-		{alertview.ActionSilence4h, allowed, "Silenced", "Silenced", 1},
-		{alertview.ActionSilenceTomorrow, allowed, "09:00", "09:00", 1},
-		{alertview.ActionClose, refused, "may not act", "", 0},
-		{alertview.ActionClose, allowed, "Mackerel closed the alert", "", 0},
+		{ActionAck, refused, "may not act", "", 0},
+		{ActionAck, allowed, "", "Acknowledged", 1},
+		{ActionSilence1h, refused, "may not act", "", 0},
+		{ActionSilence1h, allowed, "Silenced host:app01 monitor:CPU %", "Silenced", 1},
+		{ActionSilence4h, allowed, "Silenced", "Silenced", 1},
+		{ActionSilenceTomorrow, allowed, "09:00", "09:00", 1},
+		{ActionClose, refused, "may not act", "", 0},
+		{ActionClose, allowed, "Mackerel closed the alert", "", 0},
 		// Request access is checked against the alert rules like every
 		// button; the refusal says /access itself is still there.
-		{alertview.ActionRequestAccess, refused, "Request access on an alert is for those who may act on it; `/access` stays open", "", 0},
-		{alertview.ActionRequestAccess, allowed, "/access &lt;profile&gt; 1h app01 investigating alert", "", 0},
+		{ActionRequestAccess, refused, "Request access on an alert is for those who may act on it; `/access` stays open", "", 0},
+		{ActionRequestAccess, allowed, "/access &lt;profile&gt; 1h app01 investigating alert", "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action+"/"+tt.user, func(t *testing.T) {
@@ -340,7 +338,7 @@ func TestButtons(t *testing.T) {
 				t.Errorf("message after click: edits %d\n%s", m.Edits, messageText(m))
 			}
 			_, closed := e.mk.Closed("4Fbh2K6yWfe")
-			if closed != (tt.action == alertview.ActionClose && tt.user == allowed) {
+			if closed != (tt.action == ActionClose && tt.user == allowed) {
 				t.Errorf("closed in Mackerel = %v", closed)
 			}
 			if tt.user == refused && (rec.AckedBy != "" || rec.SilenceID != "" || len(e.fake.Thread(rec.Channel, rec.TS)) != 0) {
@@ -368,11 +366,11 @@ func TestRequestAccessOpensModal(t *testing.T) {
 	e := newEnv(t, envOptions{access: op})
 	e.send(fixture(t, "mackerel-ec2.json"))
 	// Someone the alert rules do not let act on it gets no form.
-	e.click(refused, alertview.ActionRequestAccess, "mackerel:4FbhEc2")
+	e.click(refused, ActionRequestAccess, "mackerel:4FbhEc2")
 	if eph := e.lastEphemeral(refused); len(op.got) != 0 || !strings.Contains(eph, "may not act") {
 		t.Fatalf("refused click: modal opened %d times, ephemeral %q", len(op.got), eph)
 	}
-	e.click(allowed, alertview.ActionRequestAccess, "mackerel:4FbhEc2")
+	e.click(allowed, ActionRequestAccess, "mackerel:4FbhEc2")
 	if len(op.got) != 1 || op.trig[0] == "" || !strings.HasPrefix(op.got[0].Reason, "investigating alert: ") ||
 		(op.got[0].InstanceID == "" && op.got[0].HostName == "") {
 		t.Fatalf("access modal prefill: %+v", op.got)
@@ -385,12 +383,12 @@ func TestRequestAccessOpensModal(t *testing.T) {
 func TestCloseWithoutAPIKeyAndDoubleAck(t *testing.T) {
 	e := newEnv(t, envOptions{noMK: true})
 	e.send(fixture(t, "mackerel-host-critical.json"))
-	e.click(allowed, alertview.ActionClose, "mackerel:4Fbh2K6yWfe")
+	e.click(allowed, ActionClose, "mackerel:4Fbh2K6yWfe")
 	if eph := e.lastEphemeral(allowed); !strings.Contains(eph, "MACKEREL_API_KEY") {
 		t.Errorf("close without key: %q", eph)
 	}
-	e.click(allowed, alertview.ActionAck, "mackerel:4Fbh2K6yWfe")
-	e.click(allowed, alertview.ActionAck, "mackerel:4Fbh2K6yWfe")
+	e.click(allowed, ActionAck, "mackerel:4Fbh2K6yWfe")
+	e.click(allowed, ActionAck, "mackerel:4Fbh2K6yWfe")
 	if eph := e.lastEphemeral(allowed); !strings.Contains(eph, "already acknowledged") {
 		t.Errorf("second ack: %q", eph)
 	}

@@ -21,7 +21,6 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
@@ -227,7 +226,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	tokyo, _ := time.LoadLocation("Asia/Tokyo")
-	view := alertview.Options{Location: tokyo}
+	view := Options{Location: tokyo}
 	poster := NewPoster(client, NewPacer(0, e.now), view, e.now)
 	e.svc, err = alert.NewService(alert.Options{
 		Store: st, Queue: e.queue, Notifier: poster, Routes: routes, DefaultChannel: chAlerts,
@@ -359,7 +358,7 @@ func (e *env) click(user, actionID, key string) int {
 		Channel:   slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: rec.Channel}}},
 		Container: slack.Container{ChannelID: rec.Channel, MessageTs: rec.TS},
 		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{
-			ActionID: actionID, BlockID: alertview.BlockActions, Value: key, ActionTs: fmt.Sprint(time.Now().UnixNano()),
+			ActionID: actionID, BlockID: BlockActions, Value: key, ActionTs: fmt.Sprint(time.Now().UnixNano()),
 		}}},
 	}
 	req, _ := e.fake.Interaction(e.t, e.srv.URL+"/slack/interactions", cb)
@@ -414,10 +413,10 @@ func (e *env) lastEphemeral(user string) string {
 	return eph[len(eph)-1].Text
 }
 
-// fixture reads a payload shared with handlers/alertin's tests.
+// fixture reads a payload from testdata, shared with the parser tests.
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "alertin", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
