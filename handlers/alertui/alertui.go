@@ -47,8 +47,7 @@ import (
 const Command = "/alerts"
 
 // Directory resolves a Slack user into the principal policies decide on
-// (the same contract as bot/access.Directory, so one implementation serves
-// both).
+// (the same contract as bot/access.Directory: infra/slackdir serves both).
 type Directory interface {
 	Lookup(ctx context.Context, userID string) (bot.Principal, error)
 }
@@ -143,25 +142,4 @@ func (u *UI) ephemeral(ctx context.Context, channel, user, text string) error {
 		return fmt.Errorf("ephemeral to %s: %w", user, err)
 	}
 	return nil
-}
-
-// SlackDirectory is a Directory backed by users.info: the principal's id
-// and e-mail. It does not resolve Slack user-group membership, so
-// group rules keyed on slack_usergroups do not match through it.
-type SlackDirectory struct {
-	Users interface {
-		UserInfo(ctx context.Context, userID string) (slackapi.User, error)
-	}
-}
-
-// Lookup implements Directory.
-func (d SlackDirectory) Lookup(ctx context.Context, userID string) (bot.Principal, error) {
-	u, err := d.Users.UserInfo(ctx, userID)
-	if err != nil {
-		return bot.Principal{}, fmt.Errorf("look up %s: %w", userID, err)
-	}
-	if u.Deleted {
-		return bot.Principal{}, fmt.Errorf("look up %s: the account is deactivated", userID)
-	}
-	return bot.Principal{ID: userID, Email: u.Email}, nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/tokken/tokken/infra/localqueue"
 	"github.com/tokken/tokken/infra/mackerel"
 	"github.com/tokken/tokken/infra/slackapi"
+	"github.com/tokken/tokken/infra/slackdir"
 	"github.com/tokken/tokken/policies"
 	"github.com/tokken/tokken/testkit/mackerelfake"
 	"github.com/tokken/tokken/testkit/slackfake"
@@ -244,7 +245,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{Service: e.svc, Slack: client, Authorizer: set, Directory: SlackDirectory{Users: client},
+	deps := Deps{Service: e.svc, Slack: client, Authorizer: set, Directory: slackdir.New(client, set.SlackUserGroups(), log),
 		Access: o.access, View: view, Now: e.now, Log: log}
 	if !o.noMK {
 		mc, err := mackerel.New(e.mk.URL(), e.mk.APIKey(), nil)
