@@ -41,8 +41,9 @@ import (
 // Its handler runs every feature's sweeper (app.sweepers).
 const JobSweep = "sweep"
 
-// SweepInterval is how often the reconcile sweep runs.
-const SweepInterval = 5 * time.Minute
+// SweepInterval is how often the reconcile sweep runs (bot.SweepInterval,
+// the rate of template.yaml's SweepSchedule).
+const SweepInterval = bot.SweepInterval
 
 // configError marks a start-up failure caused by configuration (exit 2).
 type configError struct{ err error }

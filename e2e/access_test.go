@@ -249,6 +249,9 @@ func (w *accessWorld) open() {
 		t.Fatal(err)
 	}
 	f.Register(rt, mux)
+	// The reconcile sweep arrives as template.yaml's SweepSchedule sends it
+	// and runs the access sweeper, as the app's sweep job does.
+	mux.Handle(sweepKind, func(ctx context.Context, _ bot.Job) error { return f.Service().Sweep(ctx) })
 	queue.Start()
 	w.store, w.queue, w.timers, w.router, w.feature = store, queue, timers, rt, f
 	w.srv = httptest.NewServer(httpapi.New(httpapi.Deps{Router: rt, Verifier: slacksig.Verifier{Secret: []byte(w.slack.SigningSecret())}, Log: log}))
