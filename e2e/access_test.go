@@ -391,17 +391,6 @@ func (w *accessWorld) submitView(user, callbackID, meta string, values map[strin
 	return body
 }
 
-// message is request id's approver message as Slack shows it now, as JSON.
-func (w *accessWorld) message(id string) string {
-	w.t.Helper()
-	ref := w.get(id).Message
-	m, ok := w.slack.Message(ref.Channel, ref.TS)
-	if !ok {
-		w.t.Fatalf("no message for %s at %+v", id, ref)
-	}
-	return messageJSON(m)
-}
-
 // messageJSON renders m as JSON without HTML escaping, so mrkdwn reads as
 // Slack receives it.
 func messageJSON(m slackfake.Message) string {

@@ -64,9 +64,6 @@ const (
 // Option configures a Fake.
 type Option func(*Fake)
 
-// WithToken sets the only bot token the fake accepts (default DefaultToken).
-func WithToken(token string) Option { return func(f *Fake) { f.token = token } }
-
 // WithClock replaces time.Now for ts values, trigger and response_url expiry
 // and the per-channel posting limit. now is called from the server's
 // goroutines, so it must be safe for concurrent use.
