@@ -146,7 +146,7 @@ func TestAlertsMackerelEndToEnd(t *testing.T) {
 	pressAlertButton(t, s, fake, alertsOnCall, alertui.ActionAck, key, msg)
 	fake.WaitFor(t, 10*time.Second, func(f *slackfake.Fake) bool {
 		m, _ := f.Message(msg.Channel, msg.TS)
-		return m.Edits == 1 && strings.Contains(alertsText(m), "Acknowledged")
+		return m.Edits == 1 && strings.Contains(m.Shown(), "Acknowledged")
 	})
 
 	// Close asks Mackerel; Mackerel's close webhook turns the message green.
@@ -157,7 +157,7 @@ func TestAlertsMackerelEndToEnd(t *testing.T) {
 	}
 	fake.WaitFor(t, 20*time.Second, func(f *slackfake.Fake) bool {
 		m, _ := f.Message(msg.Channel, msg.TS)
-		return strings.Contains(m.Text, "OK: CPU %") && strings.Contains(alertsText(m), alertui.ColorResolved)
+		return strings.Contains(m.Text, "OK: CPU %") && strings.Contains(m.Shown(), alertui.ColorResolved)
 	})
 	top := 0
 	for _, m := range fake.Messages(alertsChannel) {
@@ -227,7 +227,7 @@ func TestAlertsInvokeCloudWatch(t *testing.T) {
 		}
 	}
 	invoke(withID(t, dir, "sns-alarm-single-metric.json", "sns-1"))
-	if m, ok := alertMessage(fake, "CRITICAL: EXAMPLE"); !ok || !strings.Contains(alertsText(m), "CloudWatch") {
+	if m, ok := alertMessage(fake, "CRITICAL: EXAMPLE"); !ok || !strings.Contains(m.Shown(), "CloudWatch") {
 		t.Fatalf("SNS alarm not posted:\n%s", fake.Dump(10))
 	}
 	invoke(withID(t, dir, "eventbridge-alarm.json", "eb-1"))
@@ -240,28 +240,4 @@ func TestAlertsInvokeCloudWatch(t *testing.T) {
 	if m.Edits != 1 || !strings.Contains(m.Text, "OK: ServerCpuTooHigh") {
 		t.Errorf("alarm OK not shown in place: edits %d %q", m.Edits, m.Text)
 	}
-}
-
-// alertsText flattens a message's text, colours and block text.
-func alertsText(m slackfake.Message) string {
-	var b strings.Builder
-	b.WriteString(m.Text)
-	for _, att := range m.Attachments {
-		b.WriteString("\n" + att.Color)
-		for _, bl := range att.Blocks.BlockSet {
-			switch x := bl.(type) {
-			case *slack.SectionBlock:
-				if x.Text != nil {
-					b.WriteString("\n" + x.Text.Text)
-				}
-			case *slack.ContextBlock:
-				for _, el := range x.ContextElements.Elements {
-					if t, ok := el.(*slack.TextBlockObject); ok {
-						b.WriteString("\n" + t.Text)
-					}
-				}
-			}
-		}
-	}
-	return b.String()
 }

@@ -116,7 +116,7 @@ func TestEveryMackerelPayload(t *testing.T) {
 	// The unknown event type is shown plainly, not dropped.
 	found := false
 	for _, m := range e.fake.Messages(chAlerts) {
-		if strings.Contains(messageText(m), "does not know this event type") {
+		if strings.Contains(m.Shown(), "does not know this event type") {
 			found = true
 		}
 	}
@@ -138,7 +138,7 @@ func TestCloseUpdatesInPlace(t *testing.T) {
 	if got := len(e.topLevel(rec.Channel)); got != 1 {
 		t.Fatalf("close posted a new message: %d top-level", got)
 	}
-	text := messageText(m)
+	text := m.Shown()
 	if m.Edits != 1 || len(buttons(m)) != 0 || !strings.Contains(text, ColorResolved) ||
 		!strings.Contains(text, "resolved after") || !strings.Contains(m.Text, "OK") {
 		t.Errorf("closed message: edits %d buttons %v\n%s", m.Edits, buttons(m), text)
@@ -244,7 +244,7 @@ func TestCloudWatchThroughLambdaEvents(t *testing.T) {
 	var alarms, others int
 	for _, ch := range []string{chAlerts, chProd, chStaging} {
 		for _, m := range e.topLevel(ch) {
-			text := messageText(m)
+			text := m.Shown()
 			switch {
 			case strings.Contains(text, "CloudWatch") && strings.Contains(m.Text, "CRITICAL"):
 				alarms++
@@ -270,7 +270,7 @@ func TestCloudWatchThroughLambdaEvents(t *testing.T) {
 		t.Errorf("alarm OK did not update in place: open=%v edits=%d %q", rec.Alert.Open, m.Edits, m.Text)
 	}
 	// The message shows the state reason: the OK's, in place of the ALARM's.
-	if text := messageText(m); !strings.Contains(text, "*Reason:* Threshold Crossed: 1 out of the last 1 datapoints [12.5 (03/06/24 05:10:00)] was not greater than or equal") {
+	if text := m.Shown(); !strings.Contains(text, "*Reason:* Threshold Crossed: 1 out of the last 1 datapoints [12.5 (03/06/24 05:10:00)] was not greater than or equal") {
 		t.Errorf("EventBridge alarm message lacks its state reason:\n%s", text)
 	}
 
@@ -292,7 +292,7 @@ func TestCloudWatchThroughLambdaEvents(t *testing.T) {
 	}
 	e.idle()
 	_, m = e.message("cloudwatch:arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:reason-test")
-	text := messageText(m)
+	text := m.Shown()
 	if !strings.Contains(text, "*Reason:* Threshold Crossed: 1 datapoint &lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;") ||
 		strings.Contains(text, "<!channel>") || strings.Contains(text, "<https://evil") {
 		t.Errorf("SNS alarm reason missing or not escaped:\n%s", text)
@@ -334,8 +334,8 @@ func TestButtons(t *testing.T) {
 			if tt.wantEph == "" && eph != "" || !strings.Contains(eph, tt.wantEph) {
 				t.Errorf("ephemeral %q, want %q", eph, tt.wantEph)
 			}
-			if m.Edits != tt.wantEdits || !strings.Contains(messageText(m), tt.wantText) {
-				t.Errorf("message after click: edits %d\n%s", m.Edits, messageText(m))
+			if m.Edits != tt.wantEdits || !strings.Contains(m.Shown(), tt.wantText) {
+				t.Errorf("message after click: edits %d\n%s", m.Edits, m.Shown())
 			}
 			_, closed := e.mk.Closed("4Fbh2K6yWfe")
 			if closed != (tt.action == ActionClose && tt.user == allowed) {
@@ -531,7 +531,7 @@ func TestFlappingCollapses(t *testing.T) {
 	if len(top) != 1 {
 		t.Fatalf("flapping alert posted %d top-level messages", len(top))
 	}
-	if text := messageText(top[0]); !strings.Contains(text, "Flapping:* opened 4 times") {
+	if text := top[0].Shown(); !strings.Contains(text, "Flapping:* opened 4 times") {
 		t.Errorf("no flap counter:\n%s", text)
 	}
 }

@@ -441,29 +441,4 @@ func buttons(m slackfake.Message) []string {
 	return ids
 }
 
-// messageText flattens a message's text, attachment fallback and blocks'
-// mrkdwn for assertions.
-func messageText(m slackfake.Message) string {
-	var b strings.Builder
-	b.WriteString(m.Text)
-	for _, att := range m.Attachments {
-		b.WriteString("\n" + att.Color + "\n" + att.Fallback)
-		for _, bl := range att.Blocks.BlockSet {
-			switch x := bl.(type) {
-			case *slack.SectionBlock:
-				if x.Text != nil {
-					b.WriteString("\n" + x.Text.Text)
-				}
-			case *slack.ContextBlock:
-				for _, el := range x.ContextElements.Elements {
-					if t, ok := el.(*slack.TextBlockObject); ok {
-						b.WriteString("\n" + t.Text)
-					}
-				}
-			}
-		}
-	}
-	return b.String()
-}
-
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -120,6 +120,32 @@ type Message struct {
 	rawAttachments json.RawMessage
 }
 
+// Shown is what a reader sees of m, one piece a line, for assertions: its
+// text, then each attachment's colour, fallback, and the text of its
+// section and context blocks.
+func (m Message) Shown() string {
+	var b strings.Builder
+	b.WriteString(m.Text)
+	for _, att := range m.Attachments {
+		b.WriteString("\n" + att.Color + "\n" + att.Fallback)
+		for _, bl := range att.Blocks.BlockSet {
+			switch x := bl.(type) {
+			case *slack.SectionBlock:
+				if x.Text != nil {
+					b.WriteString("\n" + x.Text.Text)
+				}
+			case *slack.ContextBlock:
+				for _, el := range x.ContextElements.Elements {
+					if t, ok := el.(*slack.TextBlockObject); ok {
+						b.WriteString("\n" + t.Text)
+					}
+				}
+			}
+		}
+	}
+	return b.String()
+}
+
 // User is a workspace member registered with AddUser.
 type User struct {
 	ID       string
