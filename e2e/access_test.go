@@ -252,6 +252,9 @@ func (w *accessWorld) open() {
 		t.Fatal(err)
 	}
 	f.Register(rt, mux)
+	// The reconcile sweep arrives as template.yaml's SweepSchedule sends it
+	// and runs the access sweeper, as the app's sweep job does.
+	mux.Handle(sweepKind, func(ctx context.Context, _ bot.Job) error { return f.Service().Sweep(ctx) })
 	queue.Start()
 	w.store, w.queue, w.timers, w.router, w.feature = store, queue, timers, rt, f
 	w.srv = httptest.NewServer(httpapi.New(httpapi.Deps{Router: rt, Verifier: slacksig.Verifier{Secret: []byte(w.slack.SigningSecret())}, Log: log}))
@@ -389,17 +392,6 @@ func (w *accessWorld) submitView(user, callbackID, meta string, values map[strin
 		w.t.Fatalf("submit %s: %d %q", callbackID, status, body)
 	}
 	return body
-}
-
-// message is request id's approver message as Slack shows it now, as JSON.
-func (w *accessWorld) message(id string) string {
-	w.t.Helper()
-	ref := w.get(id).Message
-	m, ok := w.slack.Message(ref.Channel, ref.TS)
-	if !ok {
-		w.t.Fatalf("no message for %s at %+v", id, ref)
-	}
-	return messageJSON(m)
 }
 
 // messageJSON renders m as JSON without HTML escaping, so mrkdwn reads as

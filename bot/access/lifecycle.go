@@ -397,8 +397,8 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 	return nil
 }
 
-// Sweep reconciles what timers and jobs may have missed; it runs every
-// SweepEvery. It expires active grants past their window, retries ending
+// Sweep reconciles what timers and jobs may have missed; the app's
+// reconcile sweep job calls it every bot.SweepInterval. It expires active grants past their window, retries ending
 // and revoke_failed requests, re-enqueues stalled activations and
 // extensions, fails activations older than ActivationDeadline, cancels
 // requests pending longer than PendingTimeout, and tidies the open index.

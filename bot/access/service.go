@@ -28,7 +28,6 @@ const (
 	JobExtend   = "access.extend"   // apply an approved extension
 	JobExpire   = "access.expire"   // the expiry timer fired
 	JobEnd      = "access.end"      // terminate sessions and revoke (after revoke / done)
-	JobSweep    = "access.sweep"    // the reconcile sweep
 	// JobNotify retries a Slack update that failed for a reason retrying
 	// can help (see Notify).
 	JobNotify = "access.notify"
@@ -36,10 +35,6 @@ const (
 
 // Timing of the lifecycle.
 const (
-	// SweepEvery is the period of the reconcile sweep.
-	SweepEvery = 5 * time.Minute
-	// SweepTimerID names the self-renewing sweep timer.
-	SweepTimerID = "access/sweep"
 	// MaxActivateAttempts is how many failed attempts at issuing a grant
 	// fail the request.
 	MaxActivateAttempts = 3
@@ -164,12 +159,6 @@ func (s *Service) Register(m *bot.JobMux) {
 	m.Handle(JobExpire, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Expire(ctx, r.RequestID) }))
 	m.Handle(JobEnd, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Finish(ctx, r.RequestID) }))
 	m.Handle(JobNotify, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Notify(ctx, r.RequestID, r.Tell) }))
-	m.Handle(JobSweep, func(ctx context.Context, _ bot.Job) error {
-		if err := s.ScheduleSweep(ctx); err != nil {
-			s.log.ErrorContext(ctx, "access: renewing the sweep timer", "err", err)
-		}
-		return s.Sweep(ctx)
-	})
 }
 
 func (s *Service) jobHandler(fn func(context.Context, jobRef) error) bot.JobHandler {
@@ -188,20 +177,6 @@ func (s *Service) jobHandler(fn func(context.Context, jobRef) error) bot.JobHand
 		}
 		return err
 	}
-}
-
-// ScheduleSweep (re)schedules the sweep timer SweepEvery from now. Call it
-// at start-up; the sweep job renews it each time it runs.
-func (s *Service) ScheduleSweep(ctx context.Context) error {
-	at := s.now().Add(SweepEvery)
-	j, err := bot.NewJob(fmt.Sprintf("sweep/%d", at.Unix()), JobSweep, struct{}{})
-	if err != nil {
-		return err
-	}
-	if err := s.timers.Schedule(ctx, bot.Timer{ID: SweepTimerID, At: at, Job: j}); err != nil {
-		return fmt.Errorf("schedule access sweep: %w", err)
-	}
-	return nil
 }
 
 // Get returns the request with id, or an *ErrUnknownRequest.

@@ -72,11 +72,9 @@ func New(store bot.Store, opt Options) *Log {
 	return &Log{store: store, opt: opt}
 }
 
-// Key is the store key of e: its time, subject and action, so keys sort by
-// time and a key names what it holds. Record appends "/<n>" when two
-// events would share a key.
-func Key(e bot.AuditEvent) string { return key(e.At, e) }
-
+// key is the store key of e filed at at: its time, subject and action, so
+// keys sort by time and a key names what it holds. Record appends "/<n>"
+// when two events would share a key.
 func key(at time.Time, e bot.AuditEvent) string {
 	return at.UTC().Format(keyTime) + "/" + e.Subject + "/" + e.Action
 }
