@@ -98,7 +98,7 @@ func newLambdaWorld(t *testing.T, opt lambdaOptions) *lambdaWorld {
 	for _, u := range []string{winAdmin, sre, developer} {
 		w.slack.AddUser(slackfake.User{ID: u, Name: strings.ToLower(u)})
 	}
-	w.aws.IAM().AddRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
+	w.aws.IAM().AddGrantableRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
 	w.aws.STS().AddCaller(stageWorkerKey, "arn:aws:sts::222222222222:assumed-role/tokken-worker/tokken-worker")
 	queueURL, queueARN := w.aws.SQS().CreateQueue(lambdaJobs)
 	w.queue = queueURL
