@@ -88,7 +88,7 @@ func (n *Notifier) Changed(ctx context.Context, r access.Request) (access.Messag
 // Tell DMs the requester about action.
 func (n *Notifier) Tell(ctx context.Context, r access.Request, action string) error {
 	_, err := n.slack.DM(ctx, r.Requester, RenderTell(r, action, n.loc))
-	if slackapi.Undeliverable(err) {
+	if slackapi.UndeliverableDM(err) {
 		return &access.UndeliverableError{Channel: "the DM of " + r.Requester, Code: slackapi.ErrorCode(err), Err: err}
 	}
 	if err != nil {

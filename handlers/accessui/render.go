@@ -517,6 +517,8 @@ func RenderAlert(a access.Alert, loc *time.Location) slackapi.Message {
 			lines = append(lines, mrkdwn.Quote(r.BreakGlass.Reason))
 		}
 		lines = append(lines, "This use *"+NeedsReviewText+"* by someone other than the requester.")
+	case access.ActUntold:
+		lines = append(lines, ":rotating_light: "+escapeText(a.Text))
 	case access.ActRevokeFailed:
 		lines = append(lines, fmt.Sprintf(":rotating_light: *%s* — access `%s` (%s, requester %s) may still be usable.", RevokeFailedText, r.ID,
 			mrkdwn.Escape(r.Profile), who(r.Requester)))
