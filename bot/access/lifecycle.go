@@ -437,7 +437,7 @@ func (s *Service) sweepOne(ctx context.Context, e bot.Versioned[openEntry]) erro
 	if err != nil {
 		return err
 	}
-	if r.Message.IsZero() && !r.State.Final() && now.Sub(r.Created) > retryQuiet {
+	if (r.Message.IsZero() || r.Unposted != nil) && !r.State.Final() && now.Sub(r.Created) > retryQuiet {
 		// Its message was never posted (Slack refused, or failed longer
 		// than the client retries): try again, so that it appears once
 		// the bot is invited or Slack is back.

@@ -313,6 +313,12 @@ func BreakGlassCommand(in SubmitInput) string {
 	return strings.Join(append(words, strings.Fields(in.Reason)...), " ")
 }
 
+func alertUntold(r *Request, action, code string) string {
+	return fmt.Sprintf("NOT TOLD: Slack refuses direct messages to %s (%s), the requester of %s (profile %s), so they were not told about %s. "+
+		"Check that the user is active and can receive messages from the app, and tell them yourself.",
+		r.Requester, code, r.ID, r.Profile, action)
+}
+
 func alertUnposted(r *Request) string {
 	u := r.Unposted
 	return fmt.Sprintf("NOT POSTED: request %s (profile %s, requester %s) cannot be posted to its approver channel %s (%s), so no approver can see it. "+

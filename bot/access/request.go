@@ -328,6 +328,8 @@ const (
 	// ActUnposted records that the approver message cannot be posted
 	// (note: "<channel>: <slack error code>"): nobody can see the request.
 	ActUnposted = "access.unposted"
+	// ActUntold alerts ops that Slack refuses the requester's DM for good.
+	ActUntold = "access.untold"
 	// ActPosted records that an unposted request's message was posted
 	// after all (note: the channel).
 	ActPosted = "access.posted"
@@ -352,10 +354,11 @@ const (
 )
 
 // MarkUnposted records that the approver message cannot be posted to
-// channel (Slack's code says why). Nothing changes (bot.ErrNoChange) when
-// the message exists, the request is over, or the same problem is known.
+// channel, or no longer updated there (Slack's code says why). Nothing
+// changes (bot.ErrNoChange) when the request is over or the same problem
+// is known.
 func (r *Request) MarkUnposted(channel, code string, now time.Time) error {
-	if !r.Message.IsZero() || r.State.Final() {
+	if r.State.Final() {
 		return bot.ErrNoChange
 	}
 	if u := r.Unposted; u != nil && u.Channel == channel && u.Code == code {
@@ -366,14 +369,16 @@ func (r *Request) MarkUnposted(channel, code string, now time.Time) error {
 	return nil
 }
 
-// Posted records where the approver message was posted; a request that
-// was unposted records ActPosted. bot.ErrNoChange when it was posted
-// already.
+// Posted records where the approver message was posted (or that it was
+// updated again); a request that was unposted records ActPosted.
+// bot.ErrNoChange when it was posted already and nothing was wrong.
 func (r *Request) Posted(ref MessageRef, now time.Time) error {
-	if !r.Message.IsZero() {
+	if !r.Message.IsZero() && r.Unposted == nil {
 		return bot.ErrNoChange
 	}
-	r.Message = ref
+	if r.Message.IsZero() {
+		r.Message = ref
+	}
 	if r.Unposted != nil {
 		r.Unposted = nil
 		r.log(now, System, ActPosted, ref.Channel)

@@ -893,17 +893,16 @@ func (s *Service) renderNow(ctx context.Context, id string) error {
 	ref, err := s.notifier.Changed(ctx, r)
 	var und *UndeliverableError
 	switch {
-	case errors.As(err, &und) && r.Message.IsZero():
-		s.unposted(ctx, id, und)
-		return nil
 	case errors.As(err, &und):
-		s.log.ErrorContext(ctx, "access: the approver message can no longer be updated", "request", id,
-			"channel", und.Channel, "code", und.Code)
+		// Never posted, or posted and now refused (the bot removed from
+		// the channel, the channel archived): either way no approver can
+		// act on it until a person fixes the channel.
+		s.unposted(ctx, id, und)
 		return nil
 	case err != nil:
 		return err
 	}
-	if !r.Message.IsZero() || ref.IsZero() {
+	if ref.IsZero() || (!r.Message.IsZero() && r.Unposted == nil) {
 		return nil
 	}
 	var from int
@@ -931,7 +930,7 @@ func (s *Service) tell(ctx context.Context, r Request, action string) {
 	switch {
 	case err == nil:
 	case errors.As(err, &und):
-		s.log.ErrorContext(ctx, "access: the requester cannot be told", "request", r.ID, "action", action, "code", und.Code, "err", err)
+		s.untold(ctx, r, action, und)
 	default:
 		s.log.WarnContext(ctx, "access: telling the requester failed; retrying through the queue", "request", r.ID, "action", action, "err", err)
 		s.enqueue(ctx, fmt.Sprintf("notify/%s/%s/%d", r.ID, action, s.now().UnixNano()), JobNotify, jobRef{RequestID: r.ID, Tell: action})
@@ -953,9 +952,20 @@ func (s *Service) Notify(ctx context.Context, id, tell string) error {
 	err = s.notifier.Tell(ctx, r, tell)
 	var und *UndeliverableError
 	if errors.As(err, &und) {
+		s.untold(ctx, r, tell, und)
 		return bot.Permanent(err)
 	}
 	return err
+}
+
+// untold handles a DM to the requester that Slack refuses for good (the
+// user deactivated, DMs with the bot closed): nobody else would learn
+// that the requester was never told, so ops are alerted naming the
+// request, the profile and Slack's reason.
+func (s *Service) untold(ctx context.Context, r Request, action string, und *UndeliverableError) {
+	s.log.ErrorContext(ctx, "access: the requester cannot be told; alerting ops", "request", r.ID, "profile", r.Profile,
+		"action", action, "code", und.Code, "err", und.Err)
+	s.alert(ctx, Alert{Channel: AlertOps, Action: ActUntold, Request: r, Text: alertUntold(&r, action, und.Code)})
 }
 
 // unposted handles an approver message Slack will not take until a person

@@ -52,7 +52,13 @@ func (n *Notifier) Changed(ctx context.Context, r access.Request) (access.Messag
 	p := n.profile(r)
 	m := RenderRequest(r, p, n.loc)
 	if !r.Message.IsZero() {
-		if err := n.slack.UpdateMessage(ctx, slackapi.MessageRef{Channel: r.Message.Channel, TS: r.Message.TS}, m); err != nil {
+		err := n.slack.UpdateMessage(ctx, slackapi.MessageRef{Channel: r.Message.Channel, TS: r.Message.TS}, m)
+		if slackapi.Undeliverable(err) {
+			// Removed from the channel or the channel archived since the
+			// post: retrying cannot help, a person must act.
+			return r.Message, &access.UndeliverableError{Channel: r.Message.Channel, Code: slackapi.ErrorCode(err), Err: err}
+		}
+		if err != nil {
 			return r.Message, fmt.Errorf("update message of %s: %w", r.ID, err)
 		}
 		return r.Message, nil
@@ -84,7 +90,7 @@ func (n *Notifier) Changed(ctx context.Context, r access.Request) (access.Messag
 // Tell DMs the requester about action.
 func (n *Notifier) Tell(ctx context.Context, r access.Request, action string) error {
 	_, err := n.slack.DM(ctx, r.Requester, RenderTell(r, action, n.loc))
-	if slackapi.Undeliverable(err) {
+	if slackapi.UndeliverableDM(err) {
 		return &access.UndeliverableError{Channel: "the DM of " + r.Requester, Code: slackapi.ErrorCode(err), Err: err}
 	}
 	if err != nil {

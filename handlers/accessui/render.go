@@ -68,6 +68,11 @@ func unpostedText(r access.Request) string {
 		return fmt.Sprintf("Request `%s` for *%s* could not be posted for approvers.", r.ID, mrkdwn.Escape(r.Profile))
 	}
 	what, do := unpostedWhy(u)
+	if !r.Message.IsZero() {
+		return fmt.Sprintf("The approvers' message about your request `%s` for *%s* in %s can no longer be updated, so approvers no longer see where it stands: %s. "+
+			"To fix it, %s. I try again every %s; `/access list` shows it as %s meanwhile.",
+			r.ID, mrkdwn.Escape(r.Profile), channelMention(u.Channel), what, do, access.FormatDuration(access.SweepEvery), NotPostedText)
+	}
 	return fmt.Sprintf("Your request `%s` for *%s* could not be posted in %s, so no approver can see it: %s. "+
 		"To fix it, %s. I try again every %s and will tell you when it is posted; `/access list` shows it as %s meanwhile.",
 		r.ID, mrkdwn.Escape(r.Profile), channelMention(u.Channel), what, do, access.FormatDuration(bot.SweepInterval), NotPostedText)
@@ -523,6 +528,8 @@ func RenderAlert(a access.Alert, loc *time.Location) slackapi.Message {
 			lines = append(lines, mrkdwn.Quote(r.BreakGlass.Reason))
 		}
 		lines = append(lines, "This use *"+NeedsReviewText+"* by someone other than the requester.")
+	case access.ActUntold:
+		lines = append(lines, ":rotating_light: "+escapeText(a.Text))
 	case access.ActRevokeFailed:
 		lines = append(lines, fmt.Sprintf(":rotating_light: *%s* — access `%s` (%s, requester %s) may still be usable.", RevokeFailedText, r.ID,
 			mrkdwn.Escape(r.Profile), who(r.Requester)))
