@@ -71,7 +71,7 @@ func unpostedText(r access.Request) string {
 	if !r.Message.IsZero() {
 		return fmt.Sprintf("The approvers' message about your request `%s` for *%s* in %s can no longer be updated, so approvers no longer see where it stands: %s. "+
 			"To fix it, %s. I try again every %s; `/access list` shows it as %s meanwhile.",
-			r.ID, mrkdwn.Escape(r.Profile), channelMention(u.Channel), what, do, access.FormatDuration(access.SweepEvery), NotPostedText)
+			r.ID, mrkdwn.Escape(r.Profile), channelMention(u.Channel), what, do, access.FormatDuration(bot.SweepInterval), NotPostedText)
 	}
 	return fmt.Sprintf("Your request `%s` for *%s* could not be posted in %s, so no approver can see it: %s. "+
 		"To fix it, %s. I try again every %s and will tell you when it is posted; `/access list` shows it as %s meanwhile.",
