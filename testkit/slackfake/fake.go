@@ -277,6 +277,16 @@ func (f *Fake) AddUser(u User) {
 	f.users[u.ID] = u
 }
 
+// DeactivateUser marks user id deactivated, as a workspace admin does:
+// users.info says deleted, and DMs to the user are refused (user_disabled).
+func (f *Fake) DeactivateUser(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u := f.users[id]
+	u.Deleted = true
+	f.users[id] = u
+}
+
 // AddUserGroup registers a user group (subteam) and its members.
 func (f *Fake) AddUserGroup(id string, members ...string) {
 	f.mu.Lock()
