@@ -10,6 +10,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,6 +133,36 @@ func (w *accessWorld) liveExecSessions(owner string) []ssmtypes.Session {
 	return out.Sessions
 }
 
+// endedSessionsAudited returns, for request id, what its session_ended
+// audit events name (session id → target) once the audit channel carries
+// a line naming each of want's sessions and targets.
+func (w *accessWorld) endedSessionsAudited(id string, want map[string]string) map[string]string {
+	w.t.Helper()
+	w.slack.WaitFor(w.t, waitAccess, func(f *slackfake.Fake) bool {
+		n := 0
+		for _, m := range f.Messages(auditChannel) {
+			for s, target := range want {
+				if strings.Contains(m.Text, "*"+access.ActSessionEnded+"*") && strings.Contains(m.Text, id) &&
+					strings.Contains(m.Text, "session "+s+" on "+target) {
+					n++
+				}
+			}
+		}
+		return n == len(want)
+	})
+	events, err := auditlog.Read(context.Background(), w.store, auditlog.Query{Subject: id})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range events {
+		if e.Action == access.ActSessionEnded {
+			got[e.Detail["session"]] = e.Detail["target"]
+		}
+	}
+	return got
+}
+
 // policyStatements decodes a session policy into its statements by Sid.
 func policyStatements(t *testing.T, doc string) map[string]map[string]any {
 	t.Helper()
@@ -207,8 +238,8 @@ func TestECSExecByServiceExpires(t *testing.T) {
 	w.aws.ECS().PutTask(awsfake.ECSTaskDef{Cluster: "staging", ID: webTask2, Service: "web", Family: "web", LastStatus: "RUNNING",
 		EnableExecuteCommand: true, Containers: []awsfake.ECSContainerDef{{Name: "app", RuntimeID: webTask2 + "-3333333333", ExecAgent: "RUNNING"}},
 		Tags: map[string]string{"Env": "staging"}})
-	w.execAs(issued, webTask, "app")
-	w.execAs(issued, webTask2, "app")
+	s1 := w.execAs(issued, webTask, "app")
+	s2 := w.execAs(issued, webTask2, "app")
 	live := w.liveExecSessions(issued.AssumedRoleARN)
 	var targets []string
 	for _, s := range live {
@@ -233,9 +264,19 @@ func TestECSExecByServiceExpires(t *testing.T) {
 	for _, e := range events {
 		actions = append(actions, e.Action)
 	}
-	want := []string{access.ActRequested, access.ActApproved, access.ActActivating, access.ActActive, access.ActEnding, access.ActExpired}
+	want := []string{access.ActRequested, access.ActApproved, access.ActActivating, access.ActActive, access.ActEnding,
+		access.ActSessionEnded, access.ActSessionEnded, access.ActExpired}
 	if strings.Join(actions, ",") != strings.Join(want, ",") {
 		t.Errorf("audit trail %v, want %v", actions, want)
+	}
+	// Each terminated shell is its own record naming the session and the
+	// task and container it was in, stored and posted to the audit channel.
+	wantEnded := map[string]string{
+		s1: "ecs:staging_" + webTask + "_" + webRuntimeID,
+		s2: "ecs:staging_" + webTask2 + "_" + webTask2 + "-3333333333",
+	}
+	if got := w.endedSessionsAudited(id, wantEnded); !maps.Equal(got, wantEnded) {
+		t.Errorf("session_ended records %v, want %v", got, wantEnded)
 	}
 	w.checkNoLeaks(requester)
 }
@@ -257,7 +298,7 @@ func TestECSExecByTaskRevoked(t *testing.T) {
 		t.Errorf("a task grant must name the task alone: %s", issued.Policy)
 	}
 	w.dmWith(requester, "--task "+webTask+" --container app")
-	w.execAs(issued, webTask, "app")
+	sid := w.execAs(issued, webTask, "app")
 	if n := len(w.liveExecSessions(issued.AssumedRoleARN)); n != 1 {
 		t.Fatalf("%d live exec sessions, want 1", n)
 	}
@@ -272,6 +313,10 @@ func TestECSExecByTaskRevoked(t *testing.T) {
 		t.Fatalf("after revoke: %d live sessions, end %+v", n, r.End)
 	}
 	w.waitMessage(id, "Revoked", "1 SSM session terminated")
+	if got, want := w.endedSessionsAudited(id, map[string]string{sid: "ecs:staging_" + webTask + "_" + webRuntimeID}),
+		map[string]string{sid: "ecs:staging_" + webTask + "_" + webRuntimeID}; !maps.Equal(got, want) {
+		t.Errorf("session_ended records %v, want %v", got, want)
+	}
 	if doc, ok := w.aws.IAM().RolePolicy("tokken-staging-exec", "tokken-revoked"); !ok || !strings.Contains(doc, id) {
 		t.Errorf("credentials not revoked in IAM: %q", doc)
 	}
@@ -403,12 +448,16 @@ func TestECSExecExtendThenDone(t *testing.T) {
 		second.AccessKeyID == first.AccessKeyID {
 		t.Errorf("extension credentials: %s", second.Policy)
 	}
-	w.execAs(second, webTask, "app")
+	sid := w.execAs(second, webTask, "app")
 
 	w.click(requester, accessui.ActionDone, id, dmCh, "1.1")
 	r := w.waitState(id, access.StateRevoked)
 	if n := len(w.liveExecSessions(second.AssumedRoleARN)); n != 0 || r.End.Cause != access.CauseDone || r.End.Sessions != 1 {
 		t.Fatalf("after I'm done: %d live sessions, end %+v", n, r.End)
+	}
+	want := map[string]string{sid: "ecs:staging_" + webTask + "_" + webRuntimeID}
+	if got := w.endedSessionsAudited(id, want); !maps.Equal(got, want) {
+		t.Errorf("session_ended records %v, want %v", got, want)
 	}
 	w.checkNoLeaks(requester)
 }
