@@ -351,9 +351,10 @@ func TestECSExecRefusals(t *testing.T) {
 }
 
 // TestECSExecFromModal: the worker indexes the profile's cluster; the
-// modal's ECS select offers its services and running tasks from the index
-// (answered by the ingress without ECS); the submitted pick is checked and
-// filed like the one-line command.
+// modal shows that cluster as context and offers its services in one
+// select and its running tasks (of the picked service) in another, both
+// answered by the ingress from the index without ECS; the submitted pick
+// is checked and filed like the one-line command.
 func TestECSExecFromModal(t *testing.T) {
 	t.Parallel()
 	w := ecsWorld(t)
@@ -367,16 +368,21 @@ func TestECSExecFromModal(t *testing.T) {
 		t.Fatalf("/access answered %q instead of opening the modal", r.Text)
 	}
 	modal, _ := json.Marshal(w.slack.Views()[0].Request)
-	if !strings.Contains(string(modal), `"action_id":"access:ecs_target"`) {
-		t.Fatalf("the modal has no ECS select: %s", modal)
+	if !containsAll(string(modal), `"action_id":"access:ecs_service"`, `"action_id":"access:ecs_task"`,
+		`*staging-exec* → cluster `+"`staging`") || strings.Contains(string(modal), "access:ecs_cluster") {
+		t.Fatalf("the modal lacks the cluster context or the service and task selects: %s", modal)
 	}
-	options := func(profile, query string) string {
+	ecsBefore := len(w.aws.Calls(awsfake.ECSService, ""))
+	options := func(actionID, profile, service, query string) string {
 		t.Helper()
 		st := &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
 			"profile": {"access:profile": {SelectedOption: slack.OptionBlockObject{Value: profile}}},
 		}}
+		if service != "" {
+			st.Values["ecs_service"] = map[string]slack.BlockAction{"access:ecs_service": {SelectedOption: slack.OptionBlockObject{Value: service}}}
+		}
 		req, _ := w.slack.Interaction(t, w.srv.URL+"/slack/options", slack.InteractionCallback{
-			Type: slack.InteractionTypeBlockSuggestion, User: slack.User{ID: requester}, ActionID: "access:ecs_target", BlockID: "ecs_target",
+			Type: slack.InteractionTypeBlockSuggestion, User: slack.User{ID: requester}, ActionID: "access:" + actionID, BlockID: actionID,
 			Value: query, View: slack.View{ID: "V1", CallbackID: accessui.CallbackRequest, State: st},
 		})
 		status, body := do(t, req)
@@ -385,34 +391,90 @@ func TestECSExecFromModal(t *testing.T) {
 		}
 		return body
 	}
-	if body := options("staging-exec", ""); !containsAll(body, `"value":"web"`, "service web (all its tasks)", `"value":"`+webTask+`"`,
-		"task "+webTask+" of web", "service legacy (all its tasks) — ECS Exec off") || strings.Contains(body, stoppedTask) {
-		t.Errorf("ECS options: %s", body)
+	if body := options("ecs_service", "staging-exec", "", ""); !containsAll(body, `"value":"web"`, "web (all its tasks)",
+		"legacy (all its tasks) — ECS Exec off") || strings.Contains(body, webTask) {
+		t.Errorf("service options: %s", body)
 	}
-	if body := options("staging-exec", "work"); !strings.Contains(body, `"value":"worker"`) || strings.Contains(body, `"value":"web"`) {
-		t.Errorf("ECS options for %q: %s", "work", body)
+	if body := options("ecs_service", "staging-exec", "", "work"); !strings.Contains(body, `"value":"worker"`) || strings.Contains(body, `"value":"web"`) {
+		t.Errorf("service options for %q: %s", "work", body)
 	}
-	if body := options("prod-readonly", ""); strings.Contains(body, "web") {
+	if body := options("ecs_task", "staging-exec", "", ""); !containsAll(body, `"value":"`+webTask+`"`, webTask+" of web",
+		`"value":"`+legacyTask+`"`, legacyTask+" of legacy — ECS Exec off") || strings.Contains(body, stoppedTask) {
+		t.Errorf("task options without a service: %s", body)
+	}
+	if body := options("ecs_task", "staging-exec", "web", ""); !strings.Contains(body, `"value":"`+webTask+`"`) ||
+		strings.Contains(body, legacyTask) || strings.Contains(body, batchTask) {
+		t.Errorf("task options of service web: %s", body)
+	}
+	if body := options("ecs_service", "prod-readonly", "", ""); strings.Contains(body, "web") {
 		t.Errorf("ECS options for an sts profile: %s", body)
 	}
-
-	values := map[string]slack.BlockAction{
-		"profile":  {SelectedOption: slack.OptionBlockObject{Value: "staging-exec"}},
-		"duration": {SelectedOption: slack.OptionBlockObject{Value: "30m"}},
-		"reason":   {Value: "checking the new build"},
+	if n := len(w.aws.Calls(awsfake.ECSService, "")); n != ecsBefore {
+		t.Errorf("the options made %d ECS calls; the index answers them", n-ecsBefore)
 	}
-	if body := w.submitView(requester, accessui.CallbackRequest, "", values); !strings.Contains(body, "Pick the service or task") {
+
+	values := func() map[string]slack.BlockAction {
+		return map[string]slack.BlockAction{
+			"profile":  {SelectedOption: slack.OptionBlockObject{Value: "staging-exec"}},
+			"duration": {SelectedOption: slack.OptionBlockObject{Value: "30m"}},
+			"reason":   {Value: "checking the new build"},
+		}
+	}
+	v := values()
+	if body := w.submitView(requester, accessui.CallbackRequest, "", v); !strings.Contains(body, "Pick the service") {
 		t.Fatalf("an ecs-exec request without a target was accepted: %q", body)
 	}
-	values["ecs_target"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: "web"}}
-	if body := w.submitView(requester, accessui.CallbackRequest, "", values); body != "" {
+	// A task picked, then the service changed to one it is not of.
+	v["ecs_service"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: "worker"}}
+	v["ecs_task"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: webTask}}
+	if body := w.submitView(requester, accessui.CallbackRequest, "", v); !strings.Contains(body, "is not a running task of service worker") {
+		t.Fatalf("a task of another service was accepted: %q", body)
+	}
+	// filed waits for the n-th approver message in the staging channel
+	// and returns its request.
+	filed := func(n int) access.Request {
+		t.Helper()
+		var id string
+		w.slack.WaitFor(t, waitAccess, func(f *slackfake.Fake) bool {
+			msgs := f.Messages(stagingChannel)
+			if len(msgs) < n {
+				return false
+			}
+			id = requestIDRE.FindString(messageJSON(msgs[n-1]))
+			return id != ""
+		})
+		return w.get(id)
+	}
+
+	v = values()
+	v["ecs_service"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: "web"}}
+	if body := w.submitView(requester, accessui.CallbackRequest, "", v); body != "" {
 		t.Fatalf("submission answered %q", body)
 	}
-	dm := w.dmWith(requester, "r-")
-	id := requestIDRE.FindString(dm)
-	req := w.waitFor(id, func(r access.Request) bool { return !r.Message.IsZero() })
-	if req.ECS == nil || req.ECS.Service != "web" || req.ECS.ByTask || req.Reason != "checking the new build" {
+	if req := filed(1); req.ECS == nil || req.ECS.Service != "web" || req.ECS.ByTask || req.Reason != "checking the new build" {
 		t.Fatalf("request from the modal: %+v, reason %q", req.ECS, req.Reason)
+	}
+
+	// The service and one of its tasks: a grant for that task alone.
+	v["ecs_task"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: webTask}}
+	v["reason"] = slack.BlockAction{Value: "heap dump of one task"}
+	if body := w.submitView(requester, accessui.CallbackRequest, "", v); body != "" {
+		t.Fatalf("submission answered %q", body)
+	}
+	if req := filed(2); req.ECS == nil || !req.ECS.ByTask || req.ECS.Task != webTask || req.ECS.Service != "web" || req.Reason != "heap dump of one task" {
+		t.Fatalf("task request from the modal: %+v, reason %q", req.ECS, req.Reason)
+	}
+
+	// A task outside the profile is refused like the one-line command,
+	// before any approver sees it.
+	v = values()
+	v["ecs_task"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: batchTask}}
+	if body := w.submitView(requester, accessui.CallbackRequest, "", v); body != "" {
+		t.Fatalf("submission answered %q", body)
+	}
+	w.dmWith(requester, "is not in this profile (needs cluster staging")
+	if n := len(w.slack.Messages(stagingChannel)); n != 2 {
+		t.Errorf("%d approver messages, want 2: the refused pick reached the approvers", n)
 	}
 }
 
