@@ -614,7 +614,7 @@ func TestAccessApproveExpire(t *testing.T) {
 	w.waitMessage(id, "Active", "until", "<@"+approver1+">", accessui.ActionRevoke)
 
 	// A live session opened with the grant, then the window ends.
-	w.aws.SSM().OpenSession(prodWeb, issued.AssumedRoleARN)
+	sid := w.aws.SSM().OpenSession(prodWeb, issued.AssumedRoleARN)
 	w.clock.Advance(31 * time.Minute)
 	r = w.waitState(id, access.StateExpired)
 	if n := len(w.aws.SSM().ActiveSessions()); n != 0 || r.End.Sessions != 1 {
@@ -631,9 +631,13 @@ func TestAccessApproveExpire(t *testing.T) {
 	for _, e := range events {
 		actions = append(actions, e.Action)
 	}
-	want := []string{access.ActRequested, access.ActApproved, access.ActActivating, access.ActActive, access.ActEnding, access.ActExpired}
+	want := []string{access.ActRequested, access.ActApproved, access.ActActivating, access.ActActive, access.ActEnding,
+		access.ActSessionEnded, access.ActExpired}
 	if strings.Join(actions, ",") != strings.Join(want, ",") {
 		t.Errorf("audit trail %v, want %v", actions, want)
+	}
+	if got := w.endedSessionsAudited(id, map[string]string{sid: prodWeb}); got[sid] != prodWeb || len(got) != 1 {
+		t.Errorf("session_ended records %v, want %s on %s", got, sid, prodWeb)
 	}
 	if len(w.slack.Messages(auditChannel)) < len(want) {
 		t.Errorf("%d lines in the audit channel, want at least %d", len(w.slack.Messages(auditChannel)), len(want))

@@ -260,7 +260,8 @@ func (s *Service) Expire(ctx context.Context, id string) error {
 }
 
 // Finish does the work that ends access for a request that is ending or
-// revoke_failed: terminate every live SSM session of the grant and, when
+// revoke_failed: terminate every live SSM session of the grant (ECS Exec
+// sessions are SSM sessions), recording each in the trail, and, when
 // ending before the window end, revoke the issued credentials; then mark it
 // expired, revoked or failed (by its End.Cause). It is idempotent. On
 // failure it counts the attempt and returns an error (so the job is
@@ -275,7 +276,7 @@ func (s *Service) Finish(ctx context.Context, id string) error {
 		return nil
 	}
 	g := r.Grant()
-	n, terr := s.granter.TerminateSessions(ctx, g)
+	sessions, terr := s.granter.TerminateSessions(ctx, g)
 	if terr != nil {
 		terr = fmt.Errorf("terminate sessions: %w", terr)
 	}
@@ -289,7 +290,7 @@ func (s *Service) Finish(ctx context.Context, id string) error {
 	if werr := errors.Join(terr, rerr); werr != nil {
 		var failedNow bool
 		r, err := s.transition(ctx, id, func(r *Request) (err error) {
-			failedNow, err = r.EndFailed(n, werr.Error(), MaxEndAttempts, now)
+			failedNow, err = r.EndFailed(sessions, werr.Error(), MaxEndAttempts, now)
 			return err
 		})
 		if err == nil && failedNow {
@@ -298,7 +299,7 @@ func (s *Service) Finish(ctx context.Context, id string) error {
 		return fmt.Errorf("end access %s: %w", id, errors.Join(werr, err))
 	}
 	var decided *ErrAlreadyDecided
-	r, err = s.transition(ctx, id, func(r *Request) error { _, err := r.Ended(n, now); return err })
+	r, err = s.transition(ctx, id, func(r *Request) error { _, err := r.Ended(sessions, now); return err })
 	if errors.As(err, &decided) {
 		return nil // another run finished first
 	}

@@ -865,6 +865,10 @@ func (s *Service) audit(ctx context.Context, r Request, rows []HistoryRow) {
 		if r.End != nil {
 			e.Detail["cause"] = string(r.End.Cause)
 		}
+		if h.Session != nil {
+			e.Detail["session"] = h.Session.ID
+			e.Detail["target"] = h.Session.Target
+		}
 		if err := s.auditor.Record(ctx, e); err != nil {
 			// The request's own History holds the row; make the loss loud.
 			s.log.ErrorContext(ctx, "access: audit event not recorded", "err", err, "request", r.ID, "action", h.Action, "actor", h.Actor)

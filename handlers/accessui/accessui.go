@@ -91,7 +91,7 @@ type Deps struct {
 	Granter    access.Granter
 	Inventory  access.Inventory
 	ECS        access.ECSInventory // ecs-exec tasks (infra/ecsfleet)
-	ECSSearch  ECSSearcher         // the modal's ECS select (infra/ecsindex)
+	ECSSearch  ECSSearcher         // the modal's ECS selects (infra/ecsindex)
 	Search     Searcher
 	Slack      Slack
 	Auditor    bot.Auditor
@@ -442,6 +442,9 @@ func (f *Feature) requestSubmitted(ctx context.Context, ic slack.InteractionCall
 		return nil, err
 	}
 	checkForm(form, choices, errs)
+	if err := f.checkECSTaskOfService(ctx, form, errs); err != nil {
+		return nil, err
+	}
 	if len(errs) > 0 {
 		return slack.NewErrorsViewSubmissionResponse(errs), nil
 	}
@@ -516,7 +519,7 @@ func fieldError(block string, err error) (any, error) {
 // every submitted instance against EC2 anyway.
 func (f *Feature) Options(ctx context.Context, ic slack.InteractionCallback) (any, error) {
 	resp := &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
-	if ic.ActionID == actionID(blockECSTarget) {
+	if ic.ActionID == actionID(blockECSService) || ic.ActionID == actionID(blockECSTask) {
 		return f.ecsOptions(ctx, ic)
 	}
 	if ic.ActionID != actionID(blockTargets) {
