@@ -26,16 +26,11 @@ func invoke(ctx context.Context, e env, path string) int {
 		fmt.Fprintf(e.stderr, "tokken invoke: %s is not valid JSON\n", path)
 		return exitUsage
 	}
-	cfg, code := loadConfig(e)
-	if code != exitOK {
+	a, code := startApp(ctx, e, e.stderr, nil)
+	if a == nil {
 		return code
 	}
-	log := newLogger(cfg, e.stderr)
-	a, err := buildApp(ctx, cfg, log, metricsTo(e.stderr))
-	if err != nil {
-		return startupError(e, err)
-	}
-	a.start()
+	log := a.log
 	ctx, cancel := context.WithTimeout(ctx, invokeTimeout)
 	defer cancel()
 

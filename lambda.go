@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -16,22 +16,14 @@ import (
 // placeholder: the function then waits for it (unconfigured.go).
 // lambda.Start does not return.
 func runLambda(ctx context.Context, e env) int {
-	cfg, code := loadConfig(e)
-	if code != exitOK {
-		return code
-	}
-	log := newLogger(cfg, e.stderr)
-	a, err := buildApp(ctx, cfg, log, metricsTo(e.stdout))
-	if errors.Is(err, config.ErrSecretNotFilledIn) {
+	a, code := startApp(ctx, e, e.stdout, func(cfg config.Config, log *slog.Logger, err error) {
 		// Right after the first deploy: wait for the secret, not fail.
 		lambda.StartWithOptions(newUnconfigured(cfg, log, e.stdout, err).invoke, lambda.WithContext(ctx))
-		return exitOK
+	})
+	if a == nil {
+		return code
 	}
-	if err != nil {
-		return startupError(e, err)
-	}
-	a.start()
-	log.Info("tokken lambda ready", "version", a.info.String(), "config", cfg)
+	a.log.Info("tokken lambda ready", "version", a.info.String(), "config", a.cfg)
 	lambda.StartWithOptions(a.invokeLambda, lambda.WithContext(ctx))
 	return exitOK
 }

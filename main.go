@@ -112,6 +112,31 @@ func startupError(e env, err error) int {
 	return exitFailed
 }
 
+// startApp is how serve, invoke and Lambda all start tokken: the
+// configuration, the JSON logger, the app graph (EMF metrics to
+// metricsOut) and its background work. When tokken cannot start, the
+// reason is on stderr and code is the exit code to return. waiting, when
+// not nil, takes a Slack secret that still holds the template's
+// placeholder instead of failing (Lambda waits for it: unconfigured.go);
+// startApp then returns no app and exitOK once waiting returns.
+func startApp(ctx context.Context, e env, metricsOut io.Writer, waiting func(config.Config, *slog.Logger, error)) (*app, int) {
+	cfg, code := loadConfig(e)
+	if code != exitOK {
+		return nil, code
+	}
+	log := newLogger(cfg, e.stderr)
+	a, err := buildApp(ctx, cfg, log, metricsTo(metricsOut))
+	if waiting != nil && errors.Is(err, config.ErrSecretNotFilledIn) {
+		waiting(cfg, log, err)
+		return nil, exitOK
+	}
+	if err != nil {
+		return nil, startupError(e, err)
+	}
+	a.start()
+	return a, exitOK
+}
+
 func usage(w io.Writer) {
 	fmt.Fprint(w, `tokken: privileged access and operations from Slack.
 

@@ -20,16 +20,11 @@ const shutdownGrace = 20 * time.Second
 // metrics go to stdout every metrics.DefaultFlushInterval and once more
 // after shutdown.
 func serve(ctx context.Context, e env) int {
-	cfg, code := loadConfig(e)
-	if code != exitOK {
+	a, code := startApp(ctx, e, e.stdout, nil)
+	if a == nil {
 		return code
 	}
-	log := newLogger(cfg, e.stderr)
-	a, err := buildApp(ctx, cfg, log, metricsTo(e.stdout))
-	if err != nil {
-		return startupError(e, err)
-	}
-	a.start()
+	cfg, log := a.cfg, a.log
 	// Metrics outlive the shutdown below, so what the draining jobs record
 	// is in the final flush.
 	metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
