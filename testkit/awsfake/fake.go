@@ -12,6 +12,7 @@
 //     SendMessageBatch, ReceiveMessage, DeleteMessage, GetQueueUrl).
 //   - Secrets Manager: AWS JSON 1.1 (GetSecretValue).
 //   - IAM: query protocol, XML (Put/Get/DeleteRolePolicy), see [IAM].
+//   - CodePipeline: AWS JSON 1.1 (manual approvals), see [CodePipeline].
 //   - The console federation endpoint at /federation, see [Federation].
 //
 // One httptest server serves them all; a request is routed by the service
@@ -88,6 +89,7 @@ func sdkIDs() map[string]string {
 		SQSService:            "SQS",
 		SecretsManagerService: "Secrets Manager",
 		IAMService:            "IAM",
+		CodePipelineService:   "CodePipeline",
 	}
 }
 
@@ -112,8 +114,9 @@ type Fake struct {
 	sched   *Scheduler
 	sqs     *SQS
 	secrets *SecretsManager
-	iam     *IAM        // iam.go
-	fed     *Federation // federation.go
+	iam     *IAM          // iam.go
+	fed     *Federation   // federation.go
+	cp      *CodePipeline // codepipeline.go
 }
 
 // principal is who a request's access key belongs to.
@@ -203,6 +206,8 @@ func New(tb testing.TB) *Fake {
 	f.iam, f.fed = newIAM(f), newFederation(f)
 	f.svcs = f.services()
 	f.svcs[IAMService] = f.iam.service()
+	f.cp = newCodePipeline(f)
+	f.svcs[CodePipelineService] = f.cp.service()
 	f.srv = httptest.NewServer(f.withFederation(http.HandlerFunc(f.serveHTTP)))
 	tb.Cleanup(f.srv.Close)
 	return f
@@ -225,6 +230,9 @@ func (f *Fake) Scheduler() *Scheduler { return f.sched }
 
 // SQS returns the SQS handle.
 func (f *Fake) SQS() *SQS { return f.sqs }
+
+// CodePipeline returns the CodePipeline handle (codepipeline.go).
+func (f *Fake) CodePipeline() *CodePipeline { return f.cp }
 
 // SecretsManager returns the Secrets Manager handle.
 func (f *Fake) SecretsManager() *SecretsManager { return f.secrets }
