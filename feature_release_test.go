@@ -17,6 +17,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/tokken/tokken/bot/release"
 	"github.com/tokken/tokken/testkit/awsfake"
 	"github.com/tokken/tokken/testkit/logbuf"
 	"github.com/tokken/tokken/testkit/slackfake"
@@ -265,5 +266,105 @@ func TestReleaseQuorumOfDistinctApprovers(t *testing.T) {
 	w.ephemeral(sreOne, "already approved")
 	if n := len(w.aws.Calls(awsfake.CodePipelineService, "PutApprovalResult")); n != 1 {
 		t.Errorf("PutApprovalResult called %d times, want 1", n)
+	}
+}
+
+func TestReleaseRejectAsksForAReason(t *testing.T) {
+	w := newReleaseWorld(t)
+	cp := w.aws.CodePipeline()
+	_, token := cp.WaitForApproval("web-staging", "Deploy", "Approve", "Webhook", "push")
+	w.notify("web-staging", "Deploy", token, "", "m-2")
+	if text := cardText(w.card()); !strings.Contains(text, "`staging`") || strings.Contains(text, "Expires") {
+		t.Errorf("staging card:\n%s", text)
+	}
+
+	w.click(devOne, "release:reject")
+	if body := w.submitReject(devOne, "   "); !strings.Contains(body, `"response_action":"errors"`) || !strings.Contains(body, "Say why") {
+		t.Errorf("a blank reason was accepted: %s", body)
+	}
+	if _, ok := cp.Result("web-staging", token); ok {
+		t.Fatal("a rejection without a reason reached CodePipeline")
+	}
+	w.submitReject(devOne, "Breaks <login> & *signup*")
+	res, ok := cp.Result("web-staging", token)
+	if !ok || res.Status != "Rejected" || !strings.Contains(res.Summary, devOne) || !strings.Contains(res.Summary, "Breaks <login> & *signup*") {
+		t.Fatalf("PutApprovalResult = %+v, %v; want Rejected with the reason and who", res, ok)
+	}
+	text := cardText(w.card())
+	if !strings.Contains(text, "Rejected by <@"+devOne+">: Breaks &lt;login&gt; &amp; *signup*") {
+		t.Errorf("card not updated to rejected:\n%s", text)
+	}
+	w.audited("release.rejection")
+	w.audited("release.rejected")
+	if !strings.Contains(w.logs.String(), `"reason":"Breaks <login> & *signup*"`) {
+		t.Error("the audit line lacks the rejection reason")
+	}
+}
+
+func TestReleaseDecidedInTheConsole(t *testing.T) {
+	w := newReleaseWorld(t)
+	cp := w.aws.CodePipeline()
+	_, token := cp.WaitForApproval("web-staging", "Deploy", "Approve", "Webhook", "push")
+	w.notify("web-staging", "Deploy", token, "", "m-3")
+	cp.Decide("web-staging", token, "Approved")
+	w.click(devOne, "release:approve")
+	if text := cardText(w.card()); !strings.Contains(text, "Already decided in the console") {
+		t.Errorf("card after ApprovalAlreadyCompletedException:\n%s", text)
+	}
+	w.audited("release.decided_elsewhere")
+	// Clicking again is answered, not sent.
+	w.click(devOne, "release:approve")
+	w.ephemeral(devOne, "decided outside Slack")
+	if n := len(w.aws.Calls(awsfake.CodePipelineService, "PutApprovalResult")); n != 1 {
+		t.Errorf("PutApprovalResult called %d times, want 1", n)
+	}
+}
+
+func TestReleaseTokenNoLongerValid(t *testing.T) {
+	w := newReleaseWorld(t)
+	cp := w.aws.CodePipeline()
+	_, token := cp.WaitForApproval("web-staging", "Deploy", "Approve", "Webhook", "push")
+	w.notify("web-staging", "Deploy", token, time.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04Z"), "m-4")
+	cp.Expire("web-staging", token) // CodePipeline dropped the token before tokken's expiry
+	w.click(devOne, "release:approve")
+	if text := cardText(w.card()); !strings.Contains(text, "No longer current") {
+		t.Errorf("card after InvalidApprovalTokenException:\n%s", text)
+	}
+	w.audited("release.token_invalid")
+}
+
+func TestReleaseExpired(t *testing.T) {
+	w := newReleaseWorld(t)
+	cp := w.aws.CodePipeline()
+	_, token := cp.WaitForApproval("web-staging", "Deploy", "Approve", "Webhook", "push")
+	// The notification arrives after its expiry (a stuck subscription):
+	// the expiry timer fires at once and the card says so.
+	w.notify("web-staging", "Deploy", token, time.Now().Add(-time.Minute).UTC().Format("2006-01-02T15:04Z"), "m-5")
+	w.slack.WaitFor(t, 20*time.Second, func(*slackfake.Fake) bool {
+		cs := w.cards()
+		if len(cs) != 1 {
+			return false
+		}
+		m, _ := w.slack.Message(releaseChannel, cs[0].TS)
+		return strings.Contains(cardText(m), "Expired")
+	})
+	w.audited("release.expired")
+	w.id = release.ApprovalID("web-staging", "Deploy", "Approve", token) // a card still showing its buttons
+	w.click(devOne, "release:approve")
+	w.ephemeral(devOne, "expired")
+	if n := len(w.aws.Calls(awsfake.CodePipelineService, "PutApprovalResult")); n != 0 {
+		t.Errorf("an expired approval was sent to CodePipeline (%d calls)", n)
+	}
+}
+
+func TestReleaseUnconfiguredPipelineAndOtherSNS(t *testing.T) {
+	w := newReleaseWorld(t)
+	_, token := w.aws.CodePipeline().WaitForApproval("infra-prod", "Deploy", "Approve", "Webhook", "push")
+	w.notify("infra-prod", "Deploy", token, "", "m-6")
+	if n := len(w.cards()); n != 0 {
+		t.Errorf("%d cards for a pipeline pipelines.yaml does not name", n)
+	}
+	if !strings.Contains(w.logs.String(), "pipelines.yaml does not name") {
+		t.Error("the dropped notification was not logged")
 	}
 }

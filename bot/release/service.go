@@ -128,7 +128,7 @@ func (s *Service) Intake(ctx context.Context, n Notification) error {
 	switch {
 	case err == nil:
 		s.d.Log.InfoContext(ctx, "approval notification delivered again", "approval", id)
-		return s.post(ctx, cur.Value, p.Channel)
+		return s.postAndArm(ctx, cur.Value, p.Channel)
 	case !errors.Is(err, bot.ErrNotFound):
 		return err
 	}
@@ -151,35 +151,48 @@ func (s *Service) Intake(ctx context.Context, n Notification) error {
 		return err
 	}
 	s.record(ctx, ap, "release.requested", System, "", map[string]string{"channel": p.Channel, "required": fmt.Sprint(ap.Required)})
-	if !ap.Expires.IsZero() {
-		job, err := bot.NewJob("release-expire/"+id, KindExpire, ExpireRequest{ID: id, At: ap.Expires})
+	return s.postAndArm(ctx, ap, p.Channel)
+}
+
+// postAndArm posts ap's card unless it has been posted, then arms the
+// expiry timer (scheduling the same timer again replaces it, so a repeated
+// delivery may do it again). A card rendered from a state that changed
+// while it was being posted is updated at once.
+func (s *Service) postAndArm(ctx context.Context, ap Approval, channel string) error {
+	if ap.Message.IsZero() {
+		ref, err := s.d.Notifier.Post(ctx, ap, channel)
+		if err != nil {
+			return fmt.Errorf("post approval card %s: %w", ap.ID, err)
+		}
+		cur, err := s.approvals.Update(ctx, ap.ID, func(a *Approval) error {
+			if !a.Message.IsZero() {
+				return bot.ErrNoChange
+			}
+			a.Message = ref
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		if err := s.d.Timers.Schedule(ctx, bot.Timer{ID: "release-expire/" + id, At: ap.Expires, Job: job}); err != nil {
-			return fmt.Errorf("schedule expiry of %s: %w", id, err)
+		if cur.Message == ref && (cur.State != ap.State || len(cur.Approvals) != len(ap.Approvals)) {
+			if err := s.d.Notifier.Update(ctx, cur); err != nil {
+				return fmt.Errorf("update approval card %s: %w", ap.ID, err)
+			}
 		}
+		ap = cur
 	}
-	return s.post(ctx, ap, p.Channel)
-}
-
-// post posts ap's card unless it has been posted.
-func (s *Service) post(ctx context.Context, ap Approval, channel string) error {
-	if !ap.Message.IsZero() {
+	if ap.Expires.IsZero() || ap.State.Final() {
 		return nil
 	}
-	ref, err := s.d.Notifier.Post(ctx, ap, channel)
+	id := "release-expire/" + ap.ID
+	job, err := bot.NewJob(id, KindExpire, ExpireRequest{ID: ap.ID, At: ap.Expires})
 	if err != nil {
-		return fmt.Errorf("post approval card %s: %w", ap.ID, err)
+		return err
 	}
-	_, err = s.approvals.Update(ctx, ap.ID, func(a *Approval) error {
-		if !a.Message.IsZero() {
-			return bot.ErrNoChange
-		}
-		a.Message = ref
-		return nil
-	})
-	return err
+	if err := s.d.Timers.Schedule(ctx, bot.Timer{ID: id, At: ap.Expires, Job: job}); err != nil {
+		return fmt.Errorf("schedule expiry of %s: %w", ap.ID, err)
+	}
+	return nil
 }
 
 // userError is a refusal told to the person who clicked.
