@@ -112,10 +112,10 @@ var (
 type Result struct {
 	Pipeline, Stage, Action, Token string
 	Approved                       bool
-	Summary                        string // at most MaxSummary characters
+	Summary                        string // at most MaxSummary bytes
 }
 
-// MaxSummary is PutApprovalResult's limit on result.summary.
+// MaxSummary is PutApprovalResult's limit on result.summary (512).
 const MaxSummary = 512
 
 // CodePipeline is the AWS side (infra/codepipe).

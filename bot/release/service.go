@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tokken/tokken/bot"
 )
@@ -289,7 +290,7 @@ func (s *Service) vote(ctx context.Context, v VoteRequest) error {
 }
 
 // Summary is the PutApprovalResult summary of ap: who decided in Slack
-// and their reasons, cut to MaxSummary characters.
+// and their reasons, cut to MaxSummary bytes.
 func Summary(ap Approval) string {
 	var b strings.Builder
 	if ap.Rejection != nil {
@@ -310,11 +311,17 @@ func Summary(ap Approval) string {
 		}
 	}
 	b.WriteString(" via tokken")
-	r := []rune(b.String())
-	if len(r) > MaxSummary {
-		r = append(r[:MaxSummary-1], '…')
+	out := b.String()
+	if len(out) <= MaxSummary {
+		return out
 	}
-	return string(r)
+	// Counted in bytes, stricter than characters, so the cut fits however
+	// CodePipeline counts; cut on a character boundary.
+	cut := MaxSummary - len("…")
+	for cut > 0 && !utf8.RuneStart(out[cut]) {
+		cut--
+	}
+	return out[:cut] + "…"
 }
 
 // decide sends the decision of an approval in StateDeciding to
