@@ -54,6 +54,20 @@ func LoadPipelines(dir string) (*release.Pipelines, error) {
 	return ParsePipelines(file, data)
 }
 
+// pipelineChannels lists the approver channels of dir/pipelines.yaml (none
+// when it does not load: Check reports why).
+func pipelineChannels(dir string) []ChannelUse {
+	pipes, err := LoadPipelines(dir)
+	if err != nil {
+		return nil
+	}
+	var out []ChannelUse
+	for _, p := range pipes.Entries {
+		out = append(out, ChannelUse{p.Channel, fmt.Sprintf("approver channel of pipelines %q (%s:%d)", p.Match, PipelinesFile, p.Line)})
+	}
+	return out
+}
+
 // checkPipelines reports the problems of dir/pipelines.yaml, if there is one.
 func checkPipelines(dir string) Problems {
 	_, err := LoadPipelines(dir)

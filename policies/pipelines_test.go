@@ -87,3 +87,18 @@ func TestApproveReleaseRules(t *testing.T) {
 		t.Error("approve_release without a pipeline did not fail")
 	}
 }
+
+// TestChannelsNamePipelineApprovers: `tokken policy check` asks Slack about
+// the pipelines' approver channels too.
+func TestChannelsNamePipelineApprovers(t *testing.T) {
+	uses, err := Channels(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range uses {
+		if u.Channel == "C0RELEASE1" && strings.Contains(u.Use, `pipelines "web-prod" (pipelines.yaml:`) {
+			return
+		}
+	}
+	t.Errorf("no approver channel of pipelines.yaml among %v", uses)
+}

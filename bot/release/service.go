@@ -224,10 +224,15 @@ func (s *Service) vote(ctx context.Context, v VoteRequest) error {
 		return err
 	}
 	ap := cur.Value
-	if ap.State == StateDeciding && ap.ApprovedBy(v.By.ID) {
-		return s.decide(ctx, ap) // a retry of the vote that reached the quorum
+	if ap.State == StateDeciding && (ap.ApprovedBy(v.By.ID) || (ap.Rejection != nil && ap.Rejection.By == v.By.ID)) {
+		return s.decide(ctx, ap) // a retry of the vote that decided it
 	}
 	if ap.State.Final() || ap.State == StateDeciding {
+		// Re-render the card: if the update that followed the decision
+		// failed, a later click repairs it.
+		if err := s.d.Notifier.Update(ctx, ap); err != nil {
+			s.d.Log.WarnContext(ctx, "approval card not updated", "approval", ap.ID, "err", err)
+		}
 		return userErrorf("This release approval is already %s.", describeState(ap))
 	}
 	now := s.d.Now()
@@ -409,6 +414,8 @@ func (s *Service) Expire(ctx context.Context, e ExpireRequest) error {
 }
 
 func (s *Service) expire(ctx context.Context, id string) error {
+	// A decision being sent is left to its job: what CodePipeline answers
+	// says whether it made it in time.
 	err := s.finish(ctx, id, StateExpired, "release.expired", "", func(a Approval) bool { return a.State == StatePending })
 	if err != nil {
 		return err
