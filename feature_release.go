@@ -6,16 +6,18 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot/release"
 	"github.com/tokken/tokken/handlers/lambdaevent"
+	"github.com/tokken/tokken/handlers/mrkdwn"
 	"github.com/tokken/tokken/handlers/releaseui"
 	"github.com/tokken/tokken/infra/codepipe"
 	"github.com/tokken/tokken/policies"
 )
 
-// registerRelease wires release approvals (docs/releases.md): the
-// Approve / Reject buttons and the reject modal at ingress; on the worker,
+// registerRelease wires release approvals (docs/releases.md): /release,
+// the Approve / Reject buttons and the reject modal at ingress; on the worker,
 // the release service, its jobs and the SNS handler of CodePipeline's
 // approval notifications. The pipelines are pipelines.yaml in the policy
 // directory; without it (or with no entries) the feature is off. Where
@@ -29,6 +31,9 @@ func registerRelease(a *app) error {
 	}
 	if len(pipes.Entries) == 0 {
 		log.Info("release approvals are off: " + policies.PipelinesFile + " names no pipeline")
+		a.router.HandleCommand("/release", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
+			return &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: "Releases are off in this tokken: " + policies.PipelinesFile + " names no pipeline."}, nil
+		})
 		return nil
 	}
 	var views releaseui.ViewOpener
@@ -41,6 +46,7 @@ func registerRelease(a *app) error {
 	}
 	a.router.HandleInteraction(releaseui.Namespace, h.Interaction)
 	if !a.cfg.Role.RunsJobs() {
+		a.router.HandleCommand("/release", h.Command)
 		return nil
 	}
 	svc, err := startReleaseService(a, pipes)
@@ -52,6 +58,9 @@ func registerRelease(a *app) error {
 			log.ErrorContext(ctx, "approval notification dropped: release approvals are unavailable", "message_id", msg.MessageID, "reason", reason)
 			return nil
 		}
+		a.router.HandleCommand("/release", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
+			return &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: "Releases are unavailable in this tokken: " + mrkdwn.Escape(reason)}, nil
+		})
 		return nil
 	}
 	if err != nil {
@@ -59,6 +68,7 @@ func registerRelease(a *app) error {
 	}
 	svc.Register(a.jobs)
 	a.releaseSNS = releaseui.SNS(svc, log)
+	a.router.HandleCommand("/release", h.Command)
 	return nil
 }
 

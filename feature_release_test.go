@@ -368,3 +368,52 @@ func TestReleaseUnconfiguredPipelineAndOtherSNS(t *testing.T) {
 		t.Error("the dropped notification was not logged")
 	}
 }
+
+func TestReleaseStartedInSlackIsApprovedBySomeoneElse(t *testing.T) {
+	w := newReleaseWorld(t)
+	cp := w.aws.CodePipeline()
+	cp.AddPipeline("web-staging")
+	cp.AddPipeline("infra-prod")
+
+	if got := command(t, w.a, w.slack, devOne, "/release", "web-*"); !strings.Contains(got, "is not a pipeline name") {
+		t.Errorf("/release web-*: %q", got)
+	}
+	if got := command(t, w.a, w.slack, devOne, "/release", "web-staging"); !strings.Contains(got, "Starting web-staging") {
+		t.Fatalf("/release web-staging: %q", got)
+	}
+	waitIdle(t, w.a)
+	execs := cp.Executions("web-staging")
+	if len(execs) != 1 {
+		t.Fatalf("executions of web-staging: %v", execs)
+	}
+	w.audited("release.started")
+	// Refusals: a pipeline tokken does not take, a user no rule lets start.
+	for user, want := range map[string]string{devOne: "pipelines.yaml does not name it", nobody: "You may not start web-staging"} {
+		pipeline := map[string]string{devOne: "infra-prod", nobody: "web-staging"}[user]
+		req, cmd := w.slack.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/release", Text: pipeline, UserID: user, ChannelID: releaseChannel})
+		serveHTTP(t, w.a, req)
+		waitIdle(t, w.a)
+		posts := w.slack.ResponsePosts(cmd.ResponseURL[strings.LastIndex(cmd.ResponseURL, "/")+1:])
+		if len(posts) != 1 || !strings.Contains(posts[0].Text, want) {
+			t.Errorf("/release %s by %s answered %+v, want %q", pipeline, user, posts, want)
+		}
+	}
+	if n := len(cp.Executions("infra-prod")) + len(cp.Executions("web-staging")); n != 1 {
+		t.Errorf("%d executions after two refused starts, want 1", n)
+	}
+
+	token := cp.AwaitApproval("web-staging", execs[0], "Deploy", "Approve")
+	w.notify("web-staging", "Deploy", token, "", "m-7")
+	if text := cardText(w.card()); !strings.Contains(text, "Started in Slack by:* <@"+devOne+">") {
+		t.Errorf("the card does not say who started the release:\n%s", text)
+	}
+	w.click(devOne, "release:approve")
+	w.ephemeral(devOne, "You started this release; someone else must approve it.")
+	if _, ok := cp.Result("web-staging", token); ok {
+		t.Fatal("the starter's own approval reached CodePipeline")
+	}
+	w.click(sreOne, "release:approve")
+	if res, ok := cp.Result("web-staging", token); !ok || res.Status != "Approved" || strings.Contains(res.Summary, devOne) {
+		t.Fatalf("PutApprovalResult = %+v, %v; want approved by the SRE alone", res, ok)
+	}
+}

@@ -24,6 +24,8 @@ const (
 	// ActionApproveRelease approves or rejects a CodePipeline manual
 	// approval (bot/release); its resource is the pipeline.
 	ActionApproveRelease Action = "approve_release"
+	// ActionStartRelease starts an execution of a pipeline (/release).
+	ActionStartRelease Action = "start_release"
 )
 
 // Principal is the Slack user a decision is about.

@@ -131,7 +131,7 @@ func (s *Set) evaluate(q bot.AuthzQuery) (*evaluation, error) {
 			return nil, fmt.Errorf("authorize %s: no %q in context", q.Action, CtxAlert)
 		}
 		resources = []cedar.EntityUID{cedar.NewEntityUID(typeAlert, cedar.String(id))}
-	case bot.ActionApproveRelease:
+	case bot.ActionApproveRelease, bot.ActionStartRelease:
 		uid, err := ev.pipeline()
 		if err != nil {
 			return nil, err

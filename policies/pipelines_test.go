@@ -83,6 +83,19 @@ func TestApproveReleaseRules(t *testing.T) {
 	if d := ask("U0DEV00001", "prod"); d.Allow || len(d.Reasons) == 0 {
 		t.Errorf("dev on prod = %+v, want refused with a reason", d)
 	}
+	start := func(user string) bool {
+		d, err := s.Authorize(context.Background(), bot.AuthzQuery{
+			Principal: bot.Principal{ID: user}, Action: bot.ActionStartRelease,
+			Context: map[string]string{CtxPipeline: "web-prod", CtxEnv: "prod"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Allow
+	}
+	if !start("U0DEV00001") || !start("U0SRE00001") || start("U0NOBODY01") {
+		t.Error("start_release: developers and SRE may start, nobody else")
+	}
 	if _, err := s.Authorize(context.Background(), bot.AuthzQuery{Principal: bot.Principal{ID: "U0SRE00001"}, Action: bot.ActionApproveRelease}); err == nil {
 		t.Error("approve_release without a pipeline did not fail")
 	}

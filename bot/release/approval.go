@@ -79,6 +79,9 @@ type Approval struct {
 	// that let an approver approve.
 	Required  int        `json:"required"`
 	Execution *Execution `json:"execution,omitempty"`
+	// StartedBy is the Slack user who started the execution with
+	// /release, if one did: they never count as its approver.
+	StartedBy string `json:"started_by,omitempty"`
 
 	State     State      `json:"state"`
 	Approvals []Vote     `json:"approvals,omitempty"`
@@ -126,6 +129,9 @@ type CodePipeline interface {
 	// PutApprovalResult decides the approval. CodePipeline's refusals are
 	// ErrAlreadyCompleted and ErrInvalidToken; others are wrapped.
 	PutApprovalResult(ctx context.Context, r Result) error
+	// Start starts an execution of pipeline (StartPipelineExecution);
+	// requestToken makes a retry return the same execution.
+	Start(ctx context.Context, pipeline, requestToken string) (executionID string, err error)
 }
 
 // ReplyTo says where to answer the person who clicked: an ephemeral
@@ -133,6 +139,8 @@ type CodePipeline interface {
 type ReplyTo struct {
 	User    string `json:"user"`
 	Channel string `json:"channel,omitempty"`
+	// ResponseURL is the /release command's, tried first.
+	ResponseURL string `json:"response_url,omitempty"`
 }
 
 // Notifier is the Slack side. Texts are plain; the implementation

@@ -21,7 +21,33 @@ const (
 	KindVote = "release.vote"
 	// KindExpire fires at an approval's expiry (payload ExpireRequest).
 	KindExpire = "release.expire"
+	// KindStart runs /release <pipeline> (payload StartRequest).
+	KindStart = "release.start"
 )
+
+// KindStarted is the store kind of who started which execution, keyed by
+// StartKey.
+const KindStarted = "release_started"
+
+// StartKey is the store key of the record of who started execution id of
+// pipeline.
+func StartKey(pipeline, executionID string) string { return pipeline + "/" + executionID }
+
+// Started records who started an execution from Slack.
+type Started struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
+// StartRequest is a /release command.
+type StartRequest struct {
+	// ID names the request; it is the StartPipelineExecution client
+	// request token, so a retried job does not start a second execution.
+	ID       string        `json:"id"`
+	Pipeline string        `json:"pipeline"`
+	By       bot.Principal `json:"by"`
+	ReplyTo  ReplyTo       `json:"reply_to"`
+}
 
 // Context keys of the approve_release query (policies: CtxPipeline,
 // CtxStage, CtxEnv).
@@ -97,6 +123,13 @@ func (s *Service) Register(mux *bot.JobMux) {
 		}
 		return s.Vote(ctx, v)
 	})
+	mux.Handle(KindStart, func(ctx context.Context, j bot.Job) error {
+		var r StartRequest
+		if err := j.Decode(&r); err != nil {
+			return err
+		}
+		return s.Start(ctx, r)
+	})
 	mux.Handle(KindExpire, func(ctx context.Context, j bot.Job) error {
 		var e ExpireRequest
 		if err := j.Decode(&e); err != nil {
@@ -144,6 +177,13 @@ func (s *Service) Intake(ctx context.Context, n Notification) error {
 		s.d.Log.WarnContext(ctx, "cannot read the execution waiting for approval; the card shows no source revisions", "approval", id, "err", err)
 	} else {
 		ap.Execution = &ex
+		started, err := bot.Table[Started]{Store: s.d.Store, Kind: KindStarted}.Get(ctx, StartKey(a.PipelineName, ex.ID))
+		switch {
+		case err == nil:
+			ap.StartedBy = started.Value.By
+		case !errors.Is(err, bot.ErrNotFound):
+			return err
+		}
 	}
 	if err := s.approvals.Create(ctx, id, ap, approvalTTL); err != nil {
 		if errors.Is(err, bot.ErrConflict) { // a concurrent delivery won
@@ -253,6 +293,10 @@ func (s *Service) vote(ctx context.Context, v VoteRequest) error {
 	if !d.Allow {
 		s.record(ctx, ap, "release.refused", v.By.ID, strings.Join(d.Reasons, "; "), nil)
 		return userErrorf("You may not approve or reject releases of %s (stage %s): %s", ap.Pipeline, ap.Stage, strings.Join(d.Reasons, "; "))
+	}
+	if v.Approve && v.By.ID == ap.StartedBy {
+		s.record(ctx, ap, "release.refused", v.By.ID, "started the release", nil)
+		return userErrorf("You started this release; someone else must approve it.")
 	}
 	if v.Approve && ap.ApprovedBy(v.By.ID) {
 		return userErrorf("You have already approved this release; it needs %d distinct approvers (%d so far).", ap.Required, len(ap.Approvals))
@@ -461,4 +505,55 @@ func (s *Service) record(ctx context.Context, ap Approval, action, actor, reason
 	if err := s.d.Auditor.Record(ctx, e); err != nil {
 		s.d.Log.ErrorContext(ctx, "audit line not recorded", "approval", ap.ID, "audit_action", action, "err", err)
 	}
+}
+
+// Start runs /release: it starts an execution of a pipeline pipelines.yaml
+// names when the rules let the user (start_release), and records who
+// started it, so that its approval never counts them. Refusals are
+// replied to the user.
+func (s *Service) Start(ctx context.Context, r StartRequest) error {
+	err := s.start(ctx, r)
+	var u *userError
+	if errors.As(err, &u) {
+		return s.d.Notifier.Reply(ctx, r.ReplyTo, u.msg)
+	}
+	return err
+}
+
+func (s *Service) start(ctx context.Context, r StartRequest) error {
+	if r.ID == "" || r.By.ID == "" {
+		return bot.Permanent(errors.New("release start: request id and user are required"))
+	}
+	p, ok := s.d.Pipelines.Lookup(r.Pipeline)
+	if !ok {
+		return userErrorf("tokken takes no approvals for pipeline %s (pipelines.yaml does not name it), so it does not start it either.", r.Pipeline)
+	}
+	d, err := s.d.Authorizer.Authorize(ctx, bot.AuthzQuery{
+		Principal: r.By, Action: bot.ActionStartRelease, Now: s.d.Now(),
+		Context: map[string]string{CtxPipeline: r.Pipeline, CtxEnv: p.Env},
+	})
+	if err != nil {
+		return fmt.Errorf("authorize start_release on %s: %w", r.Pipeline, err)
+	}
+	if !d.Allow {
+		return userErrorf("You may not start %s: %s", r.Pipeline, strings.Join(d.Reasons, "; "))
+	}
+	id, err := s.d.CodePipeline.Start(ctx, r.Pipeline, r.ID)
+	if err != nil {
+		if bot.IsPermanent(err) {
+			return userErrorf("CodePipeline did not start %s: %v", r.Pipeline, err)
+		}
+		return err
+	}
+	now := s.d.Now()
+	starts := bot.Table[Started]{Store: s.d.Store, Kind: KindStarted}
+	if err := starts.Create(ctx, StartKey(r.Pipeline, id), Started{By: r.By.ID, At: now}, approvalTTL); err != nil && !errors.Is(err, bot.ErrConflict) {
+		return err
+	}
+	e := bot.AuditEvent{At: now, Actor: r.By.ID, Action: "release.started", Subject: StartKey(r.Pipeline, id),
+		Detail: map[string]string{"pipeline": r.Pipeline, "execution": id, "env": p.Env}}
+	if err := s.d.Auditor.Record(ctx, e); err != nil {
+		s.d.Log.ErrorContext(ctx, "audit line not recorded", "audit_action", e.Action, "err", err)
+	}
+	return s.d.Notifier.Reply(ctx, r.ReplyTo, fmt.Sprintf("Started %s (execution %s). Its approval comes to the approver channel, where someone else must approve it.", r.Pipeline, id))
 }

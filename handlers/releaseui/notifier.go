@@ -16,6 +16,7 @@ type Poster interface {
 	UpdateMessage(ctx context.Context, ref slackapi.MessageRef, m slackapi.Message) error
 	PostEphemeral(ctx context.Context, channel, user string, m slackapi.Message) error
 	DM(ctx context.Context, user string, m slackapi.Message) (slackapi.MessageRef, error)
+	PostToResponseURL(ctx context.Context, responseURL string, r slackapi.Response) error
 }
 
 // Notifier implements release.Notifier over the Slack Web API.
@@ -48,9 +49,15 @@ func (n *Notifier) Update(ctx context.Context, a release.Approval) error {
 	return n.slack.UpdateMessage(ctx, slackapi.MessageRef{Channel: a.Message.Channel, TS: a.Message.TS}, Render(a))
 }
 
-// Reply answers a person: ephemeral in the card's channel, else a DM.
+// Reply answers a person: through their /release command's response_url,
+// else ephemeral in the card's channel, else a DM.
 func (n *Notifier) Reply(ctx context.Context, to release.ReplyTo, text string) error {
 	m := slackapi.Message{Text: mrkdwn.Escape(text)}
+	if to.ResponseURL != "" {
+		if err := n.slack.PostToResponseURL(ctx, to.ResponseURL, slackapi.Response{Text: m.Text}); err == nil {
+			return nil
+		}
+	}
 	if to.Channel != "" {
 		err := n.slack.PostEphemeral(ctx, to.Channel, to.User, m)
 		if err == nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/release"
+	"github.com/tokken/tokken/handlers/mrkdwn"
 )
 
 // ViewOpener opens a modal within the 3 seconds a trigger_id lives
@@ -123,6 +124,45 @@ func (h *Handler) enqueue(ctx context.Context, v release.VoteRequest) error {
 	}
 	h.log.InfoContext(ctx, "release vote queued", "approval", v.ID, "user", v.By.ID, "approve", v.Approve)
 	return nil
+}
+
+// Usage is the /release help.
+const Usage = "Usage: /release <pipeline> starts an execution of a pipeline pipelines.yaml names, when the rules allow you. " +
+	"Its manual approval comes to the pipeline's approver channel, where someone else must approve it."
+
+// Command answers /release <pipeline>: help and malformed names at once;
+// a well-formed request becomes a release.start job whose outcome follows
+// through the response_url.
+func (h *Handler) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
+	name := strings.TrimSpace(cmd.Text)
+	if name == "" || name == "help" {
+		return ephemeral(Usage), nil
+	}
+	if err := release.ValidateMatch(name); err != nil || strings.ContainsAny(name, "*?") {
+		return ephemeral(fmt.Sprintf("%q is not a pipeline name (1 to 100 of A-Z a-z 0-9 . @ _ -).\n%s", name, Usage)), nil
+	}
+	if cmd.UserID == "" {
+		return ephemeral("Slack did not say who you are; try again."), nil
+	}
+	id := bot.NewID("rs-")
+	job, err := bot.NewJob(id, release.KindStart, release.StartRequest{
+		ID: id, Pipeline: name, By: bot.Principal{ID: cmd.UserID},
+		ReplyTo: release.ReplyTo{User: cmd.UserID, Channel: cmd.ChannelID, ResponseURL: cmd.ResponseURL},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := h.queue.Enqueue(ctx, job); err != nil {
+		return nil, fmt.Errorf("enqueue /release %s: %w", name, err)
+	}
+	h.log.InfoContext(ctx, "release start queued", "pipeline", name, "user", cmd.UserID, "request", id)
+	return ephemeral(fmt.Sprintf("Starting %s… the answer follows here.", name)), nil
+}
+
+// ephemeral is an answer only the user sees; text is plain and escaped
+// here (it may echo what the user typed).
+func ephemeral(text string) *slack.Msg {
+	return &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: mrkdwn.Escape(text)}
 }
 
 // Intaker is the service's intake (*release.Service).

@@ -94,6 +94,9 @@ func Render(a release.Approval) slackapi.Message {
 			lines = append(lines, l)
 		}
 	}
+	if a.StartedBy != "" {
+		lines = append(lines, "*Started in Slack by:* "+person(a.StartedBy)+" (never counts as an approver)")
+	}
 	if !a.Expires.IsZero() {
 		lines = append(lines, "*Expires:* "+when(a.Expires))
 	}

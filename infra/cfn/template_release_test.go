@@ -77,9 +77,10 @@ func TestTemplateReleaseApprovalsLeastPrivilege(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"codepipeline:GetPipelineState":     arns,
-		"codepipeline:GetPipelineExecution": arns,
-		"codepipeline:PutApprovalResult":    {arns[0] + "/*", arns[1] + "/*"},
+		"codepipeline:GetPipelineState":       arns,
+		"codepipeline:GetPipelineExecution":   arns,
+		"codepipeline:StartPipelineExecution": arns,
+		"codepipeline:PutApprovalResult":      {arns[0] + "/*", arns[1] + "/*"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("release permissions = %v\nwant %v", got, want)

@@ -9,8 +9,9 @@
 // infra/awsconfig configures.
 //
 // The worker's role needs codepipeline:GetPipelineState,
-// codepipeline:GetPipelineExecution and codepipeline:PutApprovalResult on
-// the configured pipelines (template.yaml, ReleasePipelineArns).
+// codepipeline:GetPipelineExecution, codepipeline:StartPipelineExecution
+// and codepipeline:PutApprovalResult on the configured pipelines
+// (template.yaml, ReleasePipelineArns).
 package codepipe
 
 import (
@@ -97,6 +98,18 @@ func (c *Client) PutApprovalResult(ctx context.Context, r release.Result) error 
 		return fmt.Errorf("put approval result (%s) for %s/%s/%s: %w", status, r.Pipeline, r.Stage, r.Action, mapErr(err))
 	}
 	return nil
+}
+
+// Start starts an execution of pipeline; requestToken (a client request
+// token) makes a retry return the execution the first call started.
+func (c *Client) Start(ctx context.Context, pipeline, requestToken string) (string, error) {
+	out, err := c.cp.StartPipelineExecution(ctx, &codepipeline.StartPipelineExecutionInput{
+		Name: aws.String(pipeline), ClientRequestToken: aws.String(requestToken),
+	})
+	if err != nil {
+		return "", fmt.Errorf("start pipeline %s: %w", pipeline, mapErr(err))
+	}
+	return aws.ToString(out.PipelineExecutionId), nil
 }
 
 // mapErr maps CodePipeline's error codes to the release port's errors.

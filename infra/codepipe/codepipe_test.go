@@ -72,4 +72,18 @@ func TestApprovalThroughTheSDK(t *testing.T) {
 	if got, _ := cp.Result("web-prod", tok); got.Status != "Rejected" {
 		t.Errorf("rejection recorded as %+v", got)
 	}
+
+	// A retried start (same request token) returns the same execution.
+	before := len(cp.Executions("web-prod"))
+	id1, err := c.Start(ctx, "web-prod", "rs-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, err := c.Start(ctx, "web-prod", "rs-1")
+	if err != nil || id1 != id2 || len(cp.Executions("web-prod")) != before+1 {
+		t.Errorf("retried start: %s then %s (%v), %d new executions", id1, id2, err, len(cp.Executions("web-prod"))-before)
+	}
+	if _, err := c.Start(ctx, "nope", "rs-2"); !bot.IsPermanent(err) {
+		t.Errorf("start of an unknown pipeline: %v, want permanent", err)
+	}
 }

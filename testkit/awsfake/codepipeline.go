@@ -34,7 +34,10 @@ type ApprovalResult struct {
 }
 
 type pipeline struct {
-	name       string
+	name string
+	// byRequest maps StartPipelineExecution client request tokens to the
+	// execution they started.
+	byRequest  map[string]string
 	executions map[string]*execution
 	order      []string // execution ids, oldest first
 	// approvals by token: the open (and decided) approval actions.
@@ -68,7 +71,7 @@ func (c *CodePipeline) ARN(name string) string {
 func (c *CodePipeline) AddPipeline(name string) {
 	c.f.update(func() {
 		if _, ok := c.pipelines[name]; !ok {
-			c.pipelines[name] = &pipeline{name: name, executions: map[string]*execution{}, approvals: map[string]*approval{}}
+			c.pipelines[name] = &pipeline{name: name, executions: map[string]*execution{}, approvals: map[string]*approval{}, byRequest: map[string]string{}}
 		}
 	})
 }
@@ -87,6 +90,23 @@ func (c *CodePipeline) WaitForApproval(name, stage, action, triggerType, trigger
 		executionID, token = e.id, a.token
 	})
 	return executionID, token
+}
+
+// AwaitApproval stops the existing execution executionID of pipeline at
+// the manual approval stage/action and returns the token ("" when there is
+// no such execution).
+func (c *CodePipeline) AwaitApproval(name, executionID, stage, action string) (token string) {
+	c.f.update(func() {
+		p := c.pipelines[name]
+		if p == nil || p.executions[executionID] == nil {
+			return
+		}
+		a := &approval{stage: stage, action: action, token: requestID(), executionID: executionID}
+		p.approvals[a.token] = a
+		p.executions[executionID].approvalWait = a
+		token = a.token
+	})
+	return token
 }
 
 // startLocked adds an InProgress execution. f.mu must be held.
@@ -273,7 +293,7 @@ func (c *CodePipeline) getPipelineState(r *request) (any, *apiError) {
 }
 
 func (c *CodePipeline) startPipelineExecution(r *request) (any, *apiError) {
-	var in struct{ Name string }
+	var in struct{ Name, ClientRequestToken string }
 	if aerr := decodeJSON(r, &in); aerr != nil {
 		return nil, aerr
 	}
@@ -283,6 +303,12 @@ func (c *CodePipeline) startPipelineExecution(r *request) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	if id, ok := p.byRequest[in.ClientRequestToken]; ok && in.ClientRequestToken != "" {
+		return map[string]any{"pipelineExecutionId": id}, nil
+	}
 	e := c.startLocked(p, "StartPipelineExecution", r.caller.arn, nil)
+	if in.ClientRequestToken != "" {
+		p.byRequest[in.ClientRequestToken] = e.id
+	}
 	return map[string]any{"pipelineExecutionId": e.id}, nil
 }
