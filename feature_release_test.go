@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -366,6 +367,19 @@ func TestReleaseUnconfiguredPipelineAndOtherSNS(t *testing.T) {
 	}
 	if !strings.Contains(w.logs.String(), "pipelines.yaml does not name") {
 		t.Error("the dropped notification was not logged")
+	}
+
+	// A CloudWatch alarm on SNS still goes to alerts, not to releases.
+	alarm, err := os.ReadFile("testdata/events/sns-alarm-sandbox.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.a.dispatcher.Invoke(context.Background(), alarm); err != nil {
+		t.Fatalf("alarm: %v", err)
+	}
+	waitIdle(t, w.a)
+	if strings.Contains(w.logs.String(), "CodePipeline approval notification dropped") || !strings.Contains(w.logs.String(), `"feature":"alerts","alert":"cloudwatch:arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:sandbox-cpu-high"`) {
+		t.Errorf("the alarm did not reach alerts:\n%s", w.logs.String())
 	}
 }
 
