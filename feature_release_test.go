@@ -18,6 +18,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/release"
 	"github.com/tokken/tokken/testkit/awsfake"
 	"github.com/tokken/tokken/testkit/logbuf"
@@ -430,4 +431,30 @@ func TestReleaseStartedInSlackIsApprovedBySomeoneElse(t *testing.T) {
 	if res, ok := cp.Result("web-staging", token); !ok || res.Status != "Approved" || strings.Contains(res.Summary, devOne) {
 		t.Fatalf("PutApprovalResult = %+v, %v; want approved by the SRE alone", res, ok)
 	}
+}
+
+// TestReleaseGivenUpVote: a vote job the queue gives up while the decision
+// was being sent fails the approval, and the card says to decide in the
+// console.
+func TestReleaseGivenUpVote(t *testing.T) {
+	w := newReleaseWorld(t)
+	cp := w.aws.CodePipeline()
+	_, token := cp.WaitForApproval("web-staging", "Deploy", "Approve", "Webhook", "push")
+	w.notify("web-staging", "Deploy", token, "", "m-8")
+	id := release.ApprovalID("web-staging", "Deploy", "Approve", token)
+	// The vote that reached the quorum, its PutApprovalResult never accepted.
+	if _, err := (bot.Table[release.Approval]{Store: w.a.store, Kind: release.KindApproval}).Update(context.Background(), id, func(a *release.Approval) error {
+		a.State, a.Approvals = release.StateDeciding, []release.Vote{{By: devOne, At: time.Now()}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	job, _ := bot.NewJob("rv-1", release.KindVote, release.VoteRequest{ID: id, By: bot.Principal{ID: devOne}, Approve: true})
+	if handled, err := w.a.jobs.GiveUp(context.Background(), job, "receive count 5"); !handled || err != nil {
+		t.Fatalf("GiveUp = %v, %v", handled, err)
+	}
+	if text := cardText(w.card()); !strings.Contains(text, "decide in the CodePipeline console") {
+		t.Errorf("card after a given-up vote:\n%s", text)
+	}
+	w.audited("release.failed")
 }

@@ -123,6 +123,15 @@ func (s *Service) Register(mux *bot.JobMux) {
 		}
 		return s.Vote(ctx, v)
 	})
+	// A vote job given up (dead-lettered) may leave its approval being
+	// decided with nobody sending the decision: the card says so.
+	mux.HandleGiveUp(KindVote, func(ctx context.Context, j bot.Job, cause string) error {
+		var v VoteRequest
+		if err := j.Decode(&v); err != nil {
+			return err
+		}
+		return s.GiveUp(ctx, v.ID, j, cause)
+	})
 	mux.Handle(KindStart, func(ctx context.Context, j bot.Job) error {
 		var r StartRequest
 		if err := j.Decode(&r); err != nil {
@@ -556,4 +565,17 @@ func (s *Service) start(ctx context.Context, r StartRequest) error {
 		s.d.Log.ErrorContext(ctx, "audit line not recorded", "audit_action", e.Action, "err", err)
 	}
 	return s.d.Notifier.Reply(ctx, r.ReplyTo, fmt.Sprintf("Started %s (execution %s). Its approval comes to the approver channel, where someone else must approve it.", r.Pipeline, id))
+}
+
+// GiveUp ends approval id as failed when job j, which was sending its
+// decision, was given up: the card then tells approvers to decide in the
+// console instead of showing a decision being sent forever. An approval
+// in any other state is left alone.
+func (s *Service) GiveUp(ctx context.Context, id string, j bot.Job, cause string) error {
+	reason := fmt.Sprintf("tokken gave up sending the decision (job %s %s: %s); decide in the CodePipeline console", j.Kind, j.ID, cause)
+	err := s.finish(ctx, id, StateFailed, "release.failed", reason, func(a Approval) bool { return a.State == StateDeciding })
+	if errors.Is(err, bot.ErrNotFound) {
+		return nil
+	}
+	return err
 }
