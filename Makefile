@@ -3,7 +3,7 @@
 GOFLAGS_LAMBDA := -trimpath -tags lambda.norpc -ldflags "-s -w"
 ARTIFACTS_DIR ?= .aws-sam/manual
 
-.PHONY: bootstrap build-IngressFunction build-WorkerFunction test
+.PHONY: bootstrap build-IngressFunction build-WorkerFunction test bench
 
 bootstrap:
 	mkdir -p $(ARTIFACTS_DIR)/policies
@@ -14,3 +14,7 @@ build-IngressFunction build-WorkerFunction: bootstrap
 
 test:
 	./scripts/test.sh
+
+# The benchmarks of BENCHMARKS.md (the harness is its own module, bench/go.mod).
+bench:
+	./bench/run.sh

@@ -18,6 +18,7 @@ import (
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/handlers/lambdaevent"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/infra/auditlog"
 	"github.com/tokken/tokken/infra/awsconfig"
@@ -30,6 +31,7 @@ import (
 	"github.com/tokken/tokken/infra/metrics"
 	"github.com/tokken/tokken/infra/schedtimer"
 	"github.com/tokken/tokken/infra/slackapi"
+	"github.com/tokken/tokken/infra/slackdir"
 	"github.com/tokken/tokken/infra/sqsqueue"
 	"github.com/tokken/tokken/policies"
 )
@@ -39,8 +41,9 @@ import (
 // Its handler runs every feature's sweeper (app.sweepers).
 const JobSweep = "sweep"
 
-// SweepInterval is how often the reconcile sweep runs.
-const SweepInterval = 5 * time.Minute
+// SweepInterval is how often the reconcile sweep runs (bot.SweepInterval,
+// the rate of template.yaml's SweepSchedule).
+const SweepInterval = bot.SweepInterval
 
 // configError marks a start-up failure caused by configuration (exit 2).
 type configError struct{ err error }
@@ -83,7 +86,7 @@ type app struct {
 	queue  bot.Queue
 	timers bot.Timers
 	slack  *slackapi.Client // nil without SLACK_BOT_TOKEN (an ingress-only process)
-	router *httpapi.Router
+	router *router.Router
 	// policies is the loaded policy directory: the bot.Authorizer and the
 	// access.Catalogue every feature uses.
 	policies *policies.Set
@@ -108,7 +111,7 @@ type app struct {
 	audit bot.Auditor
 	// directory resolves Slack users into policy principals (e-mail and
 	// the Slack user groups the policies name); nil without a bot token.
-	directory *accessui.Directory
+	directory *slackdir.Directory
 	// accessUI is the access feature once registered (nil when access is
 	// unavailable): alerts open its request modal pre-filled.
 	accessUI *accessui.Feature
@@ -165,7 +168,8 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if a.policies, err = policies.Load(cfg.PolicyDir); err != nil {
 		return nil, &configError{fmt.Errorf("TOKKEN_POLICY_DIR %s: %w", cfg.PolicyDir, err)}
 	}
-	if a.router, err = httpapi.NewRouter(httpapi.RouterDeps{Store: a.store, Queue: a.queue, Log: log}); err != nil {
+	team := a.installationTeam(ctx)
+	if a.router, err = router.New(router.Deps{Store: a.store, Queue: a.queue, Log: log, Team: team}); err != nil {
 		return nil, err
 	}
 
@@ -175,7 +179,8 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	auditOpts := auditlog.Options{Channel: cfg.Access.AuditChannel, Location: cfg.Location, Logger: log}
 	if a.slack != nil {
 		auditOpts.Poster = a.slack
-		a.directory = accessui.NewDirectory(a.slack, a.policies.SlackUserGroups(), log)
+		a.directory = slackdir.New(a.slack, a.policies.SlackUserGroups(), log)
+		a.directory.Team = team
 	}
 	a.audit = metrics.Auditor(auditlog.New(a.store, auditOpts), a.metrics)
 
@@ -195,6 +200,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if err := registerRelease(a); err != nil {
 		return nil, err
 	}
+	registerECSIndex(a)
 
 	if cfg.Role.ServesHTTP() {
 		a.http = measureAck(a.metrics, httpapi.New(httpapi.Deps{
@@ -225,6 +231,30 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	return a, nil
 }
 
+// installationTeam returns where the installation's team comes from:
+// Slack's auth.test, asked once at start and, until it answers, again when
+// it is needed (slackapi.Client.Team). The Router refuses commands and
+// interactions from any other team, and while the team is unknown; the
+// directory treats users of other teams as external. A failure at start is
+// logged, not fatal: a worker must go on expiring and revoking access while
+// Slack is unreachable. Without a bot token there is no team to check.
+func (a *app) installationTeam(ctx context.Context) func(context.Context) (string, error) {
+	if a.slack == nil {
+		if a.cfg.Role.ServesHTTP() || a.cfg.SocketMode() {
+			a.log.Warn("no SLACK_BOT_TOKEN: requests from other Slack teams cannot be told apart and are not refused")
+		}
+		return nil
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if team, err := a.slack.Team(actx); err != nil {
+		a.log.Error("slack auth.test failed: Slack requests are refused until Slack says which team tokken is installed in", "err", err)
+	} else {
+		a.log.Info("installed in Slack team", "team", team)
+	}
+	return a.slack.Team
+}
+
 // eventBridgeRoute is an EventBridge handler a feature registered.
 type eventBridgeRoute struct {
 	source, detailType string
@@ -241,7 +271,7 @@ func (a *app) handleEventBridge(source, detailType string, h lambdaevent.EventBr
 // the reconcile sweep.
 func registerCore(a *app) {
 	if a.slack != nil {
-		a.jobs.Handle(httpapi.JobRespond, httpapi.RespondJob(a.slack))
+		a.jobs.Handle(router.JobRespond, router.RespondJob(a.slack))
 	}
 	a.jobs.Handle(JobSweep, func(ctx context.Context, _ bot.Job) error {
 		var errs []error
@@ -355,9 +385,6 @@ func (a *app) close(ctx context.Context) {
 	if a.router != nil {
 		if err := a.router.Wait(ctx); err != nil {
 			a.log.Warn("shutdown: slack handlers still running", "err", err)
-		}
-		if err := a.router.Close(ctx); err != nil {
-			a.log.Warn("shutdown: remembered Slack deliveries not saved; a restart may forget the last second of them", "err", err)
 		}
 	}
 	if a.localTimer != nil {

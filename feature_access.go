@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
@@ -14,6 +16,8 @@ import (
 	"github.com/tokken/tokken/handlers/mrkdwn"
 	"github.com/tokken/tokken/infra/awsgrant"
 	"github.com/tokken/tokken/infra/ec2fleet"
+	"github.com/tokken/tokken/infra/ecsfleet"
+	"github.com/tokken/tokken/infra/ecsindex"
 	"github.com/tokken/tokken/infra/instindex"
 )
 
@@ -65,6 +69,7 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	var (
 		granter   access.Granter
 		inventory access.Inventory
+		ecsInv    access.ECSInventory
 	)
 	awsCfg, err := a.featureAWS(ctx, "STS, SSM and EC2 grant and end access")
 	var unavailable *unavailableError
@@ -77,17 +82,31 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	case err != nil:
 		return nil, err
 	default:
-		granter = awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Logger: log})
+		granter = awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Boundary: cfg.GrantBoundaryARN, Logger: log})
 		inventory = ec2fleet.New(awsCfg)
+		ecsInv = ecsfleet.New(ecs.NewFromConfig(awsCfg))
 	}
 	if cfg.AuditChannel == "" {
 		log.Warn("TOKKEN_AUDIT_CHANNEL is not set: the audit trail is in the store and the log only; break-glass is announced in the approver channel")
+	}
+	// Every grant's session policy fences tokken's own resources; on Lambda
+	// that includes this function, which template.yaml cannot name in its
+	// own environment.
+	partition := awsgrant.Partition(awsCfg.Region)
+	protected := slices.Clone(cfg.ProtectedARNs)
+	if a.cfg.LambdaFunction != "" {
+		protected = append(protected, fmt.Sprintf("arn:%s:lambda:%s:*:function:%s", partition, awsCfg.Region, a.cfg.LambdaFunction))
+	}
+	if len(protected) == 0 {
+		log.Warn("TOKKEN_PROTECTED_ARNS is not set: grants are not fenced off tokken's own resources (template.yaml sets it on Lambda)")
 	}
 	return accessui.New(accessui.Deps{
 		Store: a.store, Queue: a.queue, Timers: a.timers,
 		Authorizer: a.policies, Catalogue: a.policies, Directory: a.directory,
 		Granter:   granter,
+		Partition: partition, Protected: protected,
 		Inventory: inventory, Search: instindex.Index{Store: a.store},
+		ECS: ecsInv, ECSSearch: ecsindex.Index{Store: a.store},
 		Slack:        a.slack,
 		Auditor:      a.audit,
 		AuditChannel: cfg.AuditChannel, OpsChannel: a.cfg.OpsChannel,
@@ -115,6 +134,10 @@ var (
 func (noAWS) Issue(context.Context, access.GrantSpec) (access.Credentials, error) {
 	return access.Credentials{}, bot.Permanent(errors.New(msgNoAWS))
 }
+
+// CheckRole lets every role through: without AWS nothing is granted (Issue
+// refuses), so there is no boundary to check yet.
+func (noAWS) CheckRole(context.Context, string) error { return nil }
 
 func (noAWS) Revoke(context.Context, access.Grant) error { return nil }
 

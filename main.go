@@ -10,12 +10,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tokken/tokken/policies"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
+	"github.com/tokken/tokken/infra/awsconfig"
+	"github.com/tokken/tokken/infra/awsgrant"
 	"github.com/tokken/tokken/infra/config"
 )
 
@@ -37,7 +41,6 @@ type env struct {
 }
 
 func main() {
-	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, dotenv: ".env"})
 	stop()
@@ -142,4 +145,22 @@ environment wins):
 	fmt.Fprint(w, `
 Exit codes: 0 ok, 1 failure, 2 bad arguments or configuration.
 `)
+}
+
+// roleChecker looks roles up for `tokken policy check --aws` with the AWS
+// SDK's usual configuration, requiring TOKKEN_GRANT_BOUNDARY_ARN (or the
+// default boundary) exactly as the worker does.
+func roleChecker(e env) policies.RoleChecker {
+	var g *awsgrant.Granter
+	return func(ctx context.Context, roleARN string) error {
+		if g == nil {
+			cfg, err := awsconfig.Load(ctx)
+			if err != nil {
+				return fmt.Errorf("AWS configuration: %w", err)
+			}
+			g = awsgrant.New(cfg, awsgrant.Options{Boundary: e.getenv("TOKKEN_GRANT_BOUNDARY_ARN"),
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		}
+		return g.CheckRole(ctx, roleARN)
+	}
 }

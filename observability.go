@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/config"
 	"github.com/tokken/tokken/infra/logctx"
 	"github.com/tokken/tokken/infra/metrics"
@@ -98,9 +98,8 @@ func measureAck(rec *metrics.Recorder, next http.Handler) http.Handler {
 
 // newLogger returns the JSON logger every part of tokken writes to. Lines
 // logged with a context carry its request id, Lambda request id and job
-// ids (infra/logctx); the access log's lines are written by hand in the
-// same shape (logctx.LogJSON).
+// ids (infra/logctx).
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	h := logctx.NewJSON(w, &slog.HandlerOptions{Level: cfg.LogLevel}, logctx.Fields(httpapi.RequestID)...)
+	h := logctx.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}), logctx.Fields(router.RequestID)...)
 	return slog.New(h).With("app", "tokken", "role", string(cfg.Role))
 }

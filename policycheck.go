@@ -17,7 +17,7 @@ func policyCLI(ctx context.Context, args []string, e env) int {
 	// Only the Slack settings and channel ids are used here: whatever else
 	// is wrong with the configuration is serve's to report.
 	cfg, _ := config.Load(e.getenv, e.dotenv)
-	var opts policies.CheckOptions
+	opts := policies.CheckOptions{Roles: roleChecker(e)}
 	if cfg.SlackBotToken != "" {
 		client := slackapi.New(string(cfg.SlackBotToken), slackapi.Options{
 			APIURL: cfg.SlackAPIURL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxAttempts: 2,
@@ -30,5 +30,5 @@ func policyCLI(ctx context.Context, args []string, e env) int {
 			{Channel: cfg.Domain.Channel, Use: "domain channel (TOKKEN_DOMAIN_CHANNEL)"},
 		}
 	}
-	return policies.RunCLIWith(ctx, args, e.stdout, e.stderr, opts)
+	return policies.RunCLI(ctx, args, e.stdout, e.stderr, opts)
 }

@@ -158,6 +158,7 @@ func TestLambdaWithPlaceholderSecret(t *testing.T) {
 		maps.Copy(environ, map[string]string{
 			"TOKKEN_ROLE": "worker", "TOKKEN_QUEUE_ARN": "arn:aws:sqs:us-east-1:123456789012:tokken-jobs",
 			"TOKKEN_SCHEDULER_GROUP": "tokken", "TOKKEN_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/tokken-scheduler",
+			"TOKKEN_PROTECTED_ARNS": "arn:aws:sqs:us-east-1:123456789012:tokken-jobs",
 		})
 		sweep := `{"id":"sweep","kind":"sweep"}` // template.yaml's SweepSchedule input
 		rt := &scriptedRuntime{done: make(chan string, 8), events: [][]byte{

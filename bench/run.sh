@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — build everything and run tokken's benchmarks in one go, with
-# modest bounded loads (a few minutes on 2 cores). Prints a Markdown report
+# modest bounded loads (a few minutes on 2 cores). The harness is its own
+# Go module (bench/go.mod), outside the product's `go test ./...`. Prints a Markdown report
 # on stdout and keeps it, the JSON results and every server's log in
 # $BENCH_OUT (default bench/out, git-ignored). See BENCHMARKS.md for what
 # the numbers mean.
@@ -14,28 +15,29 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 out=${BENCH_OUT:-bench/out}
-bin="$out/bin"
-mkdir -p "$bin"
+mkdir -p "$out/bin"
+bin=$(cd "$out/bin" && pwd)
 report="$out/report.md"
 
 step() { printf 'bench: %s\n' "$*" >&2; }
 
-step "building tokken, the floor, the harness and the Lambda bootstraps"
+step "building tokken, the harness and the Lambda bootstraps"
 go build -o "$bin/tokken" .
-go build -o "$bin/floor" ./bench/cmd/floor
-go build -o "$bin/ackbench" ./bench/cmd/ackbench
-go build -o "$bin/coldstart" ./bench/cmd/coldstart
-go build -o "$bin/flowbench" ./bench/cmd/flowbench
-go build -o "$bin/socketbench" ./bench/cmd/socketbench
+for cmd in ackbench lambdabench flowbench; do
+  go -C bench build -o "$bin/$cmd" "./cmd/$cmd"
+done
 arch=$(go env GOHOSTARCH)
 # The Lambda build, for this machine so it can run here: same flags as the
 # Makefile's bootstrap target.
-GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go build -trimpath -tags lambda.norpc -ldflags "-s -w" -o "$bin/bootstrap-$arch" .
+lambdaflags=(-trimpath -tags lambda.norpc -ldflags "-s -w")
+GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go build "${lambdaflags[@]}" -o "$bin/bootstrap-$arch" .
+# The minimal aws-lambda-go function the cold start is read against.
+GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go -C bench build "${lambdaflags[@]}" -o "$bin/minimal-$arch" ./cmd/minimal
 # The artifact SAM deploys (arm64), for its size.
 make --no-print-directory bootstrap ARTIFACTS_DIR="$out/sam" >&2
 
 if [ -z "${DYNAMODB_LOCAL_DIR:-}" ] && [ ! -f .tools/dynamodb-local/DynamoDBLocal.jar ]; then
-  step "installing DynamoDB Local (the Lambda store of the cold-start proxy)"
+  step "installing DynamoDB Local (the Lambda store)"
   ./scripts/install-test-deps.sh >&2
 fi
 
@@ -53,26 +55,17 @@ fi
   echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
   echo "- command: \`./bench/run.sh\` at commit $commit"
-  echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r), $(go version | cut -d' ' -f3), node $(node --version), @slack/bolt $(node -p "require('./bench/bolt/node_modules/@slack/bolt/package.json').version")"
-  echo
-  echo "### Ack latency and CPU per ack"
+  echo "- machine: $(nproc) CPUs, shared (load average $(cut -d" " -f1-3 /proc/loadavg) at the start) ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r), $(go version | cut -d' ' -f3), node $(node --version), @slack/bolt $(node -p "require('./bench/bolt/node_modules/@slack/bolt/package.json').version")"
   echo
 } >"$report"
 
-step "ack benchmark: floor, tokken serve, Bolt, three rounds (about 6 minutes)"
-"$bin/ackbench" -tokken "$bin/tokken" -floor "$bin/floor" -bolt bench/bolt -policies policies -n 20000 -rounds 3 -out "$out" >>"$report"
-
-step "Socket Mode acks, HTTP side by side in the same process (about 30 s)"
-printf '\n### Socket Mode acks\n\n' >>"$report"
-"$bin/socketbench" -tokken "$bin/tokken" -policies policies -n 2000 -paced 1000 -warmup 300 -out "$out" >>"$report"
-
-step "Lambda cold-start proxy"
+step "Lambda ingress: cold start beside a minimal function, warm requests (about 2 minutes)"
 {
   echo
-  echo "### Lambda cold start"
+  echo "### Lambda ingress"
   echo
 } >>"$report"
-"$bin/coldstart" -bootstrap "$bin/bootstrap-$arch" -arm64 "$out/sam/bootstrap" -policies policies -out "$out" >>"$report"
+"$bin/lambdabench" -tokken "$bin/bootstrap-$arch" -minimal "$bin/minimal-$arch" -arm64 "$out/sam/bootstrap" -policies policies -out "$out" >>"$report"
 
 step "end-to-end flows: approve click -> credentials DM, and an alert storm (about 2 minutes)"
 {
@@ -80,23 +73,15 @@ step "end-to-end flows: approve click -> credentials DM, and an alert storm (abo
   echo "### End-to-end flows"
   echo
 } >>"$report"
-"$bin/flowbench" -tokken "$bin/tokken" -policies policies -testdata handlers/alertin/testdata -out "$out" >>"$report"
+"$bin/flowbench" -tokken "$bin/tokken" -policies policies -testdata handlers/alertui/testdata -out "$out" >>"$report"
 
-step "micro-benchmarks"
+step "ack benchmark: tokken serve beside Bolt (about 3 minutes)"
 {
   echo
-  echo "### Micro-benchmarks"
+  echo "### tokken serve beside Bolt"
   echo
-  echo "\`go test -run '^\$' -bench . -benchmem\` on each package:"
-  echo
-  echo '```'
 } >>"$report"
-for pkg in ./bench/hotpath ./policies ./infra/boltstore ./infra/metrics; do
-  if ! go test -run '^$' -bench . -benchmem -count=1 "$pkg" 2>&1 | grep -E '^(Benchmark|pkg:|FAIL|ok )' >>"$report"; then
-    echo "$pkg: no benchmark output (see: go test -run '^\$' -bench . $pkg)" >>"$report"
-  fi
-done
-echo '```' >>"$report"
+"$bin/ackbench" -tokken "$bin/tokken" -bolt bench/bolt -policies policies -n 20000 -out "$out" >>"$report"
 
 cat "$report"
 step "report kept in $report"

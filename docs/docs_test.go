@@ -1,10 +1,10 @@
 // Package docs holds tokken's documentation and the tests that keep it
-// true: every shell command in README.md and docs/*.md is run against the
-// built binary or checked against the files, make targets and template it
-// names; every environment variable tokken reads, every policy key, every
-// template parameter, output and alarm, and every metric is documented;
-// links and package paths resolve; and the example target-role template
-// keeps its guard rails.
+// true: every shell command in README.md, CONTRIBUTING.md, BENCHMARKS.md
+// and docs/*.md is run against the built binary or checked against the
+// files, make targets and template it names; every environment variable
+// tokken reads, every policy key, every template parameter, output and
+// alarm, and every metric is documented; links and package paths resolve;
+// and the example target-role template keeps its guard rails.
 package docs
 
 import (
@@ -61,7 +61,7 @@ var eventsREADME = filepath.Join(repo, "testdata", "events", "README.md")
 // docFiles are the documents whose commands are exercised.
 func docFiles(t *testing.T) []string {
 	t.Helper()
-	files := []string{filepath.Join(repo, "README.md"), eventsREADME}
+	files := []string{filepath.Join(repo, "README.md"), filepath.Join(repo, "CONTRIBUTING.md"), filepath.Join(repo, "BENCHMARKS.md"), eventsREADME}
 	more, err := filepath.Glob(filepath.Join(repo, "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -1095,6 +1095,38 @@ func TestTargetRoleTemplate(t *testing.T) {
 	msd, _ := parameters(tpl)["MaxSessionDuration"].(map[string]any)
 	if fmt.Sprint(msd["MinValue"]) != "3600" || fmt.Sprint(msd["MaxValue"]) != "43200" || fmt.Sprint(role["MaxSessionDuration"]) != fmt.Sprint(map[string]any{"Ref": "MaxSessionDuration"}) {
 		t.Errorf("MaxSessionDuration must be a parameter within IAM's 3,600–43,200 s: %v / %v", msd, role["MaxSessionDuration"])
+	}
+
+	// The role carries tokken's permissions boundary, created here (once per
+	// account) or referred to by name; the boundary denies identity and
+	// policy changes, passing and assuming roles, and is kept on deletion.
+	wantBoundary := fmt.Sprint(map[string]any{"Fn::If": []any{"CreateBoundary", map[string]any{"Ref": "GrantBoundary"},
+		map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${GrantBoundaryPolicyName}"}}})
+	if got := fmt.Sprint(role["PermissionsBoundary"]); got != wantBoundary {
+		t.Errorf("PermissionsBoundary = %s, want %s", got, wantBoundary)
+	}
+	boundary, ok := tpl.Resources["GrantBoundary"]
+	if !ok || boundary.Type != "AWS::IAM::ManagedPolicy" {
+		t.Fatal("no GrantBoundary managed policy")
+	}
+	if raw, _ := tpl.Raw["Resources"].(map[string]any)["GrantBoundary"].(map[string]any); raw["DeletionPolicy"] != "Retain" || raw["Condition"] != "CreateBoundary" {
+		t.Errorf("GrantBoundary must be conditional on CreateBoundary and retained on deletion (other roles use it): %v", raw)
+	}
+	if fmt.Sprint(boundary.Properties["ManagedPolicyName"]) != fmt.Sprint(map[string]any{"Ref": "GrantBoundaryPolicyName"}) {
+		t.Errorf("GrantBoundary name %v, want !Ref GrantBoundaryPolicyName", boundary.Properties["ManagedPolicyName"])
+	}
+	denied := map[string]bool{}
+	for _, st := range statements(boundary.Properties["PolicyDocument"]) {
+		if st["Effect"] == "Deny" && st["Resource"] == "*" && st["Condition"] == nil {
+			for _, a := range strs(st["Action"]) {
+				denied[a] = true
+			}
+		}
+	}
+	for _, a := range []string{"iam:Put*", "iam:Attach*", "iam:Create*", "iam:Update*", "iam:Delete*", "iam:PassRole", "sts:AssumeRole", "organizations:*"} {
+		if !denied[a] {
+			t.Errorf("the grant boundary does not deny %s", a)
+		}
 	}
 
 	docs := tpl.OfType("AWS::SSM::Document")

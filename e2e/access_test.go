@@ -36,17 +36,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/infra/auditlog"
 	"github.com/tokken/tokken/infra/awsgrant"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/ec2fleet"
+	"github.com/tokken/tokken/infra/ecsfleet"
+	"github.com/tokken/tokken/infra/ecsindex"
 	"github.com/tokken/tokken/infra/localqueue"
 	"github.com/tokken/tokken/infra/localtimer"
 	"github.com/tokken/tokken/infra/slackapi"
@@ -158,7 +162,7 @@ type accessWorld struct {
 	store   *boltstore.Store
 	queue   *localqueue.Queue
 	timers  *localtimer.Service
-	router  *httpapi.Router
+	router  *router.Router
 	srv     *httptest.Server
 	feature *accessui.Feature
 }
@@ -186,9 +190,9 @@ func newAccessWorld(t *testing.T, policyDir string) *accessWorld {
 	w.aws.EC2().AddInstance(awsfake.Instance{ID: prodDB, Name: "db-01", Tags: map[string]string{"Env": "prod"}})
 	w.aws.EC2().AddInstance(awsfake.Instance{ID: stagingBox, Name: "stage-01", Tags: map[string]string{"Env": "staging"}})
 	for _, role := range []string{"tokken-prod-readonly", "tokken-prod-ssm"} {
-		w.aws.IAM().AddRole("arn:aws:iam::111111111111:role/" + role)
+		w.aws.IAM().AddGrantableRole("arn:aws:iam::111111111111:role/" + role)
 	}
-	w.aws.IAM().AddRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
+	w.aws.IAM().AddGrantableRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
 	w.open()
 	t.Cleanup(func() {
 		w.close()
@@ -223,12 +227,12 @@ func (w *accessWorld) open() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	router, err := httpapi.NewRouter(httpapi.RouterDeps{Store: store, Queue: queue, Log: log})
+	rt, err := router.New(router.Deps{Store: store, Queue: queue, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sc := slackapi.New(w.slack.Token(), slackapi.Options{APIURL: w.slack.APIURL(), Logger: log})
-	mux.Handle(httpapi.JobRespond, httpapi.RespondJob(sc))
+	mux.Handle(router.JobRespond, router.RespondJob(sc))
 	// tokken runs in the production account of the shipped profiles
 	// (111111111111), where it may write the roles' revocation policies.
 	w.aws.STS().AddCaller(prodWorkerKey, "arn:aws:sts::111111111111:assumed-role/tokken-worker/tokken-worker")
@@ -239,7 +243,7 @@ func (w *accessWorld) open() {
 		Granter: awsgrant.New(awsCfg, awsgrant.Options{
 			FederationURL: w.aws.FederationURL(), Now: w.clock.Now, Logger: log, ConfirmWait: 2 * time.Second,
 		}),
-		Inventory: fleet, Search: fleet, Slack: sc,
+		Inventory: fleet, Search: fleet, Slack: sc, ECS: ecsfleet.New(ecs.NewFromConfig(awsCfg)), ECSSearch: ecsindex.Index{Store: store},
 		Auditor:      auditlog.New(store, auditlog.Options{Channel: auditChannel, Poster: sc, Logger: log}),
 		AuditChannel: auditChannel, OpsChannel: accessOps, Location: time.UTC, Region: awsCfg.Region,
 		Clock: w.clock.Now, Logger: log,
@@ -247,10 +251,13 @@ func (w *accessWorld) open() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Register(router, mux)
+	f.Register(rt, mux)
+	// The reconcile sweep arrives as template.yaml's SweepSchedule sends it
+	// and runs the access sweeper, as the app's sweep job does.
+	mux.Handle(sweepKind, func(ctx context.Context, _ bot.Job) error { return f.Service().Sweep(ctx) })
 	queue.Start()
-	w.store, w.queue, w.timers, w.router, w.feature = store, queue, timers, router, f
-	w.srv = httptest.NewServer(httpapi.New(httpapi.Deps{Router: router, Verifier: slacksig.Verifier{Secret: []byte(w.slack.SigningSecret())}, Log: log}))
+	w.store, w.queue, w.timers, w.router, w.feature = store, queue, timers, rt, f
+	w.srv = httptest.NewServer(httpapi.New(httpapi.Deps{Router: rt, Verifier: slacksig.Verifier{Secret: []byte(w.slack.SigningSecret())}, Log: log}))
 }
 
 // close shuts the process down the way `tokken serve` does.
@@ -385,17 +392,6 @@ func (w *accessWorld) submitView(user, callbackID, meta string, values map[strin
 		w.t.Fatalf("submit %s: %d %q", callbackID, status, body)
 	}
 	return body
-}
-
-// message is request id's approver message as Slack shows it now, as JSON.
-func (w *accessWorld) message(id string) string {
-	w.t.Helper()
-	ref := w.get(id).Message
-	m, ok := w.slack.Message(ref.Channel, ref.TS)
-	if !ok {
-		w.t.Fatalf("no message for %s at %+v", id, ref)
-	}
-	return messageJSON(m)
 }
 
 // messageJSON renders m as JSON without HTML escaping, so mrkdwn reads as
@@ -1010,9 +1006,11 @@ func TestAccessBinary(t *testing.T) {
 	sl.AddChannel(stagingChannel, "staging")
 	sl.AddChannel(auditChannel, "audit")
 	sl.AddUser(slackfake.User{ID: devUser, Name: "dev", Email: "bob@example.com"})
-	aws.IAM().AddRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
+	aws.IAM().AddGrantableRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
 	dir := t.TempDir()
-	env := tokkenEnv(sl, dir, "TOKKEN_AUDIT_CHANNEL="+auditChannel, "TOKKEN_FEDERATION_URL="+aws.FederationURL())
+	// tokken's own resources, which the grant's session policy must deny.
+	const protected = "arn:aws:secretsmanager:us-east-1:222222222222:secret:SlackSecret-AbC-dEf,arn:aws:dynamodb:us-east-1:222222222222:table/tokken"
+	env := tokkenEnv(sl, dir, "TOKKEN_AUDIT_CHANNEL="+auditChannel, "TOKKEN_FEDERATION_URL="+aws.FederationURL(), "TOKKEN_PROTECTED_ARNS="+protected)
 	for k, v := range aws.Env() {
 		env = append(env, k+"="+v)
 	}
@@ -1044,6 +1042,9 @@ func TestAccessBinary(t *testing.T) {
 	issued, ok := aws.STS().Issued(m[1], m[2], m[3])
 	if !ok || issued.RoleSessionName != id || issued.SourceIdentity != devUser {
 		t.Fatalf("credentials not issued for %s: %+v", id, issued)
+	}
+	if !strings.Contains(issued.Policy, `{"Sid":"TokkenItself","Effect":"Deny","Action":"*","Resource":["`+strings.ReplaceAll(protected, ",", `","`)+`"]}`) {
+		t.Errorf("the session policy does not fence tokken's resources: %s", issued.Policy)
 	}
 	dmCh, _ := sl.DMChannel(devUser)
 	click, _ := sl.Interaction(t, s.base+"/slack/interactions", slack.InteractionCallback{

@@ -55,7 +55,7 @@ func newCrashWorld(t *testing.T, policies string) *crashWorld {
 	w.slack.AddUserGroup(sreGroup, approver1, approver2)
 	w.aws.EC2().AddInstance(awsfake.Instance{ID: prodWeb, Name: "web-01", Tags: map[string]string{"Env": "prod"}})
 	for _, role := range []string{"tokken-prod-readonly", "tokken-prod-ssm"} {
-		w.aws.IAM().AddRole("arn:aws:iam::111111111111:role/" + role)
+		w.aws.IAM().AddGrantableRole("arn:aws:iam::111111111111:role/" + role)
 	}
 	w.aws.STS().AddCaller(prodWorkerKey, "arn:aws:sts::111111111111:assumed-role/tokken-worker/tokken-worker")
 	w.env = tokkenEnv(w.slack, w.dir, "TOKKEN_POLICY_DIR="+policies, "TOKKEN_AUDIT_CHANNEL="+auditChannel,

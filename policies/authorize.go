@@ -27,11 +27,14 @@ const (
 	CtxRole       = "role"
 	CtxHost       = "host"
 	CtxMonitor    = "monitor"
+	// CtxECSService is the ECS service of an ecs-exec request; it becomes
+	// the service attribute of the Profile resource.
+	CtxECSService = "ecs_service"
 	CtxPipeline   = "pipeline" // pipeline name, required for approve_release (its resource)
 	CtxStage      = "stage"    // the pipeline's approval stage (approve_release)
 )
 
-var contextKeys = []string{CtxAlert, CtxBreakGlass, CtxEnv, CtxHost, CtxMonitor, CtxPipeline, CtxRequester, CtxRole, CtxService, CtxStage}
+var contextKeys = []string{CtxAlert, CtxBreakGlass, CtxECSService, CtxEnv, CtxHost, CtxMonitor, CtxPipeline, CtxRequester, CtxRole, CtxService, CtxStage}
 
 // Authorize implements bot.Authorizer: it answers q from the Cedar rules,
 // after the checks the catalogue imposes whatever the rules say (unknown
@@ -210,7 +213,11 @@ func (s *Set) profileResource(ev *evaluation) []cedar.EntityUID {
 		return nil
 	}
 	ev.profile = &s.profiles[i]
-	return []cedar.EntityUID{cedar.NewEntityUID(typeProfile, cedar.String(ev.q.Profile))}
+	uid := cedar.NewEntityUID(typeProfile, cedar.String(ev.q.Profile))
+	if svc := ev.q.Context[CtxECSService]; svc != "" && ev.profile.Kind == access.KindECSExec {
+		ev.ents.extra = append(ev.ents.extra, ecsProfileEntity(*ev.profile, svc))
+	}
+	return []cedar.EntityUID{uid}
 }
 
 // instances makes each target an Instance entity whose tags are its EC2 tags.
@@ -464,6 +471,10 @@ func copyProfile(p access.Profile) access.Profile {
 	p.Presets = slices.Clone(p.Presets)
 	p.Instances.IDs = slices.Clone(p.Instances.IDs)
 	p.Instances.Tags = maps.Clone(p.Instances.Tags)
+	p.ECS.Services = slices.Clone(p.ECS.Services)
+	p.ECS.Families = slices.Clone(p.ECS.Families)
+	p.ECS.Containers = slices.Clone(p.ECS.Containers)
+	p.ECS.Tags = maps.Clone(p.ECS.Tags)
 	return p
 }
 

@@ -33,6 +33,9 @@ type CheckOptions struct {
 	// Extra are channels configured outside the directory (audit, ops,
 	// alert and domain channels).
 	Extra []ChannelUse
+	// Roles, when set, makes `check --aws` available: it is asked about
+	// every profile's role.
+	Roles RoleChecker
 }
 
 // Channels lists the channels dir names: each profile's approver channel,

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,28 +22,32 @@ var actions = []bot.Action{
 }
 
 const usage = `usage:
-  tokken policy check   [--dir DIR]
+  tokken policy check   [--dir DIR] [--aws]
   tokken policy explain [--dir DIR] --user U… --action ACTION [--profile NAME] [--duration 30m]
                         [--email ADDRESS] [--slack-group S…]... [--target i-…[,Key=Value]...]...
                         [--context key=value]... [--at 2026-01-02T15:04:05Z]
 
 DIR defaults to $TOKKEN_POLICY_DIR, else ./policies.
 check exits 0 when the directory is valid, 1 with every problem as file:line: message.
+  --aws also looks every profile's role up in AWS (the AWS SDK's usual credentials
+  and region): it must exist and carry tokken's permissions boundary
+  ($TOKKEN_GRANT_BOUNDARY_ARN, default policy/tokken-grant-boundary of its account).
 With SLACK_BOT_TOKEN set it also warns, without posting, about every channel it names
 (and TOKKEN_AUDIT_CHANNEL, TOKKEN_OPS_CHANNEL, TOKKEN_ALERT_CHANNEL, TOKKEN_DOMAIN_CHANNEL)
 that the bot cannot post to; warnings do not change the exit code.
 explain exits 0 when allowed, 1 when denied, and prints the rules that decided.
 `
 
+// RoleChecker tells whether a profile's role may be granted (for `check
+// --aws`): nil, or an error saying why not. main wires it to
+// infra/awsgrant's CheckRole, so the policies package needs no AWS SDK.
+type RoleChecker func(ctx context.Context, roleARN string) error
+
 // RunCLI runs `tokken policy <args>` and returns the exit code: 0 valid or
 // allowed, 1 problems found or denied, 2 usage error. args excludes
-// "tokken policy".
-func RunCLI(args []string, stdout, stderr io.Writer) int {
-	return RunCLIWith(context.Background(), args, stdout, stderr, CheckOptions{})
-}
-
-// RunCLIWith is RunCLI with opts extending `check` (see CheckOptions).
-func RunCLIWith(ctx context.Context, args []string, stdout, stderr io.Writer, opts CheckOptions) int {
+// "tokken policy". opts extends `check` (see CheckOptions); without
+// opts.Roles, --aws is a usage error.
+func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer, opts CheckOptions) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -56,7 +62,12 @@ func RunCLIWith(ctx context.Context, args []string, stdout, stderr io.Writer, op
 	dir := fs.String("dir", defaultDir, "policy directory")
 	switch args[0] {
 	case "check":
+		withAWS := fs.Bool("aws", false, "also look every profile's role up in AWS")
 		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if *withAWS && opts.Roles == nil {
+			fmt.Fprintf(stderr, "check: --aws is not available here\n%s", usage)
 			return 2
 		}
 		if fs.NArg() > 0 {
@@ -70,6 +81,12 @@ func RunCLIWith(ctx context.Context, args []string, stdout, stderr io.Writer, op
 		if len(probs) > 0 {
 			fmt.Fprintf(stderr, "%d problem(s) in %s\n", len(probs), *dir)
 			return 1
+		}
+		if *withAWS {
+			if n := checkRoles(ctx, *dir, opts.Roles, stdout); n > 0 {
+				fmt.Fprintf(stderr, "%d role(s) in %s may not be granted\n", n, *dir)
+				return 1
+			}
 		}
 		if opts.Channels != nil {
 			uses, err := Channels(*dir)
@@ -92,6 +109,33 @@ func RunCLIWith(ctx context.Context, args []string, stdout, stderr io.Writer, op
 		fmt.Fprintf(stderr, "unknown policy command %q\n%s", args[0], usage)
 		return 2
 	}
+}
+
+// checkRoles looks up the role of every profile in dir (valid already),
+// prints one line per role, and returns how many may not be granted.
+func checkRoles(ctx context.Context, dir string, roles RoleChecker, stdout io.Writer) int {
+	set, err := Load(dir)
+	if err != nil {
+		fmt.Fprintf(stdout, "%s: %v\n", dir, err)
+		return 1
+	}
+	byRole := map[string][]string{}
+	for _, p := range set.Profiles() {
+		byRole[p.RoleARN] = append(byRole[p.RoleARN], p.Name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	bad := 0
+	for _, arn := range slices.Sorted(maps.Keys(byRole)) {
+		what := fmt.Sprintf("profile %s: role %s", strings.Join(byRole[arn], ", "), arn)
+		if err := roles(ctx, arn); err != nil {
+			bad++
+			fmt.Fprintf(stdout, "%s: %v\n", what, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: may be granted\n", what)
+	}
+	return bad
 }
 
 func explainCLI(fs *flag.FlagSet, dir *string, args []string, stdout, stderr io.Writer) int {

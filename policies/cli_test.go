@@ -2,6 +2,8 @@ package policies
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +81,7 @@ func TestRunCLI(t *testing.T) {
 			stderr: []string{"4 problem(s) in " + bad}},
 		{name: "check bad flag", args: []string{"check", "--dri", "."}, code: 2, stderr: []string{"flag provided but not defined: -dri"}},
 		{name: "check extra arg", args: []string{"check", "x"}, code: 2, stderr: []string{`unexpected argument "x"`}},
+		{name: "check --aws without AWS", args: []string{"check", "--dir", ".", "--aws"}, code: 2, stderr: []string{"--aws is not available here"}},
 		{name: "explain allow", code: 0,
 			args:   []string{"explain", "--dir", ".", "--user", "U0SRE00001", "--action", "request", "--profile", "prod-ssm", "--duration", "30m", "--target", "i-0123456789abcdef0,Env=prod", "--at", "2026-03-03T10:00:00Z"},
 			stdout: []string{"ALLOW: U0SRE00001 request prod-ssm i-0123456789abcdef0 for 30m", "needs 1 approval(s)", "permit access.cedar:18 (sre-request)", `target_tags: ["Env=prod"]`}},
@@ -104,7 +107,7 @@ func TestRunCLI(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("TOKKEN_POLICY_DIR", tt.env)
 			var stdout, stderr bytes.Buffer
-			code := RunCLI(tt.args, &stdout, &stderr)
+			code := RunCLI(context.Background(), tt.args, &stdout, &stderr, CheckOptions{})
 			if code != tt.code {
 				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout.String(), stderr.String())
 			}
@@ -122,5 +125,42 @@ func TestRunCLI(t *testing.T) {
 				t.Errorf("stdout not empty:\n%s", stdout.String())
 			}
 		})
+	}
+}
+
+// check --aws looks each profile's role up once and fails on any role that
+// may not be granted.
+func TestCheckRoles(t *testing.T) {
+	var asked []string
+	roles := func(_ context.Context, arn string) error {
+		asked = append(asked, arn)
+		if strings.Contains(arn, "staging-admin") {
+			return errors.New("role " + arn + " may not be granted: it has no permissions boundary")
+		}
+		return nil
+	}
+	var stdout, stderr bytes.Buffer
+	code := RunCLI(context.Background(), []string{"check", "--dir", ".", "--aws"}, &stdout, &stderr, CheckOptions{Roles: roles})
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{
+		"profile prod-readonly: role arn:aws:iam::111111111111:role/tokken-prod-readonly: may be granted\n",
+		"profile staging-admin: role arn:aws:iam::222222222222:role/tokken-staging-admin: role arn:aws:iam::222222222222:role/tokken-staging-admin may not be granted: it has no permissions boundary\n",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), "1 role(s) in . may not be granted") {
+		t.Errorf("stderr %q", stderr.String())
+	}
+	if len(asked) != 3 {
+		t.Errorf("asked about %v, want each of the 3 roles once", asked)
+	}
+	asked = nil
+	stdout.Reset()
+	if code := RunCLI(context.Background(), []string{"check", "--dir", ".", "--aws"}, &stdout, &stderr, CheckOptions{Roles: func(context.Context, string) error { return nil }}); code != 0 || !strings.Contains(stdout.String(), ".: ok") {
+		t.Errorf("all roles fine: exit %d\n%s", code, stdout.String())
 	}
 }

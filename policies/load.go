@@ -239,6 +239,8 @@ func profileAttrs(p profile) cedar.Record {
 	return cedar.NewRecord(cedar.RecordMap{
 		"kind":            cedar.String(p.Kind),
 		"env":             cedar.String(p.Env),
+		"cluster":         cedar.String(p.ECS.ClusterName()),
+		"service":         cedar.String(""),
 		"approvals":       cedar.Long(p.Approvals),
 		"break_glass":     cedar.Boolean(p.BreakGlass),
 		"default_minutes": cedar.Long(p.DefaultDuration.Minutes()),

@@ -252,7 +252,7 @@ func duration(r report, key string, n *yaml.Node) (time.Duration, bool) {
 }
 
 var profileKeys = []string{
-	"description", "kind", "env", "role_arn", "instances", "default_duration", "max_duration",
+	"description", "kind", "env", "role_arn", "instances", "ecs", "default_duration", "max_duration",
 	"presets", "approvals", "approver_channel", "break_glass", "session_policy",
 }
 
@@ -289,13 +289,13 @@ func parseProfile(r report, k, v *yaml.Node) (profile, bool) {
 		p.Env, _ = str(r, "env", n)
 	}
 	if n := f["kind"]; n == nil {
-		r.at(k.Line, "%s: missing kind (sts or ssm)", what)
+		r.at(k.Line, "%s: missing kind (sts, ssm or ecs-exec)", what)
 	} else if s, ok := str(r, "kind", n); ok {
 		switch access.Kind(s) {
-		case access.KindSTS, access.KindSSM:
+		case access.KindSTS, access.KindSSM, access.KindECSExec:
 			p.Kind = access.Kind(s)
 		default:
-			r.at(n.Line, "unknown kind %q (allowed: sts, ssm)", s)
+			r.at(n.Line, "unknown kind %q (allowed: sts, ssm, ecs-exec)", s)
 		}
 	}
 	if n := f["role_arn"]; n == nil {
@@ -313,9 +313,10 @@ func parseProfile(r report, k, v *yaml.Node) (profile, bool) {
 	switch {
 	case p.Kind == access.KindSSM && len(p.Instances.IDs) == 0 && len(p.Instances.Tags) == 0 && f["instances"] == nil:
 		r.at(k.Line, "%s: ssm profiles need instances (ids or tags)", what)
-	case p.Kind == access.KindSTS && f["instances"] != nil:
-		r.at(f["instances"].Line, "instances only apply to ssm profiles; %s is sts", what)
+	case p.Kind != access.KindSSM && p.Kind != "" && f["instances"] != nil:
+		r.at(f["instances"].Line, "instances only apply to ssm profiles; %s is %s", what, p.Kind)
 	}
+	checkECS(r, what, k, v, f, &p)
 	if n := f["max_duration"]; n == nil {
 		r.at(k.Line, "%s: missing max_duration", what)
 	} else {

@@ -23,6 +23,9 @@ fi
 
 go vet ./...
 go test -race -count=1 "$@" ./...
+# The benchmark harness is its own module (bench/go.mod): not tested here,
+# but it must keep building against the product.
+(cd bench && go build ./... && go vet ./...)
 
 # A short fuzz run of every parser of outside input (crashers become seeds).
 ./scripts/fuzz.sh

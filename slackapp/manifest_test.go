@@ -22,6 +22,7 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 )
 
@@ -319,11 +320,11 @@ func (stubQueue) Enqueue(context.Context, bot.Job) error { return nil }
 // route would be 404).
 func TestManifestRoutesAreServed(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	router, err := httpapi.NewRouter(httpapi.RouterDeps{Store: stubStore{}, Queue: stubQueue{}, Log: log})
+	rt, err := router.New(router.Deps{Store: stubStore{}, Queue: stubQueue{}, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := httpapi.New(httpapi.Deps{Router: router, Verifier: slacksig.Verifier{Secret: []byte("test-secret")}, Log: log})
+	h := httpapi.New(httpapi.Deps{Router: rt, Verifier: slacksig.Verifier{Secret: []byte("test-secret")}, Log: log})
 
 	const base = "https://abcdefghij.lambda-url.eu-west-1.on.aws/"
 	rendered, err := Render(base)

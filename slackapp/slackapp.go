@@ -179,7 +179,7 @@ func Parse(data []byte) (Manifest, error) {
 }
 
 // Commands returns the manifest's slash commands ("/access", …), sorted, to
-// compare with the commands the wiring registers (httpapi.Router.Commands).
+// compare with the commands the wiring registers (router.Router.Commands).
 func (m Manifest) Commands() []string {
 	out := make([]string, 0, len(m.Features.SlashCommands))
 	for _, c := range m.Features.SlashCommands {

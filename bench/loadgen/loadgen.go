@@ -2,8 +2,8 @@
 // requests (slash commands and button clicks, signed exactly as Slack signs
 // them, with handlers/slacksig) to a server on loopback and reports
 // latency percentiles, throughput, errors and — read from /proc — the
-// server's CPU time per request. Other transports (bench/cmd/socketbench's
-// Socket Mode envelopes) use the same loop by giving Config.Send.
+// server's CPU time per request. Other transports use the same loop by
+// giving Config.Send.
 //
 // It runs closed loop (Concurrency workers, each sending its next request
 // when the previous one is answered) or open loop (requests start at a

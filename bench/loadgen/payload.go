@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokken/tokken/handlers/slacksig"
+	"github.com/tokken/tokken/testkit/slackfake"
 )
 
 // Kind is the kind of Slack request the generator sends.
@@ -35,9 +36,10 @@ func (k Kind) Path() string {
 	return "/slack/commands"
 }
 
-// Identity of the fake workspace the requests come from.
+// Identity of the fake workspace the requests come from: slackfake's team,
+// the one tokken is installed in (it refuses requests from other teams).
 const (
-	TeamID    = "T0BENCH001"
+	TeamID    = slackfake.TeamID
 	ChannelID = "C0BENCH001"
 	UserID    = "U0BENCH001"
 	AppID     = "A0BENCH001"

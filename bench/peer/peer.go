@@ -1,5 +1,5 @@
 // Package peer starts and stops the server processes the benchmarks
-// measure (tokken, the floor handler, the Bolt app) and knows when each is
+// measure (tokken, the Bolt app) and knows when each is
 // ready: not by sleeping or polling a port, but by reading the line each
 // prints once it listens. All of a process's output is copied to a log
 // file so a run can be diagnosed afterwards.
@@ -26,8 +26,8 @@ import (
 // returns the address it listens on once the line says so.
 type ReadyFunc func(line string) (addr string, ok bool)
 
-// Listening matches the line "listening HOST:PORT" that the floor handler
-// and the Bolt app print.
+// Listening matches the line "listening HOST:PORT" that the Bolt app
+// prints.
 func Listening(line string) (string, bool) {
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line)+" ", "listening ")
 	addr = strings.TrimSpace(addr)

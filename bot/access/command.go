@@ -56,9 +56,12 @@ func isBreakGlassFlag(word string) bool {
 // Limits of the one-line command.
 const (
 	MaxCommandDuration = 24 * time.Hour
-	MaxReasonChars     = 500
-	MaxInstances       = 20
-	maxProfileChars    = 64
+	// MaxReasonChars bounds every reason (request, deny, break-glass,
+	// extend, revoke) in characters as the user sees them (runes), the unit
+	// of the modals' max_length too.
+	MaxReasonChars  = 500
+	MaxInstances    = 20
+	maxProfileChars = 64
 )
 
 // CommandError is a user-facing parse error: what was wrong and what is
@@ -200,8 +203,8 @@ func parseRequest(f []string) (Command, error) {
 	if c.Reason == "" {
 		return Command{}, &CommandError{Msg: msgMissingReason}
 	}
-	if len(c.Reason) > MaxReasonChars {
-		return Command{}, &CommandError{Msg: msgReasonTooLong(len(c.Reason))}
+	if msg := ReasonTooLong(c.Reason); msg != "" {
+		return Command{}, &CommandError{Msg: msg}
 	}
 	return c, nil
 }

@@ -68,7 +68,11 @@ func TestParseCommand(t *testing.T) {
 		{text: "prod-ssm 10m i-0abc123def456789 fix", wantErr: "8 or 17 hex digits"},
 		{text: "prod/ssm 10m fix", wantErr: "is not a profile name"},
 		{text: "<@U123> 10m fix", wantErr: "is not a profile name"},
-		{text: "prod-admin 10m " + strings.Repeat("x", MaxReasonChars+1), wantErr: "keep it under 500"},
+		{text: "prod-admin 10m " + strings.Repeat("x", MaxReasonChars+1), wantErr: "501 characters; it may have at most 500"},
+		// Characters, not bytes: 500 kana (1500 bytes) fit, 501 kana (1503 bytes) are 501 characters.
+		{text: "prod-admin 10m " + strings.Repeat("あ", MaxReasonChars), want: Command{
+			Verb: VerbRequest, Profile: "prod-admin", Duration: 10 * time.Minute, Reason: strings.Repeat("あ", MaxReasonChars)}},
+		{text: "prod-admin 10m " + strings.Repeat("あ", MaxReasonChars+1), wantErr: "501 characters; it may have at most 500"},
 		{text: "prod-ssm 10m " + strings.Repeat("i-12345678,", 0) + manyInstances(MaxInstances+1) + " fix", wantErr: "too many"},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/tokken/tokken/bot"
@@ -25,6 +26,12 @@ type Granter interface {
 	// may be called again for the same request (an extension, or a retry
 	// after a failed delivery); each call returns fresh credentials.
 	Issue(ctx context.Context, spec GrantSpec) (Credentials, error)
+	// CheckRole reports whether roleARN may be granted at all: it must carry
+	// tokken's permissions boundary, which caps whatever the worker (or
+	// anyone who took it over) could write on the role. A role that may not
+	// be granted is an *ErrRoleNotGrantable; other errors are failures to
+	// find out (retry). Issue checks the same before every AssumeRole.
+	CheckRole(ctx context.Context, roleARN string) error
 	// Revoke makes every credential issued for g unusable from now on, even
 	// before its window end (e.g. an inline role policy denying
 	// aws:userid "<role id>:<g.RequestID>" or sts:SourceIdentity with
@@ -54,6 +61,28 @@ type GrantSpec struct {
 	DurationSeconds int32
 	// SessionPolicy is the inline session policy JSON (SessionPolicy).
 	SessionPolicy string
+	// Protected are the ARNs (IAM wildcards allowed) of tokken's own
+	// resources: the session policy denies every action on them.
+	Protected []string
+	// ECS is the target of an ecs-exec grant.
+	ECS *ECSTarget
+}
+
+// ErrRoleNotGrantable refuses a grant of a role tokken must not grant: one
+// without tokken's permissions boundary, or one tokken cannot look up.
+type ErrRoleNotGrantable struct {
+	Role     string // the role ARN
+	Boundary string // the permissions boundary tokken requires
+	Why      string // what is wrong, e.g. "it has no permissions boundary"
+}
+
+// ActRoleRefused is the audit action of a request refused at submission
+// because its role may not be granted (ErrRoleNotGrantable). A refusal
+// later, at activation, fails the request (ActFailed) with the same reason.
+const ActRoleRefused = "access.role_refused"
+
+func (e *ErrRoleNotGrantable) Error() string {
+	return fmt.Sprintf("role %s may not be granted: %s; tokken grants only roles whose permissions boundary is %s", e.Role, e.Why, e.Boundary)
 }
 
 // Grant identifies issued access for revocation and session termination.
@@ -131,13 +160,24 @@ func SessionSeconds(remaining time.Duration) int32 {
 const maxPolicyChars = 2048
 
 // SSM session documents an ssm grant may start: the default shell, SSH and
-// port forwarding (e.g. RDP on 3389).
+// port forwarding (e.g. RDP on 3389), to the instance or through it to a
+// remote host (AWS-StartPortForwardingSession and ...ToRemoteHost, in one
+// pattern to save room for instances: only AWS may name a document AWS-…).
 var ssmDocuments = []string{
 	"SSM-SessionManagerRunShell",
 	"AWS-StartSSHSession",
-	"AWS-StartPortForwardingSession",
-	"AWS-StartPortForwardingSessionToRemoteHost",
+	"AWS-StartPortForwardingSession*",
 }
+
+// ssmReadActions are the read-only calls the CLI and console need during
+// an ssm grant.
+var ssmReadActions = []string{"ssm:DescribeSessions", "ssm:GetConnectionStatus",
+	"ssm:DescribeInstanceInformation", "ssm:DescribeInstanceProperties", "ec2:DescribeInstances"}
+
+// ssmGrantActions covers every action an ssm grant's policy allows and no
+// action on any of tokken's own resources (tokken has no SSM resource): the
+// grant's fence denies everything else.
+var ssmGrantActions = []string{"ssm:*", "ec2:DescribeInstances"}
 
 type policyDoc struct {
 	Version   string      `json:"Version"`
@@ -147,7 +187,8 @@ type policyDoc struct {
 type statement struct {
 	Sid       string                       `json:"Sid,omitempty"`
 	Effect    string                       `json:"Effect"`
-	Action    any                          `json:"Action"`
+	Action    any                          `json:"Action,omitempty"`
+	NotAction any                          `json:"NotAction,omitempty"`
 	Resource  any                          `json:"Resource"`
 	Condition map[string]map[string]string `json:"Condition,omitempty"`
 }
@@ -163,8 +204,18 @@ type statement struct {
 // (shell, SSH, port forwarding), TerminateSession/ResumeSession on the
 // grant's own sessions, and the read-only calls the CLI and console need;
 // its profile SessionPolicy may only add Deny statements (an Allow would
-// widen the grant beyond the approved instances). The result is compact JSON
-// of at most 2,048 characters, or an error saying why not.
+// widen the grant beyond the approved instances). When spec.Protected names
+// tokken's own resources, a statement denies every action on them, so that
+// no grant, however broad its role, can read tokken's secret, forge its
+// jobs or state, or change its functions and roles. The result is compact
+// JSON of at most 2,048 characters, or an error saying why not.
+//
+// The grant's own sessions are named by the request id: Session Manager
+// names a session "<caller's session name>-<suffix>", and a grant's role
+// session name is its request id. (${aws:userid} would not do: for a role
+// session it is "<role id>:<session name>", which no session id starts
+// with.) Request ids are of fixed length and carry no IAM wildcard, so the
+// pattern matches no other grant's sessions.
 func SessionPolicy(spec GrantSpec, partition string) (string, error) {
 	if partition == "" {
 		partition = "aws"
@@ -200,6 +251,9 @@ func SessionPolicy(spec GrantSpec, partition string) (string, error) {
 		if len(spec.Targets) == 0 {
 			return "", errors.New("session policy: ssm grant without instances")
 		}
+		if spec.RequestID == "" || strings.ContainsAny(spec.RequestID, "*?${}/") {
+			return "", fmt.Errorf("session policy: request id %q cannot name sessions", spec.RequestID)
+		}
 		res := make([]string, 0, len(spec.Targets)+len(ssmDocuments))
 		for _, t := range spec.Targets {
 			if !ValidInstanceID(t.ID) {
@@ -214,9 +268,8 @@ func SessionPolicy(spec GrantSpec, partition string) (string, error) {
 			{Sid: "Start", Effect: "Allow", Action: "ssm:StartSession", Resource: res,
 				Condition: map[string]map[string]string{"BoolIfExists": {"ssm:SessionDocumentAccessCheck": "true"}}},
 			{Sid: "OwnSessions", Effect: "Allow", Action: []string{"ssm:TerminateSession", "ssm:ResumeSession"},
-				Resource: fmt.Sprintf("arn:%s:ssm:*:*:session/${aws:userid}-*", partition)},
-			{Sid: "Read", Effect: "Allow", Action: []string{"ssm:DescribeSessions", "ssm:GetConnectionStatus",
-				"ssm:DescribeInstanceInformation", "ssm:DescribeInstanceProperties", "ec2:DescribeInstances"}, Resource: "*"},
+				Resource: fmt.Sprintf("arn:%s:ssm:*:*:session/%s-*", partition, spec.RequestID)},
+			{Sid: "Read", Effect: "Allow", Action: ssmReadActions, Resource: "*"},
 		}
 		for _, s := range extra {
 			if s.Effect != "Deny" {
@@ -224,8 +277,38 @@ func SessionPolicy(spec GrantSpec, partition string) (string, error) {
 			}
 			st = append(st, s)
 		}
+	case KindECSExec:
+		ecs, err := ecsStatements(spec, partition)
+		if err != nil {
+			return "", err
+		}
+		st = ecs
+		for _, s := range extra {
+			if s.Effect != "Deny" {
+				return "", fmt.Errorf("session policy of ecs-exec profile %s: only Deny statements may be added", spec.Profile.Name)
+			}
+			st = append(st, s)
+		}
 	default:
 		return "", fmt.Errorf("session policy: unknown profile kind %q", spec.Profile.Kind)
+	}
+	// The fence around tokken's own resources. An sts grant may do
+	// whatever its role allows, so its policy denies every action on them
+	// by ARN. An ssm grant denies every action but the session calls it
+	// allows, on any resource: the same fence, without the ARN list that
+	// would not fit next to MaxInstances instances.
+	switch spec.Profile.Kind {
+	case KindSTS:
+		for _, a := range spec.Protected {
+			if !strings.HasPrefix(a, "arn:") {
+				return "", fmt.Errorf("session policy: protected resource %q is not an ARN", a)
+			}
+		}
+		if len(spec.Protected) > 0 {
+			st = append(st, statement{Sid: "TokkenItself", Effect: "Deny", Action: "*", Resource: spec.Protected})
+		}
+	case KindSSM:
+		st = append(st, statement{Sid: "Fence", Effect: "Deny", NotAction: ssmGrantActions, Resource: "*"})
 	}
 	st = append(st, statement{Sid: "WindowEnd", Effect: "Deny", Action: "*", Resource: "*",
 		Condition: map[string]map[string]string{
@@ -236,18 +319,23 @@ func SessionPolicy(spec GrantSpec, partition string) (string, error) {
 		return "", fmt.Errorf("session policy: %w", err)
 	}
 	if len(b) > maxPolicyChars {
+		if len(spec.Targets) == 0 {
+			return "", fmt.Errorf("session policy of profile %s is %d characters, over STS's %d: shorten the profile's session_policy", spec.Profile.Name, len(b), maxPolicyChars)
+		}
 		return "", fmt.Errorf("session policy for %d instances is %d characters, over STS's %d: request fewer instances", len(spec.Targets), len(b), maxPolicyChars)
 	}
 	return string(b), nil
 }
 
 // NewGrantSpec builds the spec to issue r's grant until windowEnd, as seen
-// at now, from the profile settings r was approved with.
-func NewGrantSpec(r *Request, windowEnd, now time.Time, partition string) (GrantSpec, error) {
+// at now, from the profile settings r was approved with; its session policy
+// denies every action on the protected ARNs (tokken's own resources).
+func NewGrantSpec(r *Request, windowEnd, now time.Time, partition string, protected ...string) (GrantSpec, error) {
 	p := Profile{Name: r.Profile, Kind: r.Kind, RoleARN: r.RoleARN, SessionPolicy: r.SessionPolicy}
 	spec := GrantSpec{
-		RequestID: r.ID, Requester: r.Requester, Profile: p, Targets: r.Targets,
+		RequestID: r.ID, Requester: r.Requester, Profile: p, Targets: r.Targets, ECS: r.ECS,
 		WindowEnd: windowEnd, DurationSeconds: SessionSeconds(windowEnd.Sub(now)),
+		Protected: protected,
 	}
 	pol, err := SessionPolicy(spec, partition)
 	if err != nil {

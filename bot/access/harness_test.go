@@ -32,6 +32,13 @@ type recGranter struct {
 	failEnd     error
 	issueGate   chan struct{} // when set, Issue waits on it
 	issueCalled chan struct{}
+	checkRole   error // what CheckRole returns
+}
+
+func (g *recGranter) CheckRole(context.Context, string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.checkRole
 }
 
 // holdIssue makes the following Issue calls signal issueCalled on entry
@@ -55,6 +62,9 @@ func (g *recGranter) Issue(ctx context.Context, spec GrantSpec) (Credentials, er
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.checkRole != nil { // like awsgrant, Issue checks the role first
+		return Credentials{}, bot.Permanent(g.checkRole)
+	}
 	g.issued = append(g.issued, spec)
 	if g.failIssue > 0 {
 		g.failIssue--
@@ -278,9 +288,12 @@ type harness struct {
 	granter  *recGranter
 	notifier *recNotifier
 	audit    *botfake.Auditor
-	svc      *Service
-	mux      *bot.JobMux
-	jobErrs  []error
+	// authz is the policy in force; a test may change it between steps
+	// (as reloading the policy files would).
+	authz   testAuthz
+	svc     *Service
+	mux     *bot.JobMux
+	jobErrs []error
 }
 
 func newHarness(t *testing.T) *harness {
@@ -305,17 +318,18 @@ func (h *harness) open() {
 	h.store = st
 	h.watch = &watchStore{Store: st}
 	h.t.Cleanup(func() { _ = st.Close() })
+	h.authz = testAuthz{
+		bot.ActionRequest:    {alice, bob},
+		bot.ActionApprove:    {bob, carol, dave, alice, admin},
+		bot.ActionBreakGlass: {alice},
+		bot.ActionRevoke:     {admin},
+		bot.ActionReview:     {admin},
+		bot.ActionExtend:     {alice},
+	}
 	svc, err := New(Deps{
 		Store: h.watch, Queue: h.queue, Timers: h.timers, Auditor: h.audit,
-		Authorizer: testAuthz{
-			bot.ActionRequest:    {alice, bob},
-			bot.ActionApprove:    {bob, carol, dave, alice, admin},
-			bot.ActionBreakGlass: {alice},
-			bot.ActionRevoke:     {admin},
-			bot.ActionReview:     {admin},
-			bot.ActionExtend:     {alice},
-		},
-		Catalogue: testProfiles, Granter: h.granter, Notifier: h.notifier, Directory: testDirectory{},
+		Authorizer: h.authz,
+		Catalogue:  testProfiles, Granter: h.granter, Notifier: h.notifier, Directory: testDirectory{},
 		Inventory: testInventory{web1: {"env": "prod"}, web2: {"env": "prod"}, db1: {"env": "staging"}},
 		Clock:     h.clock.Now,
 	})

@@ -49,11 +49,20 @@ func (s *Service) Activate(ctx context.Context, id string) error {
 		return err
 	})
 	defer release()
+	// Never trust the stored state: re-derive from the request's own record
+	// and the policy in force that it may be granted (verify.go).
+	if err := s.verifyGrant(hctx, &r); err != nil {
+		var no *refusal
+		if errors.As(err, &no) {
+			return s.refuseActivation(ctx, id, token, no.why)
+		}
+		return s.activationFailed(ctx, id, token, fmt.Errorf("check the approvals: %w", held(hctx, err)), false)
+	}
 	end := r.Window.ExpiresAt
 	if !now.Before(end) {
 		return s.activationFailed(ctx, id, token, bot.Permanent(&windowPassedError{end: end}), false)
 	}
-	spec, err := NewGrantSpec(&r, end, now, s.partition)
+	spec, err := NewGrantSpec(&r, end, now, s.partition, s.protected...)
 	if err != nil {
 		return s.activationFailed(ctx, id, token, bot.Permanent(err), false)
 	}
@@ -175,6 +184,9 @@ func (s *Service) activationFailed(ctx context.Context, id, token string, cause 
 			if wp := (*windowPassedError)(nil); errors.As(cause, &wp) {
 				f = failureWindowPassed(wp.end, now)
 			}
+			if ng := (*ErrRoleNotGrantable)(nil); errors.As(cause, &ng) {
+				f = failureRoleNotGrantable(ng, now)
+			}
 			return r.Fail(f, maybeIssued || r.Activation.Attempts > 0 || r.Activation.Issued > 0)
 		}
 		return r.ReleaseActivation(token, cause.Error())
@@ -192,6 +204,33 @@ func (s *Service) activationFailed(ctx context.Context, id, token string, cause 
 	if r.State == StateEnding {
 		if err := s.Finish(ctx, id); err != nil {
 			s.log.ErrorContext(ctx, "access: cleaning up a failed activation; the sweep will retry", "request", id, "err", err)
+		}
+	}
+	return nil
+}
+
+// refuseActivation fails the request whose grant verifyGrant refused, with
+// why on its card and in the audit trail, and alerts ops. A grant an
+// earlier attempt may have issued is ended first.
+func (s *Service) refuseActivation(ctx context.Context, id, token, why string) error {
+	now := s.now()
+	r, err := s.transition(ctx, id, func(r *Request) error {
+		if r.Activation == nil {
+			return ErrClaimLost
+		}
+		return r.Refuse(token, why, r.Activation.Attempts > 0 || r.Activation.Issued > 0, now)
+	})
+	if errors.Is(err, ErrClaimLost) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("activate %s: refusing (%s): %w", id, why, err)
+	}
+	s.log.WarnContext(ctx, "access: grant refused; STS not called", "request", id, "why", why)
+	s.alert(ctx, Alert{Channel: AlertOps, Action: ActRefused, Request: r, Text: alertRefused(&r, why)})
+	if r.State == StateEnding {
+		if err := s.Finish(ctx, id); err != nil {
+			s.log.ErrorContext(ctx, "access: ending a refused activation; the sweep will retry", "request", id, "err", err)
 		}
 	}
 	return nil
@@ -299,17 +338,34 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 		return err
 	})
 	defer stop()
-	x := r.extension(ext)
-	spec, err := NewGrantSpec(&r, x.NewExpiresAt, now, s.partition)
-	if err != nil {
-		_, ferr := s.transition(ctx, id, func(r *Request) error { return r.ExtensionFailed(ext, token, err.Error(), s.now()) })
-		return bot.Permanent(errors.Join(fmt.Errorf("extend %s: %w", id, err), ferr))
-	}
 	release := func(cause error) error {
 		if _, err := s.requests.Update(ctx, id, func(r *Request) error { return r.ReleaseExtension(ext, token) }); err != nil {
 			return fmt.Errorf("extend %s: %w (releasing the claim: %w)", id, cause, err)
 		}
 		return fmt.Errorf("extend %s (will retry): %w", id, cause)
+	}
+	x := r.extension(ext)
+	// More time is a grant too: re-derive it as activation does.
+	if err := s.verifyExtension(hctx, &r, x); err != nil {
+		var no *refusal
+		if !errors.As(err, &no) {
+			return release(fmt.Errorf("check the approvals: %w", held(hctx, err)))
+		}
+		r, err := s.transition(ctx, id, func(r *Request) error { return r.RefuseExtension(ext, token, no.why, s.now()) })
+		if errors.Is(err, ErrClaimLost) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("extend %s: refusing (%s): %w", id, no.why, err)
+		}
+		s.log.WarnContext(ctx, "access: extension refused; STS not called", "request", id, "extension", ext, "why", no.why)
+		s.alert(ctx, Alert{Channel: AlertOps, Action: ActRefused, Request: r, Text: alertRefused(&r, no.why)})
+		return nil
+	}
+	spec, err := NewGrantSpec(&r, x.NewExpiresAt, now, s.partition, s.protected...)
+	if err != nil {
+		_, ferr := s.transition(ctx, id, func(r *Request) error { return r.ExtensionFailed(ext, token, err.Error(), s.now()) })
+		return bot.Permanent(errors.Join(fmt.Errorf("extend %s: %w", id, err), ferr))
 	}
 	creds, err := s.granter.Issue(hctx, spec)
 	if err != nil {
@@ -341,8 +397,8 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 	return nil
 }
 
-// Sweep reconciles what timers and jobs may have missed; it runs every
-// SweepEvery. It expires active grants past their window, retries ending
+// Sweep reconciles what timers and jobs may have missed; the app's
+// reconcile sweep job calls it every bot.SweepInterval. It expires active grants past their window, retries ending
 // and revoke_failed requests, re-enqueues stalled activations and
 // extensions, fails activations older than ActivationDeadline, cancels
 // requests pending longer than PendingTimeout, and tidies the open index.
@@ -381,7 +437,7 @@ func (s *Service) sweepOne(ctx context.Context, e bot.Versioned[openEntry]) erro
 	if err != nil {
 		return err
 	}
-	if r.Message.IsZero() && !r.State.Final() && now.Sub(r.Created) > retryQuiet {
+	if (r.Message.IsZero() || r.Unposted != nil) && !r.State.Final() && now.Sub(r.Created) > retryQuiet {
 		// Its message was never posted (Slack refused, or failed longer
 		// than the client retries): try again, so that it appears once
 		// the bot is invited or Slack is back.
@@ -451,7 +507,7 @@ func ignoreDecided(err error) error {
 // shouldTell reports whether the requester hears about action in a DM.
 func shouldTell(action string) bool {
 	switch action {
-	case ActApproved, ActActive, ActDenied, ActCancelled, ActFailed, ActExpired, ActRevoked,
+	case ActApproved, ActActive, ActDenied, ActCancelled, ActFailed, ActRefused, ActExpired, ActRevoked,
 		ActRevokeFailed, ActExtended, ActExtendDenied, ActExtendLapsed:
 		return true
 	}

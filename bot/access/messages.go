@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/tokken/tokken/bot"
 )
 
 // This file holds every user-facing sentence of the package, so wording is
@@ -19,6 +22,8 @@ const Help = "*/access* asks for time-boxed AWS access.\n" +
 	"`/access prod-ssm 30m i-0abc123def4567890 investigating 5xx on web-01`.\n" +
 	"  Durations: whole hours and minutes such as `10m`, `1h`, `1h30m`, `90m` (at most the profile's maximum).\n" +
 	"  Instances (ssm profiles only): `i-` followed by 8 or 17 hex digits, separated by spaces or commas.\n" +
+	"  ECS Exec (ecs-exec profiles): name the service or the task id before the reason, e.g. " +
+	"`/access staging-exec 30m web investigating 502s`.\n" +
 	"• `/access --break-glass <profile> <duration> [i-… …] <reason>` is for emergencies, on profiles that allow it and " +
 	"if the rules let you: after you confirm, you approve it yourself at once; it is announced in the audit channel " +
 	"and reviewed afterwards. E.g. `/access --break-glass prod-ssm 30m i-0abc123def4567890 db down, nobody answers`.\n" +
@@ -70,8 +75,16 @@ func msgTooManyInstances(n int) string {
 	return fmt.Sprintf("%d instances is too many for one request; ask for at most %d.", n, MaxInstances)
 }
 
-func msgReasonTooLong(n int) string {
-	return fmt.Sprintf("The reason is %d characters; keep it under %d (link a ticket for details).", n, MaxReasonChars)
+// ReasonTooLong says, for the user, that reason is longer than
+// MaxReasonChars characters, or returns "" when it is not. Characters are
+// runes, what the user sees: a Japanese reason has as many as it shows,
+// though three times as many bytes.
+func ReasonTooLong(reason string) string {
+	n := utf8.RuneCountInString(reason)
+	if n <= MaxReasonChars {
+		return ""
+	}
+	return fmt.Sprintf("The reason is %d characters; it may have at most %d (link a ticket for details).", n, MaxReasonChars)
 }
 
 func truncate(s string, n int) string {
@@ -97,6 +110,7 @@ func Explain(err error) (msg string, ok bool) {
 		target  *ErrBadTarget
 		glass   *ErrBreakGlassDisabled
 		noreq   *ErrUnknownRequest
+		role    *ErrRoleNotGrantable
 	)
 	switch {
 	case err == nil:
@@ -130,6 +144,9 @@ func Explain(err error) (msg string, ok bool) {
 			return fmt.Sprintf("Profile %s: %s.", target.Profile, target.Why), true
 		}
 		return fmt.Sprintf("Profile %s does not cover %s: %s.", target.Profile, target.ID, target.Why), true
+	case errors.As(err, &role):
+		return fmt.Sprintf("The role %s cannot be granted: %s. tokken grants only roles whose permissions boundary is %s: ask your AWS admins to set it (docs/deploy.md, step 4).",
+			role.Role, role.Why, role.Boundary), true
 	case errors.As(err, &glass):
 		return fmt.Sprintf("Profile %s does not allow break-glass: wait for an approver.", glass.Profile), true
 	case errors.As(err, &noreq):
@@ -237,6 +254,15 @@ func failureIssue(cause error, now time.Time) Failure {
 	}
 }
 
+func failureRoleNotGrantable(e *ErrRoleNotGrantable, now time.Time) Failure {
+	return Failure{
+		What: fmt.Sprintf("role %s may not be granted: %s", e.Role, e.Why),
+		Do: "Nothing was granted. tokken grants only roles whose permissions boundary is " + e.Boundary +
+			": ask your AWS admins to set it (docs/deploy.md, step 4), then ask again with /access.",
+		At: now,
+	}
+}
+
 func failureWindowPassed(end, now time.Time) Failure {
 	return Failure{
 		What: "the access window ended at " + end.UTC().Format(time.RFC3339) + " before credentials could be issued",
@@ -253,6 +279,20 @@ func failureStuck(now time.Time) Failure {
 	}
 }
 
+func failureRefused(why string, now time.Time) Failure {
+	return Failure{
+		What: "tokken refused to grant this access: " + why,
+		Do: "Nothing was granted. Ask again with /access; the approvals must come from people the policy allows now. " +
+			"The operators have been alerted.",
+		At: now,
+	}
+}
+
+func alertRefused(r *Request, why string) string {
+	return fmt.Sprintf("GRANT REFUSED: access %s (%s, requester %s) was not issued: %s. A stored request that claims approvals the policy does not give can mean a misbehaving ingress or a tampered table; check the audit trail.",
+		r.ID, r.Profile, r.Requester, why)
+}
+
 func alertBreakGlass(r *Request) string {
 	return fmt.Sprintf("BREAK-GLASS: %s self-approved %s on %s for %s: %q. Needs review.",
 		r.Requester, r.ID, r.Profile, FormatDuration(r.Duration), r.BreakGlass.Reason)
@@ -260,7 +300,7 @@ func alertBreakGlass(r *Request) string {
 
 func alertRevokeFailed(r *Request, err error) string {
 	return fmt.Sprintf("REVOKE FAILED: access %s (%s, requester %s) may still be usable: %v. tokken keeps retrying every %s.",
-		r.ID, r.Profile, r.Requester, err, SweepEvery)
+		r.ID, r.Profile, r.Requester, err, FormatDuration(bot.SweepInterval))
 }
 
 // BreakGlassCommand is the one-line command that files in as break-glass.
@@ -273,9 +313,15 @@ func BreakGlassCommand(in SubmitInput) string {
 	return strings.Join(append(words, strings.Fields(in.Reason)...), " ")
 }
 
+func alertUntold(r *Request, action, code string) string {
+	return fmt.Sprintf("NOT TOLD: Slack refuses direct messages to %s (%s), the requester of %s (profile %s), so they were not told about %s. "+
+		"Check that the user is active and can receive messages from the app, and tell them yourself.",
+		r.Requester, code, r.ID, r.Profile, action)
+}
+
 func alertUnposted(r *Request) string {
 	u := r.Unposted
 	return fmt.Sprintf("NOT POSTED: request %s (profile %s, requester %s) cannot be posted to its approver channel %s (%s), so no approver can see it. "+
 		"Invite the bot to that channel, or fix approver_channel of %s in profiles.yaml; tokken tries again every %s.",
-		r.ID, r.Profile, r.Requester, u.Channel, u.Code, r.Profile, SweepEvery)
+		r.ID, r.Profile, r.Requester, u.Channel, u.Code, r.Profile, FormatDuration(bot.SweepInterval))
 }

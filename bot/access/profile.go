@@ -15,6 +15,9 @@ const (
 	KindSTS Kind = "sts"
 	// KindSSM grants SSM Session Manager access to named instances only.
 	KindSSM Kind = "ssm"
+	// KindECSExec grants ECS Exec (a shell in a container) on the tasks of
+	// one ECS cluster that its ECSSelector allows.
+	KindECSExec Kind = "ecs-exec"
 )
 
 // InstanceSelector says which instances an ssm profile may target: the
@@ -34,6 +37,8 @@ type Profile struct {
 	// session policy narrows it to the approved instances).
 	RoleARN   string
 	Instances InstanceSelector
+	// ECS says which tasks an ecs-exec profile may target (see ecs.go).
+	ECS ECSSelector
 	// DefaultDuration is used when the requester names none; Presets are
 	// offered in the modal; MaxDuration is never exceeded.
 	DefaultDuration time.Duration

@@ -89,6 +89,10 @@ type Request struct {
 	Unposted   *Unposted    `json:"unposted,omitempty"`
 	Extensions []Extension  `json:"extensions,omitempty"`
 	History    []HistoryRow `json:"history,omitempty"`
+
+	// ECS is the target of an ecs-exec request: the cluster and the
+	// service or task, as checked when the request was made.
+	ECS *ECSTarget `json:"ecs,omitempty"`
 }
 
 // Approval is one approver's click.
@@ -324,6 +328,8 @@ const (
 	// ActUnposted records that the approver message cannot be posted
 	// (note: "<channel>: <slack error code>"): nobody can see the request.
 	ActUnposted = "access.unposted"
+	// ActUntold alerts ops that Slack refuses the requester's DM for good.
+	ActUntold = "access.untold"
 	// ActPosted records that an unposted request's message was posted
 	// after all (note: the channel).
 	ActPosted = "access.posted"
@@ -331,6 +337,14 @@ const (
 	// window: after an interrupted attempt (which may have issued a set
 	// nobody received) or after a failed delivery.
 	ActReissued = "access.reissued"
+	// ActApprovalLapsed records that an approval stopped counting: its
+	// approver was no longer permitted to approve when the quorum
+	// completed.
+	ActApprovalLapsed = "access.approval_lapsed"
+	// ActRefused records that the worker refused to issue a grant (or an
+	// extension) whose record does not show the approvals the policy in
+	// force requires; STS was not called.
+	ActRefused = "access.refused"
 )
 
 // Notes of ActReissued rows.
@@ -340,10 +354,11 @@ const (
 )
 
 // MarkUnposted records that the approver message cannot be posted to
-// channel (Slack's code says why). Nothing changes (bot.ErrNoChange) when
-// the message exists, the request is over, or the same problem is known.
+// channel, or no longer updated there (Slack's code says why). Nothing
+// changes (bot.ErrNoChange) when the request is over or the same problem
+// is known.
 func (r *Request) MarkUnposted(channel, code string, now time.Time) error {
-	if !r.Message.IsZero() || r.State.Final() {
+	if r.State.Final() {
 		return bot.ErrNoChange
 	}
 	if u := r.Unposted; u != nil && u.Channel == channel && u.Code == code {
@@ -354,14 +369,16 @@ func (r *Request) MarkUnposted(channel, code string, now time.Time) error {
 	return nil
 }
 
-// Posted records where the approver message was posted; a request that
-// was unposted records ActPosted. bot.ErrNoChange when it was posted
-// already.
+// Posted records where the approver message was posted (or that it was
+// updated again); a request that was unposted records ActPosted.
+// bot.ErrNoChange when it was posted already and nothing was wrong.
 func (r *Request) Posted(ref MessageRef, now time.Time) error {
-	if !r.Message.IsZero() {
+	if !r.Message.IsZero() && r.Unposted == nil {
 		return bot.ErrNoChange
 	}
-	r.Message = ref
+	if r.Message.IsZero() {
+		r.Message = ref
+	}
 	if r.Unposted != nil {
 		r.Unposted = nil
 		r.log(now, System, ActPosted, ref.Channel)
@@ -391,6 +408,29 @@ func (r *Request) Approve(approver string, now time.Time) (quorum bool, err erro
 	}
 	r.activate(now)
 	return true, nil
+}
+
+// DropApprovals removes the approvals by the given approvers (of the
+// request, or of extension ext when ext is not ""), each with an
+// ActApprovalLapsed row saying why it no longer counts. Approvers without
+// an approval are ignored.
+func (r *Request) DropApprovals(ext string, lapsed []lapse, now time.Time) {
+	list := &r.Approvals
+	if ext != "" {
+		x := r.extension(ext)
+		if x == nil {
+			return
+		}
+		list = &x.Approvals
+	}
+	for _, l := range lapsed {
+		i := slices.IndexFunc(*list, func(a Approval) bool { return a.By == l.by })
+		if i < 0 {
+			continue
+		}
+		*list = slices.Delete(*list, i, i+1)
+		r.log(now, System, ActApprovalLapsed, "approval by "+l.by+" no longer counts: "+l.why)
+	}
 }
 
 func (r *Request) activate(now time.Time) {
@@ -601,6 +641,40 @@ func (r *Request) Activated(token string, now time.Time) error {
 	r.State = StateActive
 	r.Activation = nil
 	r.log(now, System, ActActive, "until "+r.Window.ExpiresAt.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// Refuse ends an activating request whose grant the worker will not issue
+// (see verifyGrant): it fails with why on its card and an ActRefused row.
+// When a grant may have been issued by an earlier attempt it goes through
+// ending first, as Fail does. Only the holder of the claim (token) may.
+func (r *Request) Refuse(token, why string, grantMaybeIssued bool, now time.Time) error {
+	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token {
+		return ErrClaimLost
+	}
+	f := failureRefused(why, now)
+	r.Failure = &f
+	r.Activation = nil
+	if grantMaybeIssued {
+		r.State = StateEnding
+		r.End = &End{Cause: CauseFailed, By: System, Why: f.What, At: now}
+	} else {
+		r.State = StateFailed
+	}
+	r.log(now, System, ActRefused, why)
+	return nil
+}
+
+// RefuseExtension gives up on an approved extension the worker will not
+// issue (see verifyExtension): it lapses with an ActRefused row; the grant
+// keeps its current window.
+func (r *Request) RefuseExtension(id, token, why string, now time.Time) error {
+	x := r.extension(id)
+	if x == nil || x.State != ExtensionApproved || x.Claim != token {
+		return ErrClaimLost
+	}
+	x.State, x.Claim = ExtensionLapsed, ""
+	r.log(now, System, ActRefused, "extension "+id+": "+why)
 	return nil
 }
 

@@ -343,14 +343,20 @@ func TestUnpostedAndPosted(t *testing.T) {
 	if err := r.Posted(MessageRef{Channel: "C0APPR", TS: "3.4"}, t0.Add(time.Hour)); !errors.Is(err, bot.ErrNoChange) || r.Message.TS != "1.2" {
 		t.Errorf("posted twice: %v, message %+v", err, r.Message)
 	}
-	if err := r.MarkUnposted("C0APPR", "not_in_channel", t0); !errors.Is(err, bot.ErrNoChange) {
-		t.Errorf("a posted request marked unposted: %v", err)
+	// A posted message whose updates Slack later refuses is marked too,
+	// and an update that succeeds again clears it, keeping the message.
+	if err := r.MarkUnposted("C0APPR", "not_in_channel", t0.Add(2*time.Hour)); err != nil || r.Unposted == nil {
+		t.Errorf("a posted request whose update is refused: %v, unposted %+v", err, r.Unposted)
+	}
+	if err := r.Posted(MessageRef{Channel: "C0APPR", TS: "3.4"}, t0.Add(3*time.Hour)); err != nil || r.Unposted != nil || r.Message.TS != "1.2" {
+		t.Errorf("updated again: %v, unposted %+v, message %+v", err, r.Unposted, r.Message)
 	}
 	var actions []string
 	for _, h := range r.History {
 		actions = append(actions, h.Action+" "+h.Note)
 	}
-	want := []string{ActUnposted + " C0APPR: not_in_channel", ActUnposted + " C0APPR: is_archived", ActPosted + " C0APPR"}
+	want := []string{ActUnposted + " C0APPR: not_in_channel", ActUnposted + " C0APPR: is_archived", ActPosted + " C0APPR",
+		ActUnposted + " C0APPR: not_in_channel", ActPosted + " C0APPR"}
 	if !slices.Equal(actions, want) {
 		t.Errorf("history %q, want %q", actions, want)
 	}

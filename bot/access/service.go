@@ -28,7 +28,6 @@ const (
 	JobExtend   = "access.extend"   // apply an approved extension
 	JobExpire   = "access.expire"   // the expiry timer fired
 	JobEnd      = "access.end"      // terminate sessions and revoke (after revoke / done)
-	JobSweep    = "access.sweep"    // the reconcile sweep
 	// JobNotify retries a Slack update that failed for a reason retrying
 	// can help (see Notify).
 	JobNotify = "access.notify"
@@ -36,10 +35,6 @@ const (
 
 // Timing of the lifecycle.
 const (
-	// SweepEvery is the period of the reconcile sweep.
-	SweepEvery = 5 * time.Minute
-	// SweepTimerID names the self-renewing sweep timer.
-	SweepTimerID = "access/sweep"
 	// MaxActivateAttempts is how many failed attempts at issuing a grant
 	// fail the request.
 	MaxActivateAttempts = 3
@@ -71,9 +66,15 @@ type Deps struct {
 	// Inventory resolves instance tags; without it, targets carry no tags
 	// and only id selectors can match.
 	Inventory Inventory
+	// ECS looks up the tasks of ecs-exec requests; without it, ecs-exec
+	// requests are refused.
+	ECS       ECSInventory
 	Clock     func() time.Time // default time.Now
 	Logger    *slog.Logger     // default slog.Default()
 	Partition string           // ARN partition, default "aws"
+	// Protected are the ARNs (IAM wildcards allowed) of tokken's own
+	// resources; every grant's session policy denies every action on them.
+	Protected []string
 }
 
 // Service runs the access-request lifecycle. Every user action is a method;
@@ -93,9 +94,11 @@ type Service struct {
 	notifier  Notifier
 	dir       Directory
 	inv       Inventory
+	ecs       ECSInventory
 	now       func() time.Time
 	log       *slog.Logger
 	partition string
+	protected []string
 	// renewEvery is how often a claim holder renews its lease
 	// (claimRenewEvery; tests shorten it).
 	renewEvery time.Duration
@@ -135,8 +138,8 @@ func New(d Deps) (*Service, error) {
 		requests: bot.Table[Request]{Store: d.Store, Kind: KindRequest},
 		open:     bot.Table[openEntry]{Store: d.Store, Kind: KindOpen},
 		queue:    d.Queue, timers: d.Timers, auditor: d.Auditor, authz: d.Authorizer,
-		cat: d.Catalogue, granter: d.Granter, notifier: d.Notifier, dir: d.Directory, inv: d.Inventory,
-		now: d.Clock, log: d.Logger, partition: d.Partition, renewEvery: claimRenewEvery,
+		cat: d.Catalogue, granter: d.Granter, notifier: d.Notifier, dir: d.Directory, inv: d.Inventory, ecs: d.ECS,
+		now: d.Clock, log: d.Logger, partition: d.Partition, protected: slices.Clone(d.Protected), renewEvery: claimRenewEvery,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -156,12 +159,6 @@ func (s *Service) Register(m *bot.JobMux) {
 	m.Handle(JobExpire, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Expire(ctx, r.RequestID) }))
 	m.Handle(JobEnd, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Finish(ctx, r.RequestID) }))
 	m.Handle(JobNotify, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Notify(ctx, r.RequestID, r.Tell) }))
-	m.Handle(JobSweep, func(ctx context.Context, _ bot.Job) error {
-		if err := s.ScheduleSweep(ctx); err != nil {
-			s.log.ErrorContext(ctx, "access: renewing the sweep timer", "err", err)
-		}
-		return s.Sweep(ctx)
-	})
 }
 
 func (s *Service) jobHandler(fn func(context.Context, jobRef) error) bot.JobHandler {
@@ -180,20 +177,6 @@ func (s *Service) jobHandler(fn func(context.Context, jobRef) error) bot.JobHand
 		}
 		return err
 	}
-}
-
-// ScheduleSweep (re)schedules the sweep timer SweepEvery from now. Call it
-// at start-up; the sweep job renews it each time it runs.
-func (s *Service) ScheduleSweep(ctx context.Context) error {
-	at := s.now().Add(SweepEvery)
-	j, err := bot.NewJob(fmt.Sprintf("sweep/%d", at.Unix()), JobSweep, struct{}{})
-	if err != nil {
-		return err
-	}
-	if err := s.timers.Schedule(ctx, bot.Timer{ID: SweepTimerID, At: at, Job: j}); err != nil {
-		return fmt.Errorf("schedule access sweep: %w", err)
-	}
-	return nil
 }
 
 // Get returns the request with id, or an *ErrUnknownRequest.
@@ -273,6 +256,10 @@ type SubmitInput struct {
 	// allowed break_glass on a profile that allows it, and the request
 	// self-approves with Reason at once.
 	BreakGlass bool
+	// ECSTarget is the service name or task id of an ecs-exec request;
+	// when empty, the first word of Reason names it (the one-line
+	// command `/access <profile> <duration> <service|task> <reason…>`).
+	ECSTarget string
 }
 
 // Submit validates in against the catalogue and policy and stores a pending
@@ -297,6 +284,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 		}
 		return Request{}, &ErrUnknownProfile{Name: in.Profile, Allowed: names}
 	}
+	if p.Kind == KindECSExec && in.ECSTarget == "" {
+		in.ECSTarget, in.Reason = splitECSTarget(in.Reason)
+	}
 	reason := strings.TrimSpace(in.Reason)
 	if reason == "" {
 		return Request{}, ErrReasonRequired
@@ -312,12 +302,18 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	if err != nil {
 		return Request{}, err
 	}
+	var ecs *ECSTarget
+	if p.Kind == KindECSExec {
+		if ecs, err = s.ecsTarget(ctx, p, strings.TrimSpace(in.ECSTarget)); err != nil {
+			return Request{}, err
+		}
+	}
 	now := s.now()
 	r := Request{
 		ID: bot.NewID("r-"), Requester: in.Requester, Profile: p.Name, Kind: p.Kind,
 		RoleARN: p.RoleARN, SessionPolicy: p.SessionPolicy, Targets: targets, Duration: d,
 		Reason: reason, Ticket: strings.TrimSpace(in.Ticket), Created: now, State: StatePending,
-		ApprovalsNeeded: p.Approvals,
+		ApprovalsNeeded: p.Approvals, ECS: ecs,
 	}
 	var extra map[string]string
 	if in.BreakGlass {
@@ -351,8 +347,26 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	r.ApprovalsNeeded = max(r.ApprovalsNeeded, dec.Approvals)
 	// Validate the grant now, so a request that could never be issued (too
 	// many instances for a session policy) is refused before anyone approves.
-	if _, err := NewGrantSpec(&r, now.Add(d), now, s.partition); err != nil {
+	if _, err := NewGrantSpec(&r, now.Add(d), now, s.partition, s.protected...); err != nil {
 		return Request{}, &ErrBadTarget{Profile: p.Name, Why: err.Error()}
+	}
+	// A role without tokken's permissions boundary is refused now, before
+	// an approver spends a click on it (Issue checks again before every
+	// AssumeRole).
+	if err := s.granter.CheckRole(ctx, r.RoleARN); err != nil {
+		var ng *ErrRoleNotGrantable
+		if !errors.As(err, &ng) {
+			return Request{}, fmt.Errorf("submit: check role %s: %w", r.RoleARN, err)
+		}
+		s.log.ErrorContext(ctx, "access: refused a request for a role tokken must not grant",
+			"request", r.ID, "profile", p.Name, "role", r.RoleARN, "why", ng.Why)
+		if aerr := s.auditor.Record(ctx, bot.AuditEvent{
+			At: now, Actor: r.Requester, Action: ActRoleRefused, Subject: r.ID, Reason: reason, Profile: p.Name,
+			Detail: map[string]string{"role": r.RoleARN, "boundary": ng.Boundary, "why": ng.Why},
+		}); aerr != nil {
+			s.log.ErrorContext(ctx, "access: audit event not recorded", "err", aerr, "request", r.ID, "action", ActRoleRefused)
+		}
+		return Request{}, err
 	}
 	r.log(now, r.Requester, ActRequested, reason)
 	if in.BreakGlass {
@@ -449,6 +463,12 @@ func (s *Service) targets(ctx context.Context, p Profile, ids []string) ([]bot.T
 // the requester, and break_glass via extra.
 func (s *Service) authorize(ctx context.Context, who bot.Principal, a bot.Action, r *Request, d time.Duration, extra map[string]string) (bot.Decision, error) {
 	c := map[string]string{"requester": r.Requester}
+	if r.ECS != nil {
+		c["ecs_service"] = r.ECS.Service
+		if r.ECS.Env != "" {
+			c["env"] = r.ECS.Env
+		}
+	}
 	for k, v := range extra {
 		c[k] = v
 	}
@@ -505,19 +525,30 @@ func (s *Service) actor(ctx context.Context, user string, a bot.Action, id strin
 // ErrNotAllowed and changes nothing; a click after the request was settled
 // gets ErrAlreadyDecided naming who settled it. The approval that completes
 // the quorum moves the request to activating and enqueues the one
-// activation job.
+// activation job; before it does, the earlier approvals are counted again
+// against the policy in force, and those whose approver may no longer
+// approve are dropped (ActApprovalLapsed), so the request waits for
+// another approval instead.
 func (s *Service) Approve(ctx context.Context, approver, id string) (Request, error) {
 	if r, err := s.Get(ctx, id); err != nil {
 		return Request{}, err
 	} else if r.Requester == approver {
 		return r, ErrSelfApproval
 	}
-	if _, err := s.actor(ctx, approver, bot.ActionApprove, id, 0, nil); err != nil {
+	r, err := s.actor(ctx, approver, bot.ActionApprove, id, 0, nil)
+	if err != nil {
 		return Request{}, err
+	}
+	lapsed, err := s.lapsedAtQuorum(ctx, &r, r.Approvals, r.ApprovalsNeeded, r.Duration, "")
+	if err != nil {
+		return Request{}, fmt.Errorf("approve %s: %w", id, err)
 	}
 	now := s.now()
 	var quorum bool
-	r, err := s.transition(ctx, id, func(r *Request) (err error) {
+	r, err = s.transition(ctx, id, func(r *Request) (err error) {
+		if r.State == StatePending {
+			r.DropApprovals("", lapsed, now)
+		}
 		quorum, err = r.Approve(approver, now)
 		return err
 	})
@@ -528,6 +559,17 @@ func (s *Service) Approve(ctx context.Context, approver, id string) (Request, er
 		s.enqueue(ctx, "activate/"+id, JobActivate, jobRef{RequestID: id})
 	}
 	return r, nil
+}
+
+// lapsedAtQuorum returns the approvals among prior (of r, or of one of its
+// extensions: note is their history note) that no longer count, when one
+// more approval would complete a quorum of needed; otherwise none.
+func (s *Service) lapsedAtQuorum(ctx context.Context, r *Request, prior []Approval, needed int, d time.Duration, note string) ([]lapse, error) {
+	if len(prior) == 0 || len(prior)+1 < needed {
+		return nil, nil
+	}
+	t, err := s.countApprovals(ctx, r, prior, d, note)
+	return t.lapsed, err
 }
 
 // MayDecide checks that approver may approve or deny request id (or its
@@ -725,9 +767,16 @@ func (s *Service) ApproveExtension(ctx context.Context, approver, id, ext string
 	if _, err := s.actor(ctx, approver, bot.ActionApprove, id, x.Duration, nil); err != nil {
 		return Request{}, err
 	}
+	lapsed, err := s.lapsedAtQuorum(ctx, &r, x.Approvals, r.ApprovalsNeeded, x.Duration, "extension "+ext)
+	if err != nil {
+		return Request{}, fmt.Errorf("approve extension %s of %s: %w", ext, id, err)
+	}
 	now := s.now()
 	var quorum bool
 	r, err = s.transition(ctx, id, func(r *Request) (err error) {
+		if x := r.extension(ext); x != nil && x.State == ExtensionPending {
+			r.DropApprovals(ext, lapsed, now)
+		}
 		quorum, err = r.ApproveExtension(ext, approver, now)
 		return err
 	})
@@ -844,17 +893,16 @@ func (s *Service) renderNow(ctx context.Context, id string) error {
 	ref, err := s.notifier.Changed(ctx, r)
 	var und *UndeliverableError
 	switch {
-	case errors.As(err, &und) && r.Message.IsZero():
-		s.unposted(ctx, id, und)
-		return nil
 	case errors.As(err, &und):
-		s.log.ErrorContext(ctx, "access: the approver message can no longer be updated", "request", id,
-			"channel", und.Channel, "code", und.Code)
+		// Never posted, or posted and now refused (the bot removed from
+		// the channel, the channel archived): either way no approver can
+		// act on it until a person fixes the channel.
+		s.unposted(ctx, id, und)
 		return nil
 	case err != nil:
 		return err
 	}
-	if !r.Message.IsZero() || ref.IsZero() {
+	if ref.IsZero() || (!r.Message.IsZero() && r.Unposted == nil) {
 		return nil
 	}
 	var from int
@@ -882,7 +930,7 @@ func (s *Service) tell(ctx context.Context, r Request, action string) {
 	switch {
 	case err == nil:
 	case errors.As(err, &und):
-		s.log.ErrorContext(ctx, "access: the requester cannot be told", "request", r.ID, "action", action, "code", und.Code, "err", err)
+		s.untold(ctx, r, action, und)
 	default:
 		s.log.WarnContext(ctx, "access: telling the requester failed; retrying through the queue", "request", r.ID, "action", action, "err", err)
 		s.enqueue(ctx, fmt.Sprintf("notify/%s/%s/%d", r.ID, action, s.now().UnixNano()), JobNotify, jobRef{RequestID: r.ID, Tell: action})
@@ -904,9 +952,20 @@ func (s *Service) Notify(ctx context.Context, id, tell string) error {
 	err = s.notifier.Tell(ctx, r, tell)
 	var und *UndeliverableError
 	if errors.As(err, &und) {
+		s.untold(ctx, r, tell, und)
 		return bot.Permanent(err)
 	}
 	return err
+}
+
+// untold handles a DM to the requester that Slack refuses for good (the
+// user deactivated, DMs with the bot closed): nobody else would learn
+// that the requester was never told, so ops are alerted naming the
+// request, the profile and Slack's reason.
+func (s *Service) untold(ctx context.Context, r Request, action string, und *UndeliverableError) {
+	s.log.ErrorContext(ctx, "access: the requester cannot be told; alerting ops", "request", r.ID, "profile", r.Profile,
+		"action", action, "code", und.Code, "err", und.Err)
+	s.alert(ctx, Alert{Channel: AlertOps, Action: ActUntold, Request: r, Text: alertUntold(&r, action, und.Code)})
 }
 
 // unposted handles an approver message Slack will not take until a person

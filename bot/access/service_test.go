@@ -341,7 +341,7 @@ func TestRestartBetweenApprovalAndExpiry(t *testing.T) {
 			h.advance(20 * time.Minute)
 			if !timersSurvive {
 				h.wantState(r.ID, StateActive)
-				h.clock.Advance(SweepEvery)
+				h.clock.Advance(bot.SweepInterval)
 				if err := h.svc.Sweep(ctx); err != nil {
 					t.Fatal(err)
 				}

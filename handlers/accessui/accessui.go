@@ -2,7 +2,8 @@
 // /access slash command and its request modal, the buttons on the approver
 // message and in the requester's DM (Approve, Deny, Revoke, Reviewed, I'm
 // done, Extend), the external select that searches instances, and the
-// access.Notifier and access.Directory over the Slack Web API.
+// access.Notifier over the Slack Web API (principals come from
+// infra/slackdir).
 //
 // What runs where: a command or click is verified and acknowledged by
 // handlers/httpapi; this package then parses it and either answers at once
@@ -27,12 +28,13 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
-	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/handlers/mrkdwn"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/slackapi"
+	"github.com/tokken/tokken/infra/slackdir"
 )
 
-// Namespace routes this package's interactions and options (httpapi.Router).
+// Namespace routes this package's interactions and options (router.Router).
 const Namespace = "access"
 
 // Action ids of the buttons. Every button's value is the request id only:
@@ -88,13 +90,15 @@ type Deps struct {
 	Catalogue  access.Catalogue
 	Granter    access.Granter
 	Inventory  access.Inventory
+	ECS        access.ECSInventory // ecs-exec tasks (infra/ecsfleet)
+	ECSSearch  ECSSearcher         // the modal's ECS select (infra/ecsindex)
 	Search     Searcher
 	Slack      Slack
 	Auditor    bot.Auditor
-	// Directory resolves Slack users into principals (shared with the other
-	// features so there is one user-group cache). Nil: New builds one over
-	// Slack for SlackGroups.
-	Directory *Directory
+	// Directory resolves Slack users into principals (a *slackdir.Directory
+	// shared with the other features, so there is one user-group cache).
+	// Nil: New builds one over Slack for SlackGroups.
+	Directory access.Directory
 	// SlackGroups are the Slack user group ids the policies name
 	// (policies.Set.SlackUserGroups), used when Directory is nil.
 	SlackGroups []string
@@ -106,6 +110,9 @@ type Deps struct {
 	Location  *time.Location
 	Region    string
 	Partition string
+	// Protected are tokken's own resources, denied to every grant
+	// (access.Deps.Protected).
+	Protected []string
 	Clock     func() time.Time
 	Logger    *slog.Logger
 }
@@ -115,13 +122,14 @@ type Deps struct {
 type Feature struct {
 	svc      *access.Service
 	notifier *Notifier
-	dir      *Directory
+	dir      access.Directory
 	authz    bot.Authorizer
 	cat      access.Catalogue
 	slack    Slack
 	queue    bot.Queue
 	store    bot.Store
 	search   Searcher
+	ecs      ECSSearcher
 	loc      *time.Location
 	now      func() time.Time
 	log      *slog.Logger
@@ -149,19 +157,19 @@ func New(d Deps) (*Feature, error) {
 	}
 	dir := d.Directory
 	if dir == nil {
-		dir = NewDirectory(d.Slack, d.SlackGroups, log)
+		dir = slackdir.New(d.Slack, d.SlackGroups, log)
 	}
 	svc, err := access.New(access.Deps{
 		Store: d.Store, Queue: d.Queue, Timers: d.Timers, Auditor: d.Auditor, Authorizer: d.Authorizer,
-		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory,
-		Clock: d.Clock, Logger: log, Partition: d.Partition,
+		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory, ECS: d.ECS,
+		Clock: d.Clock, Logger: log, Partition: d.Partition, Protected: d.Protected,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &Feature{
 		svc: svc, notifier: n, dir: dir, authz: d.Authorizer, cat: d.Catalogue, slack: d.Slack, queue: d.Queue,
-		store: d.Store, search: d.Search, loc: d.Location, now: d.Clock, log: log,
+		store: d.Store, search: d.Search, ecs: d.ECSSearch, loc: d.Location, now: d.Clock, log: log,
 		help: escapeText(access.Help),
 	}, nil
 }
@@ -169,11 +177,11 @@ func New(d Deps) (*Feature, error) {
 // Service returns the access Service (for the sweep and for tests).
 func (f *Feature) Service() *access.Service { return f.svc }
 
-// Router is where Register puts the handlers (*httpapi.Router).
+// Router is where Register puts the handlers (*router.Router).
 type Router interface {
-	HandleCommand(command string, fn httpapi.CommandFunc)
-	HandleInteraction(namespace string, fn httpapi.InteractionFunc)
-	HandleOptions(namespace string, fn httpapi.OptionsFunc)
+	HandleCommand(command string, fn router.CommandFunc)
+	HandleInteraction(namespace string, fn router.InteractionFunc)
+	HandleOptions(namespace string, fn router.OptionsFunc)
 }
 
 // Register adds /access, the access interactions and the instance options
@@ -186,11 +194,6 @@ func (f *Feature) Register(r Router, jobs *bot.JobMux) {
 	jobs.Handle(JobSubmit, f.runSubmit)
 }
 
-// ephemeral is an answer only the user sees; text is mrkdwn already.
-func ephemeral(text string) *slack.Msg {
-	return &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: text}
-}
-
 // explain turns a domain error into an ephemeral answer; other errors are
 // returned so the router apologises with a reference and logs them.
 func explain(err error) (*slack.Msg, error) {
@@ -198,7 +201,7 @@ func explain(err error) (*slack.Msg, error) {
 	if !ok {
 		return nil, err
 	}
-	return ephemeral(escapeText(msg)), nil
+	return router.Ephemeral(escapeText(msg)), nil
 }
 
 // Command answers /access.
@@ -209,7 +212,7 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 	}
 	switch c.Verb {
 	case access.VerbHelp:
-		return ephemeral(f.helpFor(ctx, cmd.UserID)), nil
+		return router.Ephemeral(f.helpFor(ctx, cmd.UserID)), nil
 	case access.VerbModal:
 		return f.openRequestModal(ctx, cmd)
 	case access.VerbList:
@@ -217,13 +220,13 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 		if err != nil {
 			return nil, err
 		}
-		return ephemeral(RenderList(rs, f.loc)), nil
+		return router.Ephemeral(RenderList(rs, f.loc)), nil
 	case access.VerbRevoke:
 		r, err := f.svc.Revoke(ctx, cmd.UserID, c.RequestID, c.Reason)
 		if err != nil {
 			return explain(err)
 		}
-		return ephemeral(fmt.Sprintf("Ending access `%s` (%s): sessions are being terminated. The request's message shows when it is done.",
+		return router.Ephemeral(fmt.Sprintf("Ending access `%s` (%s): sessions are being terminated. The request's message shows when it is done.",
 			r.ID, mrkdwn.Escape(r.Profile))), nil
 	}
 	in := access.SubmitInput{
@@ -239,7 +242,7 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 	if err := f.enqueueSubmit(ctx, "cmd/"+cause, submitJob{Input: in, ResponseURL: cmd.ResponseURL}); err != nil {
 		return nil, err
 	}
-	return ephemeral(fmt.Sprintf("Checking your request for *%s* (%s)…", mrkdwn.Escape(c.Profile), access.FormatDuration(c.Duration))), nil
+	return router.Ephemeral(fmt.Sprintf("Checking your request for *%s* (%s)…", mrkdwn.Escape(c.Profile), access.FormatDuration(c.Duration))), nil
 }
 
 // choices are the profiles user may request, plus those they may only
@@ -291,7 +294,7 @@ func (f *Feature) openRequestModal(ctx context.Context, cmd slack.SlashCommand) 
 		return nil, err
 	}
 	if len(choices) == 0 {
-		return ephemeral("There is no profile you may request right now. `/access help` shows how requests work; an admin can change who may request what."), nil
+		return router.Ephemeral("There is no profile you may request right now. `/access help` shows how requests work; an admin can change who may request what."), nil
 	}
 	if _, err := f.slack.OpenView(ctx, cmd.TriggerID, RequestModal(choices)); err != nil {
 		return nil, fmt.Errorf("open the request modal: %w", err)
@@ -408,9 +411,9 @@ func (f *Feature) openExtend(ctx context.Context, ic slack.InteractionCallback, 
 // tellPrivately shows text to the user who clicked: an ephemeral message
 // where they clicked, else a DM. The click's response_url is not used: a
 // post to it could rewrite the shared message. It is sent after the click
-// is acknowledged (httpapi.AfterAck).
+// is acknowledged (router.AfterAck).
 func (f *Feature) tellPrivately(ctx context.Context, ic slack.InteractionCallback, text string) {
-	httpapi.AfterAck(ctx, func(ctx context.Context) { f.tellPrivatelyNow(ctx, ic, text) })
+	router.AfterAck(ctx, func(ctx context.Context) { f.tellPrivatelyNow(ctx, ic, text) })
 }
 
 func (f *Feature) tellPrivatelyNow(ctx context.Context, ic slack.InteractionCallback, text string) {
@@ -444,7 +447,7 @@ func (f *Feature) requestSubmitted(ctx context.Context, ic slack.InteractionCall
 	}
 	in := access.SubmitInput{
 		Requester: user, Profile: form.Profile, Duration: form.Duration, Instances: form.Instances,
-		Reason: form.Reason, Ticket: form.Ticket, BreakGlass: form.BreakGlass,
+		Reason: form.Reason, Ticket: form.Ticket, BreakGlass: form.BreakGlass, ECSTarget: form.ECSTarget,
 	}
 	if err := f.enqueueSubmit(ctx, "view/"+ic.View.ID+"/"+ic.View.Hash, submitJob{Input: in}); err != nil {
 		return nil, err
@@ -456,6 +459,9 @@ func (f *Feature) denySubmitted(ctx context.Context, ic slack.InteractionCallbac
 	reason := strings.TrimSpace(stateValue(ic.View.State, blockReason).Value)
 	if reason == "" {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: "Say why: the requester sees the reason."}), nil
+	}
+	if msg := access.ReasonTooLong(reason); msg != "" {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: msg}), nil
 	}
 	id, ext, _ := strings.Cut(ic.View.PrivateMetadata, "/")
 	if !access.ValidRequestID(id) {
@@ -479,6 +485,8 @@ func (f *Feature) extendSubmitted(ctx context.Context, ic slack.InteractionCallb
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockDuration: "Choose how much longer."}), nil
 	case reason == "":
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: "Say why: approvers decide on it."}), nil
+	case access.ReasonTooLong(reason) != "":
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: access.ReasonTooLong(reason)}), nil
 	}
 	_, err = f.svc.Extend(ctx, ic.User.ID, id, d, reason)
 	var long *access.ErrDurationTooLong
@@ -508,6 +516,9 @@ func fieldError(block string, err error) (any, error) {
 // every submitted instance against EC2 anyway.
 func (f *Feature) Options(ctx context.Context, ic slack.InteractionCallback) (any, error) {
 	resp := &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
+	if ic.ActionID == actionID(blockECSTarget) {
+		return f.ecsOptions(ctx, ic)
+	}
 	if ic.ActionID != actionID(blockTargets) {
 		return resp, nil
 	}

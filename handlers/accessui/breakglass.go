@@ -11,8 +11,8 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
-	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/handlers/mrkdwn"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/slackapi"
 )
 
@@ -171,7 +171,7 @@ func (f *Feature) breakGlassClicked(ctx context.Context, ic slack.InteractionCal
 // replaceConfirmation replaces the confirmation the user clicked on with
 // text (through the click's response_url), or tells them privately.
 func (f *Feature) replaceConfirmation(ctx context.Context, ic slack.InteractionCallback, text string) {
-	httpapi.AfterAck(ctx, func(ctx context.Context) {
+	router.AfterAck(ctx, func(ctx context.Context) {
 		if ic.ResponseURL != "" {
 			err := f.slack.PostToResponseURL(ctx, ic.ResponseURL, slackapi.Response{Text: text, ReplaceOriginal: true})
 			if err == nil {

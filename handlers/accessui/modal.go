@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -22,7 +23,8 @@ const (
 	blockBreakGlass = "break_glass"
 )
 
-// MaxTicketChars bounds the optional ticket id or link.
+// MaxTicketChars bounds the optional ticket id or link, in characters
+// (runes) as the modal's max_length counts them.
 const MaxTicketChars = 300
 
 // Choice is a profile offered in the request modal. BreakGlassOnly marks a
@@ -38,7 +40,8 @@ func plain(s string) *slack.TextBlockObject {
 }
 
 func option(value, text string) *slack.OptionBlockObject {
-	return slack.NewOptionBlockObject(value, plain(mrkdwn.Truncate(text, 75)), nil)
+	// Option text can be an instance's Name tag or what the user typed.
+	return slack.NewOptionBlockObject(value, plain(mrkdwn.PlainText(mrkdwn.Truncate(text, 75))), nil)
 }
 
 func actionID(block string) string { return Namespace + ":" + block }
@@ -98,6 +101,9 @@ func RequestModal(choices []Choice) slack.ModalViewRequest {
 		slack.NewInputBlock(blockReason, plain("Reason"), nil, reason),
 		ticketBlock,
 	}
+	if slices.ContainsFunc(choices, func(c Choice) bool { return c.Profile.Kind == access.KindECSExec }) {
+		blocks = slices.Insert(blocks, 2, slack.Block(ecsTargetBlock()))
+	}
 	if breakGlass {
 		cb := slack.NewCheckboxGroupsBlockElement(actionID(blockBreakGlass),
 			slack.NewOptionBlockObject("yes", plain("Break glass: approve it myself now"),
@@ -120,6 +126,7 @@ type requestForm struct {
 	Reason     string
 	Ticket     string
 	BreakGlass bool
+	ECSTarget  string // ecs-exec: a service name or task id
 }
 
 func stateValue(st *slack.ViewState, block string) slack.BlockAction {
@@ -156,14 +163,15 @@ func parseRequestForm(st *slack.ViewState) (requestForm, map[string]string) {
 	switch {
 	case f.Reason == "":
 		errs[blockReason] = "Say what you will do and why: approvers decide on it."
-	case len(f.Reason) > access.MaxReasonChars:
-		errs[blockReason] = fmt.Sprintf("Keep it under %d characters; link a ticket for details.", access.MaxReasonChars)
+	case access.ReasonTooLong(f.Reason) != "":
+		errs[blockReason] = access.ReasonTooLong(f.Reason)
 	}
 	f.Ticket = strings.TrimSpace(stateValue(st, blockTicket).Value)
-	if len(f.Ticket) > MaxTicketChars {
-		errs[blockTicket] = fmt.Sprintf("At most %d characters.", MaxTicketChars)
+	if n := utf8.RuneCountInString(f.Ticket); n > MaxTicketChars {
+		errs[blockTicket] = fmt.Sprintf("The ticket is %d characters; it may have at most %d.", n, MaxTicketChars)
 	}
 	f.BreakGlass = len(stateValue(st, blockBreakGlass).SelectedOptions) > 0
+	parseECSTarget(st, &f, errs)
 	return f, errs
 }
 
@@ -188,6 +196,7 @@ func checkForm(f requestForm, choices []Choice, errs map[string]string) {
 	case p.Kind != access.KindSSM && len(f.Instances) > 0:
 		errs[blockTargets] = p.Name + " grants a role, not instances: clear this field."
 	}
+	checkECSTarget(f, p, errs)
 	switch {
 	case f.BreakGlass && !p.BreakGlass:
 		errs[blockBreakGlass] = p.Name + " does not allow break-glass: wait for an approver."

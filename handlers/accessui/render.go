@@ -68,9 +68,14 @@ func unpostedText(r access.Request) string {
 		return fmt.Sprintf("Request `%s` for *%s* could not be posted for approvers.", r.ID, mrkdwn.Escape(r.Profile))
 	}
 	what, do := unpostedWhy(u)
+	if !r.Message.IsZero() {
+		return fmt.Sprintf("The approvers' message about your request `%s` for *%s* in %s can no longer be updated, so approvers no longer see where it stands: %s. "+
+			"To fix it, %s. I try again every %s; `/access list` shows it as %s meanwhile.",
+			r.ID, mrkdwn.Escape(r.Profile), channelMention(u.Channel), what, do, access.FormatDuration(bot.SweepInterval), NotPostedText)
+	}
 	return fmt.Sprintf("Your request `%s` for *%s* could not be posted in %s, so no approver can see it: %s. "+
 		"To fix it, %s. I try again every %s and will tell you when it is posted; `/access list` shows it as %s meanwhile.",
-		r.ID, mrkdwn.Escape(r.Profile), channelMention(u.Channel), what, do, access.FormatDuration(access.SweepEvery), NotPostedText)
+		r.ID, mrkdwn.Escape(r.Profile), channelMention(u.Channel), what, do, access.FormatDuration(bot.SweepInterval), NotPostedText)
 }
 
 // view is what renderers need besides the request: the zone times are
@@ -175,6 +180,9 @@ func details(r access.Request, v view) []slack.Block {
 	if len(r.Targets) > 0 {
 		lines = append(lines, "*Instances* "+targets(r.Targets))
 	}
+	if r.ECS != nil {
+		lines = append(lines, ecsTargetLine(r.ECS))
+	}
 	return []slack.Block{section(summary(r)), section(strings.Join(lines, "\n"))}
 }
 
@@ -250,7 +258,7 @@ func requestStatus(r access.Request, v view) (string, string, []slack.BlockEleme
 			last = "\nLast error: `" + mrkdwn.Escape(mrkdwn.Truncate(r.End.LastError, 500)) + "`"
 		}
 		return ":rotating_light: *" + RevokeFailedText + "* — access may still be usable. tokken keeps retrying every " +
-				access.FormatDuration(access.SweepEvery) + "; ops have been alerted. If it persists, revoke the role's sessions in IAM by hand." + last,
+				access.FormatDuration(bot.SweepInterval) + "; ops have been alerted. If it persists, revoke the role's sessions in IAM by hand." + last,
 			ColorDanger, nil
 	case access.StateDenied:
 		if d := r.Denial; d != nil {
@@ -412,6 +420,21 @@ func RenderTell(r access.Request, action string, loc *time.Location) slackapi.Me
 		text = fmt.Sprintf(":x: Your request %s for *%s* was denied by %s:\n%s", id, mrkdwn.Escape(r.Profile), by, mrkdwn.Quote(why))
 	case access.ActCancelled:
 		text = fmt.Sprintf(":heavy_multiplication_x: Your request %s was cancelled%s.", id, cancelledBy(r))
+	case access.ActRefused:
+		if r.State == access.StateActive || r.State == access.StateEnding {
+			// An extension was refused; the grant keeps its window.
+			why := ""
+			for i := len(r.History) - 1; i >= 0; i-- {
+				if r.History[i].Action == access.ActRefused {
+					why = r.History[i].Note
+					break
+				}
+			}
+			text = fmt.Sprintf(":heavy_multiplication_x: Your extension of %s was refused: %s. Your access still ends at %s.",
+				id, mrkdwn.Escape(why), v.when(r.Window.ExpiresAt))
+			break
+		}
+		fallthrough
 	case access.ActFailed:
 		what, do := "", ""
 		if f := r.Failure; f != nil {
@@ -469,7 +492,7 @@ func RenderCredentials(r access.Request, c access.Credentials, end time.Time, lo
 		r.ID, mrkdwn.Escape(r.Profile), v.when(end), v.clock(c.Expiration))
 	if c.ConsoleURL != "" {
 		fmt.Fprintf(&b, "*Console:* %s (link valid 15 minutes, use it once)\n", mrkdwn.Link(c.ConsoleURL, "open the AWS console"))
-	} else {
+	} else if r.Kind != access.KindECSExec {
 		b.WriteString("*Console:* no sign-in link could be made right now; the CLI credentials below work.\n")
 	}
 	b.WriteString("*CLI:*\n```\n")
@@ -485,6 +508,9 @@ func RenderCredentials(r access.Request, c access.Credentials, end time.Time, lo
 		}
 		fmt.Fprintf(&b, "# port forwarding, e.g. RDP on localhost:13389:\naws ssm start-session --target %s --document-name AWS-StartPortForwardingSession --parameters '{\"portNumber\":[\"3389\"],\"localPortNumber\":[\"13389\"]}'\n", r.Targets[0].ID)
 		b.WriteString("```")
+	}
+	if r.ECS != nil {
+		b.WriteString(ecsCommands(r.ECS))
 	}
 	text := b.String()
 	return slackapi.Message{Text: fmt.Sprintf("Credentials for %s", r.ID), Blocks: []slack.Block{section(text)}}
@@ -502,6 +528,8 @@ func RenderAlert(a access.Alert, loc *time.Location) slackapi.Message {
 			lines = append(lines, mrkdwn.Quote(r.BreakGlass.Reason))
 		}
 		lines = append(lines, "This use *"+NeedsReviewText+"* by someone other than the requester.")
+	case access.ActUntold:
+		lines = append(lines, ":rotating_light: "+escapeText(a.Text))
 	case access.ActRevokeFailed:
 		lines = append(lines, fmt.Sprintf(":rotating_light: *%s* — access `%s` (%s, requester %s) may still be usable.", RevokeFailedText, r.ID,
 			mrkdwn.Escape(r.Profile), who(r.Requester)))
@@ -512,7 +540,7 @@ func RenderAlert(a access.Alert, loc *time.Location) slackapi.Message {
 			lines = append(lines, fmt.Sprintf(":rotating_light: *%s* — request `%s` on *%s* (requester %s) cannot be posted to its approver channel %s: %s (`%s`). No approver can see it.",
 				NotPostedText, r.ID, mrkdwn.Escape(r.Profile), who(r.Requester), channelMention(u.Channel), what, mrkdwn.Escape(u.Code)))
 			lines = append(lines, fmt.Sprintf("*What to do:* %s, or change `approver_channel` of `%s` in profiles.yaml. tokken tries again every %s.",
-				do, mrkdwn.Escape(r.Profile), access.FormatDuration(access.SweepEvery)))
+				do, mrkdwn.Escape(r.Profile), access.FormatDuration(bot.SweepInterval)))
 		} else {
 			lines = append(lines, escapeText(a.Text))
 		}

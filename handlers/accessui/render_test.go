@@ -159,6 +159,17 @@ func TestRenderCredentials(t *testing.T) {
 	}
 }
 
+// TestRenderTellRefused: a refused activation tells the requester what
+// failed and what to do.
+func TestRenderTellRefused(t *testing.T) {
+	r := baseRequest()
+	r.State = access.StateFailed
+	r.Failure = &access.Failure{What: "tokken refused to grant this access: 0 of the 1 approvals needed count", Do: "Ask again"}
+	if m := RenderTell(r, access.ActRefused, time.UTC); !strings.Contains(m.Text, "failed: tokken refused") || !strings.Contains(m.Text, "Ask again") {
+		t.Errorf("refused activation DM: %q", m.Text)
+	}
+}
+
 func TestEscapeTextKeepsMentions(t *testing.T) {
 	tests := map[string]string{
 		"Too late: this is already approved by <@U0BOB00001>.": "Too late: this is already approved by <@U0BOB00001>.",
@@ -186,7 +197,10 @@ func TestRenderTell(t *testing.T) {
 		{access.ActExpired, "expired", false},
 		{access.ActRevokeFailed, "could not yet confirm", false},
 		{access.ActExtendLapsed, "lapsed", false},
+		{access.ActRefused, "was refused: extension x-1: 0 of the 1 approvals", false},
 	}
+	r.History = append(r.History, access.HistoryRow{Actor: access.System, Action: access.ActRefused,
+		Note: "extension x-1: 0 of the 1 approvals the extension needs count"})
 	for _, tt := range tests {
 		m := RenderTell(r, tt.action, time.UTC)
 		b, _ := json.Marshal(m.Blocks)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/handlers/mrkdwn"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/mackerel"
 	"github.com/tokken/tokken/policies"
 )
@@ -35,15 +35,15 @@ const maxListed = 20
 func (u *UI) command(ctx context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
 	args, err := fields(cmd.Text)
 	if err != nil {
-		return reply(":warning: " + err.Error() + "\n\n" + help), nil
+		return router.Ephemeral(":warning: " + err.Error() + "\n\n" + help), nil
 	}
 	if len(args) == 0 {
-		return reply(help), nil
+		return router.Ephemeral(help), nil
 	}
 	sub := strings.ToLower(args[0])
 	switch sub {
 	case "help":
-		return reply(help), nil
+		return router.Ephemeral(help), nil
 	case "list", "ls":
 		return u.list(ctx)
 	case "silence", "mute":
@@ -55,11 +55,7 @@ func (u *UI) command(ctx context.Context, cmd slack.SlashCommand) (*slack.Msg, e
 	if s := closest(sub, subcommands); s != "" {
 		msg += fmt.Sprintf(" Did you mean `%s`?", s)
 	}
-	return reply(msg + "\n\n" + help), nil
-}
-
-func reply(text string) *slack.Msg {
-	return &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: text}
+	return router.Ephemeral(msg + "\n\n" + help), nil
 }
 
 func (u *UI) list(ctx context.Context) (*slack.Msg, error) {
@@ -85,9 +81,9 @@ func (u *UI) list(ctx context.Context) (*slack.Msg, error) {
 			break
 		}
 		a := r.Alert
-		title := mrkdwn.Escape(alertview.Title(a))
+		title := mrkdwn.Escape(Title(a))
 		if a.URL != "" {
-			title = mrkdwn.Link(a.URL, alertview.Title(a))
+			title = mrkdwn.Link(a.URL, Title(a))
 		}
 		line := "• " + title
 		if !a.OpenedAt.IsZero() {
@@ -119,7 +115,7 @@ func (u *UI) list(ctx context.Context) (*slack.Msg, error) {
 			b.WriteString(line + "\n")
 		}
 	}
-	return reply(strings.TrimRight(b.String(), "\n")), nil
+	return router.Ephemeral(strings.TrimRight(b.String(), "\n")), nil
 }
 
 const scopeHelp = "Say what to silence: `host:<name>`, `role:<service:role>` or `monitor:<name>` " +
@@ -149,32 +145,32 @@ scopes:
 			if s := closest(strings.ToLower(key), []string{"host", "role", "monitor"}); s != "" {
 				msg += fmt.Sprintf(" Did you mean `%s`?", s)
 			}
-			return reply(msg + " " + scopeHelp), nil
+			return router.Ephemeral(msg + " " + scopeHelp), nil
 		}
 		if val == "" {
-			return reply(fmt.Sprintf(":warning: `%s:` needs a name. %s", mrkdwn.Escape(key), scopeHelp)), nil
+			return router.Ephemeral(fmt.Sprintf(":warning: `%s:` needs a name. %s", mrkdwn.Escape(key), scopeHelp)), nil
 		}
 	}
 	if sc.IsZero() {
-		return reply(":warning: " + scopeHelp), nil
+		return router.Ephemeral(":warning: " + scopeHelp), nil
 	}
 	if i >= len(args) {
-		return reply(":warning: How long? Add a duration after the scope: " + durationHelp + "."), nil
+		return router.Ephemeral(":warning: How long? Add a duration after the scope: " + durationHelp + "."), nil
 	}
 	now := u.d.Now()
 	until, err := parseUntil(args[i], now, loc(u.d.View))
 	if err != nil {
-		return reply(fmt.Sprintf(":warning: `%s` is not a duration: %s.", mrkdwn.Escape(mrkdwn.Truncate(args[i], 40)), durationHelp)), nil
+		return router.Ephemeral(fmt.Sprintf(":warning: `%s` is not a duration: %s.", mrkdwn.Escape(mrkdwn.Truncate(args[i], 40)), durationHelp)), nil
 	}
 	reason := strings.Join(args[i+1:], " ")
 	if ok, why, err := u.authorize(ctx, cmd.UserID, nil, sc); err != nil {
 		return nil, err
 	} else if !ok {
-		return reply(why), nil
+		return router.Ephemeral(why), nil
 	}
 	sil, err := u.d.Service.AddSilence(ctx, alert.Silence{Scope: sc, Until: until, By: cmd.UserID, Reason: reason})
 	if err != nil {
-		return reply(":warning: " + mrkdwn.Escape(err.Error()) + "."), nil
+		return router.Ephemeral(":warning: " + mrkdwn.Escape(err.Error()) + "."), nil
 	}
 	note := u.downtime(ctx, sil)
 	text := fmt.Sprintf(":no_bell: %s silenced %s until %s (`%s`). Alerts it covers are stored, not posted.%s",
@@ -187,23 +183,23 @@ scopes:
 
 func (u *UI) unsilenceCommand(ctx context.Context, cmd slack.SlashCommand, args []string) (*slack.Msg, error) {
 	if len(args) != 1 {
-		return reply(":warning: Name one silence: `/alerts unsilence <silence-id>`; `/alerts list` shows them."), nil
+		return router.Ephemeral(":warning: Name one silence: `/alerts unsilence <silence-id>`; `/alerts list` shows them."), nil
 	}
 	id := args[0]
 	if ok, why, err := u.authorize(ctx, cmd.UserID, nil, alert.Scope{}); err != nil {
 		return nil, err
 	} else if !ok {
-		return reply(why), nil
+		return router.Ephemeral(why), nil
 	}
 	sil, err := u.d.Service.EndSilence(ctx, id, cmd.UserID)
 	if errors.Is(err, alert.ErrUnknownSilence) {
-		return reply(fmt.Sprintf(":warning: No silence `%s`. `/alerts list` shows the active ones.", mrkdwn.Escape(mrkdwn.Truncate(id, 40)))), nil
+		return router.Ephemeral(fmt.Sprintf(":warning: No silence `%s`. `/alerts list` shows the active ones.", mrkdwn.Escape(mrkdwn.Truncate(id, 40)))), nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	if sil.EndedBy != cmd.UserID {
-		return reply(fmt.Sprintf("Silence `%s` had already ended.", sil.ID)), nil
+		return router.Ephemeral(fmt.Sprintf("Silence `%s` had already ended.", sil.ID)), nil
 	}
 	text := fmt.Sprintf(":bell: %s ended silence `%s` (%s); its alerts are posted again.", mrkdwn.Mention(cmd.UserID), sil.ID, mrkdwn.Escape(sil.Scope.String()))
 	text += u.endDowntime(ctx, sil)

@@ -21,13 +21,14 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/localqueue"
 	"github.com/tokken/tokken/infra/mackerel"
 	"github.com/tokken/tokken/infra/slackapi"
+	"github.com/tokken/tokken/infra/slackdir"
 	"github.com/tokken/tokken/policies"
 	"github.com/tokken/tokken/testkit/mackerelfake"
 	"github.com/tokken/tokken/testkit/slackfake"
@@ -163,7 +164,7 @@ type env struct {
 	queue   *localqueue.Queue
 	svc     *alert.Service
 	srv     *httptest.Server
-	router  *httpapi.Router
+	router  *router.Router
 	now     func() time.Time
 	clock   *vclock
 	limited atomic.Int64 // rate-limit waits reported by the Slack client
@@ -226,7 +227,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	tokyo, _ := time.LoadLocation("Asia/Tokyo")
-	view := alertview.Options{Location: tokyo}
+	view := Options{Location: tokyo}
 	poster := NewPoster(client, NewPacer(0, e.now), view, e.now)
 	e.svc, err = alert.NewService(alert.Options{
 		Store: st, Queue: e.queue, Notifier: poster, Routes: routes, DefaultChannel: chAlerts,
@@ -236,7 +237,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.svc.Register(jobs)
-	router, err := httpapi.NewRouter(httpapi.RouterDeps{Store: st, Queue: e.queue, Log: log})
+	rt, err := router.New(router.Deps{Store: st, Queue: e.queue, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +245,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{Service: e.svc, Slack: client, Authorizer: set, Directory: SlackDirectory{Users: client},
+	deps := Deps{Service: e.svc, Slack: client, Authorizer: set, Directory: slackdir.New(client, set.SlackUserGroups(), log),
 		Access: o.access, View: view, Now: e.now, Log: log}
 	if !o.noMK {
 		mc, err := mackerel.New(e.mk.URL(), e.mk.APIKey(), nil)
@@ -257,13 +258,13 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ui.Register(router)
-	e.router = router
+	ui.Register(rt)
+	e.router = rt
 	wh, err := NewWebhook(hookUser, hookPass, e.svc, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := httpapi.New(httpapi.Deps{Router: router, Verifier: slacksig.Verifier{Secret: []byte(e.fake.SigningSecret()), Now: e.now},
+	h := httpapi.New(httpapi.Deps{Router: rt, Verifier: slacksig.Verifier{Secret: []byte(e.fake.SigningSecret()), Now: e.now},
 		Mackerel: wh, Log: log})
 	e.srv = httptest.NewServer(h)
 	e.queue.Start()
@@ -271,7 +272,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		e.srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = router.Wait(ctx)
+		_ = rt.Wait(ctx)
 		_ = e.queue.Close(ctx)
 		_ = st.Close()
 	})
@@ -358,7 +359,7 @@ func (e *env) click(user, actionID, key string) int {
 		Channel:   slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: rec.Channel}}},
 		Container: slack.Container{ChannelID: rec.Channel, MessageTs: rec.TS},
 		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{
-			ActionID: actionID, BlockID: alertview.BlockActions, Value: key, ActionTs: fmt.Sprint(time.Now().UnixNano()),
+			ActionID: actionID, BlockID: BlockActions, Value: key, ActionTs: fmt.Sprint(time.Now().UnixNano()),
 		}}},
 	}
 	req, _ := e.fake.Interaction(e.t, e.srv.URL+"/slack/interactions", cb)
@@ -369,7 +370,7 @@ func (e *env) click(user, actionID, key string) int {
 }
 
 // afterAcks waits for the work handlers deferred until after their ack
-// (httpapi.AfterAck: the answers to the clicker).
+// (router.AfterAck: the answers to the clicker).
 func (e *env) afterAcks() {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -413,10 +414,10 @@ func (e *env) lastEphemeral(user string) string {
 	return eph[len(eph)-1].Text
 }
 
-// fixture reads a payload shared with handlers/alertin's tests.
+// fixture reads a payload from testdata, shared with the parser tests.
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "alertin", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,31 +439,6 @@ func buttons(m slackfake.Message) []string {
 		}
 	}
 	return ids
-}
-
-// messageText flattens a message's text, attachment fallback and blocks'
-// mrkdwn for assertions.
-func messageText(m slackfake.Message) string {
-	var b strings.Builder
-	b.WriteString(m.Text)
-	for _, att := range m.Attachments {
-		b.WriteString("\n" + att.Color + "\n" + att.Fallback)
-		for _, bl := range att.Blocks.BlockSet {
-			switch x := bl.(type) {
-			case *slack.SectionBlock:
-				if x.Text != nil {
-					b.WriteString("\n" + x.Text.Text)
-				}
-			case *slack.ContextBlock:
-				for _, el := range x.ContextElements.Elements {
-					if t, ok := el.(*slack.TextBlockObject); ok {
-						b.WriteString("\n" + t.Text)
-					}
-				}
-			}
-		}
-	}
-	return b.String()
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -23,6 +23,7 @@ import (
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/domainjoin"
 	"github.com/tokken/tokken/handlers/mrkdwn"
+	"github.com/tokken/tokken/handlers/router"
 )
 
 // ViewOpener opens a modal within the 3 seconds a trigger_id lives
@@ -74,15 +75,15 @@ func (h *Handler) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 	c, err := domainjoin.ParseCommand(cmd.Text)
 	if err != nil {
 		if u, ok := domainjoin.AsUserError(err); ok {
-			return ephemeral(u.Msg), nil
+			return router.Ephemeral(mrkdwn.Escape(u.Msg)), nil
 		}
 		return nil, fmt.Errorf("parse /domain: %w", err)
 	}
 	if c.Verb == domainjoin.VerbHelp {
-		return ephemeral(domainjoin.Usage), nil
+		return router.Ephemeral(mrkdwn.Escape(domainjoin.Usage)), nil
 	}
 	if cmd.UserID == "" {
-		return ephemeral("Slack did not say who you are; try again."), nil
+		return router.Ephemeral("Slack did not say who you are; try again."), nil
 	}
 	to := domainjoin.ReplyTo{User: cmd.UserID, Channel: cmd.ChannelID, ResponseURL: cmd.ResponseURL}
 	job, err := domainjoin.NewCommandJob(c, bot.Principal{ID: cmd.UserID}, to)
@@ -94,14 +95,14 @@ func (h *Handler) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 	}
 	h.log.InfoContext(ctx, "domain command queued", "verb", string(c.Verb), "op", job.ID, "user", cmd.UserID, "force", c.Force)
 	if c.Verb == domainjoin.VerbStatus {
-		return ephemeral(fmt.Sprintf("Looking up %s…", c.Instance)), nil
+		return router.Ephemeral(fmt.Sprintf("Looking up %s…", mrkdwn.Escape(c.Instance))), nil
 	}
 	force := ""
 	if c.Force {
 		force = " (forced)"
 	}
-	return ephemeral(fmt.Sprintf("Checking %s before it can %s the domain%s; request %s. The answer follows here.",
-		c.Instance, c.Verb, force, job.ID)), nil
+	return router.Ephemeral(mrkdwn.Escape(fmt.Sprintf("Checking %s before it can %s the domain%s; request %s. The answer follows here.",
+		c.Instance, c.Verb, force, job.ID))), nil
 }
 
 // Interaction handles the buttons of an operation's message and the Deny
@@ -193,10 +194,4 @@ func replyTo(ic slack.InteractionCallback) domainjoin.ReplyTo {
 		ch = ic.Channel.ID
 	}
 	return domainjoin.ReplyTo{User: ic.User.ID, Channel: ch}
-}
-
-// ephemeral is an answer only the user sees; text is plain and is escaped
-// here (it may echo what the user typed).
-func ephemeral(text string) *slack.Msg {
-	return &slack.Msg{ResponseType: slack.ResponseTypeEphemeral, Text: mrkdwn.Escape(text)}
 }

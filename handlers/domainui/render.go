@@ -13,7 +13,7 @@ import (
 )
 
 // Namespace is the interaction namespace of every action and view id this
-// package renders (httpapi.Router routes on the part before ':').
+// package renders (router.Router routes on the part before ':').
 const Namespace = "domain"
 
 // Action ids of the buttons on an operation's message. Their value is the

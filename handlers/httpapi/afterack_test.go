@@ -9,15 +9,17 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/tokken/tokken/handlers/router"
 )
 
 // clickWithAfterAck registers a click handler that defers work with
-// AfterAck, and returns a click request and the channel the work reports
+// router.AfterAck, and returns a click request and the channel the work reports
 // on.
 func clickWithAfterAck(t *testing.T, e *env, work func(ctx context.Context)) *http.Request {
 	t.Helper()
 	e.router.HandleInteraction("ns", func(ctx context.Context, _ slack.InteractionCallback) (any, error) {
-		AfterAck(ctx, work)
+		router.AfterAck(ctx, work)
 		return nil, nil
 	})
 	req, _ := e.fake.Interaction(t, "http://tokken/slack/interactions", slack.InteractionCallback{
@@ -29,7 +31,7 @@ func clickWithAfterAck(t *testing.T, e *env, work func(ctx context.Context)) *ht
 
 // TestAfterAckRunsAfterTheAnswer: under `serve`, deferred work runs after
 // the handler has answered (it waits for a signal the test gives only
-// once the answer is in), keeps the request id, and Router.Wait waits for
+// once the answer is in), keeps the request id, and router.Router.Wait waits for
 // it.
 func TestAfterAckRunsAfterTheAnswer(t *testing.T) {
 	e := newEnv(t, time.Second, nil)
@@ -42,7 +44,7 @@ func TestAfterAckRunsAfterTheAnswer(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Error("AfterAck work ran before the request was answered")
 		}
-		gotID.Store(RequestID(ctx))
+		gotID.Store(router.RequestID(ctx))
 		if ctx.Err() != nil {
 			t.Error("AfterAck work got a cancelled context")
 		}
@@ -64,13 +66,13 @@ func TestAfterAckRunsAfterTheAnswer(t *testing.T) {
 	}
 }
 
-// TestAfterAckFrozen: on Lambda (a Frozen request) the work is done by
+// TestAfterAckFrozen: on Lambda (a router.Frozen request) the work is done by
 // the time the handler returns.
 func TestAfterAckFrozen(t *testing.T) {
 	e := newEnv(t, time.Second, nil)
 	var ran atomic.Bool
 	req := clickWithAfterAck(t, e, func(context.Context) { ran.Store(true) })
-	rec := e.do(req.WithContext(Frozen(req.Context())))
+	rec := e.do(req.WithContext(router.Frozen(req.Context())))
 	if rec.Code != http.StatusOK || !ran.Load() {
 		t.Fatalf("status %d, work done before the return: %v", rec.Code, ran.Load())
 	}
@@ -81,28 +83,9 @@ func TestAfterAckFrozen(t *testing.T) {
 func TestAfterAckPanicIsLogged(t *testing.T) {
 	e := newEnv(t, time.Second, nil)
 	req := clickWithAfterAck(t, e, func(context.Context) { panic("boom") })
-	e.do(req.WithContext(Frozen(req.Context())))
+	e.do(req.WithContext(router.Frozen(req.Context())))
 	if !strings.Contains(e.logs.String(), "work after the ack panicked") {
 		t.Fatalf("no log of the panic:\n%s", e.logs)
-	}
-}
-
-func TestAfterAckWithoutTransportRunsAtOnce(t *testing.T) {
-	ran := false
-	AfterAck(context.Background(), func(context.Context) { ran = true })
-	if !ran {
-		t.Fatal("AfterAck without a transport must run at once")
-	}
-	// Once a transport has run its work, later calls (a handler still
-	// running after a timed-out ack) run at once too.
-	ctx, run := WithAfterAck(context.Background(), nil)
-	if run() {
-		t.Fatal("nothing was deferred")
-	}
-	ran = false
-	AfterAck(ctx, func(context.Context) { ran = true })
-	if !ran {
-		t.Fatal("AfterAck after the transport ran its work must run at once")
 	}
 }
 
@@ -114,14 +97,14 @@ func TestAfterAckFromAHandlerPastItsAck(t *testing.T) {
 	done := make(chan struct{})
 	e.router.HandleInteraction("slow", func(ctx context.Context, _ slack.InteractionCallback) (any, error) {
 		<-release
-		AfterAck(ctx, func(context.Context) { close(done) })
+		router.AfterAck(ctx, func(context.Context) { close(done) })
 		return nil, nil
 	})
 	req, _ := e.fake.Interaction(t, "http://tokken/slack/interactions", slack.InteractionCallback{
 		Type: slack.InteractionTypeBlockActions, TriggerID: "t-slow", User: slack.User{ID: "U1"},
 		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{ActionID: "slow:x", BlockID: "b"}}},
 	})
-	if rec := e.overHTTP(req); rec.Code != http.StatusOK {
+	if rec := e.do(req); rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
 	close(release)

@@ -9,29 +9,28 @@
 //	GET  /healthz             liveness
 //
 // Every /slack/* request is verified by handlers/slacksig before anything
-// reads it. Requests are answered within Slack's three seconds whatever the
-// handlers do (see Router), repeated deliveries have no second effect, and
-// every request is logged as one JSON line with a request id.
+// reads it, parsed with slack-go (slack.SlashCommandParse, encoding/json
+// into slack.InteractionCallback), and handed to a router.Router, which
+// answers within Slack's three seconds whatever the handlers do and
+// refuses repeated deliveries. A malformed request is refused 400 with the
+// reason. Every request is logged as one JSON line with a request id.
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
-	"github.com/tokken/tokken/infra/logctx"
 )
 
 // MaxWebhookBody bounds webhook bodies (the Slack routes are bounded by
@@ -44,7 +43,7 @@ const HeaderRequestID = "X-Request-Id"
 // Deps are what the HTTP surface needs.
 type Deps struct {
 	// Router dispatches Slack traffic. Required.
-	Router *Router
+	Router *router.Router
 	// Verifier checks Slack signatures. Required (Secret non-empty).
 	Verifier slacksig.Verifier
 	// Mackerel handles /webhooks/mackerel; nil answers 503 "not configured".
@@ -68,8 +67,7 @@ func New(d Deps) http.Handler {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	s := &server{router: d.Router, log: d.Log,
-		workingOnIt: mustJSON(ReplyFrom(ephemeral(MsgWorkingOnIt))), noOptions: mustJSON(NoOptions())}
+	s := &server{rt: d.Router, log: d.Log}
 	slackRoutes := func(h http.HandlerFunc) http.Handler { return d.Verifier.Middleware(d.Log, h) }
 
 	mux := http.NewServeMux()
@@ -91,63 +89,19 @@ func New(d Deps) http.Handler {
 }
 
 type server struct {
-	router *Router
-	log    *slog.Logger
-	parser interactionParser
-	// The early answers to slow handlers (see earlyAck), encoded once.
-	workingOnIt, noOptions []byte
-	// lastText is the last text-only command answer with its encoding.
-	// Answers repeat (/access help, the same usage mistake), and encoding
-	// one escapes every byte of a text of a kilobyte or more.
-	lastText atomic.Pointer[encodedReply]
-}
-
-// encodedReply is a Reply without blocks and its JSON.
-type encodedReply struct {
-	reply Reply
-	json  []byte
-}
-
-// writeReply answers with r, reusing the last encoding when a text-only
-// answer repeats.
-func (s *server) writeReply(w http.ResponseWriter, r *Reply) {
-	if r.Blocks != nil {
-		writeJSON(w, http.StatusOK, r)
-		return
-	}
-	last := s.lastText.Load()
-	if last == nil || last.reply != *r {
-		b, err := json.Marshal(r)
-		if err != nil {
-			http.Error(w, "cannot encode response", http.StatusInternalServerError)
-			return
-		}
-		last = &encodedReply{reply: *r, json: b}
-		s.lastText.Store(last)
-	}
-	writeEncoded(w, http.StatusOK, last.json)
-}
-
-// mustJSON encodes a value of this package's own making.
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("httpapi: " + err.Error())
-	}
-	return b
+	rt  *router.Router
+	log *slog.Logger
 }
 
 func (s *server) commands(w http.ResponseWriter, r *http.Request) {
-	cmd, sslCheck, err := parseSlashCommand(r)
+	cmd, err := slack.SlashCommandParse(r)
 	switch {
 	case err != nil:
 		http.Error(w, "malformed slash command: "+err.Error(), http.StatusBadRequest)
 		return
-	case sslCheck:
+	case r.PostForm.Get("ssl_check") == "1":
 		w.WriteHeader(http.StatusOK) // Slack's certificate probe
 		return
-	}
-	switch {
 	case cmd.Command == "":
 		http.Error(w, "malformed slash command: missing command", http.StatusBadRequest)
 		return
@@ -155,26 +109,19 @@ func (s *server) commands(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed slash command: missing user_id", http.StatusBadRequest)
 		return
 	}
-	ctx, early := withEarlyAck(r, w, s.workingOnIt)
-	msg := s.router.DispatchCommand(ctx, cmd)
-	if early.answered() {
-		return
-	}
+	msg := s.rt.DispatchCommand(r.Context(), cmd)
 	if msg == nil {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	s.writeReply(w, ReplyFrom(msg))
+	writeJSON(w, http.StatusOK, router.ReplyFrom(msg))
 }
 
 func (s *server) parseInteraction(w http.ResponseWriter, r *http.Request) (slack.InteractionCallback, bool) {
 	var ic slack.InteractionCallback
-	payload, err := interactionPayload(r)
+	err := r.ParseForm()
 	if err == nil {
-		ic, err = s.parser.Parse(payload)
-	}
-	if err == nil && ic.Type == "" {
-		err = errors.New("missing type")
+		ic, err = router.ParseInteraction([]byte(r.PostForm.Get("payload")))
 	}
 	if err != nil {
 		http.Error(w, "malformed interaction payload: "+err.Error(), http.StatusBadRequest)
@@ -192,14 +139,10 @@ func (s *server) interactions(w http.ResponseWriter, r *http.Request) {
 		s.answerOptions(w, r, ic)
 		return
 	}
-	ctx, early := withEarlyAck(r, w, nil)
-	body, _, err := s.router.DispatchInteraction(ctx, ic)
-	if early.answered() {
-		return
-	}
+	body, _, err := s.rt.DispatchInteraction(r.Context(), ic)
 	if err != nil {
-		s.log.ErrorContext(r.Context(), "interaction failed", "request_id", RequestID(r.Context()), "err", err)
-		http.Error(w, "interaction failed (ref "+RequestID(r.Context())+")", http.StatusInternalServerError)
+		s.log.ErrorContext(r.Context(), "interaction failed", "request_id", router.RequestID(r.Context()), "err", err)
+		http.Error(w, "interaction failed (ref "+router.RequestID(r.Context())+")", http.StatusInternalServerError)
 		return
 	}
 	if body == nil {
@@ -218,82 +161,33 @@ func (s *server) options(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) answerOptions(w http.ResponseWriter, r *http.Request, ic slack.InteractionCallback) {
-	ctx, early := withEarlyAck(r, w, s.noOptions)
-	body, err := s.router.DispatchOptions(ctx, ic)
-	if early.answered() {
-		return
-	}
+	body, err := s.rt.DispatchOptions(r.Context(), ic)
 	if err != nil {
-		s.log.ErrorContext(r.Context(), "options failed", "request_id", RequestID(r.Context()), "err", err)
-		body = NoOptions()
+		s.log.ErrorContext(r.Context(), "options failed", "request_id", router.RequestID(r.Context()), "err", err)
+		body = router.NoOptions()
 	}
 	writeJSON(w, http.StatusOK, body)
 }
 
-// envelope is the outer Events API body.
-type envelope struct {
-	Type      string `json:"type"`
-	Challenge string `json:"challenge"`
-	EventID   string `json:"event_id"`
-	EventTime int64  `json:"event_time"`
-	TeamID    string `json:"team_id"`
-	Event     json.RawMessage
-}
-
-// ParseEvent decodes an Events API body. It returns the url_verification
-// challenge, or the event of an event_callback; other envelope types
-// (app_rate_limited) return neither and no error.
-func ParseEvent(body []byte) (challenge string, ev *Event, err error) {
-	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		return "", nil, fmt.Errorf("malformed event: %w", err)
-	}
-	switch env.Type {
-	case "url_verification":
-		if env.Challenge == "" {
-			return "", nil, errors.New("malformed event: url_verification without challenge")
-		}
-		return env.Challenge, nil, nil
-	case "event_callback":
-		var inner struct {
-			Type string `json:"type"`
-		}
-		if len(env.Event) == 0 || json.Unmarshal(env.Event, &inner) != nil || inner.Type == "" {
-			return "", nil, errors.New("malformed event: event_callback without an event type")
-		}
-		if env.EventID == "" {
-			return "", nil, errors.New("malformed event: event_callback without event_id")
-		}
-		return "", &Event{ID: env.EventID, Type: inner.Type, TeamID: env.TeamID, Time: time.Unix(env.EventTime, 0).UTC(), Inner: env.Event}, nil
-	case "":
-		return "", nil, errors.New("malformed event: missing type")
-	}
-	return "", nil, nil
-}
-
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
-	body, err := requestBody(r)
+	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
 	}
-	challenge, ev, err := ParseEvent(body)
+	challenge, ev, err := router.ParseEvent(body)
 	switch {
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusBadRequest)
 	case challenge != "":
 		writeJSON(w, http.StatusOK, map[string]string{"challenge": challenge})
 	case ev == nil:
-		s.log.InfoContext(r.Context(), "events envelope ignored", "request_id", RequestID(r.Context()), "body_bytes", len(body))
+		s.log.InfoContext(r.Context(), "events envelope ignored", "request_id", router.RequestID(r.Context()), "body_bytes", len(body))
 		w.WriteHeader(http.StatusOK)
 	default:
-		ctx, early := withEarlyAck(r, w, nil)
-		_, err := s.router.DispatchEvent(ctx, *ev)
-		if early.answered() {
-			return
-		}
+		_, err := s.rt.DispatchEvent(r.Context(), *ev)
 		if err != nil {
-			s.log.ErrorContext(r.Context(), "event failed; Slack will retry", "request_id", RequestID(r.Context()), "err", err)
+			s.log.ErrorContext(r.Context(), "event failed; Slack will retry", "request_id", router.RequestID(r.Context()), "err", err)
 			http.Error(w, "event failed", http.StatusInternalServerError)
 			return
 		}
@@ -307,121 +201,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		http.Error(w, "cannot encode response", http.StatusInternalServerError)
 		return
 	}
-	writeEncoded(w, status, b)
-}
-
-// writeEncoded answers with JSON already encoded. b is not modified.
-func writeEncoded(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// accessMsg is the access log line's message.
-const accessMsg = "http request"
-
-// accessKeys are the access line's keys in order; the last two only on
-// Slack's retries.
-var accessKeys = [...]string{"request_id", "method", "path", "status", "bytes", "ack_ms", "ms", "slack_retry_num", "slack_retry_reason"}
-
-// accessEntry is the access log's line for one request.
-type accessEntry struct {
-	id, method, path string
-	status, bytes    int
-	ack, total       time.Duration
-	// X-Slack-Retry-Num and -Reason, on Slack's retries.
-	retried     bool
-	retryNum    int
-	retryReason string
-}
-
-// level is Info, Warn for a 4xx, Error for a 5xx.
-func (e *accessEntry) level() slog.Level {
-	switch {
-	case e.status >= 500:
-		return slog.LevelError
-	case e.status >= 400:
-		return slog.LevelWarn
-	}
-	return slog.LevelInfo
-}
-
-// keys returns the line's keys: accessKeys, without the retry ones unless
-// Slack retried.
-func (e *accessEntry) keys() []string {
-	if e.retried {
-		return accessKeys[:]
-	}
-	return accessKeys[:len(accessKeys)-2]
-}
-
-// millis is d in milliseconds with microsecond precision.
-func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// attrs returns the line's attributes, keyed as accessKeys.
-func (e *accessEntry) attrs() []slog.Attr {
-	attrs := []slog.Attr{
-		slog.String(accessKeys[0], e.id),
-		slog.String(accessKeys[1], e.method),
-		slog.String(accessKeys[2], e.path),
-		slog.Int(accessKeys[3], e.status),
-		slog.Int(accessKeys[4], e.bytes),
-		slog.Float64(accessKeys[5], millis(e.ack)),
-		slog.Float64(accessKeys[6], millis(e.total)),
-	}
-	if e.retried {
-		attrs = append(attrs, slog.Int(accessKeys[7], e.retryNum), slog.String(accessKeys[8], e.retryReason))
-	}
-	return attrs
-}
-
-// appendJSON appends attrs as the JSON members slog's JSONHandler writes
-// for them (for logctx's LogJSON). Milliseconds are whole microseconds over
-// 1000, which json.Marshal (slog's encoding of a float) writes as
-// strconv's shortest 'f' form.
-func (e *accessEntry) appendJSON(b []byte) []byte {
-	member := func(i int) {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = logctx.AppendString(b, accessKeys[i])
-		b = append(b, ':')
-	}
-	member(0)
-	b = logctx.AppendString(b, e.id)
-	member(1)
-	b = logctx.AppendString(b, e.method)
-	member(2)
-	b = logctx.AppendString(b, e.path)
-	member(3)
-	b = strconv.AppendInt(b, int64(e.status), 10)
-	member(4)
-	b = strconv.AppendInt(b, int64(e.bytes), 10)
-	member(5)
-	b = strconv.AppendFloat(b, millis(e.ack), 'f', -1, 64)
-	member(6)
-	b = strconv.AppendFloat(b, millis(e.total), 'f', -1, 64)
-	if e.retried {
-		member(7)
-		b = strconv.AppendInt(b, int64(e.retryNum), 10)
-		member(8)
-		b = logctx.AppendString(b, e.retryReason)
-	}
-	return b
-}
-
-type ctxKey struct{}
-
-// RequestID returns the id of the request ctx belongs to ("" outside one).
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
-}
-
-// WithRequestID returns ctx carrying id (for entry points other than HTTP,
-// such as Socket Mode, so handler logs carry an id too).
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, ctxKey{}, id)
 }
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
@@ -454,19 +236,14 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // accessLog assigns a request id (a caller's X-Request-Id when well-formed,
-// e.g. the Lambda request id) and logs one line per request with the time
-// to the answer: for Slack routes, the ack latency Slack's 3 s rule is
-// about.
+// e.g. the Lambda request id) and logs one line per request ("http
+// request") with the time to the answer: for Slack routes, the ack
+// latency Slack's 3 s rule is about. The line is Info, Warn for a 4xx,
+// Error for a 5xx, and names Slack's retry number and reason on a retry.
 //
-// It also runs the request's AfterAck work once the handler has answered:
-// in a goroutine the router waits for on shutdown (Router.Wait), or before
-// returning when the request is Frozen (Lambda).
-func accessLog(log *slog.Logger, next http.Handler, router *Router) http.Handler {
-	// With logctx.NewJSON's handler the line is written by hand: building
-	// a slog.Record and encoding each attribute cost a tenth of answering
-	// /access help (BENCHMARKS.md).
-	raw, _ := log.Handler().(*logctx.Handler)
-	bufs := sync.Pool{New: func() any { return new([]byte) }}
+// It also runs the request's router.AfterAck work once the handler has answered:
+// (router.Router.Acked).
+func accessLog(log *slog.Logger, next http.Handler, rt *router.Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get(HeaderRequestID)
@@ -475,21 +252,8 @@ func accessLog(log *slog.Logger, next http.Handler, router *Router) http.Handler
 		}
 		w.Header().Set(HeaderRequestID, id)
 		sw := &statusWriter{ResponseWriter: w}
-		ctx, afterAck := WithAfterAck(WithRequestID(r.Context(), id), log)
-		defer func() {
-			if isFrozen(ctx) || !pendingAfterAck(ctx) {
-				// Runs what is there (nothing, unless frozen) and makes a
-				// handler still running past its ack run its AfterAck
-				// work at once.
-				afterAck()
-				return
-			}
-			router.late.Add(1)
-			router.workers.Go(func() {
-				defer router.late.Done()
-				afterAck()
-			})
-		}()
+		ctx, afterAck := router.WithAfterAck(router.WithRequestID(r.Context(), id), log)
+		defer rt.Acked(ctx, afterAck)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -503,26 +267,27 @@ func accessLog(log *slog.Logger, next http.Handler, router *Router) http.Handler
 			if sw.status == 0 {
 				sw.WriteHeader(http.StatusOK)
 			}
-			e := accessEntry{id: id, method: r.Method, path: r.URL.Path, status: sw.status, bytes: sw.bytes,
-				ack: sw.ackedAt.Sub(start), total: time.Since(start)}
+			level := slog.LevelInfo
+			switch {
+			case sw.status >= 500:
+				level = slog.LevelError
+			case sw.status >= 400:
+				level = slog.LevelWarn
+			}
+			attrs := []slog.Attr{
+				slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", sw.status), slog.Int("bytes", sw.bytes),
+				slog.Float64("ack_ms", millis(sw.ackedAt.Sub(start))), slog.Float64("ms", millis(time.Since(start))),
+			}
 			if n := r.Header.Get("X-Slack-Retry-Num"); n != "" {
-				e.retried = true
-				e.retryNum, _ = strconv.Atoi(n)
-				e.retryReason = r.Header.Get("X-Slack-Retry-Reason")
+				num, _ := strconv.Atoi(n)
+				attrs = append(attrs, slog.Int("slack_retry_num", num), slog.String("slack_retry_reason", r.Header.Get("X-Slack-Retry-Reason")))
 			}
-			level := e.level()
-			if raw != nil {
-				bp := bufs.Get().(*[]byte)
-				b := e.appendJSON((*bp)[:0])
-				done := raw.LogJSON(ctx, level, accessMsg, b, e.keys()...)
-				*bp = b
-				bufs.Put(bp)
-				if done {
-					return
-				}
-			}
-			log.LogAttrs(ctx, level, accessMsg, e.attrs()...)
+			log.LogAttrs(ctx, level, "http request", attrs...)
 		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
 }
+
+// millis is d in milliseconds with microsecond precision.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

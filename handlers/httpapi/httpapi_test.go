@@ -8,14 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,9 +22,9 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/infra/boltstore"
-	"github.com/tokken/tokken/infra/logctx"
 	"github.com/tokken/tokken/infra/slackapi"
 	"github.com/tokken/tokken/testkit/logbuf"
 	"github.com/tokken/tokken/testkit/slackfake"
@@ -37,42 +36,20 @@ type chanQueue struct{ jobs chan bot.Job }
 func (q chanQueue) Enqueue(_ context.Context, j bot.Job) error { q.jobs <- j; return nil }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	fake    *slackfake.Fake
-	router  *Router
+	router  *router.Router
 	handler http.Handler
 	queue   chanQueue
 	store   *boltstore.Store
 	logs    *logbuf.Buffer
-	server  *httptest.Server // started by overHTTP
 }
 
-func newEnv(t *testing.T, ackTimeout time.Duration, mackerel http.Handler) *env {
+// newEnv is an HTTP handler over a router.Router on a bbolt store.
+func newEnv(t testing.TB, ackTimeout time.Duration, mackerel http.Handler) *env {
 	t.Helper()
-	return newEnvOn(t, ackTimeout, mackerel, false)
-}
-
-// sharedStore hides the bbolt store's ProcessExclusive, so that the Router
-// records deliveries in the store as it does on DynamoDB.
-type sharedStore struct{ bot.Store }
-
-// storeModes runs f with the Router remembering deliveries in memory (a
-// ProcessExclusive store) and in the store (a shared one).
-func storeModes(t *testing.T, f func(t *testing.T, shared bool)) {
-	for _, shared := range []bool{false, true} {
-		name := "exclusive"
-		if shared {
-			name = "shared"
-		}
-		t.Run(name, func(t *testing.T) { f(t, shared) })
-	}
-}
-
-// newEnvOn is newEnv over a bbolt store, seen as shared between processes
-// when shared is true.
-func newEnvOn(t *testing.T, ackTimeout time.Duration, mackerel http.Handler, shared bool) *env {
-	t.Helper()
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "h.db"), boltstore.WithSweepInterval(0))
+	path := filepath.Join(t.TempDir(), "h.db")
+	store, err := boltstore.Open(path, boltstore.WithSweepInterval(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +57,7 @@ func newEnvOn(t *testing.T, ackTimeout time.Duration, mackerel http.Handler, sha
 	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	q := chanQueue{jobs: make(chan bot.Job, 16)}
-	var routed bot.Store = store
-	if shared {
-		routed = sharedStore{store}
-	}
-	r, err := NewRouter(RouterDeps{Store: routed, Queue: q, Log: log, AckTimeout: ackTimeout})
+	r, err := router.New(router.Deps{Store: store, Queue: q, Log: log, AckTimeout: ackTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,51 +75,14 @@ func (e *env) do(req *http.Request) *httptest.ResponseRecorder {
 	return rec
 }
 
-// overHTTP sends req to the handler through a real HTTP server, as
-// `tokken serve` receives it, and records the answer as soon as it is
-// complete: a handler slower than the ack timeout is answered early
-// (earlyAck) while it still runs, which a ResponseRecorder, returned only
-// once ServeHTTP returns, cannot show.
-func (e *env) overHTTP(req *http.Request) *httptest.ResponseRecorder {
-	e.t.Helper()
-	if e.server == nil {
-		e.server = httptest.NewServer(e.handler)
-		e.t.Cleanup(e.server.Close)
-	}
-	out := req.Clone(req.Context())
-	out.RequestURI = ""
-	u, err := url.Parse(e.server.URL)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
-	resp, err := e.server.Client().Do(out)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	rec := httptest.NewRecorder()
-	for k, v := range resp.Header {
-		rec.Header()[k] = v
-	}
-	if resp.Close { // the client consumes "Connection: close" itself
-		rec.Header().Set("Connection", "close")
-	}
-	rec.WriteHeader(resp.StatusCode)
-	if _, err := io.Copy(rec, resp.Body); err != nil {
-		e.t.Fatal(err)
-	}
-	return rec
-}
-
 func (e *env) command(text string) (*httptest.ResponseRecorder, slack.SlashCommand) {
 	req, cmd := e.fake.SlashCommand(e.t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: text, UserID: "U1", ChannelID: "C1"})
 	return e.do(req), cmd
 }
 
-func reply(t *testing.T, rec *httptest.ResponseRecorder) Reply {
+func reply(t *testing.T, rec *httptest.ResponseRecorder) router.Reply {
 	t.Helper()
-	var r Reply
+	var r router.Reply
 	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
 		t.Fatalf("answer %d %q is not a reply: %v", rec.Code, rec.Body, err)
 	}
@@ -205,67 +141,8 @@ func TestCommand(t *testing.T) {
 	}
 }
 
-// TestRepeatedAnswers: the last text-only answer's encoding is reused
-// (writeReply), and only for exactly the same reply, from any goroutine.
-func TestRepeatedAnswers(t *testing.T) {
+func TestReplayedCommandRunsOnce(t *testing.T) {
 	e := newEnv(t, time.Second, nil)
-	msgs := map[string]*slack.Msg{
-		"a":        {Text: "answer *a* <&>"},
-		"b":        {Text: "answer b"},
-		"a-all":    {Text: "answer *a* <&>", ResponseType: slack.ResponseTypeInChannel},
-		"a-thread": {Text: "answer *a* <&>", ThreadTimestamp: "1.2"},
-		"blocks": {Text: "answer *a* <&>", Blocks: slack.Blocks{BlockSet: []slack.Block{
-			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "in a block", false, false), nil, nil)}}},
-	}
-	e.router.HandleCommand("/access", func(_ context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
-		m := *msgs[cmd.Text]
-		return &m, nil
-	})
-	want := func(key string) string {
-		r := ReplyFrom(msgs[key])
-		if r.ResponseType == "" {
-			r.ResponseType = slack.ResponseTypeEphemeral
-		}
-		b, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	check := func(key string) error {
-		rec, _ := e.command(key)
-		if got := rec.Body.String(); rec.Code != http.StatusOK || got != want(key) {
-			return fmt.Errorf("%s: %d %s, want %s", key, rec.Code, got, want(key))
-		}
-		if ct := rec.Header().Get("Content-Type"); ct != "application/json; charset=utf-8" {
-			return fmt.Errorf("%s: Content-Type %q", key, ct)
-		}
-		return nil
-	}
-	for _, key := range []string{"a", "a", "b", "a", "a-all", "a", "a-thread", "blocks", "a", "blocks", "b", "b"} {
-		if err := check(key); err != nil {
-			t.Error(err)
-		}
-	}
-	keys := []string{"a", "b", "a-all", "blocks"}
-	errs := make(chan error, 40)
-	var wg sync.WaitGroup
-	for i := range 40 {
-		wg.Go(func() { errs <- check(keys[i%len(keys)]) })
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
-}
-
-func TestReplayedCommandRunsOnce(t *testing.T) { storeModes(t, testReplayedCommandRunsOnce) }
-
-func testReplayedCommandRunsOnce(t *testing.T, shared bool) {
-	e := newEnvOn(t, time.Second, nil, shared)
 	var runs atomic.Int32
 	e.router.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
 		runs.Add(1)
@@ -273,7 +150,7 @@ func testReplayedCommandRunsOnce(t *testing.T, shared bool) {
 	})
 	req, cmd := e.fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "prod 1h fix", UserID: "U1", ChannelID: "C1"})
 	body, _ := io.ReadAll(req.Body)
-	send := func() Reply {
+	send := func() router.Reply {
 		r := httptest.NewRequest(http.MethodPost, "http://tokken/slack/commands", bytes.NewReader(body))
 		r.Header = req.Header.Clone()
 		rec := e.do(r)
@@ -287,11 +164,11 @@ func testReplayedCommandRunsOnce(t *testing.T, shared bool) {
 	}
 	// The same signed bytes again (a captured request replayed inside the
 	// 5-minute window), and the same command re-signed later.
-	if r := send(); r.Text != MsgRepeatedCommand {
+	if r := send(); r.Text != router.MsgRepeatedCommand {
 		t.Errorf("replay answered %+v", r)
 	}
 	again, _ := e.fake.SlashCommand(t, "http://tokken/slack/commands", cmd)
-	if r := reply(t, e.do(again)); r.Text != MsgRepeatedCommand {
+	if r := reply(t, e.do(again)); r.Text != router.MsgRepeatedCommand {
 		t.Errorf("re-signed repeat answered %+v", r)
 	}
 	// A new invocation (fresh trigger_id) runs.
@@ -319,68 +196,104 @@ func testReplayedCommandRunsOnce(t *testing.T, shared bool) {
 	if refusals != 2 {
 		t.Errorf("%d refusals logged, want 2:\n%s", refusals, e.logs)
 	}
-	// Where the two deliveries were remembered: in the store only when it
-	// is shared with other processes.
-	recs, err := e.store.List(t.Context(), KindSeen, bot.KeyRange{}, 0)
+	// The two deliveries are remembered in the store.
+	recs, err := e.store.List(t.Context(), router.KindSeen, bot.KeyRange{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[bool]int{false: 0, true: 2}[shared]; len(recs) != want {
-		t.Errorf("%d %s records in the store, want %d", len(recs), KindSeen, want)
+	if len(recs) != 2 {
+		t.Errorf("%d %s records in the store, want 2", len(recs), router.KindSeen)
 	}
 }
 
-// TestRestart: a Router created again over the same store (a restart
-// after a clean shutdown) still refuses a replayed command, whether
-// deliveries are recorded in a shared store or kept in memory and saved
-// behind the ack.
-func TestRestart(t *testing.T) { storeModes(t, testRestart) }
+// crashChildEnv names the directory a child process of TestRestart works
+// in (see crashChild).
+const crashChildEnv = "TOKKEN_TEST_CRASH_DIR"
 
-func testRestart(t *testing.T, shared bool) {
-	e := newEnvOn(t, time.Second, nil, shared)
+// crashRequest is the signed request TestRestart delivers twice.
+type crashRequest struct {
+	Secret string
+	Header http.Header
+	Body   []byte
+}
+
+// serveCrashRequest answers req with a handler over a fresh Router on the
+// bbolt file in dir; run counts the command handler's runs.
+func serveCrashRequest(t *testing.T, dir string, req crashRequest, runs *atomic.Int32) (router.Reply, *boltstore.Store) {
+	store, err := boltstore.Open(filepath.Join(dir, "h.db"), boltstore.WithSweepInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	rt, err := router.New(router.Deps{Store: store, Queue: chanQueue{jobs: make(chan bot.Job, 1)}, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
+		runs.Add(1)
+		return &slack.Msg{Text: "filed"}, nil
+	})
+	h := New(Deps{Router: rt, Verifier: slacksig.Verifier{Secret: []byte(req.Secret)}, Log: log})
+	r := httptest.NewRequest(http.MethodPost, "http://tokken/slack/commands", bytes.NewReader(req.Body))
+	r.Header = req.Header.Clone()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return reply(t, rec), store
+}
+
+// TestRestart: a signed command runs in a process that then dies at once
+// (os.Exit: no shutdown, the bbolt file is never closed); a new process
+// over the same file refuses the replay of that request.
+func TestRestart(t *testing.T) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		crashChild(t, dir)
+		return
+	}
+	dir := t.TempDir()
+	fake := slackfake.New(t)
+	sent, _ := fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "prod 1h fix", UserID: "U1", ChannelID: "C1"})
+	body, err := io.ReadAll(sent.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := crashRequest{Secret: fake.SigningSecret(), Header: sent.Header, Body: body}
+	b, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "request.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestRestart$")
+	child.Env = append(os.Environ(), crashChildEnv+"="+dir)
+	out, err := child.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "first delivery: filed") {
+		t.Fatalf("the first process: %v\n%s", err, out)
+	}
+
 	var runs atomic.Int32
-	handle := func(r *Router) {
-		r.HandleCommand("/access", func(context.Context, slack.SlashCommand) (*slack.Msg, error) {
-			runs.Add(1)
-			return &slack.Msg{Text: "filed"}, nil
-		})
+	r, store := serveCrashRequest(t, dir, req, &runs)
+	t.Cleanup(func() { _ = store.Close() })
+	if r.Text != router.MsgRepeatedCommand || runs.Load() != 0 {
+		t.Errorf("replay after the crash answered %q and ran the handler %d times; want %q and none", r.Text, runs.Load(), router.MsgRepeatedCommand)
 	}
-	handle(e.router)
-	req, _ := e.fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "prod 1h fix", UserID: "U1", ChannelID: "C1"})
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	replay := func(h http.Handler) Reply {
-		r := httptest.NewRequest(http.MethodPost, "http://tokken/slack/commands", bytes.NewReader(body))
-		r.Header = req.Header.Clone()
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		return reply(t, rec)
-	}
-	if r := replay(e.handler); r.Text != "filed" {
-		t.Fatalf("first delivery answered %+v", r)
-	}
+}
 
-	var routed bot.Store = e.store
-	if shared {
-		routed = sharedStore{e.store}
-	}
-	if err := e.router.Close(t.Context()); err != nil { // a clean shutdown
-		t.Fatal(err)
-	}
-	restarted, err := NewRouter(RouterDeps{Store: routed, Queue: e.queue, Log: slog.New(slog.DiscardHandler)})
+// crashChild is TestRestart's first process: it answers the request once
+// and exits without closing anything.
+func crashChild(t *testing.T, dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "request.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	handle(restarted)
-	h := New(Deps{Router: restarted, Verifier: slacksig.Verifier{Secret: []byte(e.fake.SigningSecret())}, Log: slog.New(slog.DiscardHandler)})
-	if r := replay(h); r.Text != MsgRepeatedCommand {
-		t.Errorf("replay after the restart answered %q, want %q", r.Text, MsgRepeatedCommand)
+	var req crashRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		t.Fatal(err)
 	}
-	if n := runs.Load(); n != 1 {
-		t.Errorf("handler ran %d times, want 1", n)
-	}
+	var runs atomic.Int32
+	r, _ := serveCrashRequest(t, dir, req, &runs)
+	fmt.Printf("first delivery: %s\n", r.Text)
+	os.Exit(0)
 }
 
 func TestUnknownCommand(t *testing.T) {
@@ -446,7 +359,7 @@ func TestMalformed(t *testing.T) {
 		{"command without command", "/slack/commands", form(url.Values{"user_id": {"U1"}}), "missing command"},
 		{"command without user", "/slack/commands", form(url.Values{"command": {"/access"}}), "missing user_id"},
 		{"bad form", "/slack/commands", []byte("%zz"), "malformed slash command"},
-		{"no payload", "/slack/interactions", form(url.Values{"x": {"1"}}), "payload is empty"},
+		{"no payload", "/slack/interactions", form(url.Values{"x": {"1"}}), "missing payload"},
 		{"payload not json", "/slack/interactions", form(url.Values{"payload": {"{"}}), "malformed interaction payload"},
 		{"payload without type", "/slack/interactions", form(url.Values{"payload": {`{"trigger_id":"1"}`}}), "missing type"},
 		{"options not json", "/slack/options", form(url.Values{"payload": {"[]"}}), "malformed interaction payload"},
@@ -481,14 +394,10 @@ func eventBody(id string) []byte {
 }
 
 func TestEventRetryHasNoDuplicateEffect(t *testing.T) {
-	storeModes(t, testEventRetryHasNoDuplicateEffect)
-}
-
-func testEventRetryHasNoDuplicateEffect(t *testing.T, shared bool) {
-	e := newEnvOn(t, time.Second, nil, shared)
+	e := newEnv(t, time.Second, nil)
 	var calls atomic.Int32
 	fail := atomic.Bool{}
-	e.router.HandleEvent("app_mention", func(_ context.Context, ev Event) error {
+	e.router.HandleEvent("app_mention", func(_ context.Context, ev router.Event) error {
 		calls.Add(1)
 		if ev.ID == "" || ev.TeamID != "T1" || !strings.Contains(string(ev.Inner), "hi") || ev.Time.Unix() != 1700000000 {
 			t.Errorf("event %+v", ev)
@@ -536,10 +445,8 @@ func testEventRetryHasNoDuplicateEffect(t *testing.T, shared bool) {
 	}
 }
 
-func TestInteractions(t *testing.T) { storeModes(t, testInteractions) }
-
-func testInteractions(t *testing.T, shared bool) {
-	e := newEnvOn(t, time.Second, nil, shared)
+func TestInteractions(t *testing.T) {
+	e := newEnv(t, time.Second, nil)
 	var approvals atomic.Int32
 	e.router.HandleInteraction("access", func(_ context.Context, ic slack.InteractionCallback) (any, error) {
 		switch ic.Type {
@@ -622,7 +529,7 @@ func TestSlowCommandIsAcknowledgedAndAnsweredLater(t *testing.T) {
 	})
 	start := time.Now()
 	req, cmd := e.fake.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/access", Text: "prod 1h fix", UserID: "U1", ChannelID: "C1"})
-	rec := e.overHTTP(req) // returns while the handler still waits for release
+	rec := e.do(req) // returns while the handler still waits for release
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("ack took %s", d)
 	}
@@ -636,10 +543,10 @@ func TestSlowCommandIsAcknowledgedAndAnsweredLater(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("late answer never queued")
 	}
-	if job.Kind != JobRespond {
+	if job.Kind != router.JobRespond {
 		t.Fatalf("queued %+v", job)
 	}
-	var p RespondPayload
+	var p router.RespondPayload
 	if err := job.Decode(&p); err != nil {
 		t.Fatal(err)
 	}
@@ -649,7 +556,7 @@ func TestSlowCommandIsAcknowledgedAndAnsweredLater(t *testing.T) {
 
 	// The job posts it to the response_url (here: the fake's).
 	client := slackapi.New(e.fake.Token(), slackapi.Options{APIURL: e.fake.APIURL(), Logger: slog.New(slog.DiscardHandler)})
-	if err := RespondJob(client)(context.Background(), job); err != nil {
+	if err := router.RespondJob(client)(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
 	id := cmd.ResponseURL[strings.LastIndex(cmd.ResponseURL, "/")+1:]
@@ -663,8 +570,8 @@ func TestSlowCommandIsAcknowledgedAndAnsweredLater(t *testing.T) {
 }
 
 func TestRespondJobRejectsBadPayload(t *testing.T) {
-	h := RespondJob(nil)
-	for _, j := range []bot.Job{{ID: "1", Kind: JobRespond, Payload: []byte("{")}, {ID: "2", Kind: JobRespond, Payload: []byte(`{}`)}} {
+	h := router.RespondJob(nil)
+	for _, j := range []bot.Job{{ID: "1", Kind: router.JobRespond, Payload: []byte("{")}, {ID: "2", Kind: router.JobRespond, Payload: []byte(`{}`)}} {
 		if err := h(context.Background(), j); !bot.IsPermanent(err) {
 			t.Errorf("job %s: %v, want a permanent error", j.ID, err)
 		}
@@ -702,6 +609,16 @@ func TestOtherRoutesAndAccessLog(t *testing.T) {
 	if line == nil || line["path"] != "/healthz" || line["status"] != float64(200) || line["ack_ms"] == nil {
 		t.Errorf("access log line: %v\n%s", line, e.logs)
 	}
+	// A refused request of Slack's retry: a WARN line naming the retry.
+	req = httptest.NewRequest("POST", "/slack/commands", strings.NewReader("command=%2Faccess"))
+	req.Header.Set(HeaderRequestID, "id-retry")
+	req.Header.Set("X-Slack-Retry-Num", "2")
+	req.Header.Set("X-Slack-Retry-Reason", "http_timeout")
+	e.do(req)
+	if !strings.Contains(e.logs.String(), `"level":"WARN","msg":"http request","request_id":"id-retry","method":"POST","path":"/slack/commands","status":401`) ||
+		!strings.Contains(e.logs.String(), `"slack_retry_num":2,"slack_retry_reason":"http_timeout"`) {
+		t.Errorf("no WARN access line for the refused retry:\n%s", e.logs)
+	}
 
 	seen := make(chan string, 1)
 	e = newEnv(t, time.Second, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -711,92 +628,6 @@ func TestOtherRoutesAndAccessLog(t *testing.T) {
 	}))
 	if rec := e.do(httptest.NewRequest("POST", "/webhooks/mackerel", strings.NewReader(`{"event":"sample"}`))); rec.Code != 202 || <-seen != `{"event":"sample"}` {
 		t.Errorf("mackerel handler not used: %d", rec.Code)
-	}
-}
-
-// TestAccessLineWrittenByHand: with logctx.NewJSON's handler the access
-// line is written by hand (logctx.LogJSON); it must read exactly like the
-// line slog writes for the same request, at the same level.
-func TestAccessLineWrittenByHand(t *testing.T) {
-	e := newEnv(t, time.Second, nil)
-	var viaSlog, byHand bytes.Buffer
-	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
-	fields := logctx.Fields(RequestID)
-	newHandler := func(h slog.Handler) http.Handler {
-		log := slog.New(h).With("app", "tokken")
-		return New(Deps{Router: e.router, Verifier: slacksig.Verifier{Secret: []byte(e.fake.SigningSecret())}, Log: log})
-	}
-	slow := newHandler(logctx.New(slog.NewJSONHandler(&viaSlog, opts), fields...))
-	fast := newHandler(logctx.NewJSON(&byHand, opts, fields...))
-
-	requests := []func() *http.Request{
-		func() *http.Request { // 200
-			r := httptest.NewRequest("GET", "/healthz", nil)
-			r.Header.Set(HeaderRequestID, "lambda-req-42")
-			return r
-		},
-		func() *http.Request { // 404, a path to escape
-			r := httptest.NewRequest("GET", "/n%C3%B6%22pe%0A%FF", nil)
-			r.Header.Set(HeaderRequestID, "id-2")
-			return r
-		},
-		func() *http.Request { // 401 on Slack's retry
-			r := httptest.NewRequest("POST", "/slack/commands", strings.NewReader("command=%2Faccess"))
-			r.Header.Set(HeaderRequestID, "id-3")
-			r.Header.Set("X-Slack-Retry-Num", "2")
-			r.Header.Set("X-Slack-Retry-Reason", `http_"timeout"`)
-			return r
-		},
-	}
-	for _, req := range requests {
-		slow.ServeHTTP(httptest.NewRecorder(), req())
-		fast.ServeHTTP(httptest.NewRecorder(), req())
-	}
-	// Times and durations differ between the two runs.
-	varying := regexp.MustCompile(`"time":"[^"]+"|"(ack_)?ms":[0-9.]+`)
-	want := varying.ReplaceAllString(viaSlog.String(), "")
-	got := varying.ReplaceAllString(byHand.String(), "")
-	if got != want || strings.Count(want, `"msg":"http request"`) != len(requests) {
-		t.Errorf("by hand:\n%s\nvia slog:\n%s", byHand.String(), viaSlog.String())
-	}
-	for _, want := range []string{`"level":"WARN"`, `"slack_retry_reason":"http_\"timeout\""`, `"path":"/nö\"pe\n\ufffd"`, `"ack_ms":`} {
-		if !strings.Contains(byHand.String(), want) {
-			t.Errorf("no %s in\n%s", want, byHand.String())
-		}
-	}
-}
-
-// TestAccessEntryJSON: accessEntry's hand-written members are what slog
-// writes for its attributes, durations included.
-func TestAccessEntryJSON(t *testing.T) {
-	durations := []time.Duration{0, time.Microsecond, 999 * time.Microsecond, time.Millisecond,
-		1230 * time.Microsecond, 4567891 * time.Microsecond, 10 * time.Second, 100 * time.Hour,
-		1500 * time.Nanosecond, -3 * time.Millisecond}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 500 {
-		durations = append(durations, time.Duration(rng.Int64N(int64(time.Hour))))
-	}
-	var viaSlog, byHand bytes.Buffer
-	slow := slog.New(logctx.NewJSON(&viaSlog, nil))
-	fast := logctx.NewJSON(&byHand, nil)
-	for i, d := range durations {
-		e := accessEntry{id: "req-1", method: "POST", path: "/slack/commands", status: 200 + i%300, bytes: i,
-			ack: d, total: durations[(i+1)%len(durations)], retried: i%2 == 0, retryNum: i, retryReason: "r"}
-		slow.LogAttrs(context.Background(), e.level(), accessMsg, e.attrs()...)
-		if !fast.LogJSON(context.Background(), e.level(), accessMsg, e.appendJSON(nil), e.keys()...) {
-			t.Fatal("LogJSON refused")
-		}
-	}
-	times := regexp.MustCompile(`"time":"[^"]+"`)
-	want, got := times.ReplaceAllString(viaSlog.String(), ""), times.ReplaceAllString(byHand.String(), "")
-	if got != want {
-		wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-		for i := range min(len(wl), len(gl)) {
-			if wl[i] != gl[i] {
-				t.Fatalf("line %d by hand:\n%s\nvia slog:\n%s", i, gl[i], wl[i])
-			}
-		}
-		t.Fatalf("%d lines by hand, %d via slog", len(gl), len(wl))
 	}
 }
 
@@ -811,12 +642,75 @@ func TestRegisterTwicePanics(t *testing.T) {
 	e.router.HandleCommand("/x", func(context.Context, slack.SlashCommand) (*slack.Msg, error) { return nil, nil })
 }
 
+// answeredClearly fails t unless rec is a 200, or a 400 whose body starts
+// with prefix and goes on to say what was wrong.
+func answeredClearly(t *testing.T, rec *httptest.ResponseRecorder, prefix string) {
+	t.Helper()
+	switch body := rec.Body.String(); {
+	case rec.Code == http.StatusOK:
+	case rec.Code == http.StatusBadRequest && strings.HasPrefix(body, prefix) && len(strings.TrimSpace(body)) > len(prefix):
+	default:
+		t.Fatalf("answer %d %q; want 200, or 400 %q and a reason", rec.Code, body, prefix)
+	}
+}
+
+// FuzzCommandForm sends any form body as a signed slash command: it is
+// answered 200 or refused 400 with the reason, never a panic or a 5xx.
+func FuzzCommandForm(f *testing.F) {
+	f.Add("command=%2Faccess&text=help&user_id=U1&trigger_id=1.2")
+	f.Add("command=/access&user_id=U1&text=a+b%26c")
+	f.Add("ssl_check=1&token=x")
+	f.Add("%zz")
+	f.Add("a;b=c")
+	e := newEnv(f, time.Second, nil)
+	e.router.HandleCommand("/access", func(_ context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
+		return &slack.Msg{Text: "ok " + cmd.Text}, nil
+	})
+	f.Fuzz(func(t *testing.T, body string) {
+		req := e.signed("/slack/commands", []byte(body), time.Now())
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		e.handler.ServeHTTP(rec, req)
+		answeredClearly(t, rec, "malformed slash command: ")
+	})
+}
+
+// FuzzInteractionPayload sends any payload as a signed interaction and a
+// signed options request: answered 200 or refused 400 with the reason.
+func FuzzInteractionPayload(f *testing.F) {
+	paths, err := filepath.Glob(filepath.Join("testdata", "interactions", "*.json"))
+	if err != nil || len(paths) == 0 {
+		f.Fatalf("no interaction fixtures: %v", err)
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"type":"block_actions","actions":[{"block_id":1}]}`))
+	f.Add([]byte(`[]`))
+	e := newEnv(f, time.Second, nil)
+	e.router.HandleInteraction("access", func(context.Context, slack.InteractionCallback) (any, error) { return nil, nil })
+	e.router.HandleOptions("access", func(context.Context, slack.InteractionCallback) (any, error) { return router.NoOptions(), nil })
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		for _, path := range []string{"/slack/interactions", "/slack/options"} {
+			req := e.signed(path, []byte(url.Values{"payload": {string(payload)}}.Encode()), time.Now())
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			rec := httptest.NewRecorder()
+			e.handler.ServeHTTP(rec, req)
+			answeredClearly(t, rec, "malformed interaction payload: ")
+		}
+	})
+}
+
 func FuzzParseEvent(f *testing.F) {
 	f.Add(eventBody("Ev1"))
 	f.Add([]byte(`{"type":"url_verification","challenge":"x"}`))
 	f.Add([]byte(`{"type":"event_callback","event_id":"1","event":[]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		challenge, ev, err := ParseEvent(b)
+		challenge, ev, err := router.ParseEvent(b)
 		if err == nil && ev != nil && (ev.ID == "" || ev.Type == "") {
 			t.Errorf("accepted an event without id or type: %+v", ev)
 		}

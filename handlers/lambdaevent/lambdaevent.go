@@ -30,7 +30,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/tokken/tokken/bot"
-	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/config"
 )
 
@@ -411,8 +411,8 @@ func (d *Dispatcher) httpAPI(ctx context.Context, r events.APIGatewayV2HTTPReque
 // Conversion failures are answered 400 rather than failing the invocation.
 func (d *Dispatcher) serveHTTP(ctx context.Context, in httpRequest) httpResponse {
 	// A Lambda function is frozen once it answers: work the handler
-	// defers until after its ack (httpapi.AfterAck) runs before.
-	req, err := toHTTPRequest(httpapi.Frozen(ctx), in)
+	// defers until after its ack (router.AfterAck) runs before.
+	req, err := toHTTPRequest(router.Frozen(ctx), in)
 	if err != nil {
 		return httpResponse{status: http.StatusBadRequest, headers: map[string]string{"content-type": "text/plain; charset=utf-8"}, body: err.Error() + "\n"}
 	}

@@ -11,13 +11,49 @@ import (
 	"unicode/utf8"
 )
 
+// bidiControls pairs each Unicode bidirectional embedding, override and
+// isolate control (U+202A–U+202E, U+2066–U+2069) with what is shown
+// instead: its code point ("[U+202E]"). In user text these controls reorder
+// what follows them, so that "finance-admin\u202Eexe.txt" would be
+// displayed as "finance-admintxt.exe"; shown as code points, the text stays
+// in logical order and the attempt is visible.
+var bidiControls = []string{
+	"\u202A", "[U+202A]", "\u202B", "[U+202B]", "\u202C", "[U+202C]", "\u202D", "[U+202D]", "\u202E", "[U+202E]",
+	"\u2066", "[U+2066]", "\u2067", "[U+2067]", "\u2068", "[U+2068]", "\u2069", "[U+2069]",
+}
+
 // escaper replaces the three characters Slack's formatting syntax gives
-// meaning to, as Slack documents ("Escaping text").
-var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+// meaning to, as Slack documents ("Escaping text"), and neutralises the
+// bidirectional controls.
+var escaper = strings.NewReplacer(append([]string{"&", "&amp;", "<", "&lt;", ">", "&gt;"}, bidiControls...)...)
+
+// bidi neutralises the bidirectional controls alone, for PlainText.
+var bidi = strings.NewReplacer(bidiControls...)
 
 // Escape makes s safe to embed in mrkdwn: &, < and > become &amp;, &lt;
-// and &gt;. Other characters, newlines included, are left alone.
+// and &gt;, and bidirectional controls are neutralised (see bidiControls).
+// Other characters, newlines included, are left alone: use OneLine where
+// the text must stay on one line.
 func Escape(s string) string { return escaper.Replace(s) }
+
+// PlainText makes s safe to show in a plain_text object (a select
+// option, a button label), where Slack does not interpret &, < and >:
+// only the bidirectional controls are neutralised, as Escape does.
+func PlainText(s string) string { return bidi.Replace(s) }
+
+// lineBreaker replaces every character that starts a new line when
+// displayed: CR LF, CR, LF, vertical tab, form feed, NEL and the Unicode
+// line and paragraph separators.
+var lineBreaker = strings.NewReplacer(
+	"\r\n", " ⏎ ", "\r", " ⏎ ", "\n", " ⏎ ", "\v", " ⏎ ", "\f", " ⏎ ",
+	"\u0085", " ⏎ ", "\u2028", " ⏎ ", "\u2029", " ⏎ ",
+)
+
+// OneLine keeps s on one line: each line break in it (see lineBreaker)
+// becomes " ⏎ ", so text that is meant to be one line (an audit line, a
+// log-like record) cannot be made to look like several. It does not
+// escape: apply Escape as well.
+func OneLine(s string) string { return lineBreaker.Replace(s) }
 
 // Link returns a link to url showing text (escaped). A url that is not
 // http(s) or that contains characters that would break out of the link

@@ -1,6 +1,9 @@
 package mrkdwn
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestEscape(t *testing.T) {
 	tests := []struct{ in, want string }{
@@ -12,10 +15,40 @@ func TestEscape(t *testing.T) {
 		{"<https://evil|click>", "&lt;https://evil|click&gt;"},
 		{"line1\nline2", "line1\nline2"},
 		{"日本語 <@U123>", "日本語 &lt;@U123&gt;"},
+		// Bidirectional controls are shown, not obeyed.
+		{"finance-admin\u202Eexe.txt", "finance-admin[U+202E]exe.txt"},
+		{"\u202A\u202B\u202C\u202D\u2066\u2067\u2068\u2069", "[U+202A][U+202B][U+202C][U+202D][U+2066][U+2067][U+2068][U+2069]"},
+		{"\u200Ejoiner-free\u2065", "\u200Ejoiner-free\u2065"}, // outside both ranges: untouched
 	}
 	for _, tt := range tests {
 		if got := Escape(tt.in); got != tt.want {
 			t.Errorf("Escape(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestPlainText(t *testing.T) {
+	if got := PlainText("web <01> & \u202Eexe.txt\u2066"); got != "web <01> & [U+202E]exe.txt[U+2066]" {
+		t.Errorf("PlainText = %q", got)
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"one line", "one line"},
+		{"a\nb", "a ⏎ b"},
+		{"a\r\nb\rc", "a ⏎ b ⏎ c"},
+		{"a\u2028b\u2029c\u0085d\ve\ff", "a ⏎ b ⏎ c ⏎ d ⏎ e ⏎ f"},
+		{"日本語\n理由", "日本語 ⏎ 理由"},
+	}
+	for _, tt := range tests {
+		got := OneLine(tt.in)
+		if got != tt.want {
+			t.Errorf("OneLine(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if strings.ContainsAny(got, "\r\n\v\f\u0085\u2028\u2029") {
+			t.Errorf("OneLine(%q) = %q still breaks lines", tt.in, got)
 		}
 	}
 }

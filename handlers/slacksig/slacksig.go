@@ -31,10 +31,6 @@ const MaxSkew = 5 * time.Minute
 // MaxBody is the largest request body accepted (1 MiB).
 const MaxBody = 1 << 20
 
-// presize is the most of a body's announced length read into one buffer
-// up front: more than any click or command, far less than MaxBody.
-const presize = 64 << 10
-
 // Verification failures. Each is safe to show to the caller.
 var (
 	ErrMissing   = errors.New("missing signature or timestamp header")
@@ -95,7 +91,7 @@ func (v Verifier) Verify(h http.Header, body []byte) error {
 // an oversized body) with a one-line reason and logged without the body.
 func (v Verifier) Middleware(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(r)
+		body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 		if err != nil {
 			http.Error(w, "cannot read body", http.StatusBadRequest)
 			return
@@ -113,53 +109,8 @@ func (v Verifier) Middleware(log *slog.Logger, next http.Handler) http.Handler {
 			http.Error(w, "slack verification failed: "+err.Error(), status)
 			return
 		}
-		r.Body = &Body{Reader: bytes.NewReader(body), b: body}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	})
-}
-
-// readBody reads at most MaxBody+1 bytes of r's body, into a buffer sized
-// from its Content-Length when it has one (io.ReadAll grows one from 512
-// bytes, copying a 4 KB click payload several times). The size taken on
-// trust is capped at presize: an unverified request claiming a megabyte
-// does not get one before it has sent it.
-func readBody(r *http.Request) ([]byte, error) {
-	size := int64(512)
-	if r.ContentLength > 0 {
-		size = min(r.ContentLength, presize) + 1 // +1: room for the read that sees EOF
-	}
-	src := io.LimitReader(r.Body, MaxBody+1)
-	buf := make([]byte, 0, size)
-	for {
-		n, err := src.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)] // let append pick the next size
-		}
-	}
-}
-
-// Body is the request body Middleware passes on: the verified bytes,
-// readable again.
-type Body struct {
-	*bytes.Reader
-	b []byte
-}
-
-// Close does nothing.
-func (*Body) Close() error { return nil }
-
-// Take returns the unread rest of the body without copying and leaves
-// nothing to read: the caller owns the bytes and may modify them (the
-// form decoder unescapes in place).
-func (b *Body) Take() []byte {
-	rest := b.b[len(b.b)-b.Len():]
-	b.Reset(nil)
-	return rest
 }

@@ -1,14 +1,21 @@
 // Package socket receives Slack traffic over Socket Mode: a WebSocket the
 // app opens to Slack with an app-level ("xapp-") token, so a developer
-// running `tokken serve` on a laptop needs no public URL. The client is
-// tokken's own (gorilla/websocket underneath): an interaction's payload
-// goes straight to httpapi.ParseInteraction, where slack-go's socketmode
-// client decoded every payload with slack-go's decoder first, at several
-// times the cost (BENCHMARKS.md). Slash commands, interactions, options requests and Events
-// API events go to the same httpapi.Router as the HTTP routes, and are
-// acknowledged over the socket with the same payloads HTTP would answer
-// with. Slack authenticates the socket itself, so there is no request
-// signature to verify here.
+// running `tokken serve` on a laptop needs no public URL. Slash commands,
+// interactions, options requests and Events API events go to the same
+// router.Router as the HTTP routes, and are acknowledged over the socket
+// with the same payloads HTTP would answer with. Slack authenticates the
+// socket itself, so there is no request signature to verify here.
+//
+// The client is tokken's own (gorilla/websocket underneath) because
+// slack-go's socketmode loses requests when Slack refreshes a connection,
+// which it does every few hours: on Slack's disconnect message socketmode
+// stops reading the old connection and closes it, and only then opens the
+// next one. A request Slack sends on the old connection after its
+// disconnect message, or while no connection is open, is never delivered;
+// for a slash command or a click (which Slack does not redeliver) the user
+// sees "didn't respond". This client opens the next connection at once and
+// lets the old one serve until Slack closes it (TestRunOverlapsARefresh);
+// TestSlackGoSocketModeLosesARequestAtRefresh shows socketmode's loss.
 package socket
 
 import (
@@ -23,18 +30,18 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
 
-	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
 )
 
 // Handler maps Socket Mode requests onto a Router.
 type Handler struct {
-	router *httpapi.Router
+	router *router.Router
 	log    *slog.Logger
 }
 
 // New returns a Handler dispatching to router.
-func New(router *httpapi.Router, log *slog.Logger) *Handler {
+func New(router *router.Router, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -52,39 +59,34 @@ type Reply struct {
 // Handle maps one envelope to the router and says how to answer it.
 // Envelopes that are not requests (connection state) return a zero Reply.
 func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
-	ctx = httpapi.WithRequestID(ctx, "sm-"+env.EnvelopeID)
-	// Built on first use: most requests log nothing here, and slog's With
-	// formats its attributes at once.
-	log := func() *slog.Logger {
-		l := h.log.With("request_id", "sm-"+env.EnvelopeID, "type", env.Type)
-		if env.RetryAttempt > 0 {
-			l = l.With("slack_retry_num", env.RetryAttempt, "slack_retry_reason", env.RetryReason)
-		}
-		return l
+	ctx = router.WithRequestID(ctx, "sm-"+env.EnvelopeID)
+	log := h.log.With("request_id", "sm-"+env.EnvelopeID, "type", env.Type)
+	if env.RetryAttempt > 0 {
+		log = log.With("slack_retry_num", env.RetryAttempt, "slack_retry_reason", env.RetryReason)
 	}
 	switch env.Type {
 	case TypeSlashCommands:
 		var cmd slack.SlashCommand
 		if err := json.Unmarshal(env.Payload, &cmd); err != nil {
-			log().Warn("malformed slash command payload", "err", err)
+			log.Warn("malformed slash command payload", "err", err)
 			return Reply{Ack: true} // redelivery would not fix it
 		}
 		if msg := h.router.DispatchCommand(ctx, cmd); msg != nil {
-			return Reply{Ack: true, Payload: httpapi.ReplyFrom(msg)}
+			return Reply{Ack: true, Payload: router.ReplyFrom(msg)}
 		}
 		return Reply{Ack: true}
 
 	case TypeInteractive:
-		ic, err := httpapi.ParseInteraction(env.Payload)
+		ic, err := router.ParseInteraction(env.Payload)
 		if err != nil {
-			log().Warn("malformed interaction payload", "err", err)
+			log.Warn("malformed interaction payload", "err", err)
 			return Reply{Ack: true}
 		}
 		if ic.Type == slack.InteractionTypeBlockSuggestion {
 			body, err := h.router.DispatchOptions(ctx, ic)
 			if err != nil {
-				log().Error("options failed", "err", err)
-				body = httpapi.NoOptions()
+				log.Error("options failed", "err", err)
+				body = router.NoOptions()
 			}
 			return Reply{Ack: true, Payload: body}
 		}
@@ -93,22 +95,22 @@ func (h *Handler) Handle(ctx context.Context, env Envelope) Reply {
 			// Acknowledge anyway: an unacknowledged interaction shows the
 			// user an error, and the delivery was forgotten so a new click
 			// can try again.
-			log().Error("interaction failed", "err", err)
+			log.Error("interaction failed", "err", err)
 			return Reply{Ack: true}
 		}
 		return Reply{Ack: true, Payload: body}
 
 	case TypeEventsAPI:
-		_, ev, err := httpapi.ParseEvent(env.Payload)
+		_, ev, err := router.ParseEvent(env.Payload)
 		if err != nil {
-			log().Warn("malformed events_api payload", "err", err)
+			log.Warn("malformed events_api payload", "err", err)
 			return Reply{Ack: true} // redelivery would not fix it
 		}
 		if ev == nil {
 			return Reply{Ack: true}
 		}
 		if _, err := h.router.DispatchEvent(ctx, *ev); err != nil {
-			log().Error("event failed; leaving it unacknowledged so Slack redelivers", "err", err)
+			log.Error("event failed; leaving it unacknowledged so Slack redelivers", "err", err)
 			return Reply{Ack: false}
 		}
 		return Reply{Ack: true}
@@ -270,10 +272,8 @@ func (h *Handler) serve(ctx context.Context, c *Client, conn *websocket.Conn, wg
 				h.log.Warn("Socket Mode request without an envelope_id ignored", "type", env.Type)
 				continue
 			}
-			wg.Add(1)
-			h.router.Go(func() {
-				defer wg.Done()
-				ctx, afterAck := httpapi.WithAfterAck(ctx, h.log)
+			wg.Go(func() {
+				ctx, afterAck := router.WithAfterAck(ctx, h.log)
 				defer afterAck() // work the handler deferred until after its ack
 				r := h.Handle(ctx, env)
 				if !r.Ack {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,9 +17,10 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
 
 	"github.com/tokken/tokken/bot"
-	"github.com/tokken/tokken/handlers/httpapi"
+	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/testkit/logbuf"
 )
@@ -27,14 +29,14 @@ type nopQueue struct{}
 
 func (nopQueue) Enqueue(context.Context, bot.Job) error { return nil }
 
-func newRouter(t *testing.T) *httpapi.Router {
+func newRouter(t *testing.T) *router.Router {
 	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.WithSweepInterval(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	r, err := httpapi.NewRouter(httpapi.RouterDeps{Store: store, Queue: nopQueue{}, Log: slog.New(slog.DiscardHandler)})
+	r, err := router.New(router.Deps{Store: store, Queue: nopQueue{}, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func TestHandleMapsToRouter(t *testing.T) {
 		return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{slack.NewOptionBlockObject("i-1", slack.NewTextBlockObject("plain_text", "web-01", false, false), nil)}}, nil
 	})
 	failEvents := atomic.Bool{}
-	r.HandleEvent("app_mention", func(context.Context, httpapi.Event) error {
+	r.HandleEvent("app_mention", func(context.Context, router.Event) error {
 		events.Add(1)
 		if failEvents.Load() {
 			return errors.New("down")
@@ -73,11 +75,11 @@ func TestHandleMapsToRouter(t *testing.T) {
 	}
 
 	got := h.Handle(ctx, env(TypeSlashCommands, "e1", `{"command":"/access","text":"help","user_id":"U1","trigger_id":"1.2.a","is_enterprise_install":"false"}`))
-	if rep, ok := got.Payload.(*httpapi.Reply); !got.Ack || !ok || rep.Text != "help for U1" || rep.ResponseType != "ephemeral" {
+	if rep, ok := got.Payload.(*router.Reply); !got.Ack || !ok || rep.Text != "help for U1" || rep.ResponseType != "ephemeral" {
 		t.Errorf("command: %+v", got)
 	}
 	got = h.Handle(ctx, env(TypeSlashCommands, "e2", `{"command":"/nope","user_id":"U1","trigger_id":"1.2.b"}`))
-	if rep := got.Payload.(*httpapi.Reply); !strings.Contains(rep.Text, "Unknown command /nope") {
+	if rep := got.Payload.(*router.Reply); !strings.Contains(rep.Text, "Unknown command /nope") {
 		t.Errorf("unknown command: %+v", rep)
 	}
 	if got := h.Handle(ctx, env(TypeSlashCommands, "e2b", `{"command":`)); !got.Ack || got.Payload != nil {
@@ -226,7 +228,7 @@ func readAcks(c *websocket.Conn, acks chan<- map[string]any) {
 const helpEnvelope = `{"envelope_id":"env-2","type":"slash_commands","accepts_response_payload":true,` +
 	`"payload":{"command":"/access","text":"help","user_id":"U1","channel_id":"C1","trigger_id":"1.2.4"}}`
 
-func helpRouter(t *testing.T) *httpapi.Router {
+func helpRouter(t *testing.T) *router.Router {
 	r := newRouter(t)
 	r.HandleCommand("/access", func(_ context.Context, cmd slack.SlashCommand) (*slack.Msg, error) {
 		return &slack.Msg{Text: "Usage: /access " + cmd.Text}, nil
@@ -411,5 +413,89 @@ func TestRunOverlapsARefresh(t *testing.T) {
 	}
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+// TestSlackGoSocketModeLosesARequestAtRefresh shows why tokken has its own
+// client: slack-go's socketmode, given the same refresh as
+// TestRunOverlapsARefresh, drops the request Slack sends on the old
+// connection after its disconnect message. On "disconnect" it stops
+// handling that connection's messages at once and closes it, and only then
+// opens the next one, so the request is never delivered or acknowledged:
+// for a slash command or a click the user sees Slack's "didn't respond"
+// error (Slack does not redeliver those).
+func TestSlackGoSocketModeLosesARequestAtRefresh(t *testing.T) {
+	acks := make(chan map[string]any, 4)
+	oldClosed := make(chan []any, 1) // the envelope ids acknowledged on the old connection
+	apiURL, _ := scriptedSlack(t, 0, func(n int32, c *websocket.Conn) {
+		switch n {
+		case 1:
+			_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"disconnect","reason":"warning"}`))
+			_ = c.WriteMessage(websocket.TextMessage, []byte(strings.Replace(helpEnvelope, "env-2", "on-old", 1)))
+			var acked []any
+			for {
+				_, msg, err := c.ReadMessage()
+				if err != nil {
+					break // the client closed the old connection
+				}
+				var m map[string]any
+				if json.Unmarshal(msg, &m) == nil {
+					acked = append(acked, m["envelope_id"])
+				}
+			}
+			oldClosed <- acked
+		case 2:
+			_ = c.WriteMessage(websocket.TextMessage, []byte(strings.Replace(helpEnvelope, "env-2", "on-new", 1)))
+			readAcks(c, acks)
+		default:
+			readAcks(c, acks)
+		}
+	})
+	api := slack.New("xoxb-unused", slack.OptionAppLevelToken("xapp-1-test"), slack.OptionAPIURL(apiURL))
+	client := socketmode.New(api)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); _ = client.RunContext(ctx) }()
+	delivered := make(chan string, 4)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case evt := <-client.Events:
+				if evt.Type == socketmode.EventTypeSlashCommand && evt.Request != nil {
+					delivered <- evt.Request.EnvelopeID
+					_ = client.Ack(*evt.Request)
+				}
+			}
+		}
+	}()
+	var ackedOnOld []any
+	select {
+	case ackedOnOld = <-oldClosed:
+	case <-ctx.Done():
+		t.Fatal("slack-go never closed the refreshed connection")
+	}
+	select {
+	case a := <-acks:
+		if a["envelope_id"] != "on-new" {
+			t.Fatalf("acknowledged %v on the new connection, want on-new", a)
+		}
+	case <-ctx.Done():
+		t.Fatal("slack-go never acknowledged the request on the new connection")
+	}
+	cancel()
+	<-runDone
+	if len(ackedOnOld) != 0 {
+		t.Fatalf("slack-go acknowledged %v on the old connection; this test no longer shows a loss", ackedOnOld)
+	}
+	close(delivered)
+	var got []string
+	for id := range delivered {
+		got = append(got, id)
+	}
+	if slices.Contains(got, "on-old") {
+		t.Fatalf("slack-go delivered %v; this test no longer shows a loss", got)
 	}
 }

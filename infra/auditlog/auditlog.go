@@ -72,11 +72,9 @@ func New(store bot.Store, opt Options) *Log {
 	return &Log{store: store, opt: opt}
 }
 
-// Key is the store key of e: its time, subject and action, so keys sort by
-// time and a key names what it holds. Record appends "/<n>" when two
-// events would share a key.
-func Key(e bot.AuditEvent) string { return key(e.At, e) }
-
+// key is the store key of e filed at at: its time, subject and action, so
+// keys sort by time and a key names what it holds. Record appends "/<n>"
+// when two events would share a key.
 func key(at time.Time, e bot.AuditEvent) string {
 	return at.UTC().Format(keyTime) + "/" + e.Subject + "/" + e.Action
 }
@@ -140,16 +138,19 @@ func (l *Log) put(ctx context.Context, key string, data []byte) error {
 }
 
 // Line renders e as one mrkdwn line for the audit channel: time in loc,
-// action, subject, actor, profile, window end and the reason (escaped).
+// action, subject, actor, profile, window end and the reason. One event is
+// exactly one line: every field is flattened (mrkdwn.OneLine) and escaped
+// where it is placed, so a reason with line breaks cannot add lines that
+// look like other events.
 func Line(e bot.AuditEvent, loc *time.Location) string {
 	if loc == nil {
 		loc = time.UTC
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "`%s` *%s* `%s` by %s", e.At.In(loc).Format("2006-01-02 15:04:05 MST"),
-		mrkdwn.Escape(e.Action), mrkdwn.Escape(e.Subject), actor(e.Actor))
+		text(e.Action), text(e.Subject), actor(e.Actor))
 	if e.Profile != "" {
-		fmt.Fprintf(&b, " · %s", mrkdwn.Escape(e.Profile))
+		fmt.Fprintf(&b, " · %s", text(e.Profile))
 	}
 	if !e.WindowEnd.IsZero() {
 		fmt.Fprintf(&b, " · window until %s", e.WindowEnd.In(loc).Format("15:04 MST"))
@@ -158,17 +159,20 @@ func Line(e bot.AuditEvent, loc *time.Location) string {
 		fmt.Fprintf(&b, " · requester %s", actor(r))
 	}
 	if e.Reason != "" {
-		fmt.Fprintf(&b, " · “%s”", mrkdwn.Escape(mrkdwn.Truncate(e.Reason, 300)))
+		fmt.Fprintf(&b, " · “%s”", text(mrkdwn.Truncate(e.Reason, 300)))
 	}
 	return b.String()
 }
+
+// text is s as it may appear in a line: on one line, escaped.
+func text(s string) string { return mrkdwn.Escape(mrkdwn.OneLine(s)) }
 
 // actor renders a Slack user id as a mention and anything else as text.
 func actor(id string) string {
 	if m := mrkdwn.Mention(id); m != "" && (id[0] == 'U' || id[0] == 'W') {
 		return m
 	}
-	return mrkdwn.Escape(id)
+	return text(id)
 }
 
 // Query selects audit events for Read.

@@ -121,3 +121,24 @@ func TestStoreFailureFailsRecord(t *testing.T) {
 		t.Fatal("Record on a closed store: no error")
 	}
 }
+
+// TestLineIsOneLine: whatever line breaks or bidirectional controls the
+// user's text holds, one event is one line, with nothing that reorders it.
+func TestLineIsOneLine(t *testing.T) {
+	t0 := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
+	forged := "fix\n`2026-03-03 10:00:00 UTC` *access.approved* `r-1` by <@U0BOB0001>\r\nagain\u2028and\u2029again\u202Eexe.txt"
+	e := bot.AuditEvent{At: t0, Actor: "U0ALICE01", Action: "access.requested", Subject: "r-1\nr-2", Profile: "prod\u2028ssm",
+		Reason: forged, Detail: map[string]string{"requester": "U0ALICE01"}}
+	line := Line(e, time.UTC)
+	if strings.ContainsAny(line, "\r\n\u2028\u2029\u0085") {
+		t.Fatalf("the line breaks: %q", line)
+	}
+	if strings.ContainsAny(line, "\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069") {
+		t.Fatalf("the line keeps a bidirectional control: %q", line)
+	}
+	for _, want := range []string{"fix ⏎ `2026-03-03", "&lt;@U0BOB0001&gt;", "again[U+202E]exe.txt", "`r-1 ⏎ r-2`", "prod ⏎ ssm"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("line %q lacks %q", line, want)
+		}
+	}
+}

@@ -15,6 +15,17 @@
 // (getSigninToken, then Action=login); it never logs the URLs it builds or
 // fetches, since they carry the credentials.
 //
+// # The permissions boundary
+//
+// [Granter.CheckRole] refuses a role that does not carry tokken's
+// permissions boundary (Options.Boundary): the worker may write inline
+// policies only on roles bounded by it (template.yaml), so whatever it, or
+// anyone who took it over, writes on a role is capped by the boundary.
+// Issue checks the role again before every AssumeRole, so a boundary
+// removed after the request was submitted still stops the grant. It reads
+// the role with iam:GetRole; a role tokken may not read (not tagged
+// tokken:grantable=true) or that does not exist is refused too.
+//
 // # Ending access
 //
 // [Granter.TerminateSessions] ends the SSM sessions the grant opened: an SSM
@@ -55,7 +66,7 @@
 // process and reads the policy back after writing it, merging again if a
 // concurrent writer in another process dropped its entry.
 //
-// The worker's role needs sts:AssumeRole (plus sts:SetSourceIdentity and
+// The worker's role needs iam:GetRole, sts:AssumeRole (plus sts:SetSourceIdentity and
 // sts:TagSession in the target roles' trust policies), ssm:DescribeSessions,
 // ssm:TerminateSession, and iam:GetRolePolicy, iam:PutRolePolicy and
 // iam:DeleteRolePolicy on the target roles. Throttling and server errors
@@ -95,6 +106,10 @@ const (
 // DefaultIssuer is the login URL's Issuer unless Options.Issuer is set.
 const DefaultIssuer = "tokken"
 
+// DefaultBoundaryName is the name of tokken's permissions boundary policy
+// (infra/target-role.yaml) unless Options.Boundary names another.
+const DefaultBoundaryName = "tokken-grant-boundary"
+
 // DefaultConfirmWait is how long TerminateSessions waits for terminated
 // sessions to leave the Active list unless Options.ConfirmWait is set.
 const DefaultConfirmWait = 20 * time.Second
@@ -119,6 +134,10 @@ type Options struct {
 	// ConfirmWait bounds how long TerminateSessions waits for terminated
 	// sessions to be reported ended; 0 means DefaultConfirmWait.
 	ConfirmWait time.Duration
+	// Boundary is the ARN of the permissions boundary every granted role
+	// must carry (TOKKEN_GRANT_BOUNDARY_ARN); empty means the policy named
+	// DefaultBoundaryName in the role's own account.
+	Boundary string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one line per AWS side effect (never a secret); nil
@@ -190,6 +209,12 @@ func (g *Granter) Issue(ctx context.Context, spec access.GrantSpec) (access.Cred
 	if spec.SessionPolicy == "" {
 		return access.Credentials{}, bot.Permanent(fmt.Errorf("issue %s: refusing to assume %s without a session policy: nothing would end access at the window end", spec.RequestID, spec.Profile.RoleARN))
 	}
+	if err := g.CheckRole(ctx, spec.Profile.RoleARN); err != nil {
+		if ng := (*access.ErrRoleNotGrantable)(nil); errors.As(err, &ng) {
+			return access.Credentials{}, bot.Permanent(fmt.Errorf("issue %s: %w", spec.RequestID, err))
+		}
+		return access.Credentials{}, fmt.Errorf("issue %s: %w", spec.RequestID, err)
+	}
 	out, err := g.sts.AssumeRole(ctx, &sts.AssumeRoleInput{
 		RoleArn:         aws.String(spec.Profile.RoleARN),
 		RoleSessionName: aws.String(spec.RequestID),
@@ -218,7 +243,11 @@ func (g *Granter) Issue(ctx context.Context, spec access.GrantSpec) (access.Cred
 		Expiration:      c.Expiration.UTC(),
 	}
 	// The console link is a convenience: without it the CLI exports still
-	// work, so a federation outage does not fail the grant.
+	// work, so a federation outage does not fail the grant. An ecs-exec
+	// grant is used from the CLI alone (aws ecs execute-command).
+	if spec.Profile.Kind == access.KindECSExec {
+		return creds, nil
+	}
 	if u, err := g.SigninURL(ctx, creds, spec.Profile.Kind); err != nil {
 		g.opts.Logger.WarnContext(ctx, "console sign-in link not made; delivering CLI credentials only",
 			"request", spec.RequestID, "err", err)
@@ -308,6 +337,10 @@ func (r roleARN) sessionARN(session string) string {
 	return fmt.Sprintf("arn:%s:sts::%s:assumed-role/%s/%s", r.partition, r.account, r.name, session)
 }
 
+// Partition returns the ARN partition of region: "aws-cn" for China,
+// "aws-us-gov" for GovCloud, else "aws".
+func Partition(region string) string { return partitionOf(region) }
+
 // partitionOf returns the ARN partition of region.
 func partitionOf(region string) string {
 	switch {
@@ -333,4 +366,52 @@ func (g *Granter) callerAccount(ctx context.Context) (string, error) {
 	}
 	g.account = aws.ToString(out.Account)
 	return g.account, nil
+}
+
+// CheckRole reads roleARN with iam:GetRole and returns an
+// *access.ErrRoleNotGrantable unless its permissions boundary is tokken's;
+// any other error means the role could not be read (retry).
+func (g *Granter) CheckRole(ctx context.Context, roleARN string) error {
+	r, err := parseRoleARN(roleARN)
+	if err != nil {
+		return &access.ErrRoleNotGrantable{Role: roleARN, Boundary: g.boundary(roleARN), Why: err.Error()}
+	}
+	want := g.boundary(roleARN)
+	refuse := func(why string) error {
+		g.opts.Logger.WarnContext(ctx, "role may not be granted", "role", roleARN, "boundary", want, "why", why)
+		return &access.ErrRoleNotGrantable{Role: roleARN, Boundary: want, Why: why}
+	}
+	out, err := g.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(r.name)})
+	switch code := errorCode(err); {
+	case code == "NoSuchEntity":
+		return refuse("it does not exist")
+	case code == "AccessDenied":
+		return refuse("tokken may not read it (is it tagged tokken:grantable=true?)")
+	case err != nil:
+		return fmt.Errorf("check role %s: %w", roleARN, err)
+	}
+	if out.Role == nil {
+		return fmt.Errorf("check role %s: IAM returned no role", roleARN)
+	}
+	pb := out.Role.PermissionsBoundary
+	switch {
+	case pb == nil || aws.ToString(pb.PermissionsBoundaryArn) == "":
+		return refuse("it has no permissions boundary")
+	case aws.ToString(pb.PermissionsBoundaryArn) != want:
+		return refuse("its permissions boundary is " + aws.ToString(pb.PermissionsBoundaryArn))
+	}
+	return nil
+}
+
+// boundary returns the permissions boundary roleARN must carry.
+func (g *Granter) boundary(roleARN string) string {
+	if g.opts.Boundary != "" {
+		return g.opts.Boundary
+	}
+	// arn:<partition>:iam::<account>:…, whatever the resource.
+	p := strings.SplitN(roleARN, ":", 6)
+	if len(p) == 6 && p[0] == "arn" && len(p[4]) == 12 && strings.Trim(p[4], "0123456789") == "" {
+		return fmt.Sprintf("arn:%s:iam::%s:policy/%s", p[1], p[4], DefaultBoundaryName)
+	}
+	return "arn:aws:iam::<account>:policy/" + DefaultBoundaryName
 }

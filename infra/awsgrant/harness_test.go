@@ -26,8 +26,11 @@ import (
 const (
 	roleARN  = "arn:aws:iam::" + awsfake.AccountID + ":role/prod-ssm"
 	roleName = "prod-ssm"
-	web1     = "i-0123456789abcdef0"
-	web2     = "i-0fedcba9876543210"
+	// boundaryARN is tokken's permissions boundary in the fake account (the
+	// default the Granter requires when Options.Boundary is empty).
+	boundaryARN = "arn:aws:iam::" + awsfake.AccountID + ":policy/tokken-grant-boundary"
+	web1        = "i-0123456789abcdef0"
+	web2        = "i-0fedcba9876543210"
 )
 
 // clock is a settable clock shared by the fake and the Granter.
@@ -55,6 +58,7 @@ func newWorld(t *testing.T) *world {
 	c := &clock{t: time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)}
 	f.SetNow(c.Now)
 	f.IAM().AddRole(roleARN)
+	f.IAM().SetPermissionsBoundary(roleName, boundaryARN)
 	f.EC2().AddInstance(awsfake.Instance{ID: web1, Name: "web-01"})
 	f.EC2().AddInstance(awsfake.Instance{ID: web2, Name: "web-02"})
 	w := &world{f: f, clock: c, opts: awsgrant.Options{

@@ -131,7 +131,7 @@ func TestIssueRefusals(t *testing.T) {
 	}{
 		{"no session policy", func(s *access.GrantSpec) { s.SessionPolicy = "" }, "without a session policy"},
 		{"no role", func(s *access.GrantSpec) { s.Profile.RoleARN = "" }, "no role ARN"},
-		{"malformed role ARN (STS ValidationError)", func(s *access.GrantSpec) { s.Profile.RoleARN = "arn:aws:iam::1:role/x" }, "ValidationError"},
+		{"malformed role ARN (refused before STS)", func(s *access.GrantSpec) { s.Profile.RoleARN = "arn:aws:iam::1:role/x" }, "is not an IAM role ARN"},
 		{"duration over the chaining cap", func(s *access.GrantSpec) { s.DurationSeconds = 7200 }, "role chaining"},
 	}
 	for _, tc := range cases {

@@ -123,11 +123,6 @@ func (s *Store) Close() error {
 	return s.err
 }
 
-// ProcessExclusive reports true: Open locks the file, so no other process
-// writes the store while s is open. handlers/httpapi relies on it to keep
-// Slack delivery records in memory rather than commit one per request.
-func (s *Store) ProcessExclusive() bool { return true }
-
 // Get returns the live record under (kind, key).
 func (s *Store) Get(ctx context.Context, kind, key string) (bot.Record, error) {
 	if err := bot.ValidateKey(kind, key); err != nil {
@@ -348,8 +343,11 @@ func (s *Store) sweepEvery(ctx context.Context, interval time.Duration, after fu
 			return
 		case <-t.C:
 			n, err := s.Sweep(ctx)
+			if ctx.Err() != nil {
+				return // closing: a sweep cut short is not a failure
+			}
 			switch {
-			case err != nil && ctx.Err() == nil:
+			case err != nil:
 				s.log.Error("store sweep failed", "path", s.db.Path(), "deleted", n, "err", err)
 			case n > 0:
 				s.log.Info("store sweep deleted expired records", "path", s.db.Path(), "deleted", n)

@@ -100,6 +100,9 @@ type Config struct {
 	// Lambda is true when AWS_LAMBDA_RUNTIME_API is set: the process is a
 	// Lambda function and must call the runtime API.
 	Lambda bool
+	// LambdaFunction is the function's own name (AWS_LAMBDA_FUNCTION_NAME,
+	// set by Lambda), fenced like Access.ProtectedARNs.
+	LambdaFunction string
 
 	SlackSigningSecret Secret
 	SlackBotToken      Secret
@@ -205,6 +208,8 @@ var Vars = []Var{
 	{"TOKKEN_TIMER_DLQ_ARN", "", "SQS job dead-letter queue (also for timers Scheduler cannot deliver); records from it are given up, not run (Lambda worker)"},
 	{"TOKKEN_OPS_CHANNEL", "", "Slack channel id for tokken's own alerts (revoke failed, DLQ not empty) no route names"},
 	{"TOKKEN_AUDIT_CHANNEL", "", "Slack channel id for the audit trail and break-glass announcements"},
+	{"TOKKEN_GRANT_BOUNDARY_ARN", "", "permissions boundary every granted role must carry; others are refused (default: policy/tokken-grant-boundary of the role's account)"},
+	{"TOKKEN_PROTECTED_ARNS", "", "comma-separated ARNs of tokken's own resources, denied to every grant by its session policy (set by template.yaml)"},
 	{"TOKKEN_DOMAIN_TAG", windows.TagControl, "EC2 tag asking a Windows instance to join/unjoin the domain"},
 	{"TOKKEN_DOMAIN_STATUS_TAG", windows.TagStatus, "EC2 tag the instance writes to report its domain state"},
 	{"TOKKEN_DOMAIN_CHANNEL", "", "Slack channel id for /domain operation messages (unset: the requester's DM)"},
@@ -217,6 +222,7 @@ var Vars = []Var{
 	{"MACKEREL_API_KEY", "", "Mackerel API key (write); enables the Close button and Mackerel downtimes (or in the TOKKEN_SECRETS_ARN secret)"},
 	{"MACKEREL_API_URL", DefaultMackerelAPIURL, "Mackerel API base URL, for tests and proxies"},
 	{"AWS_LAMBDA_RUNTIME_API", "", "set by Lambda: run as a Lambda function"},
+	{"AWS_LAMBDA_FUNCTION_NAME", "", "set by Lambda: the function's own name, added to TOKKEN_PROTECTED_ARNS"},
 	{"AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>, …", "", "the AWS SDK's own variables (from the environment or ~/.aws, not .env); every AWS client honours them. Optional locally: without them requests and approvals work, granting access and /domain do not"},
 }
 
@@ -297,6 +303,7 @@ func parse(get func(string) string) (Config, error) {
 
 	c := Config{
 		Lambda:             get("AWS_LAMBDA_RUNTIME_API") != "",
+		LambdaFunction:     get("AWS_LAMBDA_FUNCTION_NAME"),
 		SlackSigningSecret: Secret(get("SLACK_SIGNING_SECRET")),
 		SlackBotToken:      Secret(get("SLACK_BOT_TOKEN")),
 		SlackAppToken:      Secret(get("SLACK_APP_TOKEN")),
@@ -374,6 +381,11 @@ func parse(get func(string) string) (Config, error) {
 		}
 		if c.QueueURL == "" {
 			bad("TOKKEN_QUEUE_URL", "the SQS job queue URL on Lambda", "")
+		}
+		// A Lambda worker issues grants in tokken's own account: without the
+		// list of its resources, no session policy would fence them.
+		if c.Role.RunsJobs() && len(c.Access.ProtectedARNs) == 0 {
+			bad("TOKKEN_PROTECTED_ARNS", "tokken's own resource ARNs on the Lambda worker (template.yaml sets them)", "")
 		}
 		if c.Role.RunsJobs() && (c.SchedulerGroup == "" || c.SchedulerRoleARN == "" || c.QueueARN == "") {
 			for name, v := range map[string]string{"TOKKEN_SCHEDULER_GROUP": c.SchedulerGroup, "TOKKEN_SCHEDULER_ROLE_ARN": c.SchedulerRoleARN, "TOKKEN_QUEUE_ARN": c.QueueARN} {

@@ -85,7 +85,11 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 			[]string{"TOKKEN_STORE: want \"dynamodb:<table>\" on Lambda", "TOKKEN_QUEUE_URL: want the SQS job queue URL on Lambda"}},
 		{"worker on lambda needs scheduler", with(map[string]string{"AWS_LAMBDA_RUNTIME_API": "x", "TOKKEN_ROLE": "worker",
 			"TOKKEN_STORE": "dynamodb:tokken", "TOKKEN_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q"}),
-			[]string{"TOKKEN_QUEUE_ARN: want", "TOKKEN_SCHEDULER_GROUP: want", "TOKKEN_SCHEDULER_ROLE_ARN: want"}},
+			[]string{"TOKKEN_QUEUE_ARN: want", "TOKKEN_SCHEDULER_GROUP: want", "TOKKEN_SCHEDULER_ROLE_ARN: want", "TOKKEN_PROTECTED_ARNS: want"}},
+		{"boundary not a policy", with(map[string]string{"TOKKEN_GRANT_BOUNDARY_ARN": "arn:aws:iam::210987654321:role/tokken-grant-boundary"}),
+			[]string{"TOKKEN_GRANT_BOUNDARY_ARN: want a managed policy ARN"}},
+		{"protected not an arn", with(map[string]string{"TOKKEN_PROTECTED_ARNS": "arn:aws:sqs:us-east-1:123456789012:q, tokken-table"}),
+			[]string{`TOKKEN_PROTECTED_ARNS: want comma-separated ARNs (arn:aws:…), got "tokken-table"`}},
 		{"not an arn", with(map[string]string{"TOKKEN_SECRETS_ARN": "tokken-secret"}), []string{"TOKKEN_SECRETS_ARN: want an ARN"}},
 	}
 	for _, tt := range tests {
@@ -124,12 +128,17 @@ func TestLoadRoleRequirements(t *testing.T) {
 		"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "TOKKEN_STORE": "dynamodb:tokken",
 		"TOKKEN_QUEUE_URL": "https://sqs.ap-northeast-1.amazonaws.com/123456789012/tokken", "TOKKEN_QUEUE_ARN": "arn:aws:sqs:ap-northeast-1:123456789012:tokken",
 		"TOKKEN_SCHEDULER_GROUP": "tokken-timers", "TOKKEN_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/sched",
+		"TOKKEN_PROTECTED_ARNS":     " arn:aws:dynamodb:ap-northeast-1:123456789012:table/tokken,arn:aws:dynamodb:ap-northeast-1:123456789012:table/tokken/*,",
+		"TOKKEN_GRANT_BOUNDARY_ARN": "arn:aws:iam::123456789012:policy/tokken-grant-boundary",
+		"AWS_LAMBDA_FUNCTION_NAME":  "tokken-WorkerFunction-AbC",
 	})
 	c, err := Load(env(lambda), "")
 	if err != nil {
 		t.Fatalf("lambda: %v", err)
 	}
-	if !c.Lambda || c.Store.Table != "tokken" {
+	if !c.Lambda || c.Store.Table != "tokken" || c.LambdaFunction != "tokken-WorkerFunction-AbC" ||
+		c.Access.GrantBoundaryARN != "arn:aws:iam::123456789012:policy/tokken-grant-boundary" ||
+		strings.Join(c.Access.ProtectedARNs, " ") != "arn:aws:dynamodb:ap-northeast-1:123456789012:table/tokken arn:aws:dynamodb:ap-northeast-1:123456789012:table/tokken/*" {
 		t.Errorf("lambda config: %+v", c)
 	}
 }
@@ -318,6 +327,24 @@ func TestFederationURLOverHTTPOnlyToLoopback(t *testing.T) {
 		}
 		if cfg.FederationURL != u {
 			t.Errorf("FederationURL = %q, want %q", cfg.FederationURL, u)
+		}
+	}
+}
+
+func TestIsPolicyARN(t *testing.T) {
+	for s, want := range map[string]bool{
+		"arn:aws:iam::210987654321:policy/tokken-grant-boundary":    true,
+		"arn:aws-us-gov:iam::210987654321:policy/org/grant-ceiling": true,
+		"arn:aws:iam::aws:policy/ReadOnlyAccess":                    true,
+		"arn:aws:iam::210987654321:role/tokken-grant-boundary":      false,
+		"arn:aws:iam::21098765432:policy/p":                         false,
+		"arn:aws:iam::210987654321:policy/":                         false,
+		"arn:aws:iam::210987654321:policy/p*":                       false,
+		"arn:aws:sqs::210987654321:policy/p":                        false,
+		"tokken-grant-boundary":                                     false,
+	} {
+		if got := isPolicyARN(s); got != want {
+			t.Errorf("isPolicyARN(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

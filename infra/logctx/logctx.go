@@ -13,11 +13,6 @@
 // field already present on the record or bound with Logger.With is not
 // added twice. Lines logged without a context (Info rather than
 // InfoContext) carry only what their logger was bound with.
-//
-// NewJSON builds the whole handler (JSON to a writer) and can also write a
-// line whose attributes the caller encoded itself (Handler.LogJSON), byte
-// for byte as slog would: the access log's one line per request, the
-// most frequent line, costs a fraction of going through a slog.Record.
 package logctx
 
 import (
@@ -55,7 +50,7 @@ type Field struct {
 }
 
 // Fields returns the standard field set: the request id found by requestID
-// (e.g. httpapi.RequestID; nil to leave it out), the Lambda request id, and
+// (e.g. router.RequestID; nil to leave it out), the Lambda request id, and
 // the job id, job kind and access request id set by WithJob.
 func Fields(requestID func(context.Context) string) []Field {
 	fs := make([]Field, 0, 5)
@@ -79,12 +74,6 @@ type Handler struct {
 	// group (where Handle adds fields), so a field the caller bound itself
 	// is not repeated.
 	bound []string
-
-	// For LogJSON (NewJSON only): the writer, the bound attributes as
-	// the JSONHandler writes them, and whether a group is open.
-	raw     *rawJSON
-	pre     []byte
-	grouped bool
 }
 
 // New returns a Handler adding fields to the records it passes to next.
@@ -137,14 +126,6 @@ func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	for _, a := range attrs {
 		c.bound = append(c.bound, a.Key)
 	}
-	if c.raw != nil && !c.grouped {
-		pre, ok := preformat(attrs)
-		if ok {
-			c.pre = append(slices.Clip(h.pre), pre...)
-		} else {
-			c.raw = nil
-		}
-	}
 	return &c
 }
 
@@ -156,7 +137,6 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 	c := *h
 	c.next = h.next.WithGroup(name)
 	c.bound = nil // a new group starts with no keys
-	c.grouped = true
 	return &c
 }
 

@@ -98,8 +98,9 @@ type Client struct {
 
 	rateLimitWaits atomic.Int64
 
-	mu  sync.Mutex
-	dms map[string]string // user id -> DM channel id
+	mu   sync.Mutex
+	team string            // the token's team, once auth.test answered (Team)
+	dms  map[string]string // user id -> DM channel id
 	// limited holds, per method and channel, the end of the last
 	// Retry-After Slack gave: calls made by other goroutines meanwhile
 	// wait it out too instead of drawing more 429s.

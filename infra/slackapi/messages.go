@@ -61,6 +61,29 @@ func (c *Client) AuthTest(ctx context.Context) (*slack.AuthTestResponse, error) 
 	return res, err
 }
 
+// Team returns the id of the team the bot token belongs to: the workspace
+// tokken is installed in. It asks Slack (auth.test) until Slack answers,
+// then remembers the answer for the life of the Client.
+func (c *Client) Team(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	team := c.team
+	c.mu.Unlock()
+	if team != "" {
+		return team, nil
+	}
+	res, err := c.AuthTest(ctx)
+	if err != nil {
+		return "", err
+	}
+	if res.TeamID == "" {
+		return "", errors.New("slack auth.test: no team_id in the answer")
+	}
+	c.mu.Lock()
+	c.team = res.TeamID
+	c.mu.Unlock()
+	return res.TeamID, nil
+}
+
 // PostMessage posts m to channel (an id, a #name, or a user id for the
 // bot's DM) with chat.postMessage.
 func (c *Client) PostMessage(ctx context.Context, channel string, m Message) (MessageRef, error) {
@@ -226,6 +249,18 @@ func Undeliverable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// UndeliverableDM reports whether err is Slack refusing a direct message
+// to a user for good: Undeliverable, or conversations.open refusing the
+// user (user_disabled: deactivated; user_not_found; user_not_visible: the
+// bot may not see them). Retrying cannot help; someone must be told.
+func UndeliverableDM(err error) bool {
+	switch ErrorCode(err) {
+	case "user_disabled", "user_not_found", "user_not_visible":
+		return true
+	}
+	return Undeliverable(err)
 }
 
 // ChannelInfo is what conversations.info says about a channel: enough to

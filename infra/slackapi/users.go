@@ -20,6 +20,11 @@ type User struct {
 	TZOffset    int // seconds east of UTC
 	IsBot       bool
 	Deleted     bool
+	// TeamID is the user's own team. In a Slack Connect channel a user of
+	// another organisation keeps theirs, and IsStranger is set for a user
+	// whose team is not connected to the asking one.
+	TeamID     string
+	IsStranger bool
 }
 
 // Location is the user's time zone: the IANA zone when it can be loaded,
@@ -37,7 +42,7 @@ func userFrom(s *slack.User) User {
 	return User{
 		ID: s.ID, Name: s.Name, RealName: s.RealName, DisplayName: s.Profile.DisplayName,
 		Email: s.Profile.Email, TZ: s.TZ, TZLabel: s.TZLabel, TZOffset: s.TZOffset,
-		IsBot: s.IsBot, Deleted: s.Deleted,
+		IsBot: s.IsBot, Deleted: s.Deleted, TeamID: s.TeamID, IsStranger: s.IsStranger,
 	}
 }
 

@@ -6,12 +6,15 @@
 //   - STS: AWS query protocol, XML responses (AssumeRole, GetCallerIdentity).
 //   - EC2: EC2 query protocol, XML responses (DescribeInstances, CreateTags,
 //     DeleteTags, RebootInstances).
-//   - SSM: AWS JSON 1.1 (StartSession, DescribeSessions, TerminateSession).
+//   - SSM: AWS JSON 1.1 (StartSession, DescribeSessions, TerminateSession,
+//     ResumeSession).
 //   - EventBridge Scheduler: REST-JSON (Create/Update/Get/Delete/ListSchedules).
 //   - SQS: AWS JSON 1.0 with query-compatible errors (SendMessage,
 //     SendMessageBatch, ReceiveMessage, DeleteMessage, GetQueueUrl).
 //   - Secrets Manager: AWS JSON 1.1 (GetSecretValue).
-//   - IAM: query protocol, XML (Put/Get/DeleteRolePolicy), see [IAM].
+//   - IAM: query protocol, XML (GetRole, Put/Get/DeleteRolePolicy), see [IAM].
+//   - ECS: AWS JSON 1.1 (ListClusters, ListServices, DescribeServices,
+//     ListTasks, DescribeTasks, ExecuteCommand), see [ECS].
 //   - CodePipeline: AWS JSON 1.1 (manual approvals), see [CodePipeline].
 //   - The console federation endpoint at /federation, see [Federation].
 //
@@ -90,6 +93,7 @@ func sdkIDs() map[string]string {
 		SecretsManagerService: "Secrets Manager",
 		IAMService:            "IAM",
 		CodePipelineService:   "CodePipeline",
+		ECSService:            "ECS",
 	}
 }
 
@@ -116,6 +120,7 @@ type Fake struct {
 	secrets *SecretsManager
 	iam     *IAM          // iam.go
 	fed     *Federation   // federation.go
+	ecs     *ECS          // ecs.go
 	cp      *CodePipeline // codepipeline.go
 }
 
@@ -129,6 +134,10 @@ type principal struct {
 	sessionName string
 	// expires is the zero time for the fake's own long-lived key.
 	expires time.Time
+	// sessionPolicy is the inline session policy of an assumed role's
+	// session; the SSM session calls that a grant makes on its own
+	// sessions (TerminateSession, ResumeSession) are evaluated against it.
+	sessionPolicy string
 }
 
 // chained reports whether roles assumed by p are chained (p is a role
@@ -208,6 +217,8 @@ func New(tb testing.TB) *Fake {
 	f.svcs[IAMService] = f.iam.service()
 	f.cp = newCodePipeline(f)
 	f.svcs[CodePipelineService] = f.cp.service()
+	f.ecs = newECS(f)
+	f.svcs[ECSService] = f.ecs.service()
 	f.srv = httptest.NewServer(f.withFederation(http.HandlerFunc(f.serveHTTP)))
 	tb.Cleanup(f.srv.Close)
 	return f
@@ -224,6 +235,9 @@ func (f *Fake) EC2() *EC2 { return f.ec2 }
 
 // SSM returns the SSM handle.
 func (f *Fake) SSM() *SSM { return f.ssm }
+
+// ECS returns the ECS fake.
+func (f *Fake) ECS() *ECS { return f.ecs }
 
 // Scheduler returns the EventBridge Scheduler handle.
 func (f *Fake) Scheduler() *Scheduler { return f.sched }

@@ -22,9 +22,11 @@ const IAMService = "iam"
 // policies, counted in characters without whitespace.
 const MaxRolePolicySize = 10240
 
-// IAM fakes the inline role policy APIs of AWS Identity and Access Management
-// (query protocol, XML responses): PutRolePolicy, GetRolePolicy and
-// DeleteRolePolicy. Roles are test state: register them with [IAM.AddRole].
+// IAM fakes the role APIs of AWS Identity and Access Management that tokken
+// calls (query protocol, XML responses): GetRole, PutRolePolicy,
+// GetRolePolicy and DeleteRolePolicy. Roles are test state: register them
+// with [IAM.AddRole] and give them a permissions boundary with
+// [IAM.SetPermissionsBoundary].
 // Like IAM, GetRolePolicy returns the document URL-encoded (RFC 3986), a
 // missing role or policy is a 404 NoSuchEntity, and a role whose inline
 // policies together exceed [MaxRolePolicySize] is refused with a 409
@@ -36,6 +38,8 @@ type IAM struct {
 
 type iamRole struct {
 	arn      string
+	id       string            // AROA…, the role's unique id
+	boundary string            // permissions boundary policy ARN, "" for none
 	policies map[string]string // inline policy name → document as stored
 }
 
@@ -56,8 +60,38 @@ func (m *IAM) AddRole(arn string) {
 	}
 	m.f.update(func() {
 		if _, ok := m.roles[p[2]]; !ok {
-			m.roles[p[2]] = &iamRole{arn: arn, policies: map[string]string{}}
+			m.roles[p[2]] = &iamRole{arn: arn, id: "AROA" + strings.ToUpper(randomHex(8)), policies: map[string]string{}}
 		}
+	})
+}
+
+// GrantBoundaryName is the name of tokken's permissions boundary policy
+// (infra/target-role.yaml).
+const GrantBoundaryName = "tokken-grant-boundary"
+
+// AddGrantableRole adds the role arn as infra/target-role.yaml creates it:
+// with tokken's permissions boundary, the policy GrantBoundaryName of the
+// role's account.
+func (m *IAM) AddGrantableRole(arn string) {
+	m.f.tb.Helper()
+	m.AddRole(arn)
+	if p := roleARNPattern.FindStringSubmatch(arn); p != nil {
+		m.SetPermissionsBoundary(p[2], "arn:aws:iam::"+p[1]+":policy/"+GrantBoundaryName)
+	}
+}
+
+// SetPermissionsBoundary sets (or, with "", removes) the permissions
+// boundary of the role named roleName, as PutRolePermissionsBoundary would.
+// The role must have been added.
+func (m *IAM) SetPermissionsBoundary(roleName, policyARN string) {
+	m.f.tb.Helper()
+	m.f.update(func() {
+		r, ok := m.roles[roleName]
+		if !ok {
+			m.f.tb.Errorf("awsfake: SetPermissionsBoundary: no role %s", roleName)
+			return
+		}
+		r.boundary = policyARN
 	})
 }
 
@@ -208,6 +242,7 @@ func (m *IAM) service() *service {
 	return &service{
 		proto: protoQuery, xmlns: "https://iam.amazonaws.com/doc/2010-05-08/",
 		ops: map[string]handlerFunc{
+			"GetRole":          m.getRole,
 			"PutRolePolicy":    m.putRolePolicy,
 			"GetRolePolicy":    m.getRolePolicy,
 			"DeleteRolePolicy": m.deleteRolePolicy,
@@ -348,4 +383,53 @@ func (m *IAM) deleteRolePolicy(r *request) (any, *apiError) {
 		return nil, aerr
 	}
 	return &iamEmptyResponse{XMLName: xml.Name{Local: "DeleteRolePolicyResponse"}}, nil
+}
+
+type getRoleResponse struct {
+	XMLName xml.Name `xml:"GetRoleResponse"`
+	stsMeta
+	Role struct {
+		Path                     string `xml:"Path"`
+		RoleName                 string `xml:"RoleName"`
+		RoleID                   string `xml:"RoleId"`
+		Arn                      string `xml:"Arn"`
+		CreateDate               string `xml:"CreateDate"`
+		AssumeRolePolicyDocument string `xml:"AssumeRolePolicyDocument"`
+		MaxSessionDuration       int    `xml:"MaxSessionDuration"`
+		PermissionsBoundary      *struct {
+			Type string `xml:"PermissionsBoundaryType"`
+			Arn  string `xml:"PermissionsBoundaryArn"`
+		} `xml:"PermissionsBoundary,omitempty"`
+	} `xml:"GetRoleResult>Role"`
+}
+
+// getRole answers with the role's identity and permissions boundary. The
+// trust policy is a fixed document (the fake does not model trust).
+func (m *IAM) getRole(r *request) (any, *apiError) {
+	name := r.form.Get("RoleName")
+	if !iamNamePattern.MatchString(name) {
+		return nil, validationError("1 validation error detected: Value '%s' at 'roleName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+", name)
+	}
+	m.f.mu.Lock()
+	defer m.f.mu.Unlock()
+	role, ok := m.roles[name]
+	if !ok {
+		return nil, noSuchEntity("The role with name %s cannot be found.", name)
+	}
+	out := &getRoleResponse{}
+	out.Role.Arn, out.Role.RoleName, out.Role.RoleID = role.arn, name, role.id
+	out.Role.Path = "/"
+	if i, j := strings.Index(role.arn, ":role/"), strings.LastIndex(role.arn, "/"); j > i+5 {
+		out.Role.Path = role.arn[i+5 : j+1]
+	}
+	out.Role.CreateDate = "2026-01-01T00:00:00Z"
+	out.Role.AssumeRolePolicyDocument = rfc3986Escape(`{"Version":"2012-10-17","Statement":[]}`)
+	out.Role.MaxSessionDuration = DefaultMaxSessionDuration
+	if role.boundary != "" {
+		out.Role.PermissionsBoundary = &struct {
+			Type string `xml:"PermissionsBoundaryType"`
+			Arn  string `xml:"PermissionsBoundaryArn"`
+		}{"Policy", role.boundary}
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package awsfake
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -214,25 +215,77 @@ func (m *SSM) describeSessions(r *request) (any, *apiError) {
 	return resp, nil
 }
 
-func (m *SSM) terminateSession(r *request) (any, *apiError) {
+// sessionIDInput decodes the SessionId of TerminateSession and ResumeSession
+// and authorizes the caller: a caller with a session policy (a grant's
+// credentials) must be allowed action on the session's ARN by it. The fake
+// models no role policies, so other callers are allowed.
+func (m *SSM) sessionIDInput(r *request, action string) (string, *apiError) {
 	var in struct {
 		SessionID string `json:"SessionId"`
 	}
 	if aerr := decodeJSON(r, &in); aerr != nil {
-		return nil, aerr
+		return "", aerr
 	}
 	if in.SessionID == "" {
-		return nil, clientErr("ValidationException", "1 validation error detected: Value null at 'sessionId' failed to satisfy constraint: Member must not be null")
+		return "", clientErr("ValidationException", "1 validation error detected: Value null at 'sessionId' failed to satisfy constraint: Member must not be null")
+	}
+	if r.caller.sessionPolicy == "" {
+		return in.SessionID, nil
+	}
+	arn := fmt.Sprintf("arn:aws:ssm:%s:%s:session/%s", Region, r.caller.account, in.SessionID)
+	d, err := EvaluatePolicy(r.caller.sessionPolicy, PolicyRequest{Action: action, Resource: arn, Context: map[string]string{
+		"aws:userid": r.caller.userID, "aws:PrincipalArn": r.caller.arn, "aws:CurrentTime": r.now.UTC().Format(time.RFC3339),
+	}})
+	if err != nil {
+		return "", &apiError{status: 500, code: "InternalServerError", msg: err.Error()}
+	}
+	if d != Allowed {
+		return "", clientErr("AccessDeniedException", "User: %s is not authorized to perform: %s on resource: %s because the session policy %s it", r.caller.arn, action, arn,
+			map[Decision]string{ImplicitDeny: "does not allow", ExplicitDeny: "denies"}[d])
+	}
+	return in.SessionID, nil
+}
+
+func (m *SSM) terminateSession(r *request) (any, *apiError) {
+	id, aerr := m.sessionIDInput(r, "ssm:TerminateSession")
+	if aerr != nil {
+		return nil, aerr
 	}
 	// Like SSM, unknown ids succeed: callers must confirm with
 	// DescribeSessions.
 	m.f.update(func() {
 		for _, s := range m.sessions {
-			if s.ID == in.SessionID && s.active() {
+			if s.ID == id && s.active() {
 				s.Status = "Terminated"
 				s.End = r.now
 			}
 		}
 	})
-	return map[string]string{"SessionId": in.SessionID}, nil
+	return map[string]string{"SessionId": id}, nil
+}
+
+// resumeSession reconnects to a session that is still active; like SSM,
+// an ended or unknown session is an error.
+func (m *SSM) resumeSession(r *request) (any, *apiError) {
+	id, aerr := m.sessionIDInput(r, "ssm:ResumeSession")
+	if aerr != nil {
+		return nil, aerr
+	}
+	var ok bool
+	m.f.update(func() {
+		for _, s := range m.sessions {
+			if s.ID == id && s.active() {
+				s.Status = "Connected"
+				ok = true
+			}
+		}
+	})
+	if !ok {
+		return nil, clientErr("DoesNotExistException", "Session %s does not exist or has ended.", id)
+	}
+	return map[string]string{
+		"SessionId":  id,
+		"TokenValue": "fake-token-" + randomHex(16),
+		"StreamUrl":  "wss://ssmmessages." + Region + ".amazonaws.com/v1/data-channel/" + id + "?role=publish_subscribe",
+	}, nil
 }

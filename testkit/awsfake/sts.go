@@ -221,7 +221,7 @@ func (s *STS) assumeRole(r *request) (any, *apiError) {
 		s.assumed = append(s.assumed, in)
 		s.f.principals[in.AccessKeyID] = &principal{
 			arn: in.AssumedRoleARN, userID: in.AssumedRoleID, account: roleAccount,
-			sessionName: in.RoleSessionName, expires: in.Expiration,
+			sessionName: in.RoleSessionName, expires: in.Expiration, sessionPolicy: in.Policy,
 		}
 	})
 

@@ -13,13 +13,8 @@ import (
 )
 
 // DefaultSigningSecret is the signing secret inbound requests are signed
-// with unless WithSigningSecret says otherwise.
+// with.
 const DefaultSigningSecret = "tokken-test-signing-secret"
-
-// WithSigningSecret sets the secret SlashCommand and Interaction sign with.
-func WithSigningSecret(secret string) Option {
-	return func(f *Fake) { f.secret = secret }
-}
 
 // SigningSecret is the secret inbound requests are signed with; give it to
 // the app under test as SLACK_SIGNING_SECRET.
@@ -68,6 +63,7 @@ func (f *Fake) Interaction(tb testing.TB, target string, cb slack.InteractionCal
 		cb.ResponseURL = f.ResponseURLForMessage(f.newResponseID(), ch, ts)
 	}
 	cb.Team.ID, cb.Team.Domain, cb.APIAppID = orDefault(cb.Team.ID, TeamID), orDefault(cb.Team.Domain, TeamName), orDefault(cb.APIAppID, AppID)
+	cb.User.TeamID = orDefault(cb.User.TeamID, cb.Team.ID) // the clicking user's own team, as Slack sends it
 	payload, err := json.Marshal(&cb)
 	if err != nil {
 		tb.Fatalf("slackfake: encode interaction: %v", err)

@@ -33,8 +33,12 @@ func (f *Fake) openConversation(req *request, call *Call) reply {
 		return fail("not_supported_by_fake")
 	}
 	user := users[0]
-	if u, ok := f.users[user]; !ok || u.Deleted || u.IsBot {
+	u, ok := f.users[user]
+	switch {
+	case !ok || u.IsBot:
 		return fail("user_not_found")
+	case u.Deleted:
+		return fail("user_disabled")
 	}
 	ch, existed := f.openDM(user)
 	call.Channel, call.User = ch, user
@@ -52,8 +56,8 @@ func (f *Fake) wireUser(u User) slack.User {
 		label, offset = f.now().In(loc).Zone()
 	}
 	return slack.User{
-		ID: u.ID, TeamID: TeamID, Name: u.Name, RealName: u.RealName, Deleted: u.Deleted,
-		TZ: u.TZ, TZLabel: label, TZOffset: offset, IsBot: u.IsBot,
+		ID: u.ID, TeamID: orDefault(u.TeamID, TeamID), Name: u.Name, RealName: u.RealName, Deleted: u.Deleted,
+		TZ: u.TZ, TZLabel: label, TZOffset: offset, IsBot: u.IsBot, IsStranger: u.Stranger,
 		Profile: slack.UserProfile{
 			RealName: u.RealName, RealNameNormalized: u.RealName,
 			DisplayName: u.Name, DisplayNameNormalized: u.Name, Email: u.Email,

@@ -1,31 +1,24 @@
 // Command ackbench measures how fast and how cheaply Slack requests are
-// acknowledged by tokken (`tokken serve`), by a minimal @slack/bolt app
-// (bench/bolt) and by the floor (bench/cmd/floor: verify and answer 200),
-// with the same signed payloads on the same machine in one run. A second
-// floor, floor-post, also makes the one Web API call tokken's click makes
-// (see below), so that the click's cost can be read against the least a
-// click doing that work costs.
+// acknowledged by tokken (`tokken serve`) and by a minimal @slack/bolt app
+// (bench/bolt), with the same signed payloads on the same machine in one
+// run: a regression guard for what a warm tokken costs per request.
 //
-// Each peer runs alone while it is measured; with -rounds N every peer is
-// measured N times, round after round, and each CPU ratio is read between
-// the peers of one round, the median of the rounds' ratios being the
-// verdict. For each of two requests —
+// Each peer runs alone while it is measured. For each of two requests —
 // the slash command `/access help` and a click on an alert's Acknowledge
 // button (action_id "alert.ack") for an alert tokken does not know — it
 // sends a warm-up, then a paced run (open loop at -rate, for latency
 // percentiles) and a saturating run (closed loop with -c in flight, for
-// throughput), reading the peer's CPU time from /proc around each.
+// CPU per request), reading the peer's CPU time from /proc around each.
 //
 // tokken runs as the real binary with an embedded bbolt store in a fresh
 // temporary directory and a fake Slack Web API (testkit/slackfake) served
 // from this process on loopback. Its answer to /access help does not
-// touch Slack; the click does: tokken records the delivery (a bbolt
-// write), looks the alert up, and tells the clicker with
-// chat.postEphemeral that it no longer knows it. The Bolt peer and
-// floor-post make the same call (Bolt after its ack, as Bolt apps do).
-// ackbench checks that every click produced that ephemeral, so a
-// mis-wired run (alerts disabled, the click unrouted) is reported instead
-// of measured.
+// touch Slack; the click does: tokken records the delivery, looks the
+// alert up, and tells the clicker with chat.postEphemeral that it no
+// longer knows it. The Bolt peer makes the same call after its ack, as
+// Bolt apps do. ackbench checks that every click produced that ephemeral,
+// so a mis-wired run (alerts disabled, the click unrouted) is reported
+// instead of measured.
 //
 // Output: a Markdown table on stdout, results.json and one log per peer
 // in -out.
@@ -54,22 +47,21 @@ import (
 
 // options are the command line.
 type options struct {
-	tokken, floor, boltDir, node, policies, out  string
-	peers, kinds                                 string
-	requests, paced, warmup, concurrency, rounds int
-	rate                                         float64
-	idle, maxRun                                 time.Duration
+	tokken, boltDir, node, policies, out string
+	peers, kinds                         string
+	requests, paced, warmup, concurrency int
+	rate                                 float64
+	idle, maxRun                         time.Duration
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.tokken, "tokken", "", "path of the tokken binary (required for the tokken peer)")
-	flag.StringVar(&o.floor, "floor", "", "path of the floor binary (required for the floor peer)")
 	flag.StringVar(&o.boltDir, "bolt", "bench/bolt", "directory of the Bolt app (app.js, node_modules installed)")
 	flag.StringVar(&o.node, "node", "node", "node executable")
 	flag.StringVar(&o.policies, "policies", "policies", "tokken policy directory")
 	flag.StringVar(&o.out, "out", "bench/out", "directory for results.json and the peers' logs")
-	flag.StringVar(&o.peers, "peers", "floor,floor-post,tokken,bolt", "peers to measure, comma-separated")
+	flag.StringVar(&o.peers, "peers", "tokken,bolt", "peers to measure, comma-separated")
 	flag.StringVar(&o.kinds, "requests", "command,click", "requests to send, comma-separated: command (/access help), click (alert.ack)")
 	flag.IntVar(&o.requests, "n", 4000, "measured requests of each saturating run")
 	flag.IntVar(&o.paced, "paced", 2000, "measured requests of each paced run")
@@ -78,26 +70,19 @@ func main() {
 	flag.IntVar(&o.concurrency, "c", 8, "requests in flight in the saturating runs")
 	flag.DurationVar(&o.idle, "idle", time.Second, "idle window over which each peer's background CPU is read")
 	flag.DurationVar(&o.maxRun, "max", 60*time.Second, "wall-time bound of each run")
-	flag.IntVar(&o.rounds, "rounds", 1, "times every peer is measured, one after the other in each round; CPU ratios are read per round and their median is the verdict")
 	flag.Parse()
-	if o.rounds < 1 {
-		fmt.Fprintln(os.Stderr, "ackbench: -rounds must be at least 1")
-		os.Exit(2)
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// Peers run in their own directories: binaries given by a relative
+	// Peers run in their own directories: a binary given by a relative
 	// path must not be resolved from there.
-	for _, p := range []*string{&o.tokken, &o.floor} {
-		if *p != "" {
-			abs, err := filepath.Abs(*p)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "ackbench:", err)
-				os.Exit(2)
-			}
-			*p = abs
+	if o.tokken != "" {
+		abs, err := filepath.Abs(o.tokken)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ackbench:", err)
+			os.Exit(2)
 		}
+		o.tokken = abs
 	}
 	if err := run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "ackbench:", err)
@@ -113,11 +98,9 @@ type Measurement struct {
 	Result loadgen.Result `json:"result"`
 }
 
-// PeerReport is what was measured of one peer in one round.
+// PeerReport is what was measured of one peer.
 type PeerReport struct {
 	Peer string `json:"peer"`
-	// Round is the round (from 1) the peer was measured in.
-	Round int `json:"round"`
 	// IdleCPU is the CPU the peer used while idle during Idle.
 	IdleCPU      time.Duration `json:"idle_cpu_ns"`
 	Idle         time.Duration `json:"idle_ns"`
@@ -129,12 +112,10 @@ type PeerReport struct {
 
 // Report is the whole run.
 type Report struct {
-	Date        time.Time `json:"date"`
-	Concurrency int       `json:"concurrency"`
-	Rate        float64   `json:"rate"`
-	// Rounds is how many times each peer was measured (-rounds).
-	Rounds int          `json:"rounds"`
-	Peers  []PeerReport `json:"peers"`
+	Date        time.Time    `json:"date"`
+	Concurrency int          `json:"concurrency"`
+	Rate        float64      `json:"rate"`
+	Peers       []PeerReport `json:"peers"`
 }
 
 func run(ctx context.Context, o options, stdout io.Writer) error {
@@ -158,35 +139,24 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	slack.AddChannel(loadgen.ChannelID, "bench")
 	slack.AddUser(slackfake.User{ID: loadgen.UserID, Name: "bench", Email: "bench@example.com", TZ: "Asia/Tokyo"})
 
-	rep := Report{Date: time.Now().UTC(), Concurrency: o.concurrency, Rate: o.rate, Rounds: o.rounds}
-	// Rounds measure every peer again, close in time to the others of the
-	// round: the machine's load drifts over minutes, so a ratio is read
-	// between peers of one round, and the median of the rounds' ratios is
-	// the verdict.
-	for round := 1; round <= o.rounds; round++ {
-		for _, name := range strings.Split(o.peers, ",") {
-			spec, expect, err := peerSpec(strings.TrimSpace(name), o, secret, work, slack)
-			if err != nil {
-				return err
-			}
-			mode := os.O_CREATE | os.O_WRONLY | os.O_APPEND
-			if round == 1 {
-				mode |= os.O_TRUNC
-			}
-			logf, err := os.OpenFile(filepath.Join(o.out, spec.Name+".log"), mode, 0o644)
-			if err != nil {
-				return fmt.Errorf("log file: %w", err)
-			}
-			spec.Log = logf
-			pr, err := measurePeer(ctx, o, spec, expect, secret, slack)
-			logf.Close()
-			if err != nil {
-				return fmt.Errorf("%s (round %d): %w (log: %s)", spec.Name, round, err, logf.Name())
-			}
-			pr.Round = round
-			fmt.Fprintf(os.Stderr, "ackbench: %s done (round %d of %d)\n", spec.Name, round, o.rounds)
-			rep.Peers = append(rep.Peers, pr)
+	rep := Report{Date: time.Now().UTC(), Concurrency: o.concurrency, Rate: o.rate}
+	for _, name := range strings.Split(o.peers, ",") {
+		spec, expect, err := peerSpec(strings.TrimSpace(name), o, secret, work, slack)
+		if err != nil {
+			return err
 		}
+		logf, err := os.Create(filepath.Join(o.out, spec.Name+".log"))
+		if err != nil {
+			return fmt.Errorf("log file: %w", err)
+		}
+		spec.Log = logf
+		pr, err := measurePeer(ctx, o, spec, expect, secret, slack)
+		logf.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w (log: %s)", spec.Name, err, logf.Name())
+		}
+		fmt.Fprintf(os.Stderr, "ackbench: %s done\n", spec.Name)
+		rep.Peers = append(rep.Peers, pr)
 	}
 
 	data, err := json.MarshalIndent(rep, "", "  ")
@@ -207,16 +177,6 @@ type expectations map[loadgen.Kind]string
 func peerSpec(name string, o options, secret, work string, slack *slackfake.Fake) (peer.Spec, expectations, error) {
 	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SLACK_SIGNING_SECRET=" + secret}
 	switch name {
-	case "floor", "floor-post":
-		if o.floor == "" {
-			return peer.Spec{}, nil, errors.New("floor: -floor is required")
-		}
-		spec := peer.Spec{Name: name, Path: o.floor, Env: base, Ready: peer.Listening}
-		if name == "floor-post" {
-			spec.Args = []string{"-post"}
-			spec.Env = append(spec.Env, "SLACK_BOT_TOKEN="+slack.Token(), "SLACK_API_URL="+slack.APIURL())
-		}
-		return spec, expectations{}, nil
 	case "bolt":
 		dir, err := filepath.Abs(o.boltDir)
 		if err != nil {
@@ -237,12 +197,8 @@ func peerSpec(name string, o options, secret, work string, slack *slackfake.Fake
 		)
 		return spec, expectations{loadgen.KindCommand: "time-boxed AWS access"}, err
 	}
-	return peer.Spec{}, nil, fmt.Errorf("unknown peer %q (want floor, floor-post, tokken or bolt)", name)
+	return peer.Spec{}, nil, fmt.Errorf("unknown peer %q (want tokken or bolt)", name)
 }
-
-// postsOnClick reports whether a peer tells the clicker with
-// chat.postEphemeral: every peer but the plain floor does the click's work.
-func postsOnClick(name string) bool { return name != "floor" }
 
 // selected reports whether the -requests list names kind.
 func selected(list string, kind loadgen.Kind) bool {
@@ -323,13 +279,11 @@ func measurePeer(ctx context.Context, o options, spec peer.Spec, expect expectat
 			}
 		}
 	}
-	if postsOnClick(spec.Name) {
-		// Bolt posts after its ack: wait (bounded) for the last posts.
-		posted := func(f *slackfake.Fake) int { return len(f.Ephemerals(loadgen.UserID)) - ephemeralsBefore }
-		slack.Until(10*time.Second, func(f *slackfake.Fake) bool { return posted(f) >= clicks })
-		if got := posted(slack); got != clicks {
-			pr.Check = fmt.Sprintf("%d clicks sent but %s posted %d ephemerals: the click did not do the work it is meant to measure", clicks, spec.Name, got)
-		}
+	// Bolt posts after its ack: wait (bounded) for the last posts.
+	posted := func(f *slackfake.Fake) int { return len(f.Ephemerals(loadgen.UserID)) - ephemeralsBefore }
+	slack.Until(10*time.Second, func(f *slackfake.Fake) bool { return posted(f) >= clicks })
+	if got := posted(slack); got != clicks {
+		pr.Check = fmt.Sprintf("%d clicks sent but %s posted %d ephemerals: the click did not do the work it is meant to measure", clicks, spec.Name, got)
 	}
 	if pr.PeakRSSBytes, err = p.PeakRSS(); err != nil {
 		return pr, err

@@ -149,7 +149,7 @@ func approveRun(ctx context.Context, o options, policies string, inFlight int, l
 	for id, name := range map[string]string{approverChannel: "prod-approvals", auditChannel: "audit", opsChannel: "ops"} {
 		w.slack.AddChannel(id, name)
 	}
-	w.aws.IAM().AddRole(prodRoleARN)
+	w.aws.IAM().AddGrantableRole(prodRoleARN)
 	w.aws.STS().AddCaller(workerKey, workerARN)
 	if err := w.tb.Err(); err != nil {
 		return FlowRun{}, fmt.Errorf("set up the fakes: %w", err)

@@ -12,7 +12,7 @@ import (
 	"github.com/tokken/tokken/bench/loadgen"
 )
 
-// Targets from issue 7.
+// The figures users are promised: click → DM, and Slack's posting limit.
 const (
 	targetClickToDMP99 = 2 * time.Second
 	targetPostsPerSec  = 1
@@ -60,7 +60,7 @@ func copyPolicies(src, dst string, drop ...string) error {
 }
 
 // writeMarkdown prints the report as Markdown tables with a verdict on
-// each issue 7 target.
+// each promised figure.
 func writeMarkdown(w io.Writer, rep Report) {
 	if a := rep.Approve; a != nil {
 		writeApprove(w, rep.Date, *a)
