@@ -103,6 +103,8 @@ type app struct {
 	mackerel    http.Handler
 	sns         lambdaevent.SNSHandler
 	eventBridge []eventBridgeRoute
+	// releaseSNS takes CodePipeline approval notifications (routeSNS).
+	releaseSNS lambdaevent.SNSHandler
 
 	// audit is the one audit trail every feature records to (auditlog,
 	// counted by metrics.Auditor).
@@ -195,6 +197,9 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 		return nil, err
 	}
 	registerInstances(a)
+	if err := registerRelease(a); err != nil {
+		return nil, err
+	}
 	registerECSIndex(a)
 
 	if cfg.Role.ServesHTTP() {
@@ -217,8 +222,8 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if err != nil {
 		return nil, err
 	}
-	if a.sns != nil {
-		a.dispatcher.HandleSNS(a.sns)
+	if a.sns != nil || a.releaseSNS != nil {
+		a.dispatcher.HandleSNS(a.routeSNS())
 	}
 	for _, r := range a.eventBridge {
 		a.dispatcher.HandleEventBridge(r.source, r.detailType, r.h)

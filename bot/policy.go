@@ -21,6 +21,11 @@ const (
 	ActionDomainJoin  Action = "domain_join"
 	ActionDomainLeave Action = "domain_leave"
 	ActionAlertAct    Action = "alert_act" // ack, silence, close
+	// ActionApproveRelease approves or rejects a CodePipeline manual
+	// approval (bot/release); its resource is the pipeline.
+	ActionApproveRelease Action = "approve_release"
+	// ActionStartRelease starts an execution of a pipeline (/release).
+	ActionStartRelease Action = "start_release"
 )
 
 // Principal is the Slack user a decision is about.

@@ -22,7 +22,7 @@ func TestPolicyCheckWarnsAboutChannels(t *testing.T) {
 	fake.AddChannel(stagingChannel, "staging")
 	fake.ArchiveChannel(stagingChannel)
 	fake.AddChannel(auditChannel, "audit")
-	for _, ch := range []string{"C0TOKKENOPS", "C0STAGING", "C0PRODALERTS", "C0ALERTS", "C0DEVALERTS"} {
+	for _, ch := range []string{"C0TOKKENOPS", "C0STAGING", "C0PRODALERTS", "C0ALERTS", "C0DEVALERTS", "C0RELEASE1"} {
 		fake.AddChannel(ch, strings.ToLower(ch))
 	}
 	dir := t.TempDir()

@@ -30,9 +30,11 @@ const (
 	// CtxECSService is the ECS service of an ecs-exec request; it becomes
 	// the service attribute of the Profile resource.
 	CtxECSService = "ecs_service"
+	CtxPipeline   = "pipeline" // pipeline name, required for approve_release (its resource)
+	CtxStage      = "stage"    // the pipeline's approval stage (approve_release)
 )
 
-var contextKeys = []string{CtxAlert, CtxBreakGlass, CtxECSService, CtxEnv, CtxHost, CtxMonitor, CtxRequester, CtxRole, CtxService}
+var contextKeys = []string{CtxAlert, CtxBreakGlass, CtxECSService, CtxEnv, CtxHost, CtxMonitor, CtxPipeline, CtxRequester, CtxRole, CtxService, CtxStage}
 
 // Authorize implements bot.Authorizer: it answers q from the Cedar rules,
 // after the checks the catalogue imposes whatever the rules say (unknown
@@ -132,6 +134,12 @@ func (s *Set) evaluate(q bot.AuthzQuery) (*evaluation, error) {
 			return nil, fmt.Errorf("authorize %s: no %q in context", q.Action, CtxAlert)
 		}
 		resources = []cedar.EntityUID{cedar.NewEntityUID(typeAlert, cedar.String(id))}
+	case bot.ActionApproveRelease, bot.ActionStartRelease:
+		uid, err := ev.pipeline()
+		if err != nil {
+			return nil, err
+		}
+		resources = []cedar.EntityUID{uid}
 	default:
 		return nil, fmt.Errorf("authorize: unknown action %q", q.Action)
 	}
@@ -368,7 +376,7 @@ func (ev *evaluation) outcome() bot.Decision {
 		if ev.profile != nil {
 			o.Approvals = max(o.Approvals, ev.profile.Approvals)
 		}
-	case bot.ActionDomainJoin, bot.ActionDomainLeave:
+	case bot.ActionDomainJoin, bot.ActionDomainLeave, bot.ActionApproveRelease:
 	default:
 		o.Approvals = 0
 	}

@@ -38,8 +38,9 @@ type CheckOptions struct {
 	Roles RoleChecker
 }
 
-// Channels lists the channels dir names: each profile's approver channel
-// and every channel of routes.yaml, in file order. dir must load.
+// Channels lists the channels dir names: each profile's approver channel,
+// each pipeline's approver channel (pipelines.yaml) and every channel of
+// routes.yaml, in file order. dir must load.
 func Channels(dir string) ([]ChannelUse, error) {
 	set, err := Load(dir)
 	if err != nil {
@@ -51,6 +52,7 @@ func Channels(dir string) ([]ChannelUse, error) {
 			out = append(out, ChannelUse{p.ApproverChannel, "approver channel of profile " + p.Name + " (profiles.yaml)"})
 		}
 	}
+	out = append(out, pipelineChannels(dir)...)
 	routes, err := LoadRoutes(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -98,7 +98,8 @@ func Load(dir string) (*Set, error) {
 // has them, so that one command vouches for the whole directory.
 func Check(dir string) []Problem {
 	_, probs := loadFS(os.DirFS(dir), dir)
-	return append(probs, checkRoutes(dir)...)
+	probs = append(probs, checkRoutes(dir)...)
+	return append(probs, checkPipelines(dir)...)
 }
 
 // checkRoutes reports the problems of dir/routes.yaml, if there is one.

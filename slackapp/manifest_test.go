@@ -29,9 +29,10 @@ import (
 // tokkenCommands are the slash commands tokken registers, with the
 // should_escape each needs (docs/slack-app.md, "Slash commands", says why).
 var tokkenCommands = map[string]bool{
-	"/access": false,
-	"/domain": false,
-	"/alerts": false,
+	"/access":  false,
+	"/domain":  false,
+	"/alerts":  false,
+	"/release": false,
 }
 
 // routeFor maps each manifest URL field to the route that must serve it.

@@ -60,10 +60,13 @@ func statementsOf(where string, doc any) []statement {
 	return out
 }
 
-// policyStatements returns the statements of a function's inline policies
-// or a role's policies.
+// policyStatements returns the statements of a function's inline policies,
+// a role's policies or a standalone policy.
 func policyStatements(id string, r Resource) []statement {
 	var out []statement
+	if doc, ok := r.Properties["PolicyDocument"]; ok && r.Type == "AWS::IAM::Policy" {
+		out = append(out, statementsOf(id, doc)...)
+	}
 	for _, p := range asList(r.Properties["Policies"]) {
 		pm, _ := p.(map[string]any)
 		if doc, ok := pm["PolicyDocument"]; ok { // AWS::IAM::Role

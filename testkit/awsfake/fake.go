@@ -15,6 +15,7 @@
 //   - IAM: query protocol, XML (GetRole, Put/Get/DeleteRolePolicy), see [IAM].
 //   - ECS: AWS JSON 1.1 (ListClusters, ListServices, DescribeServices,
 //     ListTasks, DescribeTasks, ExecuteCommand), see [ECS].
+//   - CodePipeline: AWS JSON 1.1 (manual approvals), see [CodePipeline].
 //   - The console federation endpoint at /federation, see [Federation].
 //
 // One httptest server serves them all; a request is routed by the service
@@ -91,6 +92,7 @@ func sdkIDs() map[string]string {
 		SQSService:            "SQS",
 		SecretsManagerService: "Secrets Manager",
 		IAMService:            "IAM",
+		CodePipelineService:   "CodePipeline",
 		ECSService:            "ECS",
 	}
 }
@@ -116,9 +118,10 @@ type Fake struct {
 	sched   *Scheduler
 	sqs     *SQS
 	secrets *SecretsManager
-	iam     *IAM        // iam.go
-	fed     *Federation // federation.go
-	ecs     *ECS        // ecs.go
+	iam     *IAM          // iam.go
+	fed     *Federation   // federation.go
+	ecs     *ECS          // ecs.go
+	cp      *CodePipeline // codepipeline.go
 }
 
 // principal is who a request's access key belongs to.
@@ -212,6 +215,8 @@ func New(tb testing.TB) *Fake {
 	f.iam, f.fed = newIAM(f), newFederation(f)
 	f.svcs = f.services()
 	f.svcs[IAMService] = f.iam.service()
+	f.cp = newCodePipeline(f)
+	f.svcs[CodePipelineService] = f.cp.service()
 	f.ecs = newECS(f)
 	f.svcs[ECSService] = f.ecs.service()
 	f.srv = httptest.NewServer(f.withFederation(http.HandlerFunc(f.serveHTTP)))
@@ -239,6 +244,9 @@ func (f *Fake) Scheduler() *Scheduler { return f.sched }
 
 // SQS returns the SQS handle.
 func (f *Fake) SQS() *SQS { return f.sqs }
+
+// CodePipeline returns the CodePipeline handle (codepipeline.go).
+func (f *Fake) CodePipeline() *CodePipeline { return f.cp }
 
 // SecretsManager returns the Secrets Manager handle.
 func (f *Fake) SecretsManager() *SecretsManager { return f.secrets }
