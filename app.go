@@ -31,6 +31,7 @@ import (
 	"github.com/tokken/tokken/infra/metrics"
 	"github.com/tokken/tokken/infra/schedtimer"
 	"github.com/tokken/tokken/infra/slackapi"
+	"github.com/tokken/tokken/infra/slackdir"
 	"github.com/tokken/tokken/infra/sqsqueue"
 	"github.com/tokken/tokken/policies"
 )
@@ -40,8 +41,9 @@ import (
 // Its handler runs every feature's sweeper (app.sweepers).
 const JobSweep = "sweep"
 
-// SweepInterval is how often the reconcile sweep runs.
-const SweepInterval = 5 * time.Minute
+// SweepInterval is how often the reconcile sweep runs (bot.SweepInterval,
+// the rate of template.yaml's SweepSchedule).
+const SweepInterval = bot.SweepInterval
 
 // configError marks a start-up failure caused by configuration (exit 2).
 type configError struct{ err error }
@@ -107,7 +109,7 @@ type app struct {
 	audit bot.Auditor
 	// directory resolves Slack users into policy principals (e-mail and
 	// the Slack user groups the policies name); nil without a bot token.
-	directory *accessui.Directory
+	directory *slackdir.Directory
 	// accessUI is the access feature once registered (nil when access is
 	// unavailable): alerts open its request modal pre-filled.
 	accessUI *accessui.Feature
@@ -175,7 +177,7 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	auditOpts := auditlog.Options{Channel: cfg.Access.AuditChannel, Location: cfg.Location, Logger: log}
 	if a.slack != nil {
 		auditOpts.Poster = a.slack
-		a.directory = accessui.NewDirectory(a.slack, a.policies.SlackUserGroups(), log)
+		a.directory = slackdir.New(a.slack, a.policies.SlackUserGroups(), log)
 		a.directory.Team = team
 	}
 	a.audit = metrics.Auditor(auditlog.New(a.store, auditOpts), a.metrics)

@@ -141,7 +141,9 @@ func (noAWS) CheckRole(context.Context, string) error { return nil }
 
 func (noAWS) Revoke(context.Context, access.Grant) error { return nil }
 
-func (noAWS) TerminateSessions(context.Context, access.Grant) (int, error) { return 0, nil }
+func (noAWS) TerminateSessions(context.Context, access.Grant) ([]access.Session, error) {
+	return nil, nil
+}
 
 // Instances refuses with an answer for the requester: instances are
 // checked against EC2 before a request is filed.

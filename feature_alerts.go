@@ -8,9 +8,7 @@ import (
 
 	"github.com/tokken/tokken/bot/alert"
 	"github.com/tokken/tokken/handlers/accessui"
-	"github.com/tokken/tokken/handlers/alertin"
 	"github.com/tokken/tokken/handlers/alertui"
-	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/infra/mackerel"
 	"github.com/tokken/tokken/infra/metrics"
 	"github.com/tokken/tokken/policies"
@@ -35,7 +33,7 @@ func registerAlerts(a *app) error {
 	case err != nil:
 		return &configError{fmt.Errorf("TOKKEN_POLICY_DIR %s: %w", a.cfg.PolicyDir, err)}
 	}
-	view := alertview.Options{Location: a.cfg.Location}
+	view := alertui.Options{Location: a.cfg.Location}
 	var notifier alert.Notifier = noSlack{}
 	if a.slack != nil {
 		notifier = countingNotifier{next: alertui.NewPoster(a.slack, alertui.NewPacer(0, nil), view, nil), rec: a.metrics}
@@ -68,7 +66,7 @@ func registerAlerts(a *app) error {
 		log.Info("Mackerel webhook disabled: set MACKEREL_WEBHOOK_USER and MACKEREL_WEBHOOK_PASSWORD to enable it")
 	}
 	a.sns = alertui.SNS(in, log)
-	a.handleEventBridge("aws.cloudwatch", alertin.DetailTypeAlarmStateChange, alertui.EventBridge(in, log))
+	a.handleEventBridge("aws.cloudwatch", alertui.DetailTypeAlarmStateChange, alertui.EventBridge(in, log))
 
 	if a.slack == nil {
 		log.Warn("/alerts and alert buttons are disabled: SLACK_BOT_TOKEN is not set")

@@ -125,7 +125,7 @@ func TestAlertMetricsThroughTheWebhook(t *testing.T) {
 	const user, pass = "mackerel", "0123456789abcdefXYZ"
 	a, logs, metricsOut := testApp(t, fake, map[string]string{"MACKEREL_WEBHOOK_USER": user, "MACKEREL_WEBHOOK_PASSWORD": pass})
 	a.start()
-	body, err := os.ReadFile("handlers/alertin/testdata/mackerel-host-critical.json")
+	body, err := os.ReadFile("handlers/alertui/testdata/mackerel-host-critical.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func startDomainService(a *app, log *slog.Logger) error {
 }
 
 // principalDirectory resolves a Slack user into the principal policies
-// decide on (*accessui.Directory: e-mail and Slack user groups).
+// decide on (*slackdir.Directory: e-mail and Slack user groups).
 type principalDirectory interface {
 	Lookup(ctx context.Context, userID string) (bot.Principal, error)
 }

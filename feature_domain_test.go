@@ -14,9 +14,9 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
-	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/infra/config"
 	"github.com/tokken/tokken/infra/slackapi"
+	"github.com/tokken/tokken/infra/slackdir"
 	"github.com/tokken/tokken/policies"
 	"github.com/tokken/tokken/testkit/logbuf"
 	"github.com/tokken/tokken/testkit/slackfake"
@@ -109,7 +109,7 @@ func TestDirectoryAuthorizer(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := slackapi.New(fake.Token(), slackapi.Options{APIURL: fake.APIURL(), MaxAttempts: 1})
-	authz := directoryAuthorizer{set: set, dir: accessui.NewDirectory(client, set.SlackUserGroups(), nil), log: slog.New(slog.DiscardHandler)}
+	authz := directoryAuthorizer{set: set, dir: slackdir.New(client, set.SlackUserGroups(), nil), log: slog.New(slog.DiscardHandler)}
 	tests := []struct {
 		name, user string
 		allow      bool

@@ -14,7 +14,7 @@ import (
 // registerECSIndex keeps the ECS index (infra/ecsindex) of the clusters the
 // ecs-exec profiles name fresh where the role runs jobs: a refresh on every
 // reconcile sweep, as registerInstances does for instances. The ingress
-// only reads it (the access modal's ECS select) and needs no ECS
+// only reads it (the access modal's ECS selects) and needs no ECS
 // permission. Without ecs-exec profiles or an AWS configuration nothing is
 // registered.
 func registerECSIndex(a *app) {
@@ -28,7 +28,7 @@ func registerECSIndex(a *app) {
 	log := a.log.With("feature", "ecs-index")
 	awsCfg, err := a.awsConfig(context.Background())
 	if err != nil {
-		log.Warn("the ECS index is not refreshed: the access modal's ECS select offers nothing; the one-line command still works", "err", err)
+		log.Warn("the ECS index is not refreshed: the access modal's ECS selects offer nothing; the one-line command still works", "err", err)
 		return
 	}
 	fleet := ecsfleet.New(ecs.NewFromConfig(awsCfg))

@@ -22,7 +22,7 @@ import (
 
 // TestECSIndexWiring: with an ecs-exec profile in the policy directory,
 // the worker's sweep indexes the profile's cluster through ECS, and the
-// ingress answers the modal's ECS select from the store without an AWS
+// ingress answers the modal's ECS selects from the store without an AWS
 // call.
 func TestECSIndexWiring(t *testing.T) {
 	const task = "0123456789abcdef0123456789abcdef"
@@ -87,20 +87,22 @@ func TestECSIndexWiring(t *testing.T) {
 	st := &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
 		"profile": {"access:profile": {SelectedOption: slack.OptionBlockObject{Value: "staging-exec"}}},
 	}}
-	req, _ := sl.Interaction(t, srv.URL+"/slack/options", slack.InteractionCallback{
-		Type: slack.InteractionTypeBlockSuggestion, User: slack.User{ID: "U0SRE00001"}, ActionID: "access:ecs_target", BlockID: "ecs_target",
-		View: slack.View{ID: "V1", CallbackID: accessui.CallbackRequest, State: st},
-	})
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"web"`) || !strings.Contains(string(body), task) {
-		t.Fatalf("options: %d %s", resp.StatusCode, body)
+	for block, want := range map[string]string{"ecs_service": `"web"`, "ecs_task": task} {
+		req, _ := sl.Interaction(t, srv.URL+"/slack/options", slack.InteractionCallback{
+			Type: slack.InteractionTypeBlockSuggestion, User: slack.User{ID: "U0SRE00001"}, ActionID: "access:" + block, BlockID: block,
+			View: slack.View{ID: "V1", CallbackID: accessui.CallbackRequest, State: st},
+		})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Fatalf("%s options: %d %s", block, resp.StatusCode, body)
+		}
 	}
 	if calls := fake.Calls("", ""); len(calls) != before {
-		t.Errorf("the ingress answered the ECS select with %d AWS calls", len(calls)-before)
+		t.Errorf("the ingress answered the ECS selects with %d AWS calls", len(calls)-before)
 	}
 }

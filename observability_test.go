@@ -10,10 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -89,53 +87,13 @@ func ackLatencies(t *testing.T, out, function, route string) []float64 {
 }
 
 // TestLambdaHelperProcess is not a test: it is the Lambda function process
-// started by TestLambdaInvocationEmitsAckLatency (the os/exec helper
-// process idiom), because lambda.Start never returns.
+// runLambdaChild starts (the os/exec helper process idiom), because
+// lambda.Start never returns.
 func TestLambdaHelperProcess(t *testing.T) {
 	if os.Getenv("TOKKEN_TEST_LAMBDA_CHILD") != "1" {
-		t.Skip("helper process for TestLambdaInvocationEmitsAckLatency")
+		t.Skip("helper process for runLambdaChild")
 	}
 	os.Exit(run(context.Background(), nil, env{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}))
-}
-
-// fakeRuntime is the Lambda Runtime API for one invocation: it hands out
-// event once, records the response, then refuses further polls so the
-// runtime client exits.
-type fakeRuntime struct {
-	event     []byte
-	mu        sync.Mutex
-	served    bool
-	responses chan []byte
-	errors    chan string
-}
-
-func (f *fakeRuntime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	const base = "/2018-06-01/runtime/"
-	switch {
-	case r.Method == http.MethodGet && r.URL.Path == base+"invocation/next":
-		f.mu.Lock()
-		first := !f.served
-		f.served = true
-		f.mu.Unlock()
-		if !first {
-			http.Error(w, "test over", http.StatusGone)
-			return
-		}
-		w.Header().Set("Lambda-Runtime-Aws-Request-Id", "inv-1")
-		w.Header().Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(30*time.Second).UnixMilli()))
-		w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:ap-northeast-1:123456789012:function:tokken-ingress")
-		_, _ = w.Write(f.event)
-	case r.Method == http.MethodPost && r.URL.Path == base+"invocation/inv-1/response":
-		b, _ := io.ReadAll(r.Body)
-		f.responses <- b
-		w.WriteHeader(http.StatusAccepted)
-	case r.Method == http.MethodPost:
-		b, _ := io.ReadAll(r.Body)
-		f.errors <- r.URL.Path + ": " + string(b)
-		w.WriteHeader(http.StatusAccepted)
-	default:
-		http.NotFound(w, r)
-	}
 }
 
 // signedCommandEvent is a Function URL event carrying a /access help
@@ -175,81 +133,47 @@ func TestLambdaInvocationEmitsAckLatency(t *testing.T) {
 	queueURL, _ := aws.SQS().CreateQueue("tokken-jobs")
 	secretARN := aws.SecretsManager().Put("tokken-slack", fmt.Sprintf(`{"SLACK_SIGNING_SECRET":%q,"SLACK_BOT_TOKEN":%q}`, slackFake.SigningSecret(), slackFake.Token()))
 
-	rt := &fakeRuntime{
-		event:     signedCommandEvent(t, slackFake.SigningSecret(), slackFake.ResponseURL("R1")),
-		responses: make(chan []byte, 1),
-		errors:    make(chan string, 4),
-	}
-	srv := httptest.NewServer(rt)
-	defer srv.Close()
-
 	environ := map[string]string{
-		"PATH": os.Getenv("PATH"), "HOME": t.TempDir(),
-		"TOKKEN_TEST_LAMBDA_CHILD": "1",
-		"AWS_LAMBDA_RUNTIME_API":   strings.TrimPrefix(srv.URL, "http://"),
-		"TOKKEN_ROLE":              "ingress",
-		"TOKKEN_STORE":             "dynamodb:tokken",
-		"TOKKEN_QUEUE_URL":         queueURL,
-		"TOKKEN_SECRETS_ARN":       secretARN,
-		"SLACK_API_URL":            slackFake.APIURL(),
-		"TOKKEN_POLICY_DIR":        "policies",
+		"TOKKEN_ROLE":        "ingress",
+		"TOKKEN_STORE":       "dynamodb:tokken",
+		"TOKKEN_QUEUE_URL":   queueURL,
+		"TOKKEN_SECRETS_ARN": secretARN,
+		"SLACK_API_URL":      slackFake.APIURL(),
+		"TOKKEN_POLICY_DIR":  "policies",
 	}
 	maps.Copy(environ, aws.Env())
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLambdaHelperProcess$", "-test.count=1")
-	for k, v := range environ {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	rt := &scriptedRuntime{done: make(chan string, 4), events: [][]byte{
+		signedCommandEvent(t, slackFake.SigningSecret(), slackFake.ResponseURL("R1")),
+	}}
+	reports, stdout, stderr := runLambdaChild(t, environ, rt)
+	body, ok := strings.CutPrefix(reports[0], "response 0: ")
+	if !ok {
+		t.Fatalf("the function reported %s\nstderr:\n%s", reports[0], stderr)
 	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-
 	var resp events.LambdaFunctionURLResponse
-	select {
-	case b := <-rt.responses:
-		if err := json.Unmarshal(b, &resp); err != nil {
-			t.Fatalf("invocation response %q: %v", b, err)
-		}
-	case e := <-rt.errors:
-		<-exited
-		t.Fatalf("the function reported an error: %s\nstderr:\n%s", e, stderr.String())
-	case err := <-exited:
-		t.Fatalf("the function exited before answering: %v\nstderr:\n%s", err, stderr.String())
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Fatalf("no invocation response\nstderr:\n%s", stderr.String())
-	}
-	// The next poll is refused, so the runtime client ends the process.
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
+	if err := json.Unmarshal([]byte(body), &resp); err != nil {
+		t.Fatalf("invocation response %q: %v", body, err)
 	}
 
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, "/access") || resp.Headers["x-request-id"] != "lambda-req-1" {
 		t.Errorf("invocation answered %+v", resp)
 	}
-	lat := ackLatencies(t, stdout.String(), "ingress", "commands")
+	lat := ackLatencies(t, stdout, "ingress", "commands")
 	if len(lat) != 1 {
-		t.Fatalf("want one ack latency for /slack/commands on stdout, got %v\nstdout:\n%s", lat, stdout.String())
+		t.Fatalf("want one ack latency for /slack/commands on stdout, got %v\nstdout:\n%s", lat, stdout)
 	}
 	if lat[0] <= 0 || lat[0] >= 3000 {
 		t.Errorf("ack latency %v ms, want within Slack's 3 s", lat[0])
 	}
 
 	var sawRequest bool
-	for _, l := range strings.Split(stderr.String(), "\n") {
+	for _, l := range strings.Split(stderr, "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(l), &m) != nil || m["msg"] != "http request" {
 			continue
 		}
 		sawRequest = true
-		if m["request_id"] != "lambda-req-1" || m["aws_request_id"] != "inv-1" {
+		if m["request_id"] != "lambda-req-1" || m["aws_request_id"] != "inv-0" {
 			t.Errorf("access log line without request ids: %s", l)
 		}
 		if strings.Count(l, `"request_id"`) != 1 {
@@ -257,7 +181,7 @@ func TestLambdaInvocationEmitsAckLatency(t *testing.T) {
 		}
 	}
 	if !sawRequest {
-		t.Errorf("no access log line\nstderr:\n%s", stderr.String())
+		t.Errorf("no access log line\nstderr:\n%s", stderr)
 	}
 }
 

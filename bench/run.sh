@@ -73,7 +73,7 @@ step "end-to-end flows: approve click -> credentials DM, and an alert storm (abo
   echo "### End-to-end flows"
   echo
 } >>"$report"
-"$bin/flowbench" -tokken "$bin/tokken" -policies policies -testdata handlers/alertin/testdata -out "$out" >>"$report"
+"$bin/flowbench" -tokken "$bin/tokken" -policies policies -testdata handlers/alertui/testdata -out "$out" >>"$report"
 
 step "ack benchmark: tokken serve beside Bolt (about 3 minutes)"
 {

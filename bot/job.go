@@ -26,6 +26,12 @@ type Job struct {
 	NotBefore time.Time `json:"not_before,omitzero"`
 }
 
+// SweepInterval is how often the reconcile sweep runs: `tokken serve`
+// enqueues it on this period and template.yaml's SweepSchedule sends it at
+// this rate (a template test holds them equal). It is the one figure
+// messages quote when they promise that tokken tries again.
+const SweepInterval = 5 * time.Minute
+
 // NewJob builds a Job whose payload is v encoded as JSON.
 func NewJob(id, kind string, v any) (Job, error) {
 	p, err := json.Marshal(v)

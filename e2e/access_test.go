@@ -252,6 +252,9 @@ func (w *accessWorld) open() {
 		t.Fatal(err)
 	}
 	f.Register(rt, mux)
+	// The reconcile sweep arrives as template.yaml's SweepSchedule sends it
+	// and runs the access sweeper, as the app's sweep job does.
+	mux.Handle(sweepKind, func(ctx context.Context, _ bot.Job) error { return f.Service().Sweep(ctx) })
 	queue.Start()
 	w.store, w.queue, w.timers, w.router, w.feature = store, queue, timers, rt, f
 	w.srv = httptest.NewServer(httpapi.New(httpapi.Deps{Router: rt, Verifier: slacksig.Verifier{Secret: []byte(w.slack.SigningSecret())}, Log: log}))
@@ -389,17 +392,6 @@ func (w *accessWorld) submitView(user, callbackID, meta string, values map[strin
 		w.t.Fatalf("submit %s: %d %q", callbackID, status, body)
 	}
 	return body
-}
-
-// message is request id's approver message as Slack shows it now, as JSON.
-func (w *accessWorld) message(id string) string {
-	w.t.Helper()
-	ref := w.get(id).Message
-	m, ok := w.slack.Message(ref.Channel, ref.TS)
-	if !ok {
-		w.t.Fatalf("no message for %s at %+v", id, ref)
-	}
-	return messageJSON(m)
 }
 
 // messageJSON renders m as JSON without HTML escaping, so mrkdwn reads as
@@ -622,7 +614,7 @@ func TestAccessApproveExpire(t *testing.T) {
 	w.waitMessage(id, "Active", "until", "<@"+approver1+">", accessui.ActionRevoke)
 
 	// A live session opened with the grant, then the window ends.
-	w.aws.SSM().OpenSession(prodWeb, issued.AssumedRoleARN)
+	sid := w.aws.SSM().OpenSession(prodWeb, issued.AssumedRoleARN)
 	w.clock.Advance(31 * time.Minute)
 	r = w.waitState(id, access.StateExpired)
 	if n := len(w.aws.SSM().ActiveSessions()); n != 0 || r.End.Sessions != 1 {
@@ -639,9 +631,13 @@ func TestAccessApproveExpire(t *testing.T) {
 	for _, e := range events {
 		actions = append(actions, e.Action)
 	}
-	want := []string{access.ActRequested, access.ActApproved, access.ActActivating, access.ActActive, access.ActEnding, access.ActExpired}
+	want := []string{access.ActRequested, access.ActApproved, access.ActActivating, access.ActActive, access.ActEnding,
+		access.ActSessionEnded, access.ActExpired}
 	if strings.Join(actions, ",") != strings.Join(want, ",") {
 		t.Errorf("audit trail %v, want %v", actions, want)
+	}
+	if got := w.endedSessionsAudited(id, map[string]string{sid: prodWeb}); got[sid] != prodWeb || len(got) != 1 {
+		t.Errorf("session_ended records %v, want %s on %s", got, sid, prodWeb)
 	}
 	if len(w.slack.Messages(auditChannel)) < len(want) {
 		t.Errorf("%d lines in the audit channel, want at least %d", len(w.slack.Messages(auditChannel)), len(want))

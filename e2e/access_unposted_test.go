@@ -113,15 +113,15 @@ func TestAccessUnpostedRequest(t *testing.T) {
 	w.waitState(id, access.StateActive)
 }
 
-// sweep runs the access sweep job through the queue, as its timer does,
-// and waits until it has run.
+// sweepKind is the kind of the reconcile sweep job (template.yaml's
+// SweepSchedule input).
+const sweepKind = "sweep"
+
+// sweep runs the reconcile sweep job through the queue, as the schedule
+// does, and waits until it has run.
 func (w *accessWorld) sweep(jobID string) {
 	w.t.Helper()
-	j, err := bot.NewJob(jobID, access.JobSweep, struct{}{})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if err := w.queue.Enqueue(context.Background(), j); err != nil {
+	if err := w.queue.Enqueue(context.Background(), bot.Job{ID: jobID, Kind: sweepKind}); err != nil {
 		w.t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitAccess)
@@ -167,4 +167,57 @@ func TestAccessCardUpdateRetriedAfterSlackOutage(t *testing.T) {
 		t.Errorf("%d failed updates, want the 4 the fault injected", failed)
 	}
 	w.dmWith(requester, "was denied by")
+}
+
+// TestAccessCardRefusedAfterPosting: the request's card was posted, then
+// the approver channel was archived. The update the approval makes is
+// refused: the requester is told what went wrong and what to do, the
+// request is marked NOT POSTED (in the audit trail), and ops get one
+// alert naming the channel and the profile, not one per refused update.
+func TestAccessCardRefusedAfterPosting(t *testing.T) {
+	t.Parallel()
+	w := newAccessWorld(t, policyDir)
+	id := w.request(requester, "prod-readonly 1h look at the billing console")
+	w.waitMessage(id, "Waiting for approval")
+	w.slack.ArchiveChannel(approverChannel)
+
+	w.clickOn(approver1, accessui.ActionApprove, id)
+	w.waitState(id, access.StateActive)
+	got := w.waitFor(id, func(r access.Request) bool { return r.Unposted != nil })
+	if got.Unposted.Channel != approverChannel || got.Unposted.Code != "is_archived" {
+		t.Fatalf("unposted %+v", got.Unposted)
+	}
+	w.dmWith(requester, "can no longer be updated")
+	if line := w.auditLine(id, access.ActUnposted); !strings.Contains(line, approverChannel+": is_archived") {
+		t.Errorf("audit line %q", line)
+	}
+	alerts := func() (n int, text string) {
+		for _, m := range w.slack.Messages(accessOps) {
+			if j := messageJSON(m); strings.Contains(j, accessui.NotPostedText) && strings.Contains(j, id) {
+				n, text = n+1, j
+			}
+		}
+		return n, text
+	}
+	w.slack.WaitFor(t, waitAccess, func(*slackfake.Fake) bool { n, _ := alerts(); return n > 0 })
+	if _, text := alerts(); !containsAll(text, "<#"+approverChannel+">", "prod-readonly", "is_archived") {
+		t.Errorf("ops alert %s", text)
+	}
+
+	// The sweep tries the card again: refused again, the same problem,
+	// so nobody is told twice.
+	w.clock.Advance(2 * time.Minute)
+	w.sweep("sweep/1")
+	if n, _ := alerts(); n != 1 {
+		t.Errorf("%d ops alerts about %s, want 1", n, id)
+	}
+	tries := 0
+	for _, c := range w.slack.Calls("chat.update") {
+		if c.Channel == approverChannel && c.Error == "is_archived" {
+			tries++
+		}
+	}
+	if tries < 2 {
+		t.Errorf("%d refused card updates, want the approval's and the sweep's", tries)
+	}
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/tokken/tokken/handlers/alertview"
+	"github.com/tokken/tokken/handlers/alertui"
 	"github.com/tokken/tokken/testkit/awsfake"
 	"github.com/tokken/tokken/testkit/mackerelfake"
 	"github.com/tokken/tokken/testkit/slackfake"
@@ -34,7 +34,7 @@ func TestAlertsRequestAccessOpensPrefilledModal(t *testing.T) {
 	waitLog(t, s, "instance index refreshed")
 
 	msg := postCritical(t, s, fake)
-	pressAlertButton(t, s, fake, alertsOnCall, alertview.ActionRequestAccess, "mackerel:4Fbh2K6yWfe", msg)
+	pressAlertButton(t, s, fake, alertsOnCall, alertui.ActionRequestAccess, "mackerel:4Fbh2K6yWfe", msg)
 	fake.WaitFor(t, 10*time.Second, func(f *slackfake.Fake) bool { return len(f.Views()) == 1 })
 
 	v := fake.Views()[0]

@@ -15,7 +15,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/tokken/tokken/handlers/alertview"
+	"github.com/tokken/tokken/handlers/alertui"
 	"github.com/tokken/tokken/testkit/mackerelfake"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
@@ -59,7 +59,7 @@ func alertsFake(t *testing.T) *slackfake.Fake {
 
 func alertsFixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "handlers", "alertin", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "handlers", "alertui", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func pressAlertButton(t *testing.T, s *server, fake *slackfake.Fake, user, actio
 		Channel:   slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: m.Channel}}},
 		Container: slack.Container{ChannelID: m.Channel, MessageTs: m.TS},
 		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{
-			ActionID: actionID, BlockID: alertview.BlockActions, Value: key, ActionTs: fmt.Sprint(time.Now().UnixNano()),
+			ActionID: actionID, BlockID: alertui.BlockActions, Value: key, ActionTs: fmt.Sprint(time.Now().UnixNano()),
 		}}},
 	}
 	req, _ := fake.Interaction(t, s.base+"/slack/interactions", cb)
@@ -138,26 +138,26 @@ func TestAlertsMackerelEndToEnd(t *testing.T) {
 	msg := postCritical(t, s, fake)
 
 	// A developer may not act; on-call acknowledges.
-	pressAlertButton(t, s, fake, alertsDev, alertview.ActionAck, key, msg)
+	pressAlertButton(t, s, fake, alertsDev, alertui.ActionAck, key, msg)
 	fake.WaitFor(t, 10*time.Second, func(f *slackfake.Fake) bool { return len(f.Ephemerals(alertsDev)) == 1 })
 	if eph := fake.Ephemerals(alertsDev)[0].Text; !strings.Contains(eph, "may not act") {
 		t.Errorf("refusal: %q", eph)
 	}
-	pressAlertButton(t, s, fake, alertsOnCall, alertview.ActionAck, key, msg)
+	pressAlertButton(t, s, fake, alertsOnCall, alertui.ActionAck, key, msg)
 	fake.WaitFor(t, 10*time.Second, func(f *slackfake.Fake) bool {
 		m, _ := f.Message(msg.Channel, msg.TS)
-		return m.Edits == 1 && strings.Contains(alertsText(m), "Acknowledged")
+		return m.Edits == 1 && strings.Contains(m.Shown(), "Acknowledged")
 	})
 
 	// Close asks Mackerel; Mackerel's close webhook turns the message green.
-	pressAlertButton(t, s, fake, alertsOnCall, alertview.ActionClose, key, msg)
+	pressAlertButton(t, s, fake, alertsOnCall, alertui.ActionClose, key, msg)
 	fake.WaitFor(t, 10*time.Second, func(*slackfake.Fake) bool { _, ok := mk.Closed("4Fbh2K6yWfe"); return ok })
 	if status, body := postWebhook(t, s, alertsFixture(t, "mackerel-manual-close.json"), alertsHookUser, alertsHookPass); status != http.StatusAccepted {
 		t.Fatalf("close webhook: %d %q", status, body)
 	}
 	fake.WaitFor(t, 20*time.Second, func(f *slackfake.Fake) bool {
 		m, _ := f.Message(msg.Channel, msg.TS)
-		return strings.Contains(m.Text, "OK: CPU %") && strings.Contains(alertsText(m), alertview.ColorResolved)
+		return strings.Contains(m.Text, "OK: CPU %") && strings.Contains(m.Shown(), alertui.ColorResolved)
 	})
 	top := 0
 	for _, m := range fake.Messages(alertsChannel) {
@@ -227,7 +227,7 @@ func TestAlertsInvokeCloudWatch(t *testing.T) {
 		}
 	}
 	invoke(withID(t, dir, "sns-alarm-single-metric.json", "sns-1"))
-	if m, ok := alertMessage(fake, "CRITICAL: EXAMPLE"); !ok || !strings.Contains(alertsText(m), "CloudWatch") {
+	if m, ok := alertMessage(fake, "CRITICAL: EXAMPLE"); !ok || !strings.Contains(m.Shown(), "CloudWatch") {
 		t.Fatalf("SNS alarm not posted:\n%s", fake.Dump(10))
 	}
 	invoke(withID(t, dir, "eventbridge-alarm.json", "eb-1"))
@@ -240,28 +240,4 @@ func TestAlertsInvokeCloudWatch(t *testing.T) {
 	if m.Edits != 1 || !strings.Contains(m.Text, "OK: ServerCpuTooHigh") {
 		t.Errorf("alarm OK not shown in place: edits %d %q", m.Edits, m.Text)
 	}
-}
-
-// alertsText flattens a message's text, colours and block text.
-func alertsText(m slackfake.Message) string {
-	var b strings.Builder
-	b.WriteString(m.Text)
-	for _, att := range m.Attachments {
-		b.WriteString("\n" + att.Color)
-		for _, bl := range att.Blocks.BlockSet {
-			switch x := bl.(type) {
-			case *slack.SectionBlock:
-				if x.Text != nil {
-					b.WriteString("\n" + x.Text.Text)
-				}
-			case *slack.ContextBlock:
-				for _, el := range x.ContextElements.Elements {
-					if t, ok := el.(*slack.TextBlockObject); ok {
-						b.WriteString("\n" + t.Text)
-					}
-				}
-			}
-		}
-	}
-	return b.String()
 }

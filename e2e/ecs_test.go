@@ -10,6 +10,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,6 +133,36 @@ func (w *accessWorld) liveExecSessions(owner string) []ssmtypes.Session {
 	return out.Sessions
 }
 
+// endedSessionsAudited returns, for request id, what its session_ended
+// audit events name (session id → target) once the audit channel carries
+// a line naming each of want's sessions and targets.
+func (w *accessWorld) endedSessionsAudited(id string, want map[string]string) map[string]string {
+	w.t.Helper()
+	w.slack.WaitFor(w.t, waitAccess, func(f *slackfake.Fake) bool {
+		n := 0
+		for _, m := range f.Messages(auditChannel) {
+			for s, target := range want {
+				if strings.Contains(m.Text, "*"+access.ActSessionEnded+"*") && strings.Contains(m.Text, id) &&
+					strings.Contains(m.Text, "session "+s+" on "+target) {
+					n++
+				}
+			}
+		}
+		return n == len(want)
+	})
+	events, err := auditlog.Read(context.Background(), w.store, auditlog.Query{Subject: id})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range events {
+		if e.Action == access.ActSessionEnded {
+			got[e.Detail["session"]] = e.Detail["target"]
+		}
+	}
+	return got
+}
+
 // policyStatements decodes a session policy into its statements by Sid.
 func policyStatements(t *testing.T, doc string) map[string]map[string]any {
 	t.Helper()
@@ -207,8 +238,8 @@ func TestECSExecByServiceExpires(t *testing.T) {
 	w.aws.ECS().PutTask(awsfake.ECSTaskDef{Cluster: "staging", ID: webTask2, Service: "web", Family: "web", LastStatus: "RUNNING",
 		EnableExecuteCommand: true, Containers: []awsfake.ECSContainerDef{{Name: "app", RuntimeID: webTask2 + "-3333333333", ExecAgent: "RUNNING"}},
 		Tags: map[string]string{"Env": "staging"}})
-	w.execAs(issued, webTask, "app")
-	w.execAs(issued, webTask2, "app")
+	s1 := w.execAs(issued, webTask, "app")
+	s2 := w.execAs(issued, webTask2, "app")
 	live := w.liveExecSessions(issued.AssumedRoleARN)
 	var targets []string
 	for _, s := range live {
@@ -233,9 +264,19 @@ func TestECSExecByServiceExpires(t *testing.T) {
 	for _, e := range events {
 		actions = append(actions, e.Action)
 	}
-	want := []string{access.ActRequested, access.ActApproved, access.ActActivating, access.ActActive, access.ActEnding, access.ActExpired}
+	want := []string{access.ActRequested, access.ActApproved, access.ActActivating, access.ActActive, access.ActEnding,
+		access.ActSessionEnded, access.ActSessionEnded, access.ActExpired}
 	if strings.Join(actions, ",") != strings.Join(want, ",") {
 		t.Errorf("audit trail %v, want %v", actions, want)
+	}
+	// Each terminated shell is its own record naming the session and the
+	// task and container it was in, stored and posted to the audit channel.
+	wantEnded := map[string]string{
+		s1: "ecs:staging_" + webTask + "_" + webRuntimeID,
+		s2: "ecs:staging_" + webTask2 + "_" + webTask2 + "-3333333333",
+	}
+	if got := w.endedSessionsAudited(id, wantEnded); !maps.Equal(got, wantEnded) {
+		t.Errorf("session_ended records %v, want %v", got, wantEnded)
 	}
 	w.checkNoLeaks(requester)
 }
@@ -257,7 +298,7 @@ func TestECSExecByTaskRevoked(t *testing.T) {
 		t.Errorf("a task grant must name the task alone: %s", issued.Policy)
 	}
 	w.dmWith(requester, "--task "+webTask+" --container app")
-	w.execAs(issued, webTask, "app")
+	sid := w.execAs(issued, webTask, "app")
 	if n := len(w.liveExecSessions(issued.AssumedRoleARN)); n != 1 {
 		t.Fatalf("%d live exec sessions, want 1", n)
 	}
@@ -272,6 +313,10 @@ func TestECSExecByTaskRevoked(t *testing.T) {
 		t.Fatalf("after revoke: %d live sessions, end %+v", n, r.End)
 	}
 	w.waitMessage(id, "Revoked", "1 SSM session terminated")
+	if got, want := w.endedSessionsAudited(id, map[string]string{sid: "ecs:staging_" + webTask + "_" + webRuntimeID}),
+		map[string]string{sid: "ecs:staging_" + webTask + "_" + webRuntimeID}; !maps.Equal(got, want) {
+		t.Errorf("session_ended records %v, want %v", got, want)
+	}
 	if doc, ok := w.aws.IAM().RolePolicy("tokken-staging-exec", "tokken-revoked"); !ok || !strings.Contains(doc, id) {
 		t.Errorf("credentials not revoked in IAM: %q", doc)
 	}
@@ -306,9 +351,10 @@ func TestECSExecRefusals(t *testing.T) {
 }
 
 // TestECSExecFromModal: the worker indexes the profile's cluster; the
-// modal's ECS select offers its services and running tasks from the index
-// (answered by the ingress without ECS); the submitted pick is checked and
-// filed like the one-line command.
+// modal shows that cluster as context and offers its services in one
+// select and its running tasks (of the picked service) in another, both
+// answered by the ingress from the index without ECS; the submitted pick
+// is checked and filed like the one-line command.
 func TestECSExecFromModal(t *testing.T) {
 	t.Parallel()
 	w := ecsWorld(t)
@@ -322,16 +368,21 @@ func TestECSExecFromModal(t *testing.T) {
 		t.Fatalf("/access answered %q instead of opening the modal", r.Text)
 	}
 	modal, _ := json.Marshal(w.slack.Views()[0].Request)
-	if !strings.Contains(string(modal), `"action_id":"access:ecs_target"`) {
-		t.Fatalf("the modal has no ECS select: %s", modal)
+	if !containsAll(string(modal), `"action_id":"access:ecs_service"`, `"action_id":"access:ecs_task"`,
+		`*staging-exec* → cluster `+"`staging`") || strings.Contains(string(modal), "access:ecs_cluster") {
+		t.Fatalf("the modal lacks the cluster context or the service and task selects: %s", modal)
 	}
-	options := func(profile, query string) string {
+	ecsBefore := len(w.aws.Calls(awsfake.ECSService, ""))
+	options := func(actionID, profile, service, query string) string {
 		t.Helper()
 		st := &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
 			"profile": {"access:profile": {SelectedOption: slack.OptionBlockObject{Value: profile}}},
 		}}
+		if service != "" {
+			st.Values["ecs_service"] = map[string]slack.BlockAction{"access:ecs_service": {SelectedOption: slack.OptionBlockObject{Value: service}}}
+		}
 		req, _ := w.slack.Interaction(t, w.srv.URL+"/slack/options", slack.InteractionCallback{
-			Type: slack.InteractionTypeBlockSuggestion, User: slack.User{ID: requester}, ActionID: "access:ecs_target", BlockID: "ecs_target",
+			Type: slack.InteractionTypeBlockSuggestion, User: slack.User{ID: requester}, ActionID: "access:" + actionID, BlockID: actionID,
 			Value: query, View: slack.View{ID: "V1", CallbackID: accessui.CallbackRequest, State: st},
 		})
 		status, body := do(t, req)
@@ -340,34 +391,90 @@ func TestECSExecFromModal(t *testing.T) {
 		}
 		return body
 	}
-	if body := options("staging-exec", ""); !containsAll(body, `"value":"web"`, "service web (all its tasks)", `"value":"`+webTask+`"`,
-		"task "+webTask+" of web", "service legacy (all its tasks) — ECS Exec off") || strings.Contains(body, stoppedTask) {
-		t.Errorf("ECS options: %s", body)
+	if body := options("ecs_service", "staging-exec", "", ""); !containsAll(body, `"value":"web"`, "web (all its tasks)",
+		"legacy (all its tasks) — ECS Exec off") || strings.Contains(body, webTask) {
+		t.Errorf("service options: %s", body)
 	}
-	if body := options("staging-exec", "work"); !strings.Contains(body, `"value":"worker"`) || strings.Contains(body, `"value":"web"`) {
-		t.Errorf("ECS options for %q: %s", "work", body)
+	if body := options("ecs_service", "staging-exec", "", "work"); !strings.Contains(body, `"value":"worker"`) || strings.Contains(body, `"value":"web"`) {
+		t.Errorf("service options for %q: %s", "work", body)
 	}
-	if body := options("prod-readonly", ""); strings.Contains(body, "web") {
+	if body := options("ecs_task", "staging-exec", "", ""); !containsAll(body, `"value":"`+webTask+`"`, webTask+" of web",
+		`"value":"`+legacyTask+`"`, legacyTask+" of legacy — ECS Exec off") || strings.Contains(body, stoppedTask) {
+		t.Errorf("task options without a service: %s", body)
+	}
+	if body := options("ecs_task", "staging-exec", "web", ""); !strings.Contains(body, `"value":"`+webTask+`"`) ||
+		strings.Contains(body, legacyTask) || strings.Contains(body, batchTask) {
+		t.Errorf("task options of service web: %s", body)
+	}
+	if body := options("ecs_service", "prod-readonly", "", ""); strings.Contains(body, "web") {
 		t.Errorf("ECS options for an sts profile: %s", body)
 	}
-
-	values := map[string]slack.BlockAction{
-		"profile":  {SelectedOption: slack.OptionBlockObject{Value: "staging-exec"}},
-		"duration": {SelectedOption: slack.OptionBlockObject{Value: "30m"}},
-		"reason":   {Value: "checking the new build"},
+	if n := len(w.aws.Calls(awsfake.ECSService, "")); n != ecsBefore {
+		t.Errorf("the options made %d ECS calls; the index answers them", n-ecsBefore)
 	}
-	if body := w.submitView(requester, accessui.CallbackRequest, "", values); !strings.Contains(body, "Pick the service or task") {
+
+	values := func() map[string]slack.BlockAction {
+		return map[string]slack.BlockAction{
+			"profile":  {SelectedOption: slack.OptionBlockObject{Value: "staging-exec"}},
+			"duration": {SelectedOption: slack.OptionBlockObject{Value: "30m"}},
+			"reason":   {Value: "checking the new build"},
+		}
+	}
+	v := values()
+	if body := w.submitView(requester, accessui.CallbackRequest, "", v); !strings.Contains(body, "Pick the service") {
 		t.Fatalf("an ecs-exec request without a target was accepted: %q", body)
 	}
-	values["ecs_target"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: "web"}}
-	if body := w.submitView(requester, accessui.CallbackRequest, "", values); body != "" {
+	// A task picked, then the service changed to one it is not of.
+	v["ecs_service"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: "worker"}}
+	v["ecs_task"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: webTask}}
+	if body := w.submitView(requester, accessui.CallbackRequest, "", v); !strings.Contains(body, "is not a running task of service worker") {
+		t.Fatalf("a task of another service was accepted: %q", body)
+	}
+	// filed waits for the n-th approver message in the staging channel
+	// and returns its request.
+	filed := func(n int) access.Request {
+		t.Helper()
+		var id string
+		w.slack.WaitFor(t, waitAccess, func(f *slackfake.Fake) bool {
+			msgs := f.Messages(stagingChannel)
+			if len(msgs) < n {
+				return false
+			}
+			id = requestIDRE.FindString(messageJSON(msgs[n-1]))
+			return id != ""
+		})
+		return w.get(id)
+	}
+
+	v = values()
+	v["ecs_service"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: "web"}}
+	if body := w.submitView(requester, accessui.CallbackRequest, "", v); body != "" {
 		t.Fatalf("submission answered %q", body)
 	}
-	dm := w.dmWith(requester, "r-")
-	id := requestIDRE.FindString(dm)
-	req := w.waitFor(id, func(r access.Request) bool { return !r.Message.IsZero() })
-	if req.ECS == nil || req.ECS.Service != "web" || req.ECS.ByTask || req.Reason != "checking the new build" {
+	if req := filed(1); req.ECS == nil || req.ECS.Service != "web" || req.ECS.ByTask || req.Reason != "checking the new build" {
 		t.Fatalf("request from the modal: %+v, reason %q", req.ECS, req.Reason)
+	}
+
+	// The service and one of its tasks: a grant for that task alone.
+	v["ecs_task"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: webTask}}
+	v["reason"] = slack.BlockAction{Value: "heap dump of one task"}
+	if body := w.submitView(requester, accessui.CallbackRequest, "", v); body != "" {
+		t.Fatalf("submission answered %q", body)
+	}
+	if req := filed(2); req.ECS == nil || !req.ECS.ByTask || req.ECS.Task != webTask || req.ECS.Service != "web" || req.Reason != "heap dump of one task" {
+		t.Fatalf("task request from the modal: %+v, reason %q", req.ECS, req.Reason)
+	}
+
+	// A task outside the profile is refused like the one-line command,
+	// before any approver sees it.
+	v = values()
+	v["ecs_task"] = slack.BlockAction{SelectedOption: slack.OptionBlockObject{Value: batchTask}}
+	if body := w.submitView(requester, accessui.CallbackRequest, "", v); body != "" {
+		t.Fatalf("submission answered %q", body)
+	}
+	w.dmWith(requester, "is not in this profile (needs cluster staging")
+	if n := len(w.slack.Messages(stagingChannel)); n != 2 {
+		t.Errorf("%d approver messages, want 2: the refused pick reached the approvers", n)
 	}
 }
 
@@ -403,12 +510,16 @@ func TestECSExecExtendThenDone(t *testing.T) {
 		second.AccessKeyID == first.AccessKeyID {
 		t.Errorf("extension credentials: %s", second.Policy)
 	}
-	w.execAs(second, webTask, "app")
+	sid := w.execAs(second, webTask, "app")
 
 	w.click(requester, accessui.ActionDone, id, dmCh, "1.1")
 	r := w.waitState(id, access.StateRevoked)
 	if n := len(w.liveExecSessions(second.AssumedRoleARN)); n != 0 || r.End.Cause != access.CauseDone || r.End.Sessions != 1 {
 		t.Fatalf("after I'm done: %d live sessions, end %+v", n, r.End)
+	}
+	want := map[string]string{sid: "ecs:staging_" + webTask + "_" + webRuntimeID}
+	if got := w.endedSessionsAudited(id, want); !maps.Equal(got, want) {
+		t.Errorf("session_ended records %v, want %v", got, want)
 	}
 	w.checkNoLeaks(requester)
 }

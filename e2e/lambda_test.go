@@ -48,7 +48,9 @@ type lambdaWorld struct {
 	slack *slackfake.Fake
 	aws   *awsfake.Fake
 	rt    *lambdart.Server
+	ddb   *ddblocal.Instance
 	logs  logbuf.Buffer
+	queue string // the job queue's URL
 
 	mu          sync.Mutex
 	invocations []invocation
@@ -89,16 +91,17 @@ func newLambdaWorld(t *testing.T, opt lambdaOptions) *lambdaWorld {
 		t.Fatal(err)
 	}
 
-	w := &lambdaWorld{t: t, slack: slackfake.New(t), aws: awsfake.New(t), rt: lambdart.New()}
+	w := &lambdaWorld{t: t, slack: slackfake.New(t), aws: awsfake.New(t), rt: lambdart.New(), ddb: ddb}
 	for id, name := range map[string]string{domainChannel: "domain-ops", opsChannel: "tokken-ops", stagingChannel: "staging", auditChannel: "audit"} {
 		w.slack.AddChannel(id, name)
 	}
 	for _, u := range []string{winAdmin, sre, developer} {
 		w.slack.AddUser(slackfake.User{ID: u, Name: strings.ToLower(u)})
 	}
-	w.aws.IAM().AddRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
+	w.aws.IAM().AddGrantableRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
 	w.aws.STS().AddCaller(stageWorkerKey, "arn:aws:sts::222222222222:assumed-role/tokken-worker/tokken-worker")
 	queueURL, queueARN := w.aws.SQS().CreateQueue(lambdaJobs)
+	w.queue = queueURL
 	_, dlqARN := w.aws.SQS().CreateQueue(lambdaDLQ)
 	w.aws.Scheduler().CreateGroup(lambdaTimers)
 	if opt.visibility == 0 {
@@ -123,6 +126,8 @@ func newLambdaWorld(t *testing.T, opt lambdaOptions) *lambdaWorld {
 		"TOKKEN_SCHEDULER_GROUP=" + lambdaTimers,
 		"TOKKEN_SCHEDULER_ROLE_ARN=" + lambdaSchedRole,
 		"TOKKEN_TIMER_DLQ_ARN=" + dlqARN,
+		// template.yaml fences grants off tokken's own resources.
+		"TOKKEN_PROTECTED_ARNS=" + strings.Join([]string{queueARN, dlqARN, "arn:aws:dynamodb:" + awsfake.Region + ":222222222222:table/tokken"}, ","),
 		"SLACK_BOT_TOKEN=" + w.slack.Token(),
 		"SLACK_SIGNING_SECRET=" + w.slack.SigningSecret(),
 		"SLACK_API_URL=" + w.slack.APIURL(),

@@ -21,7 +21,7 @@ import (
 
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/accessui"
-	"github.com/tokken/tokken/handlers/alertview"
+	"github.com/tokken/tokken/handlers/alertui"
 	"github.com/tokken/tokken/handlers/domainui"
 	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/handlers/router"
@@ -509,7 +509,7 @@ func TestSecurityDomainAndAlertsOutsidersAndText(t *testing.T) {
 	// rules (alert_act): an outsider is refused and nothing opens or is
 	// filed.
 	posts := len(w.slack.Calls("chat.postMessage"))
-	for _, action := range []string{alertview.ActionAck, alertview.ActionSilence1h, alertview.ActionSilence4h, alertview.ActionSilenceTomorrow, alertview.ActionClose, alertview.ActionRequestAccess} {
+	for _, action := range []string{alertui.ActionAck, alertui.ActionSilence1h, alertui.ActionSilence4h, alertui.ActionSilenceTomorrow, alertui.ActionClose, alertui.ActionRequestAccess} {
 		n := len(w.slack.Ephemerals(developer))
 		pressAlertButton(t, w.srv, w.slack, developer, action, "mackerel:4Fbh2K6yWfe", alert)
 		w.slack.WaitFor(t, waitLong, func(f *slackfake.Fake) bool { return len(f.Ephemerals(developer)) > n })

@@ -39,11 +39,21 @@ type Granter interface {
 	// whose Issue never succeeded, is not an error.
 	Revoke(ctx context.Context, g Grant) error
 	// TerminateSessions ends every live SSM session opened with g's
-	// credentials (DescribeSessions State=Active, TerminateSession each,
-	// then DescribeSessions again to confirm none is left) and returns how
-	// many it terminated. A session that cannot be confirmed ended is an
-	// error. No sessions is n=0, nil.
-	TerminateSessions(ctx context.Context, g Grant) (n int, err error)
+	// credentials, ECS Exec sessions included (DescribeSessions
+	// State=Active, TerminateSession each, then DescribeSessions again to
+	// confirm none is left) and returns the sessions it ended, each of
+	// which the request records in its audit trail. A session that cannot
+	// be confirmed ended is an error; the sessions confirmed ended before
+	// it are returned with it. No sessions is nil, nil.
+	TerminateSessions(ctx context.Context, g Grant) (ended []Session, err error)
+}
+
+// Session is a live session a grant opened, as TerminateSessions ended it.
+type Session struct {
+	ID string // the SSM session id
+	// Target is what the session is on: an instance id, or for ECS Exec
+	// "ecs:<cluster>_<task id>_<container runtime id>".
+	Target string
 }
 
 // GrantSpec is everything Issue needs, ready to send.

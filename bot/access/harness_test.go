@@ -84,16 +84,19 @@ func (g *recGranter) Revoke(_ context.Context, gr Grant) error {
 	return nil
 }
 
-func (g *recGranter) TerminateSessions(_ context.Context, gr Grant) (int, error) {
+func (g *recGranter) TerminateSessions(_ context.Context, gr Grant) ([]Session, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.failEnd != nil {
-		return 0, g.failEnd
+		return nil, g.failEnd
 	}
 	g.terminated = append(g.terminated, gr)
-	n := g.sessions
+	var out []Session
+	for i := range g.sessions {
+		out = append(out, Session{ID: fmt.Sprintf("%s-%d", gr.RequestID, i), Target: fmt.Sprintf("i-%017d", i)})
+	}
 	g.sessions = 0
-	return n, nil
+	return out, nil
 }
 
 func (g *recGranter) counts() (issued, revoked, terminated int) {

@@ -260,7 +260,8 @@ func (s *Service) Expire(ctx context.Context, id string) error {
 }
 
 // Finish does the work that ends access for a request that is ending or
-// revoke_failed: terminate every live SSM session of the grant and, when
+// revoke_failed: terminate every live SSM session of the grant (ECS Exec
+// sessions are SSM sessions), recording each in the trail, and, when
 // ending before the window end, revoke the issued credentials; then mark it
 // expired, revoked or failed (by its End.Cause). It is idempotent. On
 // failure it counts the attempt and returns an error (so the job is
@@ -275,7 +276,7 @@ func (s *Service) Finish(ctx context.Context, id string) error {
 		return nil
 	}
 	g := r.Grant()
-	n, terr := s.granter.TerminateSessions(ctx, g)
+	sessions, terr := s.granter.TerminateSessions(ctx, g)
 	if terr != nil {
 		terr = fmt.Errorf("terminate sessions: %w", terr)
 	}
@@ -289,7 +290,7 @@ func (s *Service) Finish(ctx context.Context, id string) error {
 	if werr := errors.Join(terr, rerr); werr != nil {
 		var failedNow bool
 		r, err := s.transition(ctx, id, func(r *Request) (err error) {
-			failedNow, err = r.EndFailed(n, werr.Error(), MaxEndAttempts, now)
+			failedNow, err = r.EndFailed(sessions, werr.Error(), MaxEndAttempts, now)
 			return err
 		})
 		if err == nil && failedNow {
@@ -298,7 +299,7 @@ func (s *Service) Finish(ctx context.Context, id string) error {
 		return fmt.Errorf("end access %s: %w", id, errors.Join(werr, err))
 	}
 	var decided *ErrAlreadyDecided
-	r, err = s.transition(ctx, id, func(r *Request) error { _, err := r.Ended(n, now); return err })
+	r, err = s.transition(ctx, id, func(r *Request) error { _, err := r.Ended(sessions, now); return err })
 	if errors.As(err, &decided) {
 		return nil // another run finished first
 	}
@@ -397,8 +398,8 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 	return nil
 }
 
-// Sweep reconciles what timers and jobs may have missed; it runs every
-// SweepEvery. It expires active grants past their window, retries ending
+// Sweep reconciles what timers and jobs may have missed; the app's
+// reconcile sweep job calls it every bot.SweepInterval. It expires active grants past their window, retries ending
 // and revoke_failed requests, re-enqueues stalled activations and
 // extensions, fails activations older than ActivationDeadline, cancels
 // requests pending longer than PendingTimeout, and tidies the open index.
@@ -437,7 +438,7 @@ func (s *Service) sweepOne(ctx context.Context, e bot.Versioned[openEntry]) erro
 	if err != nil {
 		return err
 	}
-	if r.Message.IsZero() && !r.State.Final() && now.Sub(r.Created) > retryQuiet {
+	if (r.Message.IsZero() || r.Unposted != nil) && !r.State.Final() && now.Sub(r.Created) > retryQuiet {
 		// Its message was never posted (Slack refused, or failed longer
 		// than the client retries): try again, so that it appears once
 		// the bot is invited or Slack is back.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tokken/tokken/bot"
 )
 
 // This file holds every user-facing sentence of the package, so wording is
@@ -298,7 +300,7 @@ func alertBreakGlass(r *Request) string {
 
 func alertRevokeFailed(r *Request, err error) string {
 	return fmt.Sprintf("REVOKE FAILED: access %s (%s, requester %s) may still be usable: %v. tokken keeps retrying every %s.",
-		r.ID, r.Profile, r.Requester, err, SweepEvery)
+		r.ID, r.Profile, r.Requester, err, FormatDuration(bot.SweepInterval))
 }
 
 // BreakGlassCommand is the one-line command that files in as break-glass.
@@ -311,9 +313,15 @@ func BreakGlassCommand(in SubmitInput) string {
 	return strings.Join(append(words, strings.Fields(in.Reason)...), " ")
 }
 
+func alertUntold(r *Request, action, code string) string {
+	return fmt.Sprintf("NOT TOLD: Slack refuses direct messages to %s (%s), the requester of %s (profile %s), so they were not told about %s. "+
+		"Check that the user is active and can receive messages from the app, and tell them yourself.",
+		r.Requester, code, r.ID, r.Profile, action)
+}
+
 func alertUnposted(r *Request) string {
 	u := r.Unposted
 	return fmt.Sprintf("NOT POSTED: request %s (profile %s, requester %s) cannot be posted to its approver channel %s (%s), so no approver can see it. "+
 		"Invite the bot to that channel, or fix approver_channel of %s in profiles.yaml; tokken tries again every %s.",
-		r.ID, r.Profile, r.Requester, u.Channel, u.Code, r.Profile, SweepEvery)
+		r.ID, r.Profile, r.Requester, u.Channel, u.Code, r.Profile, FormatDuration(bot.SweepInterval))
 }

@@ -244,6 +244,8 @@ type HistoryRow struct {
 	Actor  string    `json:"actor"`
 	Action string    `json:"action"` // the audit action, e.g. "access.approved"
 	Note   string    `json:"note,omitempty"`
+	// Session is the session an ActSessionEnded row is about.
+	Session *Session `json:"session,omitempty"`
 }
 
 // Approvers lists who approved, in order.
@@ -328,6 +330,8 @@ const (
 	// ActUnposted records that the approver message cannot be posted
 	// (note: "<channel>: <slack error code>"): nobody can see the request.
 	ActUnposted = "access.unposted"
+	// ActUntold alerts ops that Slack refuses the requester's DM for good.
+	ActUntold = "access.untold"
 	// ActPosted records that an unposted request's message was posted
 	// after all (note: the channel).
 	ActPosted = "access.posted"
@@ -343,6 +347,10 @@ const (
 	// extension) whose record does not show the approvals the policy in
 	// force requires; STS was not called.
 	ActRefused = "access.refused"
+	// ActSessionEnded records one live session (SSM or ECS Exec) that
+	// tokken terminated when the grant ended; the row names the session
+	// id and its target.
+	ActSessionEnded = "access.session_ended"
 )
 
 // Notes of ActReissued rows.
@@ -352,10 +360,11 @@ const (
 )
 
 // MarkUnposted records that the approver message cannot be posted to
-// channel (Slack's code says why). Nothing changes (bot.ErrNoChange) when
-// the message exists, the request is over, or the same problem is known.
+// channel, or no longer updated there (Slack's code says why). Nothing
+// changes (bot.ErrNoChange) when the request is over or the same problem
+// is known.
 func (r *Request) MarkUnposted(channel, code string, now time.Time) error {
-	if !r.Message.IsZero() || r.State.Final() {
+	if r.State.Final() {
 		return bot.ErrNoChange
 	}
 	if u := r.Unposted; u != nil && u.Channel == channel && u.Code == code {
@@ -366,14 +375,16 @@ func (r *Request) MarkUnposted(channel, code string, now time.Time) error {
 	return nil
 }
 
-// Posted records where the approver message was posted; a request that
-// was unposted records ActPosted. bot.ErrNoChange when it was posted
-// already.
+// Posted records where the approver message was posted (or that it was
+// updated again); a request that was unposted records ActPosted.
+// bot.ErrNoChange when it was posted already and nothing was wrong.
 func (r *Request) Posted(ref MessageRef, now time.Time) error {
-	if !r.Message.IsZero() {
+	if !r.Message.IsZero() && r.Unposted == nil {
 		return bot.ErrNoChange
 	}
-	r.Message = ref
+	if r.Message.IsZero() {
+		r.Message = ref
+	}
 	if r.Unposted != nil {
 		r.Unposted = nil
 		r.log(now, System, ActPosted, ref.Channel)
@@ -723,13 +734,14 @@ func (r *Request) Early() bool {
 	return r.End != nil && (r.Window.IsZero() || r.End.At.Before(r.Window.ExpiresAt))
 }
 
-// Ended marks the end work done: sessions terminated and credentials
-// revoked. The final state follows the cause.
-func (r *Request) Ended(sessions int, now time.Time) (action string, err error) {
+// Ended marks the end work done: sessions terminated (one
+// ActSessionEnded row each) and credentials revoked. The final state
+// follows the cause.
+func (r *Request) Ended(sessions []Session, now time.Time) (action string, err error) {
 	if r.State != StateEnding && r.State != StateRevokeFailed {
 		return "", r.alreadyDecided()
 	}
-	r.End.Sessions += sessions
+	r.sessionsEnded(sessions, now)
 	r.End.Done = now
 	r.End.LastError = ""
 	switch r.End.Cause {
@@ -749,12 +761,13 @@ func (r *Request) Ended(sessions int, now time.Time) (action string, err error) 
 
 // EndFailed records a failed attempt at the end work. After maxAttempts the
 // request becomes revoke_failed (reported true once, so the caller alerts
-// ops once); the sweep keeps retrying.
-func (r *Request) EndFailed(sessions int, errText string, maxAttempts int, now time.Time) (nowFailed bool, err error) {
+// ops once); the sweep keeps retrying. The sessions the attempt did end
+// are recorded as Ended records them.
+func (r *Request) EndFailed(sessions []Session, errText string, maxAttempts int, now time.Time) (nowFailed bool, err error) {
 	if r.State != StateEnding && r.State != StateRevokeFailed {
 		return false, r.alreadyDecided()
 	}
-	r.End.Sessions += sessions
+	r.sessionsEnded(sessions, now)
 	r.End.Attempts++
 	r.End.LastError = errText
 	r.End.LastAttempt = now
@@ -764,6 +777,15 @@ func (r *Request) EndFailed(sessions int, errText string, maxAttempts int, now t
 		return true, nil
 	}
 	return false, nil
+}
+
+// sessionsEnded counts sessions on End and logs one ActSessionEnded row
+// for each, so every terminated session is in the audit trail.
+func (r *Request) sessionsEnded(sessions []Session, now time.Time) {
+	r.End.Sessions += len(sessions)
+	for _, s := range sessions {
+		r.History = append(r.History, HistoryRow{At: now, Actor: System, Action: ActSessionEnded, Session: &s})
+	}
 }
 
 // RequestExtension asks for x.Duration more on the same grant. Only the

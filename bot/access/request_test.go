@@ -80,18 +80,18 @@ func TestTransitions(t *testing.T) {
 		{"expire early", StateActive, 1, func(r *Request) error { return r.BeginEnd(CauseExpired, System, "", t0) }, StateActive, is(ErrNotYet)},
 		{"revoke pending", StatePending, 1, func(r *Request) error { return r.BeginEnd(CauseRevoked, admin, "", at) }, StatePending, notActive},
 		{"revoke ending", StateEnding, 1, func(r *Request) error { return r.BeginEnd(CauseRevoked, admin, "", at) }, StateEnding, decided},
-		{"ended revoked", StateEnding, 1, func(r *Request) error { _, err := r.Ended(0, at); return err }, StateRevoked, nil},
-		{"ended after revoke_failed", StateRevokeFailed, 1, func(r *Request) error { _, err := r.Ended(0, at); return err }, StateRevoked, nil},
+		{"ended revoked", StateEnding, 1, func(r *Request) error { _, err := r.Ended(nil, at); return err }, StateRevoked, nil},
+		{"ended after revoke_failed", StateRevokeFailed, 1, func(r *Request) error { _, err := r.Ended(nil, at); return err }, StateRevoked, nil},
 		{"end failing", StateEnding, 1, func(r *Request) error {
 			for range MaxEndAttempts - 1 {
-				if failed, _ := r.EndFailed(0, "x", MaxEndAttempts, at); failed {
+				if failed, _ := r.EndFailed(nil, "x", MaxEndAttempts, at); failed {
 					return errors.New("failed too early")
 				}
 			}
-			if failed, _ := r.EndFailed(0, "x", MaxEndAttempts, at); !failed {
+			if failed, _ := r.EndFailed(nil, "x", MaxEndAttempts, at); !failed {
 				return errors.New("not failed after max attempts")
 			}
-			if failed, _ := r.EndFailed(0, "x", MaxEndAttempts, at); failed {
+			if failed, _ := r.EndFailed(nil, "x", MaxEndAttempts, at); failed {
 				return errors.New("reported failed twice")
 			}
 			return nil
@@ -247,7 +247,7 @@ func TestExtensionLifecycle(t *testing.T) {
 	// The grant ends before the extension is applied: it lapses.
 	r.State = StateEnding
 	r.End = &End{Cause: CauseExpired, By: System, At: t0.Add(time.Hour)}
-	if _, err := r.Ended(0, t0.Add(time.Hour)); err != nil {
+	if _, err := r.Ended(nil, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if applied, err := r.Extended("x-1", "c", t0.Add(time.Hour)); applied || err != nil {
@@ -343,14 +343,20 @@ func TestUnpostedAndPosted(t *testing.T) {
 	if err := r.Posted(MessageRef{Channel: "C0APPR", TS: "3.4"}, t0.Add(time.Hour)); !errors.Is(err, bot.ErrNoChange) || r.Message.TS != "1.2" {
 		t.Errorf("posted twice: %v, message %+v", err, r.Message)
 	}
-	if err := r.MarkUnposted("C0APPR", "not_in_channel", t0); !errors.Is(err, bot.ErrNoChange) {
-		t.Errorf("a posted request marked unposted: %v", err)
+	// A posted message whose updates Slack later refuses is marked too,
+	// and an update that succeeds again clears it, keeping the message.
+	if err := r.MarkUnposted("C0APPR", "not_in_channel", t0.Add(2*time.Hour)); err != nil || r.Unposted == nil {
+		t.Errorf("a posted request whose update is refused: %v, unposted %+v", err, r.Unposted)
+	}
+	if err := r.Posted(MessageRef{Channel: "C0APPR", TS: "3.4"}, t0.Add(3*time.Hour)); err != nil || r.Unposted != nil || r.Message.TS != "1.2" {
+		t.Errorf("updated again: %v, unposted %+v, message %+v", err, r.Unposted, r.Message)
 	}
 	var actions []string
 	for _, h := range r.History {
 		actions = append(actions, h.Action+" "+h.Note)
 	}
-	want := []string{ActUnposted + " C0APPR: not_in_channel", ActUnposted + " C0APPR: is_archived", ActPosted + " C0APPR"}
+	want := []string{ActUnposted + " C0APPR: not_in_channel", ActUnposted + " C0APPR: is_archived", ActPosted + " C0APPR",
+		ActUnposted + " C0APPR: not_in_channel", ActPosted + " C0APPR"}
 	if !slices.Equal(actions, want) {
 		t.Errorf("history %q, want %q", actions, want)
 	}

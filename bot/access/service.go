@@ -28,7 +28,6 @@ const (
 	JobExtend   = "access.extend"   // apply an approved extension
 	JobExpire   = "access.expire"   // the expiry timer fired
 	JobEnd      = "access.end"      // terminate sessions and revoke (after revoke / done)
-	JobSweep    = "access.sweep"    // the reconcile sweep
 	// JobNotify retries a Slack update that failed for a reason retrying
 	// can help (see Notify).
 	JobNotify = "access.notify"
@@ -36,10 +35,6 @@ const (
 
 // Timing of the lifecycle.
 const (
-	// SweepEvery is the period of the reconcile sweep.
-	SweepEvery = 5 * time.Minute
-	// SweepTimerID names the self-renewing sweep timer.
-	SweepTimerID = "access/sweep"
 	// MaxActivateAttempts is how many failed attempts at issuing a grant
 	// fail the request.
 	MaxActivateAttempts = 3
@@ -164,12 +159,6 @@ func (s *Service) Register(m *bot.JobMux) {
 	m.Handle(JobExpire, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Expire(ctx, r.RequestID) }))
 	m.Handle(JobEnd, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Finish(ctx, r.RequestID) }))
 	m.Handle(JobNotify, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Notify(ctx, r.RequestID, r.Tell) }))
-	m.Handle(JobSweep, func(ctx context.Context, _ bot.Job) error {
-		if err := s.ScheduleSweep(ctx); err != nil {
-			s.log.ErrorContext(ctx, "access: renewing the sweep timer", "err", err)
-		}
-		return s.Sweep(ctx)
-	})
 }
 
 func (s *Service) jobHandler(fn func(context.Context, jobRef) error) bot.JobHandler {
@@ -188,20 +177,6 @@ func (s *Service) jobHandler(fn func(context.Context, jobRef) error) bot.JobHand
 		}
 		return err
 	}
-}
-
-// ScheduleSweep (re)schedules the sweep timer SweepEvery from now. Call it
-// at start-up; the sweep job renews it each time it runs.
-func (s *Service) ScheduleSweep(ctx context.Context) error {
-	at := s.now().Add(SweepEvery)
-	j, err := bot.NewJob(fmt.Sprintf("sweep/%d", at.Unix()), JobSweep, struct{}{})
-	if err != nil {
-		return err
-	}
-	if err := s.timers.Schedule(ctx, bot.Timer{ID: SweepTimerID, At: at, Job: j}); err != nil {
-		return fmt.Errorf("schedule access sweep: %w", err)
-	}
-	return nil
 }
 
 // Get returns the request with id, or an *ErrUnknownRequest.
@@ -893,6 +868,10 @@ func (s *Service) audit(ctx context.Context, r Request, rows []HistoryRow) {
 		if r.End != nil {
 			e.Detail["cause"] = string(r.End.Cause)
 		}
+		if h.Session != nil {
+			e.Detail["session"] = h.Session.ID
+			e.Detail["target"] = h.Session.Target
+		}
 		if err := s.auditor.Record(ctx, e); err != nil {
 			// The request's own History holds the row; make the loss loud.
 			s.log.ErrorContext(ctx, "access: audit event not recorded", "err", err, "request", r.ID, "action", h.Action, "actor", h.Actor)
@@ -921,17 +900,16 @@ func (s *Service) renderNow(ctx context.Context, id string) error {
 	ref, err := s.notifier.Changed(ctx, r)
 	var und *UndeliverableError
 	switch {
-	case errors.As(err, &und) && r.Message.IsZero():
-		s.unposted(ctx, id, und)
-		return nil
 	case errors.As(err, &und):
-		s.log.ErrorContext(ctx, "access: the approver message can no longer be updated", "request", id,
-			"channel", und.Channel, "code", und.Code)
+		// Never posted, or posted and now refused (the bot removed from
+		// the channel, the channel archived): either way no approver can
+		// act on it until a person fixes the channel.
+		s.unposted(ctx, id, und)
 		return nil
 	case err != nil:
 		return err
 	}
-	if !r.Message.IsZero() || ref.IsZero() {
+	if ref.IsZero() || (!r.Message.IsZero() && r.Unposted == nil) {
 		return nil
 	}
 	var from int
@@ -959,7 +937,7 @@ func (s *Service) tell(ctx context.Context, r Request, action string) {
 	switch {
 	case err == nil:
 	case errors.As(err, &und):
-		s.log.ErrorContext(ctx, "access: the requester cannot be told", "request", r.ID, "action", action, "code", und.Code, "err", err)
+		s.untold(ctx, r, action, und)
 	default:
 		s.log.WarnContext(ctx, "access: telling the requester failed; retrying through the queue", "request", r.ID, "action", action, "err", err)
 		s.enqueue(ctx, fmt.Sprintf("notify/%s/%s/%d", r.ID, action, s.now().UnixNano()), JobNotify, jobRef{RequestID: r.ID, Tell: action})
@@ -981,9 +959,20 @@ func (s *Service) Notify(ctx context.Context, id, tell string) error {
 	err = s.notifier.Tell(ctx, r, tell)
 	var und *UndeliverableError
 	if errors.As(err, &und) {
+		s.untold(ctx, r, tell, und)
 		return bot.Permanent(err)
 	}
 	return err
+}
+
+// untold handles a DM to the requester that Slack refuses for good (the
+// user deactivated, DMs with the bot closed): nobody else would learn
+// that the requester was never told, so ops are alerted naming the
+// request, the profile and Slack's reason.
+func (s *Service) untold(ctx context.Context, r Request, action string, und *UndeliverableError) {
+	s.log.ErrorContext(ctx, "access: the requester cannot be told; alerting ops", "request", r.ID, "profile", r.Profile,
+		"action", action, "code", und.Code, "err", und.Err)
+	s.alert(ctx, Alert{Channel: AlertOps, Action: ActUntold, Request: r, Text: alertUntold(&r, action, und.Code)})
 }
 
 // unposted handles an approver message Slack will not take until a person

@@ -69,9 +69,20 @@ func TestRequestApproveDeliverExpire(t *testing.T) {
 	if issued != 1 || revoked != 0 || terminated != 1 {
 		t.Fatalf("issued %d revoked %d terminated %d; want 1, 0 (the session policy already denies), 1", issued, revoked, terminated)
 	}
-	wantAudit := []string{ActRequested, ActApproved, ActActivating, ActActive, ActEnding, ActExpired}
+	wantAudit := []string{ActRequested, ActApproved, ActActivating, ActActive, ActEnding, ActSessionEnded, ActSessionEnded, ActExpired}
 	if got := h.audit.Actions(r.ID); !slices.Equal(got, wantAudit) {
 		t.Fatalf("audit %v, want %v", got, wantAudit)
+	}
+	// Each terminated session is its own event naming the session and
+	// what it was on.
+	var ended []string
+	for _, e := range h.audit.Events() {
+		if e.Subject == r.ID && e.Action == ActSessionEnded {
+			ended = append(ended, e.Detail["session"]+" on "+e.Detail["target"])
+		}
+	}
+	if want := []string{r.ID + "-0 on i-00000000000000000", r.ID + "-1 on i-00000000000000001"}; !slices.Equal(ended, want) {
+		t.Fatalf("session_ended events %v, want %v", ended, want)
 	}
 	if got := h.notifier.toldActions(r.ID); !slices.Equal(got, []string{ActApproved, ActActive, ActExpired}) {
 		t.Fatalf("requester told %v", got)
@@ -341,7 +352,7 @@ func TestRestartBetweenApprovalAndExpiry(t *testing.T) {
 			h.advance(20 * time.Minute)
 			if !timersSurvive {
 				h.wantState(r.ID, StateActive)
-				h.clock.Advance(SweepEvery)
+				h.clock.Advance(bot.SweepInterval)
 				if err := h.svc.Sweep(ctx); err != nil {
 					t.Fatal(err)
 				}

@@ -4,8 +4,8 @@
 // changes, monitor edits, test pings), and the routing rules that decide
 // which Slack channel hears about each one and whom it pings.
 //
-// The package is pure: parsing lives in handlers/alertin, rendering in
-// handlers/alertview, the YAML route loader in policies. The alert lifecycle
+// The package is pure: parsing and rendering live in handlers/alertui,
+// the YAML route loader in policies. The alert lifecycle
 // (dedup, update in place, storms, flapping, silences) builds on the stable
 // Key every Alert and Notice carries.
 package alert

@@ -31,7 +31,7 @@ type Routes struct {
 	// role and host names are consulted (see Environment).
 	Environments []EnvRule
 	// TagKeys are the alarm tag keys (compared case-insensitively) that
-	// name an environment. Nil means DefaultTagKeys.
+	// name an environment. Nil means env, environment and stage.
 	TagKeys []string
 	// Quiet lists environments where mentions need an explicit rule. Nil
 	// means DefaultQuiet; an empty non-nil slice disables the guard.
@@ -43,11 +43,9 @@ type Routes struct {
 	EnvChannels map[string]string
 }
 
-// defaultTagKeys backs DefaultTagKeys; never modified.
+// defaultTagKeys are the tag keys consulted when Routes.TagKeys is nil;
+// never modified.
 var defaultTagKeys = []string{"env", "environment", "stage"}
-
-// DefaultTagKeys returns the tag keys consulted when Routes.TagKeys is nil.
-func DefaultTagKeys() []string { return slices.Clone(defaultTagKeys) }
 
 // DefaultQuiet returns the quiet environments used when Routes.Quiet is nil.
 func DefaultQuiet() []string { return []string{"staging"} }

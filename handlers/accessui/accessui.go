@@ -2,7 +2,8 @@
 // /access slash command and its request modal, the buttons on the approver
 // message and in the requester's DM (Approve, Deny, Revoke, Reviewed, I'm
 // done, Extend), the external select that searches instances, and the
-// access.Notifier and access.Directory over the Slack Web API.
+// access.Notifier over the Slack Web API (principals come from
+// infra/slackdir).
 //
 // What runs where: a command or click is verified and acknowledged by
 // handlers/httpapi; this package then parses it and either answers at once
@@ -30,6 +31,7 @@ import (
 	"github.com/tokken/tokken/handlers/mrkdwn"
 	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/slackapi"
+	"github.com/tokken/tokken/infra/slackdir"
 )
 
 // Namespace routes this package's interactions and options (router.Router).
@@ -89,14 +91,14 @@ type Deps struct {
 	Granter    access.Granter
 	Inventory  access.Inventory
 	ECS        access.ECSInventory // ecs-exec tasks (infra/ecsfleet)
-	ECSSearch  ECSSearcher         // the modal's ECS select (infra/ecsindex)
+	ECSSearch  ECSSearcher         // the modal's ECS selects (infra/ecsindex)
 	Search     Searcher
 	Slack      Slack
 	Auditor    bot.Auditor
-	// Directory resolves Slack users into principals (shared with the other
-	// features so there is one user-group cache). Nil: New builds one over
-	// Slack for SlackGroups.
-	Directory *Directory
+	// Directory resolves Slack users into principals (a *slackdir.Directory
+	// shared with the other features, so there is one user-group cache).
+	// Nil: New builds one over Slack for SlackGroups.
+	Directory access.Directory
 	// SlackGroups are the Slack user group ids the policies name
 	// (policies.Set.SlackUserGroups), used when Directory is nil.
 	SlackGroups []string
@@ -120,7 +122,7 @@ type Deps struct {
 type Feature struct {
 	svc      *access.Service
 	notifier *Notifier
-	dir      *Directory
+	dir      access.Directory
 	authz    bot.Authorizer
 	cat      access.Catalogue
 	slack    Slack
@@ -155,7 +157,7 @@ func New(d Deps) (*Feature, error) {
 	}
 	dir := d.Directory
 	if dir == nil {
-		dir = NewDirectory(d.Slack, d.SlackGroups, log)
+		dir = slackdir.New(d.Slack, d.SlackGroups, log)
 	}
 	svc, err := access.New(access.Deps{
 		Store: d.Store, Queue: d.Queue, Timers: d.Timers, Auditor: d.Auditor, Authorizer: d.Authorizer,
@@ -436,6 +438,9 @@ func (f *Feature) requestSubmitted(ctx context.Context, ic slack.InteractionCall
 		return nil, err
 	}
 	checkForm(form, choices, errs)
+	if err := f.checkECSTaskOfService(ctx, form, errs); err != nil {
+		return nil, err
+	}
 	if len(errs) > 0 {
 		return slack.NewErrorsViewSubmissionResponse(errs), nil
 	}
@@ -510,7 +515,7 @@ func fieldError(block string, err error) (any, error) {
 // every submitted instance against EC2 anyway.
 func (f *Feature) Options(ctx context.Context, ic slack.InteractionCallback) (any, error) {
 	resp := &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
-	if ic.ActionID == actionID(blockECSTarget) {
+	if ic.ActionID == actionID(blockECSService) || ic.ActionID == actionID(blockECSTask) {
 		return f.ecsOptions(ctx, ic)
 	}
 	if ic.ActionID != actionID(blockTargets) {

@@ -46,61 +46,119 @@ func ecsTargetLine(t *access.ECSTarget) string {
 	return b.String()
 }
 
-// blockECSTarget is the modal's ECS select: a service or a running task of
-// the chosen ecs-exec profile's cluster.
-const blockECSTarget = "ecs_target"
+// The modal's ECS selects: a service, and a running task (of that service
+// when one is picked), of the chosen ecs-exec profile's cluster. The
+// cluster is the profile's own (one per profile), shown as context.
+const (
+	blockECSService  = "ecs_service"
+	blockECSTask     = "ecs_task"
+	blockECSClusters = "ecs_clusters"
+)
 
-// ECSSearcher answers the ECS select from the index the worker keeps
-// (infra/ecsindex): the services, then the running tasks, of cluster that
-// match query, at most limit in all.
+// ECSSearcher answers the ECS selects from the index the worker keeps
+// (infra/ecsindex).
 type ECSSearcher interface {
-	SearchECS(ctx context.Context, cluster, query string, limit int) ([]access.ECSService, []access.ECSTask, error)
+	// SearchECSServices returns cluster's services matching query, at most
+	// limit.
+	SearchECSServices(ctx context.Context, cluster, query string, limit int) ([]access.ECSService, error)
+	// SearchECSTasks returns cluster's running tasks of service (any when
+	// empty) matching query, at most limit.
+	SearchECSTasks(ctx context.Context, cluster, service, query string, limit int) ([]access.ECSTask, error)
 }
 
-// ecsTargetBlock is the modal's ECS select, searched as the user types.
-func ecsTargetBlock() *slack.InputBlock {
+// ecsBlocks are the modal's ECS fields: which cluster each ecs-exec
+// profile reaches, then the service select and the task select, both
+// searched as the user types.
+func ecsBlocks(choices []Choice) []slack.Block {
+	var clusters []string
+	for _, c := range choices {
+		if c.Profile.Kind == access.KindECSExec {
+			clusters = append(clusters, fmt.Sprintf("*%s* → cluster `%s`", mrkdwn.Escape(c.Profile.Name), mrkdwn.Escape(c.Profile.ECS.Cluster)))
+		}
+	}
+	ctxBlock := slack.NewContextBlock(blockECSClusters, slack.NewTextBlockObject(slack.MarkdownType,
+		mrkdwn.Truncate("ECS Exec: the cluster comes from the profile. "+strings.Join(clusters, " · "), 2000), false, false))
 	minQuery := 0
-	sel := slack.NewOptionsSelectBlockElement(slack.OptTypeExternal, plain("Search services and running tasks"), actionID(blockECSTarget))
-	sel.MinQueryLength = &minQuery
-	b := slack.NewInputBlock(blockECSTarget, plain("ECS service or task"),
-		plain("Needed for ecs-exec profiles: a service (all its tasks, including replacements) or one task."), sel)
-	b.Optional = true
-	return b
+	svc := slack.NewOptionsSelectBlockElement(slack.OptTypeExternal, plain("Search services"), actionID(blockECSService))
+	svc.MinQueryLength = &minQuery
+	svcBlock := slack.NewInputBlock(blockECSService, plain("ECS service"),
+		plain("For ecs-exec profiles: a service gives a shell in all its tasks, including replacements."), svc)
+	svcBlock.Optional = true
+	task := slack.NewOptionsSelectBlockElement(slack.OptTypeExternal, plain("Search running tasks"), actionID(blockECSTask))
+	task.MinQueryLength = &minQuery
+	taskBlock := slack.NewInputBlock(blockECSTask, plain("ECS task"),
+		plain("Or one running task only (of the service above, when one is picked)."), task)
+	taskBlock.Optional = true
+	return []slack.Block{ctxBlock, svcBlock, taskBlock}
 }
 
-// parseECSTarget reads the ECS select of a submitted modal.
+// parseECSTarget reads the ECS selects of a submitted modal: the task when
+// one is picked (a grant for that task alone), else the service.
 func parseECSTarget(st *slack.ViewState, f *requestForm, errs map[string]string) {
-	v := stateValue(st, blockECSTarget).SelectedOption.Value
-	if v != "" && !access.ValidECSName(v) && !access.ValidECSTaskID(v) {
-		errs[blockECSTarget] = fmt.Sprintf("%q is neither a service name nor a task id.", mrkdwn.Truncate(v, 40))
+	svc := stateValue(st, blockECSService).SelectedOption.Value
+	task := stateValue(st, blockECSTask).SelectedOption.Value
+	if svc != "" && !access.ValidECSName(svc) {
+		errs[blockECSService] = fmt.Sprintf("%q is not a service name.", mrkdwn.Truncate(svc, 40))
+		svc = ""
+	}
+	if task != "" && !access.ValidECSTaskID(task) {
+		errs[blockECSTask] = fmt.Sprintf("%q is not a task id.", mrkdwn.Truncate(task, 40))
+		task = ""
+	}
+	f.ECSService, f.ECSTarget = svc, svc
+	if task != "" {
+		f.ECSTarget = task
+	}
+}
+
+// checkECSTarget checks the ECS selects against the chosen profile.
+func checkECSTarget(f requestForm, p access.Profile, errs map[string]string) {
+	if errs[blockECSService] != "" || errs[blockECSTask] != "" {
 		return
 	}
-	f.ECSTarget = v
-}
-
-// checkECSTarget checks the ECS select against the chosen profile.
-func checkECSTarget(f requestForm, p access.Profile, errs map[string]string) {
 	switch {
-	case p.Kind == access.KindECSExec && f.ECSTarget == "" && errs[blockECSTarget] == "":
-		errs[blockECSTarget] = "Pick the service or task you need a shell in."
+	case p.Kind == access.KindECSExec && f.ECSTarget == "":
+		errs[blockECSService] = "Pick the service (or below, the task) you need a shell in."
+	case p.Kind != access.KindECSExec && f.ECSService != "":
+		errs[blockECSService] = p.Name + " is not an ecs-exec profile: clear this field."
 	case p.Kind != access.KindECSExec && f.ECSTarget != "":
-		errs[blockECSTarget] = p.Name + " is not an ecs-exec profile: clear this field."
+		errs[blockECSTask] = p.Name + " is not an ecs-exec profile: clear this field."
 	}
 }
 
-// ecsOptions answers the ECS select: services and running tasks of the
-// chosen profile's cluster, from the index. Nothing until an ecs-exec
-// profile is chosen. What is submitted is checked against ECS and the
-// profile by the worker, so a stale or unsuitable entry grants nothing.
+// checkECSTaskOfService refuses a task picked with a service it is not a
+// task of (the service was changed after the task was picked), by the
+// index the options came from. Without an index the worker's check of the
+// task is all there is.
+func (f *Feature) checkECSTaskOfService(ctx context.Context, form requestForm, errs map[string]string) error {
+	if f.ecs == nil || form.ECSService == "" || form.ECSTarget == form.ECSService || len(errs) > 0 {
+		return nil
+	}
+	p, ok := f.cat.Profile(form.Profile)
+	if !ok || p.Kind != access.KindECSExec {
+		return nil
+	}
+	tasks, err := f.ecs.SearchECSTasks(ctx, p.ECS.Cluster, form.ECSService, form.ECSTarget, 1)
+	if err != nil {
+		return fmt.Errorf("check the ECS task's service: %w", err)
+	}
+	if len(tasks) == 0 || tasks[0].ID != form.ECSTarget {
+		errs[blockECSTask] = fmt.Sprintf("Task %s is not a running task of service %s: pick one of its tasks, or clear the service.",
+			form.ECSTarget, form.ECSService)
+	}
+	return nil
+}
+
+// ecsOptions answers the ECS selects from the index: the services of the
+// chosen profile's cluster, or its running tasks (of the chosen service,
+// if any). Nothing until an ecs-exec profile is chosen. What is submitted
+// is checked against ECS and the profile by the worker, so a stale or
+// unsuitable entry grants nothing.
 func (f *Feature) ecsOptions(ctx context.Context, ic slack.InteractionCallback) (any, error) {
 	resp := &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
 	p, ok := f.cat.Profile(stateValue(ic.View.State, blockProfile).SelectedOption.Value)
 	if !ok || p.Kind != access.KindECSExec || f.ecs == nil {
 		return resp, nil
-	}
-	svcs, tasks, err := f.ecs.SearchECS(ctx, p.ECS.Cluster, strings.TrimSpace(ic.Value), MaxOptions)
-	if err != nil {
-		return nil, fmt.Errorf("search ECS targets: %w", err)
 	}
 	off := func(exec bool) string {
 		if exec {
@@ -108,11 +166,24 @@ func (f *Feature) ecsOptions(ctx context.Context, ic slack.InteractionCallback) 
 		}
 		return " — ECS Exec off"
 	}
-	for _, v := range svcs {
-		resp.Options = append(resp.Options, option(v.Name, "service "+v.Name+" (all its tasks)"+off(v.EnableExecuteCommand)))
+	query := strings.TrimSpace(ic.Value)
+	if ic.ActionID == actionID(blockECSService) {
+		svcs, err := f.ecs.SearchECSServices(ctx, p.ECS.Cluster, query, MaxOptions)
+		if err != nil {
+			return nil, fmt.Errorf("search ECS services: %w", err)
+		}
+		for _, v := range svcs {
+			resp.Options = append(resp.Options, option(v.Name, v.Name+" (all its tasks)"+off(v.EnableExecuteCommand)))
+		}
+		return resp, nil
+	}
+	service := stateValue(ic.View.State, blockECSService).SelectedOption.Value
+	tasks, err := f.ecs.SearchECSTasks(ctx, p.ECS.Cluster, service, query, MaxOptions)
+	if err != nil {
+		return nil, fmt.Errorf("search ECS tasks: %w", err)
 	}
 	for _, t := range tasks {
-		label := "task " + t.ID
+		label := t.ID
 		if t.Service != "" {
 			label += " of " + t.Service
 		}

@@ -102,7 +102,7 @@ func RequestModal(choices []Choice) slack.ModalViewRequest {
 		ticketBlock,
 	}
 	if slices.ContainsFunc(choices, func(c Choice) bool { return c.Profile.Kind == access.KindECSExec }) {
-		blocks = slices.Insert(blocks, 2, slack.Block(ecsTargetBlock()))
+		blocks = slices.Insert(blocks, 2, ecsBlocks(choices)...)
 	}
 	if breakGlass {
 		cb := slack.NewCheckboxGroupsBlockElement(actionID(blockBreakGlass),
@@ -126,7 +126,8 @@ type requestForm struct {
 	Reason     string
 	Ticket     string
 	BreakGlass bool
-	ECSTarget  string // ecs-exec: a service name or task id
+	ECSTarget  string // ecs-exec: the task id if one is picked, else the service name
+	ECSService string // ecs-exec: the service picked, if any
 }
 
 func stateValue(st *slack.ViewState, block string) slack.BlockAction {

@@ -134,3 +134,75 @@ func TestRequestModal(t *testing.T) {
 		t.Error("break-glass offered without a profile that allows it")
 	}
 }
+
+func TestRequestFormECS(t *testing.T) {
+	const task = "0123456789abcdef0123456789abcdef"
+	ecsChoices := append([]Choice{{Profile: access.Profile{Name: "staging-exec", Kind: access.KindECSExec, MaxDuration: time.Hour,
+		Presets: []time.Duration{30 * time.Minute}, ECS: access.ECSSelector{Cluster: "staging"}}}}, choices[1])
+	base := func() map[string]slack.BlockAction {
+		return map[string]slack.BlockAction{blockProfile: sel("staging-exec"), blockDuration: sel("30m"), blockReason: {Value: "502s"}}
+	}
+	tests := []struct {
+		name       string
+		change     func(map[string]slack.BlockAction)
+		errs       map[string]string
+		wantTarget string
+	}{
+		{"service", func(v map[string]slack.BlockAction) { v[blockECSService] = sel("web") }, nil, "web"},
+		{"task alone", func(v map[string]slack.BlockAction) { v[blockECSTask] = sel(task) }, nil, task},
+		{"service and its task: the task", func(v map[string]slack.BlockAction) {
+			v[blockECSService], v[blockECSTask] = sel("web"), sel(task)
+		}, nil, task},
+		{"neither", func(map[string]slack.BlockAction) {}, map[string]string{blockECSService: "Pick the service"}, ""},
+		{"forged service", func(v map[string]slack.BlockAction) { v[blockECSService] = sel("<!here>") },
+			map[string]string{blockECSService: "not a service name"}, ""},
+		{"forged task", func(v map[string]slack.BlockAction) { v[blockECSTask] = sel("web") },
+			map[string]string{blockECSTask: "not a task id"}, ""},
+		{"sts with a service", func(v map[string]slack.BlockAction) {
+			v[blockProfile], v[blockDuration], v[blockECSService] = sel("prod-readonly"), sel("30m"), sel("web")
+		}, map[string]string{blockECSService: "not an ecs-exec profile"}, ""},
+		{"sts with a task", func(v map[string]slack.BlockAction) {
+			v[blockProfile], v[blockDuration], v[blockECSTask] = sel("prod-readonly"), sel("30m"), sel(task)
+		}, map[string]string{blockECSTask: "not an ecs-exec profile"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := base()
+			tt.change(v)
+			f, errs := parseRequestForm(form(v))
+			checkForm(f, ecsChoices, errs)
+			if len(errs) != len(tt.errs) {
+				t.Fatalf("errors %v, want %v", errs, tt.errs)
+			}
+			for b, want := range tt.errs {
+				if !strings.Contains(errs[b], want) {
+					t.Errorf("%s: %q, want %q", b, errs[b], want)
+				}
+			}
+			if tt.errs == nil && f.ECSTarget != tt.wantTarget {
+				t.Errorf("target %q, want %q", f.ECSTarget, tt.wantTarget)
+			}
+		})
+	}
+
+	// The modal shows the cluster as context, then a service and a task
+	// select, each answered from the index.
+	m := RequestModal(ecsChoices)
+	var ids []string
+	for _, b := range m.Blocks.BlockSet {
+		ids = append(ids, b.ID())
+	}
+	if got := strings.Join(ids, ","); got != "profile,targets,ecs_clusters,ecs_service,ecs_task,duration,reason,ticket" {
+		t.Errorf("blocks %s", got)
+	}
+	ctxText := m.Blocks.BlockSet[2].(*slack.ContextBlock).ContextElements.Elements[0].(*slack.TextBlockObject).Text
+	if !strings.Contains(ctxText, "*staging-exec* → cluster `staging`") {
+		t.Errorf("cluster context %q", ctxText)
+	}
+	for i, id := range []string{"access:ecs_service", "access:ecs_task"} {
+		s := m.Blocks.BlockSet[3+i].(*slack.InputBlock).Element.(*slack.SelectBlockElement)
+		if s.Type != slack.OptTypeExternal || s.ActionID != id {
+			t.Errorf("select %d: %+v", i, s)
+		}
+	}
+}

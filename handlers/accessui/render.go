@@ -68,9 +68,14 @@ func unpostedText(r access.Request) string {
 		return fmt.Sprintf("Request `%s` for *%s* could not be posted for approvers.", r.ID, mrkdwn.Escape(r.Profile))
 	}
 	what, do := unpostedWhy(u)
+	if !r.Message.IsZero() {
+		return fmt.Sprintf("The approvers' message about your request `%s` for *%s* in %s can no longer be updated, so approvers no longer see where it stands: %s. "+
+			"To fix it, %s. I try again every %s; `/access list` shows it as %s meanwhile.",
+			r.ID, mrkdwn.Escape(r.Profile), channelMention(u.Channel), what, do, access.FormatDuration(bot.SweepInterval), NotPostedText)
+	}
 	return fmt.Sprintf("Your request `%s` for *%s* could not be posted in %s, so no approver can see it: %s. "+
 		"To fix it, %s. I try again every %s and will tell you when it is posted; `/access list` shows it as %s meanwhile.",
-		r.ID, mrkdwn.Escape(r.Profile), channelMention(u.Channel), what, do, access.FormatDuration(access.SweepEvery), NotPostedText)
+		r.ID, mrkdwn.Escape(r.Profile), channelMention(u.Channel), what, do, access.FormatDuration(bot.SweepInterval), NotPostedText)
 }
 
 // view is what renderers need besides the request: the zone times are
@@ -253,7 +258,7 @@ func requestStatus(r access.Request, v view) (string, string, []slack.BlockEleme
 			last = "\nLast error: `" + mrkdwn.Escape(mrkdwn.Truncate(r.End.LastError, 500)) + "`"
 		}
 		return ":rotating_light: *" + RevokeFailedText + "* — access may still be usable. tokken keeps retrying every " +
-				access.FormatDuration(access.SweepEvery) + "; ops have been alerted. If it persists, revoke the role's sessions in IAM by hand." + last,
+				access.FormatDuration(bot.SweepInterval) + "; ops have been alerted. If it persists, revoke the role's sessions in IAM by hand." + last,
 			ColorDanger, nil
 	case access.StateDenied:
 		if d := r.Denial; d != nil {
@@ -523,6 +528,8 @@ func RenderAlert(a access.Alert, loc *time.Location) slackapi.Message {
 			lines = append(lines, mrkdwn.Quote(r.BreakGlass.Reason))
 		}
 		lines = append(lines, "This use *"+NeedsReviewText+"* by someone other than the requester.")
+	case access.ActUntold:
+		lines = append(lines, ":rotating_light: "+escapeText(a.Text))
 	case access.ActRevokeFailed:
 		lines = append(lines, fmt.Sprintf(":rotating_light: *%s* — access `%s` (%s, requester %s) may still be usable.", RevokeFailedText, r.ID,
 			mrkdwn.Escape(r.Profile), who(r.Requester)))
@@ -533,7 +540,7 @@ func RenderAlert(a access.Alert, loc *time.Location) slackapi.Message {
 			lines = append(lines, fmt.Sprintf(":rotating_light: *%s* — request `%s` on *%s* (requester %s) cannot be posted to its approver channel %s: %s (`%s`). No approver can see it.",
 				NotPostedText, r.ID, mrkdwn.Escape(r.Profile), who(r.Requester), channelMention(u.Channel), what, mrkdwn.Escape(u.Code)))
 			lines = append(lines, fmt.Sprintf("*What to do:* %s, or change `approver_channel` of `%s` in profiles.yaml. tokken tries again every %s.",
-				do, mrkdwn.Escape(r.Profile), access.FormatDuration(access.SweepEvery)))
+				do, mrkdwn.Escape(r.Profile), access.FormatDuration(bot.SweepInterval)))
 		} else {
 			lines = append(lines, escapeText(a.Text))
 		}

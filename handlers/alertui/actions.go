@@ -11,7 +11,6 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/handlers/mrkdwn"
 	"github.com/tokken/tokken/handlers/router"
 )
@@ -54,28 +53,28 @@ func (u *UI) action(ctx context.Context, ic slack.InteractionCallback) (any, err
 		return nil, err
 	}
 	if !ok {
-		if act.ActionID == alertview.ActionRequestAccess {
+		if act.ActionID == ActionRequestAccess {
 			why += " Request access on an alert is for those who may act on it; `/access` stays open to you under the access rules."
 		}
 		return say(why)
 	}
-	if act.ActionID == alertview.ActionRequestAccess {
+	if act.ActionID == ActionRequestAccess {
 		return u.requestAccess(ctx, ic, rec, say)
 	}
 	now := u.d.Now()
 	switch act.ActionID {
-	case alertview.ActionAck:
+	case ActionAck:
 		_, err := u.d.Service.Ack(ctx, rec.Alert.Key, user)
 		if errors.Is(err, alert.ErrAlreadyAcked) || errors.Is(err, alert.ErrClosedAlert) {
 			return say(":information_source: " + capitalize(err.Error()) + "; nothing was changed.")
 		}
 		return nil, err
-	case alertview.ActionSilence1h, alertview.ActionSilence4h, alertview.ActionSilenceTomorrow:
+	case ActionSilence1h, ActionSilence4h, ActionSilenceTomorrow:
 		until := now.Add(time.Hour)
 		switch act.ActionID {
-		case alertview.ActionSilence4h:
+		case ActionSilence4h:
 			until = now.Add(4 * time.Hour)
-		case alertview.ActionSilenceTomorrow:
+		case ActionSilenceTomorrow:
 			until = alert.TomorrowAt(now, 9, loc(u.d.View))
 		}
 		sil, err := u.d.Service.SilenceAlert(ctx, rec.Alert.Key, user, until, "")
@@ -91,7 +90,7 @@ func (u *UI) action(ctx context.Context, ic slack.InteractionCallback) (any, err
 		}
 		return say(fmt.Sprintf(":no_bell: Silenced %s until %s (`%s`); `/alerts unsilence %s` ends it early.%s",
 			mrkdwn.Escape(sil.Scope.String()), until.In(loc(u.d.View)).Format("01/02 15:04 MST"), sil.ID, sil.ID, note))
-	case alertview.ActionClose:
+	case ActionClose:
 		return u.closeAlert(ctx, rec, user, say)
 	}
 	return say(":warning: tokken does not know this button; nothing was changed.")
@@ -147,7 +146,7 @@ func (u *UI) requestAccess(ctx context.Context, ic slack.InteractionCallback, re
 
 // accessReason quotes the alert in a request's reason.
 func accessReason(a alert.Alert) string {
-	r := "investigating alert: " + alertview.Title(a)
+	r := "investigating alert: " + Title(a)
 	if a.URL != "" {
 		r += " " + a.URL
 	}

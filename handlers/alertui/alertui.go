@@ -1,13 +1,28 @@
 // Package alertui is the Slack and webhook face of tokken's alerts:
 //
+//   - Parsing (mackerel.go, cloudwatch.go) turns inbound deliveries into
+//     bot/alert events: Mackerel webhooks (every event type), CloudWatch
+//     alarms delivered through SNS, and CloudWatch "Alarm State Change"
+//     events delivered by EventBridge. Parsers are strict about structure
+//     and lenient about values: a body that is not a JSON object, or an
+//     alert without an id, is an error wrapping ErrBadPayload; numbers that
+//     arrive as floats or strings, null timestamps, missing metric values,
+//     upper or lower case statuses and unknown event types are all
+//     accepted. Nothing there panics on any input (the parsers are fuzzed).
 //   - Webhook serves POST /webhooks/mackerel: HTTP Basic auth compared in
-//     constant time, a 1 MiB body limit, parsing by handlers/alertin (400
-//     with the reason for a bad payload), and the delivery stored before
-//     the 2xx answer, so Mackerel never sees a slow or failing endpoint and
-//     nothing is lost.
+//     constant time, a 1 MiB body limit, parsing (400 with the reason for a
+//     bad payload), and the delivery stored before the 2xx answer, so
+//     Mackerel never sees a slow or failing endpoint and nothing is lost.
 //   - SNS and EventBridge adapt CloudWatch alarms arriving through Lambda.
-//   - Poster is the alert.Notifier: Mackerel-style messages from
-//     handlers/alertview, thread lines, storm summaries, paced per channel.
+//   - Rendering (render.go) turns alerts and notices into Slack messages
+//     that read like Mackerel's own notifications: a colour bar by status
+//     and the status word in text (for colour-blind readers and Slack
+//     keyword notifications), the title "[org] CRITICAL: <monitor> — <host
+//     or service>", host link and status, roles, the metric line, times in
+//     a configured zone, the memo as an escaped quote, the graph, and the
+//     on-call buttons.
+//   - Poster is the alert.Notifier: those messages, thread lines, storm
+//     summaries, paced per channel.
 //   - UI handles /alerts (list, silence, unsilence) and the buttons on alert
 //     messages (Ack, Silence 1h / 4h / until 09:00 tomorrow, Close, Request
 //     access), each checked against the policies (bot.ActionAlertAct);
@@ -23,7 +38,6 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/mackerel"
 	"github.com/tokken/tokken/infra/slackapi"
@@ -33,8 +47,7 @@ import (
 const Command = "/alerts"
 
 // Directory resolves a Slack user into the principal policies decide on
-// (the same contract as bot/access.Directory, so one implementation serves
-// both).
+// (the same contract as bot/access.Directory: infra/slackdir serves both).
 type Directory interface {
 	Lookup(ctx context.Context, userID string) (bot.Principal, error)
 }
@@ -83,7 +96,7 @@ type Deps struct {
 	Downtimer  Downtimer
 	Access     AccessModalOpener
 	// View is the rendering options (time zone).
-	View alertview.Options
+	View Options
 	Now  func() time.Time
 	Log  *slog.Logger
 }
@@ -113,8 +126,8 @@ func New(d Deps) (*UI, error) {
 func (u *UI) Register(r *router.Router) {
 	r.HandleCommand(Command, u.command)
 	for _, id := range []string{
-		alertview.ActionAck, alertview.ActionSilence1h, alertview.ActionSilence4h,
-		alertview.ActionSilenceTomorrow, alertview.ActionClose, alertview.ActionRequestAccess,
+		ActionAck, ActionSilence1h, ActionSilence4h,
+		ActionSilenceTomorrow, ActionClose, ActionRequestAccess,
 	} {
 		r.HandleInteraction(id, u.action)
 	}
@@ -129,25 +142,4 @@ func (u *UI) ephemeral(ctx context.Context, channel, user, text string) error {
 		return fmt.Errorf("ephemeral to %s: %w", user, err)
 	}
 	return nil
-}
-
-// SlackDirectory is a Directory backed by users.info: the principal's id
-// and e-mail. It does not resolve Slack user-group membership, so
-// group rules keyed on slack_usergroups do not match through it.
-type SlackDirectory struct {
-	Users interface {
-		UserInfo(ctx context.Context, userID string) (slackapi.User, error)
-	}
-}
-
-// Lookup implements Directory.
-func (d SlackDirectory) Lookup(ctx context.Context, userID string) (bot.Principal, error) {
-	u, err := d.Users.UserInfo(ctx, userID)
-	if err != nil {
-		return bot.Principal{}, fmt.Errorf("look up %s: %w", userID, err)
-	}
-	if u.Deleted {
-		return bot.Principal{}, fmt.Errorf("look up %s: the account is deactivated", userID)
-	}
-	return bot.Principal{ID: userID, Email: u.Email}, nil
 }

@@ -16,8 +16,6 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertin"
-	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/handlers/lambdaevent"
 	"github.com/tokken/tokken/infra/config"
 )
@@ -41,7 +39,7 @@ func TestWebhookRefusals(t *testing.T) {
 		{"not JSON", []byte("event=alert"), hookUser, hookPass, "", http.StatusBadRequest, "expected a JSON object"},
 		{"broken JSON", []byte(`{"event":"alert",`), hookUser, hookPass, "", http.StatusBadRequest, "invalid JSON"},
 		{"alert without id", []byte(`{"event":"alert","alert":{"status":"critical"}}`), hookUser, hookPass, "", http.StatusBadRequest, "bad payload"},
-		{"too large", append([]byte(`{"event":"sample","x":"`), bytes.Repeat([]byte("a"), alertin.MaxBody)...), hookUser, hookPass, "", http.StatusRequestEntityTooLarge, ""},
+		{"too large", append([]byte(`{"event":"sample","x":"`), bytes.Repeat([]byte("a"), MaxBody)...), hookUser, hookPass, "", http.StatusRequestEntityTooLarge, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,7 +65,7 @@ func TestWebhookRefusals(t *testing.T) {
 
 func TestEveryMackerelPayload(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	names, err := filepath.Glob(filepath.Join("..", "alertin", "testdata", "mackerel-*.json"))
+	names, err := filepath.Glob(filepath.Join("testdata", "mackerel-*.json"))
 	if err != nil || len(names) < 20 {
 		t.Fatalf("fixtures: %d, %v", len(names), err)
 	}
@@ -118,7 +116,7 @@ func TestEveryMackerelPayload(t *testing.T) {
 	// The unknown event type is shown plainly, not dropped.
 	found := false
 	for _, m := range e.fake.Messages(chAlerts) {
-		if strings.Contains(messageText(m), "does not know this event type") {
+		if strings.Contains(m.Shown(), "does not know this event type") {
 			found = true
 		}
 	}
@@ -132,7 +130,7 @@ func TestCloseUpdatesInPlace(t *testing.T) {
 	e.send(fixture(t, "mackerel-host-critical.json"))
 	const key = "mackerel:4Fbh2K6yWfe"
 	_, m := e.message(key)
-	if !slices.Contains(buttons(m), alertview.ActionAck) || !strings.Contains(m.Text, "CRITICAL") {
+	if !slices.Contains(buttons(m), ActionAck) || !strings.Contains(m.Text, "CRITICAL") {
 		t.Fatalf("open alert: %q buttons %v", m.Text, buttons(m))
 	}
 	e.send(fixture(t, "mackerel-auto-close.json"))
@@ -140,8 +138,8 @@ func TestCloseUpdatesInPlace(t *testing.T) {
 	if got := len(e.topLevel(rec.Channel)); got != 1 {
 		t.Fatalf("close posted a new message: %d top-level", got)
 	}
-	text := messageText(m)
-	if m.Edits != 1 || len(buttons(m)) != 0 || !strings.Contains(text, alertview.ColorResolved) ||
+	text := m.Shown()
+	if m.Edits != 1 || len(buttons(m)) != 0 || !strings.Contains(text, ColorResolved) ||
 		!strings.Contains(text, "resolved after") || !strings.Contains(m.Text, "OK") {
 		t.Errorf("closed message: edits %d buttons %v\n%s", m.Edits, buttons(m), text)
 	}
@@ -225,7 +223,7 @@ func TestCloudWatchThroughLambdaEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.HandleSNS(SNS(e.svc, discardLog()))
-	d.HandleEventBridge("aws.cloudwatch", alertin.DetailTypeAlarmStateChange, EventBridge(e.svc, discardLog()))
+	d.HandleEventBridge("aws.cloudwatch", DetailTypeAlarmStateChange, EventBridge(e.svc, discardLog()))
 	ctx := context.Background()
 	// aws-lambda-go's samples share one message id; real ones are unique.
 	for i, name := range []string{"sns-alarm-single-metric.json", "sns-alarm-multiple-metrics.json", "sns-not-alarm.json", "eventbridge-alarm.json"} {
@@ -246,7 +244,7 @@ func TestCloudWatchThroughLambdaEvents(t *testing.T) {
 	var alarms, others int
 	for _, ch := range []string{chAlerts, chProd, chStaging} {
 		for _, m := range e.topLevel(ch) {
-			text := messageText(m)
+			text := m.Shown()
 			switch {
 			case strings.Contains(text, "CloudWatch") && strings.Contains(m.Text, "CRITICAL"):
 				alarms++
@@ -272,7 +270,7 @@ func TestCloudWatchThroughLambdaEvents(t *testing.T) {
 		t.Errorf("alarm OK did not update in place: open=%v edits=%d %q", rec.Alert.Open, m.Edits, m.Text)
 	}
 	// The message shows the state reason: the OK's, in place of the ALARM's.
-	if text := messageText(m); !strings.Contains(text, "*Reason:* Threshold Crossed: 1 out of the last 1 datapoints [12.5 (03/06/24 05:10:00)] was not greater than or equal") {
+	if text := m.Shown(); !strings.Contains(text, "*Reason:* Threshold Crossed: 1 out of the last 1 datapoints [12.5 (03/06/24 05:10:00)] was not greater than or equal") {
 		t.Errorf("EventBridge alarm message lacks its state reason:\n%s", text)
 	}
 
@@ -294,7 +292,7 @@ func TestCloudWatchThroughLambdaEvents(t *testing.T) {
 	}
 	e.idle()
 	_, m = e.message("cloudwatch:arn:aws:cloudwatch:ap-northeast-1:123456789012:alarm:reason-test")
-	text := messageText(m)
+	text := m.Shown()
 	if !strings.Contains(text, "*Reason:* Threshold Crossed: 1 datapoint &lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;") ||
 		strings.Contains(text, "<!channel>") || strings.Contains(text, "<https://evil") {
 		t.Errorf("SNS alarm reason missing or not escaped:\n%s", text)
@@ -310,18 +308,18 @@ func TestButtons(t *testing.T) {
 		wantText  string // in the message afterwards
 		wantEdits int
 	}{
-		{alertview.ActionAck, refused, "may not act", "", 0},
-		{alertview.ActionAck, allowed, "", "Acknowledged", 1},
-		{alertview.ActionSilence1h, refused, "may not act", "", 0},
-		{alertview.ActionSilence1h, allowed, "Silenced host:app01 monitor:CPU %", "Silenced", 1},
-		{alertview.ActionSilence4h, allowed, "Silenced", "Silenced", 1},
-		{alertview.ActionSilenceTomorrow, allowed, "09:00", "09:00", 1},
-		{alertview.ActionClose, refused, "may not act", "", 0},
-		{alertview.ActionClose, allowed, "Mackerel closed the alert", "", 0},
+		{ActionAck, refused, "may not act", "", 0},
+		{ActionAck, allowed, "", "Acknowledged", 1},
+		{ActionSilence1h, refused, "may not act", "", 0},
+		{ActionSilence1h, allowed, "Silenced host:app01 monitor:CPU %", "Silenced", 1},
+		{ActionSilence4h, allowed, "Silenced", "Silenced", 1},
+		{ActionSilenceTomorrow, allowed, "09:00", "09:00", 1},
+		{ActionClose, refused, "may not act", "", 0},
+		{ActionClose, allowed, "Mackerel closed the alert", "", 0},
 		// Request access is checked against the alert rules like every
 		// button; the refusal says /access itself is still there.
-		{alertview.ActionRequestAccess, refused, "Request access on an alert is for those who may act on it; `/access` stays open", "", 0},
-		{alertview.ActionRequestAccess, allowed, "/access &lt;profile&gt; 1h app01 investigating alert", "", 0},
+		{ActionRequestAccess, refused, "Request access on an alert is for those who may act on it; `/access` stays open", "", 0},
+		{ActionRequestAccess, allowed, "/access &lt;profile&gt; 1h app01 investigating alert", "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.action+"/"+tt.user, func(t *testing.T) {
@@ -336,11 +334,11 @@ func TestButtons(t *testing.T) {
 			if tt.wantEph == "" && eph != "" || !strings.Contains(eph, tt.wantEph) {
 				t.Errorf("ephemeral %q, want %q", eph, tt.wantEph)
 			}
-			if m.Edits != tt.wantEdits || !strings.Contains(messageText(m), tt.wantText) {
-				t.Errorf("message after click: edits %d\n%s", m.Edits, messageText(m))
+			if m.Edits != tt.wantEdits || !strings.Contains(m.Shown(), tt.wantText) {
+				t.Errorf("message after click: edits %d\n%s", m.Edits, m.Shown())
 			}
 			_, closed := e.mk.Closed("4Fbh2K6yWfe")
-			if closed != (tt.action == alertview.ActionClose && tt.user == allowed) {
+			if closed != (tt.action == ActionClose && tt.user == allowed) {
 				t.Errorf("closed in Mackerel = %v", closed)
 			}
 			if tt.user == refused && (rec.AckedBy != "" || rec.SilenceID != "" || len(e.fake.Thread(rec.Channel, rec.TS)) != 0) {
@@ -368,11 +366,11 @@ func TestRequestAccessOpensModal(t *testing.T) {
 	e := newEnv(t, envOptions{access: op})
 	e.send(fixture(t, "mackerel-ec2.json"))
 	// Someone the alert rules do not let act on it gets no form.
-	e.click(refused, alertview.ActionRequestAccess, "mackerel:4FbhEc2")
+	e.click(refused, ActionRequestAccess, "mackerel:4FbhEc2")
 	if eph := e.lastEphemeral(refused); len(op.got) != 0 || !strings.Contains(eph, "may not act") {
 		t.Fatalf("refused click: modal opened %d times, ephemeral %q", len(op.got), eph)
 	}
-	e.click(allowed, alertview.ActionRequestAccess, "mackerel:4FbhEc2")
+	e.click(allowed, ActionRequestAccess, "mackerel:4FbhEc2")
 	if len(op.got) != 1 || op.trig[0] == "" || !strings.HasPrefix(op.got[0].Reason, "investigating alert: ") ||
 		(op.got[0].InstanceID == "" && op.got[0].HostName == "") {
 		t.Fatalf("access modal prefill: %+v", op.got)
@@ -385,12 +383,12 @@ func TestRequestAccessOpensModal(t *testing.T) {
 func TestCloseWithoutAPIKeyAndDoubleAck(t *testing.T) {
 	e := newEnv(t, envOptions{noMK: true})
 	e.send(fixture(t, "mackerel-host-critical.json"))
-	e.click(allowed, alertview.ActionClose, "mackerel:4Fbh2K6yWfe")
+	e.click(allowed, ActionClose, "mackerel:4Fbh2K6yWfe")
 	if eph := e.lastEphemeral(allowed); !strings.Contains(eph, "MACKEREL_API_KEY") {
 		t.Errorf("close without key: %q", eph)
 	}
-	e.click(allowed, alertview.ActionAck, "mackerel:4Fbh2K6yWfe")
-	e.click(allowed, alertview.ActionAck, "mackerel:4Fbh2K6yWfe")
+	e.click(allowed, ActionAck, "mackerel:4Fbh2K6yWfe")
+	e.click(allowed, ActionAck, "mackerel:4Fbh2K6yWfe")
 	if eph := e.lastEphemeral(allowed); !strings.Contains(eph, "already acknowledged") {
 		t.Errorf("second ack: %q", eph)
 	}
@@ -533,7 +531,7 @@ func TestFlappingCollapses(t *testing.T) {
 	if len(top) != 1 {
 		t.Fatalf("flapping alert posted %d top-level messages", len(top))
 	}
-	if text := messageText(top[0]); !strings.Contains(text, "Flapping:* opened 4 times") {
+	if text := top[0].Shown(); !strings.Contains(text, "Flapping:* opened 4 times") {
 		t.Errorf("no flap counter:\n%s", text)
 	}
 }

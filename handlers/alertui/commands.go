@@ -12,7 +12,6 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/handlers/mrkdwn"
 	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/infra/mackerel"
@@ -82,9 +81,9 @@ func (u *UI) list(ctx context.Context) (*slack.Msg, error) {
 			break
 		}
 		a := r.Alert
-		title := mrkdwn.Escape(alertview.Title(a))
+		title := mrkdwn.Escape(Title(a))
 		if a.URL != "" {
-			title = mrkdwn.Link(a.URL, alertview.Title(a))
+			title = mrkdwn.Link(a.URL, Title(a))
 		}
 		line := "• " + title
 		if !a.OpenedAt.IsZero() {

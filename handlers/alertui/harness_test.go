@@ -21,7 +21,6 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/handlers/router"
 	"github.com/tokken/tokken/handlers/slacksig"
@@ -29,6 +28,7 @@ import (
 	"github.com/tokken/tokken/infra/localqueue"
 	"github.com/tokken/tokken/infra/mackerel"
 	"github.com/tokken/tokken/infra/slackapi"
+	"github.com/tokken/tokken/infra/slackdir"
 	"github.com/tokken/tokken/policies"
 	"github.com/tokken/tokken/testkit/mackerelfake"
 	"github.com/tokken/tokken/testkit/slackfake"
@@ -227,7 +227,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	tokyo, _ := time.LoadLocation("Asia/Tokyo")
-	view := alertview.Options{Location: tokyo}
+	view := Options{Location: tokyo}
 	poster := NewPoster(client, NewPacer(0, e.now), view, e.now)
 	e.svc, err = alert.NewService(alert.Options{
 		Store: st, Queue: e.queue, Notifier: poster, Routes: routes, DefaultChannel: chAlerts,
@@ -245,7 +245,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{Service: e.svc, Slack: client, Authorizer: set, Directory: SlackDirectory{Users: client},
+	deps := Deps{Service: e.svc, Slack: client, Authorizer: set, Directory: slackdir.New(client, set.SlackUserGroups(), log),
 		Access: o.access, View: view, Now: e.now, Log: log}
 	if !o.noMK {
 		mc, err := mackerel.New(e.mk.URL(), e.mk.APIKey(), nil)
@@ -359,7 +359,7 @@ func (e *env) click(user, actionID, key string) int {
 		Channel:   slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: rec.Channel}}},
 		Container: slack.Container{ChannelID: rec.Channel, MessageTs: rec.TS},
 		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{
-			ActionID: actionID, BlockID: alertview.BlockActions, Value: key, ActionTs: fmt.Sprint(time.Now().UnixNano()),
+			ActionID: actionID, BlockID: BlockActions, Value: key, ActionTs: fmt.Sprint(time.Now().UnixNano()),
 		}}},
 	}
 	req, _ := e.fake.Interaction(e.t, e.srv.URL+"/slack/interactions", cb)
@@ -414,10 +414,10 @@ func (e *env) lastEphemeral(user string) string {
 	return eph[len(eph)-1].Text
 }
 
-// fixture reads a payload shared with handlers/alertin's tests.
+// fixture reads a payload from testdata, shared with the parser tests.
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "alertin", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,31 +439,6 @@ func buttons(m slackfake.Message) []string {
 		}
 	}
 	return ids
-}
-
-// messageText flattens a message's text, attachment fallback and blocks'
-// mrkdwn for assertions.
-func messageText(m slackfake.Message) string {
-	var b strings.Builder
-	b.WriteString(m.Text)
-	for _, att := range m.Attachments {
-		b.WriteString("\n" + att.Color + "\n" + att.Fallback)
-		for _, bl := range att.Blocks.BlockSet {
-			switch x := bl.(type) {
-			case *slack.SectionBlock:
-				if x.Text != nil {
-					b.WriteString("\n" + x.Text.Text)
-				}
-			case *slack.ContextBlock:
-				for _, el := range x.ContextElements.Elements {
-					if t, ok := el.(*slack.TextBlockObject); ok {
-						b.WriteString("\n" + t.Text)
-					}
-				}
-			}
-		}
-	}
-	return b.String()
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -11,7 +11,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/handlers/mrkdwn"
 	"github.com/tokken/tokken/infra/slackapi"
 )
@@ -32,7 +31,7 @@ type RateWindows interface {
 }
 
 // Poster is the alert.Notifier that posts to Slack: alerts rendered by
-// handlers/alertview, thread lines, notices and storm summaries, with
+// Render, thread lines, notices and storm summaries, with
 // posts paced per channel and updates per message's channel. A post whose
 // slot has not come returns an *alert.LaterError at once. So does one
 // while Slack holds the channel's method at 429 (when the Slack client is
@@ -43,12 +42,12 @@ type RateWindows interface {
 type Poster struct {
 	slack Slack
 	pace  *Pacer
-	view  alertview.Options
+	view  Options
 	now   func() time.Time
 }
 
 // NewPoster returns a Poster. now nil means time.Now.
-func NewPoster(s Slack, pace *Pacer, view alertview.Options, now func() time.Time) *Poster {
+func NewPoster(s Slack, pace *Pacer, view Options, now func() time.Time) *Poster {
 	if now == nil {
 		now = time.Now
 	}
@@ -110,17 +109,17 @@ func later(channel string, err error) error {
 	return err
 }
 
-// RenderRecord renders an alert record as its Slack message: alertview's
-// rendering with tokken's state (mention while open and not silenced,
+// RenderRecord renders an alert record as its Slack message: Render
+// with with tokken's state (mention while open and not silenced,
 // acknowledgement, silence) and a flapping counter.
-func RenderRecord(r alert.Record, now time.Time, view alertview.Options) slackapi.Message {
-	st := alertview.State{AckedBy: r.AckedBy, AckedAt: r.AckedAt}
+func RenderRecord(r alert.Record, now time.Time, view Options) slackapi.Message {
+	st := State{AckedBy: r.AckedBy, AckedAt: r.AckedAt}
 	if r.Silenced(now) {
 		st.SilencedBy, st.SilencedUntil = r.SilencedBy, r.SilencedUntil
 	} else {
 		st.Mention = r.Decision.Mention
 	}
-	msg := alertview.Render(r.Alert, st, view)
+	msg := Render(r.Alert, st, view)
 	if r.Flaps > 0 && len(msg.Attachments) > 0 {
 		text := fmt.Sprintf(":repeat: *Flapping:* opened %d times", r.Flaps+1)
 		if !r.FlapSince.IsZero() {
@@ -133,11 +132,11 @@ func RenderRecord(r alert.Record, now time.Time, view alertview.Options) slackap
 	return slackapi.Message{Text: msg.Text, Attachments: msg.Attachments}
 }
 
-func loc(view alertview.Options) *time.Location {
+func loc(view Options) *time.Location {
 	if view.Location != nil {
 		return view.Location
 	}
-	l, err := time.LoadLocation(alertview.DefaultZone)
+	l, err := time.LoadLocation(DefaultZone)
 	if err != nil {
 		return time.UTC
 	}
@@ -192,7 +191,7 @@ func (p *Poster) FitLines(lines []alert.Line) int {
 var _ alert.LineFitter = (*Poster)(nil)
 
 // RenderLine renders one thread line as mrkdwn.
-func RenderLine(l alert.Line, view alertview.Options) string {
+func RenderLine(l alert.Line, view Options) string {
 	when := ""
 	if !l.At.IsZero() {
 		when = l.At.In(loc(view)).Format("15:04") + " "
@@ -205,7 +204,7 @@ func RenderLine(l alert.Line, view alertview.Options) string {
 		if l.Alert == nil {
 			return ""
 		}
-		return alertview.StatusLine(*l.Alert, view)
+		return StatusLine(*l.Alert, view)
 	}
 	switch l.Kind {
 	case alert.LineStatus, alert.LineResolved:
@@ -231,9 +230,9 @@ func RenderLine(l alert.Line, view alertview.Options) string {
 			return when + "new alert"
 		}
 		a := *l.Alert
-		title := mrkdwn.Escape(alertview.Title(a))
+		title := mrkdwn.Escape(Title(a))
 		if a.URL != "" {
-			title = mrkdwn.Link(a.URL, alertview.Title(a))
+			title = mrkdwn.Link(a.URL, Title(a))
 		}
 		return "• " + title + " · " + status()
 	case alert.LineNoticeNew:
@@ -251,7 +250,7 @@ func RenderLine(l alert.Line, view alertview.Options) string {
 
 // PostNotice implements alert.Notifier.
 func (p *Poster) PostNotice(ctx context.Context, channel string, n alert.Notice) (string, error) {
-	msg := alertview.RenderNotice(n, p.view)
+	msg := RenderNotice(n, p.view)
 	return p.post(ctx, channel, slackapi.Message{Text: msg.Text, Attachments: msg.Attachments})
 }
 
@@ -267,7 +266,7 @@ func (p *Poster) UpdateStorm(ctx context.Context, channel, ts string, st alert.S
 
 // RenderStorm renders a storm summary: how many alerts since when, by
 // status, how many resolved, the busiest monitors.
-func RenderStorm(st alert.Storm, view alertview.Options) slackapi.Message {
+func RenderStorm(st alert.Storm, view Options) slackapi.Message {
 	l := loc(view)
 	text := fmt.Sprintf(":rotating_light: *Alert storm:* %d new alerts in this channel since %s — each one is listed in the thread",
 		st.New, st.Started.In(l).Format("15:04 MST"))
@@ -293,9 +292,9 @@ func RenderStorm(st alert.Storm, view alertview.Options) slackapi.Message {
 		lines = append(lines, "*Top monitors:* "+strings.Join(ms, ", "))
 	}
 	lines = append(lines, fmt.Sprintf("*Last alert:* %s", st.Last.In(l).Format("15:04:05 MST")))
-	color := alertview.ColorCritical
+	color := ColorCritical
 	if st.New > 0 && st.Resolved >= st.New {
-		color = alertview.ColorResolved
+		color = ColorResolved
 	}
 	ctx := "tokken groups alerts while more than the threshold arrive per minute; alerts get their own messages again after a quiet spell."
 	blocks := []slack.Block{

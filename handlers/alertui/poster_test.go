@@ -6,13 +6,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertview"
 )
 
 // TestFitLines: a storm reply takes as many lines as fit in Slack's text
 // limit, measured after mrkdwn escaping, and always at least one.
 func TestFitLines(t *testing.T) {
-	p := NewPoster(nil, NewPacer(0, nil), alertview.Options{}, nil)
+	p := NewPoster(nil, NewPacer(0, nil), Options{}, nil)
 	line := func(text string) alert.Line { return alert.Line{Kind: "note", Text: text} }
 	many := func(n int, text string) []alert.Line {
 		out := make([]alert.Line, n)
@@ -40,7 +39,7 @@ func TestFitLines(t *testing.T) {
 			render := func(ls []alert.Line) string {
 				s := make([]string, len(ls))
 				for i, l := range ls {
-					s[i] = RenderLine(l, alertview.Options{})
+					s[i] = RenderLine(l, Options{})
 				}
 				return strings.Join(s, "\n")
 			}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertview"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
 
@@ -145,7 +144,7 @@ func TestUpdateAfterRateLimit(t *testing.T) {
 	resolved := func(*slackfake.Fake) bool {
 		top := e.topLevel(chAlerts)
 		for _, m := range top {
-			if len(m.Attachments) == 0 || m.Attachments[0].Color != alertview.ColorResolved {
+			if len(m.Attachments) == 0 || m.Attachments[0].Color != ColorResolved {
 				return false
 			}
 		}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertin"
 )
 
 // TestStorm sends thousands of distinct alerts for one channel through the
@@ -119,7 +118,7 @@ func FuzzWebhook(f *testing.F) {
 		case w.Code < 400:
 			t.Fatalf("unexpected HTTP %d", w.Code)
 		}
-		if len(body) > alertin.MaxBody && w.Code != http.StatusRequestEntityTooLarge {
+		if len(body) > MaxBody && w.Code != http.StatusRequestEntityTooLarge {
 			t.Fatalf("oversized body answered %d", w.Code)
 		}
 	})

@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertin"
 	"github.com/tokken/tokken/handlers/lambdaevent"
 )
 
@@ -62,7 +61,7 @@ func (h *Webhook) authorized(r *http.Request) (ok bool, reason string) {
 
 // ServeHTTP authenticates, reads and parses the delivery, stores it, and
 // answers 202 with the delivery id. Bad credentials are 401, bodies over
-// alertin.MaxBody 413, unparseable payloads 400 with the reason; only a
+// MaxBody 413, unparseable payloads 400 with the reason; only a
 // store or queue failure is 5xx (Mackerel then retries).
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -76,7 +75,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, reason, http.StatusUnauthorized)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, alertin.MaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -86,7 +85,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot read body", http.StatusBadRequest)
 		return
 	}
-	ev, err := alertin.ParseMackerel(body)
+	ev, err := ParseMackerel(body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -108,7 +107,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // SNS message id makes redeliveries collapse.
 func SNS(in Ingester, log *slog.Logger) lambdaevent.SNSHandler {
 	return func(ctx context.Context, msg events.SNSEntity) error {
-		evs, err := alertin.ParseCloudWatchSNS(events.SNSEvent{Records: []events.SNSEventRecord{{EventSource: "aws:sns", SNS: msg}}})
+		evs, err := ParseCloudWatchSNS(events.SNSEvent{Records: []events.SNSEventRecord{{EventSource: "aws:sns", SNS: msg}}})
 		if err != nil {
 			log.WarnContext(ctx, "unreadable SNS message stored as a notice", "message_id", msg.MessageID, "err", err)
 			raw, _ := json.Marshal(msg) // SNSEntity always marshals
@@ -134,7 +133,7 @@ func SNS(in Ingester, log *slog.Logger) lambdaevent.SNSHandler {
 
 // EventBridge returns the handler of CloudWatch "Alarm State Change"
 // events (register it for source "aws.cloudwatch" and
-// alertin.DetailTypeAlarmStateChange). The event id makes redeliveries
+// DetailTypeAlarmStateChange). The event id makes redeliveries
 // collapse.
 func EventBridge(in Ingester, log *slog.Logger) lambdaevent.EventBridgeHandler {
 	return func(ctx context.Context, ev events.EventBridgeEvent) error {
@@ -142,7 +141,7 @@ func EventBridge(in Ingester, log *slog.Logger) lambdaevent.EventBridgeHandler {
 		if err != nil {
 			return err
 		}
-		parsed, err := alertin.ParseCloudWatchEventBridge(raw)
+		parsed, err := ParseCloudWatchEventBridge(raw)
 		if err != nil {
 			log.WarnContext(ctx, "unreadable EventBridge alarm stored as a notice", "id", ev.ID, "err", err)
 			n := alert.Notice{

@@ -72,11 +72,9 @@ func New(store bot.Store, opt Options) *Log {
 	return &Log{store: store, opt: opt}
 }
 
-// Key is the store key of e: its time, subject and action, so keys sort by
-// time and a key names what it holds. Record appends "/<n>" when two
-// events would share a key.
-func Key(e bot.AuditEvent) string { return key(e.At, e) }
-
+// key is the store key of e filed at at: its time, subject and action, so
+// keys sort by time and a key names what it holds. Record appends "/<n>"
+// when two events would share a key.
 func key(at time.Time, e bot.AuditEvent) string {
 	return at.UTC().Format(keyTime) + "/" + e.Subject + "/" + e.Action
 }
@@ -140,7 +138,8 @@ func (l *Log) put(ctx context.Context, key string, data []byte) error {
 }
 
 // Line renders e as one mrkdwn line for the audit channel: time in loc,
-// action, subject, actor, profile, window end and the reason. One event is
+// action, subject, actor, profile, window end, the session an event is
+// about (its id and target: which shell was ended) and the reason. One event is
 // exactly one line: every field is flattened (mrkdwn.OneLine) and escaped
 // where it is placed, so a reason with line breaks cannot add lines that
 // look like other events.
@@ -159,6 +158,9 @@ func Line(e bot.AuditEvent, loc *time.Location) string {
 	}
 	if r := e.Detail["requester"]; r != "" && r != e.Actor {
 		fmt.Fprintf(&b, " · requester %s", actor(r))
+	}
+	if s := e.Detail["session"]; s != "" {
+		fmt.Fprintf(&b, " · session %s on %s", text(s), text(e.Detail["target"]))
 	}
 	if e.Reason != "" {
 		fmt.Fprintf(&b, " · “%s”", text(mrkdwn.Truncate(e.Reason, 300)))

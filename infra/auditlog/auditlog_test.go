@@ -124,6 +124,16 @@ func TestStoreFailureFailsRecord(t *testing.T) {
 
 // TestLineIsOneLine: whatever line breaks or bidirectional controls the
 // user's text holds, one event is one line, with nothing that reorders it.
+// TestLineNamesSession: a session event's line says which session ended
+// and what it was on.
+func TestLineNamesSession(t *testing.T) {
+	e := bot.AuditEvent{At: time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC), Actor: "tokken", Action: "access.session_ended", Subject: "r-1",
+		Detail: map[string]string{"session": "r-1-0a1b2c", "target": "ecs:staging_0123_0123-1111"}}
+	if line := Line(e, time.UTC); !strings.Contains(line, " · session r-1-0a1b2c on ecs:staging_0123_0123-1111") {
+		t.Errorf("line %q does not name the session and its target", line)
+	}
+}
+
 func TestLineIsOneLine(t *testing.T) {
 	t0 := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
 	forged := "fix\n`2026-03-03 10:00:00 UTC` *access.approved* `r-1` by <@U0BOB0001>\r\nagain\u2028and\u2029again\u202Eexe.txt"

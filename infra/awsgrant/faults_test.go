@@ -28,9 +28,9 @@ func TestFaultsAreRetried(t *testing.T) {
 	terminate := func(t *testing.T, w *world, g *awsgrant.Granter) error {
 		r := request("r-aaaaaaaaaaaa", access.KindSSM, web1)
 		w.f.SSM().OpenSession(web1, "arn:aws:sts::"+awsfake.AccountID+":assumed-role/prod-ssm/"+r.ID)
-		n, err := g.TerminateSessions(context.Background(), w.grant(r, time.Hour))
-		if err == nil && n != 1 {
-			t.Errorf("terminated %d sessions, want 1", n)
+		ended, err := g.TerminateSessions(context.Background(), w.grant(r, time.Hour))
+		if err == nil && len(ended) != 1 {
+			t.Errorf("terminated %v, want 1 session", ended)
 		}
 		return err
 	}

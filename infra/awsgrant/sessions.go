@@ -27,41 +27,43 @@ const (
 // (arn:aws:sts::<account>:assumed-role/<role>/<request id>), whichever
 // instance it is on: DescribeSessions (State=Active, Owner filter, every
 // page), TerminateSession for each, then DescribeSessions again until none
-// is left. Sessions still listed after [Options.ConfirmWait] make an error
-// naming them, with n counting the sessions confirmed ended. A grant that
-// never got a role (its Issue never ran) has no sessions: 0, nil.
-func (g *Granter) TerminateSessions(ctx context.Context, gr access.Grant) (int, error) {
+// is left. ECS Exec sessions are SSM sessions like any other (their target
+// is "ecs:<cluster>_<task id>_<runtime id>"), so one listing covers both.
+// Sessions still listed after [Options.ConfirmWait] make an error naming
+// them, returned with the sessions confirmed ended. A grant that never got
+// a role (its Issue never ran) has no sessions: nil, nil.
+func (g *Granter) TerminateSessions(ctx context.Context, gr access.Grant) ([]access.Session, error) {
 	if gr.RoleARN == "" {
-		return 0, nil
+		return nil, nil
 	}
 	role, err := parseRoleARN(gr.RoleARN)
 	if err != nil {
-		return 0, bot.Permanent(fmt.Errorf("terminate sessions of %s: %w", gr.RequestID, err))
+		return nil, bot.Permanent(fmt.Errorf("terminate sessions of %s: %w", gr.RequestID, err))
 	}
 	if !validSessionName(gr.RequestID) {
-		return 0, bot.Permanent(fmt.Errorf("terminate sessions: request id %q is not a role session name", gr.RequestID))
+		return nil, bot.Permanent(fmt.Errorf("terminate sessions: request id %q is not a role session name", gr.RequestID))
 	}
 	owner := role.sessionARN(gr.RequestID)
 
 	deadline := g.opts.Now().Add(g.opts.ConfirmWait)
-	terminated := map[string]bool{}
+	terminated := map[string]ssmSession{}
 	pause := confirmBackoff
 	active, err := g.activeSessions(ctx, owner)
 	if err != nil {
-		return 0, fmt.Errorf("terminate sessions of %s: %w", gr.RequestID, err)
+		return nil, fmt.Errorf("terminate sessions of %s: %w", gr.RequestID, err)
 	}
 	for len(active) > 0 {
 		for _, s := range active {
-			if s.status == ssmtypes.SessionStatusTerminating && terminated[s.id] {
+			if _, done := terminated[s.id]; done && s.status == ssmtypes.SessionStatusTerminating {
 				continue // already on its way out
 			}
 			if _, err := g.ssm.TerminateSession(ctx, &ssm.TerminateSessionInput{SessionId: aws.String(s.id)}); err != nil {
 				return ended(terminated, active), classify(fmt.Sprintf("terminate session %s of %s", s.id, gr.RequestID), err)
 			}
-			if !terminated[s.id] {
+			if _, done := terminated[s.id]; !done {
 				g.opts.Logger.InfoContext(ctx, "terminated SSM session", "request", gr.RequestID, "session", s.id, "target", s.target)
 			}
-			terminated[s.id] = true
+			terminated[s.id] = s
 		}
 		if active, err = g.activeSessions(ctx, owner); err != nil {
 			return ended(terminated, nil), fmt.Errorf("terminate sessions of %s: confirm: %w", gr.RequestID, err)
@@ -86,7 +88,7 @@ func (g *Granter) TerminateSessions(ctx context.Context, gr access.Grant) (int, 
 		}
 		pause = min(2*pause, maxConfirmBackoff)
 	}
-	return len(terminated), nil
+	return ended(terminated, nil), nil
 }
 
 // ssmSession is what TerminateSessions needs of a listed session.
@@ -95,15 +97,17 @@ type ssmSession struct {
 	status     ssmtypes.SessionStatus
 }
 
-// ended counts the terminated sessions that are no longer listed active.
-func ended(terminated map[string]bool, active []ssmSession) int {
-	n := 0
-	for id := range terminated {
-		if !slices.ContainsFunc(active, func(s ssmSession) bool { return s.id == id }) {
-			n++
+// ended lists the terminated sessions that are no longer listed active,
+// ordered by id so the trail reads the same on every run.
+func ended(terminated map[string]ssmSession, active []ssmSession) []access.Session {
+	var out []access.Session
+	for id, s := range terminated {
+		if !slices.ContainsFunc(active, func(a ssmSession) bool { return a.id == id }) {
+			out = append(out, access.Session{ID: id, Target: s.target})
 		}
 	}
-	return n
+	slices.SortFunc(out, func(a, b access.Session) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
 
 // activeSessions lists every Active session owned by owner.

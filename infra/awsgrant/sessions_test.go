@@ -55,9 +55,19 @@ func TestTerminateSessions(t *testing.T) {
 	other := w.f.SSM().OpenSession(web1, "arn:aws:sts::"+awsfake.AccountID+":assumed-role/prod-ssm/r-000000000000")
 	user := w.f.SSM().OpenSession(web2, "arn:aws:iam::"+awsfake.AccountID+":user/alice")
 
-	n, err := w.g.TerminateSessions(ctx, w.grant(r, 30*time.Minute))
-	if err != nil || n != 3 {
-		t.Fatalf("TerminateSessions = %d, %v; want 3, nil", n, err)
+	ended, err := w.g.TerminateSessions(ctx, w.grant(r, 30*time.Minute))
+	if err != nil {
+		t.Fatalf("TerminateSessions: %v", err)
+	}
+	// Each ended session comes back with its id and the instance it was
+	// on, for the audit trail.
+	var wantEnded []access.Session
+	for i, id := range mine {
+		wantEnded = append(wantEnded, access.Session{ID: id, Target: []string{web1, web2}[i%2]})
+	}
+	slices.SortFunc(wantEnded, func(a, b access.Session) int { return strings.Compare(a.ID, b.ID) })
+	if !slices.Equal(ended, wantEnded) {
+		t.Errorf("TerminateSessions ended %v, want %v", ended, wantEnded)
 	}
 	want := []string{other, user}
 	slices.Sort(want)
@@ -75,13 +85,13 @@ func TestTerminateSessions(t *testing.T) {
 	}
 
 	// Idempotent: nothing left is 0, nil.
-	if n, err := w.g.TerminateSessions(ctx, w.grant(r, 30*time.Minute)); err != nil || n != 0 {
-		t.Errorf("second TerminateSessions = %d, %v; want 0, nil", n, err)
+	if ended, err := w.g.TerminateSessions(ctx, w.grant(r, 30*time.Minute)); err != nil || len(ended) != 0 {
+		t.Errorf("second TerminateSessions = %v, %v; want none, nil", ended, err)
 	}
 	// A grant that never got a role has no sessions and makes no call.
 	before := len(w.f.Calls(awsfake.SSMService, ""))
-	if n, err := w.g.TerminateSessions(ctx, access.Grant{RequestID: "r-111111111111"}); err != nil || n != 0 {
-		t.Errorf("TerminateSessions without a role = %d, %v", n, err)
+	if ended, err := w.g.TerminateSessions(ctx, access.Grant{RequestID: "r-111111111111"}); err != nil || len(ended) != 0 {
+		t.Errorf("TerminateSessions without a role = %v, %v", ended, err)
 	}
 	if after := len(w.f.Calls(awsfake.SSMService, "")); after != before {
 		t.Errorf("TerminateSessions without a role made %d SSM calls", after-before)
@@ -95,9 +105,9 @@ func TestTerminateSessionsPaginates(t *testing.T) {
 	for range 205 { // more than one DescribeSessions page of 200
 		w.f.SSM().OpenSession(web1, owner)
 	}
-	n, err := w.g.TerminateSessions(context.Background(), w.grant(r, time.Hour))
-	if err != nil || n != 205 {
-		t.Fatalf("TerminateSessions = %d, %v; want 205, nil", n, err)
+	ended, err := w.g.TerminateSessions(context.Background(), w.grant(r, time.Hour))
+	if err != nil || len(ended) != 205 {
+		t.Fatalf("TerminateSessions = %d sessions, %v; want 205, nil", len(ended), err)
 	}
 	if got := activeIDs(w.f); len(got) != 0 {
 		t.Errorf("%d sessions left active", len(got))
@@ -137,12 +147,12 @@ func TestTerminateSessionsConfirms(t *testing.T) {
 	opts.Now, opts.ConfirmWait = time.Now, 600*time.Millisecond
 	g := awsgrant.New(configVia(t, w.f, map[string]string{"SSM": proxy}), opts)
 
-	n, err := g.TerminateSessions(ctx, w.grant(r, 30*time.Minute))
+	ended, err := g.TerminateSessions(ctx, w.grant(r, 30*time.Minute))
 	if err == nil || !strings.Contains(err.Error(), stuck) {
-		t.Fatalf("TerminateSessions = %d, %v; want an error naming %s", n, err, stuck)
+		t.Fatalf("TerminateSessions = %v, %v; want an error naming %s", ended, err, stuck)
 	}
-	if n != 2 {
-		t.Errorf("n = %d, want the 2 sessions confirmed ended", n)
+	if len(ended) != 2 || slices.ContainsFunc(ended, func(s access.Session) bool { return s.ID == stuck }) {
+		t.Errorf("ended %v, want the 2 sessions confirmed ended, not %s", ended, stuck)
 	}
 	if got := activeIDs(w.f); !slices.Equal(got, []string{stuck}) {
 		t.Errorf("active = %v, want only %s", got, stuck)

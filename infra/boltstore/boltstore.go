@@ -343,8 +343,11 @@ func (s *Store) sweepEvery(ctx context.Context, interval time.Duration, after fu
 			return
 		case <-t.C:
 			n, err := s.Sweep(ctx)
+			if ctx.Err() != nil {
+				return // closing: a sweep cut short is not a failure
+			}
 			switch {
-			case err != nil && ctx.Err() == nil:
+			case err != nil:
 				s.log.Error("store sweep failed", "path", s.db.Path(), "deleted", n, "err", err)
 			case n > 0:
 				s.log.Info("store sweep deleted expired records", "path", s.db.Path(), "deleted", n)

@@ -5,6 +5,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tokken/tokken/bot"
 )
 
 // These tests guard what tokken deploys (../../template.yaml) so that a
@@ -251,5 +254,28 @@ func TestTemplateAlarmsReachTokken(t *testing.T) {
 		if !found {
 			t.Errorf("function %s has no error alarm", fn)
 		}
+	}
+}
+
+// TestTemplateSweepScheduleMatchesSweepInterval: the Lambda sweep runs at
+// the rate `tokken serve` uses and messages quote (bot.SweepInterval), and
+// sends the job kind the worker handles.
+func TestTemplateSweepScheduleMatchesSweepInterval(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	r, ok := tpl.Resources["SweepSchedule"]
+	if !ok || r.Type != "AWS::Scheduler::Schedule" {
+		t.Fatalf("SweepSchedule = %+v, want an AWS::Scheduler::Schedule", r)
+	}
+	minutes := int(bot.SweepInterval / time.Minute)
+	want := fmt.Sprintf("rate(%d minutes)", minutes)
+	if minutes == 1 {
+		want = "rate(1 minute)"
+	}
+	if got := r.Properties["ScheduleExpression"]; got != want {
+		t.Errorf("SweepSchedule ScheduleExpression = %v, want %s (bot.SweepInterval)", got, want)
+	}
+	target, _ := r.Properties["Target"].(map[string]any)
+	if input, _ := target["Input"].(string); !strings.Contains(input, `"kind":"sweep"`) {
+		t.Errorf("SweepSchedule input %q does not send the sweep job", input)
 	}
 }

@@ -8,7 +8,8 @@
 // infra/ecsfleet (ListServices, DescribeServices, ListTasks, DescribeTasks)
 // and writes one record per cluster (kind [Kind], key the cluster name or
 // ARN as the profile gives it) with a housekeeping expiry of [TTL]. The
-// ingress reads it with [Index.Search]. The index only helps people pick:
+// ingress reads it with [Index.SearchECSServices] and
+// [Index.SearchECSTasks]. The index only helps people pick:
 // what they submit is checked against ECS by the worker before approval.
 package ecsindex
 
@@ -100,50 +101,57 @@ func Refresh(ctx context.Context, l Lister, store bot.Store, clusters []string, 
 	return n, errors.Join(errs...)
 }
 
-// Index answers the access modal's ECS select from the store.
+// Index answers the access modal's ECS selects from the store.
 type Index struct{ Store bot.Store }
 
-// Search returns cluster's services, then its running tasks, whose name,
-// id, service or family contains query (case-insensitive), at most limit
-// in all. An unindexed cluster has none.
-func (i Index) Search(ctx context.Context, cluster, query string, limit int) ([]ServiceEntry, []TaskEntry, error) {
+// snapshot is cluster's record; an unindexed cluster is an empty one.
+func (i Index) snapshot(ctx context.Context, cluster string) (Snapshot, error) {
 	v, err := bot.Table[Snapshot]{Store: i.Store, Kind: Kind}.Get(ctx, cluster)
 	if errors.Is(err, bot.ErrNotFound) {
-		return nil, nil, nil
+		return Snapshot{Cluster: cluster}, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return Snapshot{}, fmt.Errorf("read ECS index of %s: %w", cluster, err)
 	}
-	q := strings.ToLower(strings.TrimSpace(query))
-	var svcs []ServiceEntry
-	var tasks []TaskEntry
-	for _, s := range v.Value.Services {
-		if len(svcs) < limit && strings.Contains(strings.ToLower(s.Name), q) {
-			svcs = append(svcs, s)
-		}
-	}
-	for _, k := range v.Value.Tasks {
-		if len(svcs)+len(tasks) < limit && (strings.Contains(k.ID, q) || strings.Contains(strings.ToLower(k.Service), q) || strings.Contains(strings.ToLower(k.Family), q)) {
-			tasks = append(tasks, k)
-		}
-	}
-	return svcs, tasks, nil
+	return v.Value, nil
 }
 
-// SearchECS is Search as the access modal's ECS select asks it
-// (accessui.ECSSearcher).
-func (i Index) SearchECS(ctx context.Context, cluster, query string, limit int) ([]access.ECSService, []access.ECSTask, error) {
-	svcs, tasks, err := i.Search(ctx, cluster, query, limit)
+// SearchECSServices returns cluster's services whose name contains query
+// (case-insensitive), by name, at most limit: the modal's service select
+// (accessui.ECSSearcher). An unindexed cluster has none.
+func (i Index) SearchECSServices(ctx context.Context, cluster, query string, limit int) ([]access.ECSService, error) {
+	snap, err := i.snapshot(ctx, cluster)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	outS := make([]access.ECSService, 0, len(svcs))
-	for _, s := range svcs {
-		outS = append(outS, access.ECSService{Name: s.Name, EnableExecuteCommand: s.Exec})
+	q := strings.ToLower(strings.TrimSpace(query))
+	out := []access.ECSService{}
+	for _, s := range snap.Services {
+		if len(out) < limit && strings.Contains(strings.ToLower(s.Name), q) {
+			out = append(out, access.ECSService{Name: s.Name, EnableExecuteCommand: s.Exec})
+		}
 	}
-	outT := make([]access.ECSTask, 0, len(tasks))
-	for _, t := range tasks {
-		outT = append(outT, access.ECSTask{ID: t.ID, Service: t.Service, Family: t.Family, LastStatus: "RUNNING", EnableExecuteCommand: t.Exec})
+	return out, nil
+}
+
+// SearchECSTasks returns cluster's running tasks of service (any service
+// when it is empty) whose id, service or family contains query
+// (case-insensitive), at most limit: the modal's task select
+// (accessui.ECSSearcher). An unindexed cluster has none.
+func (i Index) SearchECSTasks(ctx context.Context, cluster, service, query string, limit int) ([]access.ECSTask, error) {
+	snap, err := i.snapshot(ctx, cluster)
+	if err != nil {
+		return nil, err
 	}
-	return outS, outT, nil
+	q := strings.ToLower(strings.TrimSpace(query))
+	out := []access.ECSTask{}
+	for _, k := range snap.Tasks {
+		if len(out) >= limit || (service != "" && k.Service != service) {
+			continue
+		}
+		if strings.Contains(k.ID, q) || strings.Contains(strings.ToLower(k.Service), q) || strings.Contains(strings.ToLower(k.Family), q) {
+			out = append(out, access.ECSTask{ID: k.ID, Service: k.Service, Family: k.Family, LastStatus: "RUNNING", EnableExecuteCommand: k.Exec})
+		}
+	}
+	return out, nil
 }

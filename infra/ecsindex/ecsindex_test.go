@@ -49,18 +49,28 @@ func TestRefreshAndSearch(t *testing.T) {
 		t.Fatalf("Refresh = %d, %v", n, err)
 	}
 	idx := ecsindex.Index{Store: s}
-	svcs, tasks, err := idx.SearchECS(ctx, "staging", "WEB", 10)
-	if err != nil || len(svcs) != 1 || svcs[0].Name != "web" || len(tasks) != 1 || tasks[0].ID != task {
-		t.Fatalf("search web: %+v %+v %v", svcs, tasks, err)
+	if svcs, err := idx.SearchECSServices(ctx, "staging", "WEB", 10); err != nil || len(svcs) != 1 || svcs[0].Name != "web" {
+		t.Fatalf("services matching WEB: %+v %v", svcs, err)
 	}
-	if svcs, tasks, _ := idx.SearchECS(ctx, "staging", "", 10); len(svcs) != 2 || svcs[0].Name != "web" || len(tasks) != 1 {
-		t.Errorf("search all: %+v %+v (services sorted by name)", svcs, tasks)
+	if svcs, _ := idx.SearchECSServices(ctx, "staging", "", 10); len(svcs) != 2 || svcs[0].Name != "web" {
+		t.Errorf("all services: %+v (sorted by name)", svcs)
 	}
-	if svcs, tasks, _ := idx.SearchECS(ctx, "staging", "", 1); len(svcs)+len(tasks) != 1 {
-		t.Errorf("limit 1: %+v %+v", svcs, tasks)
+	if svcs, _ := idx.SearchECSServices(ctx, "staging", "", 1); len(svcs) != 1 {
+		t.Errorf("limit 1: %+v", svcs)
 	}
-	if svcs, tasks, err := idx.SearchECS(ctx, "prod", "", 10); err != nil || len(svcs)+len(tasks) != 0 {
-		t.Errorf("unindexed cluster: %+v %+v %v", svcs, tasks, err)
+	if tasks, err := idx.SearchECSTasks(ctx, "staging", "", "WEB-APP", 10); err != nil || len(tasks) != 1 || tasks[0].ID != task {
+		t.Fatalf("tasks matching the family: %+v %v", tasks, err)
+	}
+	if tasks, _ := idx.SearchECSTasks(ctx, "staging", "web", "", 10); len(tasks) != 1 || tasks[0].Service != "web" {
+		t.Errorf("tasks of web: %+v", tasks)
+	}
+	if tasks, _ := idx.SearchECSTasks(ctx, "staging", "worker", "", 10); len(tasks) != 0 {
+		t.Errorf("tasks of worker (none run): %+v", tasks)
+	}
+	svcs, err := idx.SearchECSServices(ctx, "prod", "", 10)
+	tasks, terr := idx.SearchECSTasks(ctx, "prod", "", "", 10)
+	if err != nil || terr != nil || len(svcs)+len(tasks) != 0 {
+		t.Errorf("unindexed cluster: %+v %+v %v %v", svcs, tasks, err, terr)
 	}
 
 	// The task is gone: the next refresh drops it. A cluster that cannot
@@ -71,7 +81,7 @@ func TestRefreshAndSearch(t *testing.T) {
 	if n != 2 || err == nil || !strings.Contains(err.Error(), "prod") {
 		t.Fatalf("Refresh = %d, %v", n, err)
 	}
-	if _, tasks, _ := idx.SearchECS(ctx, "staging", "", 10); len(tasks) != 0 {
+	if tasks, _ := idx.SearchECSTasks(ctx, "staging", "", "", 10); len(tasks) != 0 {
 		t.Errorf("a stopped task is still offered: %+v", tasks)
 	}
 

@@ -251,6 +251,18 @@ func Undeliverable(err error) bool {
 	return false
 }
 
+// UndeliverableDM reports whether err is Slack refusing a direct message
+// to a user for good: Undeliverable, or conversations.open refusing the
+// user (user_disabled: deactivated; user_not_found; user_not_visible: the
+// bot may not see them). Retrying cannot help; someone must be told.
+func UndeliverableDM(err error) bool {
+	switch ErrorCode(err) {
+	case "user_disabled", "user_not_found", "user_not_visible":
+		return true
+	}
+	return Undeliverable(err)
+}
+
 // ChannelInfo is what conversations.info says about a channel: enough to
 // tell, without posting, whether the bot can post there.
 type ChannelInfo struct {

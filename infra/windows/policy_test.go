@@ -1,6 +1,7 @@
 package windows
 
 import (
+	_ "embed"
 	"encoding/json"
 	"flag"
 	"os"
@@ -14,6 +15,12 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite launch-template.yaml's UserData block from userdata.ps1")
+
+// launchTemplateFile is the CloudFormation stack operators deploy from the
+// repository (docs/windows.md); tokken itself never reads it.
+//
+//go:embed launch-template.yaml
+var launchTemplateFile string
 
 func decodeJSON(t *testing.T, s string) map[string]any {
 	t.Helper()

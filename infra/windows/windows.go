@@ -54,8 +54,6 @@ var (
 	userDataFile string
 	//go:embed instance-policy.json
 	policyFile string
-	//go:embed launch-template.yaml
-	launchTemplateFile string
 )
 
 // DefaultScheme is the tag vocabulary the shipped script uses.
@@ -269,7 +267,3 @@ func InstancePolicy(cfg Config, joinSecretARN string) (string, error) {
 	}
 	return string(b), nil
 }
-
-// LaunchTemplate returns the shipped CloudFormation launch template (default
-// tag vocabulary; the secret ARN is a stack parameter).
-func LaunchTemplate() string { return launchTemplateFile }

@@ -100,15 +100,6 @@ func (e *EC2) SetTag(id, key, value string) {
 	})
 }
 
-// DeleteTag removes one tag from an instance.
-func (e *EC2) DeleteTag(id, key string) {
-	e.f.update(func() {
-		if in, ok := e.instances[id]; ok {
-			delete(in.Tags, key)
-		}
-	})
-}
-
 // SetState sets an instance's state name ("stopped", "running", ...).
 func (e *EC2) SetState(id, state string) {
 	e.f.update(func() {

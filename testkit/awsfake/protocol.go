@@ -46,8 +46,6 @@ type apiError struct {
 	queryCode string
 }
 
-func (e *apiError) Error() string { return e.code + ": " + e.msg }
-
 // clientErr returns a 400 client error.
 func clientErr(code, format string, args ...any) *apiError {
 	return &apiError{status: http.StatusBadRequest, code: code, msg: fmt.Sprintf(format, args...), sender: true}

@@ -101,6 +101,12 @@ func (f *Fake) update(req *request, call *Call) reply {
 		return fail("channel_not_found")
 	}
 	call.Channel = ch
+	switch {
+	case f.archived[ch]:
+		return fail("is_archived")
+	case f.outside[ch]:
+		return fail("not_in_channel")
+	}
 	m, ok := f.messages[ch][req.fields.Get("ts")]
 	if !ok {
 		return fail("message_not_found")

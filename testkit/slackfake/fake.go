@@ -64,9 +64,6 @@ const (
 // Option configures a Fake.
 type Option func(*Fake)
 
-// WithToken sets the only bot token the fake accepts (default DefaultToken).
-func WithToken(token string) Option { return func(f *Fake) { f.token = token } }
-
 // WithClock replaces time.Now for ts values, trigger and response_url expiry
 // and the per-channel posting limit. now is called from the server's
 // goroutines, so it must be safe for concurrent use.
@@ -121,6 +118,32 @@ type Message struct {
 
 	rawBlocks      json.RawMessage
 	rawAttachments json.RawMessage
+}
+
+// Shown is what a reader sees of m, one piece a line, for assertions: its
+// text, then each attachment's colour, fallback, and the text of its
+// section and context blocks.
+func (m Message) Shown() string {
+	var b strings.Builder
+	b.WriteString(m.Text)
+	for _, att := range m.Attachments {
+		b.WriteString("\n" + att.Color + "\n" + att.Fallback)
+		for _, bl := range att.Blocks.BlockSet {
+			switch x := bl.(type) {
+			case *slack.SectionBlock:
+				if x.Text != nil {
+					b.WriteString("\n" + x.Text.Text)
+				}
+			case *slack.ContextBlock:
+				for _, el := range x.ContextElements.Elements {
+					if t, ok := el.(*slack.TextBlockObject); ok {
+						b.WriteString("\n" + t.Text)
+					}
+				}
+			}
+		}
+	}
+	return b.String()
 }
 
 // User is a workspace member registered with AddUser.
@@ -252,6 +275,16 @@ func (f *Fake) AddUser(u User) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.users[u.ID] = u
+}
+
+// DeactivateUser marks user id deactivated, as a workspace admin does:
+// users.info says deleted, and DMs to the user are refused (user_disabled).
+func (f *Fake) DeactivateUser(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u := f.users[id]
+	u.Deleted = true
+	f.users[id] = u
 }
 
 // AddUserGroup registers a user group (subteam) and its members.

@@ -13,13 +13,8 @@ import (
 )
 
 // DefaultSigningSecret is the signing secret inbound requests are signed
-// with unless WithSigningSecret says otherwise.
+// with.
 const DefaultSigningSecret = "tokken-test-signing-secret"
-
-// WithSigningSecret sets the secret SlashCommand and Interaction sign with.
-func WithSigningSecret(secret string) Option {
-	return func(f *Fake) { f.secret = secret }
-}
 
 // SigningSecret is the secret inbound requests are signed with; give it to
 // the app under test as SLACK_SIGNING_SECRET.

@@ -33,8 +33,12 @@ func (f *Fake) openConversation(req *request, call *Call) reply {
 		return fail("not_supported_by_fake")
 	}
 	user := users[0]
-	if u, ok := f.users[user]; !ok || u.Deleted || u.IsBot {
+	u, ok := f.users[user]
+	switch {
+	case !ok || u.IsBot:
 		return fail("user_not_found")
+	case u.Deleted:
+		return fail("user_disabled")
 	}
 	ch, existed := f.openDM(user)
 	call.Channel, call.User = ch, user

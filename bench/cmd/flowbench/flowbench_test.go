@@ -84,7 +84,7 @@ func TestPercentiles(t *testing.T) {
 func TestStormBodies(t *testing.T) {
 	fixtures := make([][]byte, len(stormFixtures))
 	for i, name := range stormFixtures {
-		b, err := os.ReadFile(filepath.Join("..", "..", "..", "handlers", "alertin", "testdata", name))
+		b, err := os.ReadFile(filepath.Join("..", "..", "..", "handlers", "alertui", "testdata", name))
 		if err != nil {
 			t.Fatal(err)
 		}

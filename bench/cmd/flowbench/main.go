@@ -13,7 +13,7 @@
 //     policies are the shipped set without hours.cedar, so the scenario
 //     runs at any hour.
 //   - storm: thousands of Mackerel webhooks (shapes from
-//     handlers/alertin/testdata, distinct alert ids and hosts) sent open
+//     handlers/alertui/testdata, distinct alert ids and hosts) sent open
 //     loop with HTTP Basic auth while slackfake enforces one
 //     chat.postMessage per second per channel. It reports webhook latency,
 //     how long Slack took to list every alert, posts per second per
@@ -72,7 +72,7 @@ func main() {
 	var inFlight string
 	flag.StringVar(&o.tokken, "tokken", "", "path of the tokken binary (required)")
 	flag.StringVar(&o.policies, "policies", "policies", "the shipped policy directory")
-	flag.StringVar(&o.testdata, "testdata", "handlers/alertin/testdata", "directory of the Mackerel payload fixtures")
+	flag.StringVar(&o.testdata, "testdata", "handlers/alertui/testdata", "directory of the Mackerel payload fixtures")
 	flag.StringVar(&o.out, "out", "bench/out", "directory for flowbench.json and tokken's logs")
 	flag.StringVar(&o.scenarios, "scenarios", "approve,storm", "scenarios to run, comma-separated")
 	flag.IntVar(&o.flows, "flows", 200, "approve: measured flows of each run")

@@ -1,14 +1,7 @@
-// Package alertin parses inbound alert deliveries into bot/alert events:
-// Mackerel webhooks (every event type), CloudWatch alarms delivered through
-// SNS, and CloudWatch "Alarm State Change" events delivered by EventBridge.
-//
-// Parsers are strict about structure and lenient about values: a body that is
-// not a JSON object, or an alert without an id, is an error wrapping
-// ErrBadPayload (the webhook answers 400 with the reason); numbers that
-// arrive as floats or strings, null timestamps, missing metric values, upper
-// or lower case statuses and unknown event types are all accepted. Nothing
-// here panics on any input (the parsers are fuzzed).
-package alertin
+package alertui
+
+// Decoding shared by the Mackerel and CloudWatch parsers: strict about
+// structure, lenient about scalar types.
 
 import (
 	"bytes"
@@ -166,10 +159,10 @@ func (e *epoch) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// flag is an optional boolean accepting true/false, "true"/"false" and null.
-type flag struct{ v *bool }
+// boolean is an optional boolean accepting true/false, "true"/"false" and null.
+type boolean struct{ v *bool }
 
-func (f *flag) UnmarshalJSON(b []byte) error {
+func (f *boolean) UnmarshalJSON(b []byte) error {
 	s := strings.Trim(strings.TrimSpace(string(b)), `"`)
 	switch strings.ToLower(s) {
 	case "null", "":

@@ -1,4 +1,4 @@
-package alertview
+package alertui
 
 import (
 	"bytes"
@@ -15,14 +15,13 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot/alert"
-	"github.com/tokken/tokken/handlers/alertin"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
 
-// fixtures are the payloads handlers/alertin parses; rendering is tested on
+// fixtures are the payloads the parsers read; rendering is tested on
 // what the real parsers produce.
-const fixtures = "../alertin/testdata"
+const fixtures = "testdata"
 
 func parseFixture(t *testing.T, name string) alert.Event {
 	t.Helper()
@@ -32,13 +31,13 @@ func parseFixture(t *testing.T, name string) alert.Event {
 	}
 	switch {
 	case strings.HasPrefix(name, "mackerel-"):
-		ev, err := alertin.ParseMackerel(body)
+		ev, err := ParseMackerel(body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return ev
 	case strings.HasPrefix(name, "eventbridge-"):
-		ev, err := alertin.ParseCloudWatchEventBridge(body)
+		ev, err := ParseCloudWatchEventBridge(body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +47,7 @@ func parseFixture(t *testing.T, name string) alert.Event {
 		if err := json.Unmarshal(body, &sns); err != nil {
 			t.Fatal(err)
 		}
-		evs, err := alertin.ParseCloudWatchSNS(sns)
+		evs, err := ParseCloudWatchSNS(sns)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +144,7 @@ func checkGolden(t *testing.T, name string, msg Message) {
 		t.Fatalf("%v (run go test -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file; if the change is intended run go test ./handlers/alertview -update and review the diff.\ngot:\n%s", path, got)
+		t.Errorf("%s differs from the golden file; if the change is intended run go test ./handlers/alertui -run Golden -update and review the diff.\ngot:\n%s", path, got)
 	}
 }
 

@@ -1,7 +1,8 @@
-package alertin
+package alertui
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -54,10 +55,10 @@ type snsAlarm struct {
 		Threshold          number   `json:"Threshold"`
 		Dimensions         []snsDim `json:"Dimensions"`
 		Metrics            []struct {
-			ID         text `json:"Id"`
-			Expression text `json:"Expression"`
-			Label      text `json:"Label"`
-			ReturnData flag `json:"ReturnData"`
+			ID         text    `json:"Id"`
+			Expression text    `json:"Expression"`
+			Label      text    `json:"Label"`
+			ReturnData boolean `json:"ReturnData"`
 			MetricStat struct {
 				Metric struct {
 					MetricName text     `json:"MetricName"`
@@ -152,7 +153,7 @@ func parseSNSRecord(s events.SNSEntity) (alert.Event, error) {
 		}
 		// The metric the alarm evaluates is the one returning data.
 		if m.ReturnData.v != nil && *m.ReturnData.v && al.metric == "" {
-			al.metric = firstNonEmpty(string(m.Label), string(m.MetricStat.Metric.MetricName), string(m.Expression), string(m.ID))
+			al.metric = cmp.Or(string(m.Label), string(m.MetricStat.Metric.MetricName), string(m.Expression), string(m.ID))
 			al.namespace = string(m.MetricStat.Metric.Namespace)
 		}
 	}
@@ -185,10 +186,10 @@ type ebDetail struct {
 		Description text `json:"description"`
 		AlarmRule   text `json:"alarmRule"`
 		Metrics     []struct {
-			ID         text `json:"id"`
-			Label      text `json:"label"`
-			Expression text `json:"expression"`
-			ReturnData flag `json:"returnData"`
+			ID         text    `json:"id"`
+			Label      text    `json:"label"`
+			Expression text    `json:"expression"`
+			ReturnData boolean `json:"returnData"`
 			MetricStat struct {
 				Metric struct {
 					Name       text      `json:"name"`
@@ -222,11 +223,11 @@ func ParseCloudWatchEventBridge(raw json.RawMessage) (alert.Event, error) {
 		n := alert.Notice{
 			Source: alert.SourceCloudWatch, Kind: alert.KindUnknown, Type: string(env.DetailType),
 			Org:   string(env.Account),
-			Title: fmt.Sprintf("EventBridge event %q from %s", string(env.DetailType), firstNonEmpty(string(env.Source), "unknown source")),
+			Title: fmt.Sprintf("EventBridge event %q from %s", string(env.DetailType), cmp.Or(string(env.Source), "unknown source")),
 			At:    parseAWSTime(string(env.Time)),
 			Raw:   trimmed,
 		}
-		n.Key = "cloudwatch:event:" + firstNonEmpty(string(env.ID), payloadKey(trimmed))
+		n.Key = "cloudwatch:event:" + cmp.Or(string(env.ID), payloadKey(trimmed))
 		return alert.Event{Kind: n.Kind, Notice: &n}, nil
 	}
 	var d ebDetail
@@ -267,7 +268,7 @@ func ParseCloudWatchEventBridge(raw json.RawMessage) (alert.Event, error) {
 		}
 		returns := m.ReturnData.v == nil || *m.ReturnData.v // single-metric alarms omit it
 		if returns && al.metric == "" {
-			al.metric = firstNonEmpty(string(m.Label), string(m.MetricStat.Metric.Name), string(m.Expression), string(m.ID))
+			al.metric = cmp.Or(string(m.Label), string(m.MetricStat.Metric.Name), string(m.Expression), string(m.ID))
 			al.namespace = string(m.MetricStat.Metric.Namespace)
 		}
 	}
@@ -302,12 +303,12 @@ func (al alarm) toAlert() alert.Alert {
 		al.region = region
 	}
 	if al.account == "" || al.account == "EXAMPLE" {
-		al.account = firstNonEmpty(account, al.account)
+		al.account = cmp.Or(account, al.account)
 	}
 	if al.arn == "" && al.region != "" && al.account != "" {
 		al.arn = fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", al.region, al.account, al.name)
 	}
-	id := firstNonEmpty(al.arn, al.name)
+	id := cmp.Or(al.arn, al.name)
 	state := strings.ToUpper(strings.TrimSpace(al.state))
 	a := alert.Alert{
 		Source:      alert.SourceCloudWatch,
@@ -315,11 +316,11 @@ func (al alarm) toAlert() alert.Alert {
 		ID:          id,
 		Kind:        alert.KindAlert,
 		Org:         al.account,
-		Monitor:     firstNonEmpty(al.name, "(unnamed alarm)"),
+		Monitor:     cmp.Or(al.name, "(unnamed alarm)"),
 		MonitorType: "alarm",
 		Message:     al.reason,
 		Memo:        al.description,
-		Trigger:     "state change " + firstNonEmpty(al.previous, "?") + " → " + firstNonEmpty(state, "?"),
+		Trigger:     "state change " + cmp.Or(al.previous, "?") + " → " + cmp.Or(state, "?"),
 		Account:     al.account,
 		Region:      al.region,
 		Tags:        map[string]string(al.tags),
@@ -452,13 +453,4 @@ func operatorFromReason(reason string) string {
 		op += "="
 	}
 	return op
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

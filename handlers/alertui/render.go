@@ -1,17 +1,12 @@
-// Package alertview renders alerts and notices as Slack messages that read
-// like Mackerel's own notifications: a colour bar by status and the status
-// word in text (for colour-blind readers and Slack keyword notifications),
-// the title "[org] CRITICAL: <monitor> — <host or service>", host link and
-// status, roles, the metric line, times in a configured zone, the memo as an
-// escaped quote, the graph, and the on-call buttons.
-//
+package alertui
+
 // Rendering is pure: the same alert, state and options give the same
 // message, so the lifecycle can re-render and chat.update at every change
 // (acknowledged, silenced, resolved) and golden files pin the output. Button
 // values carry only the alert key; the state behind them lives in the store.
-package alertview
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strconv"
@@ -465,7 +460,7 @@ func RenderNotice(n alert.Notice, opt Options) Message {
 	if len(lines) > 0 {
 		blocks = append(blocks, section(strings.Join(lines, "\n")))
 	}
-	ctx := []string{"event: " + mrkdwn.Escape(firstNonEmpty(n.Type, string(n.Kind)))}
+	ctx := []string{"event: " + mrkdwn.Escape(cmp.Or(n.Type, string(n.Kind)))}
 	if !n.At.IsZero() {
 		ctx = append(ctx, stamp(n.At, loc))
 	}
@@ -550,13 +545,4 @@ func slackID(s string) string {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -1,4 +1,4 @@
-package alertin
+package alertui
 
 import (
 	"bytes"
@@ -40,7 +40,7 @@ type mkHost struct {
 	Name      text     `json:"name"`
 	URL       text     `json:"url"`
 	Status    text     `json:"status"`
-	IsRetired flag     `json:"isRetired"`
+	IsRetired boolean  `json:"isRetired"`
 	Roles     []mkRole `json:"roles"`
 }
 
@@ -59,32 +59,32 @@ type mkService struct {
 }
 
 type mkAlert struct {
-	ID                text   `json:"id"`
-	Status            text   `json:"status"`
-	IsOpen            flag   `json:"isOpen"`
-	Trigger           text   `json:"trigger"`
-	URL               text   `json:"url"`
-	OpenedAt          epoch  `json:"openedAt"`
-	ClosedAt          epoch  `json:"closedAt"`
-	StatusChangedAt   epoch  `json:"statusChangedAt"`
-	CreatedAt         epoch  `json:"createdAt"` // milliseconds, deprecated
-	MonitorName       text   `json:"monitorName"`
-	MetricLabel       text   `json:"metricLabel"`
-	MetricValue       number `json:"metricValue"`
-	CriticalThreshold number `json:"criticalThreshold"`
-	WarningThreshold  number `json:"warningThreshold"`
-	MonitorOperator   text   `json:"monitorOperator"`
+	ID                text    `json:"id"`
+	Status            text    `json:"status"`
+	IsOpen            boolean `json:"isOpen"`
+	Trigger           text    `json:"trigger"`
+	URL               text    `json:"url"`
+	OpenedAt          epoch   `json:"openedAt"`
+	ClosedAt          epoch   `json:"closedAt"`
+	StatusChangedAt   epoch   `json:"statusChangedAt"`
+	CreatedAt         epoch   `json:"createdAt"` // milliseconds, deprecated
+	MonitorName       text    `json:"monitorName"`
+	MetricLabel       text    `json:"metricLabel"`
+	MetricValue       number  `json:"metricValue"`
+	CriticalThreshold number  `json:"criticalThreshold"`
+	WarningThreshold  number  `json:"warningThreshold"`
+	MonitorOperator   text    `json:"monitorOperator"`
 }
 
 type mkAlertGroup struct {
-	ID        text  `json:"id"`
-	Status    text  `json:"status"`
-	IsOpen    flag  `json:"isOpen"`
-	URL       text  `json:"url"`
-	OpenedAt  epoch `json:"openedAt"`
-	CreatedAt epoch `json:"createdAt"`
-	UpdatedAt epoch `json:"updatedAt"`
-	ClosedAt  epoch `json:"closedAt"`
+	ID        text    `json:"id"`
+	Status    text    `json:"status"`
+	IsOpen    boolean `json:"isOpen"`
+	URL       text    `json:"url"`
+	OpenedAt  epoch   `json:"openedAt"`
+	CreatedAt epoch   `json:"createdAt"`
+	UpdatedAt epoch   `json:"updatedAt"`
+	ClosedAt  epoch   `json:"closedAt"`
 }
 
 type mkGroupSetting struct {

@@ -1,4 +1,4 @@
-package alertin
+package alertui
 
 import (
 	"encoding/json"

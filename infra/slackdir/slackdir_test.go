@@ -1,0 +1,111 @@
+package slackdir
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tokken/tokken/bot/access"
+	"github.com/tokken/tokken/infra/slackapi"
+	"github.com/tokken/tokken/testkit/slackfake"
+)
+
+func TestDirectory(t *testing.T) {
+	fake := slackfake.New(t)
+	fake.AddUser(slackfake.User{ID: "U0ALICE001", Email: "alice@example.com"})
+	fake.AddUser(slackfake.User{ID: "U0GONE0001", Deleted: true})
+	fake.AddUser(slackfake.User{ID: "B0BOT00001", IsBot: true})
+	fake.AddUserGroup("S0SRE00001", "U0ALICE001")
+	fake.AddUserGroup("S0ONCALL01", "U0BOB00001")
+	client := slackapi.New(fake.Token(), slackapi.Options{APIURL: fake.APIURL(), MaxAttempts: 1})
+	groupCalls := func() int { return len(fake.Calls("usergroups.users.list")) }
+
+	d := New(client, []string{"S0SRE00001", "S0ONCALL01"}, nil)
+	now := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
+	d.now = func() time.Time { return now }
+	ctx := context.Background()
+	p, err := d.Lookup(ctx, "U0ALICE001")
+	if err != nil || p.Email != "alice@example.com" || !slices.Equal(p.SlackGroups, []string{"S0SRE00001"}) {
+		t.Fatalf("Lookup = %+v, %v", p, err)
+	}
+	if _, err := d.Lookup(ctx, "U0ALICE001"); err != nil || groupCalls() != 2 {
+		t.Fatalf("second lookup within the TTL listed groups again: %d calls, %v", groupCalls(), err)
+	}
+	now = now.Add(GroupTTL)
+	if _, err := d.Lookup(ctx, "U0ALICE001"); err != nil || groupCalls() != 4 {
+		t.Fatalf("after the TTL: %d calls, %v", groupCalls(), err)
+	}
+	for _, id := range []string{"U0GONE0001", "B0BOT00001", "U0NOBODY01"} {
+		if _, err := d.Lookup(ctx, id); !errors.Is(err, access.ErrUnknownUser) {
+			t.Errorf("Lookup(%s) = %v, want access.ErrUnknownUser", id, err)
+		}
+	}
+
+	// A user of another team (Slack Connect) or a stranger whose e-mail
+	// matches a member's gets no e-mail: groups.yaml addresses never make
+	// them a member.
+	d.Team = client.Team
+	fake.AddUser(slackfake.User{ID: "U0EXT00001", Email: "alice@example.com", TeamID: "T0OTHER001"})
+	fake.AddUser(slackfake.User{ID: "U0STRANGE1", Email: "alice@example.com", Stranger: true})
+	fake.AddUser(slackfake.User{ID: "U0HOME0001", Email: "carol@example.com"})
+	for id, want := range map[string]string{"U0EXT00001": "", "U0STRANGE1": "", "U0HOME0001": "carol@example.com"} {
+		if p, err := d.Lookup(ctx, id); err != nil || p.Email != want {
+			t.Errorf("Lookup(%s) = %+v, %v; want e-mail %q", id, p, err, want)
+		}
+	}
+
+	// While the installation's team cannot be learnt, nobody's e-mail
+	// counts: membership can only be lost by it.
+	d.Team = func(context.Context) (string, error) { return "", errors.New("auth.test: invalid_auth") }
+	if p, err := d.Lookup(ctx, "U0HOME0001"); err != nil || p.Email != "" {
+		t.Errorf("team unknown: Lookup = %+v, %v; want no e-mail", p, err)
+	}
+
+	// Groups that cannot be listed only take permissions away.
+	fake.FailNext("usergroups.users.list", 2, 500)
+	now = now.Add(GroupTTL)
+	if p, err := d.Lookup(ctx, "U0ALICE001"); err != nil || len(p.SlackGroups) != 0 {
+		t.Fatalf("with groups unavailable: %+v %v", p, err)
+	}
+}
+
+// A group Slack refuses to list (deleted or mistyped in groups.yaml) is
+// asked about once per GroupTTL, not on every lookup; a failure without
+// Slack's answer (the network, a 5xx) is asked again at the next lookup.
+func TestDirectoryCachesGroupRefusal(t *testing.T) {
+	fake := slackfake.New(t)
+	fake.AddUser(slackfake.User{ID: "U0ALICE001", Name: "alice", Email: "alice@example.com"})
+	fake.AddUserGroup("S0SRE00001", "U0ALICE001")
+	client := slackapi.New(fake.Token(), slackapi.Options{APIURL: fake.APIURL(), Logger: slog.New(slog.DiscardHandler), MaxAttempts: 1})
+	d := New(client, []string{"S0SRE00001", "S0GONE0001"}, slog.New(slog.DiscardHandler))
+	now := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
+	d.now = func() time.Time { return now }
+	ctx := context.Background()
+	listed := func() int { return len(fake.Calls("usergroups.users.list")) }
+
+	for range 3 {
+		p, err := d.Lookup(ctx, "U0ALICE001")
+		if err != nil || !slices.Equal(p.SlackGroups, []string{"S0SRE00001"}) {
+			t.Fatalf("Lookup = %+v, %v", p, err)
+		}
+	}
+	if n := listed(); n != 2 {
+		t.Fatalf("3 lookups within the TTL listed groups %d times, want 2 (each group once)", n)
+	}
+
+	now = now.Add(GroupTTL)
+	fake.FailNext("usergroups.users.list", 1, http.StatusServiceUnavailable)
+	if p, err := d.Lookup(ctx, "U0ALICE001"); err != nil || len(p.SlackGroups) != 0 {
+		t.Fatalf("with the group list failing: %+v, %v", p, err)
+	}
+	if p, err := d.Lookup(ctx, "U0ALICE001"); err != nil || !slices.Equal(p.SlackGroups, []string{"S0SRE00001"}) {
+		t.Fatalf("after a failure without Slack's answer, the group is asked again: %+v, %v", p, err)
+	}
+	if n := listed(); n != 5 {
+		t.Fatalf("after the TTL: %d usergroups.users.list calls, want 5 (both groups again, S0SRE00001 once more after its 503)", n)
+	}
+}
