@@ -213,6 +213,7 @@ func TestNoEventHandlerWithoutSubscription(t *testing.T) {
 // TestAccessHelpListsRequestableProfiles: `/access help` lists the
 // profiles the policies let this user request, with their descriptions
 // (escaped), and nothing else; someone who may request nothing is told so.
+// The help asks Slack about the user once, break-glass profiles included.
 func TestAccessHelpListsRequestableProfiles(t *testing.T) {
 	withoutAWS(t)
 	dir := policiesWithout(t, "hours.cedar")
@@ -236,7 +237,11 @@ func TestAccessHelpListsRequestableProfiles(t *testing.T) {
 	}
 	a, _, _ := testApp(t, fake, map[string]string{"TOKKEN_POLICY_DIR": dir})
 
+	asked := len(fake.Calls("users.info"))
 	dev := command(t, a, fake, "U0DEV00001", "/access", "help")
+	if n := len(fake.Calls("users.info")) - asked; n != 1 {
+		t.Errorf("one help asked Slack about the user %d times, want once", n)
+	}
 	for _, want := range []string{"`/access list`", "*Profiles you may request:*", "• `staging-admin` (no approval needed, up to 8h): Staging admin &lt;!channel&gt; &amp; *all*."} {
 		if !strings.Contains(dev, want) {
 			t.Errorf("help for a developer does not contain %q:\n%s", want, dev)

@@ -223,10 +223,13 @@ func (s *Service) Requestable(ctx context.Context, user string) ([]Profile, erro
 	if err != nil {
 		return nil, fmt.Errorf("look up %s: %w", user, err)
 	}
-	return s.requestable(ctx, p)
+	return s.RequestableBy(ctx, p)
 }
 
-func (s *Service) requestable(ctx context.Context, who bot.Principal) ([]Profile, error) {
+// RequestableBy is Requestable for a principal already looked up, so a
+// caller that needs the principal for more (the break-glass profiles of
+// the modal and of `/access help`) asks Slack about the user once.
+func (s *Service) RequestableBy(ctx context.Context, who bot.Principal) ([]Profile, error) {
 	var out []Profile
 	for _, p := range s.cat.Profiles() {
 		d, err := s.authz.Authorize(ctx, bot.AuthzQuery{
@@ -274,7 +277,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	}
 	p, ok := s.cat.Profile(in.Profile)
 	if !ok {
-		allowed, err := s.requestable(ctx, who)
+		allowed, err := s.RequestableBy(ctx, who)
 		if err != nil {
 			return Request{}, fmt.Errorf("submit: %w", err)
 		}

@@ -248,7 +248,11 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 // choices are the profiles user may request, plus those they may only
 // request as break-glass.
 func (f *Feature) choices(ctx context.Context, user string) ([]Choice, error) {
-	allowed, err := f.svc.Requestable(ctx, user)
+	who, err := f.dir.Lookup(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("look up %s: %w", user, err)
+	}
+	allowed, err := f.svc.RequestableBy(ctx, who)
 	if err != nil {
 		return nil, err
 	}
@@ -256,19 +260,11 @@ func (f *Feature) choices(ctx context.Context, user string) ([]Choice, error) {
 	for _, p := range allowed {
 		out = append(out, Choice{Profile: p})
 	}
-	var who *bot.Principal
 	for _, p := range f.cat.Profiles() {
 		if !p.BreakGlass || containsProfile(out, p.Name) {
 			continue
 		}
-		if who == nil {
-			pr, err := f.dir.Lookup(ctx, user)
-			if err != nil {
-				return nil, err
-			}
-			who = &pr
-		}
-		refusal, err := f.breakGlassRefusal(ctx, *who, p, p.DefaultDuration)
+		refusal, err := f.breakGlassRefusal(ctx, who, p, p.DefaultDuration)
 		if err != nil {
 			return nil, err
 		}

@@ -30,8 +30,9 @@ type Users interface {
 
 // Directory implements access.Directory over Slack: users.info for the
 // e-mail, and the members of the Slack user groups the policies name.
-// Group memberships are cached for GroupTTL, so a burst of clicks does not
-// become a burst of usergroups.users.list calls.
+// Group memberships, and Slack's refusals to list a group, are cached for
+// GroupTTL, so a burst of clicks does not become a burst of
+// usergroups.users.list calls.
 type Directory struct {
 	// Team returns the Slack team tokken is installed in (auth.test's
 	// team_id, e.g. (*slackapi.Client).Team; set before the first Lookup).
@@ -55,6 +56,7 @@ const GroupTTL = time.Minute
 
 type groupMembers struct {
 	members []string
+	err     error // Slack's refusal to list the group
 	at      time.Time
 }
 
@@ -96,8 +98,7 @@ func (d *Directory) Lookup(ctx context.Context, userID string) (bot.Principal, e
 	for _, g := range d.groups {
 		members, err := d.members(ctx, g)
 		if err != nil {
-			d.log.WarnContext(ctx, "user group members unavailable; deciding without it", "group", g, "err", err)
-			continue
+			continue // logged by members
 		}
 		if slices.Contains(members, userID) {
 			p.SlackGroups = append(p.SlackGroups, g)
@@ -125,19 +126,28 @@ func (d *Directory) external(ctx context.Context, u slackapi.User) bool {
 	return u.TeamID != home
 }
 
+// members returns group's members, from the cache while it is younger
+// than the TTL. A group Slack refuses to list (an error code in its answer:
+// no_such_subteam for a group deleted or mistyped in groups.yaml,
+// missing_scope) is cached too, as the refusal: it is logged once per TTL
+// and not asked again on every lookup. A failure without an answer from
+// Slack (the network, a rate limit the client gave up on) is not cached.
 func (d *Directory) members(ctx context.Context, group string) ([]string, error) {
 	d.mu.Lock()
 	c, ok := d.cache[group]
 	d.mu.Unlock()
 	if ok && d.now().Sub(c.at) < d.ttl {
-		return c.members, nil
+		return c.members, c.err
 	}
 	m, err := d.slack.UserGroupMembers(ctx, group)
 	if err != nil {
-		return nil, err
+		d.log.WarnContext(ctx, "user group members unavailable; deciding without it", "group", group, "err", err)
+		if code := slackapi.ErrorCode(err); code == "" || code == "ratelimited" {
+			return nil, err
+		}
 	}
 	d.mu.Lock()
-	d.cache[group] = groupMembers{members: m, at: d.now()}
+	d.cache[group] = groupMembers{members: m, err: err, at: d.now()}
 	d.mu.Unlock()
-	return m, nil
+	return m, err
 }

@@ -3,6 +3,8 @@ package slackdir
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -68,5 +70,42 @@ func TestDirectory(t *testing.T) {
 	now = now.Add(GroupTTL)
 	if p, err := d.Lookup(ctx, "U0ALICE001"); err != nil || len(p.SlackGroups) != 0 {
 		t.Fatalf("with groups unavailable: %+v %v", p, err)
+	}
+}
+
+// A group Slack refuses to list (deleted or mistyped in groups.yaml) is
+// asked about once per GroupTTL, not on every lookup; a failure without
+// Slack's answer (the network, a 5xx) is asked again at the next lookup.
+func TestDirectoryCachesGroupRefusal(t *testing.T) {
+	fake := slackfake.New(t)
+	fake.AddUser(slackfake.User{ID: "U0ALICE001", Name: "alice", Email: "alice@example.com"})
+	fake.AddUserGroup("S0SRE00001", "U0ALICE001")
+	client := slackapi.New(fake.Token(), slackapi.Options{APIURL: fake.APIURL(), Logger: slog.New(slog.DiscardHandler), MaxAttempts: 1})
+	d := New(client, []string{"S0SRE00001", "S0GONE0001"}, slog.New(slog.DiscardHandler))
+	now := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
+	d.now = func() time.Time { return now }
+	ctx := context.Background()
+	listed := func() int { return len(fake.Calls("usergroups.users.list")) }
+
+	for range 3 {
+		p, err := d.Lookup(ctx, "U0ALICE001")
+		if err != nil || !slices.Equal(p.SlackGroups, []string{"S0SRE00001"}) {
+			t.Fatalf("Lookup = %+v, %v", p, err)
+		}
+	}
+	if n := listed(); n != 2 {
+		t.Fatalf("3 lookups within the TTL listed groups %d times, want 2 (each group once)", n)
+	}
+
+	now = now.Add(GroupTTL)
+	fake.FailNext("usergroups.users.list", 1, http.StatusServiceUnavailable)
+	if p, err := d.Lookup(ctx, "U0ALICE001"); err != nil || len(p.SlackGroups) != 0 {
+		t.Fatalf("with the group list failing: %+v, %v", p, err)
+	}
+	if p, err := d.Lookup(ctx, "U0ALICE001"); err != nil || !slices.Equal(p.SlackGroups, []string{"S0SRE00001"}) {
+		t.Fatalf("after a failure without Slack's answer, the group is asked again: %+v, %v", p, err)
+	}
+	if n := listed(); n != 5 {
+		t.Fatalf("after the TTL: %d usergroups.users.list calls, want 5 (both groups again, S0SRE00001 once more after its 503)", n)
 	}
 }
