@@ -29,7 +29,7 @@ const (
 // Length limits checked apart from the patterns below. A bounded repeat
 // such as {1,512} compiles to one program state per repetition, and every
 // package-level pattern is compiled at process start, so on Lambda each
-// such repeat is paid by every cold start (issue 7): the patterns use
+// such repeat is paid by every cold start: the patterns use
 // unbounded repeats and these limits bound the length instead. The
 // patterns only match ASCII, so a byte length is a character length.
 const (

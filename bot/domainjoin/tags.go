@@ -46,7 +46,7 @@ type TagScheme struct {
 // Tag limits. The lengths are checked apart from tagChars: a bounded repeat
 // such as {1,128} compiles to one program state per repetition, and every
 // package-level pattern is compiled at process start, so each Lambda cold
-// start would pay for it (issue 7).
+// start would pay for it.
 const (
 	// MaxTagKey is the longest tag key EC2 accepts.
 	MaxTagKey = 128

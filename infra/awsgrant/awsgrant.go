@@ -298,7 +298,7 @@ type roleARN struct {
 // Length limits checked apart from the patterns below. A bounded repeat
 // such as {1,64} compiles to one program state per repetition, and every
 // package-level pattern is compiled at process start, so each Lambda cold
-// start would pay for it (issue 7). The patterns only match ASCII, so a
+// start would pay for it. The patterns only match ASCII, so a
 // byte length is a character length.
 const (
 	// maxRoleName is IAM's limit on a role name (the ARN's last part).
