@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// The patterns as they were before issue 7 replaced their bounded repeats
-// with a length check: validName and validRoleARN must accept exactly what
+// The patterns as they were with bounded repeats, before a length check
+// replaced those: validName and validRoleARN must accept exactly what
 // these accept. They are compiled here, in the tests only.
 var (
 	boundedNameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)

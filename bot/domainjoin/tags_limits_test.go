@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// The patterns as they were before issue 7 replaced their bounded repeats
-// with length checks: ValidTagKey and validTagValue must accept exactly
+// The patterns as they were with bounded repeats, before length checks
+// replaced those: ValidTagKey and validTagValue must accept exactly
 // what these accept (keys also refuse ".", ".." and "_index", as before).
 // They are compiled here, in the tests only.
 var (

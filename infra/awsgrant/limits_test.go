@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// The patterns as they were before issue 7 replaced their bounded repeats
-// with length checks: parseRoleARN and validSessionName must accept exactly
+// The patterns as they were with bounded repeats, before length checks
+// replaced those: parseRoleARN and validSessionName must accept exactly
 // what these accept. They are compiled here, in the tests only.
 var (
 	boundedRoleARNRE     = regexp.MustCompile(`^arn:(aws[a-z-]*):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$`)

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// The patterns Config.Validate used before issue 7 replaced their bounded
-// repeats with length checks; compiled here, in the tests only.
+// The patterns Config.Validate used with bounded repeats, before length
+// checks replaced those; compiled here, in the tests only.
 var (
 	boundedSecretIDRE = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]{1,1000}$`)
 	boundedIMDSKeyRE  = regexp.MustCompile(`^[A-Za-z0-9+\-=.,_:@]{1,128}$`)
