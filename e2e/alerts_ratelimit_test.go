@@ -71,37 +71,18 @@ func TestAlertsStormAfterSlack429(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// shown counts the alerts Slack shows: top-level alert messages and
-	// hosts listed in a storm summary's thread.
-	shown := func(f *slackfake.Fake) (own, listed int, summary bool) {
-		for _, ch := range alertsChannels {
-			for _, m := range f.Messages(ch) {
-				switch {
-				case m.ThreadTS != "":
-				case strings.Contains(m.Text, "Alert storm"):
-					summary = true
-					for _, r := range f.Thread(ch, m.TS) {
-						listed += strings.Count(r.Text, "web0")
-					}
-				case strings.Contains(m.Text, "CRITICAL: CPU %"):
-					own++
-				}
-			}
-		}
-		return own, listed, summary
-	}
 	// About a post a second from the window's end: the own messages, the
 	// summary, its thread; the sweep would come after five minutes.
 	limit := window + 40*time.Second
 	if !fake.Until(limit, func(f *slackfake.Fake) bool {
-		own, listed, summary := shown(f)
+		own, listed, summary := alertsShown(f)
 		return summary && own+listed == n
 	}) {
-		own, listed, summary := shown(fake)
+		own, listed, summary := alertsShown(fake)
 		t.Fatalf("%s after the alerts arrived: %d own messages, %d listed in a storm thread (summary posted: %v); want all %d shown",
 			limit, own, listed, summary, n)
 	}
-	own, _, _ := shown(fake)
+	own, _, _ := alertsShown(fake)
 	took := time.Since(limitEnds)
 	// A post slot each, with room for a loaded machine.
 	if max := time.Duration(own+6) * 2 * time.Second; took > max {
@@ -109,4 +90,25 @@ func TestAlertsStormAfterSlack429(t *testing.T) {
 	}
 	t.Logf("%d own messages; every alert shown %s after Slack accepted posts again", own, took.Round(time.Millisecond))
 	s.stop()
+}
+
+// alertsShown counts the CPU alerts Slack shows in the alert channels:
+// top-level alert messages (own), hosts listed in a storm summary's thread
+// (listed), and whether a storm summary was posted.
+func alertsShown(f *slackfake.Fake) (own, listed int, summary bool) {
+	for _, ch := range alertsChannels {
+		for _, m := range f.Messages(ch) {
+			switch {
+			case m.ThreadTS != "":
+			case strings.Contains(m.Text, "Alert storm"):
+				summary = true
+				for _, r := range f.Thread(ch, m.TS) {
+					listed += strings.Count(r.Text, "web0")
+				}
+			case strings.Contains(m.Text, "CRITICAL: CPU %"):
+				own++
+			}
+		}
+	}
+	return own, listed, summary
 }

@@ -101,33 +101,16 @@ func TestLambdaAlertsShownSoonAfterSlack429(t *testing.T) {
 		}
 	}
 
-	shown := func(f *slackfake.Fake) (own, listed int, summary bool) {
-		for _, ch := range alertsChannels {
-			for _, m := range f.Messages(ch) {
-				switch {
-				case m.ThreadTS != "":
-				case strings.Contains(m.Text, "Alert storm"):
-					summary = true
-					for _, r := range f.Thread(ch, m.TS) {
-						listed += strings.Count(r.Text, "web0")
-					}
-				case strings.Contains(m.Text, "CRITICAL: CPU %"):
-					own++
-				}
-			}
-		}
-		return own, listed, summary
-	}
 	limit := window + 40*time.Second
 	if !w.slack.Until(limit, func(f *slackfake.Fake) bool {
-		own, listed, _ := shown(f)
+		own, listed, _ := alertsShown(f)
 		return own+listed == n
 	}) {
-		own, listed, summary := shown(w.slack)
+		own, listed, summary := alertsShown(w.slack)
 		t.Fatalf("%s after the alerts arrived: %d own messages, %d listed in a storm thread (summary posted: %v); want all %d shown",
 			limit, own, listed, summary, n)
 	}
-	own, _, _ := shown(w.slack)
+	own, _, _ := alertsShown(w.slack)
 	took := time.Since(limitEnds)
 	if max := time.Duration(own+6) * 2 * time.Second; took > max {
 		t.Errorf("last alert shown %s after Slack accepted posts again; want within %s", took.Round(time.Millisecond), max)
