@@ -12,11 +12,12 @@ import (
 
 // JobFlush posts what waits for one channel's next Slack post slot
 // (payload: the channel). Its id is "alert.flush/<channel>/<slot, unix
-// ms>" and it runs not before the slot. Requests for it coalesce twice
-// over: a KindFlushQueued claim lets only the first deferral after a
-// flush has listed its markers queue the next one (SQS, on Lambda, does
-// not deduplicate), and a queue that deduplicates ids (the local queue)
-// merges the rest.
+// ms>/<unique>" and it runs not before the slot. Requests for it coalesce
+// through a KindFlushQueued claim: only the first deferral after a flush
+// has listed its markers queues the next one. The id is unique so that no
+// queue merges a new flush into one already running for the same slot
+// (which has listed its markers already), leaving the claim with no
+// flush behind it.
 const JobFlush = "alert.flush"
 
 // KindFlushQueued holds, per channel, the slot of the flush queued and
@@ -124,7 +125,7 @@ func (s *Service) deferSync(ctx context.Context, le *LaterError, p syncJob) erro
 
 // queueFlush queues the flush of le's channel at its slot.
 func (s *Service) queueFlush(ctx context.Context, le *LaterError) error {
-	id := JobFlush + "/" + le.Channel + "/" + strconv.FormatInt(le.At.UnixMilli(), 10)
+	id := JobFlush + "/" + le.Channel + "/" + strconv.FormatInt(le.At.UnixMilli(), 10) + "/" + bot.NewID("")
 	j, err := bot.NewJob(id, JobFlush, flushJob{Channel: le.Channel})
 	if err != nil {
 		return err
