@@ -906,16 +906,7 @@ func TestAccessExtendThenDone(t *testing.T) {
 	// Only the requester may extend; the extend modal asks for time and why.
 	w.click(approver1, accessui.ActionExtend, id, dmCh, "1.1")
 	w.ephemeralTo(approver1, "Only the requester can do this")
-	w.click(requester, accessui.ActionExtend, id, dmCh, "1.1")
-	w.slack.WaitFor(t, waitAccess, func(f *slackfake.Fake) bool {
-		vs := f.Views()
-		return len(vs) > 0 && vs[len(vs)-1].Request.CallbackID == accessui.CallbackExtend
-	})
-	if body := w.submitView(requester, accessui.CallbackExtend, id, map[string]slack.BlockAction{
-		"duration": {SelectedOption: slack.OptionBlockObject{Value: "1h"}}, "reason": {Value: "the audit needs another hour"},
-	}); body != "" {
-		t.Fatalf("extend submission answered %q", body)
-	}
+	w.askExtension(id, dmCh, "1h", "the audit needs another hour")
 	w.waitMessage(id, "Extension asked", accessui.ActionApproveExtension)
 	w.clickOn(requester, accessui.ActionApproveExtension, id)
 	w.ephemeralTo(requester, "You cannot approve")
@@ -1098,5 +1089,21 @@ func TestAccessBinary(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// askExtension clicks Extend on the requester's DM about id, waits for the
+// extend modal and submits it with duration and reason.
+func (w *accessWorld) askExtension(id, dmCh, duration, reason string) {
+	w.t.Helper()
+	w.click(requester, accessui.ActionExtend, id, dmCh, "1.1")
+	w.slack.WaitFor(w.t, waitAccess, func(f *slackfake.Fake) bool {
+		vs := f.Views()
+		return len(vs) > 0 && vs[len(vs)-1].Request.CallbackID == accessui.CallbackExtend
+	})
+	if body := w.submitView(requester, accessui.CallbackExtend, id, map[string]slack.BlockAction{
+		"duration": {SelectedOption: slack.OptionBlockObject{Value: duration}}, "reason": {Value: reason},
+	}); body != "" {
+		w.t.Fatalf("extend submission answered %q", body)
 	}
 }

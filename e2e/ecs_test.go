@@ -491,16 +491,7 @@ func TestECSExecExtendThenDone(t *testing.T) {
 	end := w.get(id).Window.ExpiresAt
 	dmCh, _ := w.slack.DMChannel(requester)
 
-	w.click(requester, accessui.ActionExtend, id, dmCh, "1.1")
-	w.slack.WaitFor(t, waitAccess, func(f *slackfake.Fake) bool {
-		vs := f.Views()
-		return len(vs) > 0 && vs[len(vs)-1].Request.CallbackID == accessui.CallbackExtend
-	})
-	if body := w.submitView(requester, accessui.CallbackExtend, id, map[string]slack.BlockAction{
-		"duration": {SelectedOption: slack.OptionBlockObject{Value: "30m"}}, "reason": {Value: "still tailing"},
-	}); body != "" {
-		t.Fatalf("extend submission answered %q", body)
-	}
+	w.askExtension(id, dmCh, "30m", "still tailing")
 	w.waitMessage(id, "Extension asked", accessui.ActionApproveExtension)
 	w.clickOn(approver2, accessui.ActionApproveExtension, id)
 	w.waitFor(id, func(r access.Request) bool { return r.Window.ExpiresAt.Equal(end.Add(30 * time.Minute)) })
