@@ -103,6 +103,7 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	return accessui.New(accessui.Deps{
 		Store: a.store, Queue: a.queue, Timers: a.timers,
 		Authorizer: a.policies, Catalogue: a.policies, Directory: a.directory,
+		Listing:   a.directory.Cached(),
 		Granter:   granter,
 		Partition: partition, Protected: protected,
 		Inventory: inventory, Search: instindex.Index{Store: a.store},

@@ -213,7 +213,8 @@ func TestNoEventHandlerWithoutSubscription(t *testing.T) {
 // TestAccessHelpListsRequestableProfiles: `/access help` lists the
 // profiles the policies let this user request, with their descriptions
 // (escaped), and nothing else; someone who may request nothing is told so.
-// The help asks Slack about the user once, break-glass profiles included.
+// The help asks Slack about the user once, break-glass profiles included,
+// and a second help within a minute (slackdir.UserTTL) not at all.
 func TestAccessHelpListsRequestableProfiles(t *testing.T) {
 	withoutAWS(t)
 	dir := policiesWithout(t, "hours.cedar")
@@ -241,6 +242,12 @@ func TestAccessHelpListsRequestableProfiles(t *testing.T) {
 	dev := command(t, a, fake, "U0DEV00001", "/access", "help")
 	if n := len(fake.Calls("users.info")) - asked; n != 1 {
 		t.Errorf("one help asked Slack about the user %d times, want once", n)
+	}
+	if again := command(t, a, fake, "U0DEV00001", "/access", "help"); again != dev {
+		t.Errorf("a second help within a minute differs:\n%s", again)
+	}
+	if n := len(fake.Calls("users.info")) - asked; n != 1 {
+		t.Errorf("a second help within a minute asked Slack about the user again (%d calls in all); the listing answers from the directory's cache", n)
 	}
 	for _, want := range []string{"`/access list`", "*Profiles you may request:*", "• `staging-admin` (no approval needed, up to 8h): Staging admin &lt;!channel&gt; &amp; *all*."} {
 		if !strings.Contains(dev, want) {

@@ -99,6 +99,13 @@ type Deps struct {
 	// shared with the other features, so there is one user-group cache).
 	// Nil: New builds one over Slack for SlackGroups.
 	Directory access.Directory
+	// Listing resolves users for what the access UI only shows, or checks
+	// again through Directory before anything is done: the profiles
+	// `/access help` and the request modal list, and the break-glass
+	// confirmation. It may answer from a short cache
+	// ((*slackdir.Directory).Cached). Nil: Directory, or the cached view of
+	// the directory New builds.
+	Listing access.Directory
 	// SlackGroups are the Slack user group ids the policies name
 	// (policies.Set.SlackUserGroups), used when Directory is nil.
 	SlackGroups []string
@@ -122,7 +129,7 @@ type Deps struct {
 type Feature struct {
 	svc      *access.Service
 	notifier *Notifier
-	dir      access.Directory
+	listing  access.Directory // Deps.Listing
 	authz    bot.Authorizer
 	cat      access.Catalogue
 	slack    Slack
@@ -155,9 +162,16 @@ func New(d Deps) (*Feature, error) {
 	if d.Catalogue == nil {
 		return nil, errors.New("accessui: a catalogue is required")
 	}
-	dir := d.Directory
+	dir, listing := d.Directory, d.Listing
 	if dir == nil {
-		dir = slackdir.New(d.Slack, d.SlackGroups, log)
+		sd := slackdir.New(d.Slack, d.SlackGroups, log)
+		dir = sd
+		if listing == nil {
+			listing = sd.Cached()
+		}
+	}
+	if listing == nil {
+		listing = dir
 	}
 	svc, err := access.New(access.Deps{
 		Store: d.Store, Queue: d.Queue, Timers: d.Timers, Auditor: d.Auditor, Authorizer: d.Authorizer,
@@ -168,7 +182,7 @@ func New(d Deps) (*Feature, error) {
 		return nil, err
 	}
 	return &Feature{
-		svc: svc, notifier: n, dir: dir, authz: d.Authorizer, cat: d.Catalogue, slack: d.Slack, queue: d.Queue,
+		svc: svc, notifier: n, listing: listing, authz: d.Authorizer, cat: d.Catalogue, slack: d.Slack, queue: d.Queue,
 		store: d.Store, search: d.Search, ecs: d.ECSSearch, loc: d.Location, now: d.Clock, log: log,
 		help: escapeText(access.Help),
 	}, nil
@@ -248,7 +262,7 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 // choices are the profiles user may request, plus those they may only
 // request as break-glass.
 func (f *Feature) choices(ctx context.Context, user string) ([]Choice, error) {
-	who, err := f.dir.Lookup(ctx, user)
+	who, err := f.listing.Lookup(ctx, user)
 	if err != nil {
 		return nil, fmt.Errorf("look up %s: %w", user, err)
 	}

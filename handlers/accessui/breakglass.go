@@ -83,7 +83,7 @@ func (f *Feature) confirmBreakGlass(ctx context.Context, cmd slack.SlashCommand,
 	if !p.BreakGlass {
 		return explain(&access.ErrBreakGlassDisabled{Profile: p.Name})
 	}
-	who, err := f.dir.Lookup(ctx, in.Requester)
+	who, err := f.listing.Lookup(ctx, in.Requester)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,12 @@
 // or a stranger) gets no e-mail in the principal: that organisation
 // controls the account and its address, so an address that matches a
 // member's must not make it one. Only its user id can.
+//
+// Lookup asks Slack about the user every time: it decides who may request,
+// approve and be granted access, and a user deactivated in Slack is refused
+// at once. What is only shown, or checked again before anything happens
+// (the profiles `/access help` lists), uses Cached, which answers from a
+// users.info answer younger than UserTTL.
 package slackdir
 
 import (
@@ -47,12 +53,25 @@ type Directory struct {
 	now    func() time.Time
 	log    *slog.Logger
 
-	mu    sync.Mutex
-	cache map[string]groupMembers
+	mu     sync.Mutex
+	cache  map[string]groupMembers
+	users  map[string]cachedUser // users.info answers, for Cached
+	pruned time.Time             // when users was last cleared of stale answers
 }
 
 // GroupTTL is how long a user group's member list is trusted.
 const GroupTTL = time.Minute
+
+// UserTTL is how long Cached trusts a users.info answer: a user
+// deactivated in Slack may still see what Cached serves (their requestable
+// profiles) for this long, but cannot do anything with it, since every
+// decision goes through Lookup.
+const UserTTL = GroupTTL
+
+type cachedUser struct {
+	user slackapi.User
+	at   time.Time
+}
 
 type groupMembers struct {
 	members []string
@@ -68,7 +87,10 @@ func New(s Users, groups []string, log *slog.Logger) *Directory {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Directory{slack: s, groups: slices.Clone(groups), ttl: GroupTTL, now: time.Now, log: log, cache: map[string]groupMembers{}}
+	return &Directory{
+		slack: s, groups: slices.Clone(groups), ttl: GroupTTL, now: time.Now, log: log,
+		cache: map[string]groupMembers{}, users: map[string]cachedUser{},
+	}
 }
 
 // Lookup returns the principal for userID. Unknown, deleted and bot users
@@ -77,7 +99,24 @@ func New(s Users, groups []string, log *slog.Logger) *Directory {
 // their user id can make them a group member. A user group whose members cannot be listed is left out (the
 // principal can only lose permissions by it) and logged.
 func (d *Directory) Lookup(ctx context.Context, userID string) (bot.Principal, error) {
-	u, err := d.slack.UserInfo(ctx, userID)
+	return d.lookup(ctx, userID, false)
+}
+
+// Cached is d for what is only shown, or checked again through Lookup
+// before anything happens: its Lookup answers from a users.info answer
+// younger than UserTTL when there is one (group members are cached either
+// way). On a burst of `/access help` it saves a Slack round trip per
+// command.
+func (d *Directory) Cached() access.Directory { return cached{d} }
+
+type cached struct{ d *Directory }
+
+func (c cached) Lookup(ctx context.Context, userID string) (bot.Principal, error) {
+	return c.d.lookup(ctx, userID, true)
+}
+
+func (d *Directory) lookup(ctx context.Context, userID string, recent bool) (bot.Principal, error) {
+	u, err := d.userInfo(ctx, userID, recent)
 	if err != nil {
 		if slackapi.ErrorCode(err) == "user_not_found" {
 			return bot.Principal{}, fmt.Errorf("look up user %s: %w (%w)", userID, access.ErrUnknownUser, err)
@@ -105,6 +144,37 @@ func (d *Directory) Lookup(ctx context.Context, userID string) (bot.Principal, e
 		}
 	}
 	return p, nil
+}
+
+// userInfo is users.info for userID, or, when recent, the last answer if it
+// is younger than UserTTL. Every answer is kept for Cached; failures are
+// not.
+func (d *Directory) userInfo(ctx context.Context, userID string, recent bool) (slackapi.User, error) {
+	if recent {
+		d.mu.Lock()
+		c, ok := d.users[userID]
+		d.mu.Unlock()
+		if ok && d.now().Sub(c.at) < UserTTL {
+			return c.user, nil
+		}
+	}
+	u, err := d.slack.UserInfo(ctx, userID)
+	if err != nil {
+		return u, err
+	}
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if now.Sub(d.pruned) >= UserTTL { // keep only the users of the last minute
+		for id, c := range d.users {
+			if now.Sub(c.at) >= UserTTL {
+				delete(d.users, id)
+			}
+		}
+		d.pruned = now
+	}
+	d.users[userID] = cachedUser{user: u, at: now}
+	return u, nil
 }
 
 // external reports whether u belongs to another organisation than the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"testing"
@@ -107,5 +108,73 @@ func TestDirectoryCachesGroupRefusal(t *testing.T) {
 	}
 	if n := listed(); n != 5 {
 		t.Fatalf("after the TTL: %d usergroups.users.list calls, want 5 (both groups again, S0SRE00001 once more after its 503)", n)
+	}
+}
+
+// Cached answers from a users.info answer younger than UserTTL; Lookup
+// asks Slack every time, so a user deactivated in Slack is refused by it
+// at once, and by Cached once its answer is older than UserTTL. Answers of
+// users not seen for UserTTL are dropped.
+func TestDirectoryCached(t *testing.T) {
+	fake := slackfake.New(t)
+	fake.AddUser(slackfake.User{ID: "U0ALICE001", Email: "alice@example.com"})
+	fake.AddUser(slackfake.User{ID: "U0BOB00001", Email: "bob@example.com"})
+	fake.AddUserGroup("S0SRE00001", "U0ALICE001")
+	client := slackapi.New(fake.Token(), slackapi.Options{APIURL: fake.APIURL(), Logger: slog.New(slog.DiscardHandler), MaxAttempts: 1})
+	d := New(client, []string{"S0SRE00001"}, slog.New(slog.DiscardHandler))
+	now := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
+	d.now = func() time.Time { return now }
+	ctx := context.Background()
+	asked := func() int { return len(fake.Calls("users.info")) }
+	c := d.Cached()
+
+	for range 3 {
+		p, err := c.Lookup(ctx, "U0ALICE001")
+		if err != nil || p.Email != "alice@example.com" || !slices.Equal(p.SlackGroups, []string{"S0SRE00001"}) {
+			t.Fatalf("Cached().Lookup = %+v, %v", p, err)
+		}
+	}
+	if n := asked(); n != 1 {
+		t.Fatalf("3 cached lookups within UserTTL: %d users.info calls, want 1", n)
+	}
+	if _, err := d.Lookup(ctx, "U0ALICE001"); err != nil || asked() != 2 {
+		t.Fatalf("Lookup answered from the cache: %d users.info calls, %v", asked(), err)
+	}
+
+	fake.DeactivateUser("U0ALICE001")
+	if _, err := d.Lookup(ctx, "U0ALICE001"); !errors.Is(err, access.ErrUnknownUser) {
+		t.Fatalf("Lookup of a user just deactivated = %v, want access.ErrUnknownUser", err)
+	}
+	// The deactivation is an answer too: Cached refuses from then on.
+	if _, err := c.Lookup(ctx, "U0ALICE001"); !errors.Is(err, access.ErrUnknownUser) {
+		t.Fatalf("Cached().Lookup after Lookup saw the deactivation = %v, want access.ErrUnknownUser", err)
+	}
+
+	// Without a fresh Lookup, Cached sees a deactivation once its answer
+	// is UserTTL old.
+	if _, err := c.Lookup(ctx, "U0BOB00001"); err != nil {
+		t.Fatal(err)
+	}
+	fake.DeactivateUser("U0BOB00001")
+	now = now.Add(UserTTL - time.Second)
+	if _, err := c.Lookup(ctx, "U0BOB00001"); err != nil {
+		t.Fatalf("Cached().Lookup within UserTTL = %v, want the cached answer", err)
+	}
+	now = now.Add(time.Second)
+	if _, err := c.Lookup(ctx, "U0BOB00001"); !errors.Is(err, access.ErrUnknownUser) {
+		t.Fatalf("Cached().Lookup after UserTTL = %v, want access.ErrUnknownUser", err)
+	}
+
+	// Users not seen for UserTTL are dropped at the next answer.
+	now = now.Add(UserTTL)
+	fake.AddUser(slackfake.User{ID: "U0CAROL001", Email: "carol@example.com"})
+	if _, err := c.Lookup(ctx, "U0CAROL001"); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	kept := slices.Sorted(maps.Keys(d.users))
+	d.mu.Unlock()
+	if !slices.Equal(kept, []string{"U0CAROL001"}) {
+		t.Errorf("users kept after UserTTL: %v, want only U0CAROL001", kept)
 	}
 }
