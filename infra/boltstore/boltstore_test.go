@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -268,3 +269,40 @@ func FuzzDecode(f *testing.F) {
 func BenchmarkPut(b *testing.B)             { storetest.BenchPut(b, open(b)) }
 func BenchmarkGet(b *testing.B)             { storetest.BenchGet(b, open(b)) }
 func BenchmarkUpdateContended(b *testing.B) { storetest.BenchUpdateContended(b, open(b)) }
+
+// TestBatchedPuts: Puts that share a commit (here all eight, held until
+// the batch is full) each get their own answer: the create-only Puts of
+// distinct keys are written, and of two creating the same key one wins
+// and the other gets a conflict without undoing the rest of the batch.
+func TestBatchedPuts(t *testing.T) {
+	s := open(t, WithSweepInterval(0))
+	const n = 8
+	s.db.MaxBatchSize, s.db.MaxBatchDelay = n, time.Minute // one batch of all n
+	keys := []string{"k0", "k1", "k2", "k3", "k4", "k5", "same", "same"}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Go(func() {
+			_, errs[i] = s.Put(t.Context(), bot.Record{Kind: "seen", Key: k, Data: []byte(`{}`)})
+		})
+	}
+	wg.Wait()
+	for i, k := range keys[:6] {
+		if errs[i] != nil {
+			t.Errorf("Put %s: %v", k, errs[i])
+		}
+		if _, err := s.Get(t.Context(), "seen", k); err != nil {
+			t.Errorf("Get %s after the batch: %v", k, err)
+		}
+	}
+	if (errs[6] == nil) == (errs[7] == nil) {
+		t.Fatalf("two creates of one key in a batch: errors %v and %v, want exactly one conflict", errs[6], errs[7])
+	}
+	conflict := errs[6]
+	if conflict == nil {
+		conflict = errs[7]
+	}
+	if !errors.Is(conflict, bot.ErrConflict) {
+		t.Errorf("the losing create: %v, want a conflict", conflict)
+	}
+}
