@@ -5,8 +5,9 @@
 // expiry and data (see encode). Every Put and Delete is a read-check-write
 // in a bbolt transaction, and bbolt serialises writers, so the conditional
 // writes of the bot.Store contract hold across goroutines. Creates made
-// within BatchDelay of each other share one transaction, and so one commit
-// and fdatasync (bbolt's DB.Batch); each returns once its write is on disk.
+// while another Put is under way share one transaction, and so one commit
+// and fdatasync, with those arriving within BatchDelay (bbolt's DB.Batch);
+// each returns once its write is on disk.
 // Only one process may open a file at a time: bbolt takes an exclusive
 // lock, and Open gives up after a short wait with an error saying the
 // store is in use.
@@ -25,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,16 +41,17 @@ const (
 	// DefaultLockTimeout is how long Open waits for another process to
 	// release the file before giving up.
 	DefaultLockTimeout = time.Second
-	// BatchDelay is how long a create waits for others to share its commit
-	// (bbolt's DB.Batch). Every commit ends with an fdatasync, and every
-	// Slack request creates one record (its delivery): with a commit each,
-	// the commits queued behind each other, and they and the goroutines
-	// parked on them were half of `tokken serve`'s CPU under load. Shared,
-	// the CPU per request at eight in flight falls by about half
-	// (bench/cmd/ackbench); a lone create answers up to BatchDelay later.
-	// Updates of an existing version commit alone: in a shared commit,
-	// concurrent updates of one record all read the same version and all
-	// but one would conflict.
+	// BatchDelay is how long a create made while another Put is under way
+	// waits for others to share its commit (bbolt's DB.Batch). Every
+	// commit ends with an fdatasync, and every Slack request creates one
+	// record (its delivery): with a commit each, the commits queued behind
+	// each other, and they and the goroutines parked on them were half of
+	// `tokken serve`'s CPU under load. Shared, the CPU per request at eight
+	// in flight falls by half or more (bench/cmd/ackbench). A create alone
+	// commits at once: waiting for company that does not come made it 2 ms
+	// slower and doubled its CPU. Updates of an existing version commit
+	// alone: in a shared commit, concurrent updates of one record all read
+	// the same version and all but one would conflict.
 	BatchDelay = time.Millisecond
 )
 
@@ -61,6 +64,9 @@ type Store struct {
 	wg   sync.WaitGroup
 	once sync.Once
 	err  error // the result of the first Close
+	// puts counts the Puts in progress: a create joins a shared commit
+	// only when another Put is under way (see BatchDelay).
+	puts atomic.Int32
 }
 
 var _ bot.Store = (*Store)(nil)
@@ -184,9 +190,10 @@ func (s *Store) Put(ctx context.Context, rec bot.Record) (int64, error) {
 	now := s.now()
 	next := rec.Version + 1
 	commit := s.db.Update
-	if rec.Version == 0 {
+	if s.puts.Add(1) > 1 && rec.Version == 0 {
 		commit = s.db.Batch // may run the function again, in a new transaction
 	}
+	defer s.puts.Add(-1)
 	err := commit(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(rec.Kind))
 		if err != nil {

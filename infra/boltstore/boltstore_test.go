@@ -270,14 +270,32 @@ func BenchmarkPut(b *testing.B)             { storetest.BenchPut(b, open(b)) }
 func BenchmarkGet(b *testing.B)             { storetest.BenchGet(b, open(b)) }
 func BenchmarkUpdateContended(b *testing.B) { storetest.BenchUpdateContended(b, open(b)) }
 
-// TestBatchedPuts: Puts that share a commit (here all eight, held until
-// the batch is full) each get their own answer: the create-only Puts of
-// distinct keys are written, and of two creating the same key one wins
-// and the other gets a conflict without undoing the rest of the batch.
+// TestBatchedPuts: creates made while another Put is under way share a
+// commit (here all eight, held until the batch is full) and each gets its
+// own answer: the creates of distinct keys are written, and of two
+// creating the same key one wins and the other gets a conflict without
+// undoing the rest of the batch. A create alone commits at once.
 func TestBatchedPuts(t *testing.T) {
 	s := open(t, WithSweepInterval(0))
 	const n = 8
-	s.db.MaxBatchSize, s.db.MaxBatchDelay = n, time.Minute // one batch of all n
+	s.db.MaxBatchSize, s.db.MaxBatchDelay = n, time.Minute // one batch of all n, or a lone create waiting a minute
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Put(t.Context(), bot.Record{Kind: "seen", Key: "alone", Data: []byte(`{}`)})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("lone create: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lone create waited for others to share its commit")
+	}
+
+	s.puts.Add(1) // another Put under way
+	defer s.puts.Add(-1)
 	keys := []string{"k0", "k1", "k2", "k3", "k4", "k5", "same", "same"}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
