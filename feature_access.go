@@ -7,16 +7,13 @@ import (
 	"log/slog"
 	"slices"
 
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/mrkdwn"
-	"github.com/tokken/tokken/infra/awsgrant"
-	"github.com/tokken/tokken/infra/ec2fleet"
-	"github.com/tokken/tokken/infra/ecsfleet"
+	"github.com/tokken/tokken/infra/awsconfig"
 	"github.com/tokken/tokken/infra/ecsindex"
 	"github.com/tokken/tokken/infra/instindex"
 )
@@ -82,9 +79,9 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	case err != nil:
 		return nil, err
 	default:
-		granter = awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Boundary: cfg.GrantBoundaryARN, Logger: log})
-		inventory = ec2fleet.New(awsCfg)
-		ecsInv = ecsfleet.New(ecs.NewFromConfig(awsCfg))
+		granter = newGranter(awsCfg, a.cfg.FederationURL, cfg.GrantBoundaryARN, log)
+		inventory = newEC2(awsCfg)
+		ecsInv = newECS(awsCfg)
 	}
 	if cfg.AuditChannel == "" {
 		log.Warn("TOKKEN_AUDIT_CHANNEL is not set: the audit trail is in the store and the log only; break-glass is announced in the approver channel")
@@ -92,7 +89,7 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	// Every grant's session policy fences tokken's own resources; on Lambda
 	// that includes this function, which template.yaml cannot name in its
 	// own environment.
-	partition := awsgrant.Partition(awsCfg.Region)
+	partition := awsconfig.Partition(awsCfg.Region)
 	protected := slices.Clone(cfg.ProtectedARNs)
 	if a.cfg.LambdaFunction != "" {
 		protected = append(protected, fmt.Sprintf("arn:%s:lambda:%s:*:function:%s", partition, awsCfg.Region, a.cfg.LambdaFunction))
