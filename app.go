@@ -152,9 +152,8 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if ingressBuild && (!cfg.Lambda || cfg.Role != config.RoleIngress) {
-		return nil, &configError{fmt.Errorf("this is tokken's Lambda ingress build (-tags ingress): it runs only as the Lambda function with TOKKEN_ROLE=ingress, not TOKKEN_ROLE=%s%s; the full build (make build-WorkerFunction, go build .) runs every role",
-			cfg.Role, map[bool]string{true: "", false: " outside Lambda"}[cfg.Lambda])}
+	if err := checkBuild(cfg); err != nil {
+		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, info: readBuildInfo(), jobs: bot.NewJobMux()}
 	if a.metrics, err = newRecorder(cfg.Role, o.metricsOut); err != nil {
@@ -253,6 +252,19 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 		a.dispatcher.HandleEventBridge(r.source, r.detailType, r.h)
 	}
 	return a, nil
+}
+
+// checkBuild refuses to run the Lambda ingress build (link_ingress.go) as
+// anything but the Lambda ingress: it lacks the worker's AWS clients.
+func checkBuild(cfg config.Config) error {
+	if !ingressBuild || (cfg.Lambda && cfg.Role == config.RoleIngress) {
+		return nil
+	}
+	as := "TOKKEN_ROLE=" + string(cfg.Role)
+	if !cfg.Lambda {
+		as += " outside Lambda"
+	}
+	return &configError{fmt.Errorf("this is tokken's Lambda ingress build (-tags ingress): it runs only as the Lambda ingress (TOKKEN_ROLE=ingress on Lambda), not as %s; the full build (make build-WorkerFunction, or go build .) runs every role", as)}
 }
 
 // installationTeam returns where the installation's team comes from:
