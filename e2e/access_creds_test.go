@@ -66,6 +66,7 @@ func TestAccessNewCredentials(t *testing.T) {
 
 	// 30 minutes before the end: `/access creds` gives a set that ends
 	// with the window (to STS's second) and is denied after it.
+	w.waitFor(id, func(r access.Request) bool { return r.Reissue == nil }) // the second set recorded delivered
 	w.clock.Advance(end.Sub(w.clock.Now()) - 30*time.Minute)
 	r, _ := w.command(requester, "creds "+id)
 	if !strings.Contains(r.Text, "are being issued") {
@@ -104,6 +105,7 @@ func TestAccessNewCredentials(t *testing.T) {
 	}
 
 	// Revoked: neither the button nor the command gives another set.
+	w.waitFor(id, func(r access.Request) bool { return r.Reissue == nil })
 	w.clock.Advance(2 * time.Minute)
 	w.command(requester, "revoke "+id)
 	w.waitState(id, access.StateRevoked)
