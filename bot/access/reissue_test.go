@@ -263,3 +263,70 @@ func TestReissueDeliveryRetried(t *testing.T) {
 		t.Fatalf("%d sets issued, want 3 (activation, undelivered, delivered)", n)
 	}
 }
+
+// TestReissueAndExtension: while an approved extension's fresh credentials
+// are being issued, an ask is refused; an ask the worker reaches after the
+// extension was applied issues nothing more (the extension's set answers it).
+func TestReissueAndExtension(t *testing.T) {
+	h := newHarness(t)
+	r := h.activeSTS(3 * time.Hour)
+	h.clock.Advance(time.Hour)
+	if _, err := h.svc.Extend(ctx, alice, r.ID, time.Hour, "the migration runs late"); err != nil {
+		t.Fatal(err)
+	}
+	var no *ErrNoNewCredentials
+	if _, err := h.svc.AskCredentials(ctx, alice, r.ID); !errors.As(err, &no) || no.Why != whyExtensionUnderway {
+		t.Fatalf("while an extension is applied: %v", err)
+	}
+	h.drain()
+	h.clock.Advance(2 * time.Minute)
+	if _, err := h.svc.AskCredentials(ctx, alice, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	ask := h.queue.Take()
+	if _, err := h.svc.Extend(ctx, alice, r.ID, time.Hour, "and later still"); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	for _, j := range ask {
+		if err := h.mux.HandleJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _, _ := h.granter.counts(); n != 3 {
+		t.Fatalf("%d sets issued, want 3 (activation and two extensions)", n)
+	}
+	if got := h.get(r.ID); got.Reissue != nil || !got.Window.ExpiresAt.Equal(r.Window.ExpiresAt.Add(2*time.Hour)) {
+		t.Fatalf("reissue %+v, window %+v", got.Reissue, got.Window)
+	}
+}
+
+// TestReissueInterruptedTakenOver: a run that claimed a reissue and died
+// (its lease ran out) is taken over: the sweep enqueues the reissue again,
+// the new run issues, recorded as a set issued again after an interrupted
+// attempt, by the requester who asked.
+func TestReissueInterruptedTakenOver(t *testing.T) {
+	h := newHarness(t)
+	r := h.activeSTS(3 * time.Hour)
+	h.clock.Advance(time.Hour)
+	asked := h.clock.Now()
+	if _, err := (bot.Table[Request]{Store: h.watch, Kind: KindRequest}).Update(ctx, r.ID, func(r *Request) error {
+		r.Reissue = &Activation{Since: asked, By: alice, Claim: "c-dead", ClaimedAt: asked, LeaseUntil: asked.Add(claimLease)}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(2 * time.Minute)
+	if err := h.svc.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	got := h.get(r.ID)
+	last := got.History[len(got.History)-1]
+	if last.Action != ActReissued || last.Actor != alice || !strings.HasPrefix(last.Note, NoteReissuedInterrupted) || got.Reissue != nil {
+		t.Fatalf("last row %+v, reissue %+v", last, got.Reissue)
+	}
+	if n, _, _ := h.granter.counts(); n != 2 {
+		t.Fatalf("%d sets issued, want 2", n)
+	}
+}
