@@ -345,7 +345,9 @@ const (
 	ActPosted = "access.posted"
 	// ActReissued records that credentials were issued again for the same
 	// window: after an interrupted attempt (which may have issued a set
-	// nobody received) or after a failed delivery.
+	// nobody received) or after a failed delivery (actor tokken), or because
+	// the requester asked for a new set (actor the requester, note
+	// NoteReissuedAsked; see reissue.go).
 	ActReissued = "access.reissued"
 	// ActApprovalLapsed records that an approval stopped counting: its
 	// approver was no longer permitted to approve when the quorum
