@@ -3,6 +3,7 @@ package accessui
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -604,6 +605,9 @@ func RenderList(rs []access.Request, loc *time.Location) string {
 			line += fmt.Sprintf(" — :warning: *%s* in %s: %s; %s", NotPostedText, channelMention(u.Channel), what, do)
 		}
 		lines = append(lines, line)
+	}
+	if slices.ContainsFunc(rs, func(r access.Request) bool { return r.State == access.StateActive && r.Kind.HasCredentials() }) {
+		lines = append(lines, "`/access creds <request-id>` gives you a new set of credentials for an active grant, until its window ends.")
 	}
 	lines = append(lines, "`/access revoke <request-id>` ends one early.")
 	return strings.Join(lines, "\n")

@@ -236,3 +236,17 @@ func TestRenderTell(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderListOffersNewCredentials: `/access list` names `/access creds`
+// when an active grant has credentials to renew, and not otherwise.
+func TestRenderListOffersNewCredentials(t *testing.T) {
+	r := baseRequest()
+	r.State = access.StatePending
+	if got := RenderList([]access.Request{r}, time.UTC); strings.Contains(got, "/access creds") {
+		t.Errorf("a pending request offers new credentials: %s", got)
+	}
+	r.State, r.Window = access.StateActive, access.Window{ActivatedAt: t0, ExpiresAt: t0.Add(3 * time.Hour)}
+	if got := RenderList([]access.Request{r}, time.UTC); !strings.Contains(got, "`/access creds <request-id>`") {
+		t.Errorf("an active grant does not offer new credentials: %s", got)
+	}
+}
