@@ -84,6 +84,10 @@ type Request struct {
 	End             *End        `json:"end,omitempty"`
 	Failure         *Failure    `json:"failure,omitempty"`
 	Message         MessageRef  `json:"message,omitzero"`
+	// Reissue tracks new credentials the requester asked for within the
+	// window of an active grant (see reissue.go), with the same claim as
+	// an activation; nil when none is being issued.
+	Reissue *Activation `json:"reissue,omitempty"`
 	// Unposted says the approver message could not be posted, so no
 	// approver can see the request; the first successful post clears it.
 	Unposted   *Unposted    `json:"unposted,omitempty"`
@@ -93,10 +97,6 @@ type Request struct {
 	// ECS is the target of an ecs-exec request: the cluster and the
 	// service or task, as checked when the request was made.
 	ECS *ECSTarget `json:"ecs,omitempty"`
-	// Reissue tracks new credentials the requester asked for within the
-	// window of an active grant (see reissue.go), with the same claim as
-	// an activation; nil when none is being issued.
-	Reissue *Activation `json:"reissue,omitempty"`
 }
 
 // Approval is one approver's click.
