@@ -62,6 +62,20 @@ import (
 	"github.com/tokken/tokken/bot/access"
 )
 
+// IAMActions returns the IAM actions the Client's calls need when the
+// instance ARN and identity store id are configured (discovering them also
+// needs sso:ListInstances, which IAM allows only on Resource "*"). The
+// worker's policies in template.yaml grant exactly these.
+func IAMActions() []string {
+	return []string{
+		"sso:ListPermissionSets", "sso:DescribePermissionSet", "sso:ListAccountAssignments",
+		"sso:CreateAccountAssignment", "sso:DescribeAccountAssignmentCreationStatus",
+		"sso:DeleteAccountAssignment", "sso:DescribeAccountAssignmentDeletionStatus",
+		"identitystore:GetUserId", "identitystore:GetGroupId", "identitystore:GetGroupMembershipId",
+		"identitystore:CreateGroupMembership", "identitystore:DeleteGroupMembership",
+	}
+}
+
 // Defaults of [Options].
 const (
 	DefaultPollInterval    = 2 * time.Second

@@ -498,3 +498,53 @@ func TestGroupMembership(t *testing.T) {
 		t.Errorf("AddMember of an unknown user: %v, want a permanent error", err)
 	}
 }
+
+// TestIAMActionsAreTheCallsMade: IAMActions, which template.yaml's worker
+// policies are checked against, names every operation a full grant and
+// revoke of both forms makes, and nothing else.
+func TestIAMActionsAreTheCallsMade(t *testing.T) {
+	e := setup(t, configured())
+	ctx := context.Background()
+	user, err := e.c.UserID(ctx, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := e.c.PermissionSet(ctx, "ReadOnly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := access.Assignment{Account: account, PermissionSetARN: ps.ARN, PrincipalType: access.PrincipalUser, PrincipalID: user}
+	e.ic.SetPending(1)
+	if err := e.c.Assign(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.Unassign(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	group, err := e.c.GroupID(ctx, "Ops Oncall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.AddMember(ctx, group, user); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.RemoveMember(ctx, group, user); err != nil {
+		t.Fatal(err)
+	}
+	called := map[string]bool{}
+	for _, c := range e.f.Calls(awsfake.SSOAdminService, "") {
+		called["sso:"+c.Operation] = true
+	}
+	for _, c := range e.f.Calls(awsfake.IdentityStoreService, "") {
+		called["identitystore:"+c.Operation] = true
+	}
+	for _, a := range identitycenter.IAMActions() {
+		if !called[a] {
+			t.Errorf("IAMActions names %s, which the Client did not call", a)
+		}
+		delete(called, a)
+	}
+	for a := range called {
+		t.Errorf("the Client called %s, which IAMActions does not name", a)
+	}
+}
