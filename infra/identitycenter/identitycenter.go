@@ -90,7 +90,8 @@ type Options struct {
 	// instance or several.
 	InstanceARN string
 	// IdentityStoreID is the instance's identity store (d-...). Empty:
-	// read from ListInstances.
+	// read from ListInstances. Discovery needs sso:ListInstances, which
+	// template.yaml does not grant: it configures both.
 	IdentityStoreID string
 	// PollInterval is the wait between status calls of an assignment
 	// operation, and before retrying a ConflictException

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
+	"github.com/tokken/tokken/infra/awsconfig"
 	"github.com/tokken/tokken/infra/identitycenter"
 	"github.com/tokken/tokken/testkit/awsfake"
 )
@@ -546,5 +547,28 @@ func TestIAMActionsAreTheCallsMade(t *testing.T) {
 	}
 	for a := range called {
 		t.Errorf("the Client called %s, which IAMActions does not name", a)
+	}
+}
+
+// TestThroughTheEnvironment: the SDK finds the fake through
+// AWS_ENDPOINT_URL_SSO_ADMIN and AWS_ENDPOINT_URL_IDENTITYSTORE, as a
+// process configured only by its environment (tokken serve, the Lambda
+// tests) does.
+func TestThroughTheEnvironment(t *testing.T) {
+	f := awsfake.New(t)
+	in := f.IdentityCenter().AddInstance(awsfake.IDCInstance{})
+	alice := f.IdentityCenter().AddUser(awsfake.IDCUser{UserName: "alice", Email: "alice@example.com"})
+	f.Setenv(t)
+	ctx := context.Background()
+	cfg, err := awsconfig.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := identitycenter.NewFromConfig(cfg, identitycenter.Options{})
+	if got, err := c.Instance(ctx); err != nil || got.ARN != in.ARN {
+		t.Fatalf("Instance = %+v, %v", got, err)
+	}
+	if got, err := c.UserID(ctx, "alice@example.com"); err != nil || got != alice {
+		t.Fatalf("UserID = %q, %v", got, err)
 	}
 }
