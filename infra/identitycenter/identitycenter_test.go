@@ -152,6 +152,17 @@ func TestPermissionSet(t *testing.T) {
 	if n := len(e.f.Calls(awsfake.SSOAdminService, "ListPermissionSets")); n < 3 {
 		t.Errorf("%d ListPermissionSets calls; finding BreakGlass (6th of 6 at 2 a page) needs 3 pages", n)
 	}
+	// A name found once is described directly the next time.
+	lists, describes := len(e.f.Calls(awsfake.SSOAdminService, "ListPermissionSets")), len(e.f.Calls(awsfake.SSOAdminService, "DescribePermissionSet"))
+	if ps, err := e.c.PermissionSet(ctx, "BreakGlass"); err != nil || ps.ARN != last {
+		t.Fatalf("PermissionSet(BreakGlass) again = %+v, %v", ps, err)
+	}
+	if n := len(e.f.Calls(awsfake.SSOAdminService, "ListPermissionSets")); n != lists {
+		t.Errorf("looking BreakGlass up again listed permission sets (%d calls, was %d)", n, lists)
+	}
+	if n := len(e.f.Calls(awsfake.SSOAdminService, "DescribePermissionSet")); n != describes+1 {
+		t.Errorf("looking BreakGlass up again made %d DescribePermissionSet calls, want 1", n-describes)
+	}
 	for _, missing := range []string{"Nope", "arn:aws:sso:::permissionSet/ssoins-1111111111111111/ps-0000000000000000"} {
 		if _, err := e.c.PermissionSet(ctx, missing); err == nil || !bot.IsPermanent(err) {
 			t.Errorf("PermissionSet(%q): %v, want a permanent error", missing, err)
