@@ -613,7 +613,11 @@ func (s *Service) start(ctx context.Context, r StartRequest) error {
 	}
 	p, ok := s.d.Pipelines.Lookup(r.Pipeline)
 	if !ok {
-		return userErrorf("tokken takes no approvals for pipeline %s (pipelines.yaml does not name it), so it does not start it either.", r.Pipeline)
+		takes := make([]string, 0, len(s.d.Pipelines.Entries))
+		for _, e := range s.d.Pipelines.Entries {
+			takes = append(takes, e.Match)
+		}
+		return userErrorf("tokken takes no approvals for pipeline %s (pipelines.yaml does not name it), so it does not start it either. Pipelines it takes: %s.", r.Pipeline, strings.Join(takes, ", "))
 	}
 	d, err := s.d.Authorizer.Authorize(ctx, bot.AuthzQuery{
 		Principal: r.By, Action: bot.ActionStartRelease, Now: s.d.Now(),

@@ -287,6 +287,7 @@ func (f *Fake) dispatch(svc *service, r *request, call *Call) (any, *apiError) {
 	}
 	out, aerr := h(r)
 	if hold := f.responseLatency(opKey{r.service, r.op}); hold > 0 {
+		f.update(func() {}) // the call took effect: wake WaitFor before the held answer
 		t := time.NewTimer(hold)
 		select {
 		case <-t.C:
