@@ -75,7 +75,10 @@ func (w workerOnly) Execution(context.Context, string, string, string, string) (
 	return release.Execution{}, w.err()
 }
 func (w workerOnly) PutApprovalResult(context.Context, release.Result) error { return w.err() }
-func (w workerOnly) Start(context.Context, string, string) (string, error)   { return "", w.err() }
+func (w workerOnly) Outcome(context.Context, string, string, string, string, string) (release.Outcome, error) {
+	return release.Outcome{}, w.err()
+}
+func (w workerOnly) Start(context.Context, string, string) (string, error) { return "", w.err() }
 
 // workerOnlyECS stands for the ECS client (its List differs from EC2's).
 type workerOnlyECS struct{}

@@ -30,7 +30,7 @@ func linkedServices(t *testing.T, tags string) []string {
 }
 
 // TestIngressBuildLinks: the Lambda ingress build (the Makefile's
-// build-IngressFunction: -tags lambda.norpc,ingress) links the AWS SDK
+// build-IngressFunction: -tags lambda.norpc,ingress) compiles, and links the AWS SDK
 // services the ingress calls (DynamoDB, SQS, Secrets Manager) and those
 // the SDK's credential chain brings (STS, SSO, SSO OIDC, Sign-In), and no
 // other: every service linked runs its package initialisers in each cold
@@ -38,6 +38,10 @@ func linkedServices(t *testing.T, tags string) []string {
 // worker calls belongs in link_full.go. The full build (the worker's)
 // links the worker's services.
 func TestIngressBuildLinks(t *testing.T) {
+	// It compiles: link_ingress.go's stand-ins keep up with the ports.
+	if out, err := exec.Command("go", "vet", "-tags", "lambda.norpc,ingress", ".").CombinedOutput(); err != nil {
+		t.Fatalf("go vet -tags lambda.norpc,ingress: %v\n%s", err, out)
+	}
 	want := []string{"dynamodb", "secretsmanager", "signin", "sqs", "sso", "ssooidc", "sts"}
 	if got := linkedServices(t, "lambda.norpc,ingress"); !slices.Equal(got, want) {
 		t.Errorf("the ingress build links the SDK services %v, want %v (a worker-only client belongs in link_full.go)", got, want)
