@@ -37,12 +37,10 @@ const (
 )
 
 // ingressArtifact builds the IngressFunction's artifact once, as `sam
-// build` does (make build-IngressFunction), for this machine.
+// build` does (make build-IngressFunction), for this machine, beside the
+// binary TestMain builds (and removes).
 var ingressArtifact = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "tokken-ingress-")
-	if err != nil {
-		return "", err
-	}
+	dir := filepath.Join(filepath.Dir(binary), "ingress")
 	cmd := exec.Command("make", "--no-print-directory", "-C", "..", "build-IngressFunction", "LAMBDA_ARCH="+runtime.GOARCH, "ARTIFACTS_DIR="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", &buildError{out: string(out), err: err}
