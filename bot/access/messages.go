@@ -254,6 +254,35 @@ func failureIssue(cause error, now time.Time) Failure {
 	}
 }
 
+// failureIDC says why Identity Center did not grant access: no Identity
+// Store user for the requester's e-mail (named), a FAILED assignment (with
+// Identity Center's reason), or another failure.
+func failureIDC(cause error, now time.Time) Failure {
+	var (
+		nouser *ErrNoIdentityUser
+		failed *AssignmentFailedError
+	)
+	switch {
+	case errors.As(cause, &nouser):
+		return Failure{
+			What: fmt.Sprintf("IAM Identity Center has no user with the e-mail %s, the address Slack has for you", nouser.Identifier),
+			Do:   "Nothing was granted. Ask your AWS admins to give your Identity Center user that e-mail address (or your Slack profile the one Identity Center knows), then ask again with /access.",
+			At:   now,
+		}
+	case errors.As(cause, &failed):
+		return Failure{
+			What: "IAM Identity Center failed the account assignment: " + failed.Reason,
+			Do:   "Nothing usable was granted. Ask again with /access; if it fails again, tell your AWS admins what Identity Center said.",
+			At:   now,
+		}
+	}
+	return Failure{
+		What: "IAM Identity Center did not grant access: " + cause.Error(),
+		Do:   "Anything granted has been removed. Ask again with /access; if it fails again, tell the tokken operators.",
+		At:   now,
+	}
+}
+
 func failureRoleNotGrantable(e *ErrRoleNotGrantable, now time.Time) Failure {
 	return Failure{
 		What: fmt.Sprintf("role %s may not be granted: %s", e.Role, e.Why),
