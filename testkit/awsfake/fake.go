@@ -16,6 +16,9 @@
 //   - ECS: AWS JSON 1.1 (ListClusters, ListServices, DescribeServices,
 //     ListTasks, DescribeTasks, ExecuteCommand), see [ECS].
 //   - CodePipeline: AWS JSON 1.1 (manual approvals), see [CodePipeline].
+//   - IAM Identity Center: SSO Admin and Identity Store, AWS JSON 1.1
+//     (account assignments with their asynchronous statuses, group
+//     memberships), see [IdentityCenter].
 //   - The console federation endpoint at /federation, see [Federation].
 //
 // One httptest server serves them all; a request is routed by the service
@@ -94,6 +97,8 @@ func sdkIDs() map[string]string {
 		IAMService:            "IAM",
 		CodePipelineService:   "CodePipeline",
 		ECSService:            "ECS",
+		SSOAdminService:       "SSO Admin",
+		IdentityStoreService:  "identitystore",
 	}
 }
 
@@ -122,6 +127,8 @@ type Fake struct {
 	fed     *Federation   // federation.go
 	ecs     *ECS          // ecs.go
 	cp      *CodePipeline // codepipeline.go
+
+	idc *IdentityCenter // identitycenter.go
 }
 
 // principal is who a request's access key belongs to.
@@ -219,6 +226,9 @@ func New(tb testing.TB) *Fake {
 	f.svcs[CodePipelineService] = f.cp.service()
 	f.ecs = newECS(f)
 	f.svcs[ECSService] = f.ecs.service()
+	f.idc = newIdentityCenter(f)
+	f.svcs[SSOAdminService] = f.idc.ssoAdminService()
+	f.svcs[IdentityStoreService] = f.idc.identityStoreService()
 	f.srv = httptest.NewServer(f.withFederation(http.HandlerFunc(f.serveHTTP)))
 	tb.Cleanup(f.srv.Close)
 	return f

@@ -44,6 +44,9 @@ type apiError struct {
 	// queryCode is SQS's legacy query error code, sent in the
 	// x-amzn-query-error header; code is used when empty.
 	queryCode string
+	// fields are further members of a JSON error body (Identity Store's
+	// ResourceType, Reason, ...); a "Message" field replaces "message".
+	fields map[string]string
 }
 
 // clientErr returns a 400 client error.
@@ -375,6 +378,12 @@ func writeResponse(w http.ResponseWriter, svc *service, op string, out any, aerr
 		h.Set("Content-Type", ct)
 		if aerr != nil {
 			body := map[string]string{"__type": aerr.code, "message": aerr.msg}
+			for k, v := range aerr.fields {
+				if k == "Message" {
+					delete(body, "message")
+				}
+				body[k] = v
+			}
 			if svc.proto == protoRESTJSON {
 				h.Set("X-Amzn-ErrorType", aerr.code)
 				body = map[string]string{"Message": aerr.msg}
