@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 
+	"github.com/tokken/tokken/bot/access"
+	"github.com/tokken/tokken/infra/awsconfig"
 	"github.com/tokken/tokken/infra/config"
+	"github.com/tokken/tokken/infra/identitycenter"
 	"github.com/tokken/tokken/infra/slackapi"
 	"github.com/tokken/tokken/policies"
 )
@@ -17,7 +21,7 @@ func policyCLI(ctx context.Context, args []string, e env) int {
 	// Only the Slack settings and channel ids are used here: whatever else
 	// is wrong with the configuration is serve's to report.
 	cfg, _ := config.Load(e.getenv, e.dotenv)
-	opts := policies.CheckOptions{Roles: roleChecker(e)}
+	opts := policies.CheckOptions{Roles: roleChecker(e), PermissionSets: permissionSetChecker(cfg.Access.IdentityCenter)}
 	if cfg.SlackBotToken != "" {
 		client := slackapi.New(string(cfg.SlackBotToken), slackapi.Options{
 			APIURL: cfg.SlackAPIURL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxAttempts: 2,
@@ -31,4 +35,31 @@ func policyCLI(ctx context.Context, args []string, e env) int {
 		}
 	}
 	return policies.RunCLI(ctx, args, e.stdout, e.stderr, opts)
+}
+
+// permissionSetChecker looks permission sets up for `tokken policy check
+// --aws` in IAM Identity Center, with the AWS SDK's usual configuration and
+// the instance of TOKKEN_IDC_INSTANCE_ARN (or the profile's instance_arn;
+// discovered when neither is given), as the worker does.
+func permissionSetChecker(c config.IdentityCenter) policies.PermissionSetChecker {
+	clients := map[string]*identitycenter.Client{}
+	return func(ctx context.Context, instanceARN, nameOrARN string) (access.PermissionSet, error) {
+		if instanceARN == "" {
+			instanceARN = c.InstanceARN
+		}
+		cl := clients[instanceARN]
+		if cl == nil {
+			cfg, err := awsconfig.Load(ctx)
+			if err != nil {
+				return access.PermissionSet{}, fmt.Errorf("AWS configuration: %w", err)
+			}
+			opts := identitycenter.Options{InstanceARN: instanceARN}
+			if instanceARN == c.InstanceARN {
+				opts.IdentityStoreID = c.IdentityStoreID
+			}
+			cl = identitycenter.NewFromConfig(cfg, opts)
+			clients[instanceARN] = cl
+		}
+		return cl.PermissionSet(ctx, nameOrARN)
+	}
 }

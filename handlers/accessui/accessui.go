@@ -92,9 +92,15 @@ type Deps struct {
 	Inventory  access.Inventory
 	ECS        access.ECSInventory // ecs-exec tasks (infra/ecsfleet)
 	ECSSearch  ECSSearcher         // the modal's ECS selects (infra/ecsindex)
-	Search     Searcher
-	Slack      Slack
-	Auditor    bot.Auditor
+	// IdentityCenter grants identity-center profiles (infra/identitycenter;
+	// the worker's only), on instance IDCInstanceARN ("" when discovered),
+	// linking DMs to the access portal PortalURL (access.Deps).
+	IdentityCenter access.IdentityCenter
+	IDCInstanceARN string
+	PortalURL      string
+	Search         Searcher
+	Slack          Slack
+	Auditor        bot.Auditor
 	// Directory resolves Slack users into principals (a *slackdir.Directory
 	// shared with the other features, so there is one user-group cache).
 	// Nil: New builds one over Slack for SlackGroups.
@@ -162,6 +168,7 @@ func New(d Deps) (*Feature, error) {
 	svc, err := access.New(access.Deps{
 		Store: d.Store, Queue: d.Queue, Timers: d.Timers, Auditor: d.Auditor, Authorizer: d.Authorizer,
 		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory, ECS: d.ECS,
+		IdentityCenter: d.IdentityCenter, IDCInstanceARN: d.IDCInstanceARN, PortalURL: d.PortalURL,
 		Clock: d.Clock, Logger: log, Partition: d.Partition, Protected: d.Protected,
 	})
 	if err != nil {
