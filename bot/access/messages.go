@@ -24,6 +24,8 @@ const Help = "*/access* asks for time-boxed AWS access.\n" +
 	"  Instances (ssm profiles only): `i-` followed by 8 or 17 hex digits, separated by spaces or commas.\n" +
 	"  ECS Exec (ecs-exec profiles): name the service or the task id before the reason, e.g. " +
 	"`/access staging-exec 30m web investigating 502s`.\n" +
+	"  IAM Identity Center (identity-center profiles): name the AWS account before the reason when the profile offers several, e.g. " +
+	"`/access prod-admin 1h 111111111111 rotating the KMS key`; your DM links to the AWS access portal.\n" +
 	"• `/access --break-glass <profile> <duration> [i-… …] <reason>` is for emergencies, on profiles that allow it and " +
 	"if the rules let you: after you confirm, you approve it yourself at once; it is announced in the audit channel " +
 	"and reviewed afterwards. E.g. `/access --break-glass prod-ssm 30m i-0abc123def4567890 db down, nobody answers`.\n" +

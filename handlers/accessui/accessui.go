@@ -454,6 +454,7 @@ func (f *Feature) requestSubmitted(ctx context.Context, ic slack.InteractionCall
 	in := access.SubmitInput{
 		Requester: user, Profile: form.Profile, Duration: form.Duration, Instances: form.Instances,
 		Reason: form.Reason, Ticket: form.Ticket, BreakGlass: form.BreakGlass, ECSTarget: form.ECSTarget,
+		Account: form.Account,
 	}
 	if err := f.enqueueSubmit(ctx, "view/"+ic.View.ID+"/"+ic.View.Hash, submitJob{Input: in}); err != nil {
 		return nil, err
