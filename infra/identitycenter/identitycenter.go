@@ -62,6 +62,20 @@ import (
 	"github.com/tokken/tokken/bot/access"
 )
 
+// IAMActions returns the IAM actions the Client's calls need when the
+// instance ARN and identity store id are configured (discovering them also
+// needs sso:ListInstances, which IAM allows only on Resource "*"). The
+// worker's policies in template.yaml grant exactly these.
+func IAMActions() []string {
+	return []string{
+		"sso:ListPermissionSets", "sso:DescribePermissionSet", "sso:ListAccountAssignments",
+		"sso:CreateAccountAssignment", "sso:DescribeAccountAssignmentCreationStatus",
+		"sso:DeleteAccountAssignment", "sso:DescribeAccountAssignmentDeletionStatus",
+		"identitystore:GetUserId", "identitystore:GetGroupId", "identitystore:GetGroupMembershipId",
+		"identitystore:CreateGroupMembership", "identitystore:DeleteGroupMembership",
+	}
+}
+
 // Defaults of [Options].
 const (
 	DefaultPollInterval    = 2 * time.Second
@@ -76,7 +90,8 @@ type Options struct {
 	// instance or several.
 	InstanceARN string
 	// IdentityStoreID is the instance's identity store (d-...). Empty:
-	// read from ListInstances.
+	// read from ListInstances. Discovery needs sso:ListInstances, which
+	// template.yaml does not grant: it configures both.
 	IdentityStoreID string
 	// PollInterval is the wait between status calls of an assignment
 	// operation, and before retrying a ConflictException
@@ -102,6 +117,9 @@ type Client struct {
 
 	mu   sync.Mutex
 	inst Instance // resolved instance; ARN "" until resolved
+
+	psMu     sync.Mutex
+	psByName map[string]string // permission set ARNs found by name
 }
 
 var _ access.IdentityCenter = (*Client)(nil)
@@ -244,8 +262,9 @@ func (c *Client) GroupID(ctx context.Context, name string) (string, error) {
 }
 
 // PermissionSet describes the permission set named nameOrARN (an ARN, or a
-// name looked up with ListPermissionSets and DescribePermissionSet). No
-// such permission set is a permanent error.
+// name looked up with ListPermissionSets and DescribePermissionSet; the
+// Client remembers the ARN a name had). No such permission set is a
+// permanent error.
 func (c *Client) PermissionSet(ctx context.Context, nameOrARN string) (access.PermissionSet, error) {
 	nameOrARN = strings.TrimSpace(nameOrARN)
 	if nameOrARN == "" {
@@ -262,6 +281,16 @@ func (c *Client) PermissionSet(ctx context.Context, nameOrARN string) (access.Pe
 		}
 		return ps, nil
 	}
+	// A name found before is described again (the session duration may
+	// have changed) and looked up afresh if it no longer matches.
+	c.psMu.Lock()
+	known := c.psByName[nameOrARN]
+	c.psMu.Unlock()
+	if known != "" {
+		if ps, err := c.describePermissionSet(ctx, in, known); err == nil && ps.Name == nameOrARN {
+			return ps, nil
+		}
+	}
 	p := ssoadmin.NewListPermissionSetsPaginator(c.sso, &ssoadmin.ListPermissionSetsInput{InstanceArn: aws.String(in.ARN)})
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
@@ -274,6 +303,12 @@ func (c *Client) PermissionSet(ctx context.Context, nameOrARN string) (access.Pe
 				return access.PermissionSet{}, fmt.Errorf("identity center: describe permission set %s: %w", arn, err)
 			}
 			if ps.Name == nameOrARN {
+				c.psMu.Lock()
+				if c.psByName == nil {
+					c.psByName = map[string]string{}
+				}
+				c.psByName[nameOrARN] = arn
+				c.psMu.Unlock()
 				return ps, nil
 			}
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
+	"github.com/tokken/tokken/infra/awsconfig"
 	"github.com/tokken/tokken/infra/identitycenter"
 	"github.com/tokken/tokken/testkit/awsfake"
 )
@@ -150,6 +151,17 @@ func TestPermissionSet(t *testing.T) {
 	}
 	if n := len(e.f.Calls(awsfake.SSOAdminService, "ListPermissionSets")); n < 3 {
 		t.Errorf("%d ListPermissionSets calls; finding BreakGlass (6th of 6 at 2 a page) needs 3 pages", n)
+	}
+	// A name found once is described directly the next time.
+	lists, describes := len(e.f.Calls(awsfake.SSOAdminService, "ListPermissionSets")), len(e.f.Calls(awsfake.SSOAdminService, "DescribePermissionSet"))
+	if ps, err := e.c.PermissionSet(ctx, "BreakGlass"); err != nil || ps.ARN != last {
+		t.Fatalf("PermissionSet(BreakGlass) again = %+v, %v", ps, err)
+	}
+	if n := len(e.f.Calls(awsfake.SSOAdminService, "ListPermissionSets")); n != lists {
+		t.Errorf("looking BreakGlass up again listed permission sets (%d calls, was %d)", n, lists)
+	}
+	if n := len(e.f.Calls(awsfake.SSOAdminService, "DescribePermissionSet")); n != describes+1 {
+		t.Errorf("looking BreakGlass up again made %d DescribePermissionSet calls, want 1", n-describes)
 	}
 	for _, missing := range []string{"Nope", "arn:aws:sso:::permissionSet/ssoins-1111111111111111/ps-0000000000000000"} {
 		if _, err := e.c.PermissionSet(ctx, missing); err == nil || !bot.IsPermanent(err) {
@@ -496,5 +508,78 @@ func TestGroupMembership(t *testing.T) {
 	}
 	if err := e.c.AddMember(ctx, e.ops, "0000000000-00000000-0000-0000-0000-000000000000"); err == nil || !bot.IsPermanent(err) {
 		t.Errorf("AddMember of an unknown user: %v, want a permanent error", err)
+	}
+}
+
+// TestIAMActionsAreTheCallsMade: IAMActions, which template.yaml's worker
+// policies are checked against, names every operation a full grant and
+// revoke of both forms makes, and nothing else.
+func TestIAMActionsAreTheCallsMade(t *testing.T) {
+	e := setup(t, configured())
+	ctx := context.Background()
+	user, err := e.c.UserID(ctx, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := e.c.PermissionSet(ctx, "ReadOnly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := access.Assignment{Account: account, PermissionSetARN: ps.ARN, PrincipalType: access.PrincipalUser, PrincipalID: user}
+	e.ic.SetPending(1)
+	if err := e.c.Assign(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.Unassign(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	group, err := e.c.GroupID(ctx, "Ops Oncall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.AddMember(ctx, group, user); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.RemoveMember(ctx, group, user); err != nil {
+		t.Fatal(err)
+	}
+	called := map[string]bool{}
+	for _, c := range e.f.Calls(awsfake.SSOAdminService, "") {
+		called["sso:"+c.Operation] = true
+	}
+	for _, c := range e.f.Calls(awsfake.IdentityStoreService, "") {
+		called["identitystore:"+c.Operation] = true
+	}
+	for _, a := range identitycenter.IAMActions() {
+		if !called[a] {
+			t.Errorf("IAMActions names %s, which the Client did not call", a)
+		}
+		delete(called, a)
+	}
+	for a := range called {
+		t.Errorf("the Client called %s, which IAMActions does not name", a)
+	}
+}
+
+// TestThroughTheEnvironment: the SDK finds the fake through
+// AWS_ENDPOINT_URL_SSO_ADMIN and AWS_ENDPOINT_URL_IDENTITYSTORE, as a
+// process configured only by its environment (tokken serve, the Lambda
+// tests) does.
+func TestThroughTheEnvironment(t *testing.T) {
+	f := awsfake.New(t)
+	in := f.IdentityCenter().AddInstance(awsfake.IDCInstance{})
+	alice := f.IdentityCenter().AddUser(awsfake.IDCUser{UserName: "alice", Email: "alice@example.com"})
+	f.Setenv(t)
+	ctx := context.Background()
+	cfg, err := awsconfig.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := identitycenter.NewFromConfig(cfg, identitycenter.Options{})
+	if got, err := c.Instance(ctx); err != nil || got.ARN != in.ARN {
+		t.Fatalf("Instance = %+v, %v", got, err)
+	}
+	if got, err := c.UserID(ctx, "alice@example.com"); err != nil || got != alice {
+		t.Fatalf("UserID = %q, %v", got, err)
 	}
 }
