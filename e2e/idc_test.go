@@ -316,3 +316,55 @@ func TestIDCGroupForm(t *testing.T) {
 	}
 	w.wantAudited(id, access.ActIDCAssigning, access.ActIDCAssigned, access.ActActive, access.ActIDCUnassigned, access.ActRevoked)
 }
+
+// TestLambdaIDCGrantExpires: the worker as Lambda runs it (SQS events,
+// EventBridge Scheduler for the expiry, DynamoDB Local) grants an
+// identity-center profile from the submit job the ingress enqueues, and
+// at the window end, fired by the Scheduler, removes the assignment.
+func TestLambdaIDCGrantExpires(t *testing.T) {
+	t.Parallel()
+	const (
+		instance = "arn:aws:sso:::instance/ssoins-1111222233334444"
+		store    = "d-1234567890"
+		email    = "sre@example.com"
+	)
+	dir := policyCopy(t, 1, false)
+	appendProfiles(t, dir, `
+  sandbox-idc:
+    kind: identity-center
+    accounts: [`+idcGroupAcct+`]
+    permission_set: ReadOnlyAccess
+    max_duration: 1h
+    approvals: 0
+    approver_channel: `+stagingChannel+`
+`)
+	w := newLambdaWorld(t, lambdaOptions{env: []string{
+		"TOKKEN_POLICY_DIR=" + dir, "TOKKEN_IDC_INSTANCE_ARN=" + instance, "TOKKEN_IDC_IDENTITY_STORE_ID=" + store,
+		"TOKKEN_IDC_PORTAL_URL=" + idcPortal, "TOKKEN_IDC_POLL_INTERVAL=50ms",
+	}})
+	ic := w.aws.IdentityCenter()
+	ic.AddInstance(awsfake.IDCInstance{ARN: instance, IdentityStoreID: store})
+	user := ic.AddUser(awsfake.IDCUser{UserName: "sre", Email: email})
+	ps := ic.AddPermissionSet(awsfake.IDCPermissionSet{Name: "ReadOnlyAccess", SessionDuration: "PT1H"})
+	ic.SetPending(1)
+	w.slack.AddUser(slackfake.User{ID: sre, Name: "sre", Email: email})
+	want := awsfake.IDCAssignment{Account: idcGroupAcct, PermissionSetARN: ps, PrincipalType: "USER", PrincipalID: user}
+
+	w.accessRequest(sre, "sandbox-idc", time.Minute, "check the sandbox alarms")
+	w.waitSlack("portal link", func(f *slackfake.Fake) bool {
+		return hasText(f.DMs(sre), "is active until", "account_id="+idcGroupAcct+"&amp;role_name=ReadOnlyAccess")
+	})
+	if !ic.HasAssignment(want) {
+		t.Fatalf("no assignment after the DM: %+v", ic.Assignments())
+	}
+	// The Scheduler fires the expiry at the window end, a minute later.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := w.aws.WaitFor(ctx, func() bool { return !ic.HasAssignment(want) }); err != nil {
+		t.Fatalf("the assignment outlived the window: %v", err)
+	}
+	w.slack.WaitFor(t, waitLong, func(f *slackfake.Fake) bool { return hasText(f.DMs(sre), "expired") })
+	if n := w.jobsRun(lambdaJobs, "access.expire", time.Time{}); n == 0 {
+		t.Error("the assignment went without an expiry job")
+	}
+}
