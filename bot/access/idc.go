@@ -97,10 +97,14 @@ const (
 )
 
 var (
-	accountIDRE     = regexp.MustCompile(`^[0-9]{12}$`)
-	idcInstanceRE   = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9-.]{16}$`)
-	permSetARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::permissionSet/(sso)?ins-[a-zA-Z0-9-.]{16}/ps-[a-zA-Z0-9-./]{16}$`)
-	permSetNameRE   = regexp.MustCompile(`^[\w+=,.@-]+$`)
+	accountIDRE   = regexp.MustCompile(`^[0-9]{12}$`)
+	idcInstanceRE = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9-.]{16}$`)
+	permSetARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::permissionSet/(sso)?ins-[a-zA-Z0-9-.]{16}/ps-[a-zA-Z0-9-./]{16}$`)
+	permSetNameRE = regexp.MustCompile(`^[\w+=,.@-]+$`) // length ≤ maxPermSetName
+)
+
+// Identity Center's limits on names.
+const (
 	maxPermSetName  = 32
 	maxIDCGroupName = 1024
 )
@@ -214,7 +218,7 @@ func (s *Service) checkIDCInstance(g *IDCGrant) error {
 func (s *Service) activateIDC(ctx, hctx context.Context, id, token string, r Request) error {
 	fail := func(err error) error { return s.activationFailed(ctx, id, token, err, false) }
 	if s.idc == nil {
-		return fail(errNoIDC)
+		return fail(bot.Permanent(errNoIDC))
 	}
 	if r.IDC == nil {
 		return s.refuseActivation(ctx, id, token, "the request names no account")
@@ -352,29 +356,24 @@ func (r *Request) IDCActivated(token string, now time.Time) error {
 	return r.Activated(token, now)
 }
 
-// idcSubmit checks an identity-center request at submission: the account
-// (asked for or the profile's only one) and, where tokken has an Identity
-// Center client, that the requester has an Identity Store user, so that
-// nobody approves a request that cannot be granted. Activation looks
-// again.
-func (s *Service) idcSubmit(ctx context.Context, p Profile, in SubmitInput) (*IDCGrant, error) {
-	g, err := idcTarget(p, strings.TrimSpace(in.Account))
-	if err != nil {
-		return nil, err
+// idcCheckUser checks, where tokken has an Identity Center client (the
+// worker, which submits requests), that the requester of identity-center
+// request r has an Identity Store user, so that nobody approves a request
+// that cannot be granted. Activation looks again.
+func (s *Service) idcCheckUser(ctx context.Context, r *Request) error {
+	if r.Kind != KindIdentityCenter || s.idc == nil {
+		return nil
 	}
-	if s.idc == nil {
-		return g, nil
-	}
-	_, _, err = s.idcUser(ctx, in.Requester)
+	_, _, err := s.idcUser(ctx, r.Requester)
 	var nouser *ErrNoIdentityUser
 	switch {
 	case errors.As(err, &nouser):
-		return nil, &ErrBadTarget{Profile: p.Name, Why: fmt.Sprintf(
+		return &ErrBadTarget{Profile: r.Profile, Why: fmt.Sprintf(
 			"IAM Identity Center has no user with the e-mail %s (the address Slack has for you); ask your AWS admins to add it to your Identity Center user", nouser.Identifier)}
 	case errors.Is(err, errNoEmail):
-		return nil, &ErrBadTarget{Profile: p.Name, Why: errNoEmail.Error()}
+		return &ErrBadTarget{Profile: r.Profile, Why: errNoEmail.Error()}
 	case err != nil:
-		return nil, fmt.Errorf("submit: %w", err)
+		return fmt.Errorf("submit: find the Identity Store user: %w", err)
 	}
-	return g, nil
+	return nil
 }

@@ -283,6 +283,14 @@ func TestIDCUnknownEmailRefused(t *testing.T) {
 	if !strings.Contains(msg, "no user with the e-mail "+alice+"@example.com") {
 		t.Fatalf("submit by an unknown e-mail: %v (%q)", err, msg)
 	}
+	// Someone the rules do not let request it is refused by the rules,
+	// without asking Identity Center about them.
+	before := len(h.idc.lookupsUser)
+	_, err = h.svc.Submit(ctx, SubmitInput{Requester: eve, Profile: "prod-idc", Account: "111111111111", Reason: "x"})
+	var denied *ErrNotAllowed
+	if !errors.As(err, &denied) || len(h.idc.lookupsUser) != before {
+		t.Errorf("submit by eve: %v, %d Identity Store lookups", err, len(h.idc.lookupsUser)-before)
+	}
 	// Deleted between submission and activation: activation refuses too.
 	h.idc.users[alice+"@example.com"] = "u-alice"
 	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "111111111111"})

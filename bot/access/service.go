@@ -332,7 +332,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	}
 	var idc *IDCGrant
 	if p.Kind == KindIdentityCenter {
-		if idc, err = s.idcSubmit(ctx, p, in); err != nil {
+		if idc, err = idcTarget(p, strings.TrimSpace(in.Account)); err != nil {
 			return Request{}, err
 		}
 	}
@@ -394,6 +394,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 		}); aerr != nil {
 			s.log.ErrorContext(ctx, "access: audit event not recorded", "err", aerr, "request", r.ID, "action", ActRoleRefused)
 		}
+		return Request{}, err
+	}
+	if err := s.idcCheckUser(ctx, &r); err != nil {
 		return Request{}, err
 	}
 	r.log(now, r.Requester, ActRequested, reason)
