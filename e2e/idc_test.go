@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slack-go/slack"
+
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/infra/auditlog"
@@ -366,5 +368,65 @@ func TestLambdaIDCGrantExpires(t *testing.T) {
 	w.slack.WaitFor(t, waitLong, func(f *slackfake.Fake) bool { return hasText(f.DMs(sre), "expired") })
 	if n := w.jobsRun(lambdaJobs, "access.expire", time.Time{}); n == 0 {
 		t.Error("the assignment went without an expiry job")
+	}
+}
+
+// TestIDCServeBinary: `tokken serve` (TOKKEN_ROLE=all, one process), wired
+// from the TOKKEN_IDC_* variables, grants an identity-center profile that
+// needs no approval from a signed /access command, DMs the portal link,
+// and removes the assignment on "I'm done".
+func TestIDCServeBinary(t *testing.T) {
+	t.Parallel()
+	sl, fake := slackfake.New(t), awsfake.New(t)
+	sl.AddChannel(stagingChannel, "staging")
+	sl.AddUser(slackfake.User{ID: requester, Name: "sre1", Email: requesterEmail})
+	ic := fake.IdentityCenter()
+	inst := ic.AddInstance(awsfake.IDCInstance{})
+	user := ic.AddUser(awsfake.IDCUser{UserName: "sre1", Email: requesterEmail})
+	ps := ic.AddPermissionSet(awsfake.IDCPermissionSet{Name: "PowerUserAccess"})
+	want := awsfake.IDCAssignment{Account: idcAccountA, PermissionSetARN: ps, PrincipalType: "USER", PrincipalID: user}
+	policies := policyCopy(t, 1, false)
+	appendProfiles(t, policies, `
+  sandbox-idc:
+    kind: identity-center
+    accounts: [`+idcAccountA+`]
+    permission_set: PowerUserAccess
+    max_duration: 1h
+    approvals: 0
+    approver_channel: `+stagingChannel+`
+`)
+	dir := t.TempDir()
+	env := tokkenEnv(sl, dir, "TOKKEN_POLICY_DIR="+policies, "TOKKEN_IDC_INSTANCE_ARN="+inst.ARN,
+		"TOKKEN_IDC_IDENTITY_STORE_ID="+inst.IdentityStoreID, "TOKKEN_IDC_PORTAL_URL="+idcPortal, "TOKKEN_IDC_POLL_INTERVAL=50ms")
+	for k, v := range fake.Env() {
+		env = append(env, k+"="+v)
+	}
+	s := startServeIn(t, dir, env)
+	req, _ := sl.SlashCommand(t, s.base+"/slack/commands", slack.SlashCommand{
+		Command: "/access", Text: "sandbox-idc 30m try the new dashboards", UserID: requester, ChannelID: "C0RANDOM01", ResponseURL: sl.ResponseURL("R1"),
+	})
+	if status, body := do(t, req); status != 200 || !strings.Contains(body, "Checking your request") {
+		t.Fatalf("command: %d %q", status, body)
+	}
+	sl.WaitFor(t, waitLong, func(f *slackfake.Fake) bool { return len(f.ResponsePosts("R1")) > 0 })
+	id := requestIDRE.FindString(sl.ResponsePosts("R1")[0].Text)
+	sl.WaitFor(t, waitLong, func(f *slackfake.Fake) bool {
+		return hasText(f.DMs(requester), id, "account_id="+idcAccountA+"&amp;role_name=PowerUserAccess")
+	})
+	if id == "" || !ic.HasAssignment(want) {
+		t.Fatalf("request %q: assignments %+v", id, ic.Assignments())
+	}
+	dmCh, _ := sl.DMChannel(requester)
+	click, _ := sl.Interaction(t, s.base+"/slack/interactions", slack.InteractionCallback{
+		Type: slack.InteractionTypeBlockActions, User: slack.User{ID: requester},
+		Container:      slack.Container{Type: "message", ChannelID: dmCh, MessageTs: "1.1"},
+		ActionCallback: slack.ActionCallbacks{BlockActions: []*slack.BlockAction{{ActionID: accessui.ActionDone, Value: id}}},
+	})
+	if status, body := do(t, click); status != 200 {
+		t.Fatalf("I'm done: %d %q", status, body)
+	}
+	sl.WaitFor(t, waitLong, func(f *slackfake.Fake) bool { return hasText(f.Messages(stagingChannel), "Revoked", id) })
+	if ic.HasAssignment(want) {
+		t.Error("the assignment outlived I'm done")
 	}
 }
