@@ -157,6 +157,9 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer, opts C
 				fmt.Fprintln(stdout, w)
 			}
 		}
+		if r := PipelineReminder(*dir); r != "" {
+			fmt.Fprintln(stdout, r)
+		}
 		fmt.Fprintf(stdout, "%s: ok\n", *dir)
 		return 0
 	case "explain":

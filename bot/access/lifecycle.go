@@ -429,8 +429,8 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 
 // Sweep reconciles what timers and jobs may have missed; the app's
 // reconcile sweep job calls it every bot.SweepInterval. It expires active grants past their window, retries ending
-// and revoke_failed requests, re-enqueues stalled activations and
-// extensions, fails activations older than ActivationDeadline, cancels
+// and revoke_failed requests, re-enqueues stalled activations,
+// extensions and reissues, fails activations older than ActivationDeadline, cancels
 // requests pending longer than PendingTimeout, and tidies the open index.
 // It carries on past individual failures and returns them joined.
 func (s *Service) Sweep(ctx context.Context) error {
@@ -508,6 +508,10 @@ func (s *Service) sweepOne(ctx context.Context, e bot.Versioned[openEntry]) erro
 			return s.enqueueErr(ctx, fmt.Sprintf("extend/%s/%s/%d", r.ID, x.ID, now.Unix()), JobExtend,
 				jobRef{RequestID: r.ID, ExtensionID: x.ID})
 		}
+		if a := r.Reissue; a != nil && now.Sub(a.Since) > retryQuiet && (a.Claim == "" || !now.Before(a.LeaseUntil)) {
+			return s.enqueueErr(ctx, fmt.Sprintf("reissue/%s/%d", r.ID, now.Unix()), JobReissue,
+				jobRef{RequestID: r.ID, By: a.By, Asked: a.Since})
+		}
 	case StateEnding:
 		last := r.End.LastAttempt
 		if last.IsZero() {
@@ -538,7 +542,7 @@ func ignoreDecided(err error) error {
 func shouldTell(action string) bool {
 	switch action {
 	case ActApproved, ActActive, ActDenied, ActCancelled, ActFailed, ActRefused, ActExpired, ActRevoked,
-		ActRevokeFailed, ActExtended, ActExtendDenied, ActExtendLapsed:
+		ActRevokeFailed, ActExtended, ActExtendDenied, ActExtendLapsed, ActReissueFailed:
 		return true
 	}
 	return false

@@ -30,10 +30,14 @@ const Help = "*/access* asks for time-boxed AWS access.\n" +
 	"if the rules let you: after you confirm, you approve it yourself at once; it is announced in the audit channel " +
 	"and reviewed afterwards. E.g. `/access --break-glass prod-ssm 30m i-0abc123def4567890 db down, nobody answers`.\n" +
 	"• `/access list` shows your pending and active requests.\n" +
+	"• `/access creds <request-id>` gives you a new set of credentials for your active grant, until its window ends, " +
+	"without another approval (the \"New credentials\" button in the credentials message does the same). " +
+	"AWS lets one set last at most an hour, so a longer grant needs a new set every hour.\n" +
 	"• `/access revoke <request-id> [reason]` ends access early (the requester, or anyone allowed to revoke).\n" +
 	"• `/access help` shows this."
 
 const (
+	msgCredsUsage      = "Which request? Use `/access creds <request-id>`, e.g. `/access creds r-7k3q9x0m2c4d`. `/access list` shows your request ids."
 	msgBreakGlassUsage = "`" + BreakGlassFlag + "` goes with a request: `/access " + BreakGlassFlag + " <profile> <duration> [i-… …] <reason>`, " +
 		"e.g. `/access " + BreakGlassFlag + " prod-ssm 30m i-0abc123def4567890 db down`."
 	msgRevokeUsage   = "Which request? Use `/access revoke <request-id>`, e.g. `/access revoke r-7k3q9x0m2c4d`. `/access list` shows your request ids."
@@ -113,6 +117,7 @@ func Explain(err error) (msg string, ok bool) {
 		glass   *ErrBreakGlassDisabled
 		noreq   *ErrUnknownRequest
 		role    *ErrRoleNotGrantable
+		nocreds *ErrNoNewCredentials
 	)
 	switch {
 	case err == nil:
@@ -151,6 +156,8 @@ func Explain(err error) (msg string, ok bool) {
 			role.Role, role.Why, role.Boundary), true
 	case errors.As(err, &glass):
 		return fmt.Sprintf("Profile %s does not allow break-glass: wait for an approver.", glass.Profile), true
+	case errors.As(err, &nocreds):
+		return fmt.Sprintf("No new credentials for %s: %s.", nocreds.ID, nocreds.Why), true
 	case errors.As(err, &noreq):
 		return fmt.Sprintf("There is no request %s. `/access list` shows yours.", noreq.ID), true
 	case errors.Is(err, ErrSelfApproval):
@@ -214,6 +221,24 @@ func stateWords(s State) string {
 }
 
 func actionWords(a string) string { return strings.ReplaceAll(a, "_", "-") }
+
+// Why new credentials are refused (ErrNoNewCredentials).
+const (
+	whyReissueUnderway   = "a new set is already being issued; it arrives in a DM from me"
+	whyExtensionUnderway = "your extension was approved and its fresh credentials are being issued; they arrive in a DM from me"
+)
+
+func whyReissueTooSoon(last, next time.Time) string {
+	return fmt.Sprintf("a set was issued at %s; ask again from %s", last.UTC().Format("15:04:05 UTC"), next.UTC().Format("15:04:05 UTC"))
+}
+
+func whyNoCredentials(k Kind) string {
+	return fmt.Sprintf("%s grants have no credentials to renew", k)
+}
+
+func whyWindowOver(end time.Time) string {
+	return "the access window ended at " + end.UTC().Format(time.RFC3339) + "; ask for access again with /access"
+}
 
 // ReasonDone is the reason recorded when the requester ends their own
 // access without giving one (the "I'm done" button).

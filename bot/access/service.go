@@ -127,6 +127,9 @@ type jobRef struct {
 	// Tell is the action a JobNotify tells the requester about again; ""
 	// re-renders the approver message.
 	Tell string `json:"tell,omitempty"`
+	// By asked for new credentials at Asked (JobReissue).
+	By    string    `json:"by,omitempty"`
+	Asked time.Time `json:"asked,omitzero"`
 }
 
 // New checks d and returns a Service.
@@ -171,6 +174,7 @@ func (s *Service) Register(m *bot.JobMux) {
 	m.Handle(JobExpire, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Expire(ctx, r.RequestID) }))
 	m.Handle(JobEnd, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Finish(ctx, r.RequestID) }))
 	m.Handle(JobNotify, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Notify(ctx, r.RequestID, r.Tell) }))
+	m.Handle(JobReissue, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Reissue(ctx, r.RequestID, r.By, r.Asked) }))
 }
 
 func (s *Service) jobHandler(fn func(context.Context, jobRef) error) bot.JobHandler {

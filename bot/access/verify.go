@@ -242,17 +242,13 @@ func (s *Service) verifyExtension(ctx context.Context, r *Request, x *Extension)
 		return err
 	}
 	p, _ := s.cat.Profile(r.Profile) // verifyGrant checked it exists
-	length := r.Duration
-	for _, e := range r.Extensions {
-		if e.State == ExtensionApplied {
-			length += e.Duration
-		}
+	if x.Duration <= 0 || x.Duration > p.MaxDuration {
+		return refuse("the extension's %s is not within profile %s's maximum of %s", FormatDuration(x.Duration), r.Profile, FormatDuration(p.MaxDuration))
+	}
+	if err := verifyWindow(r, s.now()); err != nil {
+		return err
 	}
 	switch {
-	case x.Duration <= 0 || x.Duration > p.MaxDuration:
-		return refuse("the extension's %s is not within profile %s's maximum of %s", FormatDuration(x.Duration), r.Profile, FormatDuration(p.MaxDuration))
-	case r.Window.IsZero() || r.Window.ActivatedAt.After(s.now()) || !r.Window.ExpiresAt.Equal(r.Window.ActivatedAt.Add(length)):
-		return refuse("the grant's window is not what its approvals gave")
 	case !x.NewExpiresAt.Equal(r.Window.ExpiresAt.Add(x.Duration)):
 		return refuse("the extension's end is not the window end plus %s", FormatDuration(x.Duration))
 	case !slices.ContainsFunc(r.History, func(h HistoryRow) bool {

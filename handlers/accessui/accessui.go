@@ -48,6 +48,9 @@ const (
 	ActionExtend           = "access:extend" // opens the extend modal
 	ActionApproveExtension = "access:approve_extension"
 	ActionDenyExtension    = "access:deny_extension" // opens the deny modal
+	// ActionNewCredentials asks for a new set of credentials within the
+	// window (the credentials DM's "New credentials" button).
+	ActionNewCredentials = "access:new_credentials"
 )
 
 // Callback ids of the modals.
@@ -235,6 +238,12 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 		}
 		return router.Ephemeral(fmt.Sprintf("Ending access `%s` (%s): sessions are being terminated. The request's message shows when it is done.",
 			r.ID, mrkdwn.Escape(r.Profile))), nil
+	case access.VerbCreds:
+		r, err := f.svc.AskCredentials(ctx, cmd.UserID, c.RequestID)
+		if err != nil {
+			return explain(err)
+		}
+		return router.Ephemeral(f.credentialsAsked(r)), nil
 	}
 	in := access.SubmitInput{
 		Requester: cmd.UserID, Profile: c.Profile, Duration: c.Duration, Instances: c.Instances, Reason: c.Reason,
@@ -349,6 +358,11 @@ func (f *Feature) click(ctx context.Context, ic slack.InteractionCallback, a *sl
 		_, err = f.svc.Review(ctx, user, id)
 	case ActionDone:
 		_, err = f.svc.Done(ctx, user, id)
+	case ActionNewCredentials:
+		var r access.Request
+		if r, err = f.svc.AskCredentials(ctx, user, id); err == nil {
+			f.tellPrivately(ctx, ic, f.credentialsAsked(r))
+		}
 	case ActionExtend:
 		err = f.openExtend(ctx, ic, user, id)
 	case ActionApproveExtension, ActionDenyExtension:
@@ -382,6 +396,12 @@ func (f *Feature) click(ctx context.Context, ic slack.InteractionCallback, a *sl
 	}
 	f.tellPrivately(ctx, ic, escapeText(msg))
 	return nil
+}
+
+// credentialsAsked answers an ask for new credentials that was taken.
+func (f *Feature) credentialsAsked(r access.Request) string {
+	return fmt.Sprintf(":key: New credentials for `%s` (*%s*) are being issued: they arrive in a DM from me and work until %s at the latest, when your access ends.",
+		r.ID, mrkdwn.Escape(r.Profile), view{loc: f.loc}.when(r.Window.ExpiresAt))
 }
 
 func (f *Feature) openView(ctx context.Context, ic slack.InteractionCallback, v slack.ModalViewRequest) error {

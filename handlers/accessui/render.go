@@ -3,6 +3,7 @@ package accessui
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -452,6 +453,12 @@ func RenderTell(r access.Request, action string, loc *time.Location) slackapi.Me
 					break
 				}
 			}
+			if rest, ok := strings.CutPrefix(why, access.NoteNewCredentials); ok {
+				text = fmt.Sprintf(":heavy_multiplication_x: New credentials for %s were refused: %s. The operators have been alerted; "+
+					"the credentials you have keep working until they expire, at the latest when your access ends at %s.",
+					id, mrkdwn.Escape(rest), v.when(r.Window.ExpiresAt))
+				break
+			}
 			text = fmt.Sprintf(":heavy_multiplication_x: Your extension of %s was refused: %s. Your access still ends at %s.",
 				id, mrkdwn.Escape(why), v.when(r.Window.ExpiresAt))
 			break
@@ -476,6 +483,16 @@ func RenderTell(r access.Request, action string, loc *time.Location) slackapi.Me
 			mrkdwn.Escape(r.Profile), channelMention(r.Message.Channel))
 	case access.ActExtendDenied:
 		text = fmt.Sprintf(":x: Your extension of %s was denied%s.", id, extensionDenial(r))
+	case access.ActReissueFailed:
+		why := ""
+		for i := len(r.History) - 1; i >= 0; i-- {
+			if r.History[i].Action == access.ActReissueFailed {
+				why = strings.TrimPrefix(r.History[i].Note, access.NoteNewCredentials)
+				break
+			}
+		}
+		text = fmt.Sprintf(":warning: New credentials for %s could not be issued: %s. The credentials you have keep working until they expire; "+
+			"try again, and tell the tokken operators if it keeps failing.", id, mrkdwn.Escape(why))
 	case access.ActExtendLapsed:
 		text = fmt.Sprintf(":heavy_multiplication_x: Your extension of %s lapsed: the grant ended first or could not be renewed.", id)
 	default:
@@ -513,8 +530,15 @@ func grantButtons(r access.Request) []slack.BlockElement {
 func RenderCredentials(r access.Request, c access.Credentials, end time.Time, loc *time.Location, region string) slackapi.Message {
 	v := view{loc: loc}
 	var b strings.Builder
-	fmt.Fprintf(&b, ":key: *Access %s to %s* — valid until %s (window end; the credentials stop working then even though STS says %s).\n",
-		r.ID, mrkdwn.Escape(r.Profile), v.when(end), v.clock(c.Expiration))
+	renewable := r.Kind.HasCredentials() && c.Expiration.Before(end)
+	if renewable {
+		fmt.Fprintf(&b, ":key: *Access %s to %s* — these credentials expire at %s (AWS lets a set last at most an hour); your access lasts until %s. "+
+			"Until then, *New credentials* below (or `/access creds %s`) gives you a new set, without another approval.\n",
+			r.ID, mrkdwn.Escape(r.Profile), v.when(c.Expiration), v.when(end), r.ID)
+	} else {
+		fmt.Fprintf(&b, ":key: *Access %s to %s* — valid until %s (window end; the credentials stop working then even though STS says %s).\n",
+			r.ID, mrkdwn.Escape(r.Profile), v.when(end), v.clock(c.Expiration))
+	}
 	if c.ConsoleURL != "" {
 		fmt.Fprintf(&b, "*Console:* %s (link valid 15 minutes, use it once)\n", mrkdwn.Link(c.ConsoleURL, "open the AWS console"))
 	} else if r.Kind != access.KindECSExec {
@@ -538,7 +562,13 @@ func RenderCredentials(r access.Request, c access.Credentials, end time.Time, lo
 		b.WriteString(ecsCommands(r.ECS))
 	}
 	text := b.String()
-	return slackapi.Message{Text: fmt.Sprintf("Credentials for %s", r.ID), Blocks: []slack.Block{section(text)}}
+	m := slackapi.Message{Text: fmt.Sprintf("Credentials for %s", r.ID), Blocks: []slack.Block{section(text)}}
+	if renewable {
+		m.Blocks = append(m.Blocks, slack.NewActionBlock("access_credentials",
+			button(ActionNewCredentials, "New credentials", r.ID, slack.StyleDefault)),
+			contextBlock(fmt.Sprintf("New credentials can be asked until %s; after that this button only says the access is over.", v.when(end))))
+	}
+	return m
 }
 
 // RenderAlert is a loud message for the audit or ops channel.
@@ -600,6 +630,9 @@ func RenderList(rs []access.Request, loc *time.Location) string {
 			line += fmt.Sprintf(" — :warning: *%s* in %s: %s; %s", NotPostedText, channelMention(u.Channel), what, do)
 		}
 		lines = append(lines, line)
+	}
+	if slices.ContainsFunc(rs, func(r access.Request) bool { return r.State == access.StateActive && r.Kind.HasCredentials() }) {
+		lines = append(lines, "`/access creds <request-id>` gives you a new set of credentials for an active grant, until its window ends.")
 	}
 	lines = append(lines, "`/access revoke <request-id>` ends one early.")
 	return strings.Join(lines, "\n")

@@ -115,7 +115,8 @@ type Fake struct {
 	calls      []Call
 	faults     map[opKey][]Fault
 	latency    map[opKey]time.Duration
-	principals map[string]*principal // by access key id
+	holds      map[opKey]time.Duration // delays after handling (SetResponseLatency)
+	principals map[string]*principal   // by access key id
 
 	sts     *STS
 	ec2     *EC2
@@ -194,6 +195,10 @@ const (
 	// Internal fails the call with HTTP 500 and the service's internal
 	// error code; the SDK retries it.
 	Internal
+	// LostResponse handles the call, so it takes effect, then answers as
+	// Internal does, as when the response is lost on its way back: the
+	// SDK's retry meets a call that already happened.
+	LostResponse
 )
 
 // New starts a fake and stops it when the test ends.
@@ -205,6 +210,7 @@ func New(tb testing.TB) *Fake {
 		now:        time.Now,
 		faults:     map[opKey][]Fault{},
 		latency:    map[opKey]time.Duration{},
+		holds:      map[opKey]time.Duration{},
 		principals: map[string]*principal{},
 	}
 	f.principals[AccessKeyID] = &principal{
@@ -367,6 +373,23 @@ func (f *Fake) SetLatency(service, op string, d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.latency[opKey{service, op}] = d
+}
+
+// SetResponseLatency delays the response of every later call of service's
+// op by d after the call was handled and took effect (0 removes the
+// delay); the delay ends early if the client gives up. A test kills the
+// caller in that window to play a crash after the call succeeded.
+func (f *Fake) SetResponseLatency(service, op string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holds[opKey{service, op}] = d
+}
+
+// responseLatency returns the delay SetResponseLatency set for k.
+func (f *Fake) responseLatency(k opKey) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.holds[k]
 }
 
 // Calls returns the recorded calls of service's op, in arrival order; an

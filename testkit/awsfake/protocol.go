@@ -285,10 +285,23 @@ func (f *Fake) dispatch(svc *service, r *request, call *Call) (any, *apiError) {
 			t.Stop()
 		}
 	}
-	if fault != 0 {
+	if fault != 0 && fault != LostResponse {
 		return nil, svc.faultOf(fault)
 	}
-	return h(r)
+	out, aerr := h(r)
+	if hold := f.responseLatency(opKey{r.service, r.op}); hold > 0 {
+		f.update(func() {}) // the call took effect: wake WaitFor before the held answer
+		t := time.NewTimer(hold)
+		select {
+		case <-t.C:
+		case <-r.ctx.Done():
+			t.Stop()
+		}
+	}
+	if fault == LostResponse {
+		return nil, svc.faultOf(Internal)
+	}
+	return out, aerr
 }
 
 // authenticate rejects unknown and expired access keys the way each
