@@ -181,6 +181,12 @@ func TestIDCGrantLifecycle(t *testing.T) {
 	if !slices.Contains(h.notifier.toldActions(r.ID), ActActive) {
 		t.Errorf("requester not told it is active: %v", h.notifier.toldActions(r.ID))
 	}
+	// No credentials to renew: the portal is how one signs in again.
+	if _, err := h.svc.AskCredentials(ctx, alice, r.ID); err == nil {
+		t.Error("new credentials were offered for an identity-center grant")
+	} else if msg, _ := Explain(err); !strings.Contains(msg, "sign in again through the AWS access portal") {
+		t.Errorf("new credentials refused with %q", msg)
+	}
 	if n, _, _ := h.granter.counts(); n != 0 {
 		t.Errorf("STS issued %d credential sets for an identity-center grant", n)
 	}

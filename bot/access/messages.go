@@ -233,6 +233,9 @@ func whyReissueTooSoon(last, next time.Time) string {
 }
 
 func whyNoCredentials(k Kind) string {
+	if k == KindIdentityCenter {
+		return "identity-center grants have no credentials to renew: sign in again through the AWS access portal (the link in your DM) while the grant is active"
+	}
 	return fmt.Sprintf("%s grants have no credentials to renew", k)
 }
 
