@@ -393,3 +393,26 @@ func TestIDCAccountChoice(t *testing.T) {
 		t.Errorf("failure %+v", r.Failure)
 	}
 }
+
+// A stored request whose account the profile does not give (a tampered
+// table, a misbehaving ingress) is refused by the worker before it calls
+// Identity Center.
+func TestIDCForgedAccountRefused(t *testing.T) {
+	h := newIDCHarness(t)
+	ctx := context.Background()
+	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "111111111111"})
+	if _, err := h.svc.requests.Update(ctx, r.ID, func(r *Request) error { r.IDC.Account = "999999999999"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	r = h.wantState(r.ID, StateFailed)
+	if !strings.Contains(r.Failure.What, "account 999999999999 is not one profile prod-idc gives now") || h.idc.assigns != 0 {
+		t.Errorf("failure %+v, %d assigns", r.Failure, h.idc.assigns)
+	}
+	if !slices.Contains(h.notifier.alertActions(), "ops:"+ActRefused) {
+		t.Errorf("ops not alerted: %v", h.notifier.alertActions())
+	}
+}
