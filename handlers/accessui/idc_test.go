@@ -103,3 +103,11 @@ func TestRequestFormAccount(t *testing.T) {
 		t.Errorf("account options %+v", s.Options)
 	}
 }
+
+func TestProfileListIDC(t *testing.T) {
+	got := RenderProfileList([]Choice{{Profile: access.Profile{Name: "prod-admin", Kind: access.KindIdentityCenter, MaxDuration: time.Hour, Approvals: 1,
+		IDC: access.IDCSelector{Accounts: []string{"111111111111", "222222222222"}, PermissionSet: "AdministratorAccess"}}}})
+	if want := "• `prod-admin` (1 approval(s), up to 1h, Identity Center AdministratorAccess on account 111111111111 or 222222222222)"; !strings.Contains(got, want) {
+		t.Errorf("profile list %q lacks %q", got, want)
+	}
+}
