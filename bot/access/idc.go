@@ -180,7 +180,8 @@ var errNoIDC = errors.New("this tokken has no IAM Identity Center configured (TO
 var errNoEmail = errors.New("Slack has no e-mail address for you, and tokken finds your IAM Identity Center user by it")
 
 // idcUser finds the requester's Identity Store user by the e-mail Slack
-// has for them. No e-mail, or no such user, is an *ErrNoIdentityUser.
+// has for them. No e-mail is errNoEmail (permanent); no such user is the
+// client's *ErrNoIdentityUser naming the address.
 func (s *Service) idcUser(ctx context.Context, requester string) (email, userID string, err error) {
 	who, err := s.dir.Lookup(ctx, requester)
 	if err != nil {
