@@ -18,8 +18,10 @@ import (
 	"github.com/tokken/tokken/infra/awsconfig"
 	"github.com/tokken/tokken/infra/awsgrant"
 	"github.com/tokken/tokken/infra/codepipe"
+	"github.com/tokken/tokken/infra/config"
 	"github.com/tokken/tokken/infra/ec2fleet"
 	"github.com/tokken/tokken/infra/ecsfleet"
+	"github.com/tokken/tokken/infra/identitycenter"
 	"github.com/tokken/tokken/infra/schedtimer"
 	"github.com/tokken/tokken/policies"
 )
@@ -43,6 +45,14 @@ func newEC2(c aws.Config) ec2Fleet { return ec2fleet.New(c) }
 
 // newECS is tokken's view of ECS (infra/ecsfleet).
 func newECS(c aws.Config) ecsFleet { return ecsfleet.New(ecs.NewFromConfig(c)) }
+
+// newIdentityCenter grants through IAM Identity Center
+// (infra/identitycenter).
+func newIdentityCenter(c aws.Config, idc config.IdentityCenter) access.IdentityCenter {
+	return identitycenter.NewFromConfig(c, identitycenter.Options{
+		InstanceARN: idc.InstanceARN, IdentityStoreID: idc.IdentityStoreID, PollInterval: idc.PollInterval,
+	})
+}
 
 // newCodePipeline decides release approvals (infra/codepipe).
 func newCodePipeline(c aws.Config) release.CodePipeline { return codepipe.New(c) }
@@ -71,5 +81,32 @@ func roleChecker(e env) policies.RoleChecker {
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		}
 		return g.CheckRole(ctx, roleARN)
+	}
+}
+
+// permissionSetChecker looks permission sets up for `tokken policy check
+// --aws` in IAM Identity Center, with the AWS SDK's usual configuration and
+// the instance of TOKKEN_IDC_INSTANCE_ARN (or the profile's instance_arn;
+// discovered when neither is given), as the worker does.
+func permissionSetChecker(c config.IdentityCenter) policies.PermissionSetChecker {
+	clients := map[string]*identitycenter.Client{}
+	return func(ctx context.Context, instanceARN, nameOrARN string) (access.PermissionSet, error) {
+		if instanceARN == "" {
+			instanceARN = c.InstanceARN
+		}
+		cl := clients[instanceARN]
+		if cl == nil {
+			cfg, err := awsconfig.Load(ctx)
+			if err != nil {
+				return access.PermissionSet{}, fmt.Errorf("AWS configuration: %w", err)
+			}
+			opts := identitycenter.Options{InstanceARN: instanceARN}
+			if instanceARN == c.InstanceARN {
+				opts.IdentityStoreID = c.IdentityStoreID
+			}
+			cl = identitycenter.NewFromConfig(cfg, opts)
+			clients[instanceARN] = cl
+		}
+		return cl.PermissionSet(ctx, nameOrARN)
 	}
 }

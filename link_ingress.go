@@ -14,6 +14,7 @@ import (
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/bot/domainjoin"
 	"github.com/tokken/tokken/bot/release"
+	"github.com/tokken/tokken/infra/config"
 	"github.com/tokken/tokken/policies"
 )
 
@@ -49,6 +50,18 @@ func newECS(aws.Config) ecsFleet                      { return workerOnlyECS{} }
 func newCodePipeline(aws.Config) release.CodePipeline { return workerOnly("CodePipeline") }
 func (a *app) newSchedulerTimers(aws.Config) (bot.Timers, error) {
 	return noTimers{role: a.cfg.Role}, nil
+}
+
+// newIdentityCenter has no client: Identity Center grants are the
+// worker's, and the ingress runs no jobs.
+func newIdentityCenter(aws.Config, config.IdentityCenter) access.IdentityCenter { return nil }
+
+// permissionSetChecker refuses: `tokken policy check --aws` needs IAM
+// Identity Center.
+func permissionSetChecker(config.IdentityCenter) policies.PermissionSetChecker {
+	return func(context.Context, string, string) (access.PermissionSet, error) {
+		return access.PermissionSet{}, workerOnly("look permission sets up in IAM Identity Center").err()
+	}
 }
 
 // roleChecker refuses: `tokken policy check --aws` needs IAM.

@@ -24,6 +24,8 @@ const Help = "*/access* asks for time-boxed AWS access.\n" +
 	"  Instances (ssm profiles only): `i-` followed by 8 or 17 hex digits, separated by spaces or commas.\n" +
 	"  ECS Exec (ecs-exec profiles): name the service or the task id before the reason, e.g. " +
 	"`/access staging-exec 30m web investigating 502s`.\n" +
+	"  IAM Identity Center (identity-center profiles): name the AWS account before the reason when the profile offers several, e.g. " +
+	"`/access prod-admin 1h 111111111111 rotating the KMS key`; your DM links to the AWS access portal.\n" +
 	"• `/access --break-glass <profile> <duration> [i-… …] <reason>` is for emergencies, on profiles that allow it and " +
 	"if the rules let you: after you confirm, you approve it yourself at once; it is announced in the audit channel " +
 	"and reviewed afterwards. E.g. `/access --break-glass prod-ssm 30m i-0abc123def4567890 db down, nobody answers`.\n" +
@@ -231,6 +233,9 @@ func whyReissueTooSoon(last, next time.Time) string {
 }
 
 func whyNoCredentials(k Kind) string {
+	if k == KindIdentityCenter {
+		return "identity-center grants have no credentials to renew: sign in again through the AWS access portal (the link in your DM) while the grant is active"
+	}
 	return fmt.Sprintf("%s grants have no credentials to renew", k)
 }
 
@@ -276,6 +281,35 @@ func failureIssue(cause error, now time.Time) Failure {
 		Do: "Nothing usable was granted. Ask again with /access; if it fails again, tell your AWS admins " +
 			"(the role must trust tokken with sts:AssumeRole, sts:SetSourceIdentity and sts:TagSession).",
 		At: now,
+	}
+}
+
+// failureIDC says why Identity Center did not grant access: no Identity
+// Store user for the requester's e-mail (named), a FAILED assignment (with
+// Identity Center's reason), or another failure.
+func failureIDC(cause error, now time.Time) Failure {
+	var (
+		nouser *ErrNoIdentityUser
+		failed *AssignmentFailedError
+	)
+	switch {
+	case errors.As(cause, &nouser):
+		return Failure{
+			What: fmt.Sprintf("IAM Identity Center has no user with the e-mail %s, the address Slack has for you", nouser.Identifier),
+			Do:   "Nothing was granted. Ask your AWS admins to give your Identity Center user that e-mail address (or your Slack profile the one Identity Center knows), then ask again with /access.",
+			At:   now,
+		}
+	case errors.As(cause, &failed):
+		return Failure{
+			What: "IAM Identity Center failed the account assignment: " + failed.Reason,
+			Do:   "Nothing usable was granted. Ask again with /access; if it fails again, tell your AWS admins what Identity Center said.",
+			At:   now,
+		}
+	}
+	return Failure{
+		What: "IAM Identity Center did not grant access: " + cause.Error(),
+		Do:   "Anything granted has been removed. Ask again with /access; if it fails again, tell the tokken operators.",
+		At:   now,
 	}
 }
 

@@ -97,6 +97,9 @@ type Request struct {
 	// ECS is the target of an ecs-exec request: the cluster and the
 	// service or task, as checked when the request was made.
 	ECS *ECSTarget `json:"ecs,omitempty"`
+	// IDC is the grant of an identity-center request: the account and
+	// permission set asked for, and what activation found and did.
+	IDC *IDCGrant `json:"idc,omitempty"`
 }
 
 // Approval is one approver's click.

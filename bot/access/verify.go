@@ -145,6 +145,9 @@ func (s *Service) requesterDecision(ctx context.Context, r *Request, a bot.Actio
 		return bot.Decision{}, fmt.Errorf("look up requester %s: %w", r.Requester, err)
 	}
 	c := map[string]string{"requester": r.Requester}
+	if r.IDC != nil {
+		c["account"] = r.IDC.Account
+	}
 	maps.Copy(c, extra)
 	dec, err := s.authz.Authorize(ctx, bot.AuthzQuery{
 		Principal: who, Action: a, Profile: r.Profile, Duration: d, Targets: r.Targets, Now: at, Context: c,
@@ -188,6 +191,11 @@ func (s *Service) verifyGrant(ctx context.Context, r *Request) error {
 	now.Targets = targets
 	if p.Kind == KindECSExec {
 		if err := s.verifyECSTarget(ctx, p, r); err != nil {
+			return err
+		}
+	}
+	if p.Kind == KindIdentityCenter {
+		if err := verifyIDCTarget(p, r); err != nil {
 			return err
 		}
 	}
@@ -298,6 +306,22 @@ func (s *Service) verifyECSTarget(ctx context.Context, p Profile, r *Request) er
 		(!r.ECS.ByTask || fresh.Task == r.ECS.Task)
 	if !same {
 		return refuse("the request's ECS target (%s) is not one profile %s gives now", r.ECS.Describe(), r.Profile)
+	}
+	return nil
+}
+
+// verifyIDCTarget checks an identity-center request against its profile as
+// it is now: an account the profile offers, and the profile's permission
+// set, group and instance.
+func verifyIDCTarget(p Profile, r *Request) error {
+	g := r.IDC
+	switch {
+	case g == nil:
+		return refuse("the request names no account")
+	case !slices.Contains(p.IDC.Accounts, g.Account):
+		return refuse("account %s is not one profile %s gives now", g.Account, r.Profile)
+	case g.PermissionSet != p.IDC.PermissionSet || g.Group != p.IDC.Group || g.InstanceARN != p.IDC.InstanceARN:
+		return refuse("the request's permission set or group is not profile %s's as it is now", r.Profile)
 	}
 	return nil
 }

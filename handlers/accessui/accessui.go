@@ -95,9 +95,15 @@ type Deps struct {
 	Inventory  access.Inventory
 	ECS        access.ECSInventory // ecs-exec tasks (infra/ecsfleet)
 	ECSSearch  ECSSearcher         // the modal's ECS selects (infra/ecsindex)
-	Search     Searcher
-	Slack      Slack
-	Auditor    bot.Auditor
+	// IdentityCenter grants identity-center profiles (infra/identitycenter;
+	// the worker's only), on instance IDCInstanceARN ("" when discovered),
+	// linking DMs to the access portal PortalURL (access.Deps).
+	IdentityCenter access.IdentityCenter
+	IDCInstanceARN string
+	PortalURL      string
+	Search         Searcher
+	Slack          Slack
+	Auditor        bot.Auditor
 	// Directory resolves Slack users into principals (a *slackdir.Directory
 	// shared with the other features, so there is one user-group cache).
 	// Nil: New builds one over Slack for SlackGroups.
@@ -165,6 +171,7 @@ func New(d Deps) (*Feature, error) {
 	svc, err := access.New(access.Deps{
 		Store: d.Store, Queue: d.Queue, Timers: d.Timers, Auditor: d.Auditor, Authorizer: d.Authorizer,
 		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory, ECS: d.ECS,
+		IdentityCenter: d.IdentityCenter, IDCInstanceARN: d.IDCInstanceARN, PortalURL: d.PortalURL,
 		Clock: d.Clock, Logger: log, Partition: d.Partition, Protected: d.Protected,
 	})
 	if err != nil {
@@ -467,6 +474,7 @@ func (f *Feature) requestSubmitted(ctx context.Context, ic slack.InteractionCall
 	in := access.SubmitInput{
 		Requester: user, Profile: form.Profile, Duration: form.Duration, Instances: form.Instances,
 		Reason: form.Reason, Ticket: form.Ticket, BreakGlass: form.BreakGlass, ECSTarget: form.ECSTarget,
+		Account: form.Account,
 	}
 	if err := f.enqueueSubmit(ctx, "view/"+ic.View.ID+"/"+ic.View.Hash, submitJob{Input: in}); err != nil {
 		return nil, err

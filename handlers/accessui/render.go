@@ -184,6 +184,9 @@ func details(r access.Request, v view) []slack.Block {
 	if r.ECS != nil {
 		lines = append(lines, ecsTargetLine(r.ECS))
 	}
+	if r.IDC != nil {
+		lines = append(lines, idcTargetLine(r.IDC))
+	}
 	return []slack.Block{section(summary(r)), section(strings.Join(lines, "\n"))}
 }
 
@@ -195,7 +198,7 @@ func RenderRequest(r access.Request, p access.Profile, loc *time.Location) slack
 	v := view{loc: loc, profile: p}
 	blocks := details(r, v)
 	status, color, buttons := requestStatus(r, v)
-	blocks = append(blocks, section(status))
+	blocks = append(blocks, section(status+idcStatusNote(r, v)))
 	if len(buttons) > 0 {
 		blocks = append(blocks, slack.NewActionBlock("access_actions", buttons...))
 	}
@@ -233,6 +236,9 @@ func requestStatus(r access.Request, v view) (string, string, []slack.BlockEleme
 				button(ActionDeny, "Deny", r.ID, slack.StyleDanger),
 			}
 	case access.StateActivating:
+		if r.Kind == access.KindIdentityCenter {
+			return ":gear: *Granting access* — IAM Identity Center is assigning it — " + orText(approved, breakGlassLine(r)), ColorActive, nil
+		}
 		return ":gear: *Granting access* — " + orText(approved, breakGlassLine(r)), ColorActive, nil
 	case access.StateActive:
 		line := fmt.Sprintf(":white_check_mark: *Active* until %s — %s", v.when(r.Window.ExpiresAt), orText(approved, "no approval needed"))
@@ -245,9 +251,15 @@ func requestStatus(r access.Request, v view) (string, string, []slack.BlockEleme
 		}
 		rev := button(ActionRevoke, "Revoke", r.ID, slack.StyleDanger)
 		rev.Confirm = confirm("Revoke access?", fmt.Sprintf("End %s's access now and terminate their sessions?", who(r.Requester)), "Revoke")
+		if r.Kind == access.KindIdentityCenter {
+			rev.Confirm = confirm("Revoke access?", fmt.Sprintf("End %s's access now? tokken removes the Identity Center assignment; portal sessions already open keep working until their session duration ends.", who(r.Requester)), "Revoke")
+		}
 		buttons = append(buttons, rev)
 		return line, ColorActive, buttons
 	case access.StateEnding:
+		if r.Kind == access.KindIdentityCenter {
+			return ":hourglass: *Ending access* — " + endLine(r, v) + " (removing it from IAM Identity Center)", ColorActive, nil
+		}
 		return ":hourglass: *Ending access* — " + endLine(r, v) + " (terminating sessions, revoking credentials)", ColorActive, nil
 	case access.StateExpired:
 		return ":lock: *Expired* at " + v.when(r.Window.ExpiresAt) + sessionsLine(r) + reviewedLine(r), ColorEnded, reviewButton(r)
@@ -258,8 +270,12 @@ func requestStatus(r access.Request, v view) (string, string, []slack.BlockEleme
 		if r.End != nil && r.End.LastError != "" {
 			last = "\nLast error: `" + mrkdwn.Escape(mrkdwn.Truncate(r.End.LastError, 500)) + "`"
 		}
+		byHand := "revoke the role's sessions in IAM by hand"
+		if r.Kind == access.KindIdentityCenter {
+			byHand = "remove the account assignment (or group membership) in IAM Identity Center by hand"
+		}
 		return ":rotating_light: *" + RevokeFailedText + "* — access may still be usable. tokken keeps retrying every " +
-				access.FormatDuration(bot.SweepInterval) + "; ops have been alerted. If it persists, revoke the role's sessions in IAM by hand." + last,
+				access.FormatDuration(bot.SweepInterval) + "; ops have been alerted. If it persists, " + byHand + "." + last,
 			ColorDanger, nil
 	case access.StateDenied:
 		if d := r.Denial; d != nil {
@@ -409,9 +425,15 @@ func RenderTell(r access.Request, action string, loc *time.Location) slackapi.Me
 	case access.ActActive:
 		text = fmt.Sprintf(":white_check_mark: Your access %s to *%s* is active until %s. Credentials are in the message above.",
 			id, mrkdwn.Escape(r.Profile), v.when(r.Window.ExpiresAt))
+		if r.IDC != nil {
+			text = idcActiveTell(r, v)
+		}
 		buttons = grantButtons(r)
 	case access.ActExtended:
 		text = fmt.Sprintf(":heavy_plus_sign: Your access %s is extended until %s. Fresh credentials are above.", id, v.when(r.Window.ExpiresAt))
+		if r.IDC != nil {
+			text = fmt.Sprintf(":heavy_plus_sign: Your access %s is extended until %s; the Identity Center assignment stays until then.", id, v.when(r.Window.ExpiresAt))
+		}
 		buttons = grantButtons(r)
 	case access.ActDenied:
 		by, why := "", ""
@@ -496,6 +518,9 @@ func extensionDenial(r access.Request) string {
 func grantButtons(r access.Request) []slack.BlockElement {
 	done := button(ActionDone, "I'm done", r.ID, slack.StylePrimary)
 	done.Confirm = confirm("End your access now?", "Your credentials stop working and your SSM sessions are terminated.", "End access")
+	if r.Kind == access.KindIdentityCenter {
+		done.Confirm = confirm("End your access now?", "tokken removes your Identity Center access; a portal session you already opened keeps working until its session duration ends.", "End access")
+	}
 	return []slack.BlockElement{done, button(ActionExtend, "Extend", r.ID, slack.StyleDefault)}
 }
 
