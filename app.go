@@ -10,11 +10,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/bot/access"
+	"github.com/tokken/tokken/bot/domainjoin"
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/httpapi"
 	"github.com/tokken/tokken/handlers/lambdaevent"
@@ -25,11 +26,12 @@ import (
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/config"
 	"github.com/tokken/tokken/infra/dynamostore"
+	"github.com/tokken/tokken/infra/ecsindex"
+	"github.com/tokken/tokken/infra/instindex"
 	"github.com/tokken/tokken/infra/localqueue"
 	"github.com/tokken/tokken/infra/localtimer"
 	"github.com/tokken/tokken/infra/logctx"
 	"github.com/tokken/tokken/infra/metrics"
-	"github.com/tokken/tokken/infra/schedtimer"
 	"github.com/tokken/tokken/infra/slackapi"
 	"github.com/tokken/tokken/infra/slackdir"
 	"github.com/tokken/tokken/infra/sqsqueue"
@@ -72,6 +74,24 @@ func (a *app) featureAWS(ctx context.Context, what string) (aws.Config, error) {
 		return aws.Config{}, fmt.Errorf("AWS configuration (%s): %w", what, err)
 	}
 	return c, nil
+}
+
+// ec2Fleet is what tokken does with EC2 (infra/ec2fleet): check the
+// instances of an access request, find, tag and reboot instances for
+// domain operations, and list the fleet for the instance index. Only the
+// worker calls it (newEC2: link_full.go, link_ingress.go).
+type ec2Fleet interface {
+	access.Inventory
+	domainjoin.Instances
+	instindex.Lister
+}
+
+// ecsFleet is what tokken does with ECS (infra/ecsfleet): check an
+// ecs-exec request's task or service, and list clusters for the ECS
+// index. Only the worker calls it (newECS).
+type ecsFleet interface {
+	access.ECSInventory
+	ecsindex.Lister
 }
 
 // app is tokken wired together from a Config: the same graph serves
@@ -131,6 +151,9 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	var o appOptions
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if err := checkBuild(cfg); err != nil {
+		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, info: readBuildInfo(), jobs: bot.NewJobMux()}
 	if a.metrics, err = newRecorder(cfg.Role, o.metricsOut); err != nil {
@@ -229,6 +252,19 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 		a.dispatcher.HandleEventBridge(r.source, r.detailType, r.h)
 	}
 	return a, nil
+}
+
+// checkBuild refuses to run the Lambda ingress build (link_ingress.go) as
+// anything but the Lambda ingress: it lacks the worker's AWS clients.
+func checkBuild(cfg config.Config) error {
+	if !ingressBuild || (cfg.Lambda && cfg.Role == config.RoleIngress) {
+		return nil
+	}
+	as := "TOKKEN_ROLE=" + string(cfg.Role)
+	if !cfg.Lambda {
+		as += " outside Lambda"
+	}
+	return &configError{fmt.Errorf("this is tokken's Lambda ingress build (-tags ingress): it runs only as the Lambda ingress (TOKKEN_ROLE=ingress on Lambda), not as %s; the full build (make build-WorkerFunction, or go build .) runs every role", as)}
 }
 
 // installationTeam returns where the installation's team comes from:
@@ -344,10 +380,7 @@ func (a *app) openTimers(ctx context.Context) (bot.Timers, error) {
 		if err != nil {
 			return nil, err
 		}
-		return schedtimer.New(scheduler.NewFromConfig(c), schedtimer.Config{
-			GroupName: a.cfg.SchedulerGroup, QueueARN: a.cfg.QueueARN, RoleARN: a.cfg.SchedulerRoleARN,
-			DLQARN: a.cfg.TimerDeadLetterARN, Queue: a.queue,
-		})
+		return a.newSchedulerTimers(c)
 	case a.cfg.Lambda:
 		return noTimers{role: a.cfg.Role}, nil
 	}

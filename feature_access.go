@@ -7,16 +7,14 @@ import (
 	"log/slog"
 	"slices"
 
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/slack-go/slack"
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/accessui"
 	"github.com/tokken/tokken/handlers/mrkdwn"
-	"github.com/tokken/tokken/infra/awsgrant"
-	"github.com/tokken/tokken/infra/ec2fleet"
-	"github.com/tokken/tokken/infra/ecsfleet"
+	"github.com/tokken/tokken/infra/awsconfig"
 	"github.com/tokken/tokken/infra/ecsindex"
 	"github.com/tokken/tokken/infra/instindex"
 )
@@ -70,6 +68,7 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 		granter   access.Granter
 		inventory access.Inventory
 		ecsInv    access.ECSInventory
+		idc       access.IdentityCenter
 	)
 	awsCfg, err := a.featureAWS(ctx, "STS, SSM and EC2 grant and end access")
 	var unavailable *unavailableError
@@ -82,9 +81,10 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	case err != nil:
 		return nil, err
 	default:
-		granter = awsgrant.New(awsCfg, awsgrant.Options{FederationURL: a.cfg.FederationURL, Boundary: cfg.GrantBoundaryARN, Logger: log})
-		inventory = ec2fleet.New(awsCfg)
-		ecsInv = ecsfleet.New(ecs.NewFromConfig(awsCfg))
+		granter = newGranter(awsCfg, a.cfg.FederationURL, cfg.GrantBoundaryARN, log)
+		inventory = newEC2(awsCfg)
+		ecsInv = newECS(awsCfg)
+		idc = identityCenter(a, awsCfg, log)
 	}
 	if cfg.AuditChannel == "" {
 		log.Warn("TOKKEN_AUDIT_CHANNEL is not set: the audit trail is in the store and the log only; break-glass is announced in the approver channel")
@@ -92,7 +92,7 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 	// Every grant's session policy fences tokken's own resources; on Lambda
 	// that includes this function, which template.yaml cannot name in its
 	// own environment.
-	partition := awsgrant.Partition(awsCfg.Region)
+	partition := awsconfig.Partition(awsCfg.Region)
 	protected := slices.Clone(cfg.ProtectedARNs)
 	if a.cfg.LambdaFunction != "" {
 		protected = append(protected, fmt.Sprintf("arn:%s:lambda:%s:*:function:%s", partition, awsCfg.Region, a.cfg.LambdaFunction))
@@ -108,12 +108,34 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 		Partition: partition, Protected: protected,
 		Inventory: inventory, Search: instindex.Index{Store: a.store},
 		ECS: ecsInv, ECSSearch: ecsindex.Index{Store: a.store},
+		IdentityCenter: idc, IDCInstanceARN: cfg.IdentityCenter.InstanceARN, PortalURL: cfg.IdentityCenter.PortalURL,
 		Slack:        a.slack,
 		Auditor:      a.audit,
 		AuditChannel: cfg.AuditChannel, OpsChannel: a.cfg.OpsChannel,
 		Location: a.cfg.Location, Region: awsCfg.Region,
 		Logger: a.log, // accessui adds "feature":"access" itself
 	})
+}
+
+// identityCenter is the Identity Center client of a worker that may grant
+// identity-center profiles (some profile is of that kind, or a
+// TOKKEN_IDC_* variable is set), nil otherwise: the ingress never calls
+// Identity Center, and a tokken without such profiles has no use for it.
+func identityCenter(a *app, awsCfg aws.Config, log *slog.Logger) access.IdentityCenter {
+	c := a.cfg.Access.IdentityCenter
+	if !a.cfg.Role.RunsJobs() {
+		return nil
+	}
+	used := c.Configured() || slices.ContainsFunc(a.policies.Profiles(), func(p access.Profile) bool {
+		return p.Kind == access.KindIdentityCenter
+	})
+	if !used {
+		return nil
+	}
+	if c.PortalURL == "" {
+		log.Warn("TOKKEN_IDC_PORTAL_URL is not set: identity-center grants are made, but the requester's DM cannot link to the AWS access portal")
+	}
+	return newIdentityCenter(awsCfg, c)
 }
 
 // msgNoAWS says what a tokken without AWS configuration cannot do, and how

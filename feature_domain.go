@@ -15,7 +15,6 @@ import (
 	"github.com/tokken/tokken/bot/domainjoin"
 	"github.com/tokken/tokken/handlers/domainui"
 	"github.com/tokken/tokken/handlers/mrkdwn"
-	"github.com/tokken/tokken/infra/ec2fleet"
 )
 
 // registerDomain wires Windows domain join/leave (/domain): the command,
@@ -85,7 +84,7 @@ func startDomainService(a *app, log *slog.Logger) error {
 		Tags: cfg.Tags, Timeout: cfg.Timeout, CheckEvery: cfg.CheckEvery, ApprovalTimeout: cfg.ApprovalTimeout, Log: log,
 	}, domainjoin.Deps{
 		Store:      a.store,
-		Instances:  ec2fleet.New(awsCfg),
+		Instances:  newEC2(awsCfg),
 		Notifier:   notifier,
 		Authorizer: directoryAuthorizer{set: a.policies, dir: a.directory, log: log},
 		Timers:     a.timers,

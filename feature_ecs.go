@@ -4,10 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
-
 	"github.com/tokken/tokken/bot/access"
-	"github.com/tokken/tokken/infra/ecsfleet"
 	"github.com/tokken/tokken/infra/ecsindex"
 )
 
@@ -31,7 +28,7 @@ func registerECSIndex(a *app) {
 		log.Warn("the ECS index is not refreshed: the access modal's ECS selects offer nothing; the one-line command still works", "err", err)
 		return
 	}
-	fleet := ecsfleet.New(ecs.NewFromConfig(awsCfg))
+	fleet := newECS(awsCfg)
 	// A failed refresh is logged, not returned, so that the sweep (and the
 	// revocation reconcile in it) is not retried for it.
 	a.sweepers = append(a.sweepers, func(ctx context.Context) error {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tokken/tokken/bot"
-	"github.com/tokken/tokken/infra/ec2fleet"
 	"github.com/tokken/tokken/infra/instindex"
 )
 
@@ -36,7 +35,7 @@ func registerInstances(a *app) {
 		log.Warn("the instance index is not refreshed: the access modal's instance search offers typed instance ids only", "err", err)
 		return
 	}
-	fleet := ec2fleet.New(awsCfg)
+	fleet := newEC2(awsCfg)
 	refresh := func(ctx context.Context) error {
 		start := time.Now()
 		n, err := instindex.Refresh(ctx, fleet, a.store)

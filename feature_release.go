@@ -12,7 +12,6 @@ import (
 	"github.com/tokken/tokken/handlers/lambdaevent"
 	"github.com/tokken/tokken/handlers/mrkdwn"
 	"github.com/tokken/tokken/handlers/releaseui"
-	"github.com/tokken/tokken/infra/codepipe"
 	"github.com/tokken/tokken/policies"
 )
 
@@ -89,7 +88,7 @@ func startReleaseService(a *app, pipes *release.Pipelines) (*release.Service, er
 	return release.NewService(release.Deps{
 		Store:        a.store,
 		Pipelines:    pipes,
-		CodePipeline: codepipe.New(awsCfg),
+		CodePipeline: newCodePipeline(awsCfg),
 		Notifier:     notifier,
 		Authorizer:   directoryAuthorizer{set: a.policies, dir: a.directory, log: log},
 		Timers:       a.timers,

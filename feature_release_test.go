@@ -322,6 +322,39 @@ func TestReleaseDecidedInTheConsole(t *testing.T) {
 	}
 }
 
+// TestReleaseDecisionWhoseAnswerWasLost: CodePipeline takes tokken's
+// decision but its answer is lost, so the SDK's retry meets
+// ApprovalAlreadyCompletedException. The decision was recorded before it
+// was sent, and CodePipeline shows tokken's own summary on the action:
+// the card says approved by the Slack approver, not decided in the
+// console.
+func TestReleaseDecisionWhoseAnswerWasLost(t *testing.T) {
+	w := newReleaseWorld(t)
+	cp := w.aws.CodePipeline()
+	_, token := cp.WaitForApproval("web-staging", "Deploy", "Approve", "Webhook", "push")
+	w.notify("web-staging", "Deploy", token, "", "m-lost")
+	w.aws.Fail(awsfake.CodePipelineService, "PutApprovalResult", 1, awsfake.LostResponse)
+	w.click(devOne, "release:approve")
+
+	if n := len(w.aws.Calls(awsfake.CodePipelineService, "PutApprovalResult")); n != 2 {
+		t.Fatalf("PutApprovalResult called %d times, want the lost one and the SDK's retry", n)
+	}
+	if res, ok := cp.Result("web-staging", token); !ok || res.Status != "Approved" || !strings.Contains(res.Summary, devOne) {
+		t.Fatalf("PutApprovalResult = %+v, %v", res, ok)
+	}
+	text := cardText(w.card())
+	if !strings.Contains(text, "*State:* Approved by <@"+devOne+">") {
+		t.Errorf("card after the lost answer:\n%s", text)
+	}
+	w.audited("release.approved")
+	if !strings.Contains(w.logs.String(), `"confirmed":"CodePipeline shows tokken's decision"`) {
+		t.Error("the approval audit line does not say CodePipeline confirmed tokken's decision")
+	}
+	if strings.Contains(w.logs.String(), `"audit_action":"release.decided_elsewhere"`) {
+		t.Error("tokken's own decision was audited as decided elsewhere")
+	}
+}
+
 func TestReleaseTokenNoLongerValid(t *testing.T) {
 	w := newReleaseWorld(t)
 	cp := w.aws.CodePipeline()
@@ -403,7 +436,7 @@ func TestReleaseStartedInSlackIsApprovedBySomeoneElse(t *testing.T) {
 	}
 	w.audited("release.started")
 	// Refusals: a pipeline tokken does not take, a user no rule lets start.
-	for user, want := range map[string]string{devOne: "pipelines.yaml does not name it", nobody: "You may not start web-staging"} {
+	for user, want := range map[string]string{devOne: "pipelines.yaml does not name it), so it does not start it either. Pipelines it takes: web-prod, *-staging.", nobody: "You may not start web-staging"} {
 		pipeline := map[string]string{devOne: "infra-prod", nobody: "web-staging"}[user]
 		req, cmd := w.slack.SlashCommand(t, "http://tokken/slack/commands", slack.SlashCommand{Command: "/release", Text: pipeline, UserID: user, ChannelID: releaseChannel})
 		serveHTTP(t, w.a, req)

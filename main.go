@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tokken/tokken/policies"
 	"io"
 	"log/slog"
 	"os"
@@ -18,8 +17,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/tokken/tokken/infra/awsconfig"
-	"github.com/tokken/tokken/infra/awsgrant"
 	"github.com/tokken/tokken/infra/config"
 )
 
@@ -170,22 +167,4 @@ environment wins):
 	fmt.Fprint(w, `
 Exit codes: 0 ok, 1 failure, 2 bad arguments or configuration.
 `)
-}
-
-// roleChecker looks roles up for `tokken policy check --aws` with the AWS
-// SDK's usual configuration, requiring TOKKEN_GRANT_BOUNDARY_ARN (or the
-// default boundary) exactly as the worker does.
-func roleChecker(e env) policies.RoleChecker {
-	var g *awsgrant.Granter
-	return func(ctx context.Context, roleARN string) error {
-		if g == nil {
-			cfg, err := awsconfig.Load(ctx)
-			if err != nil {
-				return fmt.Errorf("AWS configuration: %w", err)
-			}
-			g = awsgrant.New(cfg, awsgrant.Options{Boundary: e.getenv("TOKKEN_GRANT_BOUNDARY_ARN"),
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		}
-		return g.CheckRole(ctx, roleARN)
-	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -40,5 +42,64 @@ func TestPolicyCheckLooksRolesUp(t *testing.T) {
 	stdout.Reset()
 	if code := run(context.Background(), []string{"policy", "check", "--dir", "policies", "--aws"}, testEnv(nil, &stdout, &stderr)); code != 0 {
 		t.Errorf("every role bounded: exit %d\n%s", code, stdout.String())
+	}
+}
+
+// `tokken policy check --aws` looks the permission set of every
+// identity-center profile up in IAM Identity Center (the fake, on the real
+// wire, on the instance of TOKKEN_IDC_INSTANCE_ARN): one that does not
+// exist fails the check, one whose session duration is longer than the
+// profile's max_duration is warned about.
+func TestPolicyCheckLooksPermissionSetsUp(t *testing.T) {
+	f := awsfake.New(t)
+	f.Setenv(t)
+	for _, role := range []string{"111111111111:role/tokken-prod-readonly", "111111111111:role/tokken-prod-ssm", "222222222222:role/tokken-staging-admin"} {
+		f.IAM().AddGrantableRole("arn:aws:iam::" + role)
+	}
+	inst := f.IdentityCenter().AddInstance(awsfake.IDCInstance{})
+	f.IdentityCenter().AddPermissionSet(awsfake.IDCPermissionSet{Name: "AdministratorAccess", SessionDuration: "PT8H"})
+	dir := t.TempDir()
+	for _, name := range []string{"profiles.yaml", "groups.yaml", "access.cedar", "hours.cedar"} {
+		b, err := os.ReadFile(filepath.Join("policies", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "profiles.yaml" {
+			b = append(b, `
+  prod-idc:
+    kind: identity-center
+    accounts: [111111111111]
+    permission_set: AdministratorAccess
+    max_duration: 2h
+  sandbox-idc:
+    kind: identity-center
+    accounts: [333333333333]
+    permission_set: PowerUserAccess
+    max_duration: 2h
+`...)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vars := map[string]string{"TOKKEN_IDC_INSTANCE_ARN": inst.ARN, "TOKKEN_IDC_IDENTITY_STORE_ID": inst.IdentityStoreID}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"policy", "check", "--dir", dir, "--aws"}, testEnv(vars, &stdout, &stderr)); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{
+		"warning: profile prod-idc: permission set AdministratorAccess: its session duration 8h is longer than the profile's max_duration 2h",
+		"profile sandbox-idc: permission set PowerUserAccess: ",
+		"role arn:aws:iam::111111111111:role/tokken-prod-readonly: may be granted",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	f.IdentityCenter().AddPermissionSet(awsfake.IDCPermissionSet{Name: "PowerUserAccess", SessionDuration: "PT1H"})
+	stdout.Reset()
+	if code := run(context.Background(), []string{"policy", "check", "--dir", dir, "--aws"}, testEnv(vars, &stdout, &stderr)); code != 0 ||
+		!strings.Contains(stdout.String(), "profile sandbox-idc: permission set PowerUserAccess: found (session duration 1h)") {
+		t.Errorf("every permission set found: exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 }

@@ -17,7 +17,7 @@ func policyCLI(ctx context.Context, args []string, e env) int {
 	// Only the Slack settings and channel ids are used here: whatever else
 	// is wrong with the configuration is serve's to report.
 	cfg, _ := config.Load(e.getenv, e.dotenv)
-	opts := policies.CheckOptions{Roles: roleChecker(e)}
+	opts := policies.CheckOptions{Roles: roleChecker(e), PermissionSets: permissionSetChecker(cfg.Access.IdentityCenter)}
 	if cfg.SlackBotToken != "" {
 		client := slackapi.New(string(cfg.SlackBotToken), slackapi.Options{
 			APIURL: cfg.SlackAPIURL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxAttempts: 2,

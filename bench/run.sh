@@ -27,14 +27,14 @@ for cmd in ackbench lambdabench flowbench; do
   go -C bench build -o "$bin/$cmd" "./cmd/$cmd"
 done
 arch=$(go env GOHOSTARCH)
-# The Lambda build, for this machine so it can run here: same flags as the
-# Makefile's bootstrap target.
-lambdaflags=(-trimpath -tags lambda.norpc -ldflags "-s -w")
-GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go build "${lambdaflags[@]}" -o "$bin/bootstrap-$arch" .
-# The minimal aws-lambda-go function the cold start is read against.
-GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go -C bench build "${lambdaflags[@]}" -o "$bin/minimal-$arch" ./cmd/minimal
-# The artifact SAM deploys (arm64), for its size.
-make --no-print-directory bootstrap ARTIFACTS_DIR="$out/sam" >&2
+# The IngressFunction's artifact as SAM builds it (the Makefile's
+# build-IngressFunction: the ingress build), for this machine so it can run
+# here, and for arm64 (what SAM deploys), for its size.
+make --no-print-directory build-IngressFunction LAMBDA_ARCH="$arch" ARTIFACTS_DIR="$out/ingress-$arch" >&2
+make --no-print-directory build-IngressFunction ARTIFACTS_DIR="$out/sam" >&2
+# The minimal aws-lambda-go function the cold start is read against, built
+# with the same flags.
+GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go -C bench build -trimpath -tags lambda.norpc -ldflags "-s -w" -o "$bin/minimal-$arch" ./cmd/minimal
 
 if [ -z "${DYNAMODB_LOCAL_DIR:-}" ] && [ ! -f .tools/dynamodb-local/DynamoDBLocal.jar ]; then
   step "installing DynamoDB Local (the Lambda store)"
@@ -65,7 +65,7 @@ step "Lambda ingress: cold start beside a minimal function, warm requests (about
   echo "### Lambda ingress"
   echo
 } >>"$report"
-"$bin/lambdabench" -tokken "$bin/bootstrap-$arch" -minimal "$bin/minimal-$arch" -arm64 "$out/sam/bootstrap" -policies policies -out "$out" >>"$report"
+"$bin/lambdabench" -tokken "$out/ingress-$arch/bootstrap" -minimal "$bin/minimal-$arch" -arm64 "$out/sam/bootstrap" -policies policies -out "$out" >>"$report"
 
 step "end-to-end flows: approve click -> credentials DM, and an alert storm (about 2 minutes)"
 {

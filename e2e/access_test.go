@@ -51,6 +51,7 @@ import (
 	"github.com/tokken/tokken/infra/ec2fleet"
 	"github.com/tokken/tokken/infra/ecsfleet"
 	"github.com/tokken/tokken/infra/ecsindex"
+	"github.com/tokken/tokken/infra/identitycenter"
 	"github.com/tokken/tokken/infra/localqueue"
 	"github.com/tokken/tokken/infra/localtimer"
 	"github.com/tokken/tokken/infra/slackapi"
@@ -165,7 +166,13 @@ type accessWorld struct {
 	router  *router.Router
 	srv     *httptest.Server
 	feature *accessui.Feature
+	// idc is the IAM Identity Center instance identity-center profiles are
+	// granted on (awsfake), with its access portal at idcPortal.
+	idc awsfake.IDCInstance
 }
+
+// idcPortal is the AWS access portal the worlds configure.
+const idcPortal = "https://d-1234567890.awsapps.com/start"
 
 func newAccessWorld(t *testing.T, policyDir string) *accessWorld {
 	t.Helper()
@@ -193,6 +200,7 @@ func newAccessWorld(t *testing.T, policyDir string) *accessWorld {
 		w.aws.IAM().AddGrantableRole("arn:aws:iam::111111111111:role/" + role)
 	}
 	w.aws.IAM().AddGrantableRole("arn:aws:iam::222222222222:role/tokken-staging-admin")
+	w.idc = w.aws.IdentityCenter().AddInstance(awsfake.IDCInstance{})
 	w.open()
 	t.Cleanup(func() {
 		w.close()
@@ -244,6 +252,10 @@ func (w *accessWorld) open() {
 			FederationURL: w.aws.FederationURL(), Now: w.clock.Now, Logger: log, ConfirmWait: 2 * time.Second,
 		}),
 		Inventory: fleet, Search: fleet, Slack: sc, ECS: ecsfleet.New(ecs.NewFromConfig(awsCfg)), ECSSearch: ecsindex.Index{Store: store},
+		IdentityCenter: identitycenter.NewFromConfig(awsCfg, identitycenter.Options{
+			InstanceARN: w.idc.ARN, IdentityStoreID: w.idc.IdentityStoreID, PollInterval: 20 * time.Millisecond,
+		}),
+		IDCInstanceARN: w.idc.ARN, PortalURL: idcPortal,
 		Auditor:      auditlog.New(store, auditlog.Options{Channel: auditChannel, Poster: sc, Logger: log}),
 		AuditChannel: auditChannel, OpsChannel: accessOps, Location: time.UTC, Region: awsCfg.Region,
 		Clock: w.clock.Now, Logger: log,

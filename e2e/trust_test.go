@@ -336,7 +336,10 @@ func TestForgedActivationRefusedByLambdaWorker(t *testing.T) {
 		fake.AddUser(slackfake.User{ID: u, Name: strings.ToLower(u)})
 	}
 	dir := t.TempDir()
-	set, err := policies.Load(policyDir)
+	// Without hours.cedar: the binary runs on the wall clock, and the
+	// refusal under test is the missing approval, not the hour.
+	pdir := policyCopy(t, 1, false)
+	set, err := policies.Load(pdir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +378,7 @@ func TestForgedActivationRefusedByLambdaWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := tokkenEnv(fake, dir, "TOKKEN_ROLE=worker", "TOKKEN_AUDIT_CHANNEL="+auditChannel, "TOKKEN_OPS_CHANNEL="+accessOps,
-		"TOKKEN_FEDERATION_URL="+aws.FederationURL())
+		"TOKKEN_FEDERATION_URL="+aws.FederationURL(), "TOKKEN_POLICY_DIR="+pdir)
 	for k, v := range aws.Env() {
 		env = append(env, k+"="+v)
 	}

@@ -30,11 +30,14 @@ const (
 	// CtxECSService is the ECS service of an ecs-exec request; it becomes
 	// the service attribute of the Profile resource.
 	CtxECSService = "ecs_service"
-	CtxPipeline   = "pipeline" // pipeline name, required for approve_release (its resource)
-	CtxStage      = "stage"    // the pipeline's approval stage (approve_release)
+	// CtxAccount is the AWS account of an identity-center request; it
+	// becomes the account attribute of the Profile resource.
+	CtxAccount  = "account"
+	CtxPipeline = "pipeline" // pipeline name, required for approve_release (its resource)
+	CtxStage    = "stage"    // the pipeline's approval stage (approve_release)
 )
 
-var contextKeys = []string{CtxAlert, CtxBreakGlass, CtxECSService, CtxEnv, CtxHost, CtxMonitor, CtxPipeline, CtxRequester, CtxRole, CtxService, CtxStage}
+var contextKeys = []string{CtxAccount, CtxAlert, CtxBreakGlass, CtxECSService, CtxEnv, CtxHost, CtxMonitor, CtxPipeline, CtxRequester, CtxRole, CtxService, CtxStage}
 
 // Authorize implements bot.Authorizer: it answers q from the Cedar rules,
 // after the checks the catalogue imposes whatever the rules say (unknown
@@ -216,6 +219,9 @@ func (s *Set) profileResource(ev *evaluation) []cedar.EntityUID {
 	uid := cedar.NewEntityUID(typeProfile, cedar.String(ev.q.Profile))
 	if svc := ev.q.Context[CtxECSService]; svc != "" && ev.profile.Kind == access.KindECSExec {
 		ev.ents.extra = append(ev.ents.extra, ecsProfileEntity(*ev.profile, svc))
+	}
+	if acct := ev.q.Context[CtxAccount]; acct != "" && ev.profile.Kind == access.KindIdentityCenter {
+		ev.ents.extra = append(ev.ents.extra, idcProfileEntity(*ev.profile, acct))
 	}
 	return []cedar.EntityUID{uid}
 }

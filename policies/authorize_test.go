@@ -256,7 +256,7 @@ func TestAuthorizeErrors(t *testing.T) {
 		{"no principal", nil, bot.AuthzQuery{Action: bot.ActionRequest, Profile: "prod-ssm"}, "authorize request: no principal"},
 		{"unknown action", nil, bot.AuthzQuery{Principal: sre, Action: "sudo"}, `authorize: unknown action "sudo"`},
 		{"unknown context key", nil, bot.AuthzQuery{Principal: sre, Action: bot.ActionRequest, Profile: "prod-ssm", Context: map[string]string{"Env": "prod"}},
-			`authorize request: unknown context key "Env" (known: alert, break_glass, ecs_service, env, host, monitor, pipeline, requester, role, service, stage)`},
+			`authorize request: unknown context key "Env" (known: account, alert, break_glass, ecs_service, env, host, monitor, pipeline, requester, role, service, stage)`},
 		{"bad break_glass", nil, bot.AuthzQuery{Principal: sre, Action: bot.ActionRequest, Profile: "prod-ssm", Context: map[string]string{CtxBreakGlass: "yes"}},
 			`authorize request: context break_glass "yes" is not true or false`},
 		{"request without profile", nil, bot.AuthzQuery{Principal: sre, Action: bot.ActionRequest}, "authorize request: no profile"},

@@ -36,6 +36,10 @@ type CheckOptions struct {
 	// Roles, when set, makes `check --aws` available: it is asked about
 	// every profile's role.
 	Roles RoleChecker
+	// PermissionSets is asked, by `check --aws`, about the permission set
+	// of every identity-center profile; without it those profiles are
+	// reported as not checkable.
+	PermissionSets PermissionSetChecker
 }
 
 // Channels lists the channels dir names: each profile's approver channel,

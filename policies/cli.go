@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/bot/access"
 )
 
 // actions lists every action the rules can name, in the schema's order.
@@ -32,6 +33,9 @@ check exits 0 when the directory is valid, 1 with every problem as file:line: me
   --aws also looks every profile's role up in AWS (the AWS SDK's usual credentials
   and region): it must exist and carry tokken's permissions boundary
   ($TOKKEN_GRANT_BOUNDARY_ARN, default policy/tokken-grant-boundary of its account).
+  For identity-center profiles it looks the permission set up in IAM Identity Center
+  instead: it must exist, and a session duration longer than the profile's
+  max_duration is warned about (portal sessions outlive the grant by up to it).
 With SLACK_BOT_TOKEN set it also warns, without posting, about every channel it names
 (and TOKKEN_AUDIT_CHANNEL, TOKKEN_OPS_CHANNEL, TOKKEN_ALERT_CHANNEL, TOKKEN_DOMAIN_CHANNEL)
 that the bot cannot post to; warnings do not change the exit code.
@@ -42,6 +46,54 @@ explain exits 0 when allowed, 1 when denied, and prints the rules that decided.
 // --aws`): nil, or an error saying why not. main wires it to
 // infra/awsgrant's CheckRole, so the policies package needs no AWS SDK.
 type RoleChecker func(ctx context.Context, roleARN string) error
+
+// PermissionSetChecker describes an identity-center profile's permission
+// set (for `check --aws`): instanceARN is the profile's instance_arn ("" for
+// the configured one), nameOrARN its permission_set. main wires it to
+// infra/identitycenter.
+type PermissionSetChecker func(ctx context.Context, instanceARN, nameOrARN string) (access.PermissionSet, error)
+
+// checkPermissionSets looks up the permission set of every identity-center
+// profile in dir (valid already), prints one line per profile, and returns
+// how many could not be found. A session duration longer than the
+// profile's max_duration is a warning: Identity Center cannot end portal
+// sessions opened during the grant before it runs out.
+func checkPermissionSets(ctx context.Context, dir string, sets PermissionSetChecker, stdout io.Writer) int {
+	set, err := Load(dir)
+	if err != nil {
+		fmt.Fprintf(stdout, "%s: %v\n", dir, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	bad := 0
+	for _, p := range set.Profiles() {
+		if p.Kind != access.KindIdentityCenter {
+			continue
+		}
+		what := fmt.Sprintf("profile %s: permission set %s", p.Name, p.IDC.PermissionSet)
+		if sets == nil {
+			bad++
+			fmt.Fprintf(stdout, "%s: cannot be looked up: IAM Identity Center is not configured here (TOKKEN_IDC_INSTANCE_ARN, TOKKEN_IDC_IDENTITY_STORE_ID)\n", what)
+			continue
+		}
+		ps, err := sets(ctx, p.IDC.InstanceARN, p.IDC.PermissionSet)
+		if err != nil {
+			bad++
+			fmt.Fprintf(stdout, "%s: %v\n", what, err)
+			continue
+		}
+		if ps.SessionDuration > p.MaxDuration {
+			fmt.Fprintf(stdout, "warning: %s: its session duration %s is longer than the profile's max_duration %s: "+
+				"a portal session opened during a grant keeps working up to %s after tokken removes the assignment; "+
+				"shorten the permission set's session duration to %s or less\n",
+				what, fmtDuration(ps.SessionDuration), fmtDuration(p.MaxDuration), fmtDuration(ps.SessionDuration), fmtDuration(p.MaxDuration))
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: found (session duration %s)\n", what, fmtDuration(ps.SessionDuration))
+	}
+	return bad
+}
 
 // RunCLI runs `tokken policy <args>` and returns the exit code: 0 valid or
 // allowed, 1 problems found or denied, 2 usage error. args excludes
@@ -83,8 +135,15 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer, opts C
 			return 1
 		}
 		if *withAWS {
-			if n := checkRoles(ctx, *dir, opts.Roles, stdout); n > 0 {
+			n := checkRoles(ctx, *dir, opts.Roles, stdout)
+			m := checkPermissionSets(ctx, *dir, opts.PermissionSets, stdout)
+			if n > 0 {
 				fmt.Fprintf(stderr, "%d role(s) in %s may not be granted\n", n, *dir)
+			}
+			if m > 0 {
+				fmt.Fprintf(stderr, "%d permission set(s) in %s cannot be found\n", m, *dir)
+			}
+			if n+m > 0 {
 				return 1
 			}
 		}
@@ -97,6 +156,9 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer, opts C
 			for _, w := range CheckChannels(ctx, append(uses, opts.Extra...), opts.Channels) {
 				fmt.Fprintln(stdout, w)
 			}
+		}
+		if r := PipelineReminder(*dir); r != "" {
+			fmt.Fprintln(stdout, r)
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", *dir)
 		return 0
@@ -121,6 +183,9 @@ func checkRoles(ctx context.Context, dir string, roles RoleChecker, stdout io.Wr
 	}
 	byRole := map[string][]string{}
 	for _, p := range set.Profiles() {
+		if p.Kind == access.KindIdentityCenter {
+			continue // no role: checkPermissionSets
+		}
 		byRole[p.RoleARN] = append(byRole[p.RoleARN], p.Name)
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)

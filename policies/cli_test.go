@@ -70,7 +70,8 @@ func TestRunCLI(t *testing.T) {
 		{name: "no args", code: 2, stderr: []string{"usage:"}},
 		{name: "unknown command", args: []string{"lint"}, code: 2, stderr: []string{`unknown policy command "lint"`}},
 		{name: "help", args: []string{"help"}, code: 0, stdout: []string{"tokken policy check"}},
-		{name: "check ok", args: []string{"check", "--dir", "."}, code: 0, stdout: []string{".: ok"}},
+		{name: "check ok", args: []string{"check", "--dir", "."}, code: 0, stdout: []string{".: ok",
+			`pipelines.yaml takes approvals of pipelines "web-prod" (pipelines.yaml:12), "*-staging" (pipelines.yaml:16): their manual approval actions must notify the stack's ReleaseApprovalTopicArn output or a topic listed in its ReleaseTopicArns parameter, and their ARNs must be in ReleasePipelineArns`}},
 		{name: "check default dir from env", args: []string{"check"}, env: ".", code: 0, stdout: []string{".: ok"}},
 		{name: "check problems, routes included", args: []string{"check", "--dir", bad}, code: 1,
 			stdout: []string{

@@ -241,6 +241,8 @@ func profileAttrs(p profile) cedar.Record {
 		"env":             cedar.String(p.Env),
 		"cluster":         cedar.String(p.ECS.ClusterName()),
 		"service":         cedar.String(""),
+		"account":         cedar.String(idcAccount(p)),
+		"permission_set":  cedar.String(p.IDC.PermissionSet),
 		"approvals":       cedar.Long(p.Approvals),
 		"break_glass":     cedar.Boolean(p.BreakGlass),
 		"default_minutes": cedar.Long(p.DefaultDuration.Minutes()),

@@ -128,7 +128,7 @@ colour: blue
 			want: []string{
 				`policies/groups.yaml:3: unknown key "member" in group "sre" (allowed: description, members, slack_usergroups, include)`,
 				`policies/groups.yaml:4: unknown key "colour" (allowed: groups)`,
-				`policies/profiles.yaml:6: unknown key "aprovals" in profile "p" (allowed: description, kind, env, role_arn, instances, ecs, default_duration, max_duration, presets, approvals, approver_channel, break_glass, session_policy)`,
+				`policies/profiles.yaml:6: unknown key "aprovals" in profile "p" (allowed: description, kind, env, role_arn, instances, ecs, default_duration, max_duration, presets, approvals, approver_channel, break_glass, session_policy, instance_arn, accounts, permission_set, group)`,
 			},
 		},
 		{
@@ -183,11 +183,11 @@ colour: blue
 `},
 			want: []string{
 				`policies/profiles.yaml:2: profile "p": missing role_arn`,
-				`policies/profiles.yaml:3: unknown kind "iam" (allowed: sts, ssm, ecs-exec)`,
+				`policies/profiles.yaml:3: unknown kind "iam" (allowed: sts, ssm, ecs-exec, identity-center)`,
 				`policies/profiles.yaml:5: approvals -1 is negative (0 means no approval needed)`,
 				`policies/profiles.yaml:6: approver_channel "#prod" is not a Slack channel id (C… or G…)`,
 				`policies/profiles.yaml:7: break_glass "yes please" must be true or false`,
-				`policies/profiles.yaml:8: profile "q": missing kind (sts, ssm or ecs-exec)`,
+				`policies/profiles.yaml:8: profile "q": missing kind (sts, ssm, ecs-exec or identity-center)`,
 				`policies/profiles.yaml:9: role_arn "arn:aws:iam::1111:role/r" is not an IAM role ARN (arn:aws:iam::123456789012:role/name)`,
 				`policies/profiles.yaml:11: approvals 11 exceeds the maximum 10`,
 				`policies/profiles.yaml:16: approvals must be a single value`,

@@ -68,6 +68,26 @@ func pipelineChannels(dir string) []ChannelUse {
 	return out
 }
 
+// PipelineReminder says, for `tokken policy check`, what the pipelines
+// dir/pipelines.yaml takes need outside the policy directory: their
+// approval actions must notify a topic the worker is subscribed to, and
+// the worker may decide only pipelines the stack lists. Empty when the
+// file names none (or does not load: Check reports why).
+func PipelineReminder(dir string) string {
+	pipes, err := LoadPipelines(dir)
+	if err != nil || len(pipes.Entries) == 0 {
+		return ""
+	}
+	matches := make([]string, 0, len(pipes.Entries))
+	for _, p := range pipes.Entries {
+		matches = append(matches, fmt.Sprintf("%q (%s:%d)", p.Match, PipelinesFile, p.Line))
+	}
+	return fmt.Sprintf("%s takes approvals of pipelines %s: their manual approval actions must notify "+
+		"the stack's ReleaseApprovalTopicArn output or a topic listed in its ReleaseTopicArns parameter, "+
+		"and their ARNs must be in ReleasePipelineArns, or the worker may not decide them (docs/releases.md)",
+		PipelinesFile, strings.Join(matches, ", "))
+}
+
 // checkPipelines reports the problems of dir/pipelines.yaml, if there is one.
 func checkPipelines(dir string) Problems {
 	_, err := LoadPipelines(dir)

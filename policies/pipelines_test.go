@@ -2,6 +2,8 @@ package policies
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -114,4 +116,18 @@ func TestChannelsNamePipelineApprovers(t *testing.T) {
 		}
 	}
 	t.Errorf("no approver channel of pipelines.yaml among %v", uses)
+}
+
+// Without pipelines, `check` has no topics to remind of.
+func TestPipelineReminderWithoutPipelines(t *testing.T) {
+	dir := t.TempDir()
+	if r := PipelineReminder(dir); r != "" {
+		t.Errorf("no pipelines.yaml: reminder %q", r)
+	}
+	if err := os.WriteFile(filepath.Join(dir, PipelinesFile), []byte("pipelines: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := PipelineReminder(dir); r != "" {
+		t.Errorf("empty pipelines.yaml: reminder %q", r)
+	}
 }

@@ -254,6 +254,7 @@ func duration(r report, key string, n *yaml.Node) (time.Duration, bool) {
 var profileKeys = []string{
 	"description", "kind", "env", "role_arn", "instances", "ecs", "default_duration", "max_duration",
 	"presets", "approvals", "approver_channel", "break_glass", "session_policy",
+	"instance_arn", "accounts", "permission_set", "group",
 }
 
 // parseProfiles reads profiles.yaml: a mapping "profiles" of profile names
@@ -289,17 +290,19 @@ func parseProfile(r report, k, v *yaml.Node) (profile, bool) {
 		p.Env, _ = str(r, "env", n)
 	}
 	if n := f["kind"]; n == nil {
-		r.at(k.Line, "%s: missing kind (sts, ssm or ecs-exec)", what)
+		r.at(k.Line, "%s: missing kind (sts, ssm, ecs-exec or identity-center)", what)
 	} else if s, ok := str(r, "kind", n); ok {
 		switch access.Kind(s) {
-		case access.KindSTS, access.KindSSM, access.KindECSExec:
+		case access.KindSTS, access.KindSSM, access.KindECSExec, access.KindIdentityCenter:
 			p.Kind = access.Kind(s)
 		default:
-			r.at(n.Line, "unknown kind %q (allowed: sts, ssm, ecs-exec)", s)
+			r.at(n.Line, "unknown kind %q (allowed: sts, ssm, ecs-exec, identity-center)", s)
 		}
 	}
-	if n := f["role_arn"]; n == nil {
+	if n := f["role_arn"]; n == nil && p.Kind != access.KindIdentityCenter {
 		r.at(k.Line, "%s: missing role_arn", what)
+	} else if n == nil || p.Kind == access.KindIdentityCenter {
+		// identity-center profiles have no role (checkIDC reports one).
 	} else if s, ok := str(r, "role_arn", n); ok {
 		if validRoleARN(s) {
 			p.RoleARN = s
@@ -317,6 +320,7 @@ func parseProfile(r report, k, v *yaml.Node) (profile, bool) {
 		r.at(f["instances"].Line, "instances only apply to ssm profiles; %s is %s", what, p.Kind)
 	}
 	checkECS(r, what, k, v, f, &p)
+	checkIDC(r, what, k, f, &p)
 	if n := f["max_duration"]; n == nil {
 		r.at(k.Line, "%s: missing max_duration", what)
 	} else {

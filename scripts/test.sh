@@ -22,6 +22,8 @@ if [ -n "$unformatted" ]; then
 fi
 
 go vet ./...
+# The Lambda ingress build (link_ingress.go) must keep building too.
+go vet -tags lambda.norpc,ingress .
 go test -race -count=1 "$@" ./...
 # The benchmark harness is its own module (bench/go.mod): not tested here,
 # but it must keep building against the product.

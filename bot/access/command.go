@@ -17,6 +17,7 @@ const (
 	VerbHelp    Verb = "help"    // `/access help`
 	VerbList    Verb = "list"    // `/access list`: my pending and active requests
 	VerbRevoke  Verb = "revoke"  // `/access revoke r-… [reason]`
+	VerbCreds   Verb = "creds"   // `/access creds r-…`: new credentials for an active grant
 	VerbRequest Verb = "request" // `/access <profile> <duration> [i-… …] <reason…>`
 )
 
@@ -25,7 +26,7 @@ const (
 // catalogue and the user's permissions.
 type Command struct {
 	Verb      Verb
-	RequestID string        // VerbRevoke
+	RequestID string        // VerbRevoke, VerbCreds
 	Profile   string        // VerbRequest
 	Duration  time.Duration // VerbRequest
 	Instances []string      // VerbRequest, in the order given, without duplicates
@@ -140,6 +141,15 @@ func ParseCommand(text string) (Command, error) {
 			return Command{}, &CommandError{Msg: msgBadRequestID(f[1])}
 		}
 		return Command{Verb: VerbRevoke, RequestID: id, Reason: strings.Join(f[2:], " ")}, nil
+	case "creds":
+		if len(f) != 2 {
+			return Command{}, &CommandError{Msg: msgCredsUsage}
+		}
+		id := strings.ToLower(f[1])
+		if !ValidRequestID(id) {
+			return Command{}, &CommandError{Msg: msgBadRequestID(f[1])}
+		}
+		return Command{Verb: VerbCreds, RequestID: id}, nil
 	}
 	return parseRequest(f)
 }
@@ -162,7 +172,7 @@ func parseRequest(f []string) (Command, error) {
 		}
 	}
 	switch v := strings.ToLower(f[0]); {
-	case isBreakGlassFlag(v), v == "help", v == "list", v == "revoke":
+	case isBreakGlassFlag(v), v == "help", v == "list", v == "revoke", v == "creds":
 		return Command{}, &CommandError{Msg: msgBreakGlassUsage}
 	}
 	c.Verb, c.Profile = VerbRequest, f[0]

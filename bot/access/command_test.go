@@ -24,6 +24,11 @@ func TestParseCommand(t *testing.T) {
 		{text: "revoke R-7K3Q9X0M2C4D done early", want: Command{Verb: VerbRevoke, RequestID: "r-7k3q9x0m2c4d", Reason: "done early"}},
 		{text: "revoke", wantErr: "Which request?"},
 		{text: "revoke 42", wantErr: `"42" is not a request id`},
+		{text: "creds R-7K3Q9X0M2C4D", want: Command{Verb: VerbCreds, RequestID: "r-7k3q9x0m2c4d"}},
+		{text: "creds", wantErr: "/access creds <request-id>"},
+		{text: "creds r-7k3q9x0m2c4d now", wantErr: "/access creds <request-id>"},
+		{text: "creds 42", wantErr: `"42" is not a request id`},
+		{text: "--break-glass creds 1h x", wantErr: BreakGlassFlag + "` goes with a request"},
 		{text: "prod-ssm 10m i-0abc123def4567890 investigating 5xx on web-01", want: Command{
 			Verb: VerbRequest, Profile: "prod-ssm", Duration: 10 * time.Minute,
 			Instances: []string{"i-0abc123def4567890"}, Reason: "investigating 5xx on web-01"}},
@@ -109,7 +114,7 @@ func manyInstances(n int) string {
 
 func FuzzParseCommand(f *testing.F) {
 	for _, s := range []string{
-		"", "help", "list", "revoke r-7k3q9x0m2c4d", "prod-ssm 10m i-0abc123def4567890 investigating 5xx",
+		"", "help", "list", "revoke r-7k3q9x0m2c4d", "creds r-7k3q9x0m2c4d", "prod-ssm 10m i-0abc123def4567890 investigating 5xx",
 		"prod-admin 1h30m rotate", "x 0m y", "x 99999h y", "x 10m i-, fix", "x 10m i-12345678,,i-12345678 y",
 		"revoke r-\x00", "\u00a0help", "prod 1h\u200b x", "a 9999h9999m x",
 		"--break-glass prod-ssm 30m i-0abc123def4567890 db down", "x --break-glass 1h y", "x 1h y —break-glass", "--break-glass",
@@ -127,7 +132,7 @@ func FuzzParseCommand(f *testing.F) {
 		}
 		switch c.Verb {
 		case VerbModal, VerbHelp, VerbList:
-		case VerbRevoke:
+		case VerbRevoke, VerbCreds:
 			if !ValidRequestID(c.RequestID) {
 				t.Fatalf("revoke of invalid id %q", c.RequestID)
 			}

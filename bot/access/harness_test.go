@@ -293,7 +293,11 @@ type harness struct {
 	audit    *botfake.Auditor
 	// authz is the policy in force; a test may change it between steps
 	// (as reloading the policy files would).
-	authz   testAuthz
+	authz testAuthz
+	// idc is the Identity Center the Service grants identity-center
+	// profiles through; extra are profiles added to testProfiles.
+	idc     *memIDC
+	extra   testCatalogue
 	svc     *Service
 	mux     *bot.JobMux
 	jobErrs []error
@@ -304,7 +308,7 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{
 		t: t, path: filepath.Join(t.TempDir(), "tokken.db"), clock: fakeclock.New(t0),
 		queue: &botfake.Queue{}, timers: &botfake.Timers{}, granter: &recGranter{},
-		notifier: &recNotifier{}, audit: &botfake.Auditor{},
+		notifier: &recNotifier{}, audit: &botfake.Auditor{}, idc: newMemIDC(),
 	}
 	h.open()
 	return h
@@ -332,9 +336,10 @@ func (h *harness) open() {
 	svc, err := New(Deps{
 		Store: h.watch, Queue: h.queue, Timers: h.timers, Auditor: h.audit,
 		Authorizer: h.authz,
-		Catalogue:  testProfiles, Granter: h.granter, Notifier: h.notifier, Directory: testDirectory{},
-		Inventory: testInventory{web1: {"env": "prod"}, web2: {"env": "prod"}, db1: {"env": "staging"}},
-		Clock:     h.clock.Now,
+		Catalogue:  append(slices.Clip(testProfiles), h.extra...), Granter: h.granter, Notifier: h.notifier, Directory: testDirectory{},
+		Inventory:      testInventory{web1: {"env": "prod"}, web2: {"env": "prod"}, db1: {"env": "staging"}},
+		Clock:          h.clock.Now,
+		IdentityCenter: h.idc, IDCInstanceARN: testIDCInstance, PortalURL: "https://d-1234567890.awsapps.com/start",
 	})
 	if err != nil {
 		h.t.Fatal(err)

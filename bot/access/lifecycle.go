@@ -62,6 +62,9 @@ func (s *Service) Activate(ctx context.Context, id string) error {
 	if !now.Before(end) {
 		return s.activationFailed(ctx, id, token, bot.Permanent(&windowPassedError{end: end}), false)
 	}
+	if r.Kind == KindIdentityCenter {
+		return s.activateIDC(ctx, hctx, id, token, r)
+	}
 	spec, err := NewGrantSpec(&r, end, now, s.partition, s.protected...)
 	if err != nil {
 		return s.activationFailed(ctx, id, token, bot.Permanent(err), false)
@@ -187,6 +190,9 @@ func (s *Service) activationFailed(ctx context.Context, id, token string, cause 
 			if ng := (*ErrRoleNotGrantable)(nil); errors.As(cause, &ng) {
 				f = failureRoleNotGrantable(ng, now)
 			}
+			if r.Kind == KindIdentityCenter {
+				f = failureIDC(cause, now)
+			}
 			return r.Fail(f, maybeIssued || r.Activation.Attempts > 0 || r.Activation.Issued > 0)
 		}
 		return r.ReleaseActivation(token, cause.Error())
@@ -275,15 +281,25 @@ func (s *Service) Finish(ctx context.Context, id string) error {
 	if r.State != StateEnding && r.State != StateRevokeFailed {
 		return nil
 	}
-	g := r.Grant()
-	sessions, terr := s.granter.TerminateSessions(ctx, g)
-	if terr != nil {
-		terr = fmt.Errorf("terminate sessions: %w", terr)
-	}
-	var rerr error
-	if r.Early() {
-		if rerr = s.granter.Revoke(ctx, g); rerr != nil {
-			rerr = fmt.Errorf("revoke credentials: %w", rerr)
+	var (
+		sessions   []Session
+		terr, rerr error
+		unassigned bool // an identity-center grant was removed
+	)
+	if r.Kind == KindIdentityCenter {
+		// Identity Center has no sessions to end and no credentials to
+		// revoke: the assignment tokken made goes, whenever access ends.
+		unassigned, rerr = s.endIDC(ctx, &r)
+	} else {
+		g := r.Grant()
+		sessions, terr = s.granter.TerminateSessions(ctx, g)
+		if terr != nil {
+			terr = fmt.Errorf("terminate sessions: %w", terr)
+		}
+		if r.Early() {
+			if rerr = s.granter.Revoke(ctx, g); rerr != nil {
+				rerr = fmt.Errorf("revoke credentials: %w", rerr)
+			}
 		}
 	}
 	now := s.now()
@@ -299,7 +315,13 @@ func (s *Service) Finish(ctx context.Context, id string) error {
 		return fmt.Errorf("end access %s: %w", id, errors.Join(werr, err))
 	}
 	var decided *ErrAlreadyDecided
-	r, err = s.transition(ctx, id, func(r *Request) error { _, err := r.Ended(sessions, now); return err })
+	r, err = s.transition(ctx, id, func(r *Request) error {
+		if unassigned && (r.State == StateEnding || r.State == StateRevokeFailed) {
+			r.log(now, System, ActIDCUnassigned, r.IDC.Describe()+" for "+r.IDC.Identifier)
+		}
+		_, err := r.Ended(sessions, now)
+		return err
+	})
 	if errors.As(err, &decided) {
 		return nil // another run finished first
 	}
@@ -363,17 +385,21 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 		s.alert(ctx, Alert{Channel: AlertOps, Action: ActRefused, Request: r, Text: alertRefused(&r, no.why)})
 		return nil
 	}
-	spec, err := NewGrantSpec(&r, x.NewExpiresAt, now, s.partition, s.protected...)
-	if err != nil {
-		_, ferr := s.transition(ctx, id, func(r *Request) error { return r.ExtensionFailed(ext, token, err.Error(), s.now()) })
-		return bot.Permanent(errors.Join(fmt.Errorf("extend %s: %w", id, err), ferr))
-	}
-	creds, err := s.granter.Issue(hctx, spec)
-	if err != nil {
-		return release(fmt.Errorf("issue grant: %w", held(hctx, err)))
-	}
-	if err := s.notifier.DeliverCredentials(hctx, r, creds); err != nil {
-		return release(fmt.Errorf("deliver credentials: %w", held(hctx, err)))
+	// An identity-center grant lasts as long as its assignment: more time
+	// only moves the window end (and the expiry timer that removes it).
+	if r.Kind != KindIdentityCenter {
+		spec, err := NewGrantSpec(&r, x.NewExpiresAt, now, s.partition, s.protected...)
+		if err != nil {
+			_, ferr := s.transition(ctx, id, func(r *Request) error { return r.ExtensionFailed(ext, token, err.Error(), s.now()) })
+			return bot.Permanent(errors.Join(fmt.Errorf("extend %s: %w", id, err), ferr))
+		}
+		creds, err := s.granter.Issue(hctx, spec)
+		if err != nil {
+			return release(fmt.Errorf("issue grant: %w", held(hctx, err)))
+		}
+		if err := s.notifier.DeliverCredentials(hctx, r, creds); err != nil {
+			return release(fmt.Errorf("deliver credentials: %w", held(hctx, err)))
+		}
 	}
 	var applied bool
 	r, err = s.transition(ctx, id, func(r *Request) (err error) {
@@ -383,11 +409,14 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 	if err != nil {
 		return fmt.Errorf("extend %s: credentials delivered but not recorded: %w", id, err)
 	}
-	if !applied {
+	if !applied && r.Kind != KindIdentityCenter {
 		if err := s.granter.Revoke(ctx, r.Grant()); err != nil {
 			s.alert(ctx, Alert{Channel: AlertOps, Action: ActRevokeFailed, Request: r, Text: alertRevokeFailed(&r, err)})
 			return fmt.Errorf("extend %s: revoking credentials of a lapsed extension: %w", id, err)
 		}
+		return nil
+	}
+	if !applied {
 		return nil
 	}
 	if err := s.scheduleExpiry(ctx, id, r.Window.ExpiresAt); err != nil {
@@ -400,8 +429,8 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 
 // Sweep reconciles what timers and jobs may have missed; the app's
 // reconcile sweep job calls it every bot.SweepInterval. It expires active grants past their window, retries ending
-// and revoke_failed requests, re-enqueues stalled activations and
-// extensions, fails activations older than ActivationDeadline, cancels
+// and revoke_failed requests, re-enqueues stalled activations,
+// extensions and reissues, fails activations older than ActivationDeadline, cancels
 // requests pending longer than PendingTimeout, and tidies the open index.
 // It carries on past individual failures and returns them joined.
 func (s *Service) Sweep(ctx context.Context) error {
@@ -479,6 +508,10 @@ func (s *Service) sweepOne(ctx context.Context, e bot.Versioned[openEntry]) erro
 			return s.enqueueErr(ctx, fmt.Sprintf("extend/%s/%s/%d", r.ID, x.ID, now.Unix()), JobExtend,
 				jobRef{RequestID: r.ID, ExtensionID: x.ID})
 		}
+		if a := r.Reissue; a != nil && now.Sub(a.Since) > retryQuiet && (a.Claim == "" || !now.Before(a.LeaseUntil)) {
+			return s.enqueueErr(ctx, fmt.Sprintf("reissue/%s/%d", r.ID, now.Unix()), JobReissue,
+				jobRef{RequestID: r.ID, By: a.By, Asked: a.Since})
+		}
 	case StateEnding:
 		last := r.End.LastAttempt
 		if last.IsZero() {
@@ -509,7 +542,7 @@ func ignoreDecided(err error) error {
 func shouldTell(action string) bool {
 	switch action {
 	case ActApproved, ActActive, ActDenied, ActCancelled, ActFailed, ActRefused, ActExpired, ActRevoked,
-		ActRevokeFailed, ActExtended, ActExtendDenied, ActExtendLapsed:
+		ActRevokeFailed, ActExtended, ActExtendDenied, ActExtendLapsed, ActReissueFailed:
 		return true
 	}
 	return false

@@ -24,14 +24,20 @@ const Help = "*/access* asks for time-boxed AWS access.\n" +
 	"  Instances (ssm profiles only): `i-` followed by 8 or 17 hex digits, separated by spaces or commas.\n" +
 	"  ECS Exec (ecs-exec profiles): name the service or the task id before the reason, e.g. " +
 	"`/access staging-exec 30m web investigating 502s`.\n" +
+	"  IAM Identity Center (identity-center profiles): name the AWS account before the reason when the profile offers several, e.g. " +
+	"`/access prod-admin 1h 111111111111 rotating the KMS key`; your DM links to the AWS access portal.\n" +
 	"• `/access --break-glass <profile> <duration> [i-… …] <reason>` is for emergencies, on profiles that allow it and " +
 	"if the rules let you: after you confirm, you approve it yourself at once; it is announced in the audit channel " +
 	"and reviewed afterwards. E.g. `/access --break-glass prod-ssm 30m i-0abc123def4567890 db down, nobody answers`.\n" +
 	"• `/access list` shows your pending and active requests.\n" +
+	"• `/access creds <request-id>` gives you a new set of credentials for your active grant, until its window ends, " +
+	"without another approval (the \"New credentials\" button in the credentials message does the same). " +
+	"AWS lets one set last at most an hour, so a longer grant needs a new set every hour.\n" +
 	"• `/access revoke <request-id> [reason]` ends access early (the requester, or anyone allowed to revoke).\n" +
 	"• `/access help` shows this."
 
 const (
+	msgCredsUsage      = "Which request? Use `/access creds <request-id>`, e.g. `/access creds r-7k3q9x0m2c4d`. `/access list` shows your request ids."
 	msgBreakGlassUsage = "`" + BreakGlassFlag + "` goes with a request: `/access " + BreakGlassFlag + " <profile> <duration> [i-… …] <reason>`, " +
 		"e.g. `/access " + BreakGlassFlag + " prod-ssm 30m i-0abc123def4567890 db down`."
 	msgRevokeUsage   = "Which request? Use `/access revoke <request-id>`, e.g. `/access revoke r-7k3q9x0m2c4d`. `/access list` shows your request ids."
@@ -111,6 +117,7 @@ func Explain(err error) (msg string, ok bool) {
 		glass   *ErrBreakGlassDisabled
 		noreq   *ErrUnknownRequest
 		role    *ErrRoleNotGrantable
+		nocreds *ErrNoNewCredentials
 	)
 	switch {
 	case err == nil:
@@ -149,6 +156,8 @@ func Explain(err error) (msg string, ok bool) {
 			role.Role, role.Why, role.Boundary), true
 	case errors.As(err, &glass):
 		return fmt.Sprintf("Profile %s does not allow break-glass: wait for an approver.", glass.Profile), true
+	case errors.As(err, &nocreds):
+		return fmt.Sprintf("No new credentials for %s: %s.", nocreds.ID, nocreds.Why), true
 	case errors.As(err, &noreq):
 		return fmt.Sprintf("There is no request %s. `/access list` shows yours.", noreq.ID), true
 	case errors.Is(err, ErrSelfApproval):
@@ -213,6 +222,27 @@ func stateWords(s State) string {
 
 func actionWords(a string) string { return strings.ReplaceAll(a, "_", "-") }
 
+// Why new credentials are refused (ErrNoNewCredentials).
+const (
+	whyReissueUnderway   = "a new set is already being issued; it arrives in a DM from me"
+	whyExtensionUnderway = "your extension was approved and its fresh credentials are being issued; they arrive in a DM from me"
+)
+
+func whyReissueTooSoon(last, next time.Time) string {
+	return fmt.Sprintf("a set was issued at %s; ask again from %s", last.UTC().Format("15:04:05 UTC"), next.UTC().Format("15:04:05 UTC"))
+}
+
+func whyNoCredentials(k Kind) string {
+	if k == KindIdentityCenter {
+		return "identity-center grants have no credentials to renew: sign in again through the AWS access portal (the link in your DM) while the grant is active"
+	}
+	return fmt.Sprintf("%s grants have no credentials to renew", k)
+}
+
+func whyWindowOver(end time.Time) string {
+	return "the access window ended at " + end.UTC().Format(time.RFC3339) + "; ask for access again with /access"
+}
+
 // ReasonDone is the reason recorded when the requester ends their own
 // access without giving one (the "I'm done" button).
 const ReasonDone = "requester is done"
@@ -251,6 +281,35 @@ func failureIssue(cause error, now time.Time) Failure {
 		Do: "Nothing usable was granted. Ask again with /access; if it fails again, tell your AWS admins " +
 			"(the role must trust tokken with sts:AssumeRole, sts:SetSourceIdentity and sts:TagSession).",
 		At: now,
+	}
+}
+
+// failureIDC says why Identity Center did not grant access: no Identity
+// Store user for the requester's e-mail (named), a FAILED assignment (with
+// Identity Center's reason), or another failure.
+func failureIDC(cause error, now time.Time) Failure {
+	var (
+		nouser *ErrNoIdentityUser
+		failed *AssignmentFailedError
+	)
+	switch {
+	case errors.As(cause, &nouser):
+		return Failure{
+			What: fmt.Sprintf("IAM Identity Center has no user with the e-mail %s, the address Slack has for you", nouser.Identifier),
+			Do:   "Nothing was granted. Ask your AWS admins to give your Identity Center user that e-mail address (or your Slack profile the one Identity Center knows), then ask again with /access.",
+			At:   now,
+		}
+	case errors.As(cause, &failed):
+		return Failure{
+			What: "IAM Identity Center failed the account assignment: " + failed.Reason,
+			Do:   "Nothing usable was granted. Ask again with /access; if it fails again, tell your AWS admins what Identity Center said.",
+			At:   now,
+		}
+	}
+	return Failure{
+		What: "IAM Identity Center did not grant access: " + cause.Error(),
+		Do:   "Anything granted has been removed. Ask again with /access; if it fails again, tell the tokken operators.",
+		At:   now,
 	}
 }
 

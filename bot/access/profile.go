@@ -18,6 +18,10 @@ const (
 	// KindECSExec grants ECS Exec (a shell in a container) on the tasks of
 	// one ECS cluster that its ECSSelector allows.
 	KindECSExec Kind = "ecs-exec"
+	// KindIdentityCenter grants a permission set on an AWS account through
+	// IAM Identity Center: an account assignment for the requester, or the
+	// requester's membership of a group (see IDCSelector).
+	KindIdentityCenter Kind = "identity-center"
 )
 
 // InstanceSelector says which instances an ssm profile may target: the
@@ -33,12 +37,15 @@ type Profile struct {
 	Name        string
 	Description string
 	Kind        Kind
-	// RoleARN is the role assumed for the grant (both kinds; for ssm the
-	// session policy narrows it to the approved instances).
+	// RoleARN is the role assumed for the grant (sts, ssm and ecs-exec;
+	// for ssm the session policy narrows it to the approved instances).
+	// identity-center profiles have none.
 	RoleARN   string
 	Instances InstanceSelector
 	// ECS says which tasks an ecs-exec profile may target (see ecs.go).
 	ECS ECSSelector
+	// IDC says what an identity-center profile grants (see idc.go).
+	IDC IDCSelector
 	// DefaultDuration is used when the requester names none; Presets are
 	// offered in the modal; MaxDuration is never exceeded.
 	DefaultDuration time.Duration

@@ -84,6 +84,10 @@ type Request struct {
 	End             *End        `json:"end,omitempty"`
 	Failure         *Failure    `json:"failure,omitempty"`
 	Message         MessageRef  `json:"message,omitzero"`
+	// Reissue tracks new credentials the requester asked for within the
+	// window of an active grant (see reissue.go), with the same claim as
+	// an activation; nil when none is being issued.
+	Reissue *Activation `json:"reissue,omitempty"`
 	// Unposted says the approver message could not be posted, so no
 	// approver can see the request; the first successful post clears it.
 	Unposted   *Unposted    `json:"unposted,omitempty"`
@@ -93,6 +97,9 @@ type Request struct {
 	// ECS is the target of an ecs-exec request: the cluster and the
 	// service or task, as checked when the request was made.
 	ECS *ECSTarget `json:"ecs,omitempty"`
+	// IDC is the grant of an identity-center request: the account and
+	// permission set asked for, and what activation found and did.
+	IDC *IDCGrant `json:"idc,omitempty"`
 }
 
 // Approval is one approver's click.
@@ -120,10 +127,14 @@ type BreakGlass struct {
 func (b *BreakGlass) NeedsReview() bool { return b != nil && b.ReviewedBy == "" }
 
 // Activation tracks the issuing of the grant while the request is
-// activating. Claim is the lease of the one job run that may issue
-// credentials (see claimLease for why a lease, and why it is safe).
+// activating, or of new credentials for an active grant (Request.Reissue).
+// Claim is the lease of the one job run that may issue credentials (see
+// claimLease for why a lease, and why it is safe).
 type Activation struct {
-	Since     time.Time `json:"since"` // when the request became activating
+	Since time.Time `json:"since"` // when the request became activating, or the reissue was asked
+	// By is who asked for a reissue (the requester); empty for an
+	// activation, which approvals decide.
+	By        string    `json:"by,omitempty"`
 	Claim     string    `json:"claim,omitempty"`
 	ClaimedAt time.Time `json:"claimed_at,omitzero"`
 	// LeaseUntil is when the claim may be taken over unless its holder
@@ -337,7 +348,9 @@ const (
 	ActPosted = "access.posted"
 	// ActReissued records that credentials were issued again for the same
 	// window: after an interrupted attempt (which may have issued a set
-	// nobody received) or after a failed delivery.
+	// nobody received) or after a failed delivery (actor tokken), or because
+	// the requester asked for a new set (actor the requester, note
+	// NoteReissuedAsked; see reissue.go).
 	ActReissued = "access.reissued"
 	// ActApprovalLapsed records that an approval stopped counting: its
 	// approver was no longer permitted to approve when the quorum
@@ -572,7 +585,19 @@ func (r *Request) ClaimActivation(token string, now time.Time) error {
 	if r.State != StateActivating || r.Activation == nil {
 		return r.alreadyDecided()
 	}
-	a := r.Activation
+	if err := r.Activation.take(token, now); err != nil {
+		return err
+	}
+	if r.Window.IsZero() {
+		r.Window = Window{ActivatedAt: now, ExpiresAt: now.Add(r.Duration)}
+	}
+	return nil
+}
+
+// take gives a's claim to token. It fails with ErrClaimed while another
+// run's lease is fresh; a claim whose lease ran out is taken over, and the
+// attempt it belonged to counts as interrupted.
+func (a *Activation) take(token string, now time.Time) error {
 	if a.Claim != "" && a.Claim != token {
 		if now.Before(a.LeaseUntil) {
 			return ErrClaimed
@@ -581,9 +606,6 @@ func (r *Request) ClaimActivation(token string, now time.Time) error {
 		a.Interrupted = true
 		a.LastError = "interrupted: the run issuing the grant stopped renewing its claim"
 	}
-	if r.Window.IsZero() {
-		r.Window = Window{ActivatedAt: now, ExpiresAt: now.Add(r.Duration)}
-	}
 	a.Claim, a.ClaimedAt, a.LeaseUntil = token, now, now.Add(claimLease)
 	return nil
 }
@@ -591,14 +613,23 @@ func (r *Request) ClaimActivation(token string, now time.Time) error {
 // RenewActivation extends the lease of the claim token holds; ErrClaimLost
 // when it holds it no more. An unchanged lease is bot.ErrNoChange.
 func (r *Request) RenewActivation(token string, now time.Time) error {
-	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token {
+	if r.State != StateActivating {
+		return ErrClaimLost
+	}
+	return r.Activation.renew(token, now)
+}
+
+// renew extends the lease of the claim token holds on a; ErrClaimLost when
+// it holds it no more (or a is nil). An unchanged lease is bot.ErrNoChange.
+func (a *Activation) renew(token string, now time.Time) error {
+	if a == nil || a.Claim != token {
 		return ErrClaimLost
 	}
 	until := now.Add(claimLease)
-	if !until.After(r.Activation.LeaseUntil) {
+	if !until.After(a.LeaseUntil) {
 		return bot.ErrNoChange
 	}
-	r.Activation.LeaseUntil = until
+	a.LeaseUntil = until
 	return nil
 }
 
@@ -612,26 +643,44 @@ func (r *Request) RecordIssue(token string, now time.Time) error {
 	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token {
 		return ErrClaimLost
 	}
-	a := r.Activation
+	if note := r.Activation.issue(now); note != "" {
+		r.log(now, System, ActReissued, note)
+	}
+	return nil
+}
+
+// issue counts a set of credentials issued under a's claim (whose holder
+// the caller checked) and renews its lease. It returns the note of the
+// ActReissued row the set needs: after an interrupted attempt, or after an
+// earlier set failed to be delivered; "" for the first set.
+func (a *Activation) issue(now time.Time) (note string) {
 	switch {
 	case a.Interrupted:
-		r.log(now, System, ActReissued, NoteReissuedInterrupted)
+		note = NoteReissuedInterrupted
 	case a.Issued > 0:
-		r.log(now, System, ActReissued, NoteReissuedUndelivered)
+		note = NoteReissuedUndelivered
 	}
 	a.Issued++
 	a.Interrupted = false
 	a.LeaseUntil = now.Add(claimLease)
-	return nil
+	return note
 }
 
 // ReleaseActivation gives the claim back after a failed attempt so a retry
 // may try again (the window stays fixed).
 func (r *Request) ReleaseActivation(token, errText string) error {
-	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token {
+	if r.State != StateActivating {
 		return ErrClaimLost
 	}
-	a := r.Activation
+	return r.Activation.release(token, errText)
+}
+
+// release gives back the claim token holds on a after a failed attempt,
+// counting the attempt; ErrClaimLost when it holds it no more.
+func (a *Activation) release(token, errText string) error {
+	if a == nil || a.Claim != token {
+		return ErrClaimLost
+	}
 	a.Claim, a.ClaimedAt, a.LeaseUntil = "", time.Time{}, time.Time{}
 	a.Attempts++
 	a.LastError = errText
@@ -755,6 +804,7 @@ func (r *Request) Ended(sessions []Session, now time.Time) (action string, err e
 	if p := r.PendingExtension(); p != nil {
 		p.State = ExtensionLapsed
 	}
+	r.Reissue = nil
 	r.log(now, System, action, r.End.Why)
 	return action, nil
 }
@@ -948,6 +998,9 @@ func (r *Request) Extended(id, token string, now time.Time) (applied bool, err e
 	x.State = ExtensionApplied
 	x.Claim = ""
 	r.Window.ExpiresAt = x.NewExpiresAt
+	// The extension delivered fresh credentials: a reissue asked
+	// meanwhile is answered by them.
+	r.Reissue = nil
 	r.log(now, System, ActExtended, "until "+x.NewExpiresAt.UTC().Format(time.RFC3339))
 	return true, nil
 }

@@ -68,10 +68,18 @@ type Deps struct {
 	Inventory Inventory
 	// ECS looks up the tasks of ecs-exec requests; without it, ecs-exec
 	// requests are refused.
-	ECS       ECSInventory
-	Clock     func() time.Time // default time.Now
-	Logger    *slog.Logger     // default slog.Default()
-	Partition string           // ARN partition, default "aws"
+	ECS ECSInventory
+	// IdentityCenter grants identity-center profiles (the worker's);
+	// without it their activation fails saying so. IDCInstanceARN is the
+	// instance it works on ("" when not configured: then profiles that
+	// name an instance are refused); PortalURL is the AWS access portal
+	// start URL the requester's DM links to ("" for no link).
+	IdentityCenter IdentityCenter
+	IDCInstanceARN string
+	PortalURL      string
+	Clock          func() time.Time // default time.Now
+	Logger         *slog.Logger     // default slog.Default()
+	Partition      string           // ARN partition, default "aws"
 	// Protected are the ARNs (IAM wildcards allowed) of tokken's own
 	// resources; every grant's session policy denies every action on them.
 	Protected []string
@@ -83,22 +91,25 @@ type Deps struct {
 // so concurrent clicks, retried jobs and several processes agree. It is safe
 // for concurrent use.
 type Service struct {
-	requests  bot.Table[Request]
-	open      bot.Table[openEntry]
-	queue     bot.Queue
-	timers    bot.Timers
-	auditor   bot.Auditor
-	authz     bot.Authorizer
-	cat       Catalogue
-	granter   Granter
-	notifier  Notifier
-	dir       Directory
-	inv       Inventory
-	ecs       ECSInventory
-	now       func() time.Time
-	log       *slog.Logger
-	partition string
-	protected []string
+	requests bot.Table[Request]
+	open     bot.Table[openEntry]
+	queue    bot.Queue
+	timers   bot.Timers
+	auditor  bot.Auditor
+	authz    bot.Authorizer
+	cat      Catalogue
+	granter  Granter
+	notifier Notifier
+	dir      Directory
+	inv      Inventory
+	ecs      ECSInventory
+	idc      IdentityCenter
+	// idcInstance and portal: see Deps.IDCInstanceARN and Deps.PortalURL.
+	idcInstance, portal string
+	now                 func() time.Time
+	log                 *slog.Logger
+	partition           string
+	protected           []string
 	// renewEvery is how often a claim holder renews its lease
 	// (claimRenewEvery; tests shorten it).
 	renewEvery time.Duration
@@ -116,6 +127,9 @@ type jobRef struct {
 	// Tell is the action a JobNotify tells the requester about again; ""
 	// re-renders the approver message.
 	Tell string `json:"tell,omitempty"`
+	// By asked for new credentials at Asked (JobReissue).
+	By    string    `json:"by,omitempty"`
+	Asked time.Time `json:"asked,omitzero"`
 }
 
 // New checks d and returns a Service.
@@ -139,6 +153,7 @@ func New(d Deps) (*Service, error) {
 		open:     bot.Table[openEntry]{Store: d.Store, Kind: KindOpen},
 		queue:    d.Queue, timers: d.Timers, auditor: d.Auditor, authz: d.Authorizer,
 		cat: d.Catalogue, granter: d.Granter, notifier: d.Notifier, dir: d.Directory, inv: d.Inventory, ecs: d.ECS,
+		idc: d.IdentityCenter, idcInstance: d.IDCInstanceARN, portal: d.PortalURL,
 		now: d.Clock, log: d.Logger, partition: d.Partition, protected: slices.Clone(d.Protected), renewEvery: claimRenewEvery,
 	}
 	if s.now == nil {
@@ -159,6 +174,7 @@ func (s *Service) Register(m *bot.JobMux) {
 	m.Handle(JobExpire, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Expire(ctx, r.RequestID) }))
 	m.Handle(JobEnd, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Finish(ctx, r.RequestID) }))
 	m.Handle(JobNotify, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Notify(ctx, r.RequestID, r.Tell) }))
+	m.Handle(JobReissue, s.jobHandler(func(ctx context.Context, r jobRef) error { return s.Reissue(ctx, r.RequestID, r.By, r.Asked) }))
 }
 
 func (s *Service) jobHandler(fn func(context.Context, jobRef) error) bot.JobHandler {
@@ -263,6 +279,10 @@ type SubmitInput struct {
 	// when empty, the first word of Reason names it (the one-line
 	// command `/access <profile> <duration> <service|task> <reason…>`).
 	ECSTarget string
+	// Account is the AWS account of an identity-center request; when
+	// empty, a leading 12-digit account id of Reason names it, else the
+	// profile's only account.
+	Account string
 }
 
 // Submit validates in against the catalogue and policy and stores a pending
@@ -290,6 +310,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	if p.Kind == KindECSExec && in.ECSTarget == "" {
 		in.ECSTarget, in.Reason = splitECSTarget(in.Reason)
 	}
+	if p.Kind == KindIdentityCenter && in.Account == "" {
+		in.Account, in.Reason = splitAccount(in.Reason)
+	}
 	reason := strings.TrimSpace(in.Reason)
 	if reason == "" {
 		return Request{}, ErrReasonRequired
@@ -311,12 +334,18 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 			return Request{}, err
 		}
 	}
+	var idc *IDCGrant
+	if p.Kind == KindIdentityCenter {
+		if idc, err = idcTarget(p, strings.TrimSpace(in.Account)); err != nil {
+			return Request{}, err
+		}
+	}
 	now := s.now()
 	r := Request{
 		ID: bot.NewID("r-"), Requester: in.Requester, Profile: p.Name, Kind: p.Kind,
 		RoleARN: p.RoleARN, SessionPolicy: p.SessionPolicy, Targets: targets, Duration: d,
 		Reason: reason, Ticket: strings.TrimSpace(in.Ticket), Created: now, State: StatePending,
-		ApprovalsNeeded: p.Approvals, ECS: ecs,
+		ApprovalsNeeded: p.Approvals, ECS: ecs, IDC: idc,
 	}
 	var extra map[string]string
 	if in.BreakGlass {
@@ -350,13 +379,13 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	r.ApprovalsNeeded = max(r.ApprovalsNeeded, dec.Approvals)
 	// Validate the grant now, so a request that could never be issued (too
 	// many instances for a session policy) is refused before anyone approves.
-	if _, err := NewGrantSpec(&r, now.Add(d), now, s.partition, s.protected...); err != nil {
+	if _, err := NewGrantSpec(&r, now.Add(d), now, s.partition, s.protected...); err != nil && p.Kind != KindIdentityCenter {
 		return Request{}, &ErrBadTarget{Profile: p.Name, Why: err.Error()}
 	}
 	// A role without tokken's permissions boundary is refused now, before
 	// an approver spends a click on it (Issue checks again before every
 	// AssumeRole).
-	if err := s.granter.CheckRole(ctx, r.RoleARN); err != nil {
+	if err := s.checkRole(ctx, &r); err != nil {
 		var ng *ErrRoleNotGrantable
 		if !errors.As(err, &ng) {
 			return Request{}, fmt.Errorf("submit: check role %s: %w", r.RoleARN, err)
@@ -369,6 +398,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 		}); aerr != nil {
 			s.log.ErrorContext(ctx, "access: audit event not recorded", "err", aerr, "request", r.ID, "action", ActRoleRefused)
 		}
+		return Request{}, err
+	}
+	if err := s.idcCheckUser(ctx, &r); err != nil {
 		return Request{}, err
 	}
 	r.log(now, r.Requester, ActRequested, reason)
@@ -393,6 +425,15 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 		s.enqueue(ctx, "activate/"+r.ID, JobActivate, jobRef{RequestID: r.ID})
 	}
 	return r, nil
+}
+
+// checkRole asks the Granter whether r's role may be granted;
+// identity-center requests have no role.
+func (s *Service) checkRole(ctx context.Context, r *Request) error {
+	if r.Kind == KindIdentityCenter {
+		return nil
+	}
+	return s.granter.CheckRole(ctx, r.RoleARN)
 }
 
 // Selects reports whether the selector allows target t: its id is listed,
@@ -466,6 +507,9 @@ func (s *Service) targets(ctx context.Context, p Profile, ids []string) ([]bot.T
 // the requester, and break_glass via extra.
 func (s *Service) authorize(ctx context.Context, who bot.Principal, a bot.Action, r *Request, d time.Duration, extra map[string]string) (bot.Decision, error) {
 	c := map[string]string{"requester": r.Requester}
+	if r.IDC != nil {
+		c["account"] = r.IDC.Account
+	}
 	if r.ECS != nil {
 		c["ecs_service"] = r.ECS.Service
 		if r.ECS.Env != "" {

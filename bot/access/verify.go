@@ -145,6 +145,9 @@ func (s *Service) requesterDecision(ctx context.Context, r *Request, a bot.Actio
 		return bot.Decision{}, fmt.Errorf("look up requester %s: %w", r.Requester, err)
 	}
 	c := map[string]string{"requester": r.Requester}
+	if r.IDC != nil {
+		c["account"] = r.IDC.Account
+	}
 	maps.Copy(c, extra)
 	dec, err := s.authz.Authorize(ctx, bot.AuthzQuery{
 		Principal: who, Action: a, Profile: r.Profile, Duration: d, Targets: r.Targets, Now: at, Context: c,
@@ -191,6 +194,11 @@ func (s *Service) verifyGrant(ctx context.Context, r *Request) error {
 			return err
 		}
 	}
+	if p.Kind == KindIdentityCenter {
+		if err := verifyIDCTarget(p, r); err != nil {
+			return err
+		}
+	}
 	if r.BreakGlass != nil {
 		if !p.BreakGlass {
 			return refuse("profile %s does not allow break-glass", r.Profile)
@@ -234,17 +242,13 @@ func (s *Service) verifyExtension(ctx context.Context, r *Request, x *Extension)
 		return err
 	}
 	p, _ := s.cat.Profile(r.Profile) // verifyGrant checked it exists
-	length := r.Duration
-	for _, e := range r.Extensions {
-		if e.State == ExtensionApplied {
-			length += e.Duration
-		}
+	if x.Duration <= 0 || x.Duration > p.MaxDuration {
+		return refuse("the extension's %s is not within profile %s's maximum of %s", FormatDuration(x.Duration), r.Profile, FormatDuration(p.MaxDuration))
+	}
+	if err := verifyWindow(r, s.now()); err != nil {
+		return err
 	}
 	switch {
-	case x.Duration <= 0 || x.Duration > p.MaxDuration:
-		return refuse("the extension's %s is not within profile %s's maximum of %s", FormatDuration(x.Duration), r.Profile, FormatDuration(p.MaxDuration))
-	case r.Window.IsZero() || r.Window.ActivatedAt.After(s.now()) || !r.Window.ExpiresAt.Equal(r.Window.ActivatedAt.Add(length)):
-		return refuse("the grant's window is not what its approvals gave")
 	case !x.NewExpiresAt.Equal(r.Window.ExpiresAt.Add(x.Duration)):
 		return refuse("the extension's end is not the window end plus %s", FormatDuration(x.Duration))
 	case !slices.ContainsFunc(r.History, func(h HistoryRow) bool {
@@ -302,6 +306,22 @@ func (s *Service) verifyECSTarget(ctx context.Context, p Profile, r *Request) er
 		(!r.ECS.ByTask || fresh.Task == r.ECS.Task)
 	if !same {
 		return refuse("the request's ECS target (%s) is not one profile %s gives now", r.ECS.Describe(), r.Profile)
+	}
+	return nil
+}
+
+// verifyIDCTarget checks an identity-center request against its profile as
+// it is now: an account the profile offers, and the profile's permission
+// set, group and instance.
+func verifyIDCTarget(p Profile, r *Request) error {
+	g := r.IDC
+	switch {
+	case g == nil:
+		return refuse("the request names no account")
+	case !slices.Contains(p.IDC.Accounts, g.Account):
+		return refuse("account %s is not one profile %s gives now", g.Account, r.Profile)
+	case g.PermissionSet != p.IDC.PermissionSet || g.Group != p.IDC.Group || g.InstanceARN != p.IDC.InstanceARN:
+		return refuse("the request's permission set or group is not profile %s's as it is now", r.Profile)
 	}
 	return nil
 }

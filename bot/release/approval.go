@@ -91,6 +91,22 @@ type Approval struct {
 	Message   MessageRef `json:"message"`
 	Created   time.Time  `json:"created"`
 	Updated   time.Time  `json:"updated"`
+
+	// Sending is the decision being sent, recorded (with the approvers
+	// above) before the first PutApprovalResult and counted before each,
+	// so that a retry meeting ErrAlreadyCompleted can tell tokken's own
+	// earlier call from a decision made in the console.
+	Sending *Sending `json:"sending,omitempty"`
+}
+
+// Sending is the decision tokken sends for an approval in StateDeciding.
+type Sending struct {
+	Approved bool   `json:"approved"`
+	Summary  string `json:"summary"` // exactly what PutApprovalResult carries
+	// Attempts counts the PutApprovalResult calls begun, each recorded
+	// before it is made.
+	Attempts int       `json:"attempts"`
+	Last     time.Time `json:"last,omitzero"`
 }
 
 // ApprovedBy reports whether user has approved.
@@ -118,6 +134,19 @@ type Result struct {
 	Summary                        string // at most MaxSummary bytes
 }
 
+// Outcome is what CodePipeline shows of a decided approval action
+// (GetPipelineState: the action's latest execution).
+type Outcome struct {
+	// Known is false when the stage has moved on to another execution,
+	// so the approval's outcome is no longer shown.
+	Known bool
+	// Status is the action's status: Succeeded (approved), Failed
+	// (rejected or expired), InProgress (waiting).
+	Status  string
+	Summary string // the summary the decision was sent with
+	By      string // ARN of who decided (lastUpdatedBy)
+}
+
 // MaxSummary is PutApprovalResult's limit on result.summary (512).
 const MaxSummary = 512
 
@@ -129,6 +158,9 @@ type CodePipeline interface {
 	// PutApprovalResult decides the approval. CodePipeline's refusals are
 	// ErrAlreadyCompleted and ErrInvalidToken; others are wrapped.
 	PutApprovalResult(ctx context.Context, r Result) error
+	// Outcome reads what CodePipeline recorded for the approval with
+	// token of execution executionID ("" when unknown).
+	Outcome(ctx context.Context, pipeline, stage, action, token, executionID string) (Outcome, error)
 	// Start starts an execution of pipeline (StartPipelineExecution);
 	// requestToken makes a retry return the same execution.
 	Start(ctx context.Context, pipeline, requestToken string) (executionID string, err error)

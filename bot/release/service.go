@@ -327,6 +327,11 @@ func (s *Service) vote(ctx context.Context, v VoteRequest) error {
 			a.Rejection = &Vote{By: v.By.ID, At: now, Reason: reason}
 			a.State = StateDeciding
 		}
+		if a.State == StateDeciding {
+			// The decision and its approvers are stored before anything
+			// is sent (decide).
+			a.Sending = &Sending{Approved: a.Rejection == nil, Summary: Summary(*a)}
+		}
 		a.Updated = now
 		return nil
 	})
@@ -383,22 +388,46 @@ func Summary(ap Approval) string {
 }
 
 // decide sends the decision of an approval in StateDeciding to
-// CodePipeline and records what came of it.
+// CodePipeline and records what came of it. Each call is counted in the
+// store before it is made, so a run that dies after CodePipeline took the
+// decision but before it was recorded leaves a trace its retry finds.
 func (s *Service) decide(ctx context.Context, ap Approval) error {
-	approved := ap.Rejection == nil
-	summary := Summary(ap)
-	err := s.d.CodePipeline.PutApprovalResult(ctx, Result{
-		Pipeline: ap.Pipeline, Stage: ap.Stage, Action: ap.Action, Token: ap.Token, Approved: approved, Summary: summary,
+	now := s.d.Now()
+	ap, err := s.approvals.Update(ctx, ap.ID, func(a *Approval) error {
+		if a.State != StateDeciding {
+			return bot.ErrNoChange
+		}
+		if a.Sending == nil {
+			a.Sending = &Sending{Approved: a.Rejection == nil, Summary: Summary(*a)}
+		}
+		a.Sending.Attempts++
+		a.Sending.Last = now
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if ap.State != StateDeciding {
+		return nil // finished meanwhile (another delivery of the job, or given up)
+	}
+	send := *ap.Sending
+	err = s.d.CodePipeline.PutApprovalResult(ctx, Result{
+		Pipeline: ap.Pipeline, Stage: ap.Stage, Action: ap.Action, Token: ap.Token, Approved: send.Approved, Summary: send.Summary,
+	})
+	summary := send.Summary
 	var next State
+	var detail map[string]string
 	action := ""
 	switch {
-	case err == nil && approved:
+	case err == nil && send.Approved:
 		next, action = StateApproved, "release.approved"
 	case err == nil:
 		next, action = StateRejected, "release.rejected"
 	case errors.Is(err, ErrAlreadyCompleted):
-		next, action = StateElsewhere, "release.decided_elsewhere"
+		next, action, detail, err = s.alreadyCompleted(ctx, ap)
+		if err != nil {
+			return err
+		}
 	case errors.Is(err, ErrInvalidToken):
 		next, action = StateInvalid, "release.token_invalid"
 		if !ap.Expires.IsZero() && !s.d.Now().Before(ap.Expires) {
@@ -409,12 +438,58 @@ func (s *Service) decide(ctx context.Context, ap Approval) error {
 	default:
 		return fmt.Errorf("put approval result for %s: %w", ap.ID, err)
 	}
-	return s.finish(ctx, ap.ID, next, action, summary, func(a Approval) bool { return a.State == StateDeciding })
+	return s.finish(ctx, ap.ID, next, action, summary, detail, func(a Approval) bool { return a.State == StateDeciding })
+}
+
+// alreadyCompleted says whose decision an approval carries that
+// CodePipeline reports already completed while tokken was sending its
+// own. CodePipeline shows the decided action's summary (GetPipelineState):
+// tokken's own summary and outcome there mean an earlier call of tokken
+// made it (its run died before recording it), anything else that someone
+// decided outside Slack. When CodePipeline no longer shows the approval (a
+// newer execution reached the stage), an earlier attempt of tokken's is
+// taken as the one that decided, and this very first attempt finding it
+// decided as a decision made elsewhere; the audit line says it is
+// unconfirmed. A failed read is retried (the job's error).
+func (s *Service) alreadyCompleted(ctx context.Context, ap Approval) (State, string, map[string]string, error) {
+	send := *ap.Sending
+	ours := func(how string) (State, string, map[string]string, error) {
+		if send.Approved {
+			return StateApproved, "release.approved", map[string]string{"confirmed": how}, nil
+		}
+		return StateRejected, "release.rejected", map[string]string{"confirmed": how}, nil
+	}
+	execID := ""
+	if ap.Execution != nil {
+		execID = ap.Execution.ID
+	}
+	out, err := s.d.CodePipeline.Outcome(ctx, ap.Pipeline, ap.Stage, ap.Action, ap.Token, execID)
+	if err != nil && !bot.IsPermanent(err) {
+		return "", "", nil, fmt.Errorf("read the outcome of %s, already decided: %w", ap.ID, err)
+	}
+	if err != nil {
+		s.d.Log.WarnContext(ctx, "cannot read whose decision the approval carries", "approval", ap.ID, "err", err)
+	}
+	wantStatus := "Failed"
+	if send.Approved {
+		wantStatus = "Succeeded"
+	}
+	switch {
+	case out.Known && out.Summary == send.Summary && out.Status == wantStatus:
+		s.d.Log.InfoContext(ctx, "an earlier attempt of tokken decided the approval", "approval", ap.ID, "attempts", send.Attempts)
+		return ours("CodePipeline shows tokken's decision")
+	case out.Known:
+		return StateElsewhere, "release.decided_elsewhere", map[string]string{"by": out.By, "status": out.Status}, nil
+	case send.Attempts > 1:
+		s.d.Log.WarnContext(ctx, "approval already decided after an earlier attempt of tokken, which CodePipeline no longer shows; taken as tokken's", "approval", ap.ID, "attempts", send.Attempts)
+		return ours("unconfirmed: an earlier attempt of tokken's, which CodePipeline no longer shows")
+	}
+	return StateElsewhere, "release.decided_elsewhere", nil, nil
 }
 
 // finish moves approval id to the final state next when cond holds, then
-// audits it and updates the card.
-func (s *Service) finish(ctx context.Context, id string, next State, action, summary string, cond func(Approval) bool) error {
+// audits it (with extra in the detail) and updates the card.
+func (s *Service) finish(ctx context.Context, id string, next State, action, summary string, extra map[string]string, cond func(Approval) bool) error {
 	changed := false
 	ap, err := s.approvals.Update(ctx, id, func(a *Approval) error {
 		if !cond(*a) {
@@ -433,6 +508,9 @@ func (s *Service) finish(ctx context.Context, id string, next State, action, sum
 		return err
 	}
 	detail := map[string]string{"state": string(next)}
+	for k, v := range extra {
+		detail[k] = v
+	}
 	if ap.Summary != "" {
 		detail["summary"] = ap.Summary
 	}
@@ -469,7 +547,7 @@ func (s *Service) Expire(ctx context.Context, e ExpireRequest) error {
 func (s *Service) expire(ctx context.Context, id string) error {
 	// A decision being sent is left to its job: what CodePipeline answers
 	// says whether it made it in time.
-	err := s.finish(ctx, id, StateExpired, "release.expired", "", func(a Approval) bool { return a.State == StatePending })
+	err := s.finish(ctx, id, StateExpired, "release.expired", "", nil, func(a Approval) bool { return a.State == StatePending })
 	if err != nil {
 		return err
 	}
@@ -535,7 +613,11 @@ func (s *Service) start(ctx context.Context, r StartRequest) error {
 	}
 	p, ok := s.d.Pipelines.Lookup(r.Pipeline)
 	if !ok {
-		return userErrorf("tokken takes no approvals for pipeline %s (pipelines.yaml does not name it), so it does not start it either.", r.Pipeline)
+		takes := make([]string, 0, len(s.d.Pipelines.Entries))
+		for _, e := range s.d.Pipelines.Entries {
+			takes = append(takes, e.Match)
+		}
+		return userErrorf("tokken takes no approvals for pipeline %s (pipelines.yaml does not name it), so it does not start it either. Pipelines it takes: %s.", r.Pipeline, strings.Join(takes, ", "))
 	}
 	d, err := s.d.Authorizer.Authorize(ctx, bot.AuthzQuery{
 		Principal: r.By, Action: bot.ActionStartRelease, Now: s.d.Now(),
@@ -573,7 +655,7 @@ func (s *Service) start(ctx context.Context, r StartRequest) error {
 // in any other state is left alone.
 func (s *Service) GiveUp(ctx context.Context, id string, j bot.Job, cause string) error {
 	reason := fmt.Sprintf("tokken gave up sending the decision (job %s %s: %s); decide in the CodePipeline console", j.Kind, j.ID, cause)
-	err := s.finish(ctx, id, StateFailed, "release.failed", reason, func(a Approval) bool { return a.State == StateDeciding })
+	err := s.finish(ctx, id, StateFailed, "release.failed", reason, nil, func(a Approval) bool { return a.State == StateDeciding })
 	if errors.Is(err, bot.ErrNotFound) {
 		return nil
 	}

@@ -48,6 +48,9 @@ const (
 	ActionExtend           = "access:extend" // opens the extend modal
 	ActionApproveExtension = "access:approve_extension"
 	ActionDenyExtension    = "access:deny_extension" // opens the deny modal
+	// ActionNewCredentials asks for a new set of credentials within the
+	// window (the credentials DM's "New credentials" button).
+	ActionNewCredentials = "access:new_credentials"
 )
 
 // Callback ids of the modals.
@@ -92,9 +95,15 @@ type Deps struct {
 	Inventory  access.Inventory
 	ECS        access.ECSInventory // ecs-exec tasks (infra/ecsfleet)
 	ECSSearch  ECSSearcher         // the modal's ECS selects (infra/ecsindex)
-	Search     Searcher
-	Slack      Slack
-	Auditor    bot.Auditor
+	// IdentityCenter grants identity-center profiles (infra/identitycenter;
+	// the worker's only), on instance IDCInstanceARN ("" when discovered),
+	// linking DMs to the access portal PortalURL (access.Deps).
+	IdentityCenter access.IdentityCenter
+	IDCInstanceARN string
+	PortalURL      string
+	Search         Searcher
+	Slack          Slack
+	Auditor        bot.Auditor
 	// Directory resolves Slack users into principals (a *slackdir.Directory
 	// shared with the other features, so there is one user-group cache).
 	// Nil: New builds one over Slack for SlackGroups.
@@ -176,6 +185,7 @@ func New(d Deps) (*Feature, error) {
 	svc, err := access.New(access.Deps{
 		Store: d.Store, Queue: d.Queue, Timers: d.Timers, Auditor: d.Auditor, Authorizer: d.Authorizer,
 		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory, ECS: d.ECS,
+		IdentityCenter: d.IdentityCenter, IDCInstanceARN: d.IDCInstanceARN, PortalURL: d.PortalURL,
 		Clock: d.Clock, Logger: log, Partition: d.Partition, Protected: d.Protected,
 	})
 	if err != nil {
@@ -242,6 +252,12 @@ func (f *Feature) Command(ctx context.Context, cmd slack.SlashCommand) (*slack.M
 		}
 		return router.Ephemeral(fmt.Sprintf("Ending access `%s` (%s): sessions are being terminated. The request's message shows when it is done.",
 			r.ID, mrkdwn.Escape(r.Profile))), nil
+	case access.VerbCreds:
+		r, err := f.svc.AskCredentials(ctx, cmd.UserID, c.RequestID)
+		if err != nil {
+			return explain(err)
+		}
+		return router.Ephemeral(f.credentialsAsked(r)), nil
 	}
 	in := access.SubmitInput{
 		Requester: cmd.UserID, Profile: c.Profile, Duration: c.Duration, Instances: c.Instances, Reason: c.Reason,
@@ -356,6 +372,11 @@ func (f *Feature) click(ctx context.Context, ic slack.InteractionCallback, a *sl
 		_, err = f.svc.Review(ctx, user, id)
 	case ActionDone:
 		_, err = f.svc.Done(ctx, user, id)
+	case ActionNewCredentials:
+		var r access.Request
+		if r, err = f.svc.AskCredentials(ctx, user, id); err == nil {
+			f.tellPrivately(ctx, ic, f.credentialsAsked(r))
+		}
 	case ActionExtend:
 		err = f.openExtend(ctx, ic, user, id)
 	case ActionApproveExtension, ActionDenyExtension:
@@ -389,6 +410,12 @@ func (f *Feature) click(ctx context.Context, ic slack.InteractionCallback, a *sl
 	}
 	f.tellPrivately(ctx, ic, escapeText(msg))
 	return nil
+}
+
+// credentialsAsked answers an ask for new credentials that was taken.
+func (f *Feature) credentialsAsked(r access.Request) string {
+	return fmt.Sprintf(":key: New credentials for `%s` (*%s*) are being issued: they arrive in a DM from me and work until %s at the latest, when your access ends.",
+		r.ID, mrkdwn.Escape(r.Profile), view{loc: f.loc}.when(r.Window.ExpiresAt))
 }
 
 func (f *Feature) openView(ctx context.Context, ic slack.InteractionCallback, v slack.ModalViewRequest) error {
@@ -461,6 +488,7 @@ func (f *Feature) requestSubmitted(ctx context.Context, ic slack.InteractionCall
 	in := access.SubmitInput{
 		Requester: user, Profile: form.Profile, Duration: form.Duration, Instances: form.Instances,
 		Reason: form.Reason, Ticket: form.Ticket, BreakGlass: form.BreakGlass, ECSTarget: form.ECSTarget,
+		Account: form.Account,
 	}
 	if err := f.enqueueSubmit(ctx, "view/"+ic.View.ID+"/"+ic.View.Hash, submitJob{Input: in}); err != nil {
 		return nil, err

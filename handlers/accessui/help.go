@@ -42,6 +42,9 @@ func RenderProfileList(choices []Choice) string {
 			notes = append(notes, fmt.Sprintf("%d approval(s)", p.Approvals))
 		}
 		notes = append(notes, "up to "+access.FormatDuration(p.MaxDuration))
+		if p.Kind == access.KindIdentityCenter {
+			notes = append(notes, mrkdwn.Escape("Identity Center "+p.IDC.PermissionSet+" on account "+strings.Join(p.IDC.Accounts, " or ")))
+		}
 		fmt.Fprintf(&b, "\n• `%s` (%s)", mrkdwn.Escape(p.Name), strings.Join(notes, ", "))
 		if d := strings.TrimSpace(p.Description); d != "" {
 			b.WriteString(": " + mrkdwn.Escape(d))

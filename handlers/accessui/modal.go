@@ -101,6 +101,9 @@ func RequestModal(choices []Choice) slack.ModalViewRequest {
 		slack.NewInputBlock(blockReason, plain("Reason"), nil, reason),
 		ticketBlock,
 	}
+	if slices.ContainsFunc(choices, func(c Choice) bool { return c.Profile.Kind == access.KindIdentityCenter }) {
+		blocks = slices.Insert(blocks, 2, accountBlock(choices))
+	}
 	if slices.ContainsFunc(choices, func(c Choice) bool { return c.Profile.Kind == access.KindECSExec }) {
 		blocks = slices.Insert(blocks, 2, ecsBlocks(choices)...)
 	}
@@ -128,6 +131,7 @@ type requestForm struct {
 	BreakGlass bool
 	ECSTarget  string // ecs-exec: the task id if one is picked, else the service name
 	ECSService string // ecs-exec: the service picked, if any
+	Account    string // identity-center: the AWS account picked, if any
 }
 
 func stateValue(st *slack.ViewState, block string) slack.BlockAction {
@@ -173,6 +177,13 @@ func parseRequestForm(st *slack.ViewState) (requestForm, map[string]string) {
 	}
 	f.BreakGlass = len(stateValue(st, blockBreakGlass).SelectedOptions) > 0
 	parseECSTarget(st, &f, errs)
+	if a := stateValue(st, blockAccount).SelectedOption.Value; a != "" {
+		if access.ValidAccountID(a) {
+			f.Account = a
+		} else {
+			errs[blockAccount] = fmt.Sprintf("%q is not an AWS account id.", mrkdwn.Truncate(a, 40))
+		}
+	}
 	return f, errs
 }
 
@@ -198,6 +209,7 @@ func checkForm(f requestForm, choices []Choice, errs map[string]string) {
 		errs[blockTargets] = p.Name + " grants a role, not instances: clear this field."
 	}
 	checkECSTarget(f, p, errs)
+	checkAccount(f, p, errs)
 	switch {
 	case f.BreakGlass && !p.BreakGlass:
 		errs[blockBreakGlass] = p.Name + " does not allow break-glass: wait for an approver."

@@ -3,6 +3,7 @@ package accessui
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -183,6 +184,9 @@ func details(r access.Request, v view) []slack.Block {
 	if r.ECS != nil {
 		lines = append(lines, ecsTargetLine(r.ECS))
 	}
+	if r.IDC != nil {
+		lines = append(lines, idcTargetLine(r.IDC))
+	}
 	return []slack.Block{section(summary(r)), section(strings.Join(lines, "\n"))}
 }
 
@@ -194,7 +198,7 @@ func RenderRequest(r access.Request, p access.Profile, loc *time.Location) slack
 	v := view{loc: loc, profile: p}
 	blocks := details(r, v)
 	status, color, buttons := requestStatus(r, v)
-	blocks = append(blocks, section(status))
+	blocks = append(blocks, section(status+idcStatusNote(r, v)))
 	if len(buttons) > 0 {
 		blocks = append(blocks, slack.NewActionBlock("access_actions", buttons...))
 	}
@@ -232,6 +236,9 @@ func requestStatus(r access.Request, v view) (string, string, []slack.BlockEleme
 				button(ActionDeny, "Deny", r.ID, slack.StyleDanger),
 			}
 	case access.StateActivating:
+		if r.Kind == access.KindIdentityCenter {
+			return ":gear: *Granting access* — IAM Identity Center is assigning it — " + orText(approved, breakGlassLine(r)), ColorActive, nil
+		}
 		return ":gear: *Granting access* — " + orText(approved, breakGlassLine(r)), ColorActive, nil
 	case access.StateActive:
 		line := fmt.Sprintf(":white_check_mark: *Active* until %s — %s", v.when(r.Window.ExpiresAt), orText(approved, "no approval needed"))
@@ -244,9 +251,15 @@ func requestStatus(r access.Request, v view) (string, string, []slack.BlockEleme
 		}
 		rev := button(ActionRevoke, "Revoke", r.ID, slack.StyleDanger)
 		rev.Confirm = confirm("Revoke access?", fmt.Sprintf("End %s's access now and terminate their sessions?", who(r.Requester)), "Revoke")
+		if r.Kind == access.KindIdentityCenter {
+			rev.Confirm = confirm("Revoke access?", fmt.Sprintf("End %s's access now? tokken removes the Identity Center assignment; portal sessions already open keep working until their session duration ends.", who(r.Requester)), "Revoke")
+		}
 		buttons = append(buttons, rev)
 		return line, ColorActive, buttons
 	case access.StateEnding:
+		if r.Kind == access.KindIdentityCenter {
+			return ":hourglass: *Ending access* — " + endLine(r, v) + " (removing it from IAM Identity Center)", ColorActive, nil
+		}
 		return ":hourglass: *Ending access* — " + endLine(r, v) + " (terminating sessions, revoking credentials)", ColorActive, nil
 	case access.StateExpired:
 		return ":lock: *Expired* at " + v.when(r.Window.ExpiresAt) + sessionsLine(r) + reviewedLine(r), ColorEnded, reviewButton(r)
@@ -257,8 +270,12 @@ func requestStatus(r access.Request, v view) (string, string, []slack.BlockEleme
 		if r.End != nil && r.End.LastError != "" {
 			last = "\nLast error: `" + mrkdwn.Escape(mrkdwn.Truncate(r.End.LastError, 500)) + "`"
 		}
+		byHand := "revoke the role's sessions in IAM by hand"
+		if r.Kind == access.KindIdentityCenter {
+			byHand = "remove the account assignment (or group membership) in IAM Identity Center by hand"
+		}
 		return ":rotating_light: *" + RevokeFailedText + "* — access may still be usable. tokken keeps retrying every " +
-				access.FormatDuration(bot.SweepInterval) + "; ops have been alerted. If it persists, revoke the role's sessions in IAM by hand." + last,
+				access.FormatDuration(bot.SweepInterval) + "; ops have been alerted. If it persists, " + byHand + "." + last,
 			ColorDanger, nil
 	case access.StateDenied:
 		if d := r.Denial; d != nil {
@@ -408,9 +425,15 @@ func RenderTell(r access.Request, action string, loc *time.Location) slackapi.Me
 	case access.ActActive:
 		text = fmt.Sprintf(":white_check_mark: Your access %s to *%s* is active until %s. Credentials are in the message above.",
 			id, mrkdwn.Escape(r.Profile), v.when(r.Window.ExpiresAt))
+		if r.IDC != nil {
+			text = idcActiveTell(r, v)
+		}
 		buttons = grantButtons(r)
 	case access.ActExtended:
 		text = fmt.Sprintf(":heavy_plus_sign: Your access %s is extended until %s. Fresh credentials are above.", id, v.when(r.Window.ExpiresAt))
+		if r.IDC != nil {
+			text = fmt.Sprintf(":heavy_plus_sign: Your access %s is extended until %s; the Identity Center assignment stays until then.", id, v.when(r.Window.ExpiresAt))
+		}
 		buttons = grantButtons(r)
 	case access.ActDenied:
 		by, why := "", ""
@@ -429,6 +452,12 @@ func RenderTell(r access.Request, action string, loc *time.Location) slackapi.Me
 					why = r.History[i].Note
 					break
 				}
+			}
+			if rest, ok := strings.CutPrefix(why, access.NoteNewCredentials); ok {
+				text = fmt.Sprintf(":heavy_multiplication_x: New credentials for %s were refused: %s. The operators have been alerted; "+
+					"the credentials you have keep working until they expire, at the latest when your access ends at %s.",
+					id, mrkdwn.Escape(rest), v.when(r.Window.ExpiresAt))
+				break
 			}
 			text = fmt.Sprintf(":heavy_multiplication_x: Your extension of %s was refused: %s. Your access still ends at %s.",
 				id, mrkdwn.Escape(why), v.when(r.Window.ExpiresAt))
@@ -454,6 +483,16 @@ func RenderTell(r access.Request, action string, loc *time.Location) slackapi.Me
 			mrkdwn.Escape(r.Profile), channelMention(r.Message.Channel))
 	case access.ActExtendDenied:
 		text = fmt.Sprintf(":x: Your extension of %s was denied%s.", id, extensionDenial(r))
+	case access.ActReissueFailed:
+		why := ""
+		for i := len(r.History) - 1; i >= 0; i-- {
+			if r.History[i].Action == access.ActReissueFailed {
+				why = strings.TrimPrefix(r.History[i].Note, access.NoteNewCredentials)
+				break
+			}
+		}
+		text = fmt.Sprintf(":warning: New credentials for %s could not be issued: %s. The credentials you have keep working until they expire; "+
+			"try again, and tell the tokken operators if it keeps failing.", id, mrkdwn.Escape(why))
 	case access.ActExtendLapsed:
 		text = fmt.Sprintf(":heavy_multiplication_x: Your extension of %s lapsed: the grant ended first or could not be renewed.", id)
 	default:
@@ -479,6 +518,9 @@ func extensionDenial(r access.Request) string {
 func grantButtons(r access.Request) []slack.BlockElement {
 	done := button(ActionDone, "I'm done", r.ID, slack.StylePrimary)
 	done.Confirm = confirm("End your access now?", "Your credentials stop working and your SSM sessions are terminated.", "End access")
+	if r.Kind == access.KindIdentityCenter {
+		done.Confirm = confirm("End your access now?", "tokken removes your Identity Center access; a portal session you already opened keeps working until its session duration ends.", "End access")
+	}
 	return []slack.BlockElement{done, button(ActionExtend, "Extend", r.ID, slack.StyleDefault)}
 }
 
@@ -488,8 +530,15 @@ func grantButtons(r access.Request) []slack.BlockElement {
 func RenderCredentials(r access.Request, c access.Credentials, end time.Time, loc *time.Location, region string) slackapi.Message {
 	v := view{loc: loc}
 	var b strings.Builder
-	fmt.Fprintf(&b, ":key: *Access %s to %s* — valid until %s (window end; the credentials stop working then even though STS says %s).\n",
-		r.ID, mrkdwn.Escape(r.Profile), v.when(end), v.clock(c.Expiration))
+	renewable := r.Kind.HasCredentials() && c.Expiration.Before(end)
+	if renewable {
+		fmt.Fprintf(&b, ":key: *Access %s to %s* — these credentials expire at %s (AWS lets a set last at most an hour); your access lasts until %s. "+
+			"Until then, *New credentials* below (or `/access creds %s`) gives you a new set, without another approval.\n",
+			r.ID, mrkdwn.Escape(r.Profile), v.when(c.Expiration), v.when(end), r.ID)
+	} else {
+		fmt.Fprintf(&b, ":key: *Access %s to %s* — valid until %s (window end; the credentials stop working then even though STS says %s).\n",
+			r.ID, mrkdwn.Escape(r.Profile), v.when(end), v.clock(c.Expiration))
+	}
 	if c.ConsoleURL != "" {
 		fmt.Fprintf(&b, "*Console:* %s (link valid 15 minutes, use it once)\n", mrkdwn.Link(c.ConsoleURL, "open the AWS console"))
 	} else if r.Kind != access.KindECSExec {
@@ -513,7 +562,13 @@ func RenderCredentials(r access.Request, c access.Credentials, end time.Time, lo
 		b.WriteString(ecsCommands(r.ECS))
 	}
 	text := b.String()
-	return slackapi.Message{Text: fmt.Sprintf("Credentials for %s", r.ID), Blocks: []slack.Block{section(text)}}
+	m := slackapi.Message{Text: fmt.Sprintf("Credentials for %s", r.ID), Blocks: []slack.Block{section(text)}}
+	if renewable {
+		m.Blocks = append(m.Blocks, slack.NewActionBlock("access_credentials",
+			button(ActionNewCredentials, "New credentials", r.ID, slack.StyleDefault)),
+			contextBlock(fmt.Sprintf("New credentials can be asked until %s; after that this button only says the access is over.", v.when(end))))
+	}
+	return m
 }
 
 // RenderAlert is a loud message for the audit or ops channel.
@@ -575,6 +630,9 @@ func RenderList(rs []access.Request, loc *time.Location) string {
 			line += fmt.Sprintf(" — :warning: *%s* in %s: %s; %s", NotPostedText, channelMention(u.Channel), what, do)
 		}
 		lines = append(lines, line)
+	}
+	if slices.ContainsFunc(rs, func(r access.Request) bool { return r.State == access.StateActive && r.Kind.HasCredentials() }) {
+		lines = append(lines, "`/access creds <request-id>` gives you a new set of credentials for an active grant, until its window ends.")
 	}
 	lines = append(lines, "`/access revoke <request-id>` ends one early.")
 	return strings.Join(lines, "\n")

@@ -151,11 +151,31 @@ func TestRenderCredentials(t *testing.T) {
 	if strings.Contains(m.Text, "sekret") {
 		t.Error("the notification text carries the secret")
 	}
+	if len(m.Blocks) != 1 {
+		t.Errorf("credentials outlasting the window offer new ones: %d blocks", len(m.Blocks))
+	}
 	c.ConsoleURL = ""
 	r.Kind, r.Targets = access.KindSTS, nil
 	b, _ = json.Marshal(RenderCredentials(r, c, t0, time.UTC, "").Blocks)
 	if !strings.Contains(string(b), "no sign-in link") || strings.Contains(string(b), "start-session") {
 		t.Errorf("sts grant without console link: %s", b)
+	}
+}
+
+// TestRenderCredentialsRenewable: credentials that expire before the window
+// end say both times and carry the "New credentials" button (the request
+// id its only value) and the command that does the same.
+func TestRenderCredentialsRenewable(t *testing.T) {
+	r := baseRequest()
+	r.Kind, r.Targets = access.KindSTS, nil
+	c := access.Credentials{AccessKeyID: "ASIAX", SecretAccessKey: "sekret", SessionToken: "tok", Expiration: t0.Add(time.Hour)}
+	b, _ := json.Marshal(RenderCredentials(r, c, t0.Add(3*time.Hour), time.UTC, "").Blocks)
+	got := string(b)
+	for _, w := range []string{"these credentials expire at", "11:00 UTC", "your access lasts until", "13:00 UTC",
+		"/access creds " + r.ID, `"action_id":"` + ActionNewCredentials + `"`, `"value":"` + r.ID + `"`, "New credentials can be asked until"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing %q in %s", w, got)
+		}
 	}
 }
 
@@ -167,6 +187,13 @@ func TestRenderTellRefused(t *testing.T) {
 	r.Failure = &access.Failure{What: "tokken refused to grant this access: 0 of the 1 approvals needed count", Do: "Ask again"}
 	if m := RenderTell(r, access.ActRefused, time.UTC); !strings.Contains(m.Text, "failed: tokken refused") || !strings.Contains(m.Text, "Ask again") {
 		t.Errorf("refused activation DM: %q", m.Text)
+	}
+	// New credentials refused: the grant stays active.
+	r.State, r.Failure = access.StateActive, nil
+	r.History = append(r.History, access.HistoryRow{Action: access.ActRefused, Note: access.NoteNewCredentials + "the grant's window is not what its approvals gave"})
+	if m := RenderTell(r, access.ActRefused, time.UTC); !strings.Contains(m.Text, "New credentials for") || !strings.Contains(m.Text, "window is not what") ||
+		strings.Contains(m.Text, "extension") {
+		t.Errorf("refused new credentials DM: %q", m.Text)
 	}
 }
 
@@ -207,5 +234,19 @@ func TestRenderTell(t *testing.T) {
 		if !strings.Contains(m.Text, tt.want) || strings.Contains(string(b), ActionDone) != tt.grant || strings.Contains(string(b), ActionExtend) != tt.grant {
 			t.Errorf("%s: %q %s", tt.action, m.Text, b)
 		}
+	}
+}
+
+// TestRenderListOffersNewCredentials: `/access list` names `/access creds`
+// when an active grant has credentials to renew, and not otherwise.
+func TestRenderListOffersNewCredentials(t *testing.T) {
+	r := baseRequest()
+	r.State = access.StatePending
+	if got := RenderList([]access.Request{r}, time.UTC); strings.Contains(got, "/access creds") {
+		t.Errorf("a pending request offers new credentials: %s", got)
+	}
+	r.State, r.Window = access.StateActive, access.Window{ActivatedAt: t0, ExpiresAt: t0.Add(3 * time.Hour)}
+	if got := RenderList([]access.Request{r}, time.UTC); !strings.Contains(got, "`/access creds <request-id>`") {
+		t.Errorf("an active grant does not offer new credentials: %s", got)
 	}
 }

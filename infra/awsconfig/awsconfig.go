@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -78,6 +79,18 @@ func WithMaxAttempts(n int) Option { return func(o *options) { o.maxAttempts = n
 // WithMaxBackoff overrides [DefaultMaxBackoff]. Tests use a few milliseconds
 // so that retried throttling does not slow the suite down.
 func WithMaxBackoff(d time.Duration) Option { return func(o *options) { o.maxBackoff = d } }
+
+// Partition returns the ARN partition of region: "aws-cn" for China,
+// "aws-us-gov" for GovCloud, else "aws".
+func Partition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	}
+	return "aws"
+}
 
 // Load builds tokken's AWS configuration from the environment (through the
 // SDK's LoadDefaultConfig) and opts. It fails with [ErrNoRegion] when no

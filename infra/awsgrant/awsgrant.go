@@ -95,6 +95,7 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
+	"github.com/tokken/tokken/infra/awsconfig"
 )
 
 // Session tags set on every grant's role session.
@@ -171,7 +172,7 @@ func New(cfg aws.Config, opts Options) *Granter {
 		opts.Issuer = DefaultIssuer
 	}
 	if opts.FederationURL == "" {
-		opts.FederationURL = federationURL(partitionOf(cfg.Region))
+		opts.FederationURL = federationURL(awsconfig.Partition(cfg.Region))
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{
@@ -335,21 +336,6 @@ func parseRoleARN(s string) (roleARN, error) {
 // of the SSM sessions it opens. Role paths are not part of it.
 func (r roleARN) sessionARN(session string) string {
 	return fmt.Sprintf("arn:%s:sts::%s:assumed-role/%s/%s", r.partition, r.account, r.name, session)
-}
-
-// Partition returns the ARN partition of region: "aws-cn" for China,
-// "aws-us-gov" for GovCloud, else "aws".
-func Partition(region string) string { return partitionOf(region) }
-
-// partitionOf returns the ARN partition of region.
-func partitionOf(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
 }
 
 // callerAccount returns the account the worker's credentials belong to

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokken/tokken/bot/access"
+	"github.com/tokken/tokken/infra/awsconfig"
 )
 
 // Console session limits for getSigninToken's SessionDuration. tokken's
@@ -42,7 +43,7 @@ func federationURL(partition string) string {
 // otherwise, on the console host of region's partition.
 func ConsoleDestination(region string, kind access.Kind) string {
 	var host string
-	switch partitionOf(region) {
+	switch awsconfig.Partition(region) {
 	case "aws-cn":
 		host = "https://console.amazonaws.cn/"
 	case "aws-us-gov":

@@ -116,3 +116,99 @@ func TestTemplateReleaseApprovalsLeastPrivilege(t *testing.T) {
 	}
 	t.Error("SNS may not invoke the worker for ReleaseApprovalTopic")
 }
+
+// evalCondition evaluates the condition name of the template with params
+// as the list parameters' values (Fn::Not, Fn::Equals, Fn::Join, Ref).
+func evalCondition(t *testing.T, tpl *Template, name string, params map[string][]string) bool {
+	t.Helper()
+	conds, _ := tpl.Raw["Conditions"].(map[string]any)
+	c, ok := conds[name].(map[string]any)
+	if !ok {
+		t.Fatalf("no condition %s", name)
+	}
+	var eval func(v any) bool
+	eval = func(v any) bool {
+		m := v.(map[string]any)
+		if args, ok := m["Fn::Not"].([]any); ok {
+			return !eval(args[0])
+		}
+		if args, ok := m["Fn::Equals"].([]any); ok {
+			return reflect.DeepEqual(evalList(t, args[0], params), evalList(t, args[1], params))
+		}
+		t.Fatalf("condition %s: cannot evaluate %v", name, v)
+		return false
+	}
+	return eval(c)
+}
+
+// TestTemplateReleaseTopicsEachReachTheWorker: every topic of
+// ReleaseTopicArns gets its own subscription of the worker and its own
+// invoke permission whose SourceArn is that topic (never a wildcard, never
+// another topic); with the parameter empty (CloudFormation's [""]), the
+// condition leaves out the one empty copy the loops make.
+func TestTemplateReleaseTopicsEachReachTheWorker(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	if got := tpl.Raw["Transform"]; !reflect.DeepEqual(got, []any{"AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"}) {
+		t.Errorf("Transform = %v: Fn::ForEach needs AWS::LanguageExtensions, listed before the SAM transform", got)
+	}
+	if p, _ := tpl.Raw["Parameters"].(map[string]any)["ReleaseTopicArns"].(map[string]any); p["Type"] != "CommaDelimitedList" {
+		t.Fatalf("ReleaseTopicArns is %v, want a CommaDelimitedList parameter", p)
+	}
+	expand := func(topics ...string) map[string]Resource {
+		t.Helper()
+		all := map[string]Resource{}
+		for name, l := range tpl.Loops {
+			res, err := l.Expand(map[string][]string{"ReleaseTopicArns": topics})
+			if err != nil {
+				t.Fatalf("loop %s: %v", name, err)
+			}
+			for id, r := range res {
+				if _, dup := tpl.Resources[id]; dup {
+					t.Errorf("loop %s makes %s, which the template already defines", name, id)
+				}
+				all[id] = r
+			}
+		}
+		return all
+	}
+
+	topics := []string{"arn:aws:sns:us-east-1:123456789012:deploys", "arn:aws:sns:us-east-1:123456789012:team-b-approvals"}
+	subscribed, invokable := map[string]int{}, map[string]int{}
+	for id, r := range expand(topics...) {
+		if r.Condition != "HasReleaseTopics" {
+			t.Errorf("%s is made without the HasReleaseTopics condition (%v)", id, r.Condition)
+		}
+		p := r.Properties
+		switch r.Type {
+		case "AWS::SNS::Subscription":
+			if p["Protocol"] != "lambda" || !reflect.DeepEqual(p["Endpoint"], map[string]any{"Fn::GetAtt": []any{"WorkerFunction", "Arn"}}) {
+				t.Errorf("%s does not subscribe the worker: %v", id, p)
+			}
+			subscribed[fmt.Sprint(p["TopicArn"])]++
+		case "AWS::Lambda::Permission":
+			if p["Principal"] != "sns.amazonaws.com" || p["Action"] != "lambda:InvokeFunction" ||
+				!reflect.DeepEqual(p["FunctionName"], map[string]any{"Ref": "WorkerFunction"}) {
+				t.Errorf("%s is not SNS's permission to invoke the worker: %v", id, p)
+			}
+			invokable[fmt.Sprint(p["SourceArn"])]++
+		default:
+			t.Errorf("the release topic loops make %s of type %s", id, r.Type)
+		}
+	}
+	want := map[string]int{topics[0]: 1, topics[1]: 1}
+	if !reflect.DeepEqual(subscribed, want) || !reflect.DeepEqual(invokable, want) {
+		t.Errorf("subscriptions %v and invoke permissions %v, want one of each per topic %v", subscribed, invokable, topics)
+	}
+	if !evalCondition(t, tpl, "HasReleaseTopics", map[string][]string{"ReleaseTopicArns": topics}) {
+		t.Error("HasReleaseTopics is false with topics")
+	}
+
+	// The parameter's default: one copy of each for "", left out.
+	empty := expand("")
+	if len(empty) != 2 {
+		t.Errorf("the empty parameter makes %d resources, want the 2 empty copies: %v", len(empty), empty)
+	}
+	if evalCondition(t, tpl, "HasReleaseTopics", map[string][]string{"ReleaseTopicArns": {""}}) {
+		t.Error("HasReleaseTopics is true for the empty parameter: a subscription to topic \"\" would fail the deploy")
+	}
+}

@@ -1,7 +1,8 @@
 // Package codepipe is tokken's CodePipeline client for release approvals:
 // [Client] implements release.CodePipeline with GetPipelineState and
-// GetPipelineExecution (what the card shows) and PutApprovalResult (the
-// decision). CodePipeline's refusals of a decision are mapped once, here:
+// GetPipelineExecution (what the card shows), PutApprovalResult (the
+// decision) and GetPipelineState again (whose decision an already
+// completed approval carries). CodePipeline's refusals of a decision are mapped once, here:
 // ApprovalAlreadyCompletedException to release.ErrAlreadyCompleted and
 // InvalidApprovalTokenException to release.ErrInvalidToken; a missing
 // pipeline, stage or action is bot.Permanent (retrying cannot fix it).
@@ -81,6 +82,35 @@ func (c *Client) Execution(ctx context.Context, pipeline, stage, action, token s
 		}
 	}
 	return ex, nil
+}
+
+// Outcome reads the approval action's latest execution from
+// GetPipelineState: it is the approval's when it carries token or, when
+// it carries none, when the stage's latest execution is executionID.
+func (c *Client) Outcome(ctx context.Context, pipeline, stage, action, token, executionID string) (release.Outcome, error) {
+	st, err := c.cp.GetPipelineState(ctx, &codepipeline.GetPipelineStateInput{Name: aws.String(pipeline)})
+	if err != nil {
+		return release.Outcome{}, fmt.Errorf("get state of pipeline %s: %w", pipeline, mapErr(err))
+	}
+	for _, s := range st.StageStates {
+		if aws.ToString(s.StageName) != stage {
+			continue
+		}
+		for _, a := range s.ActionStates {
+			le := a.LatestExecution
+			if aws.ToString(a.ActionName) != action || le == nil {
+				continue
+			}
+			ours := aws.ToString(le.Token) == token
+			if le.Token == nil && executionID != "" && s.LatestExecution != nil {
+				ours = aws.ToString(s.LatestExecution.PipelineExecutionId) == executionID
+			}
+			if ours {
+				return release.Outcome{Known: true, Status: string(le.Status), Summary: aws.ToString(le.Summary), By: aws.ToString(le.LastUpdatedBy)}, nil
+			}
+		}
+	}
+	return release.Outcome{}, nil
 }
 
 // PutApprovalResult sends the decision.

@@ -44,6 +44,23 @@ func TestApprovalThroughTheSDK(t *testing.T) {
 	if err := c.PutApprovalResult(ctx, r); !errors.Is(err, release.ErrAlreadyCompleted) {
 		t.Errorf("second decision: %v, want ErrAlreadyCompleted", err)
 	}
+	// The decided action shows the decision, whose summary tells tokken's
+	// own from one made in the console; once a newer execution reaches the
+	// stage, the old approval's outcome is no longer known.
+	if out, err := c.Outcome(ctx, "web-prod", "Release", "Approve", token, exID); err != nil ||
+		out != (release.Outcome{Known: true, Status: "Succeeded", Summary: "ok by U1", By: awsfake.CallerARN}) {
+		t.Errorf("Outcome of the decided approval = %+v, %v", out, err)
+	}
+	_, newer := cp.WaitForApproval("web-prod", "Release", "Approve", "Webhook", "newer")
+	if out, err := c.Outcome(ctx, "web-prod", "Release", "Approve", token, exID); err != nil || out.Known {
+		t.Errorf("Outcome after a newer execution reached the stage = %+v, %v; want unknown", out, err)
+	}
+	if out, err := c.Outcome(ctx, "web-prod", "Release", "Approve", newer, ""); err != nil || out != (release.Outcome{Known: true, Status: "InProgress"}) {
+		t.Errorf("Outcome of a waiting approval = %+v, %v", out, err)
+	}
+	if _, err := c.Outcome(ctx, "nope", "Release", "Approve", token, ""); !bot.IsPermanent(err) {
+		t.Errorf("Outcome of an unknown pipeline: %v, want permanent", err)
+	}
 	r.Token = "0000"
 	if err := c.PutApprovalResult(ctx, r); !errors.Is(err, release.ErrInvalidToken) {
 		t.Errorf("unknown token: %v, want ErrInvalidToken", err)

@@ -3,8 +3,8 @@
 // targets with their tags, for profile selectors and policies) and
 // domainjoin.Instances (find by id or Name tag, tag, reboot), lists the live
 // fleet for the store-backed instance index ([Fleet.List], used by
-// infra/instindex) and defines how instance searches match and rank
-// ([Rank]).
+// infra/instindex) and searches EC2 live, ranked as the index's search
+// ranks (instindex.Rank).
 //
 // EC2 errors are mapped once, here: an instance that does not exist is an
 // empty result where the port says so and a bot.Permanent error where an
@@ -33,11 +33,8 @@ import (
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/bot/domainjoin"
+	"github.com/tokken/tokken/infra/instindex"
 )
-
-// MaxSearchResults is the most instances Search returns: Slack's limit on
-// the options of one external select.
-const MaxSearchResults = 100
 
 // maxSearchScan bounds how many instances one Search looks at, so that a
 // short query on a large fleet still answers within Slack's 3 seconds.
@@ -45,10 +42,6 @@ const maxSearchScan = 1000
 
 // maxFilterValues is how many values EC2 accepts in one filter.
 const maxFilterValues = 200
-
-// liveStates are the instance states Search and Instances consider: an
-// instance shutting down or terminated cannot be granted.
-var liveStates = []string{"pending", "running", "stopping", "stopped"}
 
 // Fleet reads and changes EC2 instances. Create it with [New]; it is safe
 // for concurrent use.
@@ -85,7 +78,7 @@ func (f *Fleet) Instances(ctx context.Context, ids []string) ([]bot.Target, erro
 	for chunk := range slices.Chunk(uniq, maxFilterValues) {
 		err := f.describe(ctx, []ec2types.Filter{
 			{Name: aws.String("instance-id"), Values: chunk},
-			{Name: aws.String("instance-state-name"), Values: liveStates},
+			{Name: aws.String("instance-state-name"), Values: instindex.LiveStates()},
 		}, 0, func(in ec2types.Instance) { found[aws.ToString(in.InstanceId)] = in })
 		if err != nil {
 			return nil, fmt.Errorf("look up instances: %w", err)
@@ -158,7 +151,7 @@ func (f *Fleet) Reboot(ctx context.Context, instanceID string) error {
 }
 
 // Search asks EC2 for up to limit live instances matching query, chosen and
-// ordered by [Rank]. The access modal searches the store-backed index
+// ordered by instindex.Rank. The access modal searches the store-backed index
 // (infra/instindex) instead, so that the ingress needs no EC2 permission;
 // Search is for callers that hold EC2 access and want the live answer.
 //
@@ -170,7 +163,7 @@ func (f *Fleet) Reboot(ctx context.Context, instanceID string) error {
 func (f *Fleet) Search(ctx context.Context, query string, limit int) ([]bot.Target, error) {
 	q := strings.TrimSpace(query)
 	lq := strings.ToLower(q)
-	live := ec2types.Filter{Name: aws.String("instance-state-name"), Values: liveStates}
+	live := ec2types.Filter{Name: aws.String("instance-state-name"), Values: instindex.LiveStates()}
 	seen := map[string]ec2types.Instance{}
 	add := func(in ec2types.Instance) {
 		if len(seen) < maxSearchScan {
@@ -203,7 +196,7 @@ func (f *Fleet) Search(ctx context.Context, query string, limit int) ([]bot.Targ
 	for _, in := range seen {
 		found = append(found, instance(in))
 	}
-	return Rank(q, found, limit), nil
+	return instindex.Rank(q, found, limit), nil
 }
 
 // capitalise upper-cases the first letter of s.
@@ -233,7 +226,7 @@ func escapeWildcards(s string) string {
 // from.
 func (f *Fleet) List(ctx context.Context) ([]domainjoin.Instance, error) {
 	var out []domainjoin.Instance
-	live := ec2types.Filter{Name: aws.String("instance-state-name"), Values: liveStates}
+	live := ec2types.Filter{Name: aws.String("instance-state-name"), Values: instindex.LiveStates()}
 	if err := f.describe(ctx, []ec2types.Filter{live}, 0, func(in ec2types.Instance) { out = append(out, instance(in)) }); err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}

@@ -252,31 +252,3 @@ func TestList(t *testing.T) {
 		t.Errorf("List asked for pages %v, want the first and one more", pages)
 	}
 }
-
-func TestRank(t *testing.T) {
-	fleet := []domainjoin.Instance{
-		{ID: "i-0000000000000000a", Name: "web-01", State: "running"},
-		{ID: "i-0000000000000000b", Name: "Web-02", State: "stopped"},
-		{ID: "i-0000000000000000c", Name: "my-web", State: "running"},
-		{ID: "i-0000000000000000d", Name: "web-old", State: "terminated"},
-		{ID: "i-0000000000000000e", Name: "wEb-03", State: "shutting-down"},
-		{ID: "i-0000000000000000f", State: "running"},
-	}
-	cases := []struct {
-		query string
-		limit int
-		want  []string
-	}{
-		{"web", 0, []string{"i-0000000000000000a", "i-0000000000000000c", "i-0000000000000000b"}}, // running prefix, running substring, stopped
-		{"  WEB-0 ", 0, []string{"i-0000000000000000a", "i-0000000000000000b"}},
-		{"I-0000000000000000F", 0, []string{"i-0000000000000000f"}},
-		{"", 0, []string{"i-0000000000000000c", "i-0000000000000000a", "i-0000000000000000f", "i-0000000000000000b"}},
-		{"", 2, []string{"i-0000000000000000c", "i-0000000000000000a"}},
-		{"old", 0, []string{}}, // only terminated matches
-	}
-	for _, tc := range cases {
-		if got := ec2fleet.Rank(tc.query, fleet, tc.limit); !slices.Equal(ids(got), tc.want) {
-			t.Errorf("Rank(%q, %d) = %v, want %v", tc.query, tc.limit, ids(got), tc.want)
-		}
-	}
-}

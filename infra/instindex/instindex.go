@@ -9,8 +9,8 @@
 // infra/ec2fleet and writes one record per instance (kind [Kind], key the
 // instance id) with a housekeeping expiry of [TTL]; it removes the records
 // of instances that are gone. The ingress reads it: [Search] (or [Index] as
-// a searcher) matches and ranks with ec2fleet.Rank, the one definition of
-// the instance search.
+// a searcher) matches and ranks with [Rank], the one definition of the
+// instance search. The package links no EC2 client: the ingress has none.
 //
 // Staleness: the index is as fresh as the last successful refresh. tokken
 // refreshes on every reconcile sweep (every 5 minutes) and when the worker
@@ -35,7 +35,6 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/domainjoin"
-	"github.com/tokken/tokken/infra/ec2fleet"
 )
 
 // Kind is the store kind of index entries; the key is the instance id.
@@ -119,9 +118,9 @@ func refresh(ctx context.Context, fleet Lister, store bot.Store, now time.Time) 
 }
 
 // Search returns up to limit indexed instances matching query, chosen and
-// ordered by ec2fleet.Rank exactly as ec2fleet.Search does (id prefix or
+// ordered by [Rank] exactly as ec2fleet's live search does (id prefix or
 // Name substring, ignoring case; running first; at most
-// ec2fleet.MaxSearchResults). Unlike EC2's case-sensitive filters, a Name
+// [MaxSearchResults]). Unlike EC2's case-sensitive filters, a Name
 // in any mixed case is found. It reads the store only, once; the answer is
 // as fresh as the last refresh (see the package documentation). An entry
 // that does not decode is skipped; the next refresh rewrites it.
@@ -136,7 +135,7 @@ func Search(ctx context.Context, store bot.Store, query string, limit int) ([]bo
 			cands = append(cands, e.entry.Instance)
 		}
 	}
-	return ec2fleet.Rank(query, cands, limit), nil
+	return Rank(query, cands, limit), nil
 }
 
 // Index is the instance index of a store as a searcher: it answers the

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/bot/domainjoin"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/ec2fleet"
 	"github.com/tokken/tokken/infra/instindex"
@@ -350,6 +351,34 @@ func TestEntryJSON(t *testing.T) {
 	for _, k := range []string{"id", "name", "state", "platform", "tags", "refreshed_at"} {
 		if _, ok := doc[k]; !ok {
 			t.Errorf("stored entry %s lacks %q", rec.Data, k)
+		}
+	}
+}
+
+func TestRank(t *testing.T) {
+	fleet := []domainjoin.Instance{
+		{ID: "i-0000000000000000a", Name: "web-01", State: "running"},
+		{ID: "i-0000000000000000b", Name: "Web-02", State: "stopped"},
+		{ID: "i-0000000000000000c", Name: "my-web", State: "running"},
+		{ID: "i-0000000000000000d", Name: "web-old", State: "terminated"},
+		{ID: "i-0000000000000000e", Name: "wEb-03", State: "shutting-down"},
+		{ID: "i-0000000000000000f", State: "running"},
+	}
+	cases := []struct {
+		query string
+		limit int
+		want  []string
+	}{
+		{"web", 0, []string{"i-0000000000000000a", "i-0000000000000000c", "i-0000000000000000b"}}, // running prefix, running substring, stopped
+		{"  WEB-0 ", 0, []string{"i-0000000000000000a", "i-0000000000000000b"}},
+		{"I-0000000000000000F", 0, []string{"i-0000000000000000f"}},
+		{"", 0, []string{"i-0000000000000000c", "i-0000000000000000a", "i-0000000000000000f", "i-0000000000000000b"}},
+		{"", 2, []string{"i-0000000000000000c", "i-0000000000000000a"}},
+		{"old", 0, []string{}}, // only terminated matches
+	}
+	for _, tc := range cases {
+		if got := instindex.Rank(tc.query, fleet, tc.limit); !slices.Equal(ids(got), tc.want) {
+			t.Errorf("Rank(%q, %d) = %v, want %v", tc.query, tc.limit, ids(got), tc.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package instindex
+package instindex_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/ec2fleet"
+	"github.com/tokken/tokken/infra/instindex"
 	"github.com/tokken/tokken/testkit/awsfake"
 )
 
@@ -34,29 +35,29 @@ func TestRenewal(t *testing.T) {
 		renewed    bool
 	}{
 		{"fresh", time.Minute, false},
-		{"under half its life", TTL/2 - 2*time.Minute, false},
-		{"in its last quarter", TTL*3/4 + 2*time.Minute, true},
+		{"under half its life", instindex.TTL/2 - 2*time.Minute, false},
+		{"in its last quarter", instindex.TTL*3/4 + 2*time.Minute, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := store.Delete(ctx, Kind, id, 0); err != nil {
+			if err := store.Delete(ctx, instindex.Kind, id, 0); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := refresh(ctx, fleet, store, now.Add(-tt.writtenAgo)); err != nil {
+			if _, err := instindex.RefreshAt(ctx, fleet, store, now.Add(-tt.writtenAgo)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := refresh(ctx, fleet, store, now); err != nil {
+			if _, err := instindex.RefreshAt(ctx, fleet, store, now); err != nil {
 				t.Fatal(err)
 			}
-			v, err := bot.Table[Entry]{Store: store, Kind: Kind}.Get(ctx, id)
+			v, err := bot.Table[instindex.Entry]{Store: store, Kind: instindex.Kind}.Get(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := v.Version == 2; got != tt.renewed {
 				t.Errorf("written %v ago: renewed = %v (version %d), want %v", tt.writtenAgo, got, v.Version, tt.renewed)
 			}
-			if tt.renewed && !v.ExpiresAt.Equal(now.Add(TTL)) {
-				t.Errorf("renewed entry expires at %v, want %v", v.ExpiresAt, now.Add(TTL))
+			if tt.renewed && !v.ExpiresAt.Equal(now.Add(instindex.TTL)) {
+				t.Errorf("renewed entry expires at %v, want %v", v.ExpiresAt, now.Add(instindex.TTL))
 			}
 		})
 	}
@@ -65,9 +66,9 @@ func TestRenewal(t *testing.T) {
 func TestRenewWithinSpreads(t *testing.T) {
 	seen := map[time.Duration]bool{}
 	for i := range 200 {
-		d := renewWithin(fmt.Sprintf("i-1%016x", i))
-		if d <= TTL/4 || d > TTL/2 {
-			t.Fatalf("renewWithin = %v, want within (%v, %v]", d, TTL/4, TTL/2)
+		d := instindex.RenewWithin(fmt.Sprintf("i-1%016x", i))
+		if d <= instindex.TTL/4 || d > instindex.TTL/2 {
+			t.Fatalf("renewWithin = %v, want within (%v, %v]", d, instindex.TTL/4, instindex.TTL/2)
 		}
 		seen[d] = true
 	}

@@ -42,6 +42,9 @@ type pipeline struct {
 	order      []string // execution ids, oldest first
 	// approvals by token: the open (and decided) approval actions.
 	approvals map[string]*approval
+	// latest is the newest approval of each stage: GetPipelineState shows
+	// it, waiting or decided, until a newer execution reaches the stage.
+	latest map[string]*approval
 }
 
 type execution struct {
@@ -71,7 +74,7 @@ func (c *CodePipeline) ARN(name string) string {
 func (c *CodePipeline) AddPipeline(name string) {
 	c.f.update(func() {
 		if _, ok := c.pipelines[name]; !ok {
-			c.pipelines[name] = &pipeline{name: name, executions: map[string]*execution{}, approvals: map[string]*approval{}, byRequest: map[string]string{}}
+			c.pipelines[name] = &pipeline{name: name, executions: map[string]*execution{}, approvals: map[string]*approval{}, byRequest: map[string]string{}, latest: map[string]*approval{}}
 		}
 	})
 }
@@ -86,6 +89,7 @@ func (c *CodePipeline) WaitForApproval(name, stage, action, triggerType, trigger
 		e := c.startLocked(p, triggerType, triggerDetail, revs)
 		a := &approval{stage: stage, action: action, token: requestID(), executionID: e.id}
 		p.approvals[a.token] = a
+		p.latest[stage] = a
 		e.approvalWait = a
 		executionID, token = e.id, a.token
 	})
@@ -103,6 +107,7 @@ func (c *CodePipeline) AwaitApproval(name, executionID, stage, action string) (t
 		}
 		a := &approval{stage: stage, action: action, token: requestID(), executionID: executionID}
 		p.approvals[a.token] = a
+		p.latest[stage] = a
 		p.executions[executionID].approvalWait = a
 		token = a.token
 	})
@@ -265,28 +270,33 @@ func (c *CodePipeline) getPipelineState(r *request) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	// Each approval stage shows its latest execution, as the real API does.
-	latest := map[string]*approval{}
-	var stages []string
-	for _, id := range p.order {
-		if a := p.executions[id].approvalWait; a != nil {
-			if _, seen := latest[a.stage]; !seen {
-				stages = append(stages, a.stage)
-			}
-			latest[a.stage] = a
-		}
+	// Each approval stage shows its latest execution, as the real API does:
+	// waiting (InProgress, with the token) or decided (Succeeded or
+	// Failed, with the decision's summary and who made it).
+	stages := make([]string, 0, len(p.latest))
+	for s := range p.latest {
+		stages = append(stages, s)
 	}
 	sort.Strings(stages)
 	out := make([]map[string]any, 0, len(stages))
 	for _, s := range stages {
-		a := latest[s]
+		a := p.latest[s]
+		status, ex := "InProgress", map[string]any{"token": a.token}
+		switch {
+		case a.result != nil:
+			status = "Succeeded"
+			if a.result.Status == "Rejected" {
+				status = "Failed"
+			}
+			ex["summary"], ex["lastUpdatedBy"] = a.result.Summary, a.result.Caller
+		case a.expired:
+			status = "Failed"
+		}
+		ex["status"] = status
 		out = append(out, map[string]any{
 			"stageName":       s,
-			"latestExecution": map[string]any{"pipelineExecutionId": a.executionID, "status": "InProgress"},
-			"actionStates": []map[string]any{{
-				"actionName":      a.action,
-				"latestExecution": map[string]any{"status": "InProgress", "token": a.token},
-			}},
+			"latestExecution": map[string]any{"pipelineExecutionId": a.executionID, "status": status},
+			"actionStates":    []map[string]any{{"actionName": a.action, "latestExecution": ex}},
 		})
 	}
 	return map[string]any{"pipelineName": p.name, "pipelineVersion": 1, "stageStates": out}, nil

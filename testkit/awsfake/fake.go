@@ -16,6 +16,9 @@
 //   - ECS: AWS JSON 1.1 (ListClusters, ListServices, DescribeServices,
 //     ListTasks, DescribeTasks, ExecuteCommand), see [ECS].
 //   - CodePipeline: AWS JSON 1.1 (manual approvals), see [CodePipeline].
+//   - IAM Identity Center: SSO Admin and Identity Store, AWS JSON 1.1
+//     (account assignments with their asynchronous statuses, group
+//     memberships), see [IdentityCenter].
 //   - The console federation endpoint at /federation, see [Federation].
 //
 // One httptest server serves them all; a request is routed by the service
@@ -94,6 +97,8 @@ func sdkIDs() map[string]string {
 		IAMService:            "IAM",
 		CodePipelineService:   "CodePipeline",
 		ECSService:            "ECS",
+		SSOAdminService:       "SSO Admin",
+		IdentityStoreService:  "identitystore",
 	}
 }
 
@@ -110,7 +115,8 @@ type Fake struct {
 	calls      []Call
 	faults     map[opKey][]Fault
 	latency    map[opKey]time.Duration
-	principals map[string]*principal // by access key id
+	holds      map[opKey]time.Duration // delays after handling (SetResponseLatency)
+	principals map[string]*principal   // by access key id
 
 	sts     *STS
 	ec2     *EC2
@@ -122,6 +128,8 @@ type Fake struct {
 	fed     *Federation   // federation.go
 	ecs     *ECS          // ecs.go
 	cp      *CodePipeline // codepipeline.go
+
+	idc *IdentityCenter // identitycenter.go
 }
 
 // principal is who a request's access key belongs to.
@@ -187,6 +195,10 @@ const (
 	// Internal fails the call with HTTP 500 and the service's internal
 	// error code; the SDK retries it.
 	Internal
+	// LostResponse handles the call, so it takes effect, then answers as
+	// Internal does, as when the response is lost on its way back: the
+	// SDK's retry meets a call that already happened.
+	LostResponse
 )
 
 // New starts a fake and stops it when the test ends.
@@ -198,6 +210,7 @@ func New(tb testing.TB) *Fake {
 		now:        time.Now,
 		faults:     map[opKey][]Fault{},
 		latency:    map[opKey]time.Duration{},
+		holds:      map[opKey]time.Duration{},
 		principals: map[string]*principal{},
 	}
 	f.principals[AccessKeyID] = &principal{
@@ -219,6 +232,9 @@ func New(tb testing.TB) *Fake {
 	f.svcs[CodePipelineService] = f.cp.service()
 	f.ecs = newECS(f)
 	f.svcs[ECSService] = f.ecs.service()
+	f.idc = newIdentityCenter(f)
+	f.svcs[SSOAdminService] = f.idc.ssoAdminService()
+	f.svcs[IdentityStoreService] = f.idc.identityStoreService()
 	f.srv = httptest.NewServer(f.withFederation(http.HandlerFunc(f.serveHTTP)))
 	tb.Cleanup(f.srv.Close)
 	return f
@@ -357,6 +373,23 @@ func (f *Fake) SetLatency(service, op string, d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.latency[opKey{service, op}] = d
+}
+
+// SetResponseLatency delays the response of every later call of service's
+// op by d after the call was handled and took effect (0 removes the
+// delay); the delay ends early if the client gives up. A test kills the
+// caller in that window to play a crash after the call succeeded.
+func (f *Fake) SetResponseLatency(service, op string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holds[opKey{service, op}] = d
+}
+
+// responseLatency returns the delay SetResponseLatency set for k.
+func (f *Fake) responseLatency(k opKey) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.holds[k]
 }
 
 // Calls returns the recorded calls of service's op, in arrival order; an

@@ -143,7 +143,7 @@ func (d *Federation) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 		switch fault {
 		case Throttle:
 			ferr = &fedError{http.StatusTooManyRequests, "Throttling", "Rate exceeded"}
-		case Internal:
+		case Internal, LostResponse: // federation keeps no state: a lost answer is a failed one
 			ferr = &fedError{http.StatusInternalServerError, "InternalFailure", "An internal error occurred."}
 		}
 	default:

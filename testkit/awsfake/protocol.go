@@ -44,6 +44,9 @@ type apiError struct {
 	// queryCode is SQS's legacy query error code, sent in the
 	// x-amzn-query-error header; code is used when empty.
 	queryCode string
+	// fields are further members of a JSON error body (Identity Store's
+	// ResourceType, Reason, ...); a "Message" field replaces "message".
+	fields map[string]string
 }
 
 // clientErr returns a 400 client error.
@@ -282,10 +285,23 @@ func (f *Fake) dispatch(svc *service, r *request, call *Call) (any, *apiError) {
 			t.Stop()
 		}
 	}
-	if fault != 0 {
+	if fault != 0 && fault != LostResponse {
 		return nil, svc.faultOf(fault)
 	}
-	return h(r)
+	out, aerr := h(r)
+	if hold := f.responseLatency(opKey{r.service, r.op}); hold > 0 {
+		f.update(func() {}) // the call took effect: wake WaitFor before the held answer
+		t := time.NewTimer(hold)
+		select {
+		case <-t.C:
+		case <-r.ctx.Done():
+			t.Stop()
+		}
+	}
+	if fault == LostResponse {
+		return nil, svc.faultOf(Internal)
+	}
+	return out, aerr
 }
 
 // authenticate rejects unknown and expired access keys the way each
@@ -375,6 +391,12 @@ func writeResponse(w http.ResponseWriter, svc *service, op string, out any, aerr
 		h.Set("Content-Type", ct)
 		if aerr != nil {
 			body := map[string]string{"__type": aerr.code, "message": aerr.msg}
+			for k, v := range aerr.fields {
+				if k == "Message" {
+					delete(body, "message")
+				}
+				body[k] = v
+			}
 			if svc.proto == protoRESTJSON {
 				h.Set("X-Amzn-ErrorType", aerr.code)
 				body = map[string]string{"Message": aerr.msg}

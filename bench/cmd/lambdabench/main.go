@@ -1,8 +1,8 @@
 // Command lambdabench measures tokken's Lambda ingress as Lambda would run
 // and bill it, without AWS: it serves a fake Lambda Runtime API
-// (testkit/lambdart) on loopback and starts the Lambda build of tokken
-// (-tokken, built for this machine) with AWS_LAMBDA_RUNTIME_API pointing
-// at it.
+// (testkit/lambdart) on loopback and starts the IngressFunction's artifact
+// (-tokken: the Makefile's build-IngressFunction, built for this machine)
+// with AWS_LAMBDA_RUNTIME_API pointing at it.
 //
 // Cold start: -runs times, alternating with a minimal aws-lambda-go
 // function built the same way (-minimal, bench/cmd/minimal), so both are
@@ -87,9 +87,9 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.tokken, "tokken", "", "Lambda build of tokken for this machine's architecture (required)")
+	flag.StringVar(&o.tokken, "tokken", "", "the IngressFunction's bootstrap (make build-IngressFunction LAMBDA_ARCH=<this machine's>) (required)")
 	flag.StringVar(&o.minimal, "minimal", "", "bench/cmd/minimal built the same way (required)")
-	flag.StringVar(&o.arm64, "arm64", "", "the arm64 bootstrap `make bootstrap` builds, to report its size (optional)")
+	flag.StringVar(&o.arm64, "arm64", "", "the arm64 bootstrap `make build-IngressFunction` builds, to report its size (optional)")
 	flag.StringVar(&o.policies, "policies", "policies", "tokken policy directory")
 	flag.StringVar(&o.out, "out", "bench/out", "directory for lambda.json and the traced run's log")
 	flag.IntVar(&o.runs, "runs", 20, "cold starts measured of each function")
@@ -689,7 +689,7 @@ func writeMarkdown(w io.Writer, rep Report, runs int) {
 	fmt.Fprintf(w, "\n- tokken ÷ minimal, init + first request (p50): %.2f× wall time (goal ≤ %.0f×: %s), %.2f× CPU time\n",
 		rep.ColdRatio, maxColdRatio, loadgen.Verdict(rep.ColdRatio > 0 && rep.ColdRatio <= maxColdRatio), rep.CPURatio)
 	if rep.Arm64Bytes > 0 {
-		fmt.Fprintf(w, "- arm64 bootstrap (`make bootstrap`, what SAM deploys): %s (goal ≤ %s: %s)\n", mib(rep.Arm64Bytes), mib(maxBytes), loadgen.Verdict(rep.Arm64Bytes <= maxBytes))
+		fmt.Fprintf(w, "- arm64 bootstrap (`make build-IngressFunction`, what SAM deploys): %s (goal ≤ %s: %s)\n", mib(rep.Arm64Bytes), mib(maxBytes), loadgen.Verdict(rep.Arm64Bytes <= maxBytes))
 	}
 	fmt.Fprintf(w, "- package init (GODEBUG=inittrace=1, one traced start): %d initialisers, %s in all; main starts %s after the process; the most expensive: ",
 		rep.InitPackage, ms(rep.InitTotal), ms(rep.MainAt))

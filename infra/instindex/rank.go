@@ -1,4 +1,4 @@
-package ec2fleet
+package instindex
 
 import (
 	"cmp"
@@ -9,8 +9,16 @@ import (
 	"github.com/tokken/tokken/bot/domainjoin"
 )
 
+// MaxSearchResults is the most instances a search returns: Slack's limit
+// on the options of one external select.
+const MaxSearchResults = 100
+
+// LiveStates are the instance states the search offers and tokken acts
+// on: an instance shutting down or terminated cannot be granted.
+func LiveStates() []string { return []string{"pending", "running", "stopping", "stopped"} }
+
 // Rank is the one definition of tokken's instance search, shared by
-// [Fleet.Search] (live from EC2) and infra/instindex (from the store): it
+// [Search] (from the index) and ec2fleet's Fleet.Search (live from EC2): it
 // returns up to limit of cands (at most [MaxSearchResults]; limit ≤ 0 means
 // that many) that are live (pending, running, stopping, stopped) and whose
 // id starts with query or whose Name tag contains it, ignoring case and
@@ -31,7 +39,7 @@ func Rank(query string, cands []domainjoin.Instance, limit int) []bot.Target {
 	}
 	var hits []hit
 	for _, in := range cands {
-		if !slices.Contains(liveStates, in.State) {
+		if !slices.Contains(LiveStates(), in.State) {
 			continue
 		}
 		ln := strings.ToLower(in.Name)

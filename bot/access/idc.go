@@ -1,0 +1,380 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tokken/tokken/bot"
+)
+
+// IDCSelector says what an identity-center profile grants: the permission
+// set PermissionSet on one of Accounts, through the Identity Center
+// instance InstanceARN ("" for the one tokken is configured with). With
+// Group set, tokken does not assign the permission set itself: it makes
+// the requester a member of that group (which holds the assignments) for
+// the window; Accounts and PermissionSet then say what the group gives, for
+// the rules, the portal link and the session-duration check.
+type IDCSelector struct {
+	InstanceARN   string   `json:"instance_arn,omitempty" yaml:"instance_arn"`
+	Accounts      []string `json:"accounts,omitempty" yaml:"accounts"`
+	PermissionSet string   `json:"permission_set,omitempty" yaml:"permission_set"` // name or ARN
+	Group         string   `json:"group,omitempty" yaml:"group"`                   // display name
+}
+
+// IDCGrant is what an identity-center request was approved for and, once
+// activation looked, what Identity Center had and what tokken did.
+type IDCGrant struct {
+	InstanceARN   string `json:"instance_arn,omitempty"`
+	Account       string `json:"account"`
+	PermissionSet string `json:"permission_set"`  // as the profile names it
+	Group         string `json:"group,omitempty"` // the group form: its display name
+
+	// Resolved at activation.
+	Identifier        string        `json:"identifier,omitempty"` // the e-mail looked up in the Identity Store
+	UserID            string        `json:"user_id,omitempty"`
+	GroupID           string        `json:"group_id,omitempty"`
+	PermissionSetARN  string        `json:"permission_set_arn,omitempty"`
+	PermissionSetName string        `json:"permission_set_name,omitempty"`
+	SessionDuration   time.Duration `json:"session_duration,omitempty"`
+	// PortalURL is the AWS access portal link for the account and
+	// permission set (see PortalLink); "" when no portal is configured.
+	PortalURL string `json:"portal_url,omitempty"`
+
+	// Checked says activation looked, before granting, whether the
+	// assignment (or membership) existed; Preexisting that it did: tokken
+	// then grants nothing and never removes it. Both are recorded before
+	// tokken grants anything, so a retried activation cannot mistake
+	// tokken's own assignment for a permanent one.
+	Checked     bool `json:"checked,omitempty"`
+	Preexisting bool `json:"preexisting,omitempty"`
+	// Granted says Identity Center reported the assignment (or
+	// membership) made.
+	Granted bool `json:"granted,omitempty"`
+}
+
+// ByGroup reports whether the grant is a group membership.
+func (g *IDCGrant) ByGroup() bool { return g != nil && g.Group != "" }
+
+// Owned reports whether the access may be tokken's to remove: it looked
+// before granting and found none.
+func (g *IDCGrant) Owned() bool { return g != nil && g.Checked && !g.Preexisting }
+
+// Describe names the grant in messages: "permission set ReadOnly on
+// account 111111111111" (plus the group of the group form).
+func (g *IDCGrant) Describe() string {
+	ps := g.PermissionSetName
+	if ps == "" {
+		ps = g.PermissionSet
+	}
+	s := fmt.Sprintf("permission set %s on account %s", ps, g.Account)
+	if g.Group != "" {
+		s = fmt.Sprintf("membership of group %s (%s)", g.Group, s)
+	}
+	return s
+}
+
+// Audit actions of identity-center grants.
+const (
+	// ActIDCAssigning records that no such access existed and tokken is
+	// asking Identity Center for it (note: what, for whom).
+	ActIDCAssigning = "access.idc_assigning"
+	// ActIDCAssigned records that Identity Center made the assignment or
+	// membership.
+	ActIDCAssigned = "access.idc_assigned"
+	// ActIDCPreexisting records that the requester already had the access
+	// before tokken granted it: nothing is granted and nothing will be
+	// removed.
+	ActIDCPreexisting = "access.idc_preexisting"
+	// ActIDCUnassigned records that tokken removed the assignment or
+	// membership it made.
+	ActIDCUnassigned = "access.idc_unassigned"
+)
+
+var (
+	accountIDRE   = regexp.MustCompile(`^[0-9]{12}$`)
+	idcInstanceRE = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9-.]{16}$`)
+	permSetARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::permissionSet/(sso)?ins-[a-zA-Z0-9-.]{16}/ps-[a-zA-Z0-9-./]{16}$`)
+	permSetNameRE = regexp.MustCompile(`^[\w+=,.@-]+$`) // length ≤ maxPermSetName
+)
+
+// Identity Center's limits on names.
+const (
+	maxPermSetName  = 32
+	maxIDCGroupName = 1024
+)
+
+// ValidAccountID reports whether s is a 12-digit AWS account id.
+func ValidAccountID(s string) bool { return accountIDRE.MatchString(s) }
+
+// ValidIDCInstanceARN reports whether s is an IAM Identity Center instance
+// ARN (arn:aws:sso:::instance/ssoins-…).
+func ValidIDCInstanceARN(s string) bool { return idcInstanceRE.MatchString(s) }
+
+// ValidPermissionSet reports whether s names a permission set: its name
+// (1-32 of letters, digits and +=,.@-_) or its ARN.
+func ValidPermissionSet(s string) bool {
+	return permSetARNRE.MatchString(s) || len(s) <= maxPermSetName && permSetNameRE.MatchString(s)
+}
+
+// ValidIDCGroupName reports whether s can be an Identity Store group's
+// display name.
+func ValidIDCGroupName(s string) bool {
+	return s != "" && len(s) <= maxIDCGroupName && strings.TrimSpace(s) == s && !strings.ContainsAny(s, "\n\r\t")
+}
+
+// PortalLink is the AWS access portal link that signs the user in to
+// account with the permission set permissionSet (its name, which the
+// portal calls the role): <portal>/#/console?account_id=…&role_name=…
+// portal is the portal's start URL, e.g.
+// https://d-1234567890.awsapps.com/start. "" when portal is "".
+func PortalLink(portal, account, permissionSet string) string {
+	if portal == "" {
+		return ""
+	}
+	q := url.Values{"account_id": {account}, "role_name": {permissionSet}}
+	return strings.TrimRight(portal, "/") + "/#/console?" + q.Encode()
+}
+
+// idcTarget picks the account of an identity-center request: the one
+// asked for, or the profile's only account. Refusals are *ErrBadTarget
+// naming the accounts the profile offers.
+func idcTarget(p Profile, account string) (*IDCGrant, error) {
+	sel := p.IDC
+	if account == "" {
+		if len(sel.Accounts) != 1 {
+			return nil, &ErrBadTarget{Profile: p.Name, Why: fmt.Sprintf(
+				"name the account before the reason, one of %s, e.g. `/access %s 1h %s <reason>`",
+				strings.Join(sel.Accounts, ", "), p.Name, sel.Accounts[0])}
+		}
+		account = sel.Accounts[0]
+	}
+	if !slices.Contains(sel.Accounts, account) {
+		return nil, &ErrBadTarget{Profile: p.Name, Why: fmt.Sprintf("account %s is not in this profile (accounts: %s)",
+			account, strings.Join(sel.Accounts, ", "))}
+	}
+	return &IDCGrant{InstanceARN: sel.InstanceARN, Account: account, PermissionSet: sel.PermissionSet, Group: sel.Group}, nil
+}
+
+// splitAccount takes a leading account id off a one-line request's
+// reason: `/access prod-idc 1h 111111111111 why…`.
+func splitAccount(reason string) (account, rest string) {
+	f := strings.Fields(reason)
+	if len(f) == 0 || !ValidAccountID(f[0]) {
+		return "", reason
+	}
+	return f[0], strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(reason), f[0]))
+}
+
+// errNoIDC is the permanent failure of an identity-center grant in a tokken
+// that has no Identity Center client.
+var errNoIDC = errors.New("this tokken has no IAM Identity Center configured (TOKKEN_IDC_INSTANCE_ARN, TOKKEN_IDC_IDENTITY_STORE_ID): ask the tokken operators")
+
+// errNoEmail refuses an identity-center grant to someone whose Slack
+// profile shows no e-mail address: tokken finds Identity Store users by it.
+var errNoEmail = errors.New("Slack has no e-mail address for you, and tokken finds your IAM Identity Center user by it")
+
+// idcUser finds the requester's Identity Store user by the e-mail Slack
+// has for them. No e-mail is errNoEmail (permanent); no such user is the
+// client's *ErrNoIdentityUser naming the address.
+func (s *Service) idcUser(ctx context.Context, requester string) (email, userID string, err error) {
+	who, err := s.dir.Lookup(ctx, requester)
+	if err != nil {
+		return "", "", fmt.Errorf("look up %s: %w", requester, err)
+	}
+	if who.Email == "" {
+		return "", "", bot.Permanent(errNoEmail)
+	}
+	id, err := s.idc.UserID(ctx, who.Email)
+	if err != nil {
+		return who.Email, "", err
+	}
+	return who.Email, id, nil
+}
+
+// checkIDCInstance refuses a profile that names another Identity Center
+// instance than the one tokken's client works on.
+func (s *Service) checkIDCInstance(g *IDCGrant) error {
+	if g.InstanceARN == "" || g.InstanceARN == s.idcInstance {
+		return nil
+	}
+	if s.idcInstance == "" {
+		return fmt.Errorf("the profile names Identity Center instance %s, but tokken was not told which instance it works on (TOKKEN_IDC_INSTANCE_ARN)", g.InstanceARN)
+	}
+	return fmt.Errorf("the profile names Identity Center instance %s, but tokken works on %s", g.InstanceARN, s.idcInstance)
+}
+
+// activateIDC issues an identity-center grant for the activation token
+// holds (Activate has claimed it, verified the request and fixed the
+// window end). It finds the requester's Identity Store user, the
+// permission set (and group); records whether the access already exists,
+// before granting anything; and, when it does not, assigns it (or adds the
+// membership) and waits for Identity Center to finish. Access that
+// existed before is left alone, now and at the end, and reported.
+func (s *Service) activateIDC(ctx, hctx context.Context, id, token string, r Request) error {
+	fail := func(err error) error { return s.activationFailed(ctx, id, token, err, false) }
+	if s.idc == nil {
+		return fail(bot.Permanent(errNoIDC))
+	}
+	if r.IDC == nil {
+		return s.refuseActivation(ctx, id, token, "the request names no account")
+	}
+	if err := s.checkIDCInstance(r.IDC); err != nil {
+		return fail(bot.Permanent(err))
+	}
+	if err := s.scheduleExpiry(hctx, id, r.Window.ExpiresAt); err != nil {
+		return fail(held(hctx, err))
+	}
+	g := *r.IDC
+	if !g.Checked {
+		email, userID, err := s.idcUser(hctx, r.Requester)
+		var nouser *ErrNoIdentityUser
+		if errors.As(err, &nouser) {
+			return fail(bot.Permanent(err))
+		}
+		if err != nil {
+			return fail(fmt.Errorf("find the Identity Store user: %w", held(hctx, err)))
+		}
+		ps, err := s.idc.PermissionSet(hctx, g.PermissionSet)
+		if err != nil {
+			return fail(fmt.Errorf("describe permission set %s: %w", g.PermissionSet, held(hctx, err)))
+		}
+		g.Identifier, g.UserID = email, userID
+		g.PermissionSetARN, g.PermissionSetName, g.SessionDuration = ps.ARN, ps.Name, ps.SessionDuration
+		g.PortalURL = PortalLink(s.portal, g.Account, ps.Name)
+		var exists bool
+		if g.ByGroup() {
+			if g.GroupID, err = s.idc.GroupID(hctx, g.Group); err != nil {
+				return fail(fmt.Errorf("find group %s: %w", g.Group, held(hctx, err)))
+			}
+			exists, err = s.idc.IsMember(hctx, g.GroupID, g.UserID)
+		} else {
+			exists, err = s.idc.Assigned(hctx, g.assignment())
+		}
+		if err != nil {
+			return fail(fmt.Errorf("look for existing access: %w", held(hctx, err)))
+		}
+		g.Checked, g.Preexisting = true, exists
+		r, err = s.transition(ctx, id, func(r *Request) error { return r.IDCChecked(token, g, s.now()) })
+		if errors.Is(err, ErrClaimLost) {
+			return nil // another run took over; it records what it finds
+		}
+		if err != nil {
+			return fail(fmt.Errorf("record what Identity Center has: %w", err))
+		}
+		g = *r.IDC
+	}
+	if !g.Preexisting {
+		var err error
+		if g.ByGroup() {
+			err = s.idc.AddMember(hctx, g.GroupID, g.UserID)
+		} else {
+			err = s.idc.Assign(hctx, g.assignment())
+		}
+		var failed *AssignmentFailedError
+		if errors.As(err, &failed) {
+			return s.activationFailed(ctx, id, token, bot.Permanent(err), true)
+		}
+		if err != nil {
+			return s.activationFailed(ctx, id, token, fmt.Errorf("grant through Identity Center: %w", held(hctx, err)), true)
+		}
+	}
+	r, err := s.transition(ctx, id, func(r *Request) error { return r.IDCActivated(token, s.now()) })
+	if errors.Is(err, ErrClaimLost) {
+		// Another run took over, or the sweep failed the request: what was
+		// granted is recorded (Checked), so ending it removes it.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("activate %s: access granted but not recorded: %w", id, err)
+	}
+	return nil
+}
+
+// assignment is the account assignment of a per-user grant.
+func (g *IDCGrant) assignment() Assignment {
+	return Assignment{Account: g.Account, PermissionSetARN: g.PermissionSetARN, PrincipalType: PrincipalUser, PrincipalID: g.UserID}
+}
+
+// endIDC removes the assignment or membership tokken made for r; access
+// that existed before, or that was never looked for, is not tokken's to
+// remove. removed says it called Identity Center.
+func (s *Service) endIDC(ctx context.Context, r *Request) (removed bool, err error) {
+	g := r.IDC
+	if !g.Owned() {
+		return false, nil
+	}
+	if s.idc == nil {
+		return false, errNoIDC
+	}
+	if g.ByGroup() {
+		err = s.idc.RemoveMember(ctx, g.GroupID, g.UserID)
+	} else {
+		err = s.idc.Unassign(ctx, g.assignment())
+	}
+	if err != nil {
+		return false, fmt.Errorf("remove %s through Identity Center: %w", g.Describe(), err)
+	}
+	return true, nil
+}
+
+// IDCChecked records, under the activation claim token holds, what
+// activation found in Identity Center before granting: g with Checked set
+// and Preexisting saying whether the access existed. It logs
+// ActIDCPreexisting or ActIDCAssigning.
+func (r *Request) IDCChecked(token string, g IDCGrant, now time.Time) error {
+	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token {
+		return ErrClaimLost
+	}
+	if r.IDC != nil && r.IDC.Checked {
+		return nil // an earlier attempt recorded it; keep the first finding
+	}
+	r.IDC = &g
+	if g.Preexisting {
+		r.log(now, System, ActIDCPreexisting, g.Describe()+" for "+g.Identifier+" existed before tokken: nothing granted, nothing will be removed")
+	} else {
+		r.log(now, System, ActIDCAssigning, g.Describe()+" for "+g.Identifier)
+	}
+	return nil
+}
+
+// IDCActivated marks an identity-center grant active under the claim
+// token holds: the assignment (or membership) was made, with an
+// ActIDCAssigned row, or existed already.
+func (r *Request) IDCActivated(token string, now time.Time) error {
+	if r.State != StateActivating || r.Activation == nil || r.Activation.Claim != token || r.IDC == nil || !r.IDC.Checked {
+		return ErrClaimLost
+	}
+	if !r.IDC.Preexisting {
+		r.IDC.Granted = true
+		r.log(now, System, ActIDCAssigned, r.IDC.Describe()+" for "+r.IDC.Identifier)
+	}
+	return r.Activated(token, now)
+}
+
+// idcCheckUser checks, where tokken has an Identity Center client (the
+// worker, which submits requests), that the requester of identity-center
+// request r has an Identity Store user, so that nobody approves a request
+// that cannot be granted. Activation looks again.
+func (s *Service) idcCheckUser(ctx context.Context, r *Request) error {
+	if r.Kind != KindIdentityCenter || s.idc == nil {
+		return nil
+	}
+	_, _, err := s.idcUser(ctx, r.Requester)
+	var nouser *ErrNoIdentityUser
+	switch {
+	case errors.As(err, &nouser):
+		return &ErrBadTarget{Profile: r.Profile, Why: fmt.Sprintf(
+			"IAM Identity Center has no user with the e-mail %s (the address Slack has for you); ask your AWS admins to add it to your Identity Center user", nouser.Identifier)}
+	case errors.Is(err, errNoEmail):
+		return &ErrBadTarget{Profile: r.Profile, Why: errNoEmail.Error()}
+	case err != nil:
+		return fmt.Errorf("submit: find the Identity Store user: %w", err)
+	}
+	return nil
+}
