@@ -18,7 +18,6 @@ const idcProfiles = `profiles:
   prod-idc:
     kind: identity-center
     env: prod
-    instance_arn: arn:aws:sso:::instance/ssoins-0123456789abcdef
     accounts: [111111111111, 222222222222]
     permission_set: AdministratorAccess
     max_duration: 2h
@@ -49,7 +48,7 @@ func TestIDCProfile(t *testing.T) {
 	if !ok || p.Kind != access.KindIdentityCenter || p.RoleARN != "" {
 		t.Fatalf("profile = %+v, %v", p, ok)
 	}
-	if p.IDC.InstanceARN != "arn:aws:sso:::instance/ssoins-0123456789abcdef" || strings.Join(p.IDC.Accounts, ",") != "111111111111,222222222222" ||
+	if strings.Join(p.IDC.Accounts, ",") != "111111111111,222222222222" ||
 		p.IDC.PermissionSet != "AdministratorAccess" || p.IDC.Group != "" {
 		t.Errorf("IDC = %+v", p.IDC)
 	}
@@ -93,11 +92,9 @@ func TestIDCProfileProblems(t *testing.T) {
 			[]string{`:2: profile "e": identity-center profiles need accounts`, `:2: profile "e": identity-center profiles need permission_set`}},
 		{"bad values", head + "    accounts: [1234, 111111111111, 111111111111]\n    permission_set: 'Admin Access'\n    instance_arn: arn:aws:sso:::instance/x\n    group: ' x'\n",
 			[]string{`:5: accounts: "1234" is not a 12-digit AWS account id`, `:5: accounts: 111111111111 is listed twice`,
-				`:6: permission_set "Admin Access" is neither`, `:7: instance_arn "arn:aws:sso:::instance/x" is not`, `:8: group " x" is not`}},
+				`:6: permission_set "Admin Access" is neither`, `:7: unknown key "instance_arn" in profile "e"`, `:8: group " x" is not`}},
 		{"role on identity-center", head + "    accounts: [111111111111]\n    permission_set: ReadOnly\n    role_arn: arn:aws:iam::111111111111:role/r\n",
 			[]string{`:7: role_arn does not apply to identity-center profiles`}},
-		{"permission set of another instance", head + "    accounts: [111111111111]\n    instance_arn: arn:aws:sso:::instance/ssoins-0123456789abcdef\n    permission_set: arn:aws:sso:::permissionSet/ssoins-fedcba9876543210/ps-0123456789abcdef\n",
-			[]string{`:7: permission_set arn:aws:sso:::permissionSet/ssoins-fedcba9876543210/ps-0123456789abcdef is not of instance`}},
 		{"accounts on sts", "profiles:\n  e:\n    kind: sts\n    role_arn: arn:aws:iam::111111111111:role/r\n    max_duration: 1h\n    accounts: [111111111111]\n",
 			[]string{`:6: accounts only applies to identity-center profiles; profile "e" is sts`}},
 	}
@@ -130,7 +127,7 @@ func TestIDCPolicyCheckAWS(t *testing.T) {
 			t.Error("a role was checked for identity-center profiles")
 			return nil
 		},
-		PermissionSets: func(_ context.Context, instance, ps string) (access.PermissionSet, error) {
+		PermissionSets: func(_ context.Context, ps string) (access.PermissionSet, error) {
 			d, ok := durations[ps]
 			if !ok {
 				return access.PermissionSet{}, errors.New("no such permission set")

@@ -312,7 +312,7 @@ func (s *Service) verifyECSTarget(ctx context.Context, p Profile, r *Request) er
 
 // verifyIDCTarget checks an identity-center request against its profile as
 // it is now: an account the profile offers, and the profile's permission
-// set, group and instance.
+// set and group.
 func verifyIDCTarget(p Profile, r *Request) error {
 	g := r.IDC
 	switch {
@@ -320,7 +320,7 @@ func verifyIDCTarget(p Profile, r *Request) error {
 		return refuse("the request names no account")
 	case !slices.Contains(p.IDC.Accounts, g.Account):
 		return refuse("account %s is not one profile %s gives now", g.Account, r.Profile)
-	case g.PermissionSet != p.IDC.PermissionSet || g.Group != p.IDC.Group || g.InstanceARN != p.IDC.InstanceARN:
+	case g.PermissionSet != p.IDC.PermissionSet || g.Group != p.IDC.Group:
 		return refuse("the request's permission set or group is not profile %s's as it is now", r.Profile)
 	}
 	return nil
