@@ -328,6 +328,32 @@ func (s *Service) activateIDC(ctx, hctx context.Context, id, token string, r Req
 	return nil
 }
 
+// verifyIDCGrantee checks, before an identity-center grant gets more time,
+// that what was granted (as recorded) is what the directory, the policy's
+// mapping and Identity Center would grant now: a mapping changed since
+// activation, or a user Identity Center no longer has, refuses the
+// extension (a *refusal); the grant keeps its window, and ending removes
+// what was granted. Other requests pass.
+func (s *Service) verifyIDCGrantee(ctx context.Context, r *Request) error {
+	if r.Kind != KindIdentityCenter || r.IDC == nil || !r.IDC.Checked || s.idc == nil {
+		return nil
+	}
+	fresh, err := s.resolveIDC(ctx, r.Requester, *r.IDC)
+	var nouser *ErrNoIdentityUser
+	switch {
+	case errors.As(err, &nouser):
+		return refuse("IAM Identity Center has no user %s now", nouser.Looked())
+	case errors.Is(err, errNoEmail):
+		return refuse("%s", errNoEmail.Error())
+	case err != nil:
+		return err
+	case !r.IDC.sameGrantee(fresh):
+		return refuse("the Identity Center grant (user %s, %s) is not the one the policy and directory give now (user %s for %s); ask again with /access",
+			r.IDC.UserID, r.IDC.Describe(), fresh.UserID, fresh.Identifier)
+	}
+	return nil
+}
+
 // assignment is the account assignment of a per-user grant.
 func (g *IDCGrant) assignment() Assignment {
 	return Assignment{Account: g.Account, PermissionSetARN: g.PermissionSetARN, PrincipalType: PrincipalUser, PrincipalID: g.UserID}

@@ -540,3 +540,41 @@ func TestIDCMappingChangedBeforeRetry(t *testing.T) {
 		t.Errorf("assignments %v, failure %+v: want the first attempt's removed and none made", h.idc.assigned, r.Failure)
 	}
 }
+
+// A mapping changed while the grant is active refuses its extension (more
+// time would go to someone the policy no longer names); the grant keeps its
+// window and ending removes what was granted.
+func TestIDCExtensionAfterMappingChange(t *testing.T) {
+	h := newIDCHarness(t)
+	ctx := context.Background()
+	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222"})
+	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	r = h.wantState(r.ID, StateActive)
+	end := r.Window.ExpiresAt
+	h.idc.users["alice.smith"] = "u-alice2"
+	h.idcUsers[alice] = "alice.smith"
+	if _, err := h.svc.Extend(ctx, alice, r.ID, 30*time.Minute, "more"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.ApproveExtension(ctx, bob, r.ID, h.get(r.ID).Extensions[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	r = h.get(r.ID)
+	if !r.Window.ExpiresAt.Equal(end) || r.Extensions[0].State != ExtensionLapsed {
+		t.Fatalf("extension %+v applied after the mapping changed: window end %s, want %s", r.Extensions[0], r.Window.ExpiresAt, end)
+	}
+	if !slices.ContainsFunc(r.History, func(hr HistoryRow) bool {
+		return hr.Action == ActRefused && strings.Contains(hr.Note, "user u-alice2 for alice.smith")
+	}) {
+		t.Errorf("no refusal naming the new user in %+v", r.History)
+	}
+	h.advance(61 * time.Minute)
+	h.wantState(r.ID, StateExpired)
+	if len(h.idc.assigned) != 0 {
+		t.Errorf("assignments after expiry: %v", h.idc.assigned)
+	}
+}

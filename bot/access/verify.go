@@ -232,13 +232,17 @@ func (s *Service) verifyGrant(ctx context.Context, r *Request) error {
 }
 
 // verifyExtension re-derives that extension x of active request r may be
-// issued now: the grant itself still passes verifyGrant, its window is
+// issued now: the grant itself still passes verifyGrant (and, for an
+// identity-center grant, goes to the user it would go to now), its window is
 // what activation and the applied extensions made it, the requester may
 // extend by x.Duration, and the extension has enough distinct approvers
 // permitted now (as many as the request needs, or the policy's @approvals
 // for the extension if more).
 func (s *Service) verifyExtension(ctx context.Context, r *Request, x *Extension) error {
 	if err := s.verifyGrant(ctx, r); err != nil {
+		return err
+	}
+	if err := s.verifyIDCGrantee(ctx, r); err != nil {
 		return err
 	}
 	p, _ := s.cat.Profile(r.Profile) // verifyGrant checked it exists
