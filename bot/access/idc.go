@@ -272,14 +272,18 @@ func (s *Service) activateIDC(ctx, hctx context.Context, id, token string, r Req
 	if err != nil {
 		return fail(held(hctx, err))
 	}
+	// A recorded grant that is not what would be granted now is refused
+	// (ending removes what was recorded, if it was tokken's).
+	differs := func(rec IDCGrant) error {
+		return s.refuseActivation(ctx, id, token, fmt.Sprintf(
+			"the recorded Identity Center grant (user %s, %s) is not the one the policy and directory give now (user %s for %s)",
+			rec.UserID, rec.Describe(), fresh.UserID, fresh.Identifier))
+	}
 	if g.Checked {
 		// An earlier attempt recorded what it found and may have granted
-		// it. Go on only if that is what would be granted now; otherwise
-		// refuse (ending removes what was recorded, if it was tokken's).
+		// it: go on only if that is what would be granted now.
 		if !g.sameGrantee(fresh) {
-			return s.refuseActivation(ctx, id, token, fmt.Sprintf(
-				"the recorded Identity Center grant (user %s, %s) is not the one the policy and directory give now (user %s for %s)",
-				g.UserID, g.Describe(), fresh.UserID, fresh.Identifier))
+			return differs(g)
 		}
 	} else {
 		g = fresh
@@ -299,6 +303,9 @@ func (s *Service) activateIDC(ctx, hctx context.Context, id, token string, r Req
 		}
 		if err != nil {
 			return fail(fmt.Errorf("record what Identity Center has: %w", err))
+		}
+		if !r.IDC.sameGrantee(fresh) { // written by someone else meanwhile
+			return differs(*r.IDC)
 		}
 		g = *r.IDC
 	}

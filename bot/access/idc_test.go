@@ -34,6 +34,8 @@ type memIDC struct {
 	removes     int
 	sessionDur  time.Duration
 	lookupsUser []string
+	// onAssigned, when set, runs as Assigned is asked (before it answers).
+	onAssigned func()
 }
 
 func newMemIDC() *memIDC {
@@ -67,6 +69,9 @@ func (m *memIDC) PermissionSet(_ context.Context, name string) (PermissionSet, e
 }
 
 func (m *memIDC) Assigned(_ context.Context, a Assignment) (bool, error) {
+	if m.onAssigned != nil {
+		m.onAssigned()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.assigned[a], nil
@@ -576,5 +581,33 @@ func TestIDCExtensionAfterMappingChange(t *testing.T) {
 	h.wantState(r.ID, StateExpired)
 	if len(h.idc.assigned) != 0 {
 		t.Errorf("assignments after expiry: %v", h.idc.assigned)
+	}
+}
+
+// A grantee written into the stored request while activation looks for
+// existing access (after it read the request, before it records its
+// finding) is refused as well: activation grants only what it derived.
+func TestIDCGranteeForgedDuringActivation(t *testing.T) {
+	h := newIDCHarness(t)
+	ctx := context.Background()
+	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222"})
+	bobAdmin := aliceAdmin222
+	bobAdmin.PrincipalID = "u-bob"
+	h.idc.onAssigned = func() {
+		h.idc.onAssigned = nil
+		if _, err := h.svc.requests.Update(ctx, r.ID, func(r *Request) error {
+			r.IDC.Checked, r.IDC.UserID, r.IDC.Identifier, r.IDC.PermissionSetARN = true, "u-bob", bob+"@example.com", bobAdmin.PermissionSetARN
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	r = h.wantState(r.ID, StateFailed)
+	if h.idc.assigns != 0 || h.idc.has(bobAdmin) || !strings.Contains(r.Failure.What, "user u-bob") {
+		t.Errorf("failure %+v, %d assigns", r.Failure, h.idc.assigns)
 	}
 }
