@@ -108,7 +108,7 @@ func newAccessFeature(ctx context.Context, a *app, log *slog.Logger) (*accessui.
 		Partition: partition, Protected: protected,
 		Inventory: inventory, Search: instindex.Index{Store: a.store},
 		ECS: ecsInv, ECSSearch: ecsindex.Index{Store: a.store},
-		IdentityCenter: idc, IDCInstanceARN: cfg.IdentityCenter.InstanceARN, PortalURL: cfg.IdentityCenter.PortalURL,
+		IdentityCenter: idc, PortalURL: cfg.IdentityCenter.PortalURL, IdentityUsers: a.policies,
 		Slack:        a.slack,
 		Auditor:      a.audit,
 		AuditChannel: cfg.AuditChannel, OpsChannel: a.cfg.OpsChannel,

@@ -86,26 +86,17 @@ func roleChecker(e env) policies.RoleChecker {
 
 // permissionSetChecker looks permission sets up for `tokken policy check
 // --aws` in IAM Identity Center, with the AWS SDK's usual configuration and
-// the instance of TOKKEN_IDC_INSTANCE_ARN (or the profile's instance_arn;
-// discovered when neither is given), as the worker does.
+// the instance of TOKKEN_IDC_INSTANCE_ARN (discovered when it is not
+// given), as the worker does.
 func permissionSetChecker(c config.IdentityCenter) policies.PermissionSetChecker {
-	clients := map[string]*identitycenter.Client{}
-	return func(ctx context.Context, instanceARN, nameOrARN string) (access.PermissionSet, error) {
-		if instanceARN == "" {
-			instanceARN = c.InstanceARN
-		}
-		cl := clients[instanceARN]
+	var cl *identitycenter.Client
+	return func(ctx context.Context, nameOrARN string) (access.PermissionSet, error) {
 		if cl == nil {
 			cfg, err := awsconfig.Load(ctx)
 			if err != nil {
 				return access.PermissionSet{}, fmt.Errorf("AWS configuration: %w", err)
 			}
-			opts := identitycenter.Options{InstanceARN: instanceARN}
-			if instanceARN == c.InstanceARN {
-				opts.IdentityStoreID = c.IdentityStoreID
-			}
-			cl = identitycenter.NewFromConfig(cfg, opts)
-			clients[instanceARN] = cl
+			cl = identitycenter.NewFromConfig(cfg, identitycenter.Options{InstanceARN: c.InstanceARN, IdentityStoreID: c.IdentityStoreID})
 		}
 		return cl.PermissionSet(ctx, nameOrARN)
 	}

@@ -59,7 +59,7 @@ func newIdentityCenter(aws.Config, config.IdentityCenter) access.IdentityCenter 
 // permissionSetChecker refuses: `tokken policy check --aws` needs IAM
 // Identity Center.
 func permissionSetChecker(config.IdentityCenter) policies.PermissionSetChecker {
-	return func(context.Context, string, string) (access.PermissionSet, error) {
+	return func(context.Context, string) (access.PermissionSet, error) {
 		return access.PermissionSet{}, workerOnly("look permission sets up in IAM Identity Center").err()
 	}
 }

@@ -103,3 +103,44 @@ func TestPolicyCheckLooksPermissionSetsUp(t *testing.T) {
 		t.Errorf("every permission set found: exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 }
+
+// `tokken policy check` vouches for groups.yaml's identity_center_users
+// too: an entry that maps nobody, or to nothing Identity Center could
+// hold, fails the check with its line.
+func TestPolicyCheckIdentityCenterUsers(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"profiles.yaml", "groups.yaml", "access.cedar", "hours.cedar"} {
+		b, err := os.ReadFile(filepath.Join("policies", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(mapping string) (int, string) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join("policies", "groups.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "groups.yaml"), append(b, mapping...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"policy", "check", "--dir", dir}, testEnv(nil, &stdout, &stderr))
+		return code, stdout.String() + stderr.String()
+	}
+	code, out := check("identity_center_users:\n  jane: jane.doe\n  U0SRE00001: Jane Doe\n")
+	for _, want := range []string{
+		`identity_center_users: "jane" is neither a Slack user id (U…/W…) nor an e-mail address`,
+		`identity_center_users: U0SRE00001 maps to "Jane Doe", which is not an IAM Identity Center user name or e-mail`,
+	} {
+		if code != 1 || !strings.Contains(out, want) {
+			t.Errorf("exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+	if code, out := check("identity_center_users:\n  U0SRE00001: jane.doe\n  Alice@Example.com: alice@corp.example\n"); code != 0 {
+		t.Errorf("a valid mapping: exit %d\n%s", code, out)
+	}
+}

@@ -255,7 +255,7 @@ func (w *accessWorld) open() {
 		IdentityCenter: identitycenter.NewFromConfig(awsCfg, identitycenter.Options{
 			InstanceARN: w.idc.ARN, IdentityStoreID: w.idc.IdentityStoreID, PollInterval: 20 * time.Millisecond,
 		}),
-		IDCInstanceARN: w.idc.ARN, PortalURL: idcPortal,
+		PortalURL: idcPortal, IdentityUsers: set,
 		Auditor:      auditlog.New(store, auditlog.Options{Channel: auditChannel, Poster: sc, Logger: log}),
 		AuditChannel: auditChannel, OpsChannel: accessOps, Location: time.UTC, Region: awsCfg.Region,
 		Clock: w.clock.Now, Logger: log,

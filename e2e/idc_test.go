@@ -295,6 +295,60 @@ func TestIDCUnknownEmailRefused(t *testing.T) {
 	}
 }
 
+// TestIDCMappedUser: a requester whose Slack e-mail no Identity Store user
+// has is granted as the Identity Center user groups.yaml's
+// identity_center_users maps them to (a policy reload away), and "I'm
+// done" removes that user's assignment; a requester mapped to a user
+// Identity Center lacks is refused before anyone approves, naming that
+// user.
+func TestIDCMappedUser(t *testing.T) {
+	t.Parallel()
+	w := newIDCWorld(t)
+	const contractor, ghost = approver2, approver3
+	w.slack.AddUser(slackfake.User{ID: contractor, Name: "jane", Email: "jane@contractor.example", TZ: "Asia/Tokyo"})
+	w.slack.AddUser(slackfake.User{ID: ghost, Name: "ghost", Email: "ghost@example.com", TZ: "Asia/Tokyo"})
+	jane := w.ic.AddUser(awsfake.IDCUser{UserName: "contractor.jane", Email: "jane@corp.example"})
+	janeAdmin := awsfake.IDCAssignment{Account: idcAccountA, PermissionSetARN: w.adminPS, PrincipalType: "USER", PrincipalID: jane}
+
+	// Without a mapping, her Slack e-mail is looked for, and not found.
+	_, rid := w.command(contractor, "prod-idc 30m "+idcAccountA+" rotate the keys")
+	if answer := w.lateAnswer(rid); !strings.Contains(answer, "no user with the e-mail jane@contractor.example") ||
+		!strings.Contains(answer, "identity_center_users") {
+		t.Fatalf("late answer %q", answer)
+	}
+	f, err := os.OpenFile(filepath.Join(w.policyDir, "groups.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("\nidentity_center_users:\n  " + contractor + ": contractor.jane\n  ghost@example.com: nobody.here\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.restart()
+
+	id := w.request(contractor, "prod-idc 1h "+idcAccountA+" rotate the keys")
+	w.clickOn(approver1, accessui.ActionApprove, id)
+	r := w.waitState(id, access.StateActive)
+	if !w.ic.HasAssignment(janeAdmin) || len(w.ic.Assignments()) != 1 || r.IDC.Identifier != "contractor.jane" || r.IDC.UserID != jane {
+		t.Fatalf("IDC %+v, assignments %+v", r.IDC, w.ic.Assignments())
+	}
+	w.dmWith(contractor, "account_id="+idcAccountA+"&amp;role_name=AdministratorAccess")
+	dmCh, _ := w.slack.DMChannel(contractor)
+	w.click(contractor, accessui.ActionDone, id, dmCh, "1.1")
+	w.waitState(id, access.StateRevoked)
+	if len(w.ic.Assignments()) != 0 {
+		t.Errorf("assignments after I'm done: %+v", w.ic.Assignments())
+	}
+	w.wantAudited(id, access.ActIDCAssigning, access.ActIDCAssigned, access.ActActive, access.ActIDCUnassigned, access.ActRevoked)
+
+	_, rid = w.command(ghost, "prod-idc 30m "+idcAccountA+" look at the logs")
+	if answer := w.lateAnswer(rid); !strings.Contains(answer, "no user nobody.here (the user identity_center_users in groups.yaml maps you to)") {
+		t.Errorf("late answer %q does not name the mapped user", answer)
+	}
+}
+
 // TestIDCGroupForm: the group form grants by membership of the group (no
 // approval needed) and "I'm done" ends the membership.
 func TestIDCGroupForm(t *testing.T) {

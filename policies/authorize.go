@@ -501,7 +501,8 @@ func (s *Set) SlackUserGroups() []string {
 
 // Compile-time checks that Set implements the ports.
 var (
-	_ bot.Authorizer     = (*Set)(nil)
-	_ access.Catalogue   = (*Set)(nil)
-	_ cedar.EntityGetter = entities{}
+	_ bot.Authorizer       = (*Set)(nil)
+	_ access.Catalogue     = (*Set)(nil)
+	_ access.IdentityUsers = (*Set)(nil)
+	_ cedar.EntityGetter   = entities{}
 )

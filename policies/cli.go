@@ -48,10 +48,10 @@ explain exits 0 when allowed, 1 when denied, and prints the rules that decided.
 type RoleChecker func(ctx context.Context, roleARN string) error
 
 // PermissionSetChecker describes an identity-center profile's permission
-// set (for `check --aws`): instanceARN is the profile's instance_arn ("" for
-// the configured one), nameOrARN its permission_set. main wires it to
+// set (for `check --aws`) in the Identity Center instance tokken works on:
+// nameOrARN is the profile's permission_set. main wires it to
 // infra/identitycenter.
-type PermissionSetChecker func(ctx context.Context, instanceARN, nameOrARN string) (access.PermissionSet, error)
+type PermissionSetChecker func(ctx context.Context, nameOrARN string) (access.PermissionSet, error)
 
 // checkPermissionSets looks up the permission set of every identity-center
 // profile in dir (valid already), prints one line per profile, and returns
@@ -77,7 +77,7 @@ func checkPermissionSets(ctx context.Context, dir string, sets PermissionSetChec
 			fmt.Fprintf(stdout, "%s: cannot be looked up: IAM Identity Center is not configured here (TOKKEN_IDC_INSTANCE_ARN, TOKKEN_IDC_IDENTITY_STORE_ID)\n", what)
 			continue
 		}
-		ps, err := sets(ctx, p.IDC.InstanceARN, p.IDC.PermissionSet)
+		ps, err := sets(ctx, p.IDC.PermissionSet)
 		if err != nil {
 			bad++
 			fmt.Fprintf(stdout, "%s: %v\n", what, err)

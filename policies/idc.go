@@ -3,19 +3,24 @@ package policies
 import (
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	cedar "github.com/cedar-policy/cedar-go"
 	"gopkg.in/yaml.v3"
 
+	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
 )
 
 // idcKeys are the profile keys of the identity-center kind.
-var idcKeys = []string{"instance_arn", "accounts", "permission_set", "group"}
+var idcKeys = []string{"accounts", "permission_set", "group"}
 
 // checkIDC parses the keys of an identity-center profile (accounts and
-// permission set required; instance_arn and group optional) and rejects
-// them on other kinds.
+// permission set required; group optional) and rejects them on other
+// kinds. A profile names no Identity Center instance: tokken works on the
+// one it is configured with (TOKKEN_IDC_INSTANCE_ARN) or finds, as an
+// organisation has one.
 func checkIDC(r report, what string, k *yaml.Node, f map[string]*yaml.Node, p *profile) {
 	if p.Kind != access.KindIdentityCenter {
 		for _, key := range idcKeys {
@@ -26,15 +31,6 @@ func checkIDC(r report, what string, k *yaml.Node, f map[string]*yaml.Node, p *p
 		return
 	}
 	sel := &p.IDC
-	if n := f["instance_arn"]; n != nil {
-		if s, ok := str(r, "instance_arn", n); ok {
-			if access.ValidIDCInstanceARN(s) {
-				sel.InstanceARN = s
-			} else {
-				r.at(n.Line, "instance_arn %q is not an IAM Identity Center instance ARN (arn:aws:sso:::instance/ssoins-0123456789abcdef)", s)
-			}
-		}
-	}
 	if n := f["accounts"]; n == nil {
 		r.at(k.Line, "%s: identity-center profiles need accounts (one or more 12-digit AWS account ids)", what)
 	} else {
@@ -75,12 +71,6 @@ func checkIDC(r report, what string, k *yaml.Node, f map[string]*yaml.Node, p *p
 			r.at(n.Line, "%s does not apply to identity-center profiles: Identity Center grants the permission set", key)
 		}
 	}
-	if sel.InstanceARN != "" && strings.HasPrefix(sel.PermissionSet, "arn:") {
-		inst := sel.InstanceARN[strings.LastIndex(sel.InstanceARN, "/")+1:]
-		if !strings.Contains(sel.PermissionSet, "/"+inst+"/") {
-			r.at(f["permission_set"].Line, "permission_set %s is not of instance %s", sel.PermissionSet, sel.InstanceARN)
-		}
-	}
 }
 
 // idcAccount is the account rules see on an identity-center profile that
@@ -100,4 +90,71 @@ func idcProfileEntity(p profile, account string) cedar.Entity {
 	attrs := profileAttrs(p).Map()
 	attrs["account"] = cedar.String(account)
 	return cedar.Entity{UID: uid, Attributes: cedar.NewRecord(attrs)}
+}
+
+// idcUsersKey is groups.yaml's mapping of Slack users to IAM Identity
+// Center users, for people whose Slack e-mail is not how Identity Center
+// knows them.
+const idcUsersKey = "identity_center_users"
+
+// maxIDCUserName is the Identity Store's limit on user names.
+const maxIDCUserName = 128
+
+// parseIDCUsers reads identity_center_users: Slack user ids (U…/W…) or
+// e-mail addresses (compared case-insensitively) to an Identity Center
+// user name or e-mail. Each Slack user is mapped once.
+func parseIDCUsers(r report, n *yaml.Node) map[string]string {
+	out := map[string]string{}
+	first := map[string]int{}
+	eachKey(r, n, func(k, v *yaml.Node) {
+		key := k.Value
+		switch {
+		case slackUserRE.MatchString(key):
+		case emailRE.MatchString(key):
+			key = strings.ToLower(key)
+		default:
+			r.at(k.Line, "%s: %q is neither a Slack user id (U…/W…) nor an e-mail address", idcUsersKey, k.Value)
+			return
+		}
+		if line, dup := first[key]; dup {
+			r.at(k.Line, "%s: %s is mapped twice (first at line %d)", idcUsersKey, k.Value, line)
+			return
+		}
+		first[key] = k.Line
+		s, ok := str(r, idcUsersKey+": "+k.Value, v)
+		if !ok {
+			return
+		}
+		if !validIDCUserName(s) {
+			r.at(v.Line, "%s: %s maps to %q, which is not an IAM Identity Center user name or e-mail (1-%d characters, no spaces)",
+				idcUsersKey, k.Value, s, maxIDCUserName)
+			return
+		}
+		out[key] = s
+	})
+	return out
+}
+
+// validIDCUserName reports whether s can be an Identity Store user name or
+// e-mail: 1 to maxIDCUserName characters, none of them a space or control
+// character.
+func validIDCUserName(s string) bool {
+	if s == "" || utf8.RuneCountInString(s) > maxIDCUserName || !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) })
+}
+
+// IdentityCenterUser implements access.IdentityUsers: the Identity Center
+// user name or e-mail identity_center_users maps p to, by Slack user id
+// first, else by the e-mail Slack has for p.
+func (s *Set) IdentityCenterUser(p bot.Principal) (string, bool) {
+	if u, ok := s.idcUsers[p.ID]; ok {
+		return u, true
+	}
+	if p.Email == "" {
+		return "", false
+	}
+	u, ok := s.idcUsers[strings.ToLower(p.Email)]
+	return u, ok
 }

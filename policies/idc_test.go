@@ -18,7 +18,6 @@ const idcProfiles = `profiles:
   prod-idc:
     kind: identity-center
     env: prod
-    instance_arn: arn:aws:sso:::instance/ssoins-0123456789abcdef
     accounts: [111111111111, 222222222222]
     permission_set: AdministratorAccess
     max_duration: 2h
@@ -49,7 +48,7 @@ func TestIDCProfile(t *testing.T) {
 	if !ok || p.Kind != access.KindIdentityCenter || p.RoleARN != "" {
 		t.Fatalf("profile = %+v, %v", p, ok)
 	}
-	if p.IDC.InstanceARN != "arn:aws:sso:::instance/ssoins-0123456789abcdef" || strings.Join(p.IDC.Accounts, ",") != "111111111111,222222222222" ||
+	if strings.Join(p.IDC.Accounts, ",") != "111111111111,222222222222" ||
 		p.IDC.PermissionSet != "AdministratorAccess" || p.IDC.Group != "" {
 		t.Errorf("IDC = %+v", p.IDC)
 	}
@@ -93,11 +92,9 @@ func TestIDCProfileProblems(t *testing.T) {
 			[]string{`:2: profile "e": identity-center profiles need accounts`, `:2: profile "e": identity-center profiles need permission_set`}},
 		{"bad values", head + "    accounts: [1234, 111111111111, 111111111111]\n    permission_set: 'Admin Access'\n    instance_arn: arn:aws:sso:::instance/x\n    group: ' x'\n",
 			[]string{`:5: accounts: "1234" is not a 12-digit AWS account id`, `:5: accounts: 111111111111 is listed twice`,
-				`:6: permission_set "Admin Access" is neither`, `:7: instance_arn "arn:aws:sso:::instance/x" is not`, `:8: group " x" is not`}},
+				`:6: permission_set "Admin Access" is neither`, `:7: unknown key "instance_arn" in profile "e"`, `:8: group " x" is not`}},
 		{"role on identity-center", head + "    accounts: [111111111111]\n    permission_set: ReadOnly\n    role_arn: arn:aws:iam::111111111111:role/r\n",
 			[]string{`:7: role_arn does not apply to identity-center profiles`}},
-		{"permission set of another instance", head + "    accounts: [111111111111]\n    instance_arn: arn:aws:sso:::instance/ssoins-0123456789abcdef\n    permission_set: arn:aws:sso:::permissionSet/ssoins-fedcba9876543210/ps-0123456789abcdef\n",
-			[]string{`:7: permission_set arn:aws:sso:::permissionSet/ssoins-fedcba9876543210/ps-0123456789abcdef is not of instance`}},
 		{"accounts on sts", "profiles:\n  e:\n    kind: sts\n    role_arn: arn:aws:iam::111111111111:role/r\n    max_duration: 1h\n    accounts: [111111111111]\n",
 			[]string{`:6: accounts only applies to identity-center profiles; profile "e" is sts`}},
 	}
@@ -130,7 +127,7 @@ func TestIDCPolicyCheckAWS(t *testing.T) {
 			t.Error("a role was checked for identity-center profiles")
 			return nil
 		},
-		PermissionSets: func(_ context.Context, instance, ps string) (access.PermissionSet, error) {
+		PermissionSets: func(_ context.Context, ps string) (access.PermissionSet, error) {
 			d, ok := durations[ps]
 			if !ok {
 				return access.PermissionSet{}, errors.New("no such permission set")
@@ -151,5 +148,68 @@ func TestIDCPolicyCheckAWS(t *testing.T) {
 	out.Reset()
 	if code := RunCLI(context.Background(), []string{"check", "--dir", dir, "--aws"}, &out, &errOut, opts); code != 0 || strings.Contains(out.String(), "warning") {
 		t.Errorf("check --aws with short sessions: exit %d\n%s", code, out.String())
+	}
+}
+
+func TestIDCUsersMapping(t *testing.T) {
+	groups := baseGroups + `identity_center_users:
+  U0CAROL: carol.jones
+  Dave@Example.com: dave@corp.example.com
+  U0DAVE: d.jones
+`
+	s, probs := loadFS(fixture(map[string]string{GroupsFile: groups}), "policies")
+	if len(probs) > 0 {
+		t.Fatalf("problems: %v", probs)
+	}
+	for _, tt := range []struct {
+		who  bot.Principal
+		want string
+		ok   bool
+	}{
+		{bot.Principal{ID: "U0CAROL", Email: "carol@example.com"}, "carol.jones", true},
+		{bot.Principal{ID: "U0OTHER", Email: "DAVE@example.com"}, "dave@corp.example.com", true}, // e-mails compared case-insensitively
+		{bot.Principal{ID: "U0DAVE", Email: "dave@example.com"}, "d.jones", true},                // the Slack user id first
+		{bot.Principal{ID: "U0SRE", Email: "sre@example.com"}, "", false},
+		{bot.Principal{ID: "U0NOBODY"}, "", false},
+	} {
+		if got, ok := s.IdentityCenterUser(tt.who); got != tt.want || ok != tt.ok {
+			t.Errorf("IdentityCenterUser(%+v) = %q, %v; want %q, %v", tt.who, got, ok, tt.want, tt.ok)
+		}
+	}
+	// groups.yaml may hold only the mapping, or an empty one.
+	for _, g := range []string{"identity_center_users:\n  U0CAROL: carol.jones\n", "groups:\n  sre:\n    members: [U0SRE]\nidentity_center_users:\n"} {
+		if _, probs := loadFS(fixture(map[string]string{GroupsFile: g, "rules.cedar": "permit (principal, action, resource);\n"}), "policies"); len(probs) > 0 {
+			t.Errorf("%q: %v", g, probs)
+		}
+	}
+}
+
+func TestIDCUsersProblems(t *testing.T) {
+	tests := []struct {
+		name, groups string
+		want         []string
+	}{
+		{"bad entries", "identity_center_users:\n  alice: alice.smith\n  U0BOB: bob smith\n  U0CAROL: [carol]\n  U0DAVE: ''\n",
+			[]string{`:2: identity_center_users: "alice" is neither a Slack user id (U…/W…) nor an e-mail address`,
+				`:3: identity_center_users: U0BOB maps to "bob smith", which is not an IAM Identity Center user name or e-mail (1-128 characters, no spaces)`,
+				`:4: identity_center_users: U0CAROL must be a single value`,
+				`:5: identity_center_users: U0DAVE maps to "", which is not`}},
+		{"mapped twice", "identity_center_users:\n  eve@example.com: eve\n  EVE@example.com: eve2\n  U0EVE: a\n  U0EVE: b\n",
+			[]string{`:3: identity_center_users: EVE@example.com is mapped twice (first at line 2)`, `:5: duplicate key "U0EVE" (first at line 4)`}},
+		{"not a mapping", "identity_center_users: [U0ALICE]\n",
+			[]string{`:1: identity_center_users must be a mapping of Slack user ids or e-mails to IAM Identity Center users`}},
+		{"unknown top key", "identity_centre_users:\n  U0ALICE: alice\n",
+			[]string{`:1: unknown key "identity_centre_users" (allowed: groups, identity_center_users)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, probs := loadFS(fixture(map[string]string{GroupsFile: tt.groups}), "policies")
+			got := probs.Error()
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("problems lack %q:\n%s", w, got)
+				}
+			}
+		})
 	}
 }

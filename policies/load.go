@@ -74,6 +74,9 @@ type Set struct {
 	// Direct group memberships by Slack user id, lower-cased e-mail and
 	// Slack user group id.
 	byUser, byEmail, bySlack map[string][]cedar.EntityUID
+	// idcUsers maps Slack user ids and lower-cased e-mails to IAM Identity
+	// Center user names or e-mails (identity_center_users).
+	idcUsers map[string]string
 	// static holds the Group and Profile entities.
 	static   cedar.EntityMap
 	policies cedar.PolicyMap
@@ -158,7 +161,9 @@ func loadFS(fsys fs.FS, dir string) (*Set, Problems) {
 		s.static[uid] = cedar.Entity{UID: uid, Attributes: profileAttrs(p)}
 	}
 	if data, r, ok := read(GroupsFile); ok {
-		s.addGroups(r, parseGroups(r, data))
+		defs, users := parseGroups(r, data)
+		s.addGroups(r, defs)
+		s.idcUsers = users
 	}
 
 	names, err := fs.Glob(fsys, RulesGlob)

@@ -127,8 +127,8 @@ colour: blue
 `},
 			want: []string{
 				`policies/groups.yaml:3: unknown key "member" in group "sre" (allowed: description, members, slack_usergroups, include)`,
-				`policies/groups.yaml:4: unknown key "colour" (allowed: groups)`,
-				`policies/profiles.yaml:6: unknown key "aprovals" in profile "p" (allowed: description, kind, env, role_arn, instances, ecs, default_duration, max_duration, presets, approvals, approver_channel, break_glass, session_policy, instance_arn, accounts, permission_set, group)`,
+				`policies/groups.yaml:4: unknown key "colour" (allowed: groups, identity_center_users)`,
+				`policies/profiles.yaml:6: unknown key "aprovals" in profile "p" (allowed: description, kind, env, role_arn, instances, ecs, default_duration, max_duration, presets, approvals, approver_channel, break_glass, session_policy, accounts, permission_set, group)`,
 			},
 		},
 		{

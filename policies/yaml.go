@@ -3,6 +3,7 @@ package policies
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,17 @@ type ref struct {
 // parseTop parses a YAML document whose root is a mapping with the single
 // key top, and returns top's value (nil when the file is empty).
 func parseTop(r report, data []byte, top string) *yaml.Node {
+	return parseTops(r, data, top)[top]
+}
+
+// topWhat says what a top-level key maps (for "must be a mapping of …").
+var topWhat = map[string]string{idcUsersKey: "Slack user ids or e-mails to IAM Identity Center users"}
+
+// parseTops parses a YAML document whose root is a mapping with some of
+// the keys tops, each mapping names to definitions, and returns their
+// values by key (none when the file is empty; null values are left out).
+func parseTops(r report, data []byte, tops ...string) map[string]*yaml.Node {
+	out := map[string]*yaml.Node{}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
@@ -86,35 +98,41 @@ func parseTop(r report, data []byte, top string) *yaml.Node {
 			msg = strings.TrimPrefix(msg, m[0]+": ")
 		}
 		r.at(syntaxErrorLine(data, line), "invalid YAML: %s", msg)
-		return nil
+		return out
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return nil
+		return out
 	}
 	root := deref(doc.Content[0])
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return nil
+		return out
 	}
 	if root.Kind != yaml.MappingNode {
-		r.at(root.Line, "expected a mapping with key %q", top)
-		return nil
+		if len(tops) == 1 {
+			r.at(root.Line, "expected a mapping with key %q", tops[0])
+		} else {
+			r.at(root.Line, "expected a mapping with keys %s", strings.Join(tops, ", "))
+		}
+		return out
 	}
-	var val *yaml.Node
 	eachKey(r, root, func(k, v *yaml.Node) {
-		if k.Value != top {
-			r.at(k.Line, "unknown key %q (allowed: %s)", k.Value, top)
+		if !slices.Contains(tops, k.Value) {
+			r.at(k.Line, "unknown key %q (allowed: %s)", k.Value, strings.Join(tops, ", "))
 			return
 		}
-		val = v
+		switch {
+		case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
+		case v.Kind != yaml.MappingNode:
+			what, ok := topWhat[k.Value]
+			if !ok {
+				what = "names to definitions"
+			}
+			r.at(v.Line, "%s must be a mapping of %s", k.Value, what)
+		default:
+			out[k.Value] = v
+		}
 	})
-	if val != nil && val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
-		return nil
-	}
-	if val != nil && val.Kind != yaml.MappingNode {
-		r.at(val.Line, "%s must be a mapping of names to definitions", top)
-		return nil
-	}
-	return val
+	return out
 }
 
 // syntaxErrorLine finds the line of a YAML syntax error. yaml.v3 reports
@@ -254,7 +272,7 @@ func duration(r report, key string, n *yaml.Node) (time.Duration, bool) {
 var profileKeys = []string{
 	"description", "kind", "env", "role_arn", "instances", "ecs", "default_duration", "max_duration",
 	"presets", "approvals", "approver_channel", "break_glass", "session_policy",
-	"instance_arn", "accounts", "permission_set", "group",
+	"accounts", "permission_set", "group",
 }
 
 // parseProfiles reads profiles.yaml: a mapping "profiles" of profile names
@@ -429,11 +447,17 @@ func parseInstances(r report, line int, n *yaml.Node) access.InstanceSelector {
 }
 
 // parseGroups reads groups.yaml: a mapping "groups" of group names to
-// members (Slack user ids or e-mails), Slack user groups and included groups.
-func parseGroups(r report, data []byte) []groupDef {
-	top := parseTop(r, data, "groups")
+// members (Slack user ids or e-mails), Slack user groups and included
+// groups; and the mapping identity_center_users (see parseIDCUsers).
+func parseGroups(r report, data []byte) ([]groupDef, map[string]string) {
+	tops := parseTops(r, data, "groups", idcUsersKey)
+	var users map[string]string
+	if n := tops[idcUsersKey]; n != nil {
+		users = parseIDCUsers(r, n)
+	}
+	top := tops["groups"]
 	if top == nil {
-		return nil
+		return nil, users
 	}
 	var out []groupDef
 	eachKey(r, top, func(k, v *yaml.Node) {
@@ -474,7 +498,7 @@ func parseGroups(r report, data []byte) []groupDef {
 		}
 		out = append(out, g)
 	})
-	return out
+	return out, users
 }
 
 // validName reports whether s can name a profile or a group: 1 to maxName

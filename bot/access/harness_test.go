@@ -212,6 +212,15 @@ func (testDirectory) Lookup(_ context.Context, id string) (bot.Principal, error)
 	return bot.Principal{ID: id, Email: id + "@example.com"}, nil
 }
 
+// testIDCUsers maps Slack user ids to Identity Center user names, as
+// groups.yaml's identity_center_users does.
+type testIDCUsers map[string]string
+
+func (m testIDCUsers) IdentityCenterUser(p bot.Principal) (string, bool) {
+	u, ok := m[p.ID]
+	return u, ok
+}
+
 type testInventory map[string]map[string]string // id → tags
 
 func (inv testInventory) Instances(_ context.Context, ids []string) ([]bot.Target, error) {
@@ -296,11 +305,14 @@ type harness struct {
 	authz testAuthz
 	// idc is the Identity Center the Service grants identity-center
 	// profiles through; extra are profiles added to testProfiles.
-	idc     *memIDC
-	extra   testCatalogue
-	svc     *Service
-	mux     *bot.JobMux
-	jobErrs []error
+	idc   *memIDC
+	extra testCatalogue
+	// idcUsers is the policy's mapping of Slack users to Identity Center
+	// users; a test may change it between steps.
+	idcUsers testIDCUsers
+	svc      *Service
+	mux      *bot.JobMux
+	jobErrs  []error
 }
 
 func newHarness(t *testing.T) *harness {
@@ -308,7 +320,7 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{
 		t: t, path: filepath.Join(t.TempDir(), "tokken.db"), clock: fakeclock.New(t0),
 		queue: &botfake.Queue{}, timers: &botfake.Timers{}, granter: &recGranter{},
-		notifier: &recNotifier{}, audit: &botfake.Auditor{}, idc: newMemIDC(),
+		notifier: &recNotifier{}, audit: &botfake.Auditor{}, idc: newMemIDC(), idcUsers: testIDCUsers{},
 	}
 	h.open()
 	return h
@@ -339,7 +351,7 @@ func (h *harness) open() {
 		Catalogue:  append(slices.Clip(testProfiles), h.extra...), Granter: h.granter, Notifier: h.notifier, Directory: testDirectory{},
 		Inventory:      testInventory{web1: {"env": "prod"}, web2: {"env": "prod"}, db1: {"env": "staging"}},
 		Clock:          h.clock.Now,
-		IdentityCenter: h.idc, IDCInstanceARN: testIDCInstance, PortalURL: "https://d-1234567890.awsapps.com/start",
+		IdentityCenter: h.idc, IdentityUsers: h.idcUsers, PortalURL: "https://d-1234567890.awsapps.com/start",
 	})
 	if err != nil {
 		h.t.Fatal(err)

@@ -14,14 +14,13 @@ import (
 )
 
 // IDCSelector says what an identity-center profile grants: the permission
-// set PermissionSet on one of Accounts, through the Identity Center
-// instance InstanceARN ("" for the one tokken is configured with). With
+// set PermissionSet on one of Accounts, through the one Identity Center
+// instance tokken is configured with (an organisation has one). With
 // Group set, tokken does not assign the permission set itself: it makes
 // the requester a member of that group (which holds the assignments) for
 // the window; Accounts and PermissionSet then say what the group gives, for
 // the rules, the portal link and the session-duration check.
 type IDCSelector struct {
-	InstanceARN   string   `json:"instance_arn,omitempty" yaml:"instance_arn"`
 	Accounts      []string `json:"accounts,omitempty" yaml:"accounts"`
 	PermissionSet string   `json:"permission_set,omitempty" yaml:"permission_set"` // name or ARN
 	Group         string   `json:"group,omitempty" yaml:"group"`                   // display name
@@ -30,7 +29,6 @@ type IDCSelector struct {
 // IDCGrant is what an identity-center request was approved for and, once
 // activation looked, what Identity Center had and what tokken did.
 type IDCGrant struct {
-	InstanceARN   string `json:"instance_arn,omitempty"`
 	Account       string `json:"account"`
 	PermissionSet string `json:"permission_set"`  // as the profile names it
 	Group         string `json:"group,omitempty"` // the group form: its display name
@@ -158,7 +156,7 @@ func idcTarget(p Profile, account string) (*IDCGrant, error) {
 		return nil, &ErrBadTarget{Profile: p.Name, Why: fmt.Sprintf("account %s is not in this profile (accounts: %s)",
 			account, strings.Join(sel.Accounts, ", "))}
 	}
-	return &IDCGrant{InstanceARN: sel.InstanceARN, Account: account, PermissionSet: sel.PermissionSet, Group: sel.Group}, nil
+	return &IDCGrant{Account: account, PermissionSet: sel.PermissionSet, Group: sel.Group}, nil
 }
 
 // splitAccount takes a leading account id off a one-line request's
@@ -176,37 +174,76 @@ func splitAccount(reason string) (account, rest string) {
 var errNoIDC = errors.New("this tokken has no IAM Identity Center configured (TOKKEN_IDC_INSTANCE_ARN, TOKKEN_IDC_IDENTITY_STORE_ID): ask the tokken operators")
 
 // errNoEmail refuses an identity-center grant to someone whose Slack
-// profile shows no e-mail address: tokken finds Identity Store users by it.
-var errNoEmail = errors.New("Slack has no e-mail address for you, and tokken finds your IAM Identity Center user by it")
+// profile shows no e-mail address and whom groups.yaml maps to no Identity
+// Center user: tokken finds Identity Store users by one of them.
+var errNoEmail = errors.New("Slack has no e-mail address for you and identity_center_users in groups.yaml maps you to no IAM Identity Center user: tokken finds your Identity Center user by one of them; ask the tokken operators to map you")
 
-// idcUser finds the requester's Identity Store user by the e-mail Slack
-// has for them. No e-mail is errNoEmail (permanent); no such user is the
-// client's *ErrNoIdentityUser naming the address.
-func (s *Service) idcUser(ctx context.Context, requester string) (email, userID string, err error) {
+// idcUser finds the requester's Identity Store user: by the Identity
+// Center user name or e-mail the policy maps them to (s.idcUsers) when it
+// maps them, else by the e-mail Slack has for them. identifier is what it
+// looked for. No e-mail and no mapping is errNoEmail; no such user is an
+// *ErrNoIdentityUser naming identifier and whether it was mapped; both are
+// permanent.
+func (s *Service) idcUser(ctx context.Context, requester string) (identifier, userID string, err error) {
 	who, err := s.dir.Lookup(ctx, requester)
 	if err != nil {
 		return "", "", fmt.Errorf("look up %s: %w", requester, err)
 	}
-	if who.Email == "" {
-		return "", "", bot.Permanent(errNoEmail)
+	var mapped bool
+	if s.idcUsers != nil {
+		identifier, mapped = s.idcUsers.IdentityCenterUser(who)
 	}
-	id, err := s.idc.UserID(ctx, who.Email)
+	if !mapped {
+		if who.Email == "" {
+			return "", "", bot.Permanent(errNoEmail)
+		}
+		identifier = who.Email
+	}
+	id, err := s.idc.UserID(ctx, identifier)
+	var nouser *ErrNoIdentityUser
+	if errors.As(err, &nouser) {
+		return identifier, "", bot.Permanent(&ErrNoIdentityUser{Identifier: identifier, Mapped: mapped})
+	}
 	if err != nil {
-		return who.Email, "", err
+		return identifier, "", err
 	}
-	return who.Email, id, nil
+	return identifier, id, nil
 }
 
-// checkIDCInstance refuses a profile that names another Identity Center
-// instance than the one tokken's client works on.
-func (s *Service) checkIDCInstance(g *IDCGrant) error {
-	if g.InstanceARN == "" || g.InstanceARN == s.idcInstance {
-		return nil
+// resolveIDC finds what grant g gives the requester, from the directory,
+// the policy's mapping and Identity Center as they are now (never from
+// what a stored request says): the requester's Identity Store user, the
+// permission set, the portal link and, for the group form, the group's id.
+// A requester without an Identity Store user is an error wrapping
+// *ErrNoIdentityUser or errNoEmail (permanent).
+func (s *Service) resolveIDC(ctx context.Context, requester string, g IDCGrant) (IDCGrant, error) {
+	identifier, userID, err := s.idcUser(ctx, requester)
+	if err != nil {
+		if bot.IsPermanent(err) {
+			return g, err
+		}
+		return g, fmt.Errorf("find the Identity Store user: %w", err)
 	}
-	if s.idcInstance == "" {
-		return fmt.Errorf("the profile names Identity Center instance %s, but tokken was not told which instance it works on (TOKKEN_IDC_INSTANCE_ARN)", g.InstanceARN)
+	ps, err := s.idc.PermissionSet(ctx, g.PermissionSet)
+	if err != nil {
+		return g, fmt.Errorf("describe permission set %s: %w", g.PermissionSet, err)
 	}
-	return fmt.Errorf("the profile names Identity Center instance %s, but tokken works on %s", g.InstanceARN, s.idcInstance)
+	g.Identifier, g.UserID = identifier, userID
+	g.PermissionSetARN, g.PermissionSetName, g.SessionDuration = ps.ARN, ps.Name, ps.SessionDuration
+	g.PortalURL = PortalLink(s.portal, g.Account, ps.Name)
+	g.GroupID = ""
+	if g.ByGroup() {
+		if g.GroupID, err = s.idc.GroupID(ctx, g.Group); err != nil {
+			return g, fmt.Errorf("find group %s: %w", g.Group, err)
+		}
+	}
+	return g, nil
+}
+
+// sameGrantee reports whether a recorded grant and a freshly resolved one
+// give the same access to the same Identity Store user.
+func (g *IDCGrant) sameGrantee(fresh IDCGrant) bool {
+	return g.UserID == fresh.UserID && g.PermissionSetARN == fresh.PermissionSetARN && g.GroupID == fresh.GroupID
 }
 
 // activateIDC issues an identity-center grant for the activation token
@@ -224,34 +261,34 @@ func (s *Service) activateIDC(ctx, hctx context.Context, id, token string, r Req
 	if r.IDC == nil {
 		return s.refuseActivation(ctx, id, token, "the request names no account")
 	}
-	if err := s.checkIDCInstance(r.IDC); err != nil {
-		return fail(bot.Permanent(err))
-	}
 	if err := s.scheduleExpiry(hctx, id, r.Window.ExpiresAt); err != nil {
 		return fail(held(hctx, err))
 	}
+	// Whom and what to grant is derived here, from the directory, the
+	// policy's mapping and Identity Center, never taken from the stored
+	// request: a forged record cannot redirect the grant.
 	g := *r.IDC
-	if !g.Checked {
-		email, userID, err := s.idcUser(hctx, r.Requester)
-		var nouser *ErrNoIdentityUser
-		if errors.As(err, &nouser) {
-			return fail(bot.Permanent(err))
+	fresh, err := s.resolveIDC(hctx, r.Requester, g)
+	if err != nil {
+		return fail(held(hctx, err))
+	}
+	// A recorded grant that is not what would be granted now is refused
+	// (ending removes what was recorded, if it was tokken's).
+	differs := func(rec IDCGrant) error {
+		return s.refuseActivation(ctx, id, token, fmt.Sprintf(
+			"the recorded Identity Center grant (user %s, %s) is not the one the policy and directory give now (user %s for %s)",
+			rec.UserID, rec.Describe(), fresh.UserID, fresh.Identifier))
+	}
+	if g.Checked {
+		// An earlier attempt recorded what it found and may have granted
+		// it: go on only if that is what would be granted now.
+		if !g.sameGrantee(fresh) {
+			return differs(g)
 		}
-		if err != nil {
-			return fail(fmt.Errorf("find the Identity Store user: %w", held(hctx, err)))
-		}
-		ps, err := s.idc.PermissionSet(hctx, g.PermissionSet)
-		if err != nil {
-			return fail(fmt.Errorf("describe permission set %s: %w", g.PermissionSet, held(hctx, err)))
-		}
-		g.Identifier, g.UserID = email, userID
-		g.PermissionSetARN, g.PermissionSetName, g.SessionDuration = ps.ARN, ps.Name, ps.SessionDuration
-		g.PortalURL = PortalLink(s.portal, g.Account, ps.Name)
+	} else {
+		g = fresh
 		var exists bool
 		if g.ByGroup() {
-			if g.GroupID, err = s.idc.GroupID(hctx, g.Group); err != nil {
-				return fail(fmt.Errorf("find group %s: %w", g.Group, held(hctx, err)))
-			}
 			exists, err = s.idc.IsMember(hctx, g.GroupID, g.UserID)
 		} else {
 			exists, err = s.idc.Assigned(hctx, g.assignment())
@@ -267,10 +304,12 @@ func (s *Service) activateIDC(ctx, hctx context.Context, id, token string, r Req
 		if err != nil {
 			return fail(fmt.Errorf("record what Identity Center has: %w", err))
 		}
+		if !r.IDC.sameGrantee(fresh) { // written by someone else meanwhile
+			return differs(*r.IDC)
+		}
 		g = *r.IDC
 	}
 	if !g.Preexisting {
-		var err error
 		if g.ByGroup() {
 			err = s.idc.AddMember(hctx, g.GroupID, g.UserID)
 		} else {
@@ -284,7 +323,7 @@ func (s *Service) activateIDC(ctx, hctx context.Context, id, token string, r Req
 			return s.activationFailed(ctx, id, token, fmt.Errorf("grant through Identity Center: %w", held(hctx, err)), true)
 		}
 	}
-	r, err := s.transition(ctx, id, func(r *Request) error { return r.IDCActivated(token, s.now()) })
+	_, err = s.transition(ctx, id, func(r *Request) error { return r.IDCActivated(token, s.now()) })
 	if errors.Is(err, ErrClaimLost) {
 		// Another run took over, or the sweep failed the request: what was
 		// granted is recorded (Checked), so ending it removes it.
@@ -292,6 +331,32 @@ func (s *Service) activateIDC(ctx, hctx context.Context, id, token string, r Req
 	}
 	if err != nil {
 		return fmt.Errorf("activate %s: access granted but not recorded: %w", id, err)
+	}
+	return nil
+}
+
+// verifyIDCGrantee checks, before an identity-center grant gets more time,
+// that what was granted (as recorded) is what the directory, the policy's
+// mapping and Identity Center would grant now: a mapping changed since
+// activation, or a user Identity Center no longer has, refuses the
+// extension (a *refusal); the grant keeps its window, and ending removes
+// what was granted. Other requests pass.
+func (s *Service) verifyIDCGrantee(ctx context.Context, r *Request) error {
+	if r.Kind != KindIdentityCenter || r.IDC == nil || !r.IDC.Checked || s.idc == nil {
+		return nil
+	}
+	fresh, err := s.resolveIDC(ctx, r.Requester, *r.IDC)
+	var nouser *ErrNoIdentityUser
+	switch {
+	case errors.As(err, &nouser):
+		return refuse("IAM Identity Center has no user %s now", nouser.Looked())
+	case errors.Is(err, errNoEmail):
+		return refuse("%s", errNoEmail.Error())
+	case err != nil:
+		return err
+	case !r.IDC.sameGrantee(fresh):
+		return refuse("the Identity Center grant (user %s, %s) is not the one the policy and directory give now (user %s for %s); ask again with /access",
+			r.IDC.UserID, r.IDC.Describe(), fresh.UserID, fresh.Identifier)
 	}
 	return nil
 }
@@ -370,7 +435,7 @@ func (s *Service) idcCheckUser(ctx context.Context, r *Request) error {
 	switch {
 	case errors.As(err, &nouser):
 		return &ErrBadTarget{Profile: r.Profile, Why: fmt.Sprintf(
-			"IAM Identity Center has no user with the e-mail %s (the address Slack has for you); ask your AWS admins to add it to your Identity Center user", nouser.Identifier)}
+			"IAM Identity Center has no user %s; %s", nouser.Looked(), nouser.Fix())}
 	case errors.Is(err, errNoEmail):
 		return &ErrBadTarget{Profile: r.Profile, Why: errNoEmail.Error()}
 	case err != nil:

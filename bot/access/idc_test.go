@@ -11,17 +11,12 @@ import (
 	"time"
 )
 
-const testIDCInstance = "arn:aws:sso:::instance/ssoins-0123456789abcdef"
-
 var idcProfiles = testCatalogue{
 	{Name: "prod-idc", Kind: KindIdentityCenter,
 		IDC:             IDCSelector{Accounts: []string{"111111111111", "222222222222"}, PermissionSet: "AdministratorAccess"},
 		DefaultDuration: time.Hour, MaxDuration: 4 * time.Hour, Approvals: 1, ApproverChannel: "CAPPROVERS"},
 	{Name: "dev-group", Kind: KindIdentityCenter,
 		IDC:             IDCSelector{Accounts: []string{"333333333333"}, PermissionSet: "PowerUserAccess", Group: "Dev Admins"},
-		DefaultDuration: time.Hour, MaxDuration: 4 * time.Hour, Approvals: 0},
-	{Name: "other-instance", Kind: KindIdentityCenter,
-		IDC:             IDCSelector{InstanceARN: "arn:aws:sso:::instance/ssoins-fedcba9876543210", Accounts: []string{"111111111111"}, PermissionSet: "ReadOnly"},
 		DefaultDuration: time.Hour, MaxDuration: 4 * time.Hour, Approvals: 0},
 }
 
@@ -39,6 +34,8 @@ type memIDC struct {
 	removes     int
 	sessionDur  time.Duration
 	lookupsUser []string
+	// onAssigned, when set, runs as Assigned is asked (before it answers).
+	onAssigned func()
 }
 
 func newMemIDC() *memIDC {
@@ -72,6 +69,9 @@ func (m *memIDC) PermissionSet(_ context.Context, name string) (PermissionSet, e
 }
 
 func (m *memIDC) Assigned(_ context.Context, a Assignment) (bool, error) {
+	if m.onAssigned != nil {
+		m.onAssigned()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.assigned[a], nil
@@ -385,13 +385,6 @@ func TestIDCAccountChoice(t *testing.T) {
 			t.Errorf("account %q: %v, want %q", tt.account, err, tt.want)
 		}
 	}
-	// A profile naming another instance than tokken's is refused at activation.
-	r := h.submit(SubmitInput{Profile: "other-instance"})
-	h.drain()
-	r = h.wantState(r.ID, StateFailed)
-	if !strings.Contains(r.Failure.What, "ssoins-fedcba9876543210") || h.idc.assigns != 0 {
-		t.Errorf("failure %+v", r.Failure)
-	}
 }
 
 // A stored request whose account the profile does not give (a tampered
@@ -414,5 +407,207 @@ func TestIDCForgedAccountRefused(t *testing.T) {
 	}
 	if !slices.Contains(h.notifier.alertActions(), "ops:"+ActRefused) {
 		t.Errorf("ops not alerted: %v", h.notifier.alertActions())
+	}
+}
+
+// A requester whose Slack e-mail Identity Center does not know is granted
+// through the policy's mapping; a mapping changed while the grant is
+// active does not move what ending removes: the user granted, as recorded.
+func TestIDCMappedUser(t *testing.T) {
+	h := newIDCHarness(t)
+	ctx := context.Background()
+	delete(h.idc.users, alice+"@example.com")
+	h.idc.users["alice.smith"] = "u-alice2"
+	h.idc.users["someone.else"] = "u-else"
+	h.idcUsers[alice] = "alice.smith"
+	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222"})
+	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	r = h.wantState(r.ID, StateActive)
+	mine := aliceAdmin222
+	mine.PrincipalID = "u-alice2"
+	if !h.idc.has(mine) || r.IDC.Identifier != "alice.smith" || r.IDC.UserID != "u-alice2" {
+		t.Fatalf("IDC %+v, assignments %v", r.IDC, h.idc.assigned)
+	}
+	if slices.Contains(h.idc.lookupsUser, alice+"@example.com") {
+		t.Errorf("the Slack e-mail was looked up although the policy maps alice: %v", h.idc.lookupsUser)
+	}
+	h.idcUsers[alice] = "someone.else"
+	h.advance(61 * time.Minute)
+	h.wantState(r.ID, StateExpired)
+	if len(h.idc.assigned) != 0 {
+		t.Errorf("after expiry, assignments %v: want the one granted removed, none other made", h.idc.assigned)
+	}
+}
+
+// A mapping to a user Identity Center does not have is refused naming
+// the mapped user, at submission and at activation.
+func TestIDCMappedUserUnknown(t *testing.T) {
+	h := newIDCHarness(t)
+	ctx := context.Background()
+	h.idcUsers[alice] = "ghost"
+	_, err := h.svc.Submit(ctx, SubmitInput{Requester: alice, Profile: "prod-idc", Account: "111111111111", Reason: "x"})
+	if msg, _ := Explain(err); !strings.Contains(msg, "no user ghost (the user identity_center_users in groups.yaml maps you to)") ||
+		!strings.Contains(msg, "correct your entry in identity_center_users") {
+		t.Fatalf("submit mapped to an unknown user: %q", msg)
+	}
+	delete(h.idcUsers, alice)
+	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "111111111111"})
+	h.idcUsers[alice] = "ghost"
+	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	r = h.wantState(r.ID, StateFailed)
+	if !strings.Contains(r.Failure.What, "no user ghost (the user identity_center_users") || h.idc.assigns != 0 {
+		t.Errorf("failure %+v, %d assigns", r.Failure, h.idc.assigns)
+	}
+}
+
+// A stored request that says whom to grant (a tampered table, a
+// misbehaving ingress writing a "checked" grant for another Identity Store
+// user or permission set) is refused: the worker derives the grantee
+// itself and grants nothing else.
+func TestIDCForgedGranteeRefused(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		forge  func(g *IDCGrant)
+		victim Assignment
+	}{
+		{"another user", func(g *IDCGrant) { g.UserID, g.Identifier = "u-bob", bob+"@example.com" },
+			Assignment{Account: "222222222222", PermissionSetARN: aliceAdmin222.PermissionSetARN, PrincipalType: PrincipalUser, PrincipalID: "u-bob"}},
+		{"another permission set", func(g *IDCGrant) {
+			g.PermissionSetARN = "arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-poweruseraccess"
+		},
+			Assignment{Account: "222222222222", PermissionSetARN: "arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-poweruseraccess", PrincipalType: PrincipalUser, PrincipalID: "u-alice"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newIDCHarness(t)
+			ctx := context.Background()
+			r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222"})
+			if _, err := h.svc.requests.Update(ctx, r.ID, func(r *Request) error {
+				r.IDC.UserID, r.IDC.Identifier, r.IDC.PermissionSetARN = "u-alice", alice+"@example.com", aliceAdmin222.PermissionSetARN
+				r.IDC.Checked = true
+				tt.forge(r.IDC)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			h.drain()
+			r = h.wantState(r.ID, StateFailed)
+			if !strings.Contains(r.Failure.What, "is not the one the policy and directory give now") || h.idc.assigns != 0 || h.idc.has(tt.victim) {
+				t.Errorf("failure %+v, %d assigns", r.Failure, h.idc.assigns)
+			}
+			if !slices.Contains(h.notifier.alertActions(), "ops:"+ActRefused) {
+				t.Errorf("ops not alerted: %v", h.notifier.alertActions())
+			}
+		})
+	}
+}
+
+// The mapping changes between an activation attempt that assigned and the
+// retry: the retry grants nobody else, and ending removes what the first
+// attempt recorded.
+func TestIDCMappingChangedBeforeRetry(t *testing.T) {
+	h := newIDCHarness(t)
+	ctx := context.Background()
+	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222"})
+	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	jobs := h.queue.Take()
+	token := "c-first"
+	if _, err := h.svc.transition(ctx, r.ID, func(r *Request) error { return r.ClaimActivation(token, h.clock.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	g := IDCGrant{Account: "222222222222", PermissionSet: "AdministratorAccess", Identifier: alice + "@example.com", UserID: "u-alice",
+		PermissionSetARN: aliceAdmin222.PermissionSetARN, PermissionSetName: "AdministratorAccess", Checked: true}
+	if _, err := h.svc.transition(ctx, r.ID, func(r *Request) error { return r.IDCChecked(token, g, h.clock.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	h.idc.assigned[aliceAdmin222] = true
+	h.idc.users["alice.smith"] = "u-alice2"
+	h.idcUsers[alice] = "alice.smith"
+	h.clock.Advance(claimLease + time.Second)
+	for _, j := range jobs {
+		if err := h.mux.HandleJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.drain()
+	r = h.wantState(r.ID, StateFailed)
+	if len(h.idc.assigned) != 0 || !strings.Contains(r.Failure.What, "user u-alice2 for alice.smith") {
+		t.Errorf("assignments %v, failure %+v: want the first attempt's removed and none made", h.idc.assigned, r.Failure)
+	}
+}
+
+// A mapping changed while the grant is active refuses its extension (more
+// time would go to someone the policy no longer names); the grant keeps its
+// window and ending removes what was granted.
+func TestIDCExtensionAfterMappingChange(t *testing.T) {
+	h := newIDCHarness(t)
+	ctx := context.Background()
+	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222"})
+	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	r = h.wantState(r.ID, StateActive)
+	end := r.Window.ExpiresAt
+	h.idc.users["alice.smith"] = "u-alice2"
+	h.idcUsers[alice] = "alice.smith"
+	if _, err := h.svc.Extend(ctx, alice, r.ID, 30*time.Minute, "more"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.ApproveExtension(ctx, bob, r.ID, h.get(r.ID).Extensions[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	r = h.get(r.ID)
+	if !r.Window.ExpiresAt.Equal(end) || r.Extensions[0].State != ExtensionLapsed {
+		t.Fatalf("extension %+v applied after the mapping changed: window end %s, want %s", r.Extensions[0], r.Window.ExpiresAt, end)
+	}
+	if !slices.ContainsFunc(r.History, func(hr HistoryRow) bool {
+		return hr.Action == ActRefused && strings.Contains(hr.Note, "user u-alice2 for alice.smith")
+	}) {
+		t.Errorf("no refusal naming the new user in %+v", r.History)
+	}
+	h.advance(61 * time.Minute)
+	h.wantState(r.ID, StateExpired)
+	if len(h.idc.assigned) != 0 {
+		t.Errorf("assignments after expiry: %v", h.idc.assigned)
+	}
+}
+
+// A grantee written into the stored request while activation looks for
+// existing access (after it read the request, before it records its
+// finding) is refused as well: activation grants only what it derived.
+func TestIDCGranteeForgedDuringActivation(t *testing.T) {
+	h := newIDCHarness(t)
+	ctx := context.Background()
+	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222"})
+	bobAdmin := aliceAdmin222
+	bobAdmin.PrincipalID = "u-bob"
+	h.idc.onAssigned = func() {
+		h.idc.onAssigned = nil
+		if _, err := h.svc.requests.Update(ctx, r.ID, func(r *Request) error {
+			r.IDC.Checked, r.IDC.UserID, r.IDC.Identifier, r.IDC.PermissionSetARN = true, "u-bob", bob+"@example.com", bobAdmin.PermissionSetARN
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	r = h.wantState(r.ID, StateFailed)
+	if h.idc.assigns != 0 || h.idc.has(bobAdmin) || !strings.Contains(r.Failure.What, "user u-bob") {
+		t.Errorf("failure %+v, %d assigns", r.Failure, h.idc.assigns)
 	}
 }

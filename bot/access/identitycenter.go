@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/tokken/tokken/bot"
 )
 
 // Principal types of an Identity Center account assignment.
@@ -66,15 +68,45 @@ type IdentityCenter interface {
 	RemoveMember(ctx context.Context, groupID, userID string) error
 }
 
+// IdentityUsers maps Slack users to their Identity Center users, for
+// organisations where the e-mail Slack has is not how Identity Center knows
+// someone. Implemented by package policies (groups.yaml's
+// identity_center_users): the mapping is the operators', never the
+// requester's, and the worker asks it again whenever it grants.
+type IdentityUsers interface {
+	// IdentityCenterUser returns the Identity Center user name or e-mail p
+	// is mapped to (by Slack user id, else by Slack e-mail), and whether
+	// there is one.
+	IdentityCenterUser(p bot.Principal) (string, bool)
+}
+
 // ErrNoIdentityUser reports that Identity Center has no user for the
-// identifier tokken looked for (the requester's Slack e-mail, or the
-// user name mapped in groups.yaml).
+// identifier tokken looked for: the requester's Slack e-mail, or what
+// groups.yaml maps them to (Mapped).
 type ErrNoIdentityUser struct {
 	Identifier string
+	Mapped     bool
 }
 
 func (e *ErrNoIdentityUser) Error() string {
 	return fmt.Sprintf("IAM Identity Center has no user %s", e.Identifier)
+}
+
+// Looked says, for the requester, what tokken looked for: "the e-mail
+// a@example.com (the address Slack has for you)", or the mapped user.
+func (e *ErrNoIdentityUser) Looked() string {
+	if e.Mapped {
+		return fmt.Sprintf("%s (the user identity_center_users in groups.yaml maps you to)", e.Identifier)
+	}
+	return fmt.Sprintf("with the e-mail %s (the address Slack has for you)", e.Identifier)
+}
+
+// Fix says what the requester can do about it.
+func (e *ErrNoIdentityUser) Fix() string {
+	if e.Mapped {
+		return "ask the tokken operators to correct your entry in identity_center_users (groups.yaml)"
+	}
+	return "ask your AWS admins to add that address to your Identity Center user, or the tokken operators to map your Slack user to it (identity_center_users in groups.yaml)"
 }
 
 // AssignmentFailedError reports that Identity Center finished an

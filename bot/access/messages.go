@@ -295,8 +295,8 @@ func failureIDC(cause error, now time.Time) Failure {
 	switch {
 	case errors.As(cause, &nouser):
 		return Failure{
-			What: fmt.Sprintf("IAM Identity Center has no user with the e-mail %s, the address Slack has for you", nouser.Identifier),
-			Do:   "Nothing was granted. Ask your AWS admins to give your Identity Center user that e-mail address (or your Slack profile the one Identity Center knows), then ask again with /access.",
+			What: "IAM Identity Center has no user " + nouser.Looked(),
+			Do:   "Nothing was granted. To be granted, " + nouser.Fix() + "; then ask again with /access.",
 			At:   now,
 		}
 	case errors.As(cause, &failed):

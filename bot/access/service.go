@@ -69,17 +69,19 @@ type Deps struct {
 	// ECS looks up the tasks of ecs-exec requests; without it, ecs-exec
 	// requests are refused.
 	ECS ECSInventory
-	// IdentityCenter grants identity-center profiles (the worker's);
-	// without it their activation fails saying so. IDCInstanceARN is the
-	// instance it works on ("" when not configured: then profiles that
-	// name an instance are refused); PortalURL is the AWS access portal
-	// start URL the requester's DM links to ("" for no link).
+	// IdentityCenter grants identity-center profiles (the worker's), on
+	// the one instance it is configured with; without it their activation
+	// fails saying so. PortalURL is the AWS access portal start URL the
+	// requester's DM links to ("" for no link).
 	IdentityCenter IdentityCenter
-	IDCInstanceARN string
 	PortalURL      string
-	Clock          func() time.Time // default time.Now
-	Logger         *slog.Logger     // default slog.Default()
-	Partition      string           // ARN partition, default "aws"
+	// IdentityUsers maps Slack users to Identity Center users where their
+	// Slack e-mail is not how Identity Center knows them (groups.yaml's
+	// identity_center_users); without it, the Slack e-mail is used.
+	IdentityUsers IdentityUsers
+	Clock         func() time.Time // default time.Now
+	Logger        *slog.Logger     // default slog.Default()
+	Partition     string           // ARN partition, default "aws"
 	// Protected are the ARNs (IAM wildcards allowed) of tokken's own
 	// resources; every grant's session policy denies every action on them.
 	Protected []string
@@ -104,12 +106,13 @@ type Service struct {
 	inv      Inventory
 	ecs      ECSInventory
 	idc      IdentityCenter
-	// idcInstance and portal: see Deps.IDCInstanceARN and Deps.PortalURL.
-	idcInstance, portal string
-	now                 func() time.Time
-	log                 *slog.Logger
-	partition           string
-	protected           []string
+	idcUsers IdentityUsers
+	// portal: see Deps.PortalURL.
+	portal    string
+	now       func() time.Time
+	log       *slog.Logger
+	partition string
+	protected []string
 	// renewEvery is how often a claim holder renews its lease
 	// (claimRenewEvery; tests shorten it).
 	renewEvery time.Duration
@@ -153,7 +156,7 @@ func New(d Deps) (*Service, error) {
 		open:     bot.Table[openEntry]{Store: d.Store, Kind: KindOpen},
 		queue:    d.Queue, timers: d.Timers, auditor: d.Auditor, authz: d.Authorizer,
 		cat: d.Catalogue, granter: d.Granter, notifier: d.Notifier, dir: d.Directory, inv: d.Inventory, ecs: d.ECS,
-		idc: d.IdentityCenter, idcInstance: d.IDCInstanceARN, portal: d.PortalURL,
+		idc: d.IdentityCenter, idcUsers: d.IdentityUsers, portal: d.PortalURL,
 		now: d.Clock, log: d.Logger, partition: d.Partition, protected: slices.Clone(d.Protected), renewEvery: claimRenewEvery,
 	}
 	if s.now == nil {

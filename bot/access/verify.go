@@ -232,13 +232,17 @@ func (s *Service) verifyGrant(ctx context.Context, r *Request) error {
 }
 
 // verifyExtension re-derives that extension x of active request r may be
-// issued now: the grant itself still passes verifyGrant, its window is
+// issued now: the grant itself still passes verifyGrant (and, for an
+// identity-center grant, goes to the user it would go to now), its window is
 // what activation and the applied extensions made it, the requester may
 // extend by x.Duration, and the extension has enough distinct approvers
 // permitted now (as many as the request needs, or the policy's @approvals
 // for the extension if more).
 func (s *Service) verifyExtension(ctx context.Context, r *Request, x *Extension) error {
 	if err := s.verifyGrant(ctx, r); err != nil {
+		return err
+	}
+	if err := s.verifyIDCGrantee(ctx, r); err != nil {
 		return err
 	}
 	p, _ := s.cat.Profile(r.Profile) // verifyGrant checked it exists
@@ -312,7 +316,7 @@ func (s *Service) verifyECSTarget(ctx context.Context, p Profile, r *Request) er
 
 // verifyIDCTarget checks an identity-center request against its profile as
 // it is now: an account the profile offers, and the profile's permission
-// set, group and instance.
+// set and group.
 func verifyIDCTarget(p Profile, r *Request) error {
 	g := r.IDC
 	switch {
@@ -320,7 +324,7 @@ func verifyIDCTarget(p Profile, r *Request) error {
 		return refuse("the request names no account")
 	case !slices.Contains(p.IDC.Accounts, g.Account):
 		return refuse("account %s is not one profile %s gives now", g.Account, r.Profile)
-	case g.PermissionSet != p.IDC.PermissionSet || g.Group != p.IDC.Group || g.InstanceARN != p.IDC.InstanceARN:
+	case g.PermissionSet != p.IDC.PermissionSet || g.Group != p.IDC.Group:
 		return refuse("the request's permission set or group is not profile %s's as it is now", r.Profile)
 	}
 	return nil

@@ -96,11 +96,12 @@ type Deps struct {
 	ECS        access.ECSInventory // ecs-exec tasks (infra/ecsfleet)
 	ECSSearch  ECSSearcher         // the modal's ECS selects (infra/ecsindex)
 	// IdentityCenter grants identity-center profiles (infra/identitycenter;
-	// the worker's only), on instance IDCInstanceARN ("" when discovered),
-	// linking DMs to the access portal PortalURL (access.Deps).
+	// the worker's only), linking DMs to the access portal PortalURL, and
+	// finding requesters' Identity Center users through IdentityUsers
+	// (the policy's mapping) or their Slack e-mail (access.Deps).
 	IdentityCenter access.IdentityCenter
-	IDCInstanceARN string
 	PortalURL      string
+	IdentityUsers  access.IdentityUsers
 	Search         Searcher
 	Slack          Slack
 	Auditor        bot.Auditor
@@ -185,7 +186,7 @@ func New(d Deps) (*Feature, error) {
 	svc, err := access.New(access.Deps{
 		Store: d.Store, Queue: d.Queue, Timers: d.Timers, Auditor: d.Auditor, Authorizer: d.Authorizer,
 		Catalogue: d.Catalogue, Granter: d.Granter, Notifier: n, Directory: dir, Inventory: d.Inventory, ECS: d.ECS,
-		IdentityCenter: d.IdentityCenter, IDCInstanceARN: d.IDCInstanceARN, PortalURL: d.PortalURL,
+		IdentityCenter: d.IdentityCenter, PortalURL: d.PortalURL, IdentityUsers: d.IdentityUsers,
 		Clock: d.Clock, Logger: log, Partition: d.Partition, Protected: d.Protected,
 	})
 	if err != nil {
