@@ -416,3 +416,42 @@ func TestIDCForgedAccountRefused(t *testing.T) {
 		t.Errorf("ops not alerted: %v", h.notifier.alertActions())
 	}
 }
+
+// TestIDCForgedFindingRefused: an identity-center request whose item says
+// activation already looked (Checked) and found the user and permission
+// set to be another user's, or another permission set, is refused before
+// anything is assigned: the worker resolves them again.
+func TestIDCForgedFindingRefused(t *testing.T) {
+	for name, forge := range map[string]func(g *IDCGrant){
+		"another user": func(g *IDCGrant) { g.UserID = "u-bob" },
+		"another permission set": func(g *IDCGrant) {
+			g.PermissionSetARN = "arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-poweruseraccess"
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newIDCHarness(t)
+			ctx := context.Background()
+			r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222"})
+			_, err := h.svc.requests.Update(ctx, r.ID, func(r *Request) error {
+				r.IDC.Identifier, r.IDC.UserID, r.IDC.Checked = alice+"@example.com", "u-alice", true
+				r.IDC.PermissionSetARN, r.IDC.PermissionSetName = aliceAdmin222.PermissionSetARN, "AdministratorAccess"
+				forge(r.IDC)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			h.drain()
+			r = h.wantState(r.ID, StateFailed)
+			if !strings.Contains(r.Failure.What, "is not what Identity Center gives for it now") || h.idc.assigns != 0 {
+				t.Errorf("failure %+v, %d assigns", r.Failure, h.idc.assigns)
+			}
+			if !slices.Contains(h.notifier.alertActions(), "ops:"+ActRefused) {
+				t.Errorf("ops not alerted: %v", h.notifier.alertActions())
+			}
+		})
+	}
+}

@@ -198,6 +198,9 @@ func (s *Service) verifyGrant(ctx context.Context, r *Request) error {
 		if err := verifyIDCTarget(p, r); err != nil {
 			return err
 		}
+		if err := s.verifyIDCFinding(ctx, r); err != nil {
+			return err
+		}
 	}
 	if r.BreakGlass != nil {
 		if !p.BreakGlass {
@@ -322,6 +325,42 @@ func verifyIDCTarget(p Profile, r *Request) error {
 		return refuse("account %s is not one profile %s gives now", g.Account, r.Profile)
 	case g.PermissionSet != p.IDC.PermissionSet || g.Group != p.IDC.Group || g.InstanceARN != p.IDC.InstanceARN:
 		return refuse("the request's permission set or group is not profile %s's as it is now", r.Profile)
+	}
+	return nil
+}
+
+// verifyIDCFinding re-derives what an earlier activation attempt recorded
+// of an identity-center grant (IDCGrant.Checked), which activation then
+// grants without looking again: the requester's Identity Store user, the
+// permission set's ARN and the group's id, as Identity Center gives them
+// for the request now. So a recorded finding cannot make tokken assign
+// another principal or another permission set. (Whether the access
+// existed before tokken granted it only the record says.)
+func (s *Service) verifyIDCFinding(ctx context.Context, r *Request) error {
+	g := r.IDC
+	if !g.Checked || s.idc == nil {
+		return nil
+	}
+	_, userID, err := s.idcUser(ctx, r.Requester)
+	var nouser *ErrNoIdentityUser
+	switch {
+	case errors.As(err, &nouser), errors.Is(err, errNoEmail):
+		return refuse("the requester has no IAM Identity Center user now: %s", err.Error())
+	case err != nil:
+		return err
+	}
+	ps, err := s.idc.PermissionSet(ctx, g.PermissionSet)
+	if err != nil {
+		return fmt.Errorf("describe permission set %s: %w", g.PermissionSet, err)
+	}
+	var groupID string
+	if g.ByGroup() {
+		if groupID, err = s.idc.GroupID(ctx, g.Group); err != nil {
+			return fmt.Errorf("find group %s: %w", g.Group, err)
+		}
+	}
+	if userID != g.UserID || ps.ARN != g.PermissionSetARN || groupID != g.GroupID {
+		return refuse("the Identity Center user, permission set or group recorded for the request is not what Identity Center gives for it now")
 	}
 	return nil
 }
