@@ -146,8 +146,15 @@ func (r *Request) ClaimReissue(by string, asked time.Time, token string, now tim
 		return err
 	}
 	if r.Reissue == nil {
-		if !r.LastIssued().Before(asked) {
+		last := r.LastIssued()
+		if !last.Before(asked) {
 			return errReissueDone
+		}
+		// The ask's time comes from the job: a job that says it was asked
+		// later than now, or sooner after the last set than an ask may
+		// be, is none the ingress sent.
+		if asked.After(now.Add(clockSkew)) || now.Before(last.Add(ReissueInterval)) {
+			return &ErrNoNewCredentials{ID: r.ID, Why: whyReissueTooSoon(last, last.Add(ReissueInterval))}
 		}
 		r.Reissue = &Activation{Since: asked, By: by}
 	}
