@@ -324,13 +324,7 @@ func (s *Service) Reissue(ctx context.Context, id, by string, asked time.Time) e
 // extensions made it, so that new credentials end where the approvals
 // said. A window that is not is a *refusal.
 func verifyWindow(r *Request, now time.Time) error {
-	length := r.Duration
-	for _, e := range r.Extensions {
-		if e.State == ExtensionApplied {
-			length += e.Duration
-		}
-	}
-	if r.Window.IsZero() || r.Window.ActivatedAt.After(now) || !r.Window.ExpiresAt.Equal(r.Window.ActivatedAt.Add(length)) {
+	if r.Window.IsZero() || r.Window.ActivatedAt.After(now) || !r.Window.ExpiresAt.Equal(r.Window.ActivatedAt.Add(r.approvedLength())) {
 		return refuse("the grant's window is not what its approvals gave")
 	}
 	return nil
