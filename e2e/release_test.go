@@ -21,6 +21,9 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/tokken/tokken/bot"
+	"github.com/tokken/tokken/bot/release"
+	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/testkit/awsfake"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
@@ -370,5 +373,94 @@ func TestReleaseCrashAfterDecisionSent(t *testing.T) {
 				t.Errorf("CodePipeline holds %+v", res)
 			}
 		})
+	}
+}
+
+// storeDo runs fn on the world's store while tokken serve is stopped, as
+// someone who may write the table (the ingress) could.
+func (w *releaseWorld) storeDo(fn func(bot.Store)) {
+	w.t.Helper()
+	if w.srv != nil {
+		w.t.Fatal("store opened while tokken serve holds it")
+	}
+	store, err := boltstore.Open(filepath.Join(w.dir, "tokken.db"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	fn(store)
+	if err := store.Close(); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// TestReleaseForgedQuorumRefused: an approval item rewritten in the store
+// (one SRE's approval, "required: 1", already deciding, with the summary
+// that approval makes) for web-prod, which pipelines.yaml says needs two.
+// The SRE's click retries the decision; the worker counts again, refuses
+// to send it, never calls PutApprovalResult, and the card says to decide
+// in the console.
+func TestReleaseForgedQuorumRefused(t *testing.T) {
+	t.Parallel()
+	w := newReleaseWorld(t)
+	cp := w.aws.CodePipeline()
+	_, token := cp.WaitForApproval("web-prod", "Release", "Approve", "Webhook", "push")
+	w.invoke("web-prod", "Release", token)
+	w.storeDo(func(store bot.Store) {
+		id := release.ApprovalID("web-prod", "Release", "Approve", token)
+		_, err := bot.Table[release.Approval]{Store: store, Kind: release.KindApproval}.Update(context.Background(), id, func(a *release.Approval) error {
+			a.Approvals = []release.Vote{{By: sre, At: time.Now()}}
+			a.Required, a.State = 1, release.StateDeciding
+			a.Sending = &release.Sending{Approved: true, Summary: release.Summary(*a)}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.serve()
+	w.click("web-prod", sre)
+	line := w.waitLog(`"audit_action":"release.refused"`)
+	if !strings.Contains(line, "1 of the 2 distinct approvers needed count") {
+		t.Errorf("refusal audit line %s", line)
+	}
+	w.waitCard("web-prod", "tokken refused to send this decision")
+	if n := len(w.aws.Calls(awsfake.CodePipelineService, "PutApprovalResult")); n != 0 {
+		t.Errorf("PutApprovalResult called %d times for a forged quorum", n)
+	}
+	if _, ok := cp.Result("web-prod", token); ok {
+		t.Error("the forged quorum reached CodePipeline")
+	}
+}
+
+// TestReleaseStarterRecordedLateNeverApproves: the approval notification
+// of an execution arrives before the record of who started it with
+// /release (written here straight into the store, as the start job does
+// after StartPipelineExecution answers). The starter's click is refused
+// all the same: the worker looks the starter up again.
+func TestReleaseStarterRecordedLateNeverApproves(t *testing.T) {
+	t.Parallel()
+	w := newReleaseWorld(t)
+	cp := w.aws.CodePipeline()
+	exec, token := cp.WaitForApproval("web-staging", "Deploy", "Approve", "StartPipelineExecution", "arn:aws:iam::123456789012:role/tokken-worker")
+	w.invoke("web-staging", "Deploy", token)
+	w.storeDo(func(store bot.Store) {
+		err := bot.Table[release.Started]{Store: store, Kind: release.KindStarted}.Create(context.Background(),
+			release.StartKey("web-staging", exec), release.Started{By: devUser, At: time.Now()}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.serve()
+	w.click("web-staging", devUser)
+	w.slack.WaitFor(t, waitLong, func(f *slackfake.Fake) bool {
+		for _, m := range f.Ephemerals(devUser) {
+			if strings.Contains(m.Text, "You started this release; someone else must approve it.") {
+				return true
+			}
+		}
+		return false
+	})
+	if _, ok := cp.Result("web-staging", token); ok {
+		t.Fatal("the starter's own approval reached CodePipeline")
 	}
 }

@@ -611,3 +611,28 @@ func TestIDCGranteeForgedDuringActivation(t *testing.T) {
 		t.Errorf("failure %+v, %d assigns", r.Failure, h.idc.assigns)
 	}
 }
+
+// TestIDCMovedWindowEndStillExpires: an active identity-center grant whose
+// item has its window end moved three hours later (the rest left as it
+// was) still loses its assignment when the window its approvals gave ends.
+func TestIDCMovedWindowEndStillExpires(t *testing.T) {
+	h := newIDCHarness(t)
+	ctx := context.Background()
+	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222", Duration: time.Hour})
+	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	h.wantState(r.ID, StateActive)
+	if _, err := h.svc.requests.Update(ctx, r.ID, func(r *Request) error {
+		r.Window.ExpiresAt = r.Window.ExpiresAt.Add(3 * time.Hour)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(time.Hour + time.Minute)
+	h.wantState(r.ID, StateExpired)
+	if h.idc.has(aliceAdmin222) {
+		t.Error("the assignment outlived the approved window")
+	}
+}

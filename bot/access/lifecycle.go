@@ -253,7 +253,7 @@ func (s *Service) Expire(ctx context.Context, id string) error {
 	var inactive *ErrNotActive
 	switch {
 	case errors.Is(err, ErrNotYet):
-		return s.scheduleExpiry(ctx, id, r.Window.ExpiresAt)
+		return s.scheduleExpiry(ctx, id, r.endsAt())
 	case errors.As(err, &decided), errors.As(err, &inactive):
 		if r.State == StateEnding || r.State == StateRevokeFailed {
 			return s.Finish(ctx, id)
@@ -500,7 +500,7 @@ func (s *Service) sweepOne(ctx context.Context, e bot.Versioned[openEntry]) erro
 			return s.enqueueErr(ctx, fmt.Sprintf("activate/%s/%d", r.ID, now.Unix()), JobActivate, jobRef{RequestID: r.ID})
 		}
 	case StateActive:
-		if !now.Before(r.Window.ExpiresAt) {
+		if !now.Before(r.endsAt()) {
 			return s.Expire(ctx, r.ID)
 		}
 		if x := r.PendingExtension(); x != nil && x.State == ExtensionApproved &&

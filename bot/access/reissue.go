@@ -146,8 +146,15 @@ func (r *Request) ClaimReissue(by string, asked time.Time, token string, now tim
 		return err
 	}
 	if r.Reissue == nil {
-		if !r.LastIssued().Before(asked) {
+		last := r.LastIssued()
+		if !last.Before(asked) {
 			return errReissueDone
+		}
+		// The ask's time comes from the job: a job that says it was asked
+		// later than now, or sooner after the last set than an ask may
+		// be, is none the ingress sent.
+		if asked.After(now.Add(clockSkew)) || now.Before(last.Add(ReissueInterval)) {
+			return &ErrNoNewCredentials{ID: r.ID, Why: whyReissueTooSoon(last, last.Add(ReissueInterval))}
 		}
 		r.Reissue = &Activation{Since: asked, By: by}
 	}
@@ -317,13 +324,7 @@ func (s *Service) Reissue(ctx context.Context, id, by string, asked time.Time) e
 // extensions made it, so that new credentials end where the approvals
 // said. A window that is not is a *refusal.
 func verifyWindow(r *Request, now time.Time) error {
-	length := r.Duration
-	for _, e := range r.Extensions {
-		if e.State == ExtensionApplied {
-			length += e.Duration
-		}
-	}
-	if r.Window.IsZero() || r.Window.ActivatedAt.After(now) || !r.Window.ExpiresAt.Equal(r.Window.ActivatedAt.Add(length)) {
+	if r.Window.IsZero() || r.Window.ActivatedAt.After(now) || !r.Window.ExpiresAt.Equal(r.Window.ActivatedAt.Add(r.approvedLength())) {
 		return refuse("the grant's window is not what its approvals gave")
 	}
 	return nil

@@ -2,6 +2,7 @@ package access
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -328,5 +329,32 @@ func TestReissueInterruptedTakenOver(t *testing.T) {
 	}
 	if n, _, _ := h.granter.counts(); n != 2 {
 		t.Fatalf("%d sets issued, want 2", n)
+	}
+}
+
+// TestReissueForgedJobsIssueAtMostOnePerInterval: reissue jobs sent
+// straight to the queue (not through AskCredentials), one saying it was
+// asked an hour from now, get no set: the worker holds the ask to the
+// same interval and to the present.
+func TestReissueForgedJobsIssueAtMostOnePerInterval(t *testing.T) {
+	h := newHarness(t)
+	r := h.activeSTS(3 * time.Hour)
+	issued, _, _ := h.granter.counts()
+	for i, asked := range []time.Time{h.clock.Now().Add(time.Second), h.clock.Now().Add(time.Hour)} {
+		j, err := bot.NewJob(fmt.Sprintf("reissue/forged/%d", i), JobReissue, jobRef{RequestID: r.ID, By: alice, Asked: asked})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.queue.Enqueue(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.clock.Advance(2 * time.Second)
+	h.drain()
+	if n, _, _ := h.granter.counts(); n != issued {
+		t.Fatalf("%d sets issued by forged reissue jobs", n-issued)
+	}
+	if got := h.get(r.ID); got.Reissue != nil || got.LastIssued() != r.LastIssued() {
+		t.Fatalf("reissue %+v, last issued %v", got.Reissue, got.LastIssued())
 	}
 }

@@ -765,7 +765,7 @@ func (r *Request) BeginEnd(c Cause, by, why string, now time.Time) error {
 	default:
 		return r.alreadyDecided()
 	}
-	if c == CauseExpired && now.Before(r.Window.ExpiresAt) {
+	if c == CauseExpired && now.Before(r.endsAt()) {
 		return ErrNotYet
 	}
 	r.State = StateEnding
@@ -774,6 +774,29 @@ func (r *Request) BeginEnd(c Cause, by, why string, now time.Time) error {
 	// in the audit event's detail), so the trail says why access ended.
 	r.log(now, by, ActEnding, why)
 	return nil
+}
+
+// approvedLength is how long r's window may last: its duration plus those
+// of its applied extensions.
+func (r *Request) approvedLength() time.Duration {
+	length := r.Duration
+	for _, e := range r.Extensions {
+		if e.State == ExtensionApplied {
+			length += e.Duration
+		}
+	}
+	return length
+}
+
+// endsAt is when r's active window ends: its recorded end, or what its
+// activation and applied extensions gave if that is sooner. A recorded
+// end moved later (a rewritten item) does not keep access, an
+// identity-center assignment above all, past the window.
+func (r *Request) endsAt() time.Time {
+	if end := r.Window.ActivatedAt.Add(r.approvedLength()); end.Before(r.Window.ExpiresAt) {
+		return end
+	}
+	return r.Window.ExpiresAt
 }
 
 // Early reports whether access is being ended before its window ran out,

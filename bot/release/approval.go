@@ -19,7 +19,7 @@ const (
 	StateExpired   State = "expired"           // the token expired before a decision
 	StateElsewhere State = "decided_elsewhere" // decided in the console or by another tool
 	StateInvalid   State = "invalid"           // CodePipeline no longer knows the token (a newer execution superseded it)
-	StateFailed    State = "failed"            // CodePipeline refused the decision for good (pipeline, stage or action gone, access denied)
+	StateFailed    State = "failed"            // the decision was not sent, or CodePipeline refused it for good (pipeline, stage or action gone, access denied)
 )
 
 // Final reports whether nothing can change the approval any more.
@@ -87,7 +87,7 @@ type Approval struct {
 	Approvals []Vote     `json:"approvals,omitempty"`
 	Rejection *Vote      `json:"rejection,omitempty"`
 	Summary   string     `json:"summary,omitempty"` // what PutApprovalResult was sent
-	Failure   string     `json:"failure,omitempty"` // why CodePipeline refused the decision (StateFailed)
+	Failure   string     `json:"failure,omitempty"` // why the decision failed (StateFailed)
 	Message   MessageRef `json:"message"`
 	Created   time.Time  `json:"created"`
 	Updated   time.Time  `json:"updated"`

@@ -303,7 +303,11 @@ func (s *Service) vote(ctx context.Context, v VoteRequest) error {
 		s.record(ctx, ap, "release.refused", v.By.ID, strings.Join(d.Reasons, "; "), nil)
 		return userErrorf("You may not approve or reject releases of %s (stage %s): %s", ap.Pipeline, ap.Stage, strings.Join(d.Reasons, "; "))
 	}
-	if v.Approve && v.By.ID == ap.StartedBy {
+	starter, err := s.starter(ctx, ap)
+	if err != nil {
+		return err
+	}
+	if v.Approve && v.By.ID == starter {
 		s.record(ctx, ap, "release.refused", v.By.ID, "started the release", nil)
 		return userErrorf("You started this release; someone else must approve it.")
 	}
@@ -392,18 +396,38 @@ func Summary(ap Approval) string {
 // store before it is made, so a run that dies after CodePipeline took the
 // decision but before it was recorded leaves a trace its retry finds.
 func (s *Service) decide(ctx context.Context, ap Approval) error {
+	if ap.Sending == nil {
+		ap.Sending = &Sending{Approved: ap.Rejection == nil, Summary: Summary(ap)}
+	}
+	err := s.verifyDecision(ctx, ap)
+	var refused *refusal
+	if err != nil && !errors.As(err, &refused) {
+		return err
+	}
+	verified := ap.Sending.Summary
 	now := s.d.Now()
-	ap, err := s.approvals.Update(ctx, ap.ID, func(a *Approval) error {
+	ap, err = s.approvals.Update(ctx, ap.ID, func(a *Approval) error {
 		if a.State != StateDeciding {
 			return bot.ErrNoChange
 		}
 		if a.Sending == nil {
 			a.Sending = &Sending{Approved: a.Rejection == nil, Summary: Summary(*a)}
 		}
+		switch {
+		case refused != nil:
+			return refused
+		case a.Sending.Summary != verified:
+			return &refusal{"the votes changed while they were counted"}
+		}
 		a.Sending.Attempts++
 		a.Sending.Last = now
 		return nil
 	})
+	if errors.As(err, &refused) {
+		s.d.Log.WarnContext(ctx, "release decision refused; PutApprovalResult not called", "approval", ap.ID, "why", refused.why)
+		return s.finish(ctx, ap.ID, StateFailed, "release.refused", "tokken refused to send this decision: "+refused.why+"; decide in the CodePipeline console",
+			nil, func(a Approval) bool { return a.State == StateDeciding })
+	}
 	if err != nil {
 		return err
 	}
@@ -434,11 +458,94 @@ func (s *Service) decide(ctx context.Context, ap Approval) error {
 			next, action = StateExpired, "release.expired"
 		}
 	case bot.IsPermanent(err):
-		next, action, summary = StateFailed, "release.failed", err.Error()
+		next, action, summary = StateFailed, "release.failed", "CodePipeline refused the decision: "+err.Error()
 	default:
 		return fmt.Errorf("put approval result for %s: %w", ap.ID, err)
 	}
 	return s.finish(ctx, ap.ID, next, action, summary, detail, func(a Approval) bool { return a.State == StateDeciding })
+}
+
+// refusal says why the worker will not send a stored decision.
+type refusal struct{ why string }
+
+func (e *refusal) Error() string { return "refused: " + e.why }
+
+// starter is the Slack user who started ap's execution with /release, as
+// the approval recorded it or, when the approval arrived before the start
+// was recorded, as the start record says now; "" when nobody did.
+func (s *Service) starter(ctx context.Context, ap Approval) (string, error) {
+	if ap.StartedBy != "" || ap.Execution == nil || ap.Execution.ID == "" {
+		return ap.StartedBy, nil
+	}
+	started, err := bot.Table[Started]{Store: s.d.Store, Kind: KindStarted}.Get(ctx, StartKey(ap.Pipeline, ap.Execution.ID))
+	switch {
+	case errors.Is(err, bot.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("who started %s: %w", ap.ID, err)
+	}
+	return started.Value.By, nil
+}
+
+// verifyDecision re-derives, just before tokken sends it, that the stored
+// decision of a is the one its votes make: the store (which the
+// internet-facing ingress may write) is not taken at its word for an
+// approval. An approval needs as many distinct approvers as the most of
+// the stored number, pipelines.yaml's and the rules' @approvals now, each
+// permitted by the rules now to approve this release and none of them the
+// one who started it; the summary sent is the one the votes give. A
+// refusal is a *refusal; other errors are failures to ask (retried).
+func (s *Service) verifyDecision(ctx context.Context, a Approval) error {
+	send := a.Sending
+	switch {
+	case send.Approved != (a.Rejection == nil):
+		return &refusal{"the decision stored is not the one its votes make"}
+	case send.Summary != Summary(a):
+		return &refusal{"the summary stored is not the one its votes make"}
+	case !send.Approved:
+		return nil // a rejection never lets a release through
+	}
+	p, ok := s.d.Pipelines.Lookup(a.Pipeline)
+	if !ok {
+		return &refusal{fmt.Sprintf("pipelines.yaml no longer names pipeline %s", a.Pipeline)}
+	}
+	starter, err := s.starter(ctx, a)
+	if err != nil {
+		return err
+	}
+	need := max(a.Required, p.Approvals, 1)
+	seen := map[string]bool{}
+	var lapsed []string
+	for _, v := range a.Approvals {
+		switch {
+		case v.By == "" || v.By == System || seen[v.By]:
+			continue
+		case v.By == starter || v.By == a.StartedBy:
+			lapsed = append(lapsed, v.By+" started the release")
+			continue
+		}
+		d, err := s.d.Authorizer.Authorize(ctx, bot.AuthzQuery{
+			Principal: bot.Principal{ID: v.By}, Action: bot.ActionApproveRelease, Now: s.d.Now(),
+			Context: map[string]string{CtxPipeline: a.Pipeline, CtxStage: a.Stage, CtxEnv: a.Env},
+		})
+		if err != nil {
+			return fmt.Errorf("authorize approve_release on %s for %s: %w", a.Pipeline, v.By, err)
+		}
+		if !d.Allow {
+			lapsed = append(lapsed, v.By+" may not approve it")
+			continue
+		}
+		seen[v.By] = true
+		need = max(need, d.Approvals)
+	}
+	if len(seen) < need {
+		why := fmt.Sprintf("%d of the %d distinct approvers needed count", len(seen), need)
+		if len(lapsed) > 0 {
+			why += " (" + strings.Join(lapsed, "; ") + ")"
+		}
+		return &refusal{why}
+	}
+	return nil
 }
 
 // alreadyCompleted says whose decision an approval carries that
@@ -574,7 +681,7 @@ func describeState(ap Approval) string {
 	case StateInvalid:
 		return "no longer current in CodePipeline (the token is not valid)"
 	case StateFailed:
-		return "failed: CodePipeline refused the decision"
+		return "failed"
 	}
 	return string(ap.State)
 }

@@ -141,7 +141,7 @@ func stateText(a release.Approval) string {
 	case release.StateInvalid:
 		return "No longer current: CodePipeline does not accept this approval's token (a newer execution replaced it)"
 	case release.StateFailed:
-		return "Failed: CodePipeline refused the decision: " + mrkdwn.Escape(mrkdwn.Truncate(a.Failure, maxReason))
+		return "Failed: " + mrkdwn.Escape(mrkdwn.Truncate(a.Failure, maxReason))
 	}
 	return mrkdwn.Escape(string(a.State))
 }

@@ -465,10 +465,15 @@ func (c *Client) Assign(ctx context.Context, a access.Assignment) error {
 }
 
 // Unassign deletes the assignment and waits until Identity Center reports
-// it gone. An assignment that does not exist is left alone.
+// it gone. It asks for the deletion even when ListAccountAssignments does
+// not show the assignment: a creation still in progress (an activation cut
+// short while it waited) is not listed yet, and would finish after tokken
+// took the access for ended, whereas a deletion is refused with
+// ConflictException until the creation is done, and then removes it. A
+// deletion that fails for an assignment that is not there is success; one
+// still conflicting is not, since the creation may yet finish.
 func (c *Client) Unassign(ctx context.Context, a access.Assignment) error {
-	ok, err := c.Assigned(ctx, a)
-	if err != nil || !ok {
+	if err := checkAssignment(a); err != nil {
 		return err
 	}
 	in, err := c.Instance(ctx)
@@ -487,25 +492,26 @@ func (c *Client) Unassign(ctx context.Context, a access.Assignment) error {
 		}
 		return err
 	})
-	var nf *ssotypes.ResourceNotFoundException
-	if errors.As(err, &nf) {
-		// Gone meanwhile (or its permission set was deleted with it)?
+	if err != nil {
+		err = classify(err)
+	} else {
+		err = c.follow(ctx, "delete", st, func(id string) (*ssotypes.AccountAssignmentOperationStatus, error) {
+			out, err := c.sso.DescribeAccountAssignmentDeletionStatus(ctx, &ssoadmin.DescribeAccountAssignmentDeletionStatusInput{
+				InstanceArn: aws.String(in.ARN), AccountAssignmentDeletionRequestId: aws.String(id),
+			})
+			if err != nil {
+				return nil, err
+			}
+			return out.AccountAssignmentDeletionStatus, nil
+		})
+	}
+	if err != nil && !isConflict(err) && ctx.Err() == nil {
+		// Not there (gone meanwhile, never made, or its permission set
+		// deleted with it)?
 		if still, aerr := c.Assigned(ctx, a); aerr == nil && !still {
 			return nil
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("identity center: unassign %s: %w", describe(a), classify(err))
-	}
-	err = c.follow(ctx, "delete", st, func(id string) (*ssotypes.AccountAssignmentOperationStatus, error) {
-		out, err := c.sso.DescribeAccountAssignmentDeletionStatus(ctx, &ssoadmin.DescribeAccountAssignmentDeletionStatusInput{
-			InstanceArn: aws.String(in.ARN), AccountAssignmentDeletionRequestId: aws.String(id),
-		})
-		if err != nil {
-			return nil, err
-		}
-		return out.AccountAssignmentDeletionStatus, nil
-	})
 	if err != nil {
 		return fmt.Errorf("identity center: unassign %s: %w", describe(a), err)
 	}

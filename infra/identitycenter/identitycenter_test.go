@@ -255,15 +255,45 @@ func TestAssignAndUnassign(t *testing.T) {
 			if err != nil || e.ic.HasAssignment(want) {
 				t.Fatalf("Unassign = %v; assignments now %+v", err, e.ic.Assignments())
 			}
-			// Unassigning again is a no-op that does not call Delete.
-			deletes := len(e.f.Calls(awsfake.SSOAdminService, "DeleteAccountAssignment"))
-			if err := e.c.Unassign(ctx, a); err != nil {
-				t.Fatalf("Unassign of a missing assignment: %v", err)
-			}
-			if n := len(e.f.Calls(awsfake.SSOAdminService, "DeleteAccountAssignment")); n != deletes {
-				t.Error("Unassign of a missing assignment called DeleteAccountAssignment")
+			// Unassigning again succeeds and changes nothing.
+			if err := e.c.Unassign(ctx, a); err != nil || e.ic.HasAssignment(want) {
+				t.Fatalf("Unassign of a missing assignment: %v; assignments now %+v", err, e.ic.Assignments())
 			}
 		})
+	}
+}
+
+// TestUnassignWaitsForACreationInProgress: an Assign cut short while it
+// waits (the worker's run timed out) leaves a creation in progress, which
+// ListAccountAssignments does not show yet. Unassign must not take the
+// access for ended: it fails while the creation conflicts, and once the
+// creation is done it removes the assignment.
+func TestUnassignWaitsForACreationInProgress(t *testing.T) {
+	e := setup(t, configured())
+	a := access.Assignment{Account: account, PermissionSetARN: e.admin, PrincipalType: access.PrincipalUser, PrincipalID: e.alice}
+	want := awsfake.IDCAssignment{Account: account, PermissionSetARN: e.admin, PrincipalType: "USER", PrincipalID: e.alice}
+	e.ic.SetPending(1 << 30) // the creation stays in progress until Settle
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := e.c.Assign(ctx, a); err == nil {
+		t.Fatal("Assign of a creation that never finishes succeeded")
+	}
+	if n := len(e.f.Calls(awsfake.SSOAdminService, "CreateAccountAssignment")); n != 1 {
+		t.Fatalf("%d CreateAccountAssignment calls before the run was cut, want 1", n)
+	}
+	if ok, err := e.c.Assigned(context.Background(), a); ok || err != nil {
+		t.Fatalf("Assigned during the creation = %v, %v; the fake should not list it yet", ok, err)
+	}
+	if err := e.c.Unassign(context.Background(), a); err == nil {
+		t.Fatal("Unassign took an assignment still being created for gone")
+	}
+	e.ic.Settle()
+	e.ic.SetPending(0)
+	if !e.ic.HasAssignment(want) {
+		t.Fatal("the creation did not finish")
+	}
+	if err := e.c.Unassign(context.Background(), a); err != nil || e.ic.HasAssignment(want) {
+		t.Fatalf("Unassign after the creation finished = %v; assignments %+v", err, e.ic.Assignments())
 	}
 }
 
@@ -527,6 +557,9 @@ func TestIAMActionsAreTheCallsMade(t *testing.T) {
 	}
 	a := access.Assignment{Account: account, PermissionSetARN: ps.ARN, PrincipalType: access.PrincipalUser, PrincipalID: user}
 	e.ic.SetPending(1)
+	if ok, err := e.c.Assigned(ctx, a); ok || err != nil { // activation looks first
+		t.Fatalf("Assigned = %v, %v", ok, err)
+	}
 	if err := e.c.Assign(ctx, a); err != nil {
 		t.Fatal(err)
 	}
