@@ -9,6 +9,7 @@ import (
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/accessui"
+	"github.com/tokken/tokken/infra/sqsqueue"
 	"github.com/tokken/tokken/testkit/awsfake"
 	"github.com/tokken/tokken/testkit/slackfake"
 )
@@ -38,14 +39,23 @@ func TestLambdaNewCredentials(t *testing.T) {
 	w.waitSlack("active", func(f *slackfake.Fake) bool { return hasText(f.DMs(developer), id, "is active until") })
 
 	// The ingress checked the ask and enqueued this job (Service.AskCredentials).
+	// The worker issues at most one set per ReissueInterval, so the ask is
+	// made, and delivered, once that much has passed since the first set.
+	asked := time.Now().Add(access.ReissueInterval + time.Second)
 	j, err := bot.NewJob("reissue/"+id+"/1", access.JobReissue, map[string]any{
-		"request_id": id, "by": developer, "asked": time.Now().UTC(),
+		"request_id": id, "by": developer, "asked": asked.UTC(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.enqueue(j)
-	w.waitSlack("new credentials", func(f *slackfake.Fake) bool {
+	body, err := sqsqueue.Encode(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.aws.SQS().SendDelayed(lambdaJobs, body, time.Until(asked)+time.Second); err != nil {
+		t.Fatal(err)
+	}
+	w.slack.WaitFor(t, waitLong+access.ReissueInterval, func(f *slackfake.Fake) bool {
 		n := 0
 		for _, m := range f.DMs(developer) {
 			if strings.Contains(messageJSON(m), "export AWS_SECRET_ACCESS_KEY") {

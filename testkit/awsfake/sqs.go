@@ -103,6 +103,24 @@ func (q *SQS) Send(name, body string) (string, error) {
 	return id, err
 }
 
+// SendDelayed is Send with SendMessage's DelaySeconds: the message becomes
+// visible after delay.
+func (q *SQS) SendDelayed(name, body string, delay time.Duration) (string, error) {
+	var id string
+	var err error
+	q.f.update(func() {
+		qu, ok := q.queues[name]
+		if !ok {
+			err = fmt.Errorf("no queue %q", name)
+			return
+		}
+		now := q.f.now()
+		id = q.enqueueLocked(qu, body, nil, now)
+		qu.messages[len(qu.messages)-1].VisibleAt = now.Add(delay)
+	})
+	return id, err
+}
+
 // Messages returns copies of every message still in the queue (visible or
 // in flight), oldest first.
 func (q *SQS) Messages(name string) []Message {
