@@ -371,7 +371,7 @@ func ParseDuration(s string) (time.Duration, error) {
 // checkAssignment rejects an assignment that Identity Center would refuse
 // with a ValidationException anyway, naming what is wrong.
 func checkAssignment(a access.Assignment) error {
-	if len(a.Account) != 12 || strings.Trim(a.Account, "0123456789") != "" {
+	if !access.ValidAccountID(a.Account) {
 		return bot.Permanent(fmt.Errorf("identity center: account %q is not a 12-digit AWS account id", a.Account))
 	}
 	if !strings.HasPrefix(a.PermissionSetARN, "arn:") {

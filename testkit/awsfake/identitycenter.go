@@ -191,15 +191,6 @@ func (ic *IdentityCenter) Assignments() []IDCAssignment {
 	return slices.Clone(ic.assignments)
 }
 
-// AddMember makes userID a member of groupID as if done outside tokken.
-func (ic *IdentityCenter) AddMember(groupID, userID string) {
-	ic.f.update(func() {
-		if ic.membershipLocked(groupID, userID) == "" {
-			ic.memberships[newIdentityStoreID()] = idcMembership{groupID, userID}
-		}
-	})
-}
-
 // IsMember reports whether userID is a member of groupID now.
 func (ic *IdentityCenter) IsMember(groupID, userID string) bool {
 	ic.f.mu.Lock()
@@ -239,16 +230,6 @@ func (ic *IdentityCenter) Settle() {
 			}
 		}
 	})
-}
-
-// Operation returns the status and failure reason of the request id.
-func (ic *IdentityCenter) Operation(requestID string) (status, reason string) {
-	ic.f.mu.Lock()
-	defer ic.f.mu.Unlock()
-	if o := ic.ops[requestID]; o != nil {
-		return o.status, o.reason
-	}
-	return "", ""
 }
 
 // newIdentityStoreID returns an id shaped like Identity Store's user and
