@@ -159,7 +159,21 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if a.metrics, err = newRecorder(cfg.Role, o.metricsOut); err != nil {
 		return nil, err
 	}
+	// Start-up waits on the network twice, for the Slack secret (Secrets
+	// Manager) and for Slack's answer to which team tokken is installed in
+	// (auth.test); it overlaps both waits with its own work, loading the
+	// policies and wiring the features, rather than adding them up. On
+	// Lambda every cold start pays start-up before its first answer.
+	loaded := make(chan policyLoad, 1)
+	go func() {
+		s, err := policies.Load(cfg.PolicyDir)
+		loaded <- policyLoad{s, err}
+	}()
+	var teamAsked <-chan struct{} // closed when auth.test has answered or failed
 	defer func() {
+		if teamAsked != nil {
+			<-teamAsked
+		}
 		if err != nil {
 			a.close(context.Background()) // a, not the nil result: close what was opened
 		}
@@ -188,10 +202,15 @@ func buildApp(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...
 	if cfg.SlackBotToken != "" {
 		a.slack = slackapi.New(cfg.SlackBotToken.Reveal(), slackapi.Options{APIURL: cfg.SlackAPIURL, Logger: log, OnRateLimited: a.metrics.SlackRateLimited})
 	}
-	if a.policies, err = policies.Load(cfg.PolicyDir); err != nil {
-		return nil, &configError{fmt.Errorf("TOKKEN_POLICY_DIR %s: %w", cfg.PolicyDir, err)}
+	team := a.installationTeam()
+	if team != nil {
+		teamAsked = a.askTeam(ctx)
 	}
-	team := a.installationTeam(ctx)
+	pl := <-loaded
+	if pl.err != nil {
+		return nil, &configError{fmt.Errorf("TOKKEN_POLICY_DIR %s: %w", cfg.PolicyDir, pl.err)}
+	}
+	a.policies = pl.set
 	if a.router, err = router.New(router.Deps{Store: a.store, Queue: a.queue, Log: log, Team: team}); err != nil {
 		return nil, err
 	}
@@ -267,28 +286,47 @@ func checkBuild(cfg config.Config) error {
 	return &configError{fmt.Errorf("this is tokken's Lambda ingress build (-tags ingress): it runs only as the Lambda ingress (TOKKEN_ROLE=ingress on Lambda), not as %s; the full build (make build-WorkerFunction, or go build .) runs every role", as)}
 }
 
+// policyLoad is the result of policies.Load, loaded while start-up waits
+// on the network.
+type policyLoad struct {
+	set *policies.Set
+	err error
+}
+
 // installationTeam returns where the installation's team comes from:
-// Slack's auth.test, asked once at start and, until it answers, again when
-// it is needed (slackapi.Client.Team). The Router refuses commands and
-// interactions from any other team, and while the team is unknown; the
-// directory treats users of other teams as external. A failure at start is
-// logged, not fatal: a worker must go on expiring and revoking access while
-// Slack is unreachable. Without a bot token there is no team to check.
-func (a *app) installationTeam(ctx context.Context) func(context.Context) (string, error) {
+// Slack's auth.test, asked once at start (askTeam) and, until it answers,
+// again when it is needed (slackapi.Client.Team). The Router refuses
+// commands and interactions from any other team, and while the team is
+// unknown; the directory treats users of other teams as external. Without
+// a bot token there is no team to check.
+func (a *app) installationTeam() func(context.Context) (string, error) {
 	if a.slack == nil {
 		if a.cfg.Role.ServesHTTP() || a.cfg.SocketMode() {
 			a.log.Warn("no SLACK_BOT_TOKEN: requests from other Slack teams cannot be told apart and are not refused")
 		}
 		return nil
 	}
-	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if team, err := a.slack.Team(actx); err != nil {
-		a.log.Error("slack auth.test failed: Slack requests are refused until Slack says which team tokken is installed in", "err", err)
-	} else {
-		a.log.Info("installed in Slack team", "team", team)
-	}
 	return a.slack.Team
+}
+
+// askTeam asks Slack for the installation's team in the background and
+// closes the returned channel once Slack has answered or the ask failed;
+// buildApp waits for it before it returns, so a started app knows its team
+// unless Slack was unreachable. A failure is logged, not fatal: a worker
+// must go on expiring and revoking access while Slack is unreachable.
+func (a *app) askTeam(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if team, err := a.slack.Team(actx); err != nil {
+			a.log.Error("slack auth.test failed: Slack requests are refused until Slack says which team tokken is installed in", "err", err)
+		} else {
+			a.log.Info("installed in Slack team", "team", team)
+		}
+	}()
+	return done
 }
 
 // eventBridgeRoute is an EventBridge handler a feature registered.
