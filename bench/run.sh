@@ -23,7 +23,7 @@ step() { printf 'bench: %s\n' "$*" >&2; }
 
 step "building tokken, the harness and the Lambda bootstraps"
 go build -o "$bin/tokken" .
-for cmd in ackbench lambdabench flowbench; do
+for cmd in ackbench lambdabench flowbench slackgo; do
   go -C bench build -o "$bin/$cmd" "./cmd/$cmd"
 done
 arch=$(go env GOHOSTARCH)
@@ -75,13 +75,13 @@ step "end-to-end flows: approve click -> credentials DM, and an alert storm (abo
 } >>"$report"
 "$bin/flowbench" -tokken "$bin/tokken" -policies policies -testdata handlers/alertui/testdata -out "$out" >>"$report"
 
-step "ack benchmark: tokken serve beside Bolt (about 3 minutes)"
+step "ack benchmark: tokken serve beside the slack-go floor and Bolt (about 4 minutes)"
 {
   echo
-  echo "### tokken serve beside Bolt"
+  echo "### tokken serve beside the slack-go floor and Bolt"
   echo
 } >>"$report"
-"$bin/ackbench" -tokken "$bin/tokken" -bolt bench/bolt -policies policies -n 20000 -out "$out" >>"$report"
+"$bin/ackbench" -tokken "$bin/tokken" -slackgo "$bin/slackgo" -peers tokken,slack-go,bolt -bolt bench/bolt -policies policies -n 20000 -out "$out" >>"$report"
 
 cat "$report"
 step "report kept in $report"

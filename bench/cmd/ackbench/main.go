@@ -3,6 +3,12 @@
 // (bench/bolt), with the same signed payloads on the same machine in one
 // run: a regression guard for what a warm tokken costs per request.
 //
+// A third peer, slack-go (bench/cmd/slackgo), is the least a Go server
+// built on slack-go does for the same requests (verify, parse, answer; the
+// click's chat.postEphemeral): beside it, tokken's figures read as what
+// tokken itself adds, and Bolt ÷ slack-go is the most any such server can
+// be cheaper than Bolt.
+//
 // Each peer runs alone while it is measured. For each of two requests —
 // the slash command `/access help` and a click on an alert's Acknowledge
 // button (action_id "alert.ack") for an alert tokken does not know — it
@@ -47,7 +53,8 @@ import (
 
 // options are the command line.
 type options struct {
-	tokken, boltDir, node, policies, out string
+	tokken, slackgo, boltDir, node       string
+	policies, out                        string
 	peers, kinds                         string
 	requests, paced, warmup, concurrency int
 	rate                                 float64
@@ -57,11 +64,12 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.tokken, "tokken", "", "path of the tokken binary (required for the tokken peer)")
+	flag.StringVar(&o.slackgo, "slackgo", "", "path of bench/cmd/slackgo built (required for the slack-go peer)")
 	flag.StringVar(&o.boltDir, "bolt", "bench/bolt", "directory of the Bolt app (app.js, node_modules installed)")
 	flag.StringVar(&o.node, "node", "node", "node executable")
 	flag.StringVar(&o.policies, "policies", "policies", "tokken policy directory")
 	flag.StringVar(&o.out, "out", "bench/out", "directory for results.json and the peers' logs")
-	flag.StringVar(&o.peers, "peers", "tokken,bolt", "peers to measure, comma-separated")
+	flag.StringVar(&o.peers, "peers", "tokken,bolt", "peers to measure, comma-separated: tokken, slack-go, bolt")
 	flag.StringVar(&o.kinds, "requests", "command,click", "requests to send, comma-separated: command (/access help), click (alert.ack)")
 	flag.IntVar(&o.requests, "n", 4000, "measured requests of each saturating run")
 	flag.IntVar(&o.paced, "paced", 2000, "measured requests of each paced run")
@@ -76,13 +84,16 @@ func main() {
 	defer stop()
 	// Peers run in their own directories: a binary given by a relative
 	// path must not be resolved from there.
-	if o.tokken != "" {
-		abs, err := filepath.Abs(o.tokken)
+	for _, p := range []*string{&o.tokken, &o.slackgo} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "ackbench:", err)
 			os.Exit(2)
 		}
-		o.tokken = abs
+		*p = abs
 	}
 	if err := run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "ackbench:", err)
@@ -185,6 +196,13 @@ func peerSpec(name string, o options, secret, work string, slack *slackfake.Fake
 		return peer.Spec{Name: name, Path: o.node, Args: []string{"app.js"}, Dir: dir,
 				Env: append(base, "NODE_ENV=production", "SLACK_BOT_TOKEN="+slack.Token(), "SLACK_API_URL="+slack.APIURL()), Ready: peer.Listening},
 			expectations{loadgen.KindCommand: "time-boxed AWS access"}, nil
+	case "slack-go":
+		if o.slackgo == "" {
+			return peer.Spec{}, nil, errors.New("slack-go: -slackgo is required")
+		}
+		return peer.Spec{Name: name, Path: o.slackgo, Dir: work,
+				Env: append(base, "SLACK_BOT_TOKEN="+slack.Token(), "SLACK_API_URL="+slack.APIURL()), Ready: peer.Listening},
+			expectations{loadgen.KindCommand: "time-boxed AWS access"}, nil
 	case "tokken":
 		if o.tokken == "" {
 			return peer.Spec{}, nil, errors.New("tokken: -tokken is required")
@@ -197,7 +215,7 @@ func peerSpec(name string, o options, secret, work string, slack *slackfake.Fake
 		)
 		return spec, expectations{loadgen.KindCommand: "time-boxed AWS access"}, err
 	}
-	return peer.Spec{}, nil, fmt.Errorf("unknown peer %q (want tokken or bolt)", name)
+	return peer.Spec{}, nil, fmt.Errorf("unknown peer %q (want tokken, slack-go or bolt)", name)
 }
 
 // selected reports whether the -requests list names kind.

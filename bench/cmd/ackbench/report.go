@@ -50,7 +50,14 @@ func writeMarkdown(w io.Writer, rep Report) {
 			fmt.Fprintf(w, ", Bolt %s: Bolt/tokken %.2f× (guard ≥ %.0f×: %s)", loadgen.FormatDuration(bolt.CPUPerRequest), r, minBoltOverTokken, loadgen.Verdict(r >= minBoltOverTokken))
 		}
 		fmt.Fprintln(w)
-		for _, peer := range []string{"tokken", "bolt"} {
+		if floor, ok := find(rep, "slack-go", kind, "saturated"); ok && floor.CPUPerRequest > 0 {
+			fmt.Fprintf(w, "- %s, CPU per request of the slack-go floor: %s", loadgen.RequestName(kind), loadgen.FormatDuration(floor.CPUPerRequest))
+			if bolt, ok := find(rep, "bolt", kind, "saturated"); ok {
+				fmt.Fprintf(w, ": Bolt/slack-go %.2f×", float64(bolt.CPUPerRequest)/float64(floor.CPUPerRequest))
+			}
+			fmt.Fprintln(w)
+		}
+		for _, peer := range []string{"tokken", "slack-go", "bolt"} {
 			if paced, ok := find(rep, peer, kind, "paced"); ok {
 				fmt.Fprintf(w, "- %s, %s p99 at %.0f req/s: %s\n", loadgen.RequestName(kind), peer, rep.Rate, loadgen.FormatDuration(paced.P99))
 			}
