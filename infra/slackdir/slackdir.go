@@ -38,7 +38,9 @@ type Users interface {
 // e-mail, and the members of the Slack user groups the policies name.
 // Group memberships, and Slack's refusals to list a group, are cached for
 // GroupTTL, so a burst of clicks does not become a burst of
-// usergroups.users.list calls.
+// usergroups.users.list calls. A lookup asks users.info and the lists it
+// lacks concurrently: one round trip to Slack, however many groups.
+// Concurrent lookups of the same expired group each ask Slack for it.
 type Directory struct {
 	// Team returns the Slack team tokken is installed in (auth.test's
 	// team_id, e.g. (*slackapi.Client).Team; set before the first Lookup).
@@ -115,8 +117,32 @@ func (c cached) Lookup(ctx context.Context, userID string) (bot.Principal, error
 	return c.d.lookup(ctx, userID, true)
 }
 
+// lookup asks Slack at once for everything it needs and does not have
+// cached: users.info, the member list of each user group older than
+// GroupTTL, and the installation's team (Team, which answers from memory
+// once auth.test has). A cold lookup so costs one round trip to Slack
+// whatever the number of groups, instead of one after another. The lists
+// are asked even when users.info then fails: they are cached for the next
+// lookup, and waiting for them costs no longer than users.info.
 func (d *Directory) lookup(ctx context.Context, userID string, recent bool) (bot.Principal, error) {
+	var (
+		wg    sync.WaitGroup
+		home  string
+		herr  error
+		lists = make([]groupMembers, len(d.groups))
+	)
+	if d.Team != nil {
+		wg.Go(func() { home, herr = d.Team(ctx) })
+	}
+	for i, g := range d.groups {
+		if c, ok := d.cachedMembers(g); ok {
+			lists[i] = c
+			continue
+		}
+		wg.Go(func() { lists[i].members, lists[i].err = d.listMembers(ctx, g) })
+	}
 	u, err := d.userInfo(ctx, userID, recent)
+	wg.Wait()
 	if err != nil {
 		if slackapi.ErrorCode(err) == "user_not_found" {
 			return bot.Principal{}, fmt.Errorf("look up user %s: %w (%w)", userID, access.ErrUnknownUser, err)
@@ -127,19 +153,15 @@ func (d *Directory) lookup(ctx context.Context, userID string, recent bool) (bot
 		return bot.Principal{}, fmt.Errorf("look up user %s: deactivated or a bot: %w", userID, access.ErrUnknownUser)
 	}
 	p := bot.Principal{ID: userID, Email: u.Email}
-	if d.external(ctx, u) {
+	if d.external(ctx, u, home, herr) {
 		// Another organisation controls this account and its e-mail
 		// address: an address that matches a member's must not make it
 		// one. Only its user id (listed by an operator) can.
 		p.Email = ""
 		d.log.InfoContext(ctx, "external Slack user: e-mail-based membership does not apply", "user", userID, "team", u.TeamID, "stranger", u.IsStranger)
 	}
-	for _, g := range d.groups {
-		members, err := d.members(ctx, g)
-		if err != nil {
-			continue // logged by members
-		}
-		if slices.Contains(members, userID) {
+	for i, g := range d.groups {
+		if lists[i].err == nil && slices.Contains(lists[i].members, userID) { // a failure was logged by listMembers
 			p.SlackGroups = append(p.SlackGroups, g)
 		}
 	}
@@ -178,37 +200,43 @@ func (d *Directory) userInfo(ctx context.Context, userID string, recent bool) (s
 }
 
 // external reports whether u belongs to another organisation than the
-// installation: a stranger, or a user of another team. While the
-// installation's team is unknown, every user counts as external (e-mail
-// membership is the only thing that depends on it).
-func (d *Directory) external(ctx context.Context, u slackapi.User) bool {
+// installation: a stranger, or a user of another team. home and herr are
+// what Team answered (asked alongside users.info; unused when Team is nil).
+// While the installation's team is unknown, every user counts as external
+// (e-mail membership is the only thing that depends on it).
+func (d *Directory) external(ctx context.Context, u slackapi.User, home string, herr error) bool {
 	if u.IsStranger {
 		return true
 	}
 	if d.Team == nil || u.TeamID == "" {
 		return false
 	}
-	home, err := d.Team(ctx)
-	if err != nil {
-		d.log.WarnContext(ctx, "the installation's Slack team is unknown; e-mail membership is not applied", "err", err)
+	if herr != nil {
+		d.log.WarnContext(ctx, "the installation's Slack team is unknown; e-mail membership is not applied", "err", herr)
 		return true
 	}
 	return u.TeamID != home
 }
 
-// members returns group's members, from the cache while it is younger
-// than the TTL. A group Slack refuses to list (an error code in its answer:
-// no_such_subteam for a group deleted or mistyped in groups.yaml,
-// missing_scope) is cached too, as the refusal: it is logged once per TTL
-// and not asked again on every lookup. A failure without an answer from
-// Slack (the network, a rate limit the client gave up on) is not cached.
-func (d *Directory) members(ctx context.Context, group string) ([]string, error) {
+// cachedMembers returns group's cached member list, or Slack's cached
+// refusal to list it, while it is younger than the TTL.
+func (d *Directory) cachedMembers(group string) (groupMembers, bool) {
 	d.mu.Lock()
 	c, ok := d.cache[group]
 	d.mu.Unlock()
-	if ok && d.now().Sub(c.at) < d.ttl {
-		return c.members, c.err
+	if !ok || d.now().Sub(c.at) >= d.ttl {
+		return groupMembers{}, false
 	}
+	return c, true
+}
+
+// listMembers asks Slack for group's members and caches the answer. A
+// group Slack refuses to list (an error code in its answer: no_such_subteam
+// for a group deleted or mistyped in groups.yaml, missing_scope) is cached
+// too, as the refusal: it is logged once per TTL and not asked again on
+// every lookup. A failure without an answer from Slack (the network, a rate
+// limit the client gave up on) is not cached.
+func (d *Directory) listMembers(ctx context.Context, group string) ([]string, error) {
 	m, err := d.slack.UserGroupMembers(ctx, group)
 	if err != nil {
 		d.log.WarnContext(ctx, "user group members unavailable; deciding without it", "group", group, "err", err)

@@ -11,7 +11,8 @@
 // ephemerals and DMs by user, opened views, response_url posts. Fault
 // switches inject HTTP 429 with Retry-After, a per-channel posting limit,
 // HTTP 5xx and latency. WaitFor lets a test block until the model satisfies a
-// condition without sleeping. SlashCommand and Interaction build the signed
+// condition without sleeping; BeforeAnswer lets it see, or hold, each call
+// before it is answered. SlashCommand and Interaction build the signed
 // requests Slack sends to the app, with trigger ids and response_urls that
 // this fake then honours.
 //
@@ -192,6 +193,7 @@ type Fake struct {
 	responses  map[string]*responseURL
 
 	faults faults
+	hook   func(method string, fields url.Values) // BeforeAnswer
 }
 
 // New starts a fake Slack API server; it is closed when tb ends.
@@ -292,6 +294,17 @@ func (f *Fake) AddUserGroup(id string, members ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.groups[id] = append([]string(nil), members...)
+}
+
+// BeforeAnswer sets hook, called with the method and fields of every Web
+// API call before the fake answers and records it (nil: none). hook runs on
+// the call's own server goroutine without the fake's lock, so it may call
+// any accessor and may block: a test that holds calls until all of a batch
+// have arrived shows that its client made them concurrently.
+func (f *Fake) BeforeAnswer(hook func(method string, fields url.Values)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hook = hook
 }
 
 // Calls returns the recorded calls of method in order, or every call when

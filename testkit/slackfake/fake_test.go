@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -471,5 +472,46 @@ func TestWaitForTimeoutDumpsCalls(t *testing.T) {
 	<-done
 	if !strings.Contains(rec.msg, "not met within 30ms") || !strings.Contains(rec.msg, `chat.postMessage status=200`) {
 		t.Errorf("timeout message = %q", rec.msg)
+	}
+}
+
+// BeforeAnswer's hook sees each call, with its fields, before the fake
+// records and answers it, and can hold it: here the users.info call waits
+// until the hook lets it go.
+func TestBeforeAnswer(t *testing.T) {
+	f, api := setup(t)
+	held := make(chan string, 1)
+	release := make(chan struct{})
+	f.BeforeAnswer(func(method string, fields url.Values) {
+		if method != "users.info" {
+			return
+		}
+		held <- fields.Get("user") + " recorded before the answer: " + fmt.Sprint(len(f.Calls(method)))
+		<-release
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := api.GetUserInfoContext(t.Context(), "U0ALICE001")
+		done <- err
+	}()
+	if got, want := <-held, "U0ALICE001 recorded before the answer: 0"; got != want {
+		t.Errorf("hook saw %q, want %q", got, want)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("users.info answered while the hook held it: %v", err)
+	default:
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.Calls("users.info")); n != 1 {
+		t.Errorf("users.info recorded %d times, want 1", n)
+	}
+
+	f.BeforeAnswer(nil)
+	if _, err := api.AuthTestContext(t.Context()); err != nil {
+		t.Errorf("auth.test without a hook: %v", err)
 	}
 }

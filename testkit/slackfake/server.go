@@ -83,6 +83,12 @@ func (f *Fake) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if !f.waitLatency(r) {
 		return
 	}
+	f.mu.Lock()
+	hook := f.hook
+	f.mu.Unlock()
+	if hook != nil {
+		hook(method, req.fields)
+	}
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
