@@ -40,18 +40,22 @@ var ingressLeavesOut = map[string]string{
 	// STS, SSO, SSO OIDC and Sign-In clients and IMDS (infra/awsconfig
 	// reads the environment instead in this build).
 	"github.com/aws/aws-sdk-go-v2/config": "the SDK's credential chain",
+	// The embedded store is a local tokken's (link_full.go's openBolt):
+	// on Lambda the store is DynamoDB.
+	"go.etcd.io/bbolt": "the embedded store",
 }
 
 // TestIngressBuildLinks: the Lambda ingress build (the Makefile's
 // build-IngressFunction: -tags lambda.norpc,ingress) compiles, and links
 // the AWS SDK services the ingress calls (DynamoDB, SQS, Secrets Manager)
-// and no other, nor the packages of ingressLeavesOut: every package linked
-// runs its initialisers in each cold start, and the ingress's Slack answers
-// wait for them. The credentials come from the environment
-// (infra/awsconfig's ingress loader), not the SDK's credential chain, which
-// would bring STS, SSO, SSO OIDC and Sign-In. A client only the worker
-// calls belongs in link_full.go. The full build (the worker's) links the
-// worker's services.
+// and no other, nor the packages of ingressLeavesOut (the SDK's config
+// package, bbolt): every SDK service linked runs its package initialisers
+// in each cold start, and the ingress's Slack answers wait for them. The
+// credentials come from the environment (infra/awsconfig's ingress
+// loader), not the SDK's credential chain, which would bring STS, SSO, SSO
+// OIDC and Sign-In. A client only the worker calls, or a part only a local
+// tokken uses, belongs in link_full.go. The full build (the worker's)
+// links the worker's services.
 func TestIngressBuildLinks(t *testing.T) {
 	// It compiles: link_ingress.go's stand-ins keep up with the ports.
 	if out, err := exec.Command("go", "vet", "-tags", "lambda.norpc,ingress", ".").CombinedOutput(); err != nil {
