@@ -94,8 +94,8 @@ func WithServiceEndpoint(sdkID, url string) Option {
 }
 
 // WithMaxAttempts overrides [DefaultMaxAttempts]. AWS_MAX_ATTEMPTS (or, in
-// the full build, max_attempts in the shared config file) still wins, so operators can tune
-// retries without a rebuild.
+// the full build, max_attempts in the shared config file) still wins, so
+// operators can tune retries without a rebuild.
 func WithMaxAttempts(n int) Option { return func(o *options) { o.maxAttempts = n } }
 
 // WithMaxBackoff overrides [DefaultMaxBackoff]. Tests use a few milliseconds

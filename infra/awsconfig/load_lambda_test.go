@@ -56,60 +56,68 @@ func clientEndpoints(cfg aws.Config) map[string]string {
 // the region or the credentials are missing.
 func TestLoadLambda(t *testing.T) {
 	ctx := context.Background()
-	noEndpoints := map[string]string{"dynamodb": "", "secretsmanager": "", "sqs": ""}
+	// want is what the configuration holds when Load succeeds on
+	// lambdaEnv, as changed by change.
+	type result struct {
+		region, key, token string
+		attempts           int
+		endpoints          map[string]string // clientEndpoints
+	}
+	want := func(change func(*result)) *result {
+		r := &result{region: "ap-northeast-1", key: "ASIAEXECUTIONROLE001", token: "execution-role-token",
+			attempts: awsconfig.DefaultMaxAttempts, endpoints: map[string]string{"dynamodb": "", "secretsmanager": "", "sqs": ""}}
+		if change != nil {
+			change(r)
+		}
+		return r
+	}
+	regionOnly := map[string]string{"AWS_REGION": "ap-northeast-1"}
 	tests := []struct {
 		name    string
 		env     map[string]string
 		opts    []awsconfig.Option
-		wantErr error  // errors.Is
-		wantMsg string // in the error
-		// What the configuration holds when Load succeeds.
-		region, key, token string
-		attempts           int
-		endpoints          map[string]string
+		want    *result // nil: Load fails
+		wantErr error   // errors.Is, when Load fails
+		wantMsg string  // in the error, when Load fails
 	}{
-		{name: "Lambda's environment", env: lambdaEnv, region: "ap-northeast-1", key: "ASIAEXECUTIONROLE001",
-			token: "execution-role-token", attempts: awsconfig.DefaultMaxAttempts, endpoints: noEndpoints},
+		{name: "Lambda's environment", env: lambdaEnv, want: want(nil)},
 		{name: "static keys without a session token", env: with(lambdaEnv, map[string]string{"AWS_SESSION_TOKEN": ""}),
-			region: "ap-northeast-1", key: "ASIAEXECUTIONROLE001", attempts: awsconfig.DefaultMaxAttempts, endpoints: noEndpoints},
+			want: want(func(r *result) { r.token = "" })},
 		{name: "no region", env: with(lambdaEnv, map[string]string{"AWS_REGION": ""}), wantErr: awsconfig.ErrNoRegion},
 		{name: "AWS_DEFAULT_REGION is not read", env: with(lambdaEnv, map[string]string{"AWS_REGION": "", "AWS_DEFAULT_REGION": "us-east-1"}),
 			wantErr: awsconfig.ErrNoRegion},
 		{name: "WithRegion wins over AWS_REGION", env: lambdaEnv, opts: []awsconfig.Option{awsconfig.WithRegion("eu-west-1")},
-			region: "eu-west-1", key: "ASIAEXECUTIONROLE001", token: "execution-role-token", attempts: awsconfig.DefaultMaxAttempts, endpoints: noEndpoints},
-		{name: "no credentials", env: map[string]string{"AWS_REGION": "ap-northeast-1"},
-			wantMsg: "no credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not set"},
+			want: want(func(r *result) { r.region = "eu-west-1" })},
+		{name: "no credentials", env: regionOnly, wantMsg: "no credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not set"},
 		{name: "no secret key", env: with(lambdaEnv, map[string]string{"AWS_SECRET_ACCESS_KEY": ""}),
 			wantMsg: "no credentials: AWS_SECRET_ACCESS_KEY not set"},
-		{name: "WithCredentials needs no credentials in the environment", env: map[string]string{"AWS_REGION": "ap-northeast-1"},
-			opts:   []awsconfig.Option{awsconfig.WithCredentials(credentials.NewStaticCredentialsProvider("AKIAGIVEN", "given-secret", ""))},
-			region: "ap-northeast-1", key: "AKIAGIVEN", attempts: awsconfig.DefaultMaxAttempts, endpoints: noEndpoints},
+		{name: "WithCredentials needs none in the environment", env: regionOnly,
+			opts: []awsconfig.Option{awsconfig.WithCredentials(credentials.NewStaticCredentialsProvider("AKIAGIVEN", "given-secret", ""))},
+			want: want(func(r *result) { r.key, r.token = "AKIAGIVEN", "" })},
 		{name: "AWS_MAX_ATTEMPTS", env: with(lambdaEnv, map[string]string{"AWS_MAX_ATTEMPTS": "3"}),
-			region: "ap-northeast-1", key: "ASIAEXECUTIONROLE001", token: "execution-role-token", attempts: 3, endpoints: noEndpoints},
+			want: want(func(r *result) { r.attempts = 3 })},
 		{name: "AWS_MAX_ATTEMPTS wins over WithMaxAttempts", env: with(lambdaEnv, map[string]string{"AWS_MAX_ATTEMPTS": "3"}),
-			opts:   []awsconfig.Option{awsconfig.WithMaxAttempts(2)},
-			region: "ap-northeast-1", key: "ASIAEXECUTIONROLE001", token: "execution-role-token", attempts: 3, endpoints: noEndpoints},
+			opts: []awsconfig.Option{awsconfig.WithMaxAttempts(2)}, want: want(func(r *result) { r.attempts = 3 })},
 		{name: "WithMaxAttempts", env: lambdaEnv, opts: []awsconfig.Option{awsconfig.WithMaxAttempts(2)},
-			region: "ap-northeast-1", key: "ASIAEXECUTIONROLE001", token: "execution-role-token", attempts: 2, endpoints: noEndpoints},
+			want: want(func(r *result) { r.attempts = 2 })},
 		{name: "AWS_MAX_ATTEMPTS not a number", env: with(lambdaEnv, map[string]string{"AWS_MAX_ATTEMPTS": "many"}),
 			wantMsg: "AWS_MAX_ATTEMPTS=many"},
 		{name: "AWS_ENDPOINT_URL_<SERVICE>", env: with(lambdaEnv, map[string]string{
 			"AWS_ENDPOINT_URL_DYNAMODB":        "http://127.0.0.1:8000",
 			"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:9001",
 			"AWS_ENDPOINT_URL_SQS":             "http://127.0.0.1:9002",
-		}),
-			region: "ap-northeast-1", key: "ASIAEXECUTIONROLE001", token: "execution-role-token", attempts: awsconfig.DefaultMaxAttempts,
-			endpoints: map[string]string{"dynamodb": "http://127.0.0.1:8000", "secretsmanager": "http://127.0.0.1:9001", "sqs": "http://127.0.0.1:9002"}},
+		}), want: want(func(r *result) {
+			r.endpoints = map[string]string{"dynamodb": "http://127.0.0.1:8000", "secretsmanager": "http://127.0.0.1:9001", "sqs": "http://127.0.0.1:9002"}
+		})},
 		{name: "AWS_ENDPOINT_URL for every service but one with its own", env: with(lambdaEnv, map[string]string{
 			"AWS_ENDPOINT_URL":     "http://127.0.0.1:9000",
 			"AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:9002",
-		}),
-			region: "ap-northeast-1", key: "ASIAEXECUTIONROLE001", token: "execution-role-token", attempts: awsconfig.DefaultMaxAttempts,
-			endpoints: map[string]string{"dynamodb": "http://127.0.0.1:9000", "secretsmanager": "http://127.0.0.1:9000", "sqs": "http://127.0.0.1:9002"}},
+		}), want: want(func(r *result) {
+			r.endpoints = map[string]string{"dynamodb": "http://127.0.0.1:9000", "secretsmanager": "http://127.0.0.1:9000", "sqs": "http://127.0.0.1:9002"}
+		})},
 		{name: "WithServiceEndpoint wins over the environment", env: with(lambdaEnv, map[string]string{"AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:9002"}),
-			opts:   []awsconfig.Option{awsconfig.WithServiceEndpoint("SQS", "http://127.0.0.1:9003")},
-			region: "ap-northeast-1", key: "ASIAEXECUTIONROLE001", token: "execution-role-token", attempts: awsconfig.DefaultMaxAttempts,
-			endpoints: map[string]string{"dynamodb": "", "secretsmanager": "", "sqs": "http://127.0.0.1:9003"}},
+			opts: []awsconfig.Option{awsconfig.WithServiceEndpoint("SQS", "http://127.0.0.1:9003")},
+			want: want(func(r *result) { r.endpoints["sqs"] = "http://127.0.0.1:9003" })},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,7 +126,7 @@ func TestLoadLambda(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			cfg, err := awsconfig.Load(ctx, tc.opts...)
-			if tc.wantErr != nil || tc.wantMsg != "" {
+			if tc.want == nil {
 				if err == nil {
 					t.Fatal("Load succeeded")
 				}
@@ -133,21 +141,21 @@ func TestLoadLambda(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.Region != tc.region {
-				t.Errorf("region = %q, want %q", cfg.Region, tc.region)
+			if cfg.Region != tc.want.region {
+				t.Errorf("region = %q, want %q", cfg.Region, tc.want.region)
 			}
 			creds, err := cfg.Credentials.Retrieve(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if creds.AccessKeyID != tc.key || creds.SessionToken != tc.token {
-				t.Errorf("credentials = %s / %q, want %s / %q", creds.AccessKeyID, creds.SessionToken, tc.key, tc.token)
+			if creds.AccessKeyID != tc.want.key || creds.SessionToken != tc.want.token {
+				t.Errorf("credentials = %s / %q, want %s / %q", creds.AccessKeyID, creds.SessionToken, tc.want.key, tc.want.token)
 			}
-			if n := cfg.Retryer().MaxAttempts(); n != tc.attempts {
-				t.Errorf("max attempts = %d, want %d", n, tc.attempts)
+			if n := cfg.Retryer().MaxAttempts(); n != tc.want.attempts {
+				t.Errorf("max attempts = %d, want %d", n, tc.want.attempts)
 			}
-			if got := clientEndpoints(cfg); !maps.Equal(got, tc.endpoints) {
-				t.Errorf("endpoints = %v, want %v", got, tc.endpoints)
+			if got := clientEndpoints(cfg); !maps.Equal(got, tc.want.endpoints) {
+				t.Errorf("endpoints = %v, want %v", got, tc.want.endpoints)
 			}
 		})
 	}
