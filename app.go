@@ -23,7 +23,6 @@ import (
 	"github.com/tokken/tokken/handlers/slacksig"
 	"github.com/tokken/tokken/infra/auditlog"
 	"github.com/tokken/tokken/infra/awsconfig"
-	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/config"
 	"github.com/tokken/tokken/infra/dynamostore"
 	"github.com/tokken/tokken/infra/ecsindex"
@@ -382,7 +381,7 @@ func (a *app) openStore(ctx context.Context) (bot.Store, error) {
 		}
 		return dynamostore.New(dynamodb.NewFromConfig(c), a.cfg.Store.Table), nil
 	default:
-		s, err := boltstore.Open(a.cfg.Store.Path, boltstore.WithLogger(a.log))
+		s, err := openBolt(a.cfg.Store.Path, a.log)
 		if err != nil {
 			return nil, fmt.Errorf("TOKKEN_STORE=%s: %w", a.cfg.Store, err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/tokken/tokken/bot/release"
 	"github.com/tokken/tokken/infra/awsconfig"
 	"github.com/tokken/tokken/infra/awsgrant"
+	"github.com/tokken/tokken/infra/boltstore"
 	"github.com/tokken/tokken/infra/codepipe"
 	"github.com/tokken/tokken/infra/config"
 	"github.com/tokken/tokken/infra/ec2fleet"
@@ -29,11 +30,18 @@ import (
 // The full build: everything tokken runs, `serve`, `invoke`, the CLI and
 // both Lambda functions (the WorkerFunction deploys it). This file holds
 // the AWS clients only the worker's work calls: granting and revoking
-// (STS, IAM, SSM), EC2, ECS, CodePipeline and EventBridge Scheduler. The
-// Lambda ingress build (-tags ingress, link_ingress.go) links none of them.
+// (STS, IAM, SSM), EC2, ECS, CodePipeline and EventBridge Scheduler, and
+// what only a local tokken uses: the embedded bbolt store. The Lambda
+// ingress build (-tags ingress, link_ingress.go) links none of them.
 
 // ingressBuild is false: this build runs every role.
 const ingressBuild = false
+
+// openBolt opens the embedded store of TOKKEN_STORE=bolt:<path>
+// (infra/boltstore).
+func openBolt(path string, log *slog.Logger) (bot.Store, error) {
+	return boltstore.Open(path, boltstore.WithLogger(log))
+}
 
 // newGranter issues and ends access (infra/awsgrant).
 func newGranter(c aws.Config, federationURL, boundary string, log *slog.Logger) access.Granter {

@@ -29,10 +29,18 @@ import (
 // a cold start more than the ingress's own work. In their place is
 // workerOnly, whose every call fails saying so; buildApp runs this build
 // as the Lambda ingress only (ingressBuild), where none of them is called.
-// A test (TestIngressBuildLinks) keeps worker-only SDK services out.
+// The embedded bbolt store, a local tokken's, is left out too: on Lambda
+// the store is always DynamoDB (TOKKEN_STORE=dynamodb:<table>). A test
+// (TestIngressBuildLinks) keeps worker-only SDK services and bbolt out.
 
 // ingressBuild is true: this build runs only as the Lambda ingress.
 const ingressBuild = true
+
+// openBolt refuses: the embedded store is a local tokken's, and the Lambda
+// ingress's store is DynamoDB.
+func openBolt(string, *slog.Logger) (bot.Store, error) {
+	return nil, errors.New("the embedded store is not in the Lambda ingress build (-tags ingress): use TOKKEN_STORE=dynamodb:<table>, or the full build")
+}
 
 // errWorkerOnly is what every worker-only call answers in this build.
 var errWorkerOnly = errors.New("not in the Lambda ingress build (-tags ingress): the worker does this")

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/slack-go/slack"
 
+	"github.com/tokken/tokken/infra/awsconfig"
 	"github.com/tokken/tokken/testkit/awsfake"
 	"github.com/tokken/tokken/testkit/lambdart"
 	"github.com/tokken/tokken/testkit/logbuf"
@@ -98,7 +99,7 @@ func (w *lambdaWorld) startIngress(t *testing.T, wantInitError bool, extra ...st
 	for k, v := range w.aws.Env() {
 		env = append(env, k+"="+v)
 	}
-	env = append(env, "AWS_ACCESS_KEY_ID="+ingressKey, awsfake.EndpointEnvVar("DynamoDB")+"="+w.ddb.Endpoint())
+	env = append(env, "AWS_ACCESS_KEY_ID="+ingressKey, awsconfig.EndpointEnvVar("DynamoDB")+"="+w.ddb.Endpoint())
 	env = append(env, extra...)
 	cmd := exec.Command(bin)
 	cmd.Env, cmd.Dir = env, filepath.Dir(bin) // the task root, as on Lambda

@@ -26,6 +26,7 @@ import (
 
 	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/domainjoin"
+	"github.com/tokken/tokken/infra/awsconfig"
 	"github.com/tokken/tokken/infra/dynamostore"
 	"github.com/tokken/tokken/infra/sqsqueue"
 	"github.com/tokken/tokken/testkit/awsfake"
@@ -140,7 +141,7 @@ func newLambdaWorld(t *testing.T, opt lambdaOptions) *lambdaWorld {
 		env = append(env, k+"="+v)
 	}
 	// tokken runs in the staging account, where staging-admin lives.
-	env = append(env, "AWS_ACCESS_KEY_ID="+stageWorkerKey, awsfake.EndpointEnvVar("DynamoDB")+"="+ddb.Endpoint())
+	env = append(env, "AWS_ACCESS_KEY_ID="+stageWorkerKey, awsconfig.EndpointEnvVar("DynamoDB")+"="+ddb.Endpoint())
 	env = append(env, opt.env...)
 
 	cmd := exec.Command(binary)

@@ -23,8 +23,11 @@ fi
 
 go vet ./...
 # The Lambda ingress build (link_ingress.go) must keep building too.
-go vet -tags lambda.norpc,ingress .
+go vet -tags lambda.norpc,ingress . ./infra/awsconfig/
 go test -race -count=1 "$@" ./...
+# infra/awsconfig has a loader of its own in the Lambda ingress build
+# (load_lambda.go): its tests run only with the tag.
+go test -race -count=1 -tags ingress "$@" ./infra/awsconfig/
 # The benchmark harness is its own module (bench/go.mod): not tested here,
 # but it must keep building against the product.
 (cd bench && go build ./... && go vet ./...)

@@ -1,14 +1,36 @@
 // Package awsconfig is the one way tokken builds its AWS configuration.
 //
-// [Load] wraps the SDK's config.LoadDefaultConfig, so everything the SDK
-// reads from the environment keeps working: credentials (the Lambda
-// execution role, a profile, static keys), AWS_REGION, AWS_MAX_ATTEMPTS and
-// the per-service endpoint overrides AWS_ENDPOINT_URL_<SERVICE> (for example
-// AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL_SECRETS_MANAGER), which is how tests
-// and local runs point tokken at in-repo fakes. On top of that it fixes a
-// retry policy suited to revocation work (retry throttling patiently rather
-// than give up after the SDK's default three attempts) and refuses to start
-// without a region, instead of failing on the first call.
+// [Load] builds it from the environment and fixes, on top of that, a retry
+// policy suited to revocation work (retry throttling patiently rather than
+// give up after the SDK's default three attempts) and refuses to start
+// without a region, instead of failing on the first call. What it reads
+// from the environment depends on the build.
+//
+// The full build (load_default.go) wraps the SDK's config.LoadDefaultConfig,
+// so everything the SDK reads keeps working: credentials (the Lambda
+// execution role, a profile, SSO, static keys, container and instance
+// roles), AWS_REGION, AWS_MAX_ATTEMPTS and the endpoint overrides
+// AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (for example
+// AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL_SECRETS_MANAGER), which is how
+// tests and local runs point tokken at in-repo fakes.
+//
+// The Lambda ingress build (-tags ingress, load_lambda.go) reads the
+// environment only, without the SDK's config package. Linking that package
+// links the SDK's whole credential chain (the STS, SSO, SSO OIDC and
+// Sign-In clients, the EC2 instance metadata client, the shared config file
+// parser), whose package initialisers (each service's endpoint tables and
+// schemas) cost every process start about 3 ms of CPU, and the ingress's
+// Slack answers wait for its cold start. The ingress never needs the chain:
+// Lambda always gives a function its execution role's credentials in
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, and its
+// region in AWS_REGION. That build reads exactly those (the session token
+// is optional, for static keys; AWS_ACCOUNT_ID is read as the SDK does),
+// AWS_MAX_ATTEMPTS, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>, and
+// refuses to start without a region or credentials. It does not support
+// profiles, shared config and credentials files, SSO, web identity,
+// container or instance-metadata credentials, AWS_DEFAULT_REGION, the
+// legacy AWS_ACCESS_KEY and AWS_SECRET_KEY, AWS_CA_BUNDLE or
+// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS.
 //
 // Options exist for tests and tools that must not touch the process
 // environment (testkit/awsfake builds its clients' config through them).
@@ -23,7 +45,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 )
 
 // DefaultMaxAttempts is how many times an AWS call is attempted (first try
@@ -54,7 +75,8 @@ type options struct {
 func WithRegion(region string) Option { return func(o *options) { o.region = region } }
 
 // WithCredentials sets the credentials provider, taking precedence over the
-// SDK's default chain (environment, shared files, container/instance roles).
+// environment (and, in the full build, the SDK's default chain: shared
+// files, container and instance roles).
 func WithCredentials(p aws.CredentialsProvider) Option { return func(o *options) { o.creds = p } }
 
 // WithServiceEndpoint points one service at url, as AWS_ENDPOINT_URL_<SERVICE>
@@ -71,9 +93,9 @@ func WithServiceEndpoint(sdkID, url string) Option {
 	}
 }
 
-// WithMaxAttempts overrides [DefaultMaxAttempts]. AWS_MAX_ATTEMPTS (or
-// max_attempts in the shared config file) still wins, so operators can tune
-// retries without a rebuild.
+// WithMaxAttempts overrides [DefaultMaxAttempts]. AWS_MAX_ATTEMPTS (or, in
+// the full build, max_attempts in the shared config file) still wins, so
+// operators can tune retries without a rebuild.
 func WithMaxAttempts(n int) Option { return func(o *options) { o.maxAttempts = n } }
 
 // WithMaxBackoff overrides [DefaultMaxBackoff]. Tests use a few milliseconds
@@ -92,10 +114,11 @@ func Partition(region string) string {
 	return "aws"
 }
 
-// Load builds tokken's AWS configuration from the environment (through the
-// SDK's LoadDefaultConfig) and opts. It fails with [ErrNoRegion] when no
-// region is set, and with a wrapped SDK error when the environment is
-// inconsistent (for example AWS_PROFILE names a profile that does not exist).
+// Load builds tokken's AWS configuration from the environment (see the
+// package documentation for what each build reads) and opts. It fails with
+// [ErrNoRegion] when no region is set, and with a wrapped error when the
+// environment is inconsistent (for example AWS_PROFILE names a profile
+// that does not exist, or the ingress build finds no credentials).
 func Load(ctx context.Context, opts ...Option) (aws.Config, error) {
 	o := options{maxAttempts: DefaultMaxAttempts, maxBackoff: DefaultMaxBackoff}
 	for _, fn := range opts {
@@ -108,23 +131,17 @@ func Load(ctx context.Context, opts ...Option) (aws.Config, error) {
 		return aws.Config{}, fmt.Errorf("aws config: max backoff must be positive, got %s", o.maxBackoff)
 	}
 
-	var load []func(*config.LoadOptions) error
-	if o.region != "" {
-		load = append(load, config.WithRegion(o.region))
-	}
-	if o.creds != nil {
-		load = append(load, config.WithCredentialsProvider(o.creds))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	cfg, err := loadBase(ctx, o)
 	if err != nil {
-		return aws.Config{}, fmt.Errorf("aws config: load: %w", err)
+		return aws.Config{}, err
 	}
 	if cfg.Region == "" {
 		return aws.Config{}, ErrNoRegion
 	}
 	// The retryer is set after loading, not through config.WithRetryer,
 	// because a retryer given to LoadDefaultConfig makes it skip
-	// AWS_MAX_ATTEMPTS; cfg.RetryMaxAttempts holds that value when set.
+	// AWS_MAX_ATTEMPTS; cfg.RetryMaxAttempts holds that value when set
+	// (loadBase reads it in both builds).
 	maxAttempts, maxBackoff := o.maxAttempts, o.maxBackoff
 	if cfg.RetryMaxAttempts > 0 {
 		maxAttempts = cfg.RetryMaxAttempts
@@ -138,7 +155,7 @@ func Load(ctx context.Context, opts ...Option) (aws.Config, error) {
 	if len(o.endpoints) > 0 {
 		// Service clients ask every config source, in order, for their
 		// service's base endpoint; putting ours first makes it win over
-		// AWS_ENDPOINT_URL_<SERVICE> and the shared config file.
+		// AWS_ENDPOINT_URL_<SERVICE> (and the shared config file).
 		cfg.ConfigSources = append([]any{serviceEndpoints(o.endpoints)}, cfg.ConfigSources...)
 	}
 	return cfg, nil
@@ -153,4 +170,12 @@ type serviceEndpoints map[string]string
 func (s serviceEndpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
 	u, ok := s[sdkID]
 	return u, ok, nil
+}
+
+// EndpointEnvVar returns the variable through which the environment
+// overrides the endpoint of the service with SDK id sdkID, as the SDK's
+// config.EnvConfig derives it: the id upper-cased, spaces replaced with
+// underscores, so "Secrets Manager" becomes AWS_ENDPOINT_URL_SECRETS_MANAGER.
+func EndpointEnvVar(sdkID string) string {
+	return "AWS_ENDPOINT_URL_" + strings.ReplaceAll(strings.ToUpper(sdkID), " ", "_")
 }

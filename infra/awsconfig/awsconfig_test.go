@@ -5,10 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -16,8 +18,9 @@ import (
 	"github.com/tokken/tokken/testkit/awsfake"
 )
 
-// isolate clears every variable and file through which the SDK could find a
-// region or endpoint on the developer's machine.
+// isolate unsets every variable and clears every file through which the
+// SDK could find a region, credentials or an endpoint on the developer's
+// machine (restored after the test).
 func isolate(t *testing.T) {
 	t.Helper()
 	dir := t.TempDir()
@@ -25,9 +28,11 @@ func isolate(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOINT_URL",
-		"AWS_ENDPOINT_URL_STS", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_EC2_METADATA_DISABLED"} {
-		t.Setenv(k, "")
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE",
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCOUNT_ID",
+		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_SQS"} {
+		t.Setenv(k, "") // restores k after the test
+		os.Unsetenv(k)  // unset, not empty: the SDK tells the two apart for AWS_ENDPOINT_URL
 	}
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_CONFIG_FILE", empty)
@@ -41,6 +46,8 @@ func TestLoadRequiresRegion(t *testing.T) {
 		t.Fatalf("Load without region: err = %v, want ErrNoRegion", err)
 	}
 	t.Setenv("AWS_REGION", "ap-northeast-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", awsfake.AccessKeyID) // the ingress build requires them
+	t.Setenv("AWS_SECRET_ACCESS_KEY", awsfake.SecretAccessKey)
 	cfg, err := awsconfig.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -141,5 +148,28 @@ func TestEndpoints(t *testing.T) {
 	}
 	if n := len(f.Calls(awsfake.STSService, "")); n != 2 {
 		t.Errorf("fake saw %d calls, want 2", n)
+	}
+}
+
+// TestEndpointEnvVar checks that EndpointEnvVar names the variable the
+// SDK's own environment configuration reads for each service tokken calls.
+func TestEndpointEnvVar(t *testing.T) {
+	ctx := context.Background()
+	for id, want := range map[string]string{
+		"Secrets Manager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+		"DynamoDB":        "AWS_ENDPOINT_URL_DYNAMODB",
+		"SQS":             "AWS_ENDPOINT_URL_SQS",
+		"Scheduler":       "AWS_ENDPOINT_URL_SCHEDULER",
+		"STS":             "AWS_ENDPOINT_URL_STS",
+	} {
+		got := awsconfig.EndpointEnvVar(id)
+		if got != want {
+			t.Errorf("EndpointEnvVar(%q) = %q, want %q", id, got, want)
+		}
+		t.Setenv(got, "http://"+strings.ReplaceAll(id, " ", "-")+".test")
+		sdk, ok, err := config.EnvConfig{}.GetServiceBaseEndpoint(ctx, id)
+		if err != nil || !ok || sdk != os.Getenv(got) {
+			t.Errorf("the SDK reads %q for %q, not %s", sdk, id, got)
+		}
 	}
 }

@@ -293,26 +293,9 @@ func (f *Fake) Env() map[string]string {
 		"AWS_REGION":            Region,
 	}
 	for _, id := range sdkIDs() {
-		env[EndpointEnvVar(id)] = f.srv.URL
+		env[awsconfig.EndpointEnvVar(id)] = f.srv.URL
 	}
 	return env
-}
-
-// EndpointEnvVar returns the variable through which the SDK's default config
-// loading overrides the endpoint of the service with SDK id sdkID: the SDK
-// upper-cases the id and replaces spaces with underscores, so "Secrets
-// Manager" becomes AWS_ENDPOINT_URL_SECRETS_MANAGER.
-func EndpointEnvVar(sdkID string) string {
-	b := []byte(sdkID)
-	for i, c := range b {
-		switch {
-		case c == ' ':
-			b[i] = '_'
-		case c >= 'a' && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return "AWS_ENDPOINT_URL_" + string(b)
 }
 
 // Setenv sets [Fake.Env] in the process environment for the duration of the

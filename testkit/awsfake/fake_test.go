@@ -93,18 +93,6 @@ func TestEnvEndpoints(t *testing.T) {
 	}
 }
 
-func TestEndpointEnvVar(t *testing.T) {
-	for id, want := range map[string]string{
-		"Secrets Manager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-		"Scheduler":       "AWS_ENDPOINT_URL_SCHEDULER",
-		"STS":             "AWS_ENDPOINT_URL_STS",
-	} {
-		if got := awsfake.EndpointEnvVar(id); got != want {
-			t.Errorf("EndpointEnvVar(%q) = %q, want %q", id, got, want)
-		}
-	}
-}
-
 func TestAssumeRole(t *testing.T) {
 	ctx := context.Background()
 	f := awsfake.New(t)
