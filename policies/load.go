@@ -18,6 +18,8 @@ import (
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 	"github.com/cedar-policy/cedar-go/x/exp/schema"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/validate"
+
+	"github.com/tokken/tokken/bot"
 )
 
 // Files Load reads from a policy directory. Other files (README.md,
@@ -470,7 +472,7 @@ func (s *Set) checkRef(r report, uid types.EntityUID, lineOf func(string) int) {
 			r.at(at, "user %q is not a Slack user id (U…/W…); put e-mails in groups.yaml", id)
 		}
 	case typeInstance:
-		if !instanceIDRE.MatchString(id) {
+		if !bot.IsInstanceID(id) {
 			r.at(at, "%q is not an EC2 instance id", id)
 		}
 	}

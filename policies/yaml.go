@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
 )
 
@@ -44,7 +45,6 @@ const (
 var (
 	nameRE       = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)                                // length ≤ maxName, see validName
 	roleARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/([\w+=,.@/-]+)$`) // path+name ≤ maxRoleName, see validRoleARN
-	instanceIDRE = regexp.MustCompile(`^i-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	slackUserRE  = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 	slackGroupRE = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
 	channelRE    = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
@@ -421,7 +421,7 @@ func parseInstances(r report, line int, n *yaml.Node) access.InstanceSelector {
 	f := fields(r, "instances", n, []string{"ids", "tags"})
 	if ids := f["ids"]; ids != nil {
 		for _, it := range list(r, "ids", ids) {
-			if !instanceIDRE.MatchString(it.Value) {
+			if !bot.IsInstanceID(it.Value) {
 				r.at(it.Line, "%q is not an EC2 instance id (i-0123456789abcdef0)", it.Value)
 				continue
 			}

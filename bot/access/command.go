@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tokken/tokken/bot"
 )
 
 // Verb is what an /access command asks for.
@@ -74,14 +76,9 @@ func (e *CommandError) Error() string { return e.Msg }
 var (
 	profileRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 	durationRE   = regexp.MustCompile(`^(?:(\d{1,4})h)?(?:(\d{1,5})m)?$`)
-	instanceRE   = regexp.MustCompile(`^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$`)
 	requestIDRE  = regexp.MustCompile(`^r-[0-9a-z]{12}$`)
 	looksLikeDur = regexp.MustCompile(`^[-+.0-9]`)
 )
-
-// ValidInstanceID reports whether s is an EC2 instance id: "i-" followed by
-// 8 or 17 lowercase hex digits.
-func ValidInstanceID(s string) bool { return instanceRE.MatchString(s) }
 
 // ValidRequestID reports whether s looks like a request id (bot.NewID("r-")).
 func ValidRequestID(s string) bool { return requestIDRE.MatchString(s) }
@@ -197,7 +194,7 @@ func parseRequest(f []string) (Command, error) {
 				continue
 			}
 			id = strings.ToLower(id)
-			if !ValidInstanceID(id) {
+			if !bot.IsInstanceID(id) {
 				return Command{}, &CommandError{Msg: msgBadInstance(id)}
 			}
 			if !slices.Contains(c.Instances, id) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
 )
 
@@ -364,7 +365,7 @@ func (al alarm) toAlert() alert.Alert {
 	}
 	if id := al.dims["InstanceId"]; id != "" {
 		a.Host = &alert.Host{ID: id, Name: id}
-		if alert.IsInstanceID(id) {
+		if bot.IsInstanceID(id) {
 			a.Host.InstanceID = id
 		}
 	}
