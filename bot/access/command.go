@@ -74,14 +74,21 @@ type CommandError struct{ Msg string }
 func (e *CommandError) Error() string { return e.Msg }
 
 var (
-	profileRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-	durationRE   = regexp.MustCompile(`^(?:(\d{1,4})h)?(?:(\d{1,5})m)?$`)
-	requestIDRE  = regexp.MustCompile(`^r-[0-9a-z]{12}$`)
-	looksLikeDur = regexp.MustCompile(`^[-+.0-9]`)
+	profileRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	durationRE = regexp.MustCompile(`^(?:(\d{1,4})h)?(?:(\d{1,5})m)?$`)
 )
 
-// ValidRequestID reports whether s looks like a request id (bot.NewID("r-")).
-func ValidRequestID(s string) bool { return requestIDRE.MatchString(s) }
+// ValidRequestID reports whether s looks like a request id (bot.NewID("r-")):
+// "r-" and 12 lowercase letters or digits.
+func ValidRequestID(s string) bool {
+	rest, ok := strings.CutPrefix(s, "r-")
+	return ok && len(rest) == 12 && strings.Trim(rest, "0123456789abcdefghijklmnopqrstuvwxyz") == ""
+}
+
+// looksLikeDuration reports whether s starts like a number (a digit, a
+// sign or a dot): a word that does not is a missing duration, not a wrong
+// one.
+func looksLikeDuration(s string) bool { return s != "" && strings.ContainsAny(s[:1], "-+.0123456789") }
 
 // ParseDuration parses a duration written like 10m, 1h, 1h30m or 90m:
 // whole hours and/or minutes, more than zero, at most 24h.
@@ -179,7 +186,7 @@ func parseRequest(f []string) (Command, error) {
 	if len(f) < 2 {
 		return Command{}, &CommandError{Msg: msgMissingDuration(c.Profile)}
 	}
-	if !looksLikeDur.MatchString(f[1]) {
+	if !looksLikeDuration(f[1]) {
 		return Command{}, &CommandError{Msg: msgMissingDuration(c.Profile)}
 	}
 	d, err := ParseDuration(strings.ToLower(f[1]))

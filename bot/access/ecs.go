@@ -172,8 +172,7 @@ type ECSInventory interface {
 }
 
 var (
-	ecsTaskIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
-	ecsNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	ecsNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 )
 
 // maxECSName is ECS's limit on cluster and service names.
@@ -181,7 +180,7 @@ const maxECSName = 255
 
 // ValidECSTaskID reports whether s is an ECS task id (32 lower-case hex
 // digits).
-func ValidECSTaskID(s string) bool { return ecsTaskIDRE.MatchString(s) }
+func ValidECSTaskID(s string) bool { return len(s) == 32 && strings.Trim(s, "0123456789abcdef") == "" }
 
 // ValidECSName reports whether s can be an ECS cluster or service name.
 func ValidECSName(s string) bool { return len(s) <= maxECSName && ecsNameRE.MatchString(s) }

@@ -95,7 +95,6 @@ const (
 )
 
 var (
-	accountIDRE   = regexp.MustCompile(`^[0-9]{12}$`)
 	idcInstanceRE = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9-.]{16}$`)
 	permSetARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::permissionSet/(sso)?ins-[a-zA-Z0-9-.]{16}/ps-[a-zA-Z0-9-./]{16}$`)
 	permSetNameRE = regexp.MustCompile(`^[\w+=,.@-]+$`) // length ≤ maxPermSetName
@@ -108,7 +107,7 @@ const (
 )
 
 // ValidAccountID reports whether s is a 12-digit AWS account id.
-func ValidAccountID(s string) bool { return accountIDRE.MatchString(s) }
+func ValidAccountID(s string) bool { return len(s) == 12 && strings.Trim(s, "0123456789") == "" }
 
 // ValidIDCInstanceARN reports whether s is an IAM Identity Center instance
 // ARN (arn:aws:sso:::instance/ssoins-…).

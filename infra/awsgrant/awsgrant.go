@@ -396,7 +396,7 @@ func (g *Granter) boundary(roleARN string) string {
 	}
 	// arn:<partition>:iam::<account>:…, whatever the resource.
 	p := strings.SplitN(roleARN, ":", 6)
-	if len(p) == 6 && p[0] == "arn" && len(p[4]) == 12 && strings.Trim(p[4], "0123456789") == "" {
+	if len(p) == 6 && p[0] == "arn" && access.ValidAccountID(p[4]) {
 		return fmt.Sprintf("arn:%s:iam::%s:policy/%s", p[1], p[4], DefaultBoundaryName)
 	}
 	return "arn:aws:iam::<account>:policy/" + DefaultBoundaryName
