@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokken/tokken/bot"
@@ -74,8 +75,8 @@ type CommandError struct{ Msg string }
 func (e *CommandError) Error() string { return e.Msg }
 
 var (
-	profileRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-	durationRE = regexp.MustCompile(`^(?:(\d{1,4})h)?(?:(\d{1,5})m)?$`)
+	profileRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`) })
+	durationRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:(\d{1,4})h)?(?:(\d{1,5})m)?$`) })
 )
 
 // ValidRequestID reports whether s looks like a request id (bot.NewID("r-")):
@@ -93,7 +94,7 @@ func looksLikeDuration(s string) bool { return s != "" && strings.ContainsAny(s[
 // ParseDuration parses a duration written like 10m, 1h, 1h30m or 90m:
 // whole hours and/or minutes, more than zero, at most 24h.
 func ParseDuration(s string) (time.Duration, error) {
-	m := durationRE.FindStringSubmatch(s)
+	m := durationRE().FindStringSubmatch(s)
 	if m == nil || s == "" {
 		return 0, &CommandError{Msg: msgBadDuration(s)}
 	}
@@ -180,7 +181,7 @@ func parseRequest(f []string) (Command, error) {
 		return Command{}, &CommandError{Msg: msgBreakGlassUsage}
 	}
 	c.Verb, c.Profile = VerbRequest, f[0]
-	if len(c.Profile) > maxProfileChars || !profileRE.MatchString(c.Profile) {
+	if len(c.Profile) > maxProfileChars || !profileRE().MatchString(c.Profile) {
 		return Command{}, &CommandError{Msg: msgBadProfile(f[0])}
 	}
 	if len(f) < 2 {

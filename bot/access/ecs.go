@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // ECSSelector says which tasks an ecs-exec profile may target: tasks of
@@ -171,9 +172,7 @@ type ECSInventory interface {
 	Task(ctx context.Context, cluster, id string) (task ECSTask, found bool, err error)
 }
 
-var (
-	ecsNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-)
+var ecsNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`) })
 
 // maxECSName is ECS's limit on cluster and service names.
 const maxECSName = 255
@@ -183,7 +182,7 @@ const maxECSName = 255
 func ValidECSTaskID(s string) bool { return len(s) == 32 && strings.Trim(s, "0123456789abcdef") == "" }
 
 // ValidECSName reports whether s can be an ECS cluster or service name.
-func ValidECSName(s string) bool { return len(s) <= maxECSName && ecsNameRE.MatchString(s) }
+func ValidECSName(s string) bool { return len(s) <= maxECSName && ecsNameRE().MatchString(s) }
 
 // The fixes a refusal names.
 const (

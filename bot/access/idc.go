@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokken/tokken/bot"
@@ -95,9 +96,14 @@ const (
 )
 
 var (
-	idcInstanceRE = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9-.]{16}$`)
-	permSetARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::permissionSet/(sso)?ins-[a-zA-Z0-9-.]{16}/ps-[a-zA-Z0-9-./]{16}$`)
-	permSetNameRE = regexp.MustCompile(`^[\w+=,.@-]+$`) // length ≤ maxPermSetName
+	idcInstanceRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9-.]{16}$`)
+	})
+	permSetARNRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^arn:aws[a-z-]*:sso:::permissionSet/(sso)?ins-[a-zA-Z0-9-.]{16}/ps-[a-zA-Z0-9-./]{16}$`)
+	})
+	// permSetNameRE: length ≤ maxPermSetName, see ValidPermissionSet.
+	permSetNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]+$`) })
 )
 
 // Identity Center's limits on names.
@@ -111,12 +117,12 @@ func ValidAccountID(s string) bool { return len(s) == 12 && strings.Trim(s, "012
 
 // ValidIDCInstanceARN reports whether s is an IAM Identity Center instance
 // ARN (arn:aws:sso:::instance/ssoins-…).
-func ValidIDCInstanceARN(s string) bool { return idcInstanceRE.MatchString(s) }
+func ValidIDCInstanceARN(s string) bool { return idcInstanceRE().MatchString(s) }
 
 // ValidPermissionSet reports whether s names a permission set: its name
 // (1-32 of letters, digits and +=,.@-_) or its ARN.
 func ValidPermissionSet(s string) bool {
-	return permSetARNRE.MatchString(s) || len(s) <= maxPermSetName && permSetNameRE.MatchString(s)
+	return permSetARNRE().MatchString(s) || len(s) <= maxPermSetName && permSetNameRE().MatchString(s)
 }
 
 // ValidIDCGroupName reports whether s can be an Identity Store group's

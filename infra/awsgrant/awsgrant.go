@@ -311,21 +311,23 @@ const (
 
 // roleARNPattern is an IAM role ARN: partition, account, optional path and
 // the name (its length is checked by parseRoleARN).
-var roleARNPattern = regexp.MustCompile(`^arn:(aws[a-z-]*):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$`)
+var roleARNPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^arn:(aws[a-z-]*):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$`)
+})
 
 // sessionNameChars are the characters of STS's RoleSessionName syntax; see
 // validSessionName.
-var sessionNameChars = regexp.MustCompile(`^[\w+=,.@-]+$`)
+var sessionNameChars = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]+$`) })
 
 // validSessionName reports whether s is a valid STS RoleSessionName: 2 to
 // 64 of letters, digits and _ + = , . @ -. Request ids must be one, which
 // also keeps IAM wildcards (* and ?) out of revocation entries.
 func validSessionName(s string) bool {
-	return len(s) >= minSessionName && len(s) <= maxSessionName && sessionNameChars.MatchString(s)
+	return len(s) >= minSessionName && len(s) <= maxSessionName && sessionNameChars().MatchString(s)
 }
 
 func parseRoleARN(s string) (roleARN, error) {
-	m := roleARNPattern.FindStringSubmatch(s)
+	m := roleARNPattern().FindStringSubmatch(s)
 	if m == nil || len(m[3]) > maxRoleName {
 		return roleARN{}, fmt.Errorf("%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", s)
 	}

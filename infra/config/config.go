@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokken/tokken/bot/domainjoin"
@@ -284,12 +285,12 @@ func (p *problems) bad(name, want, got string) {
 
 // channelIDRE is what a Slack channel id looks like: public (C…) or
 // private (G…); a #name is not accepted because the Web API wants ids.
-var channelIDRE = regexp.MustCompile(`^[CG][A-Z0-9]{6,}$`)
+var channelIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[CG][A-Z0-9]{6,}$`) })
 
 // channel checks the Slack channel id in variable name (empty is allowed:
 // every channel variable is optional) and returns it.
 func (p *problems) channel(name, v string) string {
-	if v != "" && !channelIDRE.MatchString(v) {
+	if v != "" && !channelIDRE().MatchString(v) {
 		p.bad(name, "a Slack channel id such as C0123ABCD (channel details → About), not a #name", v)
 	}
 	return v
@@ -441,7 +442,7 @@ const MinSigningSecret = 20
 // slackTokenRE is what follows a Slack token's prefix: Slack tokens are
 // letters, digits and dashes. Placeholders such as "xoxb-" or "xoxb-…" do
 // not match.
-var slackTokenRE = regexp.MustCompile(`^[A-Za-z0-9-]{4,}$`)
+var slackTokenRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9-]{4,}$`) })
 
 // token checks the Slack token in variable name (unset is allowed here):
 // prefix followed by the token itself. what and where describe it for the
@@ -451,7 +452,7 @@ func (p *problems) token(name, prefix, what, where string, v Secret) {
 	case s == "":
 	case !strings.HasPrefix(s, prefix):
 		p.bad(name, fmt.Sprintf("%s starting with %q (%s)", what, prefix, where), redactedPrefix(v))
-	case !slackTokenRE.MatchString(strings.TrimPrefix(s, prefix)):
+	case !slackTokenRE().MatchString(strings.TrimPrefix(s, prefix)):
 		got := redactedPrefix(v)
 		if s == prefix {
 			got = prefix + " (only the prefix: the placeholder from .env.example)"
