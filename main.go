@@ -157,7 +157,7 @@ TOKKEN_ROLE selects the ingress or worker half.
 Configuration (environment; a .env file in the working directory is read too, the
 environment wins):
 `)
-	for _, v := range config.Vars {
+	for _, v := range config.Vars() {
 		def := ""
 		if v.Default != "" {
 			def = " (default " + v.Default + ")"

@@ -82,7 +82,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, stderr.String())
 	}
 	help := stdout.String()
-	for _, v := range config.Vars {
+	for _, v := range config.Vars() {
 		if n := strings.Count(help, "\n  "+v.Name+"\n"); n != 1 {
 			t.Errorf("%s listed %d times in --help", v.Name, n)
 		}

@@ -296,7 +296,7 @@ func explainCLI(fs *flag.FlagSet, dir *string, args []string, stdout, stderr io.
 func parseTarget(s string) (bot.Target, error) {
 	parts := strings.Split(s, ",")
 	t := bot.Target{ID: parts[0]}
-	if !instanceIDRE.MatchString(t.ID) {
+	if !bot.IsInstanceID(t.ID) {
 		return t, fmt.Errorf("--target %q: %q is not an instance id (i-0123456789abcdef0)", s, t.ID)
 	}
 	for _, p := range parts[1:] {

@@ -3,6 +3,7 @@ package policies
 import (
 	"regexp"
 	"strconv"
+	"sync"
 
 	cedar "github.com/cedar-policy/cedar-go"
 	"gopkg.in/yaml.v3"
@@ -10,7 +11,9 @@ import (
 	"github.com/tokken/tokken/bot/access"
 )
 
-var ecsClusterARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/([A-Za-z0-9][A-Za-z0-9_-]*)$`)
+var ecsClusterARNRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/([A-Za-z0-9][A-Za-z0-9_-]*)$`)
+})
 
 // checkECS parses the ecs block of an ecs-exec profile (what the profile
 // may target) and rejects it on other kinds.
@@ -39,7 +42,7 @@ func parseECS(r report, line int, n *yaml.Node) access.ECSSelector {
 	if c := f["cluster"]; c == nil {
 		r.at(line, "ecs needs a cluster (its name or ARN)")
 	} else if s, ok := str(r, "cluster", c); ok {
-		if access.ValidECSName(s) || ecsClusterARNRE.MatchString(s) {
+		if access.ValidECSName(s) || ecsClusterARNRE().MatchString(s) {
 			sel.Cluster = s
 		} else {
 			r.at(c.Line, "cluster %q is neither an ECS cluster name nor a cluster ARN (arn:aws:ecs:region:123456789012:cluster/name)", s)

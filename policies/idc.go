@@ -109,8 +109,8 @@ func parseIDCUsers(r report, n *yaml.Node) map[string]string {
 	eachKey(r, n, func(k, v *yaml.Node) {
 		key := k.Value
 		switch {
-		case slackUserRE.MatchString(key):
-		case emailRE.MatchString(key):
+		case slackUserRE().MatchString(key):
+		case emailRE().MatchString(key):
 			key = strings.ToLower(key)
 		default:
 			r.at(k.Line, "%s: %q is neither a Slack user id (U…/W…) nor an e-mail address", idcUsersKey, k.Value)

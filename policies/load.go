@@ -12,12 +12,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	cedar "github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 	"github.com/cedar-policy/cedar-go/x/exp/schema"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/validate"
+
+	"github.com/tokken/tokken/bot"
 )
 
 // Files Load reads from a policy directory. Other files (README.md,
@@ -326,8 +329,8 @@ func groupUID(name string) cedar.EntityUID {
 }
 
 var (
-	cedarPosRE   = regexp.MustCompile(`<input>:(\d+):(\d+)`)
-	cedarExactRE = regexp.MustCompile(`exact got (.*) want (.*)$`)
+	cedarPosRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`<input>:(\d+):(\d+)`) })
+	cedarExactRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`exact got (.*) want (.*)$`) })
 )
 
 // addRules parses one Cedar file, validates each policy against the schema
@@ -337,12 +340,12 @@ func (s *Set) addRules(r report, v *validate.Validator, data []byte, ids map[str
 	if err != nil {
 		msg := strings.TrimPrefix(err.Error(), "parser error: ")
 		line := 0
-		if m := cedarPosRE.FindStringSubmatch(msg); m != nil {
+		if m := cedarPosRE().FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = strings.Replace(msg, "parse error at "+m[0], "Cedar syntax error at column "+m[2], 1)
 			msg = strings.Replace(msg, `column `+m[2]+` "": `, "end of file: ", 1)
 		}
-		if m := cedarExactRE.FindStringSubmatch(msg); m != nil {
+		if m := cedarExactRE().FindStringSubmatch(msg); m != nil {
 			msg = strings.Replace(msg, m[0], fmt.Sprintf("expected %q", m[2]), 1)
 		}
 		r.at(line, "%s", msg)
@@ -376,7 +379,7 @@ func (s *Set) addRules(r report, v *validate.Validator, data []byte, ids map[str
 			for _, e := range flatten(err) {
 				msg := e.Error()
 				line := pos.Line
-				if m := backtickRE.FindStringSubmatch(msg); m != nil {
+				if m := backtickRE().FindStringSubmatch(msg); m != nil {
 					line = lineOf(m[1])
 				}
 				r.at(line, "%s", msg)
@@ -398,7 +401,7 @@ func (s *Set) addRules(r report, v *validate.Validator, data []byte, ids map[str
 	}
 }
 
-var backtickRE = regexp.MustCompile("`([^`]+)`")
+var backtickRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("`([^`]+)`") })
 
 // stripTrailingComments drops comment lines after a policy's final
 // semicolon: they introduce the next policy.
@@ -466,11 +469,11 @@ func (s *Set) checkRef(r report, uid types.EntityUID, lineOf func(string) int) {
 			r.at(at, "unknown profile %q (profiles.yaml defines: %s)", id, listOrNone(s.profileNames()))
 		}
 	case typeUser:
-		if !slackUserRE.MatchString(id) {
+		if !slackUserRE().MatchString(id) {
 			r.at(at, "user %q is not a Slack user id (U…/W…); put e-mails in groups.yaml", id)
 		}
 	case typeInstance:
-		if !instanceIDRE.MatchString(id) {
+		if !bot.IsInstanceID(id) {
 			r.at(at, "%q is not an EC2 instance id", id)
 		}
 	}

@@ -57,7 +57,7 @@ func parseRoutes(r report, data []byte) *alert.Routes {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		line := 0
-		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = strings.TrimPrefix(msg, m[0]+": ")
 		}
@@ -176,7 +176,7 @@ func parseRouteTarget(r report, f map[string]*yaml.Node, rule *alert.Rule) {
 	}
 	if v, ok := f["mention"]; ok {
 		if s, ok := str(r, "mention", v); ok {
-			if s == "here" || s == "channel" || slackGroupRE.MatchString(s) || slackUserRE.MatchString(s) {
+			if s == "here" || s == "channel" || slackGroupRE().MatchString(s) || slackUserRE().MatchString(s) {
 				rule.Mention = s
 			} else {
 				r.at(v.Line, "mention %q must be a Slack user group id (S…), a user id (U…), here or channel", s)
@@ -191,7 +191,7 @@ func routeChannel(r report, key string, n *yaml.Node) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if !channelRE.MatchString(s) {
+	if !channelRE().MatchString(s) {
 		r.at(n.Line, "%s %q must be a Slack channel id (C… or G…), not a name", key, s)
 		return "", false
 	}

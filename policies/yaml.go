@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
 )
 
@@ -42,14 +44,17 @@ const (
 )
 
 var (
-	nameRE       = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)                                // length ≤ maxName, see validName
-	roleARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/([\w+=,.@/-]+)$`) // path+name ≤ maxRoleName, see validRoleARN
-	instanceIDRE = regexp.MustCompile(`^i-[0-9a-f]{8}([0-9a-f]{9})?$`)
-	slackUserRE  = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
-	slackGroupRE = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
-	channelRE    = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
-	emailRE      = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
-	yamlLineRE   = regexp.MustCompile(`^line (\d+)`)
+	// nameRE: length ≤ maxName, see validName.
+	nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`) })
+	// roleARNRE: path+name ≤ maxRoleName, see validRoleARN.
+	roleARNRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/([\w+=,.@/-]+)$`)
+	})
+	slackUserRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`) })
+	slackGroupRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^S[A-Z0-9]{2,}$`) })
+	channelRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`) })
+	emailRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`) })
+	yamlLineRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line (\d+)`) })
 )
 
 // profile is a catalogue entry with what only the policy engine needs.
@@ -93,7 +98,7 @@ func parseTops(r report, data []byte, tops ...string) map[string]*yaml.Node {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		line := 0
-		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = strings.TrimPrefix(msg, m[0]+": ")
 		}
@@ -385,7 +390,7 @@ func parseProfile(r report, k, v *yaml.Node) (profile, bool) {
 	}
 	if n := f["approver_channel"]; n != nil {
 		if s, ok := str(r, "approver_channel", n); ok {
-			if channelRE.MatchString(s) {
+			if channelRE().MatchString(s) {
 				p.ApproverChannel = s
 			} else {
 				r.at(n.Line, "approver_channel %q is not a Slack channel id (C… or G…)", s)
@@ -421,7 +426,7 @@ func parseInstances(r report, line int, n *yaml.Node) access.InstanceSelector {
 	f := fields(r, "instances", n, []string{"ids", "tags"})
 	if ids := f["ids"]; ids != nil {
 		for _, it := range list(r, "ids", ids) {
-			if !instanceIDRE.MatchString(it.Value) {
+			if !bot.IsInstanceID(it.Value) {
 				r.at(it.Line, "%q is not an EC2 instance id (i-0123456789abcdef0)", it.Value)
 				continue
 			}
@@ -473,9 +478,9 @@ func parseGroups(r report, data []byte) ([]groupDef, map[string]string) {
 		if n := f["members"]; n != nil {
 			for _, it := range list(r, "members", n) {
 				switch {
-				case slackUserRE.MatchString(it.Value):
+				case slackUserRE().MatchString(it.Value):
 					g.Members = append(g.Members, it.Value)
-				case emailRE.MatchString(it.Value):
+				case emailRE().MatchString(it.Value):
 					g.Emails = append(g.Emails, strings.ToLower(it.Value))
 				default:
 					r.at(it.Line, "member %q is neither a Slack user id (U…/W…) nor an e-mail address", it.Value)
@@ -484,7 +489,7 @@ func parseGroups(r report, data []byte) ([]groupDef, map[string]string) {
 		}
 		if n := f["slack_usergroups"]; n != nil {
 			for _, it := range list(r, "slack_usergroups", n) {
-				if !slackGroupRE.MatchString(it.Value) {
+				if !slackGroupRE().MatchString(it.Value) {
 					r.at(it.Line, "%q is not a Slack user group id (S…)", it.Value)
 					continue
 				}
@@ -504,12 +509,12 @@ func parseGroups(r report, data []byte) ([]groupDef, map[string]string) {
 // validName reports whether s can name a profile or a group: 1 to maxName
 // lower-case letters, digits and dashes, not starting with a dash.
 func validName(s string) bool {
-	return len(s) <= maxName && nameRE.MatchString(s)
+	return len(s) <= maxName && nameRE().MatchString(s)
 }
 
 // validRoleARN reports whether s is an IAM role ARN whose path and name fit
 // IAM's limit: 1 to maxRoleName of letters, digits, _ + = , . @ / -.
 func validRoleARN(s string) bool {
-	m := roleARNRE.FindStringSubmatch(s)
+	m := roleARNRE().FindStringSubmatch(s)
 	return m != nil && len(m[1]) <= maxRoleName
 }

@@ -5,7 +5,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/tokken/tokken/bot"
 )
 
 // Verb is what an /access command asks for.
@@ -72,24 +75,26 @@ type CommandError struct{ Msg string }
 func (e *CommandError) Error() string { return e.Msg }
 
 var (
-	profileRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-	durationRE   = regexp.MustCompile(`^(?:(\d{1,4})h)?(?:(\d{1,5})m)?$`)
-	instanceRE   = regexp.MustCompile(`^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$`)
-	requestIDRE  = regexp.MustCompile(`^r-[0-9a-z]{12}$`)
-	looksLikeDur = regexp.MustCompile(`^[-+.0-9]`)
+	profileRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`) })
+	durationRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:(\d{1,4})h)?(?:(\d{1,5})m)?$`) })
 )
 
-// ValidInstanceID reports whether s is an EC2 instance id: "i-" followed by
-// 8 or 17 lowercase hex digits.
-func ValidInstanceID(s string) bool { return instanceRE.MatchString(s) }
+// ValidRequestID reports whether s looks like a request id (bot.NewID("r-")):
+// "r-" and 12 lowercase letters or digits.
+func ValidRequestID(s string) bool {
+	rest, ok := strings.CutPrefix(s, "r-")
+	return ok && len(rest) == 12 && strings.Trim(rest, "0123456789abcdefghijklmnopqrstuvwxyz") == ""
+}
 
-// ValidRequestID reports whether s looks like a request id (bot.NewID("r-")).
-func ValidRequestID(s string) bool { return requestIDRE.MatchString(s) }
+// looksLikeDuration reports whether s starts like a number (a digit, a
+// sign or a dot): a word that does not is a missing duration, not a wrong
+// one.
+func looksLikeDuration(s string) bool { return s != "" && strings.ContainsAny(s[:1], "-+.0123456789") }
 
 // ParseDuration parses a duration written like 10m, 1h, 1h30m or 90m:
 // whole hours and/or minutes, more than zero, at most 24h.
 func ParseDuration(s string) (time.Duration, error) {
-	m := durationRE.FindStringSubmatch(s)
+	m := durationRE().FindStringSubmatch(s)
 	if m == nil || s == "" {
 		return 0, &CommandError{Msg: msgBadDuration(s)}
 	}
@@ -176,13 +181,13 @@ func parseRequest(f []string) (Command, error) {
 		return Command{}, &CommandError{Msg: msgBreakGlassUsage}
 	}
 	c.Verb, c.Profile = VerbRequest, f[0]
-	if len(c.Profile) > maxProfileChars || !profileRE.MatchString(c.Profile) {
+	if len(c.Profile) > maxProfileChars || !profileRE().MatchString(c.Profile) {
 		return Command{}, &CommandError{Msg: msgBadProfile(f[0])}
 	}
 	if len(f) < 2 {
 		return Command{}, &CommandError{Msg: msgMissingDuration(c.Profile)}
 	}
-	if !looksLikeDur.MatchString(f[1]) {
+	if !looksLikeDuration(f[1]) {
 		return Command{}, &CommandError{Msg: msgMissingDuration(c.Profile)}
 	}
 	d, err := ParseDuration(strings.ToLower(f[1]))
@@ -197,7 +202,7 @@ func parseRequest(f []string) (Command, error) {
 				continue
 			}
 			id = strings.ToLower(id)
-			if !ValidInstanceID(id) {
+			if !bot.IsInstanceID(id) {
 				return Command{}, &CommandError{Msg: msgBadInstance(id)}
 			}
 			if !slices.Contains(c.Instances, id) {

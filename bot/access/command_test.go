@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokken/tokken/bot"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -144,7 +146,7 @@ func FuzzParseCommand(f *testing.F) {
 				t.Fatalf("reason %q accepted", c.Reason)
 			}
 			for _, id := range c.Instances {
-				if !ValidInstanceID(id) {
+				if !bot.IsInstanceID(id) {
 					t.Fatalf("instance %q accepted", id)
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // ECSSelector says which tasks an ecs-exec profile may target: tasks of
@@ -171,20 +172,17 @@ type ECSInventory interface {
 	Task(ctx context.Context, cluster, id string) (task ECSTask, found bool, err error)
 }
 
-var (
-	ecsTaskIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
-	ecsNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-)
+var ecsNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`) })
 
 // maxECSName is ECS's limit on cluster and service names.
 const maxECSName = 255
 
 // ValidECSTaskID reports whether s is an ECS task id (32 lower-case hex
 // digits).
-func ValidECSTaskID(s string) bool { return ecsTaskIDRE.MatchString(s) }
+func ValidECSTaskID(s string) bool { return len(s) == 32 && strings.Trim(s, "0123456789abcdef") == "" }
 
 // ValidECSName reports whether s can be an ECS cluster or service name.
-func ValidECSName(s string) bool { return len(s) <= maxECSName && ecsNameRE.MatchString(s) }
+func ValidECSName(s string) bool { return len(s) <= maxECSName && ecsNameRE().MatchString(s) }
 
 // The fixes a refusal names.
 const (

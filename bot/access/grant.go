@@ -266,7 +266,7 @@ func SessionPolicy(spec GrantSpec, partition string) (string, error) {
 		}
 		res := make([]string, 0, len(spec.Targets)+len(ssmDocuments))
 		for _, t := range spec.Targets {
-			if !ValidInstanceID(t.ID) {
+			if !bot.IsInstanceID(t.ID) {
 				return "", fmt.Errorf("session policy: bad instance id %q", t.ID)
 			}
 			res = append(res, fmt.Sprintf("arn:%s:ec2:*:*:instance/%s", partition, t.ID))

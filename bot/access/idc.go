@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokken/tokken/bot"
@@ -95,10 +96,14 @@ const (
 )
 
 var (
-	accountIDRE   = regexp.MustCompile(`^[0-9]{12}$`)
-	idcInstanceRE = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9-.]{16}$`)
-	permSetARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::permissionSet/(sso)?ins-[a-zA-Z0-9-.]{16}/ps-[a-zA-Z0-9-./]{16}$`)
-	permSetNameRE = regexp.MustCompile(`^[\w+=,.@-]+$`) // length ≤ maxPermSetName
+	idcInstanceRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9-.]{16}$`)
+	})
+	permSetARNRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^arn:aws[a-z-]*:sso:::permissionSet/(sso)?ins-[a-zA-Z0-9-.]{16}/ps-[a-zA-Z0-9-./]{16}$`)
+	})
+	// permSetNameRE: length ≤ maxPermSetName, see ValidPermissionSet.
+	permSetNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]+$`) })
 )
 
 // Identity Center's limits on names.
@@ -108,16 +113,16 @@ const (
 )
 
 // ValidAccountID reports whether s is a 12-digit AWS account id.
-func ValidAccountID(s string) bool { return accountIDRE.MatchString(s) }
+func ValidAccountID(s string) bool { return len(s) == 12 && strings.Trim(s, "0123456789") == "" }
 
 // ValidIDCInstanceARN reports whether s is an IAM Identity Center instance
 // ARN (arn:aws:sso:::instance/ssoins-…).
-func ValidIDCInstanceARN(s string) bool { return idcInstanceRE.MatchString(s) }
+func ValidIDCInstanceARN(s string) bool { return idcInstanceRE().MatchString(s) }
 
 // ValidPermissionSet reports whether s names a permission set: its name
 // (1-32 of letters, digits and +=,.@-_) or its ARN.
 func ValidPermissionSet(s string) bool {
-	return permSetARNRE.MatchString(s) || len(s) <= maxPermSetName && permSetNameRE.MatchString(s)
+	return permSetARNRE().MatchString(s) || len(s) <= maxPermSetName && permSetNameRE().MatchString(s)
 }
 
 // ValidIDCGroupName reports whether s can be an Identity Store group's

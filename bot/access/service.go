@@ -471,7 +471,7 @@ func (s *Service) targets(ctx context.Context, p Profile, ids []string) ([]bot.T
 	}
 	var uniq []string
 	for _, id := range ids {
-		if !ValidInstanceID(id) {
+		if !bot.IsInstanceID(id) {
 			return nil, &ErrBadTarget{Profile: p.Name, ID: id, Why: whyNotInstanceID}
 		}
 		if !slices.Contains(uniq, id) {

@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/tokken/tokken/bot"
 )
 
 // Source is the system an alert came from.
@@ -257,25 +259,10 @@ func (a Alert) InstanceID() string {
 	if a.Host.InstanceID != "" {
 		return a.Host.InstanceID
 	}
-	if IsInstanceID(a.Host.ID) {
+	if bot.IsInstanceID(a.Host.ID) {
 		return a.Host.ID
 	}
 	return ""
-}
-
-// IsInstanceID reports whether s has the shape of an EC2 instance id
-// ("i-" and 8 or 17 lowercase hex digits).
-func IsInstanceID(s string) bool {
-	rest, ok := strings.CutPrefix(s, "i-")
-	if !ok || (len(rest) != 8 && len(rest) != 17) {
-		return false
-	}
-	for _, c := range rest {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Duration is how long the alert was open: ClosedAt − OpenedAt, or 0 when

@@ -261,11 +261,6 @@ func TestAlertHelpers(t *testing.T) {
 	if a.Duration() != 0 {
 		t.Error("negative duration not zero")
 	}
-	for s, want := range map[string]bool{"i-12345678": true, "i-0123456789abcdef0": true, "i-0123": false, "i-0123456789ABCDEF0": false, "x-12345678": false} {
-		if IsInstanceID(s) != want {
-			t.Errorf("IsInstanceID(%q) != %v", s, want)
-		}
-	}
 	op := Operational("revoke_failed", "r-1", StatusOK, "fixed", open)
 	if op.Open || op.ClosedAt != open || op.Key != "tokken:revoke_failed:r-1" {
 		t.Errorf("Operational OK = %+v", op)

@@ -8,7 +8,7 @@ import "context"
 // denied) should be wrapped with bot.Permanent: the operation then fails at
 // once with the error's text instead of being retried until it times out.
 type Instances interface {
-	// Find returns the instances ref may mean. An instance id (IsInstanceID)
+	// Find returns the instances ref may mean. An instance id (bot.IsInstanceID)
 	// matches that instance; anything else matches the Name tag exactly
 	// (DescribeInstances filter tag:Name). Terminated instances are
 	// included so the caller can say so. No match is an empty slice and a

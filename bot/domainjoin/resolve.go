@@ -3,9 +3,10 @@ package domainjoin
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/tokken/tokken/bot"
 )
 
 // UserError is a refusal meant for the person who typed the command: it
@@ -26,12 +27,6 @@ func AsUserError(err error) (*UserError, bool) {
 	return u, ok
 }
 
-var instanceIDPattern = regexp.MustCompile(`^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$`)
-
-// IsInstanceID reports whether ref is an EC2 instance id (i- followed by 8
-// or 17 lowercase hex digits). Anything else is looked up by Name tag.
-func IsInstanceID(ref string) bool { return instanceIDPattern.MatchString(ref) }
-
 // maxCandidates bounds the list shown for an ambiguous name.
 const maxCandidates = 10
 
@@ -42,12 +37,12 @@ const maxCandidates = 10
 // them so the user can pick an id.
 func Resolve(ref string, candidates []Instance) (Instance, error) {
 	if len(candidates) == 0 {
-		if IsInstanceID(ref) {
+		if bot.IsInstanceID(ref) {
 			return Instance{}, userErrorf("No instance %s in this account and region.", ref)
 		}
 		return Instance{}, userErrorf("No instance is named %q. Use the instance id (i-...) or the exact Name tag.", ref)
 	}
-	if IsInstanceID(ref) {
+	if bot.IsInstanceID(ref) {
 		for _, c := range candidates {
 			if c.ID == ref {
 				return c, nil

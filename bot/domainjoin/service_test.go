@@ -68,7 +68,7 @@ func (f *fleet) Find(_ context.Context, ref string) ([]domainjoin.Instance, erro
 	f.finds++
 	var out []domainjoin.Instance
 	for _, in := range f.instances {
-		if in.ID == ref || (!domainjoin.IsInstanceID(ref) && in.Name == ref) {
+		if in.ID == ref || (!bot.IsInstanceID(ref) && in.Name == ref) {
 			c := *in
 			c.Tags = maps.Clone(in.Tags)
 			out = append(out, c)

@@ -3,6 +3,7 @@ package domainjoin
 import (
 	"fmt"
 	"regexp"
+	"sync"
 )
 
 // TagScheme is the vocabulary shared by tokken and the instance-side user
@@ -44,9 +45,8 @@ type TagScheme struct {
 }
 
 // Tag limits. The lengths are checked apart from tagChars: a bounded repeat
-// such as {1,128} compiles to one program state per repetition, and every
-// package-level pattern is compiled at process start, so each Lambda cold
-// start would pay for it.
+// such as {1,128} compiles to one program state per repetition, which the
+// first request of each Lambda cold start would pay for.
 const (
 	// MaxTagKey is the longest tag key EC2 accepts.
 	MaxTagKey = 128
@@ -60,18 +60,18 @@ const TagKeyRule = `1-128 of A-Z a-z 0-9 + - = . , _ : @, other than ".", ".." a
 // tagChars are the characters instance-metadata tags accept in a key, and
 // the scheme in a value: letters, digits and + - = . , _ : @ (no spaces or
 // slashes). ASCII only, so a byte length is a character length.
-var tagChars = regexp.MustCompile(`^[A-Za-z0-9+\-=.,_:@]+$`)
+var tagChars = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9+\-=.,_:@]+$`) })
 
 // ValidTagKey reports whether k can be an instance-metadata tag key: 1 to
 // MaxTagKey tagChars, and not ".", ".." or "_index", which instance
 // metadata cannot expose.
 func ValidTagKey(k string) bool {
-	return len(k) <= MaxTagKey && tagChars.MatchString(k) && k != "." && k != ".." && k != "_index"
+	return len(k) <= MaxTagKey && tagChars().MatchString(k) && k != "." && k != ".." && k != "_index"
 }
 
 // validTagValue reports whether v is a scheme value: 1 to maxTagValue
 // tagChars, a short word that needs no quoting in PowerShell or Slack.
-func validTagValue(v string) bool { return len(v) <= maxTagValue && tagChars.MatchString(v) }
+func validTagValue(v string) bool { return len(v) <= maxTagValue && tagChars().MatchString(v) }
 
 // Validate checks that every key is usable as an instance-metadata tag key,
 // every value is a short plain word, and no two keys or two values of the

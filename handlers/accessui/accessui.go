@@ -567,7 +567,7 @@ func (f *Feature) Options(ctx context.Context, ic slack.InteractionCallback) (an
 	query := strings.TrimSpace(ic.Value)
 	p, chosen := f.cat.Profile(stateValue(ic.View.State, blockProfile).SelectedOption.Value)
 	if f.search == nil {
-		if q := strings.ToLower(query); access.ValidInstanceID(q) {
+		if q := strings.ToLower(query); bot.IsInstanceID(q) {
 			resp.Options = append(resp.Options, option(q, q))
 		}
 		return resp, nil
@@ -576,7 +576,7 @@ func (f *Feature) Options(ctx context.Context, ic slack.InteractionCallback) (an
 	if err != nil {
 		return nil, fmt.Errorf("search instances: %w", err)
 	}
-	if q := strings.ToLower(query); access.ValidInstanceID(q) && !slices.ContainsFunc(found, func(t bot.Target) bool { return t.ID == q }) {
+	if q := strings.ToLower(query); bot.IsInstanceID(q) && !slices.ContainsFunc(found, func(t bot.Target) bool { return t.ID == q }) {
 		resp.Options = append(resp.Options, option(q, q+" (not found yet; checked when you submit)"))
 	}
 	for _, t := range found {

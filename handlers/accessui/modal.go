@@ -9,6 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/access"
 	"github.com/tokken/tokken/handlers/mrkdwn"
 )
@@ -151,7 +152,7 @@ func parseRequestForm(st *slack.ViewState) (requestForm, map[string]string) {
 		errs[blockProfile] = "Choose a profile."
 	}
 	for _, o := range stateValue(st, blockTargets).SelectedOptions {
-		if !access.ValidInstanceID(o.Value) {
+		if !bot.IsInstanceID(o.Value) {
 			errs[blockTargets] = fmt.Sprintf("%q is not an instance id.", mrkdwn.Truncate(o.Value, 40))
 			break
 		}

@@ -71,7 +71,7 @@ func (f *Feature) resolveInstance(ctx context.Context, p Prefill) (bot.Target, b
 	switch {
 	case len(match) == 1:
 		return match[0], true
-	case byID && access.ValidInstanceID(query):
+	case byID && bot.IsInstanceID(query):
 		return bot.Target{ID: query}, true
 	}
 	return bot.Target{}, false

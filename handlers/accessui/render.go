@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -118,13 +119,13 @@ func mentionAll(ids []string) string {
 }
 
 // userMention matches an escaped user mention, which escapeText restores.
-var userMention = regexp.MustCompile(`&lt;@([UW][A-Z0-9]{2,31})&gt;`)
+var userMention = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`&lt;@([UW][A-Z0-9]{2,31})&gt;`) })
 
 // escapeText makes a domain sentence (access.Explain, access.Help) safe
 // mrkdwn: everything is escaped, then the user mentions the sentence itself
 // makes ("<@U…>") are restored so they render as names.
 func escapeText(s string) string {
-	return userMention.ReplaceAllString(mrkdwn.Escape(s), "<@$1>")
+	return userMention().ReplaceAllString(mrkdwn.Escape(s), "<@$1>")
 }
 
 func section(text string) slack.Block {

@@ -9,10 +9,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
 )
 
@@ -364,7 +366,7 @@ func (al alarm) toAlert() alert.Alert {
 	}
 	if id := al.dims["InstanceId"]; id != "" {
 		a.Host = &alert.Host{ID: id, Name: id}
-		if alert.IsInstanceID(id) {
+		if bot.IsInstanceID(id) {
 			a.Host.InstanceID = id
 		}
 	}
@@ -385,9 +387,9 @@ func arnRegionAccount(arn string) (region, account string) {
 	return parts[3], parts[4]
 }
 
-var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
+var regionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`) })
 
-func looksLikeRegion(s string) bool { return regionRE.MatchString(s) }
+func looksLikeRegion(s string) bool { return regionRE().MatchString(s) }
 
 // parseAWSTime accepts CloudWatch's "2015-06-03T17:43:27.123+0000" as well
 // as RFC 3339; unparseable input gives the zero time.
@@ -422,10 +424,12 @@ func comparison(op string) string {
 
 // datapointRE finds the first datapoint in a state reason such as
 // "1 out of the last 1 datapoints [1234.0 (06/03/15 17:43:27)] was …".
-var datapointRE = regexp.MustCompile(`datapoints? \[([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?) \(`)
+var datapointRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`datapoints? \[([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?) \(`)
+})
 
 func valueFromReason(reason string) *float64 {
-	m := datapointRE.FindStringSubmatch(reason)
+	m := datapointRE().FindStringSubmatch(reason)
 	if m == nil {
 		return nil
 	}
@@ -438,10 +442,12 @@ func valueFromReason(reason string) *float64 {
 
 // operatorRE reads the comparison from a state reason ("was greater than or
 // equal to the threshold", "was not less than the threshold").
-var operatorRE = regexp.MustCompile(`was (?:not )?(greater|less) than( or equal to)? the threshold`)
+var operatorRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`was (?:not )?(greater|less) than( or equal to)? the threshold`)
+})
 
 func operatorFromReason(reason string) string {
-	m := operatorRE.FindStringSubmatch(reason)
+	m := operatorRE().FindStringSubmatch(reason)
 	if m == nil {
 		return ""
 	}

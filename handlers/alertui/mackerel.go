@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokken/tokken/bot"
 	"github.com/tokken/tokken/bot/alert"
 )
 
@@ -339,7 +340,7 @@ func mackerelHost(h *mkHost) *alert.Host {
 	if h.IsRetired.v != nil {
 		out.Retired = *h.IsRetired.v
 	}
-	if alert.IsInstanceID(out.Name) { // hosts registered by AWS integration are often named by instance id
+	if bot.IsInstanceID(out.Name) { // hosts registered by AWS integration are often named by instance id
 		out.InstanceID = out.Name
 	}
 	for _, r := range h.Roles {
@@ -377,7 +378,7 @@ func applyResourceInfo(a *alert.Alert, ri *mkResourceInfo) {
 		a.Region = string(ri.Region)
 	}
 	id := string(ri.ResourceID)
-	if strings.EqualFold(string(ri.Service), "ec2") && alert.IsInstanceID(id) {
+	if strings.EqualFold(string(ri.Service), "ec2") && bot.IsInstanceID(id) {
 		if a.Host == nil {
 			a.Host = &alert.Host{ID: id, Name: id}
 		}

@@ -350,7 +350,7 @@ func FuzzParseTagEvent(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !domainjoin.IsInstanceID(te.InstanceID) || te.Tags == nil {
+		if !bot.IsInstanceID(te.InstanceID) || te.Tags == nil {
 			t.Fatalf("accepted %q %q as %+v", resource, detail, te)
 		}
 	})

@@ -70,7 +70,7 @@ func instanceFromARN(arn string) (string, error) {
 		return "", fmt.Errorf("resource %q is not an EC2 ARN", arn)
 	}
 	id, ok := strings.CutPrefix(parts[5], "instance/")
-	if !ok || !domainjoin.IsInstanceID(id) {
+	if !ok || !bot.IsInstanceID(id) {
 		return "", fmt.Errorf("resource %q is not an instance ARN", arn)
 	}
 	return id, nil

@@ -311,21 +311,23 @@ const (
 
 // roleARNPattern is an IAM role ARN: partition, account, optional path and
 // the name (its length is checked by parseRoleARN).
-var roleARNPattern = regexp.MustCompile(`^arn:(aws[a-z-]*):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$`)
+var roleARNPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^arn:(aws[a-z-]*):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)$`)
+})
 
 // sessionNameChars are the characters of STS's RoleSessionName syntax; see
 // validSessionName.
-var sessionNameChars = regexp.MustCompile(`^[\w+=,.@-]+$`)
+var sessionNameChars = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]+$`) })
 
 // validSessionName reports whether s is a valid STS RoleSessionName: 2 to
 // 64 of letters, digits and _ + = , . @ -. Request ids must be one, which
 // also keeps IAM wildcards (* and ?) out of revocation entries.
 func validSessionName(s string) bool {
-	return len(s) >= minSessionName && len(s) <= maxSessionName && sessionNameChars.MatchString(s)
+	return len(s) >= minSessionName && len(s) <= maxSessionName && sessionNameChars().MatchString(s)
 }
 
 func parseRoleARN(s string) (roleARN, error) {
-	m := roleARNPattern.FindStringSubmatch(s)
+	m := roleARNPattern().FindStringSubmatch(s)
 	if m == nil || len(m[3]) > maxRoleName {
 		return roleARN{}, fmt.Errorf("%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", s)
 	}
@@ -396,7 +398,7 @@ func (g *Granter) boundary(roleARN string) string {
 	}
 	// arn:<partition>:iam::<account>:…, whatever the resource.
 	p := strings.SplitN(roleARN, ":", 6)
-	if len(p) == 6 && p[0] == "arn" && len(p[4]) == 12 && strings.Trim(p[4], "0123456789") == "" {
+	if len(p) == 6 && p[0] == "arn" && access.ValidAccountID(p[4]) {
 		return fmt.Sprintf("arn:%s:iam::%s:policy/%s", p[1], p[4], DefaultBoundaryName)
 	}
 	return "arn:aws:iam::<account>:policy/" + DefaultBoundaryName

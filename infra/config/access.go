@@ -84,7 +84,7 @@ func isPolicyARN(s string) bool {
 		return false
 	}
 	acct, name := p[4], strings.TrimPrefix(p[5], "policy/")
-	okAcct := acct == "aws" || len(acct) == 12 && strings.Trim(acct, "0123456789") == ""
+	okAcct := acct == "aws" || access.ValidAccountID(acct)
 	return okAcct && name != p[5] && name != "" && !strings.HasSuffix(name, "/") && !strings.ContainsAny(name, " *?")
 }
 

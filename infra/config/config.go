@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokken/tokken/bot/domainjoin"
@@ -188,47 +189,51 @@ type Var struct {
 }
 
 // Vars lists every variable tokken reads, in the order they are documented.
-var Vars = []Var{
-	{"SLACK_SIGNING_SECRET", "", "Slack app signing secret; verifies every /slack/* request (required to serve HTTP)"},
-	{"SLACK_BOT_TOKEN", "", "Slack bot token, xoxb-… (required to run jobs or Socket Mode)"},
-	{"SLACK_APP_TOKEN", "", "Slack app-level token, xapp-…; enables Socket Mode (no public URL needed)"},
-	{"SLACK_API_URL", "", "Slack Web API base URL, for tests and proxies (default https://slack.com/api/)"},
-	{"TOKKEN_ROLE", "all", "all | ingress | worker: which half of tokken this process runs"},
-	{"TOKKEN_ADDR", DefaultAddr, "HTTP listen address for `tokken serve`"},
-	{"TOKKEN_STORE", DefaultStore, `state store: "bolt:<path>" (embedded) or "dynamodb:<table>"`},
-	{"TOKKEN_POLICY_DIR", DefaultPolicyDir, "directory of profiles (YAML) and Cedar policies"},
-	{"TOKKEN_FEDERATION_URL", DefaultFederationURL, "AWS console federation endpoint"},
-	{"TOKKEN_TIMEZONE", DefaultTimezone, "IANA time zone used when showing times in Slack"},
-	{"TOKKEN_LOG_LEVEL", "info", "debug | info | warn | error"},
-	{"TOKKEN_SECRETS_ARN", "", "Secrets Manager secret (JSON object) supplying the SLACK_* credentials, MACKEREL_WEBHOOK_PASSWORD and MACKEREL_API_KEY"},
-	{"TOKKEN_QUEUE_URL", "", "SQS job queue URL (required on Lambda)"},
-	{"TOKKEN_QUEUE_ARN", "", "SQS job queue ARN, target of Scheduler timers (Lambda worker)"},
-	{"TOKKEN_SCHEDULER_GROUP", "", "EventBridge Scheduler group for timers (Lambda worker)"},
-	{"TOKKEN_SCHEDULER_ROLE_ARN", "", "role EventBridge Scheduler assumes to enqueue timer jobs (Lambda worker)"},
-	{"TOKKEN_TIMER_DLQ_ARN", "", "SQS job dead-letter queue (also for timers Scheduler cannot deliver); records from it are given up, not run (Lambda worker)"},
-	{"TOKKEN_OPS_CHANNEL", "", "Slack channel id for tokken's own alerts (revoke failed, DLQ not empty) no route names"},
-	{"TOKKEN_AUDIT_CHANNEL", "", "Slack channel id for the audit trail and break-glass announcements"},
-	{"TOKKEN_GRANT_BOUNDARY_ARN", "", "permissions boundary every granted role must carry; others are refused (default: policy/tokken-grant-boundary of the role's account)"},
-	{"TOKKEN_IDC_INSTANCE_ARN", "", "IAM Identity Center instance for identity-center profiles (default: the only instance sso:ListInstances shows)"},
-	{"TOKKEN_IDC_IDENTITY_STORE_ID", "", "identity store of that instance, d-… (default: from sso:ListInstances)"},
-	{"TOKKEN_IDC_PORTAL_URL", "", "AWS access portal start URL, e.g. https://d-1234567890.awsapps.com/start: identity-center DMs link to <portal>/#/console?account_id=…&role_name=…"},
-	{"TOKKEN_IDC_POLL_INTERVAL", "2s", "how often an Identity Center account assignment's status is polled (10ms–1m)"},
-	{"TOKKEN_PROTECTED_ARNS", "", "comma-separated ARNs of tokken's own resources, denied to every grant by its session policy (set by template.yaml)"},
-	{"TOKKEN_DOMAIN_TAG", windows.TagControl, "EC2 tag asking a Windows instance to join/unjoin the domain"},
-	{"TOKKEN_DOMAIN_STATUS_TAG", windows.TagStatus, "EC2 tag the instance writes to report its domain state"},
-	{"TOKKEN_DOMAIN_CHANNEL", "", "Slack channel id for /domain operation messages (unset: the requester's DM)"},
-	{"TOKKEN_DOMAIN_TIMEOUT", shortDuration(domainjoin.DefaultTimeout), "how long a domain operation may take before it times out (1s–24h)"},
-	{"TOKKEN_DOMAIN_CHECK_EVERY", shortDuration(domainjoin.DefaultCheckEvery), "how often a domain operation's instance tags are polled (100ms–1h)"},
-	{"TOKKEN_DOMAIN_APPROVAL_TIMEOUT", shortDuration(domainjoin.DefaultApprovalTimeout), "how long a domain operation may wait for approval (1m–168h)"},
-	{"TOKKEN_ALERT_CHANNEL", "", "Slack channel id for alerts no route in routes.yaml gives a channel"},
-	{"MACKEREL_WEBHOOK_USER", "", "Basic auth user for POST /webhooks/mackerel (with MACKEREL_WEBHOOK_PASSWORD; unset disables the webhook)"},
-	{"MACKEREL_WEBHOOK_PASSWORD", "", fmt.Sprintf("Basic auth password for the Mackerel webhook, at least %d characters (or in the TOKKEN_SECRETS_ARN secret)", MinWebhookPassword)},
-	{"MACKEREL_API_KEY", "", "Mackerel API key (write); enables the Close button and Mackerel downtimes (or in the TOKKEN_SECRETS_ARN secret)"},
-	{"MACKEREL_API_URL", DefaultMackerelAPIURL, "Mackerel API base URL, for tests and proxies"},
-	{"AWS_LAMBDA_RUNTIME_API", "", "set by Lambda: run as a Lambda function"},
-	{"AWS_LAMBDA_FUNCTION_NAME", "", "set by Lambda: the function's own name, added to TOKKEN_PROTECTED_ARNS"},
-	{"AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>, …", "", "the AWS SDK's own variables (from the environment or ~/.aws, not .env); every AWS client honours them. Optional locally: without them requests and approvals work, granting access and /domain do not"},
-}
+// The list is built on first use: some entries format their defaults, work
+// no process start needs.
+var Vars = sync.OnceValue(func() []Var {
+	return []Var{
+		{"SLACK_SIGNING_SECRET", "", "Slack app signing secret; verifies every /slack/* request (required to serve HTTP)"},
+		{"SLACK_BOT_TOKEN", "", "Slack bot token, xoxb-… (required to run jobs or Socket Mode)"},
+		{"SLACK_APP_TOKEN", "", "Slack app-level token, xapp-…; enables Socket Mode (no public URL needed)"},
+		{"SLACK_API_URL", "", "Slack Web API base URL, for tests and proxies (default https://slack.com/api/)"},
+		{"TOKKEN_ROLE", "all", "all | ingress | worker: which half of tokken this process runs"},
+		{"TOKKEN_ADDR", DefaultAddr, "HTTP listen address for `tokken serve`"},
+		{"TOKKEN_STORE", DefaultStore, `state store: "bolt:<path>" (embedded) or "dynamodb:<table>"`},
+		{"TOKKEN_POLICY_DIR", DefaultPolicyDir, "directory of profiles (YAML) and Cedar policies"},
+		{"TOKKEN_FEDERATION_URL", DefaultFederationURL, "AWS console federation endpoint"},
+		{"TOKKEN_TIMEZONE", DefaultTimezone, "IANA time zone used when showing times in Slack"},
+		{"TOKKEN_LOG_LEVEL", "info", "debug | info | warn | error"},
+		{"TOKKEN_SECRETS_ARN", "", "Secrets Manager secret (JSON object) supplying the SLACK_* credentials, MACKEREL_WEBHOOK_PASSWORD and MACKEREL_API_KEY"},
+		{"TOKKEN_QUEUE_URL", "", "SQS job queue URL (required on Lambda)"},
+		{"TOKKEN_QUEUE_ARN", "", "SQS job queue ARN, target of Scheduler timers (Lambda worker)"},
+		{"TOKKEN_SCHEDULER_GROUP", "", "EventBridge Scheduler group for timers (Lambda worker)"},
+		{"TOKKEN_SCHEDULER_ROLE_ARN", "", "role EventBridge Scheduler assumes to enqueue timer jobs (Lambda worker)"},
+		{"TOKKEN_TIMER_DLQ_ARN", "", "SQS job dead-letter queue (also for timers Scheduler cannot deliver); records from it are given up, not run (Lambda worker)"},
+		{"TOKKEN_OPS_CHANNEL", "", "Slack channel id for tokken's own alerts (revoke failed, DLQ not empty) no route names"},
+		{"TOKKEN_AUDIT_CHANNEL", "", "Slack channel id for the audit trail and break-glass announcements"},
+		{"TOKKEN_GRANT_BOUNDARY_ARN", "", "permissions boundary every granted role must carry; others are refused (default: policy/tokken-grant-boundary of the role's account)"},
+		{"TOKKEN_IDC_INSTANCE_ARN", "", "IAM Identity Center instance for identity-center profiles (default: the only instance sso:ListInstances shows)"},
+		{"TOKKEN_IDC_IDENTITY_STORE_ID", "", "identity store of that instance, d-… (default: from sso:ListInstances)"},
+		{"TOKKEN_IDC_PORTAL_URL", "", "AWS access portal start URL, e.g. https://d-1234567890.awsapps.com/start: identity-center DMs link to <portal>/#/console?account_id=…&role_name=…"},
+		{"TOKKEN_IDC_POLL_INTERVAL", "2s", "how often an Identity Center account assignment's status is polled (10ms–1m)"},
+		{"TOKKEN_PROTECTED_ARNS", "", "comma-separated ARNs of tokken's own resources, denied to every grant by its session policy (set by template.yaml)"},
+		{"TOKKEN_DOMAIN_TAG", windows.TagControl, "EC2 tag asking a Windows instance to join/unjoin the domain"},
+		{"TOKKEN_DOMAIN_STATUS_TAG", windows.TagStatus, "EC2 tag the instance writes to report its domain state"},
+		{"TOKKEN_DOMAIN_CHANNEL", "", "Slack channel id for /domain operation messages (unset: the requester's DM)"},
+		{"TOKKEN_DOMAIN_TIMEOUT", shortDuration(domainjoin.DefaultTimeout), "how long a domain operation may take before it times out (1s–24h)"},
+		{"TOKKEN_DOMAIN_CHECK_EVERY", shortDuration(domainjoin.DefaultCheckEvery), "how often a domain operation's instance tags are polled (100ms–1h)"},
+		{"TOKKEN_DOMAIN_APPROVAL_TIMEOUT", shortDuration(domainjoin.DefaultApprovalTimeout), "how long a domain operation may wait for approval (1m–168h)"},
+		{"TOKKEN_ALERT_CHANNEL", "", "Slack channel id for alerts no route in routes.yaml gives a channel"},
+		{"MACKEREL_WEBHOOK_USER", "", "Basic auth user for POST /webhooks/mackerel (with MACKEREL_WEBHOOK_PASSWORD; unset disables the webhook)"},
+		{"MACKEREL_WEBHOOK_PASSWORD", "", fmt.Sprintf("Basic auth password for the Mackerel webhook, at least %d characters (or in the TOKKEN_SECRETS_ARN secret)", MinWebhookPassword)},
+		{"MACKEREL_API_KEY", "", "Mackerel API key (write); enables the Close button and Mackerel downtimes (or in the TOKKEN_SECRETS_ARN secret)"},
+		{"MACKEREL_API_URL", DefaultMackerelAPIURL, "Mackerel API base URL, for tests and proxies"},
+		{"AWS_LAMBDA_RUNTIME_API", "", "set by Lambda: run as a Lambda function"},
+		{"AWS_LAMBDA_FUNCTION_NAME", "", "set by Lambda: the function's own name, added to TOKKEN_PROTECTED_ARNS"},
+		{"AWS_REGION, AWS_ENDPOINT_URL_<SERVICE>, …", "", "the AWS SDK's own variables (from the environment or ~/.aws, not .env); every AWS client honours them. Optional locally: without them requests and approvals work, granting access and /domain do not"},
+	}
+})
 
 // FieldError is a validation failure of one variable.
 type FieldError struct {
@@ -284,12 +289,12 @@ func (p *problems) bad(name, want, got string) {
 
 // channelIDRE is what a Slack channel id looks like: public (C…) or
 // private (G…); a #name is not accepted because the Web API wants ids.
-var channelIDRE = regexp.MustCompile(`^[CG][A-Z0-9]{6,}$`)
+var channelIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[CG][A-Z0-9]{6,}$`) })
 
 // channel checks the Slack channel id in variable name (empty is allowed:
 // every channel variable is optional) and returns it.
 func (p *problems) channel(name, v string) string {
-	if v != "" && !channelIDRE.MatchString(v) {
+	if v != "" && !channelIDRE().MatchString(v) {
 		p.bad(name, "a Slack channel id such as C0123ABCD (channel details → About), not a #name", v)
 	}
 	return v
@@ -441,7 +446,7 @@ const MinSigningSecret = 20
 // slackTokenRE is what follows a Slack token's prefix: Slack tokens are
 // letters, digits and dashes. Placeholders such as "xoxb-" or "xoxb-…" do
 // not match.
-var slackTokenRE = regexp.MustCompile(`^[A-Za-z0-9-]{4,}$`)
+var slackTokenRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9-]{4,}$`) })
 
 // token checks the Slack token in variable name (unset is allowed here):
 // prefix followed by the token itself. what and where describe it for the
@@ -451,7 +456,7 @@ func (p *problems) token(name, prefix, what, where string, v Secret) {
 	case s == "":
 	case !strings.HasPrefix(s, prefix):
 		p.bad(name, fmt.Sprintf("%s starting with %q (%s)", what, prefix, where), redactedPrefix(v))
-	case !slackTokenRE.MatchString(strings.TrimPrefix(s, prefix)):
+	case !slackTokenRE().MatchString(strings.TrimPrefix(s, prefix)):
 		got := redactedPrefix(v)
 		if s == prefix {
 			got = prefix + " (only the prefix: the placeholder from .env.example)"

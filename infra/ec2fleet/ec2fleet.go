@@ -65,7 +65,7 @@ func New(cfg aws.Config) *Fleet { return &Fleet{ec2: ec2.NewFromConfig(cfg)} }
 func (f *Fleet) Instances(ctx context.Context, ids []string) ([]bot.Target, error) {
 	var uniq []string
 	for _, id := range ids {
-		if !access.ValidInstanceID(id) {
+		if !bot.IsInstanceID(id) {
 			return nil, bot.Permanent(fmt.Errorf("look up instances: %q is not an instance id (i- and 8 or 17 hex digits)", id))
 		}
 		if !slices.Contains(uniq, id) {
@@ -102,7 +102,7 @@ func (f *Fleet) Find(ctx context.Context, ref string) ([]domainjoin.Instance, er
 	}
 	var out []domainjoin.Instance
 	keep := func(in ec2types.Instance) { out = append(out, instance(in)) }
-	if domainjoin.IsInstanceID(ref) {
+	if bot.IsInstanceID(ref) {
 		err := f.describeIDs(ctx, []string{ref}, keep)
 		if code(err) == "InvalidInstanceID.NotFound" {
 			return nil, nil

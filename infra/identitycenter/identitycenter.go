@@ -230,13 +230,15 @@ func (c *Client) UserID(ctx context.Context, identifier string) (string, error) 
 
 // groupIDPattern matches Identity Store group ids (a UUID, with a 10-digit
 // hex prefix in identity stores created since 2022).
-var groupIDPattern = regexp.MustCompile(`^([0-9a-f]{10}-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+var groupIDPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([0-9a-f]{10}-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+})
 
 // GroupID returns the id of the group whose display name is name, or name
 // itself when it is a group id. No such group is a permanent error.
 func (c *Client) GroupID(ctx context.Context, name string) (string, error) {
 	name = strings.TrimSpace(name)
-	if groupIDPattern.MatchString(name) {
+	if groupIDPattern().MatchString(name) {
 		return name, nil
 	}
 	if name == "" {
@@ -345,12 +347,14 @@ func (c *Client) describePermissionSet(ctx context.Context, in Instance, arn str
 
 // isoDuration matches the ISO-8601 durations Identity Center uses for
 // session durations (PT1H, PT12H, PT30M, PT1H30M); days are accepted too.
-var isoDuration = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$`)
+var isoDuration = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$`)
+})
 
 // ParseDuration parses an ISO-8601 duration of days, hours, minutes and
 // seconds, such as PT1H or PT1H30M.
 func ParseDuration(s string) (time.Duration, error) {
-	m := isoDuration.FindStringSubmatch(s)
+	m := isoDuration().FindStringSubmatch(s)
 	if m == nil || s == "P" || strings.HasSuffix(s, "T") {
 		return 0, fmt.Errorf("%q is not an ISO-8601 duration such as PT1H", s)
 	}

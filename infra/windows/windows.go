@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tokken/tokken/bot/domainjoin"
 )
@@ -91,11 +92,13 @@ const maxSecretID = 1000
 
 var (
 	// secretID is unbounded: a {1,1000} repeat compiles to a thousand-state
-	// program that costs milliseconds of every cold start. Validate bounds
-	// the length with maxSecretID instead.
-	secretID = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]+$`)
+	// program that costs milliseconds to compile. Validate bounds the
+	// length with maxSecretID instead.
+	secretID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]+$`) })
 	// secretARN is a Secrets Manager secret ARN; the partition is captured.
-	secretARN = regexp.MustCompile(`^arn:(aws[a-z-]*):secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$`)
+	secretARN = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^arn:(aws[a-z-]*):secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$`)
+	})
 )
 
 // Validate checks that c renders into a script that works: keys usable as
@@ -113,7 +116,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("secret tag %q is also a domain tag key", c.SecretTag)
 		}
 	}
-	if c.SecretID != "" && (len(c.SecretID) > maxSecretID || !secretID.MatchString(c.SecretID)) {
+	if c.SecretID != "" && (len(c.SecretID) > maxSecretID || !secretID().MatchString(c.SecretID)) {
 		return fmt.Errorf("secret id %q: want a secret ARN or name (A-Z a-z 0-9 / _ + = . @ : -)", c.SecretID)
 	}
 	if c.MaxReboots < 1 || c.MaxReboots > 5 {
@@ -144,7 +147,7 @@ const (
 
 // assignment is one line of the script's config block: $Name = 'value' or
 // $Name = 123.
-var assignment = regexp.MustCompile(`^\$([A-Za-z]+)(\s*=\s*)(?:'([^']*)'|([0-9]+))\s*$`)
+var assignment = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\$([A-Za-z]+)(\s*=\s*)(?:'([^']*)'|([0-9]+))\s*$`) })
 
 // configBlock returns the line range [from, to) of the config block's
 // assignments and the values they hold.
@@ -166,7 +169,7 @@ func configBlock(lines []string) (from, to int, vals map[string]string, err erro
 	}
 	vals = map[string]string{}
 	for i := from; i < to; i++ {
-		m := assignment.FindStringSubmatch(lines[i])
+		m := assignment().FindStringSubmatch(lines[i])
 		if m == nil {
 			return 0, 0, nil, fmt.Errorf("user data line %d: not a config assignment: %q", i+1, lines[i])
 		}
@@ -196,7 +199,7 @@ func UserData(cfg Config) (string, error) {
 	}
 	out := append([]string(nil), lines...)
 	for i := from; i < to; i++ {
-		m := assignment.FindStringSubmatch(out[i])
+		m := assignment().FindStringSubmatch(out[i])
 		v, ok := want[m[1]]
 		if !ok {
 			return "", fmt.Errorf("user data: renderer does not know $%s", m[1])
@@ -236,7 +239,7 @@ func InstancePolicy(cfg Config, joinSecretARN string) (string, error) {
 	if err := cfg.Validate(); err != nil {
 		return "", fmt.Errorf("instance policy: %w", err)
 	}
-	m := secretARN.FindStringSubmatch(joinSecretARN)
+	m := secretARN().FindStringSubmatch(joinSecretARN)
 	if m == nil {
 		return "", fmt.Errorf("instance policy: %q is not a Secrets Manager secret ARN", joinSecretARN)
 	}
