@@ -32,9 +32,11 @@ arch=$(go env GOHOSTARCH)
 # here, and for arm64 (what SAM deploys), for its size.
 make --no-print-directory build-IngressFunction LAMBDA_ARCH="$arch" ARTIFACTS_DIR="$out/ingress-$arch" >&2
 make --no-print-directory build-IngressFunction ARTIFACTS_DIR="$out/sam" >&2
-# The minimal aws-lambda-go function the cold start is read against, built
-# with the same flags.
+# The minimal aws-lambda-go function the cold start is read against, and
+# the floor of an ingress with the template's environment, built with the
+# same flags (the floor with the ingress build's AWS configuration).
 GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go -C bench build -trimpath -tags lambda.norpc -ldflags "-s -w" -o "$bin/minimal-$arch" ./cmd/minimal
+GOOS=linux GOARCH="$arch" CGO_ENABLED=0 go -C bench build -trimpath -tags lambda.norpc,ingress -ldflags "-s -w" -o "$bin/awsfloor-$arch" ./cmd/awsfloor
 
 if [ -z "${DYNAMODB_LOCAL_DIR:-}" ] && [ ! -f .tools/dynamodb-local/DynamoDBLocal.jar ]; then
   step "installing DynamoDB Local (the Lambda store)"
@@ -59,13 +61,13 @@ fi
   echo
 } >"$report"
 
-step "Lambda ingress: cold start beside a minimal function, warm requests (about 2 minutes)"
+step "Lambda ingress: cold start beside a minimal function and the floor, warm requests (about 2 minutes)"
 {
   echo
   echo "### Lambda ingress"
   echo
 } >>"$report"
-"$bin/lambdabench" -tokken "$out/ingress-$arch/bootstrap" -minimal "$bin/minimal-$arch" -arm64 "$out/sam/bootstrap" -policies policies -out "$out" >>"$report"
+"$bin/lambdabench" -tokken "$out/ingress-$arch/bootstrap" -minimal "$bin/minimal-$arch" -floor "$bin/awsfloor-$arch" -arm64 "$out/sam/bootstrap" -policies policies -out "$out" >>"$report"
 
 step "end-to-end flows: approve click -> credentials DM, and an alert storm (about 2 minutes)"
 {

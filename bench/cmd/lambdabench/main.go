@@ -13,6 +13,14 @@
 //   - first request: from handing it a signed Function URL request
 //     (`/access help`, as Slack sends it) to its answer, checked.
 //
+// With -floor (bench/cmd/awsfloor, built like tokken's bootstrap) a third
+// function alternates with them: the least a Slack ingress does with the
+// same environment (its signing secret from Secrets Manager at init; for
+// the command, the signature checked, slack-go's parse, the delivery
+// recorded in DynamoDB Local, the help text answered). tokken ÷ floor is
+// what tokken's own start-up and first answer add to what the template's
+// environment requires; floor ÷ minimal is what that environment costs.
+//
 // Warm requests: one more tokken process then answers -warm signed slash
 // commands (`/access prod-readonly 1h …`: the ingress records the delivery
 // and enqueues the request's check for the worker on SQS) and -warm clicks
@@ -81,14 +89,15 @@ const secret = "lambdabench-signing-secret"
 const queueName = "tokken-jobs"
 
 type options struct {
-	tokken, minimal, arm64, policies, out string
-	runs, warm, top                       int
+	tokken, minimal, floor, arm64, policies, out string
+	runs, warm, top                              int
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.tokken, "tokken", "", "the IngressFunction's bootstrap (make build-IngressFunction LAMBDA_ARCH=<this machine's>) (required)")
 	flag.StringVar(&o.minimal, "minimal", "", "bench/cmd/minimal built the same way (required)")
+	flag.StringVar(&o.floor, "floor", "", "bench/cmd/awsfloor built the same way, measured beside them (optional)")
 	flag.StringVar(&o.arm64, "arm64", "", "the arm64 bootstrap `make build-IngressFunction` builds, to report its size (optional)")
 	flag.StringVar(&o.policies, "policies", "policies", "tokken policy directory")
 	flag.StringVar(&o.out, "out", "bench/out", "directory for lambda.json and the traced run's log")
@@ -164,6 +173,8 @@ type Report struct {
 	Date    time.Time `json:"date"`
 	Tokken  Function  `json:"tokken"`
 	Minimal Function  `json:"minimal"`
+	// Floor is bench/cmd/awsfloor's, when it was measured.
+	Floor *Function `json:"floor,omitempty"`
 	// ColdRatio is tokken's median init + first request over the minimal
 	// function's.
 	ColdRatio float64 `json:"cold_ratio"`
@@ -191,7 +202,10 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	// The function runs in the bootstrap's directory, as on Lambda (its
 	// task root): resolve the paths before that.
-	for _, p := range []*string{&o.tokken, &o.minimal, &o.policies} {
+	for _, p := range []*string{&o.tokken, &o.minimal, &o.floor, &o.policies} {
+		if *p == "" {
+			continue
+		}
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return err
@@ -224,16 +238,22 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	defer stopPeers()
 	tokken := fn{path: o.tokken, env: env.lambdaEnv(o.policies), answer: helpAnswer}
 	minimal := fn{path: o.minimal, env: baseEnv(), answer: okAnswer}
-	for i := range o.runs {
-		// Alternate which goes first, so a trend in the machine's load
-		// weighs on both alike.
-		order := []struct {
-			f *fn
-			r *Function
-		}{{&tokken, &rep.Tokken}, {&minimal, &rep.Minimal}}
-		if i%2 == 1 {
-			order[0], order[1] = order[1], order[0]
+	type measured struct {
+		f *fn
+		r *Function
+	}
+	fns := []measured{{&tokken, &rep.Tokken}, {&minimal, &rep.Minimal}}
+	if o.floor != "" {
+		rep.Floor = &Function{Name: "floor: secret, slack-go parse, DynamoDB delivery"}
+		if rep.Floor.Bytes, err = size(o.floor); err != nil {
+			return err
 		}
+		fns = append(fns, measured{&fn{path: o.floor, env: env.lambdaEnv(o.policies), answer: helpAnswer}, rep.Floor})
+	}
+	for i := range o.runs {
+		// Rotate which goes first, so a trend in the machine's load weighs
+		// on all alike.
+		order := append(fns[i%len(fns):], fns[:i%len(fns)]...)
 		for _, x := range order {
 			s, err := x.f.coldStart(ctx, nil, io.Discard, nil)
 			if err != nil {
@@ -242,8 +262,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			x.r.Starts = append(x.r.Starts, s)
 		}
 	}
-	rep.Tokken.summarise()
-	rep.Minimal.summarise()
+	for _, x := range fns {
+		x.r.summarise()
+	}
 	if rep.Minimal.TotalP50 > 0 {
 		rep.ColdRatio = float64(rep.Tokken.TotalP50) / float64(rep.Minimal.TotalP50)
 	}
@@ -683,11 +704,20 @@ func writeMarkdown(w io.Writer, rep Report, runs int) {
 	fmt.Fprintf(w, "Cold start, %d runs of each function, alternating.\n\n", runs)
 	fmt.Fprintln(w, "| function | bootstrap | init p50 | init p90 | first request p50 | first request p90 | init + first, p50 | CPU by first poll, p50 | CPU by first answer, p50 |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
-	for _, f := range []Function{rep.Tokken, rep.Minimal} {
+	fns := []Function{rep.Tokken, rep.Minimal}
+	if rep.Floor != nil {
+		fns = append(fns, *rep.Floor)
+	}
+	for _, f := range fns {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f.Name, mib(f.Bytes), ms(f.InitP50), ms(f.InitP90), ms(f.FirstP50), ms(f.FirstP90), ms(f.TotalP50), ms(f.InitCPUP50), ms(f.TotalCPUP50))
 	}
 	fmt.Fprintf(w, "\n- tokken ÷ minimal, init + first request (p50): %.2f× wall time (goal ≤ %.0f×: %s), %.2f× CPU time\n",
 		rep.ColdRatio, maxColdRatio, loadgen.Verdict(rep.ColdRatio > 0 && rep.ColdRatio <= maxColdRatio), rep.CPURatio)
+	if f := rep.Floor; f != nil && f.TotalP50 > 0 && rep.Minimal.TotalP50 > 0 {
+		fmt.Fprintf(w, "- floor ÷ minimal: %.2f× wall time, %.2f× CPU time; tokken ÷ floor: %.2f× wall time, %.2f× CPU time\n",
+			ratio(f.TotalP50, rep.Minimal.TotalP50), ratio(f.TotalCPUP50, rep.Minimal.TotalCPUP50),
+			ratio(rep.Tokken.TotalP50, f.TotalP50), ratio(rep.Tokken.TotalCPUP50, f.TotalCPUP50))
+	}
 	if rep.Arm64Bytes > 0 {
 		fmt.Fprintf(w, "- arm64 bootstrap (`make build-IngressFunction`, what SAM deploys): %s (goal ≤ %s: %s)\n", mib(rep.Arm64Bytes), mib(maxBytes), loadgen.Verdict(rep.Arm64Bytes <= maxBytes))
 	}
@@ -720,6 +750,14 @@ func writeMarkdown(w io.Writer, rep Report, runs int) {
 			fmt.Fprintf(w, "\n%s errors, first: %q\n", loadgen.RequestName(r.Kind), r.FirstError)
 		}
 	}
+}
+
+// ratio is a ÷ b, 0 when b is.
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
 }
 
 func ms(d time.Duration) string {
