@@ -535,3 +535,21 @@ func TestForgedECSTargetRefused(t *testing.T) {
 	}
 	w.waitMessage(id, "Failed", "refused", "batch")
 }
+
+// TestECSTaskStoppedBeforeApprovalRefused: the worker looks the target up
+// in ECS again before it calls STS, so a task that stopped while the
+// request waited for approval is refused, with the reason, and no
+// credentials are issued.
+func TestECSTaskStoppedBeforeApprovalRefused(t *testing.T) {
+	t.Parallel()
+	w := ecsWorld(t)
+	id := w.request(requester, "staging-exec 30m "+webTask+" heap dump")
+	w.waitMessage(id, "Waiting for approval")
+	w.aws.ECS().SetTaskStatus(webTask, "STOPPED")
+	w.clickOn(approver1, accessui.ActionApprove, id)
+	w.waitState(id, access.StateFailed)
+	if n := len(w.aws.STS().AssumedRoles()); n != 0 {
+		t.Fatalf("%d AssumeRole calls for a task that had stopped", n)
+	}
+	w.waitMessage(id, "Failed", "refused", "stopped, not RUNNING")
+}

@@ -65,11 +65,6 @@ func newCodePipeline(f *Fake) *CodePipeline {
 	return &CodePipeline{f: f, pipelines: map[string]*pipeline{}}
 }
 
-// ARN returns the ARN of pipeline name in the fake account.
-func (c *CodePipeline) ARN(name string) string {
-	return "arn:aws:codepipeline:" + Region + ":" + AccountID + ":" + name
-}
-
 // AddPipeline creates an empty pipeline.
 func (c *CodePipeline) AddPipeline(name string) {
 	c.f.update(func() {
