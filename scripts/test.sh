@@ -22,6 +22,13 @@ if [ -n "$unformatted" ]; then
 fi
 
 go vet ./...
+# Code nothing reaches, tests included, is deleted, not kept (CONTRIBUTING.md).
+unreached="$(go run golang.org/x/tools/cmd/deadcode@v0.52.0 -test ./...)"
+if [ -n "$unreached" ]; then
+	echo "test.sh: code nothing reaches (delete it, or use it where it was meant to be used):" >&2
+	echo "$unreached" >&2
+	exit 1
+fi
 # The Lambda ingress build (link_ingress.go) must keep building too.
 go vet -tags lambda.norpc,ingress . ./infra/awsconfig/
 go test -race -count=1 "$@" ./...
