@@ -284,12 +284,20 @@ func (s *Service) activateIDC(ctx, hctx context.Context, id, token string, r Req
 			"the recorded Identity Center grant (user %s, %s) is not the one the policy and directory give now (user %s for %s)",
 			rec.UserID, rec.Describe(), fresh.UserID, fresh.Identifier))
 	}
-	if g.Checked {
+	// What an earlier attempt found is read from the worker's own record
+	// (held.go), never from the request item: a forged "it existed before"
+	// would keep tokken's assignment for good.
+	h, found, err := s.holding(hctx, id)
+	if err != nil {
+		return fail(held(hctx, err))
+	}
+	if found && h.IDC != nil && h.IDC.Checked {
 		// An earlier attempt recorded what it found and may have granted
 		// it: go on only if that is what would be granted now.
-		if !g.sameGrantee(fresh) {
-			return differs(g)
+		if !h.IDC.sameGrantee(fresh) {
+			return differs(*h.IDC)
 		}
+		g = *h.IDC
 	} else {
 		g = fresh
 		var exists bool
@@ -302,17 +310,21 @@ func (s *Service) activateIDC(ctx, hctx context.Context, id, token string, r Req
 			return fail(fmt.Errorf("look for existing access: %w", held(hctx, err)))
 		}
 		g.Checked, g.Preexisting = true, exists
-		r, err = s.transition(ctx, id, func(r *Request) error { return r.IDCChecked(token, g, s.now()) })
-		if errors.Is(err, ErrClaimLost) {
-			return nil // another run took over; it records what it finds
+		// Recorded before anything is granted: ending removes exactly
+		// this, and only if tokken made it.
+		if err := s.recordHeld(hctx, Held{Grant: r.Grant(), IDC: &g}); err != nil {
+			return fail(held(hctx, err))
 		}
-		if err != nil {
-			return fail(fmt.Errorf("record what Identity Center has: %w", err))
-		}
-		if !r.IDC.sameGrantee(fresh) { // written by someone else meanwhile
-			return differs(*r.IDC)
-		}
-		g = *r.IDC
+	}
+	r, err = s.transition(ctx, id, func(r *Request) error { return r.IDCChecked(token, g, s.now()) })
+	if errors.Is(err, ErrClaimLost) {
+		return nil // another run took over; it goes on from the held record
+	}
+	if err != nil {
+		return fail(fmt.Errorf("record what Identity Center has: %w", err))
+	}
+	if !r.IDC.sameGrantee(fresh) { // written by someone else meanwhile
+		return differs(*r.IDC)
 	}
 	if !g.Preexisting {
 		if g.ByGroup() {
@@ -331,7 +343,7 @@ func (s *Service) activateIDC(ctx, hctx context.Context, id, token string, r Req
 	_, err = s.transition(ctx, id, func(r *Request) error { return r.IDCActivated(token, s.now()) })
 	if errors.Is(err, ErrClaimLost) {
 		// Another run took over, or the sweep failed the request: what was
-		// granted is recorded (Checked), so ending it removes it.
+		// granted is in the held record, so ending it removes it.
 		return nil
 	}
 	if err != nil {
@@ -350,7 +362,14 @@ func (s *Service) verifyIDCGrantee(ctx context.Context, r *Request) error {
 	if r.Kind != KindIdentityCenter || r.IDC == nil || !r.IDC.Checked || s.idc == nil {
 		return nil
 	}
-	fresh, err := s.resolveIDC(ctx, r.Requester, *r.IDC)
+	// What was granted is the worker's own record of it, when there is one.
+	granted := *r.IDC
+	if h, found, err := s.holding(ctx, r.ID); err != nil {
+		return err
+	} else if found && h.IDC != nil {
+		granted = *h.IDC
+	}
+	fresh, err := s.resolveIDC(ctx, r.Requester, granted)
 	var nouser *ErrNoIdentityUser
 	switch {
 	case errors.As(err, &nouser):
@@ -359,9 +378,9 @@ func (s *Service) verifyIDCGrantee(ctx context.Context, r *Request) error {
 		return refuse("%s", errNoEmail.Error())
 	case err != nil:
 		return err
-	case !r.IDC.sameGrantee(fresh):
+	case !granted.sameGrantee(fresh):
 		return refuse("the Identity Center grant (user %s, %s) is not the one the policy and directory give now (user %s for %s); ask again with /access",
-			r.IDC.UserID, r.IDC.Describe(), fresh.UserID, fresh.Identifier)
+			granted.UserID, granted.Describe(), fresh.UserID, fresh.Identifier)
 	}
 	return nil
 }
@@ -371,11 +390,10 @@ func (g *IDCGrant) assignment() Assignment {
 	return Assignment{Account: g.Account, PermissionSetARN: g.PermissionSetARN, PrincipalType: PrincipalUser, PrincipalID: g.UserID}
 }
 
-// endIDC removes the assignment or membership tokken made for r; access
+// endIDC removes the assignment or membership g that tokken made; access
 // that existed before, or that was never looked for, is not tokken's to
 // remove. removed says it called Identity Center.
-func (s *Service) endIDC(ctx context.Context, r *Request) (removed bool, err error) {
-	g := r.IDC
+func (s *Service) endIDC(ctx context.Context, g *IDCGrant) (removed bool, err error) {
 	if !g.Owned() {
 		return false, nil
 	}

@@ -250,12 +250,17 @@ func TestIDCRetryKeepsFirstFinding(t *testing.T) {
 	}
 	jobs := h.queue.Take()
 	token := "c-first"
-	if _, err := h.svc.transition(ctx, r.ID, func(r *Request) error { return r.ClaimActivation(token, h.clock.Now()) }); err != nil {
+	claimed, err := h.svc.transition(ctx, r.ID, func(r *Request) error { return r.ClaimActivation(token, h.clock.Now()) })
+	if err != nil {
 		t.Fatal(err)
 	}
 	// The first run recorded its finding and assigned, then died.
 	g := IDCGrant{Account: "222222222222", PermissionSet: "AdministratorAccess", Identifier: alice + "@example.com", UserID: "u-alice",
 		PermissionSetARN: aliceAdmin222.PermissionSetARN, PermissionSetName: "AdministratorAccess", Checked: true}
+	// As activation does: first the worker's own record, then the request.
+	if err := h.svc.recordHeld(ctx, Held{Grant: claimed.Grant(), IDC: &g}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := h.svc.transition(ctx, r.ID, func(r *Request) error { return r.IDCChecked(token, g, h.clock.Now()) }); err != nil {
 		t.Fatal(err)
 	}
@@ -522,11 +527,16 @@ func TestIDCMappingChangedBeforeRetry(t *testing.T) {
 	}
 	jobs := h.queue.Take()
 	token := "c-first"
-	if _, err := h.svc.transition(ctx, r.ID, func(r *Request) error { return r.ClaimActivation(token, h.clock.Now()) }); err != nil {
+	claimed, err := h.svc.transition(ctx, r.ID, func(r *Request) error { return r.ClaimActivation(token, h.clock.Now()) })
+	if err != nil {
 		t.Fatal(err)
 	}
 	g := IDCGrant{Account: "222222222222", PermissionSet: "AdministratorAccess", Identifier: alice + "@example.com", UserID: "u-alice",
 		PermissionSetARN: aliceAdmin222.PermissionSetARN, PermissionSetName: "AdministratorAccess", Checked: true}
+	// As activation does: first the worker's own record, then the request.
+	if err := h.svc.recordHeld(ctx, Held{Grant: claimed.Grant(), IDC: &g}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := h.svc.transition(ctx, r.ID, func(r *Request) error { return r.IDCChecked(token, g, h.clock.Now()) }); err != nil {
 		t.Fatal(err)
 	}

@@ -72,6 +72,11 @@ func (s *Service) Activate(ctx context.Context, id string) error {
 	if err := s.scheduleExpiry(hctx, id, end); err != nil {
 		return s.activationFailed(ctx, id, token, held(hctx, err), false)
 	}
+	// What ending must end is recorded where only the worker writes,
+	// before anything exists to end.
+	if err := s.recordHeld(hctx, Held{Grant: r.Grant()}); err != nil {
+		return s.activationFailed(ctx, id, token, held(hctx, err), false)
+	}
 	creds, err := s.granter.Issue(hctx, spec)
 	if err != nil {
 		return s.activationFailed(ctx, id, token, fmt.Errorf("issue grant: %w", held(hctx, err)), false)
@@ -281,17 +286,26 @@ func (s *Service) Finish(ctx context.Context, id string) error {
 	if r.State != StateEnding && r.State != StateRevokeFailed {
 		return nil
 	}
+	// What to end comes from the worker's own record when there is one
+	// (held.go): the request item may have been rewritten.
+	h, found, err := s.holding(ctx, id)
+	if err != nil {
+		return fmt.Errorf("end access %s: %w", id, err)
+	}
+	if !found {
+		h = Held{Grant: r.Grant(), IDC: r.IDC}
+	}
 	var (
 		sessions   []Session
 		terr, rerr error
 		unassigned bool // an identity-center grant was removed
 	)
-	if r.Kind == KindIdentityCenter {
+	if h.Grant.Kind == KindIdentityCenter {
 		// Identity Center has no sessions to end and no credentials to
 		// revoke: the assignment tokken made goes, whenever access ends.
-		unassigned, rerr = s.endIDC(ctx, &r)
+		unassigned, rerr = s.endIDC(ctx, h.IDC)
 	} else {
-		g := r.Grant()
+		g := h.Grant
 		sessions, terr = s.granter.TerminateSessions(ctx, g)
 		if terr != nil {
 			terr = fmt.Errorf("terminate sessions: %w", terr)
@@ -317,17 +331,19 @@ func (s *Service) Finish(ctx context.Context, id string) error {
 	var decided *ErrAlreadyDecided
 	r, err = s.transition(ctx, id, func(r *Request) error {
 		if unassigned && (r.State == StateEnding || r.State == StateRevokeFailed) {
-			r.log(now, System, ActIDCUnassigned, r.IDC.Describe()+" for "+r.IDC.Identifier)
+			r.log(now, System, ActIDCUnassigned, h.IDC.Describe()+" for "+h.IDC.Identifier)
 		}
 		_, err := r.Ended(sessions, now)
 		return err
 	})
 	if errors.As(err, &decided) {
+		s.dropHeld(ctx, id)
 		return nil // another run finished first
 	}
 	if err != nil {
 		return fmt.Errorf("end access %s: access ended but not recorded: %w", id, err)
 	}
+	s.dropHeld(ctx, id)
 	if r.End != nil && r.End.Cause != CauseExpired {
 		if err := s.timers.Cancel(ctx, expiryTimerID(id)); err != nil {
 			s.log.WarnContext(ctx, "access: cancelling the expiry timer", "request", id, "err", err)
@@ -385,6 +401,9 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 		s.alert(ctx, Alert{Channel: AlertOps, Action: ActRefused, Request: r, Text: alertRefused(&r, no.why)})
 		return nil
 	}
+	if err := s.extendHeld(hctx, id, x.NewExpiresAt); err != nil {
+		return release(held(hctx, err))
+	}
 	// An identity-center grant lasts as long as its assignment: more time
 	// only moves the window end (and the expiry timer that removes it).
 	if r.Kind != KindIdentityCenter {
@@ -428,7 +447,8 @@ func (s *Service) ApplyExtension(ctx context.Context, id, ext string) error {
 }
 
 // Sweep reconciles what timers and jobs may have missed; the app's
-// reconcile sweep job calls it every bot.SweepInterval. It expires active grants past their window, retries ending
+// reconcile sweep job calls it every bot.SweepInterval. It expires active grants past their window (and ends
+// from its Held record any access whose window passed that its request did not end), retries ending
 // and revoke_failed requests, re-enqueues stalled activations,
 // extensions and reissues, fails activations older than ActivationDeadline, cancels
 // requests pending longer than PendingTimeout, and tidies the open index.
@@ -445,6 +465,24 @@ func (s *Service) Sweep(ctx context.Context) error {
 			break
 		}
 		if err := s.sweepOne(ctx, e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Access whose window passed while its Held record remains: the
+	// request's path missed it or its item no longer says to end it.
+	helds, err := s.helds.List(ctx, bot.KeyRange{}, 0)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, e := range helds {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
+		if s.now().Before(e.Value.ends().Add(retryQuiet)) {
+			continue
+		}
+		if err := s.endOverdue(ctx, e.Key, e.Value); err != nil {
 			errs = append(errs, err)
 		}
 	}

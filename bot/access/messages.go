@@ -357,6 +357,11 @@ func alertBreakGlass(r *Request) string {
 		r.Requester, r.ID, r.Profile, FormatDuration(r.Duration), r.BreakGlass.Reason)
 }
 
+func alertHeldEnded(r *Request, note string) string {
+	return fmt.Sprintf("GRANT ENDED FROM TOKKEN'S OWN RECORD: access %s (%s, requester %s): %s. A request item that does not end its own access can mean a misbehaving ingress or a tampered table; check the audit trail.",
+		r.ID, r.Profile, r.Requester, note)
+}
+
 func alertRevokeFailed(r *Request, err error) string {
 	return fmt.Sprintf("REVOKE FAILED: access %s (%s, requester %s) may still be usable: %v. tokken keeps retrying every %s.",
 		r.ID, r.Profile, r.Requester, err, FormatDuration(bot.SweepInterval))

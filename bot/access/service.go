@@ -95,6 +95,7 @@ type Deps struct {
 type Service struct {
 	requests bot.Table[Request]
 	open     bot.Table[openEntry]
+	helds    bot.Table[Held] // written by the worker alone (held.go)
 	queue    bot.Queue
 	timers   bot.Timers
 	auditor  bot.Auditor
@@ -154,6 +155,7 @@ func New(d Deps) (*Service, error) {
 	s := &Service{
 		requests: bot.Table[Request]{Store: d.Store, Kind: KindRequest},
 		open:     bot.Table[openEntry]{Store: d.Store, Kind: KindOpen},
+		helds:    bot.Table[Held]{Store: d.Store, Kind: KindHeld},
 		queue:    d.Queue, timers: d.Timers, auditor: d.Auditor, authz: d.Authorizer,
 		cat: d.Catalogue, granter: d.Granter, notifier: d.Notifier, dir: d.Directory, inv: d.Inventory, ecs: d.ECS,
 		idc: d.IdentityCenter, idcUsers: d.IdentityUsers, portal: d.PortalURL,

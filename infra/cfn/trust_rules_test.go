@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tokken/tokken/bot/access"
 )
 
 // These tests guard the trust boundaries of what tokken deploys: the fences
@@ -410,4 +412,27 @@ func references(v any) []string {
 		}
 	}
 	return out
+}
+
+// TestTemplateIngressCannotWriteHeldRecords: the worker's record of the
+// access it must end (access.KindHeld) is out of the ingress's reach, so a
+// compromised ingress cannot make tokken keep access past its window.
+func TestTemplateIngressCannotWriteHeldRecords(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	var denied []string
+	for _, st := range policyStatements("IngressFunction", tpl.Resources["IngressFunction"]) {
+		fa, _ := st.condition["ForAnyValue:StringEquals"].(map[string]any)
+		if st.effect != "Deny" || len(st.condition) != 1 || !slices.Contains(asList(fa["dynamodb:LeadingKeys"]), any(access.KindHeld)) {
+			continue
+		}
+		if !reflect.DeepEqual(st.resources, []any{map[string]any{"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}"}}) {
+			t.Errorf("%s: Resource %v, want the table", st.where, st.resources)
+		}
+		denied = append(denied, st.actions...)
+	}
+	for _, a := range []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} {
+		if !slices.Contains(denied, a) {
+			t.Errorf("the ingress is not denied %s on partition %s", a, access.KindHeld)
+		}
+	}
 }
