@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokken/tokken/bot"
 )
 
 var idcProfiles = testCatalogue{
@@ -239,32 +241,42 @@ func TestIDCPreexistingAssignmentLeftAlone(t *testing.T) {
 	}
 }
 
-// A retried activation finds the assignment the first attempt made: it
-// must not take it for a permanent one.
-func TestIDCRetryKeepsFirstFinding(t *testing.T) {
-	h := newIDCHarness(t)
+// idcFirstAttemptDied submits alice's identity-center request and has bob
+// approve it; a first activation run then claims it, records what it found
+// (nothing there: tokken's to grant), assigns, and dies. It returns the
+// request and the activation jobs, not yet run.
+func (h *harness) idcFirstAttemptDied() (Request, []bot.Job) {
+	h.t.Helper()
 	ctx := context.Background()
 	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222"})
 	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	jobs := h.queue.Take()
 	token := "c-first"
 	claimed, err := h.svc.transition(ctx, r.ID, func(r *Request) error { return r.ClaimActivation(token, h.clock.Now()) })
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	// The first run recorded its finding and assigned, then died.
 	g := IDCGrant{Account: "222222222222", PermissionSet: "AdministratorAccess", Identifier: alice + "@example.com", UserID: "u-alice",
 		PermissionSetARN: aliceAdmin222.PermissionSetARN, PermissionSetName: "AdministratorAccess", Checked: true}
 	// As activation does: first the worker's own record, then the request.
 	if err := h.svc.recordHeld(ctx, Held{Grant: claimed.Grant(), IDC: &g}); err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	if _, err := h.svc.transition(ctx, r.ID, func(r *Request) error { return r.IDCChecked(token, g, h.clock.Now()) }); err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	h.idc.assigned[aliceAdmin222] = true
+	return r, jobs
+}
+
+// A retried activation finds the assignment the first attempt made: it
+// must not take it for a permanent one.
+func TestIDCRetryKeepsFirstFinding(t *testing.T) {
+	h := newIDCHarness(t)
+	ctx := context.Background()
+	r, jobs := h.idcFirstAttemptDied()
 	h.clock.Advance(claimLease + time.Second)
 	for _, j := range jobs {
 		if err := h.mux.HandleJob(ctx, j); err != nil {
@@ -521,26 +533,7 @@ func TestIDCForgedGranteeRefused(t *testing.T) {
 func TestIDCMappingChangedBeforeRetry(t *testing.T) {
 	h := newIDCHarness(t)
 	ctx := context.Background()
-	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222"})
-	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
-		t.Fatal(err)
-	}
-	jobs := h.queue.Take()
-	token := "c-first"
-	claimed, err := h.svc.transition(ctx, r.ID, func(r *Request) error { return r.ClaimActivation(token, h.clock.Now()) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := IDCGrant{Account: "222222222222", PermissionSet: "AdministratorAccess", Identifier: alice + "@example.com", UserID: "u-alice",
-		PermissionSetARN: aliceAdmin222.PermissionSetARN, PermissionSetName: "AdministratorAccess", Checked: true}
-	// As activation does: first the worker's own record, then the request.
-	if err := h.svc.recordHeld(ctx, Held{Grant: claimed.Grant(), IDC: &g}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.svc.transition(ctx, r.ID, func(r *Request) error { return r.IDCChecked(token, g, h.clock.Now()) }); err != nil {
-		t.Fatal(err)
-	}
-	h.idc.assigned[aliceAdmin222] = true
+	r, jobs := h.idcFirstAttemptDied()
 	h.idc.users["alice.smith"] = "u-alice2"
 	h.idcUsers[alice] = "alice.smith"
 	h.clock.Advance(claimLease + time.Second)
