@@ -40,13 +40,7 @@ func (h *harness) sweep() {
 // assignment tokken made once its window has passed, and ops are told.
 func TestHeldEndsIDCDespiteForgedRecord(t *testing.T) {
 	h := newIDCHarness(t)
-	ctx := context.Background()
-	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222", Duration: time.Hour})
-	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
-		t.Fatal(err)
-	}
-	h.drain()
-	r = h.wantState(r.ID, StateActive)
+	r := h.activeIDC(time.Hour)
 	held, found := h.heldOf(r.ID)
 	if !found || held.IDC == nil || !held.IDC.Owned() || held.IDC.UserID != "u-alice" || !held.ends().Equal(r.Window.ExpiresAt) {
 		t.Fatalf("held %+v (found %v), want tokken's assignment for u-alice until %s", held, found, r.Window.ExpiresAt)

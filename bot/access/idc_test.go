@@ -147,6 +147,18 @@ func newIDCHarness(t *testing.T) *harness {
 	return h
 }
 
+// activeIDC submits alice's identity-center request for account
+// 222222222222 and gets it approved by bob and active.
+func (h *harness) activeIDC(d time.Duration) Request {
+	h.t.Helper()
+	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222", Duration: d})
+	if _, err := h.svc.Approve(context.Background(), bob, r.ID); err != nil {
+		h.t.Fatal(err)
+	}
+	h.drain()
+	return h.wantState(r.ID, StateActive)
+}
+
 func historyActions(r Request) []string {
 	var out []string
 	for _, h := range r.History {
@@ -621,12 +633,7 @@ func TestIDCGranteeForgedDuringActivation(t *testing.T) {
 func TestIDCMovedWindowEndStillExpires(t *testing.T) {
 	h := newIDCHarness(t)
 	ctx := context.Background()
-	r := h.submit(SubmitInput{Profile: "prod-idc", Account: "222222222222", Duration: time.Hour})
-	if _, err := h.svc.Approve(ctx, bob, r.ID); err != nil {
-		t.Fatal(err)
-	}
-	h.drain()
-	h.wantState(r.ID, StateActive)
+	r := h.activeIDC(time.Hour)
 	if _, err := h.svc.requests.Update(ctx, r.ID, func(r *Request) error {
 		r.Window.ExpiresAt = r.Window.ExpiresAt.Add(3 * time.Hour)
 		return nil

@@ -90,17 +90,7 @@ func (q *SQS) CreateQueue(name string) (queueURL, arn string) {
 // Send puts body on queue name without an API call (what an event source or
 // Scheduler does). It returns the message id.
 func (q *SQS) Send(name, body string) (string, error) {
-	var id string
-	var err error
-	q.f.update(func() {
-		qu, ok := q.queues[name]
-		if !ok {
-			err = fmt.Errorf("no queue %q", name)
-			return
-		}
-		id = q.enqueueLocked(qu, body, nil, q.f.now())
-	})
-	return id, err
+	return q.SendDelayed(name, body, 0)
 }
 
 // SendDelayed is Send with SendMessage's DelaySeconds: the message becomes
